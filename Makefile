@@ -1,0 +1,97 @@
+# mas — a multi-agent AI toolkit for the Unix shell.
+#
+# Plain make: every lib/*.c goes into lib/libmas.a, every cmd/*.c becomes
+# bin/<name>, every tests/unit/test-*.c becomes a unit-test binary.  New
+# modules need no edit here.
+
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+VERSION  := 0.1.0
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter
+MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' -iquote lib $(WARN)
+LIBS     := -ljq -lcurl -lsqlite3 -lpthread -lm
+
+ifeq ($(SANITIZE),1)
+MASFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+ifneq ($(V),1)
+Q = @
+say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_OBJ  := $(LIB_SRC:.c=.o)
+CMD_SRC  := $(sort $(wildcard cmd/*.c))
+BINS     := $(patsubst cmd/%.c,bin/%,$(CMD_SRC))
+UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
+UNITS    := $(patsubst tests/unit/%.c,tests/unit/bin/%,$(UNIT_SRC))
+HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
+HELPERS  := $(patsubst tests/helpers/%.c,tests/helpers/bin/%,$(HELPER_SRC))
+MAN1     := $(sort $(wildcard man/*.1))
+MAN5     := $(sort $(wildcard man/*.5))
+MAN7     := $(sort $(wildcard man/*.7))
+
+all: $(BINS)
+
+# Objects depend on every header: the library is small, and a stale object
+# is a worse cost than a rebuild.
+lib/%.o: lib/%.c $(wildcard lib/*.h)
+	$(call say,CC,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -c -o $@ $<
+
+lib/libmas.a: $(LIB_OBJ)
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $(LIB_OBJ)
+
+bin/%: cmd/%.c lib/libmas.a
+	@mkdir -p bin
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -o $@ $< \
+	    lib/libmas.a $(LDFLAGS) $(LIBS)
+
+tests/unit/bin/%: tests/unit/%.c tests/unit/unit.h lib/libmas.a
+	@mkdir -p tests/unit/bin
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -o $@ $< \
+	    lib/libmas.a $(LDFLAGS) $(LIBS)
+
+tests/helpers/bin/%: tests/helpers/%.c lib/libmas.a
+	@mkdir -p tests/helpers/bin
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -o $@ $< \
+	    lib/libmas.a $(LDFLAGS) $(LIBS)
+
+check: all $(UNITS) $(HELPERS)
+	@tests/run $(UNITS)
+
+bench: all $(HELPERS)
+	@tests/bench/run
+
+lint-man:
+	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
+
+demo: all
+	@examples/demo
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	cp $(BINS) $(DESTDIR)$(BINDIR)/
+	$(if $(MAN1),cp $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MAN5),cp $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
+	$(if $(MAN7),cp $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+
+uninstall:
+	rm -f $(patsubst bin/%,$(DESTDIR)$(BINDIR)/%,$(BINS))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(MAN1))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man5/%,$(MAN5))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(MAN7))
+
+clean:
+	rm -rf bin lib/*.o lib/libmas.a tests/unit/bin tests/helpers/bin
+
+.PHONY: all check bench lint-man demo install uninstall clean
+.SECONDARY:

@@ -1,0 +1,237 @@
+/*
+ * mas-analyze — the analysis agent: metric series in, trends, forecasts
+ * with intervals, anomalies and insights out.  See mas-analyze(1).
+ */
+#include <argp.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "analyze.h"
+#include "cli.h"
+#include "log.h"
+#include "mas.h"
+#include "record.h"
+
+enum {
+	OPT_DATA_DIR = 'd',
+	OPT_SERIES = 's',
+	OPT_METRIC = 'm',
+	OPT_BY = 0x200,
+	OPT_TIME_FIELD,
+	OPT_TYPE,
+	OPT_HORIZON,
+	OPT_PERIOD,
+	OPT_LANG,
+	OPT_PLOT,
+	OPT_COVERAGE,
+};
+
+struct analyze_command {
+	struct mas_cli cli;
+	struct mas_analyze_options options;
+	const char **metrics;
+	int series;
+};
+
+static const struct argp_option options[] = {
+	{ "data-dir", OPT_DATA_DIR, "DIR", 0,
+	  "Find data_source files (NAME.jsonl, NAME.csv) in DIR "
+	  "(default: analyze.data_dir, else .)", 0 },
+	{ "series", OPT_SERIES, NULL, 0,
+	  "Series mode: input records are the data rows; analyse them at end "
+	  "of input", 0 },
+	{ "by", OPT_BY, "FIELD", 0,
+	  "Series mode: one analysis per value of FIELD", 0 },
+	{ "metric", OPT_METRIC, "FIELD", 0,
+	  "Analyse FIELD (repeatable; default: every numeric field)", 0 },
+	{ "time-field", OPT_TIME_FIELD, "FIELD", 0,
+	  "Take row times from FIELD (default: ts, timestamp, time, date, "
+	  "...)", 0 },
+	{ "type", OPT_TYPE, "TYPE", 0,
+	  "analysis_type when a task gives none, and in series mode "
+	  "(default: comprehensive)", 0 },
+	{ "horizon", OPT_HORIZON, "N", 0,
+	  "Forecast N periods ahead, overriding prediction_horizon", 0 },
+	{ "period", OPT_PERIOD, "N", 0,
+	  "Seasonal period in rows, overriding detection", 0 },
+	{ "lang", OPT_LANG, "LANG", 0,
+	  "Write insights in en or zh (default: the record's "
+	  "context.preferred_language, else en)", 0 },
+	{ "plot", OPT_PLOT, "DIR", 0,
+	  "Write one SVG chart per metric into DIR", 0 },
+	{ "coverage", OPT_COVERAGE, "P", 0,
+	  "Coverage of prediction intervals, between 0 and 1 (default 0.95)",
+	  0 },
+	{ 0 }
+};
+
+static void add_metric(struct analyze_command *command, const char *name)
+{
+	size_t count = command->options.metric_count + 1;
+	const char **metrics = realloc(command->metrics,
+	                               count * sizeof(*metrics));
+
+	if (!metrics)
+		mas_die(MAS_EXIT_USAGE, "out of memory");
+	metrics[count - 1] = name;
+	command->metrics = metrics;
+	command->options.metrics = metrics;
+	command->options.metric_count = count;
+}
+
+static double parse_coverage(const char *text)
+{
+	char *end;
+	double value = strtod(text, &end);
+
+	if (end == text || *end != '\0' || !(value > 0 && value < 1))
+		mas_die(MAS_EXIT_USAGE, "--coverage: '%s' is not a number "
+		        "between 0 and 1", text);
+	return value;
+}
+
+static const char *parse_type(const char *text)
+{
+	static const char *const types[] = {
+		"describe", "trend", "trend_prediction", "anomaly",
+		"correlation", "comprehensive", NULL
+	};
+
+	for (int i = 0; types[i]; i++)
+		if (strcmp(text, types[i]) == 0)
+			return types[i];
+	mas_die(MAS_EXIT_USAGE, "--type: '%s' is not one of describe, trend, "
+	        "trend_prediction, anomaly, correlation, comprehensive", text);
+}
+
+static error_t parse_option(int key, char *arg, struct argp_state *state)
+{
+	struct analyze_command *command = state->input;
+	struct mas_analyze_options *o = &command->options;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &command->cli;
+		break;
+	case OPT_DATA_DIR:
+		mas_config_set(&command->cli.config, "analyze.data_dir", arg,
+		               MAS_CONFIG_FLAG);
+		break;
+	case OPT_SERIES: command->series = 1; break;
+	case OPT_BY: o->by = arg; break;
+	case OPT_METRIC: add_metric(command, arg); break;
+	case OPT_TIME_FIELD: o->time_field = arg; break;
+	case OPT_TYPE: o->type = parse_type(arg); break;
+	case OPT_HORIZON:
+		o->horizon = (size_t)mas_cli_parse_count("--horizon", arg, 1,
+		                                         10000);
+		break;
+	case OPT_PERIOD:
+		o->period = (size_t)mas_cli_parse_count("--period", arg, 2,
+		                                        10000);
+		break;
+	case OPT_LANG:
+		if (strcmp(arg, "en") != 0 && strcmp(arg, "zh") != 0)
+			argp_error(state, "--lang: '%s' is not en or zh", arg);
+		mas_config_set(&command->cli.config, "analyze.lang", arg,
+		               MAS_CONFIG_FLAG);
+		break;
+	case OPT_PLOT: o->plot_dir = arg; break;
+	case OPT_COVERAGE: o->coverage = parse_coverage(arg); break;
+	case ARGP_KEY_ARG: mas_cli_add_file(&command->cli, arg); break;
+	default: return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static jv analyze_one(void *analyzer, jv input)
+{
+	return mas_analyze_task(analyzer, input);
+}
+
+struct loop_context {
+	struct analyze_command *command;
+	struct mas_analyzer *analyzer;
+};
+
+static void each_task(struct mas_run *run, jv record, void *data)
+{
+	struct loop_context *context = data;
+
+	mas_run_emit(run, mas_agent_apply(&context->command->cli, record,
+	                                  analyze_one, context->analyzer));
+}
+
+static void each_row(struct mas_run *run, jv record, void *data)
+{
+	struct loop_context *context = data;
+	jv row = mas_agent_input(&context->command->cli, record);
+
+	jv_free(record);
+	if (jv_is_valid(row) && jv_get_kind(row) == JV_KIND_OBJECT) {
+		mas_analyze_series_add(context->analyzer, row);
+		return;
+	}
+	if (jv_is_valid(row)) {
+		jv_free(row);
+		row = mas_fail(MAS_ERR_INVALID_REQUEST, "line %lu: --input "
+		               "must give an object", mas_run_line(run));
+	}
+	mas_run_emit(run, JV_OBJECT(jv_string("error"),
+	                            jv_invalid_get_msg(row)));
+}
+
+static void finish_series(struct mas_run *run, void *data)
+{
+	struct loop_context *context = data;
+
+	mas_analyze_series_finish(context->analyzer, run,
+	                          context->command->cli.output_key);
+}
+
+int main(int argc, char **argv)
+{
+	static const char doc[] =
+		"Analyse metric series: trends, forecasts with prediction "
+		"intervals, anomalies, correlations and insights, one JSON "
+		"record in, one out.\v"
+		"Reads JSON Lines from the FILEs (or stdin) and writes JSON "
+		"Lines to stdout.  See mas-analyze(1).";
+	struct argp_child children[] = {
+		{ &mas_cli_argp, 0, "Options every mas program takes:", 0 },
+		{ 0 }
+	};
+	struct argp argp = { options, parse_option, "[FILE...]", doc,
+		             children, NULL, NULL };
+	struct analyze_command command = { 0 };
+	struct loop_context context = { &command, NULL };
+	struct mas_run_options run = { 0 };
+	int status;
+
+	mas_cli_init(&command.cli, "mas-analyze", "analysis");
+	command.options.coverage = 0.95;
+	command.options.type = "comprehensive";
+	argp_parse(&argp, argc, argv, 0, NULL, &command);
+	if (command.options.by && !command.series)
+		mas_die(MAS_EXIT_USAGE, "--by: only in series mode (--series)");
+	mas_cli_setup(&command.cli);
+	command.options.data_dir = mas_config_get(&command.cli.config,
+	                                          "analyze.data_dir");
+	command.options.lang = mas_config_get(&command.cli.config,
+	                                      "analyze.lang");
+	context.analyzer = mas_analyzer_new(&command.options);
+	run.files = command.cli.files;
+	run.file_count = command.cli.file_count;
+	run.data = &context;
+	run.each = command.series ? each_row : each_task;
+	run.finish = command.series ? finish_series : NULL;
+	run.keep_rows_raw = command.series;
+	status = mas_run_records(&run);
+	mas_analyzer_free(context.analyzer);
+	free(command.metrics);
+	mas_cli_release(&command.cli);
+	mas_output_close();
+	return status;
+}

@@ -1,0 +1,71 @@
+/*
+ * analyze.h — the analysis agent: metric series in, trends, forecasts
+ * with intervals, anomalies, correlations and insights out.
+ *
+ * Task mode: each record is a task in the original API's shape,
+ *
+ *	{"data_source":"user_behavior","analysis_type":"trend_prediction",
+ *	 "parameters":{"time_range":"last_30_days","metrics":[...],
+ *	 "prediction_horizon":"next_7_days"}}
+ *
+ * with the data inline ("data": [rows]) or named by data_source, a file
+ * NAME.jsonl or NAME.csv in the data folder.  Series mode: the rows
+ * themselves arrive one per record, grouped by a field, and one analysis
+ * per group comes out at the end.  Both run the same BDI plans over a
+ * mas_dataset; mas-analyze(1) documents the methods, the output fields and
+ * what "confidence" means.
+ */
+#ifndef MAS_ANALYZE_H
+#define MAS_ANALYZE_H
+
+#include <stddef.h>
+
+#include <jv.h>
+
+#include "record.h"
+
+struct mas_analyze_options {
+	const char *data_dir;    /* where data_source files live */
+	const char *lang;        /* "en", "zh", or NULL: from the record */
+	const char *plot_dir;    /* write SVG charts here, or NULL */
+	const char *time_field;  /* or NULL to guess */
+	const char *type;        /* analysis_type when the task has none */
+	const char *by;          /* series mode: the grouping field */
+	const char *const *metrics; /* metrics when the task names none */
+	size_t metric_count;
+	size_t horizon;          /* periods, overriding the task; 0: task's */
+	size_t period;           /* season, overriding detection; 0: detect */
+	double coverage;         /* of prediction intervals, e.g. 0.95 */
+};
+
+struct mas_analyzer;
+
+/* A new analyzer; OPTIONS and everything it points to are borrowed and
+ * must outlive it. */
+struct mas_analyzer *mas_analyzer_new(const struct mas_analyze_options *opts);
+void mas_analyzer_free(struct mas_analyzer *analyzer);
+
+/*
+ * Analyse one task (consumed).  Returns the result object for the
+ * record's output key, or jv_invalid_with_msg(error object) naming the
+ * field that was wrong.
+ */
+jv mas_analyze_task(struct mas_analyzer *analyzer, jv task);
+
+/* Series mode: keep ROW (consumed) for its group. */
+void mas_analyze_series_add(struct mas_analyzer *analyzer, jv row);
+
+/*
+ * Series mode, at end of input: emit one record per group, in order of
+ * first appearance: {"id", "group": {FIELD: value} (with --by),
+ * "rows": N, KEY: analysis}.
+ */
+void mas_analyze_series_finish(struct mas_analyzer *analyzer,
+                               struct mas_run *run, const char *key);
+
+/* Parse "next_7_days", "next_2_weeks", "next_3_months", "next_5_periods"
+ * or a number into a count and a unit ("day", ..., "period"); -1 if it
+ * is none of these. */
+int mas_analyze_parse_horizon(jv horizon, size_t *count, const char **unit);
+
+#endif

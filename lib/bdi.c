@@ -1,0 +1,217 @@
+/*
+ * bdi.c — the belief–desire–intention interpreter (see bdi.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdi.h"
+#include "log.h"
+#include "mas.h"
+#include "banned.h"
+
+void mas_bdi_init(struct mas_bdi *bdi, const struct mas_bdi_plan *plans,
+                  size_t plan_count, void *beliefs)
+{
+	memset(bdi, 0, sizeof(*bdi));
+	bdi->plans = plans;
+	bdi->plan_count = plan_count;
+	bdi->beliefs = beliefs;
+	bdi->trace = jv_array();
+}
+
+void mas_bdi_release(struct mas_bdi *bdi)
+{
+	for (size_t i = 0; i < bdi->desire_count; i++) {
+		free(bdi->desires[i].goal);
+		free(bdi->desires[i].subject);
+	}
+	free(bdi->desires);
+	free(bdi->failure);
+	jv_free(bdi->trace);
+	memset(bdi, 0, sizeof(*bdi));
+	bdi->trace = jv_invalid();
+}
+
+void mas_bdi_post(struct mas_bdi *bdi, const char *goal, const char *subject)
+{
+	struct mas_bdi_desire *desire;
+
+	if (bdi->desire_count == bdi->desire_capacity) {
+		size_t capacity = bdi->desire_capacity ? bdi->desire_capacity * 2
+		                                       : 8;
+		void *grown = realloc(bdi->desires,
+		                      capacity * sizeof(*bdi->desires));
+		if (!grown)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		bdi->desires = grown;
+		bdi->desire_capacity = capacity;
+	}
+	desire = &bdi->desires[bdi->desire_count++];
+	desire->goal = strdup(goal);
+	desire->subject = subject ? strdup(subject) : NULL;
+	if (!desire->goal || (subject && !desire->subject))
+		mas_die(MAS_EXIT_IO, "out of memory");
+}
+
+int mas_bdi_fail(struct mas_bdi *bdi, const char *format, ...)
+{
+	va_list ap;
+
+	free(bdi->failure);
+	va_start(ap, format);
+	if (vasprintf(&bdi->failure, format, ap) < 0)
+		bdi->failure = NULL;
+	va_end(ap);
+	return -1;
+}
+
+/* Runs PLAN's steps; the names of those that ran are appended to *STEPS.
+ * Returns 0 when every step succeeded. */
+static int execute(struct mas_bdi *bdi, const struct mas_bdi_plan *plan,
+                   const char *subject, jv *steps)
+{
+	for (const struct mas_bdi_step *step = plan->steps; step->name;
+	     step++) {
+		*steps = jv_array_append(*steps, jv_string(step->name));
+		free(bdi->failure);
+		bdi->failure = NULL;
+		if (step->run(bdi, bdi->beliefs, subject) != 0) {
+			if (!bdi->failure)
+				bdi->failure = strdup(step->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static jv intention_record(const struct mas_bdi_desire *desire)
+{
+	jv record = JV_OBJECT(jv_string("goal"), jv_string(desire->goal));
+
+	if (desire->subject)
+		record = jv_object_set(record, jv_string("subject"),
+		                       jv_string(desire->subject));
+	return record;
+}
+
+static jv failed_entry(const char *plan, const char *reason)
+{
+	return JV_OBJECT(jv_string("plan"), jv_string(plan),
+	                 jv_string("reason"),
+	                 jv_string(reason ? reason : "failed"));
+}
+
+/* Tries the applicable plans for one desire, in library order. */
+static void pursue(struct mas_bdi *bdi, const struct mas_bdi_desire *desire)
+{
+	jv record = intention_record(desire);
+	jv failed = jv_array();
+
+	for (size_t i = 0; i < bdi->plan_count; i++) {
+		const struct mas_bdi_plan *plan = &bdi->plans[i];
+		jv steps = jv_array();
+
+		if (strcmp(plan->goal, desire->goal) != 0)
+			continue;
+		/* The context is checked now, not when the desire was
+		 * posted: a failed plan may have taught us something. */
+		if (plan->context &&
+		    !plan->context(bdi->beliefs, desire->subject))
+			continue;
+		if (execute(bdi, plan, desire->subject, &steps) == 0) {
+			record = jv_object_set(record, jv_string("plan"),
+			                       jv_string(plan->name));
+			record = jv_object_set(record, jv_string("status"),
+			                       jv_string("achieved"));
+			record = jv_object_set(record, jv_string("steps"),
+			                       steps);
+			goto done;
+		}
+		jv_free(steps);
+		failed = jv_array_append(failed,
+		                         failed_entry(plan->name, bdi->failure));
+	}
+	bdi->failed_goals++;
+	record = jv_object_set(record, jv_string("status"),
+	                       jv_string("failed"));
+done:
+	if (jv_array_length(jv_copy(failed)) > 0)
+		record = jv_object_set(record, jv_string("failed"), failed);
+	else
+		jv_free(failed);
+	bdi->trace = jv_array_append(bdi->trace, record);
+}
+
+size_t mas_bdi_run(struct mas_bdi *bdi)
+{
+	/* Desires posted by steps land at the end and are pursued in turn. */
+	while (bdi->next_desire < bdi->desire_count) {
+		struct mas_bdi_desire desire = bdi->desires[bdi->next_desire++];
+		pursue(bdi, &desire);
+	}
+	return bdi->failed_goals;
+}
+
+/* The trace entry for GOAL/SUBJECT, or jv_invalid(). */
+static jv find_entry(const struct mas_bdi *bdi, const char *goal,
+                     const char *subject)
+{
+	int count = jv_array_length(jv_copy(bdi->trace));
+
+	for (int i = count - 1; i >= 0; i--) {
+		jv entry = jv_array_get(jv_copy(bdi->trace), i);
+		jv g = jv_object_get(jv_copy(entry), jv_string("goal"));
+		jv s = jv_object_get(jv_copy(entry), jv_string("subject"));
+		int match = strcmp(jv_string_value(g), goal) == 0 &&
+		            (!subject || (jv_get_kind(s) == JV_KIND_STRING &&
+		                          strcmp(jv_string_value(s),
+		                                 subject) == 0));
+		jv_free(g);
+		jv_free(s);
+		if (match)
+			return entry;
+		jv_free(entry);
+	}
+	return jv_invalid();
+}
+
+int mas_bdi_achieved(const struct mas_bdi *bdi, const char *goal,
+                     const char *subject)
+{
+	jv entry = find_entry(bdi, goal, subject);
+	jv status;
+	int achieved;
+
+	if (!jv_is_valid(entry))
+		return 0;
+	status = jv_object_get(entry, jv_string("status"));
+	achieved = strcmp(jv_string_value(status), "achieved") == 0;
+	jv_free(status);
+	return achieved;
+}
+
+const char *mas_bdi_plan_used(const struct mas_bdi *bdi, const char *goal,
+                              const char *subject)
+{
+	jv entry = find_entry(bdi, goal, subject);
+	const char *name = NULL;
+	jv plan;
+
+	if (!jv_is_valid(entry))
+		return NULL;
+	plan = jv_object_get(entry, jv_string("plan"));
+	if (jv_get_kind(plan) == JV_KIND_STRING)
+		for (size_t i = 0; i < bdi->plan_count; i++)
+			if (strcmp(bdi->plans[i].name,
+			           jv_string_value(plan)) == 0)
+				name = bdi->plans[i].name;
+	jv_free(plan);
+	return name;
+}
+
+jv mas_bdi_trace(const struct mas_bdi *bdi)
+{
+	return jv_copy(bdi->trace);
+}

@@ -1,0 +1,168 @@
+/*
+ * clock.c — clocks and timestamps (see clock.h).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "banned.h"
+
+void mas_clock_format_iso(double epoch_seconds, char buf[MAS_CLOCK_ISO_SIZE])
+{
+	time_t seconds = (time_t)floor(epoch_seconds);
+	int ms = (int)((epoch_seconds - (double)seconds) * 1000.0);
+	struct tm tm;
+
+	if (ms > 999)
+		ms = 999;
+	gmtime_r(&seconds, &tm);
+	snprintf(buf, MAS_CLOCK_ISO_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, ms);
+}
+
+void mas_clock_now_iso(char buf[MAS_CLOCK_ISO_SIZE])
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	mas_clock_format_iso((double)now.tv_sec + now.tv_nsec / 1e9, buf);
+}
+
+double mas_clock_monotonic(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)now.tv_sec + now.tv_nsec / 1e9;
+}
+
+uint64_t mas_clock_epoch_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+/* Reads exactly WIDTH digits at *P into *OUT; advances *P. */
+static int read_digits(const char **p, int width, int *out)
+{
+	int value = 0;
+
+	for (int i = 0; i < width; i++) {
+		char c = (*p)[i];
+		if (c < '0' || c > '9')
+			return -1;
+		value = value * 10 + (c - '0');
+	}
+	*p += width;
+	*out = value;
+	return 0;
+}
+
+static int parse_date(const char **p, struct tm *tm)
+{
+	int year, month, day;
+
+	if (read_digits(p, 4, &year) || *(*p)++ != '-' ||
+	    read_digits(p, 2, &month) || *(*p)++ != '-' ||
+	    read_digits(p, 2, &day))
+		return -1;
+	if (month < 1 || month > 12 || day < 1 || day > 31)
+		return -1;
+	tm->tm_year = year - 1900;
+	tm->tm_mon = month - 1;
+	tm->tm_mday = day;
+	return 0;
+}
+
+static int parse_clock(const char **p, struct tm *tm, double *fraction)
+{
+	int hour, minute, second = 0;
+
+	if (read_digits(p, 2, &hour) || *(*p)++ != ':' ||
+	    read_digits(p, 2, &minute))
+		return -1;
+	if (**p == ':') {
+		(*p)++;
+		if (read_digits(p, 2, &second))
+			return -1;
+	}
+	if (**p == '.' || **p == ',') {
+		char *end;
+		*fraction = strtod(*p, &end);
+		if (**p == ',')
+			*fraction = 0;
+		*p = end;
+	}
+	if (hour > 23 || minute > 59 || second > 60)
+		return -1;
+	tm->tm_hour = hour;
+	tm->tm_min = minute;
+	tm->tm_sec = second;
+	return 0;
+}
+
+static int parse_zone(const char **p, int *offset_seconds)
+{
+	int hours, minutes;
+	int sign;
+
+	*offset_seconds = 0;
+	if (**p == 'Z' || **p == 'z') {
+		(*p)++;
+		return 0;
+	}
+	if (**p != '+' && **p != '-')
+		return 0;
+	sign = **p == '-' ? -1 : 1;
+	(*p)++;
+	if (read_digits(p, 2, &hours))
+		return -1;
+	if (**p == ':')
+		(*p)++;
+	if (read_digits(p, 2, &minutes))
+		return -1;
+	*offset_seconds = sign * (hours * 3600 + minutes * 60);
+	return 0;
+}
+
+int mas_clock_parse_iso(const char *text, double *epoch_seconds)
+{
+	struct tm tm = {0};
+	double fraction = 0;
+	int offset = 0;
+	const char *p = text;
+
+	if (parse_date(&p, &tm))
+		return -1;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p++;
+		if (parse_clock(&p, &tm, &fraction) || parse_zone(&p, &offset))
+			return -1;
+	}
+	if (*p != '\0')
+		return -1;
+	*epoch_seconds = (double)timegm(&tm) - offset + fraction;
+	return 0;
+}
+
+void mas_clock_format_label(double epoch_seconds, char *buf, size_t size)
+{
+	time_t seconds = (time_t)floor(epoch_seconds);
+	struct tm tm;
+
+	gmtime_r(&seconds, &tm);
+	if (tm.tm_hour == 0 && tm.tm_min == 0 && tm.tm_sec == 0 &&
+	    epoch_seconds == (double)seconds)
+		snprintf(buf, size, "%04d-%02d-%02d", tm.tm_year + 1900,
+		         tm.tm_mon + 1, tm.tm_mday);
+	else
+		snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+		         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		         tm.tm_hour, tm.tm_min, tm.tm_sec);
+}

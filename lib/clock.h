@@ -1,0 +1,39 @@
+/*
+ * clock.h — clocks and timestamps.
+ */
+#ifndef MAS_CLOCK_H
+#define MAS_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Room for "2026-11-24T22:55:32.123Z", with space the compiler can prove
+ * enough for any int fields. */
+#define MAS_CLOCK_ISO_SIZE 96
+
+/* Wall-clock time now as RFC 3339 UTC with milliseconds, into BUF. */
+void mas_clock_now_iso(char buf[MAS_CLOCK_ISO_SIZE]);
+
+/* Seconds since the epoch, as a double, formatted as above. */
+void mas_clock_format_iso(double epoch_seconds, char buf[MAS_CLOCK_ISO_SIZE]);
+
+/* Monotonic time in seconds (for durations and rates). */
+double mas_clock_monotonic(void);
+
+/* Milliseconds since the epoch (wall clock). */
+uint64_t mas_clock_epoch_ms(void);
+
+/*
+ * Parse an ISO 8601 / RFC 3339 date or date-time ("2026-07-01",
+ * "2026-07-01T12:00:00Z", "2026-07-01 12:00:00", "...+02:00",
+ * fractional seconds) into seconds since the epoch.  A value without a
+ * zone is taken as UTC.  Returns 0 on success, -1 if TEXT is not one.
+ */
+int mas_clock_parse_iso(const char *text, double *epoch_seconds);
+
+/* Format a date-only or date-time label for an epoch second, into BUF:
+ * "2026-07-01" when the time is midnight UTC, else the ISO form. */
+void mas_clock_format_label(double epoch_seconds, char *buf, size_t size);
+
+#endif

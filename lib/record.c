@@ -1,0 +1,437 @@
+/*
+ * record.c — the filter loop (see record.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "id.h"
+#include "log.h"
+#include "mas.h"
+#include "record.h"
+#include "clock.h"
+#include "utf8.h"
+#include "banned.h"
+
+#define READ_SIZE 65536
+#define OUTPUT_BUFFER 65536
+#define FLUSH_INTERVAL 0.2       /* seconds */
+#define INPUT_ECHO_LIMIT 65536   /* bytes of a bad line kept in its error */
+
+/* A buffered line reader over one file descriptor. */
+struct reader {
+	int fd;
+	const char *name;
+	char *buf;
+	size_t capacity;
+	size_t start;   /* first unread byte */
+	size_t end;     /* one past the last byte read */
+	size_t scanned; /* bytes after start known to hold no newline */
+	int eof;
+	unsigned long line;
+};
+
+struct mas_run {
+	const struct mas_run_options *options;
+	struct reader reader;
+	unsigned long records_in;
+	unsigned long failed;
+	unsigned long failed_permanent;
+	int status;
+};
+
+static double last_flush;
+static int output_ready;
+
+/* ---- output ---- */
+
+static void output_failed(void)
+{
+	if (errno == EPIPE) {
+		/* The reader went away: end as any filter does. */
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+		_exit(141);
+	}
+	mas_log(MAS_LOG_ERROR, "write error: %s", strerror(errno));
+	exit(MAS_EXIT_IO);
+}
+
+void mas_output_init(void)
+{
+	if (output_ready)
+		return;
+	output_ready = 1;
+	if (isatty(STDOUT_FILENO))
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	else
+		setvbuf(stdout, NULL, _IOFBF, OUTPUT_BUFFER);
+	last_flush = mas_clock_monotonic();
+}
+
+void mas_output_flush(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		output_failed();
+	last_flush = mas_clock_monotonic();
+}
+
+int mas_output_close(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		output_failed();
+	if (fclose(stdout) != 0)
+		output_failed();
+	return 0;
+}
+
+static void write_line(jv record)
+{
+	jv text = jv_dump_string(record, 0);
+	size_t size = (size_t)jv_string_length_bytes(jv_copy(text));
+
+	if (fwrite(jv_string_value(text), 1, size, stdout) != size ||
+	    putchar_unlocked('\n') == EOF)
+		output_failed();
+	jv_free(text);
+	if (mas_clock_monotonic() - last_flush >= FLUSH_INTERVAL)
+		mas_output_flush();
+}
+
+static void count_error(struct mas_run *run, jv record)
+{
+	jv error = jv_object_get(record, jv_string("error"));
+
+	if (jv_get_kind(error) == JV_KIND_OBJECT) {
+		jv code = jv_object_get(jv_copy(error), jv_string("code"));
+		run->failed++;
+		if (jv_get_kind(code) != JV_KIND_STRING ||
+		    !mas_error_code_is_transient(jv_string_value(code)))
+			run->failed_permanent++;
+		jv_free(code);
+	}
+	jv_free(error);
+}
+
+void mas_run_emit(struct mas_run *run, jv record)
+{
+	if (jv_get_kind(record) == JV_KIND_OBJECT)
+		count_error(run, jv_copy(record));
+	write_line(record);
+}
+
+/* ---- input ---- */
+
+static int reader_open(struct reader *reader, const char *name)
+{
+	memset(reader, 0, sizeof(*reader));
+	reader->name = name;
+	if (strcmp(name, "-") == 0) {
+		reader->fd = STDIN_FILENO;
+	} else {
+		reader->fd = open(name, O_RDONLY | O_CLOEXEC);
+		if (reader->fd < 0)
+			return -1;
+	}
+	reader->capacity = READ_SIZE * 2;
+	reader->buf = malloc(reader->capacity);
+	if (!reader->buf)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return 0;
+}
+
+static void reader_close(struct reader *reader)
+{
+	if (reader->fd > STDIN_FILENO)
+		close(reader->fd);
+	free(reader->buf);
+	reader->buf = NULL;
+}
+
+/* Makes room for READ_SIZE more bytes: moves the unread bytes to the
+ * front, and grows the buffer when a line is longer than it. */
+static void reader_make_room(struct reader *reader)
+{
+	if (reader->start > 0) {
+		memmove(reader->buf, reader->buf + reader->start,
+		        reader->end - reader->start);
+		reader->end -= reader->start;
+		reader->start = 0;
+	}
+	if (reader->capacity - reader->end < READ_SIZE) {
+		size_t capacity = reader->capacity * 2;
+		char *buf = realloc(reader->buf, capacity);
+		if (!buf)
+			mas_die(MAS_EXIT_IO, "%s: line %lu: out of memory",
+			        reader->name, reader->line + 1);
+		reader->buf = buf;
+		reader->capacity = capacity;
+	}
+}
+
+static int reader_fill(struct reader *reader)
+{
+	ssize_t got;
+
+	reader_make_room(reader);
+	/* About to wait for input: whatever we produced must reach the
+	 * reader first, or a pipeline of mas programs deadlocks. */
+	mas_output_flush();
+	do
+		got = read(reader->fd, reader->buf + reader->end,
+		           reader->capacity - reader->end);
+	while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		mas_log(MAS_LOG_ERROR, "%s: %s",
+		        strcmp(reader->name, "-") == 0 ? "stdin" : reader->name,
+		        strerror(errno));
+		reader->eof = 1;
+		return -1;
+	}
+	if (got == 0)
+		reader->eof = 1;
+	reader->end += (size_t)got;
+	return 0;
+}
+
+/* The next line without its newline (and without a CR before it), or
+ * NULL at end of input. */
+static char *reader_next(struct reader *reader, size_t *length)
+{
+	for (;;) {
+		char *from = reader->buf + reader->start + reader->scanned;
+		size_t left = reader->end - reader->start - reader->scanned;
+		char *newline = memchr(from, '\n', left);
+		char *line = reader->buf + reader->start;
+
+		if (newline || (reader->eof && reader->end > reader->start)) {
+			size_t size = newline ? (size_t)(newline - line)
+			                      : reader->end - reader->start;
+			reader->start += size + (newline ? 1 : 0);
+			reader->scanned = 0;
+			reader->line++;
+			if (size > 0 && line[size - 1] == '\r')
+				size--;
+			*length = size;
+			return line;
+		}
+		if (reader->eof)
+			return NULL;
+		reader->scanned += left;
+		if (reader_fill(reader) < 0 && reader->end == reader->start)
+			return NULL;
+	}
+}
+
+/* ---- records ---- */
+
+static int is_blank(const char *line, size_t length)
+{
+	for (size_t i = 0; i < length; i++)
+		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+			return 0;
+	return 1;
+}
+
+/*
+ * jq's parser reports "Expected separator between values at line 1,
+ * column 9 (while parsing '<the whole line>')": keep the words and the
+ * column, drop the echo of the line (it may be megabytes).
+ */
+static jv describe_parse_error(jv message, long *column)
+{
+	const char *text = jv_string_value(message);
+	const char *at = strstr(text, " at line ");
+	const char *echo = strstr(text, " (while parsing '");
+	size_t keep = echo ? (size_t)(echo - text) : strlen(text);
+	const char *comma;
+	jv words;
+
+	*column = 0;
+	if (at && (size_t)(at - text) < keep) {
+		comma = strstr(at, ", column ");
+		if (comma)
+			*column = strtol(comma + 9, NULL, 10);
+		keep = (size_t)(at - text);
+	}
+	words = jv_string_sized(text, (int)keep);
+	jv_free(message);
+	return words;
+}
+
+static jv line_error(struct mas_run *run, const char *line, size_t length,
+                     jv words, long column)
+{
+	char id[MAS_ID_SIZE], where[160];
+	struct reader *reader = &run->reader;
+	jv error;
+	size_t echo = length < INPUT_ECHO_LIMIT ? length : INPUT_ECHO_LIMIT;
+
+	if (column > 0)
+		snprintf(where, sizeof(where), "line %lu, column %ld",
+		         reader->line, column);
+	else
+		snprintf(where, sizeof(where), "line %lu", reader->line);
+	error = mas_error(MAS_ERR_INVALID_REQUEST, "%s: %s", where,
+	                  jv_string_value(words));
+	jv_free(words);
+	error = jv_object_set(error, jv_string("line"),
+	                      jv_number((double)reader->line));
+	if (strcmp(reader->name, "-") != 0)
+		error = jv_object_set(error, jv_string("file"),
+		                      jv_string(reader->name));
+	/* The bad line itself, so nothing is lost (invalid bytes become
+	 * U+FFFD, as jq does). */
+	error = jv_object_set(error, jv_string("input"),
+	                      jv_string_sized(line, (int)echo));
+	if (echo < length)
+		error = jv_object_set(error, jv_string("input_truncated"),
+		                      jv_true());
+	mas_id_new(id);
+	return JV_OBJECT(jv_string("id"), jv_string(id), jv_string("error"),
+	                 error);
+}
+
+static const char *kind_article(jv_kind kind)
+{
+	switch (kind) {
+	case JV_KIND_ARRAY: return "an array";
+	case JV_KIND_STRING: return "a string";
+	case JV_KIND_NUMBER: return "a number";
+	case JV_KIND_NULL: return "null";
+	case JV_KIND_TRUE:
+	case JV_KIND_FALSE: return "a boolean";
+	default: return "something else";
+	}
+}
+
+/* A parsed line as a record, or an error record in its place. */
+static jv parse_line(struct mas_run *run, const char *line, size_t length,
+                     int *ok)
+{
+	size_t bad = mas_utf8_invalid_offset(line, length);
+	jv value;
+	long column;
+
+	*ok = 0;
+	if (bad < length) {
+		char words[64];
+		snprintf(words, sizeof(words), "invalid UTF-8 at byte %zu",
+		         bad + 1);
+		return line_error(run, line, length, jv_string(words), 0);
+	}
+	if (length > (size_t)0x7fffffff)
+		return line_error(run, line, length,
+		                  jv_string("line longer than 2 GiB"), 0);
+	value = jv_parse_sized(line, (int)length);
+	if (!jv_is_valid(value)) {
+		jv words = describe_parse_error(jv_invalid_get_msg(value),
+		                                &column);
+		return line_error(run, line, length, words, column);
+	}
+	if (jv_get_kind(value) != JV_KIND_OBJECT) {
+		char words[64];
+		snprintf(words, sizeof(words), "expected a JSON object, got %s",
+		         kind_article(jv_get_kind(value)));
+		jv_free(value);
+		return line_error(run, line, length, jv_string(words), 0);
+	}
+	*ok = 1;
+	return value;
+}
+
+/* Gives RECORD an id if it has none (or a null one), placed first. */
+static jv ensure_id(jv record)
+{
+	jv id = jv_object_get(jv_copy(record), jv_string("id"));
+	char fresh[MAS_ID_SIZE];
+	jv kept;
+
+	if (jv_get_kind(id) != JV_KIND_NULL && jv_is_valid(id)) {
+		jv_free(id);
+		return record;
+	}
+	jv_free(id);
+	mas_id_new(fresh);
+	kept = JV_OBJECT(jv_string("id"), jv_string(fresh));
+	record = jv_object_delete(record, jv_string("id"));
+	return jv_object_merge(kept, record);
+}
+
+static void run_file(struct mas_run *run)
+{
+	const struct mas_run_options *options = run->options;
+	size_t length;
+	char *line;
+
+	while ((line = reader_next(&run->reader, &length)) != NULL) {
+		jv record;
+		int ok;
+
+		if (is_blank(line, length))
+			continue;
+		record = parse_line(run, line, length, &ok);
+		run->records_in++;
+		if (!ok) {
+			mas_run_emit(run, record);
+			continue;
+		}
+		if (!options->keep_rows_raw)
+			record = ensure_id(record);
+		options->each(run, record, options->data);
+	}
+}
+
+static void run_input(struct mas_run *run, const char *name)
+{
+	if (reader_open(&run->reader, name) < 0) {
+		mas_log(MAS_LOG_ERROR, "%s: %s", name, strerror(errno));
+		run->status = MAS_EXIT_USAGE;
+		return;
+	}
+	run_file(run);
+	reader_close(&run->reader);
+}
+
+int mas_run_records(const struct mas_run_options *options)
+{
+	struct mas_run run = { .options = options };
+
+	mas_output_init();
+	if (options->file_count == 0)
+		run_input(&run, "-");
+	for (int i = 0; i < options->file_count; i++)
+		run_input(&run, options->files[i]);
+	if (options->finish)
+		options->finish(&run, options->data);
+	mas_output_flush();
+	if (run.status)
+		return run.status;
+	if (run.failed == 0)
+		return MAS_EXIT_OK;
+	return run.failed_permanent ? MAS_EXIT_RECORDS : MAS_EXIT_TEMPFAIL;
+}
+
+const char *mas_run_file(const struct mas_run *run)
+{
+	return run->reader.name;
+}
+
+unsigned long mas_run_line(const struct mas_run *run)
+{
+	return run->reader.line;
+}
+
+unsigned long mas_run_records_in(const struct mas_run *run)
+{
+	return run->records_in;
+}
+
+unsigned long mas_run_records_failed(const struct mas_run *run)
+{
+	return run->failed;
+}

@@ -1,0 +1,84 @@
+/*
+ * record.h — the filter loop every mas program runs (mas(7), "RECORDS").
+ *
+ * Input is JSON Lines from the files named (or stdin, or "-"); each line
+ * that holds a JSON object is a record and is handed to the program's
+ * callback with an "id" (kept if present, else a new ULID placed first).
+ * A line that is not valid UTF-8 or not a JSON object becomes an error
+ * record {"id","error":{"code":"INVALID_REQUEST","message":"line 7: ...",
+ * "line":7,...}} written in its place; empty lines are skipped.  The
+ * callback emits its output with mas_run_emit, so a program that answers
+ * each record keeps one line out per line in, in order.
+ *
+ * Output goes through stdio: fully buffered, flushed before the loop
+ * blocks reading input, at least every 200 ms while records are coming
+ * out, and per line when stdout is a terminal.  So a pipeline never
+ * stalls, yet a large batch costs one write per 64 KiB.  A write that
+ * fails ends the program: quietly by SIGPIPE when the reader went away
+ * (`| head -1`), with a message and MAS_EXIT_IO otherwise.
+ */
+#ifndef MAS_RECORD_H
+#define MAS_RECORD_H
+
+#include <stddef.h>
+
+#include <jv.h>
+
+struct mas_run;
+
+struct mas_run_options {
+	char **files;      /* input files, "-" is stdin; none: stdin */
+	int file_count;
+	/* Called with each valid record (consumed).  Must emit exactly
+	 * what the program promises, normally one record. */
+	void (*each)(struct mas_run *run, jv record, void *data);
+	/* Called once at end of input, before the final flush; may emit.
+	 * NULL for none. */
+	void (*finish)(struct mas_run *run, void *data);
+	void *data;
+	/* Leave records without an id alone (series mode: rows are data,
+	 * not tasks, and a million ids would be waste). */
+	int keep_rows_raw;
+};
+
+/*
+ * Run the loop to the end of every input.  Returns the exit status the
+ * program should exit with (mas_exit): OK; RECORDS if any record carried
+ * an error; TEMPFAIL if every failed record failed for a transient reason;
+ * USAGE if an input file could not be opened (the others are still read,
+ * like cat).  Does not return after a write error.
+ */
+int mas_run_records(const struct mas_run_options *options);
+
+/*
+ * Write RECORD (consumed) as one line.  A record holding an "error" object
+ * is counted as failed, by its code.
+ */
+void mas_run_emit(struct mas_run *run, jv record);
+
+/*
+ * The current input position, for messages about the record being
+ * processed: the file name ("-" for stdin, borrowed) and line number.
+ */
+const char *mas_run_file(const struct mas_run *run);
+unsigned long mas_run_line(const struct mas_run *run);
+
+/* Counters of the run so far. */
+unsigned long mas_run_records_in(const struct mas_run *run);
+unsigned long mas_run_records_failed(const struct mas_run *run);
+
+/*
+ * Flush stdout now, checking for errors (ends the program on failure as
+ * described above).  Programs call it before they block on something
+ * other than input.
+ */
+void mas_output_flush(void);
+
+/* Set up stdout buffering; called once by mas_run_records and by programs
+ * that write without it. */
+void mas_output_init(void);
+
+/* Finish stdout at exit: flush, check, close.  Returns 0 or exits. */
+int mas_output_close(void);
+
+#endif

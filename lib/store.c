@@ -1,0 +1,213 @@
+/*
+ * store.c — the state store (see store.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store.h"
+#include "banned.h"
+
+/*
+ * The schema, one migration per entry, applied in order.  Only ever
+ * appended to: a released migration is never edited, because databases
+ * in the field already ran it.
+ */
+static const char *const migrations[] = {
+	/* 1: who made this database, for a user inspecting it. */
+	"CREATE TABLE mas_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"INSERT INTO mas_meta VALUES ('created_by', 'mas ' || ?1);"
+	"INSERT INTO mas_meta VALUES ('created_at', "
+	"  strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));",
+};
+
+#define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int mas_store_schema_version(void)
+{
+	return MIGRATION_COUNT;
+}
+
+static int fail(char **error, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int fail(char **error, const char *format, ...)
+{
+	va_list ap;
+
+	va_start(ap, format);
+	if (vasprintf(error, format, ap) < 0)
+		*error = NULL;
+	va_end(ap);
+	return -1;
+}
+
+char *mas_store_path(const struct mas_config *config, char **error)
+{
+	const char *dir = mas_config_get(config, "state.dir");
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	char *path = NULL;
+	int n = -1;
+
+	*error = NULL;
+	if (dir)
+		n = asprintf(&path, "%s/mas.db", dir);
+	else if (xdg && *xdg)
+		n = asprintf(&path, "%s/mas/mas.db", xdg);
+	else if (home && *home)
+		n = asprintf(&path, "%s/.local/state/mas/mas.db", home);
+	else
+		fail(error, "no place for the state store: set MAS_STATE_DIR, "
+		     "XDG_STATE_HOME or HOME");
+	return n < 0 ? NULL : path;
+}
+
+/* mkdir -p of the folder holding PATH, private to the user. */
+static int make_parents(const char *path, char **error)
+{
+	char *copy = strdup(path);
+	char *slash;
+
+	if (!copy)
+		return fail(error, "out of memory");
+	for (slash = strchr(copy + 1, '/'); slash;
+	     slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+			fail(error, "%s: cannot create folder: %s", copy,
+			     strerror(errno));
+			free(copy);
+			return -1;
+		}
+		*slash = '/';
+	}
+	free(copy);
+	return 0;
+}
+
+static int run_sql(sqlite3 *db, const char *sql, char **error,
+                   const char *path)
+{
+	char *message = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &message) != SQLITE_OK) {
+		fail(error, "%s: %s", path, message ? message : "sqlite error");
+		sqlite3_free(message);
+		return -1;
+	}
+	return 0;
+}
+
+static int user_version(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *statement;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &statement,
+	                            NULL);
+
+	if (rc != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(statement);
+	*version = rc == SQLITE_ROW ? sqlite3_column_int(statement, 0) : 0;
+	sqlite3_finalize(statement);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Runs migration INDEX (0-based) and bumps user_version, atomically. */
+static int apply_migration(sqlite3 *db, int index, char **error,
+                           const char *path)
+{
+	char bump[64];
+	const char *sql = migrations[index];
+	sqlite3_stmt *statement = NULL;
+	const char *tail = sql;
+	int rc = SQLITE_OK;
+
+	while (rc == SQLITE_OK && tail && *tail) {
+		rc = sqlite3_prepare_v2(db, tail, -1, &statement, &tail);
+		if (rc != SQLITE_OK || !statement)
+			break;
+		if (sqlite3_bind_parameter_count(statement) >= 1)
+			sqlite3_bind_text(statement, 1, MAS_VERSION, -1,
+			                  SQLITE_STATIC);
+		rc = sqlite3_step(statement);
+		rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+		sqlite3_finalize(statement);
+		statement = NULL;
+	}
+	if (rc != SQLITE_OK)
+		return fail(error, "%s: migration %d: %s", path, index + 1,
+		            sqlite3_errmsg(db));
+	snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", index + 1);
+	return run_sql(db, bump, error, path);
+}
+
+static int migrate(sqlite3 *db, const char *path, char **error)
+{
+	int version;
+
+	/* IMMEDIATE: two processes opening a new store at once must not
+	 * both run migration 1. */
+	if (run_sql(db, "BEGIN IMMEDIATE", error, path))
+		return -1;
+	if (user_version(db, &version)) {
+		run_sql(db, "ROLLBACK", error, path);
+		return fail(error, "%s: not a mas state store (%s)", path,
+		            sqlite3_errmsg(db));
+	}
+	if (version > MIGRATION_COUNT) {
+		run_sql(db, "ROLLBACK", error, path);
+		return fail(error, "%s: schema version %d is newer than this "
+		            "mas understands (%d); upgrade mas", path, version,
+		            MIGRATION_COUNT);
+	}
+	for (int i = version; i < MIGRATION_COUNT; i++) {
+		if (apply_migration(db, i, error, path)) {
+			char *ignored = NULL;
+			run_sql(db, "ROLLBACK", &ignored, path);
+			free(ignored);
+			return -1;
+		}
+	}
+	return run_sql(db, "COMMIT", error, path);
+}
+
+int mas_store_open(struct mas_store *store, const char *path, char **error)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	            SQLITE_OPEN_NOMUTEX;
+
+	*error = NULL;
+	memset(store, 0, sizeof(*store));
+	if (make_parents(path, error))
+		return -1;
+	if (sqlite3_open_v2(path, &store->db, flags, NULL) != SQLITE_OK) {
+		fail(error, "%s: %s", path,
+		     store->db ? sqlite3_errmsg(store->db) : "cannot open");
+		mas_store_close(store);
+		return -1;
+	}
+	sqlite3_busy_timeout(store->db, MAS_STORE_BUSY_TIMEOUT_MS);
+	if (run_sql(store->db, "PRAGMA journal_mode = WAL", error, path) ||
+	    run_sql(store->db, "PRAGMA synchronous = NORMAL", error, path) ||
+	    run_sql(store->db, "PRAGMA foreign_keys = ON", error, path) ||
+	    migrate(store->db, path, error)) {
+		mas_store_close(store);
+		return -1;
+	}
+	chmod(path, 0600);
+	store->path = strdup(path);
+	return 0;
+}
+
+void mas_store_close(struct mas_store *store)
+{
+	if (store->db)
+		sqlite3_close(store->db);
+	free(store->path);
+	store->db = NULL;
+	store->path = NULL;
+}

@@ -1,0 +1,50 @@
+/*
+ * store.h — the state store: one SQLite database for all of mas.
+ *
+ * It lives at $MAS_STATE_DIR/mas.db (config key state.dir), else
+ * $XDG_STATE_HOME/mas/mas.db, else ~/.local/state/mas/mas.db; the folder
+ * is made with mode 0700.  Chat sessions, flow checkpoints, the LLM cache
+ * and the embedded bus all keep their tables here, so one file is all a
+ * user backs up or deletes.
+ *
+ * Opened in WAL mode (readers never block the writer, and several
+ * processes of one pipeline share it) with a busy timeout, so concurrent
+ * writers wait rather than fail.  The schema is versioned by SQLite's
+ * user_version: the migrations in store.c run in order, each in its own
+ * transaction, and a database newer than this program is refused rather
+ * than misread.  Programs open the store only when they need it.
+ */
+#ifndef MAS_STORE_H
+#define MAS_STORE_H
+
+#include <sqlite3.h>
+
+#include "config.h"
+
+struct mas_store {
+	sqlite3 *db;
+	char *path;
+};
+
+/* How long a writer waits for another process's lock, in milliseconds. */
+#define MAS_STORE_BUSY_TIMEOUT_MS 10000
+
+/*
+ * The database path for CONFIG (malloc'd), or NULL with *ERROR set when
+ * no location can be derived (no state.dir, XDG_STATE_HOME or HOME).
+ */
+char *mas_store_path(const struct mas_config *config, char **error);
+
+/*
+ * Open (creating if needed) and migrate the store at PATH.  Returns 0, or
+ * -1 with a malloc'd one-line message in *ERROR naming the file.
+ */
+int mas_store_open(struct mas_store *store, const char *path, char **error);
+
+/* The schema version this program migrates to. */
+int mas_store_schema_version(void);
+
+/* Close; a zeroed or already closed store is fine. */
+void mas_store_close(struct mas_store *store);
+
+#endif
