@@ -3,9 +3,11 @@
  * with intervals, anomalies and insights out.  See mas-analyze(1).
  */
 #include <argp.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "agent.h"
 #include "analyze.h"
@@ -146,6 +148,18 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
+/* --plot DIR is made if missing (one level, like mkdir without -p), so
+ * a typo in its parent fails at once rather than once per chart. */
+static void make_plot_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+		mas_die(MAS_EXIT_USAGE, "--plot: %s: %s", dir, strerror(errno));
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		mas_die(MAS_EXIT_USAGE, "--plot: %s: not a folder", dir);
+}
+
 static jv analyze_one(void *analyzer, jv input)
 {
 	return mas_analyze_task(analyzer, input);
@@ -217,6 +231,8 @@ int main(int argc, char **argv)
 	if (command.options.by && !command.series)
 		mas_die(MAS_EXIT_USAGE, "--by: only in series mode (--series)");
 	mas_cli_setup(&command.cli);
+	if (command.options.plot_dir)
+		make_plot_dir(command.options.plot_dir);
 	command.options.data_dir = mas_config_get(&command.cli.config,
 	                                          "analyze.data_dir");
 	command.options.lang = mas_config_get(&command.cli.config,

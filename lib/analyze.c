@@ -1228,10 +1228,13 @@ static jv read_parameters(struct analyze_beliefs *beliefs, jv task,
 	}
 	if (options->period)
 		beliefs->period_given = options->period;
+	/* Without a horizon string the label waits for the data's unit. */
 	if (jv_get_kind(horizon) == JV_KIND_STRING)
 		snprintf(label, label_size, "%s", jv_string_value(horizon));
+	else if (jv_get_kind(horizon) == JV_KIND_NUMBER)
+		snprintf(label, label_size, "next_%zu_periods", count);
 	else
-		snprintf(label, label_size, "next_%zu_%ss", count, unit);
+		label[0] = '\0';
 	beliefs->horizon = count;
 	beliefs->horizon_label = unit; /* resolved to periods later */
 	jv_free(type);
@@ -1318,6 +1321,9 @@ jv mas_analyze_task(struct mas_analyzer *analyzer, jv task)
 		goto fail;
 	}
 	jv_free(status);
+	if (label[0] == '\0')
+		snprintf(label, sizeof(label), "next_%zu_%ss", beliefs.horizon,
+		         beliefs.timing.unit);
 	beliefs.horizon_label = label;
 	{
 		jv id = field(task, "id");
@@ -1403,7 +1409,10 @@ static jv series_analysis(struct mas_analyzer *analyzer,
 	struct analyze_beliefs beliefs = { .options = analyzer->options };
 	char label[64];
 	size_t total = group->data.rows;
-	jv key = jv_dump_string(jv_copy(group->key), 0);
+	/* Charts are named by the group's value: "web1", not "\"web1\"". */
+	jv key = jv_get_kind(group->key) == JV_KIND_STRING
+	                 ? jv_copy(group->key)
+	                 : jv_dump_string(jv_copy(group->key), 0);
 	jv result;
 
 	beliefs.type = analyzer->options->type;

@@ -13,6 +13,12 @@
 const char *argp_program_version = "mas " MAS_VERSION;
 const char *argp_program_bug_address = NULL;
 
+/* argp's own usage errors exit 64 by default; mas(7) promises 2. */
+static void __attribute__((constructor)) set_usage_status(void)
+{
+	argp_err_exit_status = 2;
+}
+
 enum {
 	OPT_CONFIG = 0x100,
 	OPT_LOG_LEVEL,

@@ -971,8 +971,9 @@ struct ets_states {
 };
 
 /*
- * The recursions of stats.h over y[0..n-1]; season is updated in place.
- * fitted may be NULL (the optimiser needs only the SSE).  Stops early, with
+ * The recursions of stats.h over y[0..n-1] (y NULL: all zero, to trace
+ * how initial states propagate); season is updated in place.  fitted may
+ * be NULL (the optimiser needs only the SSE).  Stops early, with
  * HUGE_VAL, once the SSE is no longer finite: unstable parameters.
  */
 static double ets_run(const struct ets_shape *shape,
@@ -987,7 +988,7 @@ static double ets_run(const struct ets_shape *shape,
 		double damped_trend = shape->trend ? phi * st->trend : 0;
 		double seasonal = shape->seasonal ? st->season[i % shape->m] : 0;
 		double forecast = st->level + damped_trend + seasonal;
-		double error = y[i] - forecast;
+		double error = (y ? y[i] : 0) - forecast;
 
 		if (fitted)
 			fitted[i] = forecast;
@@ -1001,26 +1002,6 @@ static double ets_run(const struct ets_shape *shape,
 			return HUGE_VAL;
 	}
 	return sse;
-}
-
-/* Least-squares line through v[0..n-1] at t = 1..n: value at 0, slope. */
-static void line_through(const double *v, size_t n, double *at0,
-                         double *slope)
-{
-	double mean_t = (double)(n + 1) / 2, mean_v = 0, stt = 0, stv = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		mean_v += v[i];
-	mean_v /= (double)n;
-	for (i = 0; i < n; i++) {
-		double dt = (double)(i + 1) - mean_t;
-
-		stt += dt * dt;
-		stv += dt * (v[i] - mean_v);
-	}
-	*slope = stt > 0 ? stv / stt : 0;
-	*at0 = mean_v - *slope * mean_t;
 }
 
 /* Centred moving average at t: 2 x m when m is even, plain m when odd. */
@@ -1067,48 +1048,141 @@ static void seasonal_indices(const double *y, size_t n, size_t m,
 		season[j] -= mean;
 }
 
-/* The heuristic of stats.h (mas_stats_ets_fit).  adjusted holds n. */
-static void ets_heuristic(const struct ets_shape *shape, const double *y,
-                          size_t n, struct ets_states *st, double *adjusted)
-{
-	size_t length = shape->seasonal ? 2 * shape->m : 10, i;
-	double slope = 0, at0 = 0;
-
-	if (length < 10)
-		length = 10;
-	if (length > n)
-		length = n;
-	if (shape->seasonal)
-		seasonal_indices(y, n, shape->m, st->season);
-	for (i = 0; i < length; i++)
-		adjusted[i] = y[i] -
-		              (shape->seasonal ? st->season[i % shape->m] : 0);
-	line_through(adjusted, length, &at0, &slope);
-	if (shape->trend) {
-		st->level = at0;
-		st->trend = slope;
-		return;
-	}
-	st->level = at0 + slope * (double)(length + 1) / 2;
-	st->trend = 0;
-}
-
 /* ------------------------------------------------------------------ */
-/* ETS optimisation: a point is transformed parameters, then states     */
-
-/* 4 parameters, level, trend and m - 1 seasonal states at most */
-#define ETS_MAX_DIMENSION (6 + MAS_STATS_ETS_OPTIMISED_PERIOD)
+/* ETS estimation                                                      */
+/*
+ * For fixed smoothing parameters the one-step errors of these additive
+ * models are affine in the initial states (x_t = D x_{t-1} + g y_t, D
+ * constant), so the states that minimise the SSE solve a linear
+ * least-squares problem.  Nelder-Mead then searches only the smoothing
+ * parameters, at most 4, each point scored with its best states: searched
+ * jointly, a dozen state coordinates made it stall well short of the
+ * optimum.
+ */
 
 struct ets_problem {
 	struct ets_shape shape;
 	const double *y;
 	size_t n;
-	int with_states;       /* optimise the initial states too */
-	size_t seasonal_free;  /* seasonal states in the point */
-	double scale;          /* units of the state coordinates */
-	struct ets_states start; /* the heuristic states */
-	struct ets_states work;  /* scratch for each run */
+	size_t free_season;   /* seasonal states estimated: m - 1, or 0 */
+	size_t columns;       /* states estimated: 1 + trend + free_season */
+	double *design;       /* n x columns, column-major */
+	double *target;       /* n */
+	double *diagonal;     /* columns, scratch of least_squares */
+	double *coefficients; /* columns */
+	double *fixed_season; /* m: zeros, or the heuristic if not estimated */
+	struct ets_states initial; /* best states for the last point scored */
+	struct ets_states work;    /* scratch for one run */
 };
+
+/*
+ * Solves min |a x - b| by Householder QR; a (rows x cols, column-major,
+ * rows >= cols) and b are destroyed.  A column that adds nothing (a
+ * diagonal below 1e-10 of the largest) gets coefficient 0.
+ */
+static void least_squares(double *a, size_t rows, size_t cols, double *b,
+                          double *x, double *diagonal)
+{
+	double largest = 0;
+	size_t i, j, k;
+
+	for (k = 0; k < cols; k++) {
+		double *v = a + k * rows, norm = 0, alpha, vv;
+
+		for (i = k; i < rows; i++)
+			norm += v[i] * v[i];
+		norm = sqrt(norm);
+		diagonal[k] = 0;
+		if (norm == 0)
+			continue;
+		alpha = v[k] > 0 ? -norm : norm;
+		v[k] -= alpha;
+		vv = norm * (norm + fabs(v[k] + alpha)); /* v.v / 2 */
+		for (j = k + 1; j <= cols; j++) {
+			double *c = j < cols ? a + j * rows : b, dot = 0;
+
+			for (i = k; i < rows; i++)
+				dot += v[i] * c[i];
+			for (i = k; i < rows; i++)
+				c[i] -= dot / vv * v[i];
+		}
+		diagonal[k] = alpha;
+		largest = fmax(largest, fabs(alpha));
+	}
+	for (k = cols; k-- > 0;) {
+		double total = b[k];
+
+		for (j = k + 1; j < cols; j++)
+			total -= a[j * rows + k] * x[j];
+		x[k] = fabs(diagonal[k]) > 1e-10 * largest ? total / diagonal[k]
+		                                          : 0;
+	}
+}
+
+static void ets_zero_states(const struct ets_problem *p,
+                            struct ets_states *st)
+{
+	size_t j;
+
+	st->level = st->trend = 0;
+	for (j = 0; p->shape.seasonal && j < p->shape.m; j++)
+		st->season[j] = 0;
+}
+
+/* Unit initial state number `column`, in the order level, trend,
+ * seasonal; a seasonal one moves the last state the other way (sum 0). */
+static void ets_unit_states(const struct ets_problem *p, size_t column,
+                            struct ets_states *st)
+{
+	size_t trend = (size_t)p->shape.trend;
+
+	ets_zero_states(p, st);
+	if (column == 0) {
+		st->level = 1;
+	} else if (trend && column == 1) {
+		st->trend = 1;
+	} else {
+		st->season[column - 1 - trend] = 1;
+		st->season[p->shape.m - 1] = -1;
+	}
+}
+
+/* Fills p->initial with the best states for par; 0, or -1 if a run
+ * overflowed (parameters far outside any stable region). */
+static int ets_best_states(struct ets_problem *p,
+                           const struct mas_stats_ets_params *par)
+{
+	struct ets_states *st = &p->work;
+	size_t trend = (size_t)p->shape.trend, i, j, m = p->shape.m;
+	double moved = 0;
+
+	ets_zero_states(p, st);
+	if (p->shape.seasonal)
+		memcpy(st->season, p->fixed_season, m * sizeof(double));
+	if (ets_run(&p->shape, par, st, p->y, p->n, p->target) == HUGE_VAL)
+		return -1;
+	for (i = 0; i < p->n; i++)
+		p->target[i] = p->y[i] - p->target[i];
+	for (j = 0; j < p->columns; j++) {
+		ets_unit_states(p, j, st);
+		if (ets_run(&p->shape, par, st, NULL, p->n,
+		            p->design + j * p->n) == HUGE_VAL)
+			return -1;
+	}
+	least_squares(p->design, p->n, p->columns, p->target,
+	              p->coefficients, p->diagonal);
+	p->initial.level = p->coefficients[0];
+	p->initial.trend = trend ? p->coefficients[1] : 0;
+	if (p->shape.seasonal)
+		memcpy(p->initial.season, p->fixed_season, m * sizeof(double));
+	for (j = 0; j < p->free_season; j++) {
+		p->initial.season[j] += p->coefficients[1 + trend + j];
+		moved += p->coefficients[1 + trend + j];
+	}
+	if (p->free_season)
+		p->initial.season[m - 1] -= moved;
+	return 0;
+}
 
 static double logistic(double u)
 {
@@ -1120,7 +1194,7 @@ static double logit(double p)
 	return log(p / (1 - p));
 }
 
-/* The admissible ranges of stats.h, one coordinate each. */
+/* The admissible ranges of stats.h, one unbounded coordinate each. */
 static void ets_decode_params(const struct ets_shape *shape,
                               const double *point,
                               struct mas_stats_ets_params *par)
@@ -1155,103 +1229,58 @@ static void ets_encode_params(const struct ets_shape *shape,
 		point[i++] = logit((par->phi - 0.8) / 0.18);
 }
 
-/*
- * States from a point: offsets from the heuristic in units of scale; the
- * last seasonal state absorbs minus the others' offsets so that the sum
- * stays 0 (one state is not free, as in Hyndman's count).
- */
-static void ets_decode_states(const struct ets_problem *p,
-                              const double *point, struct ets_states *st)
-{
-	size_t i = ets_param_count(&p->shape), j, m = p->shape.m;
-	double moved = 0;
-
-	st->level = p->start.level;
-	st->trend = p->start.trend;
-	if (p->shape.seasonal)
-		memcpy(st->season, p->start.season, m * sizeof(double));
-	if (!p->with_states)
-		return;
-	st->level += p->scale * point[i++];
-	/* a trend is a change per step: smaller than the level's moves */
-	if (p->shape.trend)
-		st->trend += p->scale / 10 * point[i++];
-	for (j = 0; j < p->seasonal_free; j++) {
-		st->season[j] += p->scale * point[i + j];
-		moved += p->scale * point[i + j];
-	}
-	if (p->seasonal_free)
-		st->season[m - 1] -= moved;
-}
-
+/* SSE at a point, with the best initial states for it. */
 static double ets_objective(const double *point, void *context)
 {
 	struct ets_problem *p = context;
 	struct mas_stats_ets_params par;
 
 	ets_decode_params(&p->shape, point, &par);
-	ets_decode_states(p, point, &p->work);
+	if (ets_best_states(p, &par) < 0)
+		return HUGE_VAL;
+	p->work.level = p->initial.level;
+	p->work.trend = p->initial.trend;
+	if (p->shape.seasonal)
+		memcpy(p->work.season, p->initial.season,
+		       p->shape.m * sizeof(double));
 	return ets_run(&p->shape, &par, &p->work, p->y, p->n, NULL);
 }
 
-static size_t ets_dimension(const struct ets_problem *p)
-{
-	size_t dim = ets_param_count(&p->shape);
+#define ETS_MAX_PARAMS 4
 
-	if (p->with_states)
-		dim += 1 + (size_t)p->shape.trend + p->seasonal_free;
-	return dim;
-}
-
-/* Steps of the first simplex: half a logit for parameters, a tenth of
- * the scale for states. */
-static void ets_steps(const struct ets_problem *p, double *step)
-{
-	size_t i, params = ets_param_count(&p->shape);
-
-	for (i = 0; i < ets_dimension(p); i++)
-		step[i] = i < params ? 0.5 : 0.1;
-}
-
-static double series_scale(const double *y, size_t n)
-{
-	double mean = 0, ss = 0, biggest = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		mean += y[i];
-	mean /= (double)n;
-	for (i = 0; i < n; i++) {
-		ss += (y[i] - mean) * (y[i] - mean);
-		biggest = fmax(biggest, fabs(y[i]));
-	}
-	if (ss > 0)
-		return sqrt(ss / (double)n);
-	return biggest > 0 ? biggest : 1;
-}
-
-/* Parameters, then parameters and states; point ends holding both. */
+/*
+ * Several starting alphas, because the SSE can have separate basins (a
+ * fast level, or a slow one with a steady trend) and Nelder-Mead keeps to
+ * the one it starts in.  Fixed starts keep the fit deterministic.
+ */
 static int ets_optimise(struct ets_problem *p, double *point)
 {
-	double step[ETS_MAX_DIMENSION], value;
-	struct mas_stats_ets_params par = { 0.5, 0.05, 0.05, 0.95 };
-	size_t params = ets_param_count(&p->shape), i;
-	int status;
+	/* alpha, beta / alpha, gamma / (1 - alpha); phi starts at 0.9 */
+	static const double starts[][3] = { { 0.5, 0.1, 0.1 },
+		                            { 0.1, 0.1, 0.1 },
+		                            { 0.9, 0.1, 0.1 },
+		                            { 0.02, 0.1, 0.1 },
+		                            { 0.01, 0.01, 0.01 } };
+	double step[ETS_MAX_PARAMS] = { 0.5, 0.5, 0.5, 0.5 };
+	double candidate[ETS_MAX_PARAMS], best = HUGE_VAL, value;
+	size_t dim = ets_param_count(&p->shape), i;
 
-	if (!p->shape.seasonal)
-		par.gamma = 0;
-	ets_encode_params(&p->shape, &par, point);
-	p->with_states = 0;
-	ets_steps(p, step);
-	status = minimise(ets_objective, p, point, step, params, &value);
-	if (status != MAS_STATS_OK)
-		return status;
-	p->with_states = 1;
-	for (i = params; i < ets_dimension(p); i++)
-		point[i] = 0;
-	ets_steps(p, step);
-	return minimise(ets_objective, p, point, step, ets_dimension(p),
-	                &value);
+	for (i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+		double alpha = starts[i][0];
+		struct mas_stats_ets_params par = {
+			alpha, alpha * starts[i][1],
+			(1 - alpha) * starts[i][2], 0.9
+		};
+
+		ets_encode_params(&p->shape, &par, candidate);
+		if (minimise(ets_objective, p, candidate, step, dim, &value))
+			return MAS_STATS_ENOMEM;
+		if (i > 0 && !(value < best))
+			continue;
+		best = value;
+		memcpy(point, candidate, sizeof(candidate));
+	}
+	return MAS_STATS_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1417,39 +1446,62 @@ int mas_stats_ets_smooth(struct mas_stats_ets *fit,
 	return status;
 }
 
-/* The optimisation proper, on the gap-filled span; fills the parameters
+static void ets_problem_free(struct ets_problem *p)
+{
+	free(p->design);
+	free(p->target);
+	free(p->diagonal);
+	free(p->coefficients);
+	free(p->fixed_season);
+	free(p->initial.season);
+	free(p->work.season);
+}
+
+static int ets_problem_alloc(struct ets_problem *p, size_t m)
+{
+	size_t columns = p->columns, seasons = m ? m : 1;
+
+	p->design = malloc(p->n * columns * sizeof(double));
+	p->target = malloc(p->n * sizeof(double));
+	p->diagonal = malloc(columns * sizeof(double));
+	p->coefficients = malloc(columns * sizeof(double));
+	p->fixed_season = calloc(seasons, sizeof(double));
+	p->initial.season = malloc(seasons * sizeof(double));
+	p->work.season = malloc(seasons * sizeof(double));
+	return p->design && p->target && p->diagonal && p->coefficients &&
+	       p->fixed_season && p->initial.season && p->work.season;
+}
+
+/* The estimation proper, on the gap-filled span; fills the parameters
  * and initial states of fit. */
 static int ets_estimate(struct mas_stats_ets *fit, const struct span *s)
 {
 	struct ets_problem p;
-	double point[ETS_MAX_DIMENSION];
-	double *scratch = malloc(s->n * sizeof(double));
-	double *work = malloc((fit->period ? fit->period : 1) * sizeof(double));
+	double point[ETS_MAX_PARAMS];
 	int status = MAS_STATS_ENOMEM;
 
 	memset(&p, 0, sizeof(p));
 	p.shape = ets_shape_of(fit->model, fit->period);
 	p.y = s->values;
 	p.n = s->n;
-	p.scale = series_scale(s->values, s->n);
-	p.start.season = fit->season0;
-	p.work.season = work;
 	if (p.shape.seasonal && fit->period <= MAS_STATS_ETS_OPTIMISED_PERIOD)
-		p.seasonal_free = fit->period - 1;
-	if (scratch && work) {
-		ets_heuristic(&p.shape, s->values, s->n, &p.start, scratch);
+		p.free_season = fit->period - 1;
+	p.columns = 1 + (size_t)p.shape.trend + p.free_season;
+	if (ets_problem_alloc(&p, fit->period)) {
+		if (p.shape.seasonal && !p.free_season)
+			seasonal_indices(p.y, p.n, p.shape.m, p.fixed_season);
 		status = ets_optimise(&p, point);
 	}
 	if (status == MAS_STATS_OK) {
 		ets_decode_params(&p.shape, point, &fit->params);
-		ets_decode_states(&p, point, &p.work);
-		fit->level0 = p.work.level;
-		fit->trend0 = p.shape.trend ? p.work.trend : 0;
+		ets_best_states(&p, &fit->params);
+		fit->level0 = p.initial.level;
+		fit->trend0 = p.initial.trend;
 		if (fit->period)
-			memcpy(fit->season0, work, fit->period * sizeof(double));
+			memcpy(fit->season0, p.initial.season,
+			       fit->period * sizeof(double));
 	}
-	free(scratch);
-	free(work);
+	ets_problem_free(&p);
 	return status;
 }
 
