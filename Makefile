@@ -64,7 +64,12 @@ tests/helpers/bin/%: tests/helpers/%.c lib/libmas.a
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -o $@ $< \
 	    lib/libmas.a $(LDFLAGS) $(LIBS)
 
-check: all $(UNITS) $(HELPERS)
+# Installs the Debian packages a fresh machine lacks (see .ci/install-deps).
+deps:
+	@.ci/install-deps
+
+check: deps
+	@$(MAKE) --no-print-directory all $(UNITS) $(HELPERS)
 	@tests/run $(UNITS)
 
 bench: all $(HELPERS)
@@ -73,7 +78,8 @@ bench: all $(HELPERS)
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@examples/demo
 
 install: all
@@ -93,5 +99,5 @@ uninstall:
 clean:
 	rm -rf bin lib/*.o lib/libmas.a tests/unit/bin tests/helpers/bin
 
-.PHONY: all check bench lint-man demo install uninstall clean
+.PHONY: all deps check bench lint-man demo install uninstall clean
 .SECONDARY:

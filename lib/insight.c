@@ -29,7 +29,7 @@ static const struct phrasebook books[2] = {
 		"%s has no anomalies.",
 		"%s and %s move together (Pearson r = %.2f).",
 		"%s and %s move in opposite directions (Pearson r = %.2f).",
-		"%s has %zu missing value%s, interpolated where a model needed them.",
+		"%s has %zu missing value%s (interpolated for the models).",
 		"%s: %s.",
 	},
 	{

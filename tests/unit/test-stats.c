@@ -199,7 +199,8 @@ static void test_t_distribution(void)
 		double t = tcdf_t[i], df = tcdf_df[i];
 
 		CHECK_PROB(mas_stats_t_cdf(t, df), tcdf_want[i]);
-		CHECK_PROB(1 - mas_stats_t_cdf(-t, df), tcdf_want[i]);
+		/* symmetry; absolute only, 1 - x cannot keep tails */
+		CHECK_NEAR(1 - mas_stats_t_cdf(-t, df), tcdf_want[i], 1e-8);
 		CHECK_PROB(mas_stats_t_pvalue(t, df), tcdf_p2[i]);
 	}
 	CHECK_NAN(mas_stats_t_cdf(1, 0));
@@ -220,9 +221,15 @@ static void test_quantiles(void)
 		          1e-8);
 	for (i = 0; i < COUNT(normcdf_z); i++)
 		CHECK_PROB(mas_stats_normal_cdf(normcdf_z[i]), normcdf_want[i]);
-	for (i = 0; i < COUNT(tq_p); i++)
-		CHECK_REL(mas_stats_t_quantile(tq_p[i], tq_df[i]), tq_want[i],
-		          1e-8);
+	for (i = 0; i < COUNT(tq_p); i++) {
+		double t = mas_stats_t_quantile(tq_p[i], tq_df[i]);
+
+		/* scipy's t.ppf(0.5) is about 7e-17; 0 is exact */
+		if (tq_p[i] == 0.5)
+			CHECK(t == 0 && fabs(tq_want[i]) < 1e-15);
+		else
+			CHECK_REL(t, tq_want[i], 1e-8);
+	}
 	for (i = 0; i < COUNT(betainc_a); i++)
 		CHECK_PROB(mas_stats_beta_regularized(betainc_a[i], betainc_b[i],
 		                                      betainc_x[i]),
@@ -393,8 +400,8 @@ static void test_ets_fit_each(void)
 		CHECK_INT(mas_stats_ets_forecast(&fit, 14, 0.8, mean, lower,
 		                                 upper),
 		          MAS_STATS_OK);
-		/* intervals widen with the horizon */
-		CHECK(upper[13] - lower[13] > upper[0] - lower[0]);
+		/* intervals never narrow with the horizon */
+		CHECK(upper[13] - lower[13] >= upper[0] - lower[0]);
 		CHECK(lower[0] < mean[0] && mean[0] < upper[0]);
 	}
 	mas_stats_ets_release(&fit);
