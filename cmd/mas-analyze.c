@@ -135,8 +135,6 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		                                        10000);
 		break;
 	case OPT_LANG:
-		if (strcmp(arg, "en") != 0 && strcmp(arg, "zh") != 0)
-			argp_error(state, "--lang: '%s' is not en or zh", arg);
 		mas_config_set(&command->cli.config, "analyze.lang", arg,
 		               MAS_CONFIG_FLAG);
 		break;
@@ -158,6 +156,20 @@ static void make_plot_dir(const char *dir)
 		mas_die(MAS_EXIT_USAGE, "--plot: %s: %s", dir, strerror(errno));
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
 		mas_die(MAS_EXIT_USAGE, "--plot: %s: not a folder", dir);
+}
+
+/* analyze.lang (--lang, MAS_LANG): en or zh, and locale-style names
+ * such as zh_CN or en-US; NULL leaves it to each record. */
+static const char *language(const char *setting)
+{
+	if (!setting)
+		return NULL;
+	if (strncmp(setting, "zh", 2) == 0)
+		return "zh";
+	if (strncmp(setting, "en", 2) == 0)
+		return "en";
+	mas_die(MAS_EXIT_USAGE, "analyze.lang (--lang, MAS_LANG): '%s' is not "
+	        "en or zh", setting);
 }
 
 static jv analyze_one(void *analyzer, jv input)
@@ -190,11 +202,10 @@ static void each_row(struct mas_run *run, jv record, void *data)
 	}
 	if (jv_is_valid(row)) {
 		jv_free(row);
-		row = mas_fail(MAS_ERR_INVALID_REQUEST, "line %lu: --input "
-		               "must give an object", mas_run_line(run));
+		row = mas_fail(MAS_ERR_INVALID_REQUEST, "--input must give an "
+		               "object");
 	}
-	mas_run_emit(run, JV_OBJECT(jv_string("error"),
-	                            jv_invalid_get_msg(row)));
+	mas_run_emit(run, mas_run_error_record(run, jv_invalid_get_msg(row)));
 }
 
 static void finish_series(struct mas_run *run, void *data)
@@ -227,7 +238,7 @@ int main(int argc, char **argv)
 	mas_cli_init(&command.cli, "mas-analyze", "analysis");
 	command.options.coverage = 0.95;
 	command.options.type = "comprehensive";
-	argp_parse(&argp, argc, argv, 0, NULL, &command);
+	mas_cli_parse(&command.cli, &argp, argc, argv, &command);
 	if (command.options.by && !command.series)
 		mas_die(MAS_EXIT_USAGE, "--by: only in series mode (--series)");
 	mas_cli_setup(&command.cli);
@@ -235,8 +246,8 @@ int main(int argc, char **argv)
 		make_plot_dir(command.options.plot_dir);
 	command.options.data_dir = mas_config_get(&command.cli.config,
 	                                          "analyze.data_dir");
-	command.options.lang = mas_config_get(&command.cli.config,
-	                                      "analyze.lang");
+	command.options.lang = language(mas_config_get(&command.cli.config,
+	                                               "analyze.lang"));
 	context.analyzer = mas_analyzer_new(&command.options);
 	run.files = command.cli.files;
 	run.file_count = command.cli.file_count;

@@ -38,6 +38,8 @@ static const char *const analysis_types[] = {
 	"comprehensive", NULL
 };
 
+static int wants(const char *type, const char *goal);
+
 /* ---- numbers in output ---- */
 
 /* A number for output: six significant digits (the rest is noise in
@@ -429,6 +431,25 @@ static int step_level_deviation(struct mas_bdi *bdi, void *b,
 	return status;
 }
 
+static int step_note_no_anomalies(struct mas_bdi *bdi, void *b,
+                                  const char *subject)
+{
+	omit(metric_named(b, subject), "anomalies",
+	     "needs at least 3 values");
+	return 0;
+}
+
+static int step_note_no_correlation(struct mas_bdi *bdi, void *b,
+                                    const char *subject)
+{
+	struct analyze_beliefs *beliefs = b;
+
+	if (beliefs->metric_count > 0)
+		omit(&beliefs->metrics[0], "correlations",
+		     "needs at least two metrics");
+	return 0;
+}
+
 static int two_metrics(const void *b, const char *subject)
 {
 	return ((const struct analyze_beliefs *)b)->metric_count >= 2;
@@ -505,34 +526,55 @@ static const struct mas_bdi_plan plans[] = {
 	  STEPS({ "score_detrended_residuals", step_trend_season_residuals }) },
 	{ "level_deviation", "anomalies", three_values,
 	  STEPS({ "score_deviation_from_median", step_level_deviation }) },
+	{ "too_few_for_anomalies", "anomalies", NULL,
+	  STEPS({ "note_missing_anomalies", step_note_no_anomalies }) },
 	{ "pairwise_correlation", "correlate", two_metrics,
 	  STEPS({ "correlate_pairs", step_pairwise }) },
+	{ "single_metric", "correlate", NULL,
+	  STEPS({ "note_missing_correlation", step_note_no_correlation }) },
 	{ "templated_insights", "insights", NULL,
 	  STEPS({ "write_sentences", step_templated }) },
 };
 
+/*
+ * Whether analysis_type TYPE desires GOAL: describe and insights always;
+ * trend for trend, trend_prediction and comprehensive; forecast for
+ * trend_prediction and comprehensive; anomalies for anomaly and
+ * comprehensive; correlate for correlation and comprehensive; season
+ * wherever a forecast or anomalies need it.
+ */
+static int wants(const char *type, const char *goal)
+{
+	int all = strcmp(type, "comprehensive") == 0;
+	int predict = all || strcmp(type, "trend_prediction") == 0;
+	int anomaly = all || strcmp(type, "anomaly") == 0;
+
+	if (strcmp(goal, "trend") == 0)
+		return predict || strcmp(type, "trend") == 0;
+	if (strcmp(goal, "forecast") == 0)
+		return predict;
+	if (strcmp(goal, "anomalies") == 0)
+		return anomaly;
+	if (strcmp(goal, "season") == 0)
+		return predict || anomaly;
+	if (strcmp(goal, "correlate") == 0)
+		return all || strcmp(type, "correlation") == 0;
+	return 1;
+}
+
 /* The goals each analysis_type desires for every metric, and overall. */
 static void post_desires(struct mas_bdi *bdi, struct analyze_beliefs *beliefs)
 {
-	const char *type = beliefs->type;
-	int all = strcmp(type, "comprehensive") == 0;
-	int predict = all || strcmp(type, "trend_prediction") == 0;
-	int trend = predict || strcmp(type, "trend") == 0;
-	int anomaly = all || strcmp(type, "anomaly") == 0;
+	static const char *const per_metric[] = {
+		"describe", "trend", "season", "forecast", "anomalies", NULL
+	};
 
-	for (size_t i = 0; i < beliefs->metric_count; i++) {
-		const char *name = beliefs->metrics[i].name;
-		mas_bdi_post(bdi, "describe", name);
-		if (trend)
-			mas_bdi_post(bdi, "trend", name);
-		if (predict || anomaly)
-			mas_bdi_post(bdi, "season", name);
-		if (predict)
-			mas_bdi_post(bdi, "forecast", name);
-		if (anomaly)
-			mas_bdi_post(bdi, "anomalies", name);
-	}
-	if (all || strcmp(type, "correlation") == 0)
+	for (size_t i = 0; i < beliefs->metric_count; i++)
+		for (int g = 0; per_metric[g]; g++)
+			if (wants(beliefs->type, per_metric[g]))
+				mas_bdi_post(bdi, per_metric[g],
+				             beliefs->metrics[i].name);
+	if (wants(beliefs->type, "correlate"))
 		mas_bdi_post(bdi, "correlate", NULL);
 	mas_bdi_post(bdi, "insights", NULL);
 }
@@ -688,13 +730,27 @@ static jv anomalies_json(const struct analyze_beliefs *beliefs,
 			jv_string("metric"), jv_string(metric->name),
 			jv_string("index"), jv_number((double)i),
 			jv_string("time"), jv_string(label),
-			jv_string("value"), number(found->value[k]),
+			jv_string("value"), number(metric->y[i]),
 			jv_string("expected"),
 			number(metric->expected ? metric->expected[i] : NAN),
 			jv_string("score"), number(found->score[k]),
 			jv_string("method"), jv_string(metric->anomaly_method)));
 	}
 	return list;
+}
+
+/* Anomalies found per metric: the list is capped, the counts are not. */
+static jv anomaly_counts(const struct analyze_beliefs *beliefs)
+{
+	jv counts = jv_object();
+
+	for (size_t i = 0; i < beliefs->metric_count; i++) {
+		const struct analyze_metric *metric = &beliefs->metrics[i];
+		if (metric->has_anomalies)
+			counts = set(counts, metric->name,
+			             jv_number((double)metric->anomalies.count));
+	}
+	return counts;
 }
 
 static jv data_meta(const struct analyze_beliefs *beliefs, size_t rows_total)
@@ -717,6 +773,7 @@ static jv data_meta(const struct analyze_beliefs *beliefs, size_t rows_total)
 	                                     ? jv_string(beliefs->data->time_field)
 	                                     : jv_null());
 	out = set(out, "step", jv_string(timing->unit));
+	out = set(out, "step_seconds", number(timing->step));
 	out = set(out, "missing", missing);
 	out = set(out, "irregular_steps", jv_number((double)timing->irregular));
 	out = set(out, "inserted_periods", jv_number((double)timing->inserted));
@@ -746,12 +803,26 @@ static jv result_json(struct analyze_beliefs *beliefs, struct mas_bdi *bdi,
 			omitted = set(omitted, metric->name,
 			              jv_copy(metric->omitted));
 	}
+	/* Only the parts the analysis_type asked for. */
 	out = set(out, "summary", summary);
-	out = set(out, "current_trends", trends);
-	out = set(out, "predictions",
-	          JV_OBJECT(jv_string(beliefs->horizon_label), forecasts));
-	out = set(out, "anomalies", anomalies);
-	out = set(out, "correlations", jv_copy(beliefs->correlations));
+	if (wants(beliefs->type, "trend"))
+		out = set(out, "current_trends", trends);
+	else
+		jv_free(trends);
+	if (wants(beliefs->type, "forecast"))
+		out = set(out, "predictions",
+		          JV_OBJECT(jv_string(beliefs->horizon_label),
+		                    forecasts));
+	else
+		jv_free(forecasts);
+	if (wants(beliefs->type, "anomalies")) {
+		out = set(out, "anomalies", anomalies);
+		out = set(out, "anomaly_counts", anomaly_counts(beliefs));
+	} else {
+		jv_free(anomalies);
+	}
+	if (wants(beliefs->type, "correlate"))
+		out = set(out, "correlations", jv_copy(beliefs->correlations));
 	out = set(out, "insights", jv_copy(beliefs->insights));
 	if (jv_object_length(jv_copy(omitted)) > 0)
 		out = set(out, "omitted", omitted);
@@ -892,30 +963,38 @@ static const char *unit_name(const char *word)
 	return NULL;
 }
 
-int mas_analyze_parse_horizon(jv horizon, size_t *count, const char **unit)
+static int parse_horizon_text(const char *text, size_t *count,
+                              const char **unit)
 {
-	const char *text;
 	char word[32];
 	long n;
 	int used = 0;
 
-	if (jv_get_kind(horizon) == JV_KIND_NUMBER) {
-		double value = jv_number_value(horizon);
-		if (value < 1 || value > 10000 || value != floor(value))
-			return -1;
-		*count = (size_t)value;
-		*unit = "period";
-		return 0;
-	}
-	if (jv_get_kind(horizon) != JV_KIND_STRING)
-		return -1;
-	text = jv_string_value(horizon);
 	if (sscanf(text, "next_%ld_%31[a-z]%n", &n, word, &used) != 2 ||
 	    text[used] != '\0' || n < 1 || n > 10000 || !unit_name(word))
 		return -1;
 	*count = (size_t)n;
 	*unit = unit_name(word);
 	return 0;
+}
+
+int mas_analyze_parse_horizon(jv horizon, size_t *count, const char **unit)
+{
+	int status = -1;
+
+	if (jv_get_kind(horizon) == JV_KIND_NUMBER) {
+		double value = jv_number_value(horizon);
+		if (value >= 1 && value <= 10000 && value == floor(value)) {
+			*count = (size_t)value;
+			*unit = "period";
+			status = 0;
+		}
+	} else if (jv_get_kind(horizon) == JV_KIND_STRING) {
+		status = parse_horizon_text(jv_string_value(horizon), count,
+		                            unit);
+	}
+	jv_free(horizon);
+	return status;
 }
 
 /* Seconds in one UNIT, roughly (months and years vary). */
@@ -1035,11 +1114,12 @@ static jv source_rows(struct mas_analyzer *analyzer, const char *name)
 /* Inline data: an array of rows, or an object of equal-length columns. */
 static jv inline_rows(jv data)
 {
-	jv rows = jv_array();
+	jv rows;
 	int length = -1;
 
 	if (jv_get_kind(data) == JV_KIND_ARRAY)
 		return data;
+	rows = jv_array();
 	if (jv_get_kind(data) != JV_KIND_OBJECT) {
 		jv_free(rows);
 		jv_free(data);
@@ -1215,8 +1295,11 @@ static jv read_parameters(struct analyze_beliefs *beliefs, jv task,
 		                  "parameters.prediction_horizon: expected "
 		                  "next_N_days|weeks|months|periods or a number");
 	}
-	if (jv_is_valid(status) && jv_get_kind(period) == JV_KIND_NUMBER) {
-		double p = jv_number_value(period);
+	if (jv_is_valid(status) && jv_is_valid(period) &&
+	    jv_get_kind(period) != JV_KIND_NULL) {
+		double p = jv_get_kind(period) == JV_KIND_NUMBER
+		                   ? jv_number_value(period)
+		                   : 0;
 		if (p < 2 || p > 10000 || p != floor(p)) {
 			jv_free(status);
 			status = mas_fail(MAS_ERR_INVALID_REQUEST,
@@ -1256,7 +1339,9 @@ static jv prepare_data(struct analyze_beliefs *beliefs, jv parameters)
 		                           jv_string_value(range)) != 0)
 			status = mas_fail(MAS_ERR_INVALID_REQUEST,
 			                  "parameters.time_range: '%.100s' is not "
-			                  "all or last_N_days|weeks|months|periods",
+			                  "all or last_N_UNITS (minutes, hours, "
+			                  "days, weeks, months, quarters, years, "
+			                  "points)",
 			                  jv_string_value(range));
 	} else if (jv_is_valid(range) && jv_get_kind(range) != JV_KIND_NULL) {
 		status = mas_fail(MAS_ERR_INVALID_REQUEST,
@@ -1321,7 +1406,9 @@ jv mas_analyze_task(struct mas_analyzer *analyzer, jv task)
 		goto fail;
 	}
 	jv_free(status);
-	if (label[0] == '\0')
+	/* --horizon overrides the task's words too: the label must say
+	 * what was forecast. */
+	if (label[0] == '\0' || analyzer->options->horizon)
 		snprintf(label, sizeof(label), "next_%zu_%ss", beliefs.horizon,
 		         beliefs.timing.unit);
 	beliefs.horizon_label = label;

@@ -63,9 +63,9 @@ void mas_analyze_series_add(struct mas_analyzer *analyzer, jv row);
 void mas_analyze_series_finish(struct mas_analyzer *analyzer,
                                struct mas_run *run, const char *key);
 
-/* Parse "next_7_days", "next_2_weeks", "next_3_months", "next_5_periods"
- * or a number into a count and a unit ("day", ..., "period"); -1 if it
- * is none of these. */
+/* Parse HORIZON (consumed): "next_7_days", "next_2_weeks",
+ * "next_3_months", "next_5_periods" or a number, into a count and a unit
+ * ("day", ..., "period"); -1 if it is none of these. */
 int mas_analyze_parse_horizon(jv horizon, size_t *count, const char **unit);
 
 #endif

@@ -111,7 +111,7 @@ static void pursue(struct mas_bdi *bdi, const struct mas_bdi_desire *desire)
 
 	for (size_t i = 0; i < bdi->plan_count; i++) {
 		const struct mas_bdi_plan *plan = &bdi->plans[i];
-		jv steps = jv_array();
+		jv steps;
 
 		if (strcmp(plan->goal, desire->goal) != 0)
 			continue;
@@ -120,6 +120,7 @@ static void pursue(struct mas_bdi *bdi, const struct mas_bdi_desire *desire)
 		if (plan->context &&
 		    !plan->context(bdi->beliefs, desire->subject))
 			continue;
+		steps = jv_array();
 		if (execute(bdi, plan, desire->subject, &steps) == 0) {
 			record = jv_object_set(record, jv_string("plan"),
 			                       jv_string(plan->name));
@@ -154,7 +155,9 @@ size_t mas_bdi_run(struct mas_bdi *bdi)
 	return bdi->failed_goals;
 }
 
-/* The trace entry for GOAL/SUBJECT, or jv_invalid(). */
+/* The last achieved trace entry for GOAL/SUBJECT, or jv_invalid(): with
+ * SUBJECT NULL, a failed desire about one subject must not hide another
+ * subject's success. */
 static jv find_entry(const struct mas_bdi *bdi, const char *goal,
                      const char *subject)
 {
@@ -164,12 +167,15 @@ static jv find_entry(const struct mas_bdi *bdi, const char *goal,
 		jv entry = jv_array_get(jv_copy(bdi->trace), i);
 		jv g = jv_object_get(jv_copy(entry), jv_string("goal"));
 		jv s = jv_object_get(jv_copy(entry), jv_string("subject"));
+		jv st = jv_object_get(jv_copy(entry), jv_string("status"));
 		int match = strcmp(jv_string_value(g), goal) == 0 &&
+		            strcmp(jv_string_value(st), "achieved") == 0 &&
 		            (!subject || (jv_get_kind(s) == JV_KIND_STRING &&
 		                          strcmp(jv_string_value(s),
 		                                 subject) == 0));
 		jv_free(g);
 		jv_free(s);
+		jv_free(st);
 		if (match)
 			return entry;
 		jv_free(entry);

@@ -94,6 +94,13 @@ void mas_cli_init(struct mas_cli *cli, const char *program,
 	mas_config_init(&cli->config);
 }
 
+void mas_cli_parse(struct mas_cli *cli, const struct argp *argp, int argc,
+                   char **argv, void *input)
+{
+	argv[0] = (char *)cli->program;
+	argp_parse(argp, argc, argv, 0, NULL, input);
+}
+
 void mas_cli_add_file(struct mas_cli *cli, char *arg)
 {
 	char **files = realloc(cli->files,

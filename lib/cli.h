@@ -43,6 +43,13 @@ extern const struct argp mas_cli_argp;
 void mas_cli_init(struct mas_cli *cli, const char *program,
                   const char *output_key);
 
+/*
+ * argp_parse with the program's own name in argv[0], so that getopt's
+ * messages say "mas-analyze:" however the program was started.
+ */
+void mas_cli_parse(struct mas_cli *cli, const struct argp *argp, int argc,
+                   char **argv, void *input);
+
 /* Keep ARG as an input file (argp's ARGP_KEY_ARG). */
 void mas_cli_add_file(struct mas_cli *cli, char *arg);
 

@@ -12,8 +12,10 @@
 
 void mas_clock_format_iso(double epoch_seconds, char buf[MAS_CLOCK_ISO_SIZE])
 {
-	time_t seconds = (time_t)floor(epoch_seconds);
-	int ms = (int)((epoch_seconds - (double)seconds) * 1000.0);
+	/* Rounded to the millisecond: a parsed ".123" is 0.12299... */
+	double total_ms = floor(epoch_seconds * 1000.0 + 0.5);
+	time_t seconds = (time_t)floor(total_ms / 1000.0);
+	int ms = (int)(total_ms - (double)seconds * 1000.0);
 	struct tm tm;
 
 	if (ms > 999)
@@ -66,13 +68,18 @@ static int read_digits(const char **p, int width, int *out)
 
 static int parse_date(const char **p, struct tm *tm)
 {
+	static const int days_in[12] = { 31, 29, 31, 30, 31, 30,
+	                                  31, 31, 30, 31, 30, 31 };
 	int year, month, day;
 
 	if (read_digits(p, 4, &year) || *(*p)++ != '-' ||
 	    read_digits(p, 2, &month) || *(*p)++ != '-' ||
 	    read_digits(p, 2, &day))
 		return -1;
-	if (month < 1 || month > 12 || day < 1 || day > 31)
+	if (month < 1 || month > 12 || day < 1 || day > days_in[month - 1])
+		return -1;
+	if (month == 2 && day == 29 &&
+	    (year % 4 != 0 || (year % 100 == 0 && year % 400 != 0)))
 		return -1;
 	tm->tm_year = year - 1900;
 	tm->tm_mon = month - 1;
@@ -93,11 +100,13 @@ static int parse_clock(const char **p, struct tm *tm, double *fraction)
 			return -1;
 	}
 	if (**p == '.' || **p == ',') {
-		char *end;
-		*fraction = strtod(*p, &end);
-		if (**p == ',')
-			*fraction = 0;
-		*p = end;
+		/* Digits only: strtod would take ".5e3" too. */
+		double scale = 0.1;
+		(*p)++;
+		if (**p < '0' || **p > '9')
+			return -1;
+		for (; **p >= '0' && **p <= '9'; (*p)++, scale /= 10)
+			*fraction += (**p - '0') * scale;
 	}
 	if (hour > 23 || minute > 59 || second > 60)
 		return -1;
@@ -125,7 +134,7 @@ static int parse_zone(const char **p, int *offset_seconds)
 		return -1;
 	if (**p == ':')
 		(*p)++;
-	if (read_digits(p, 2, &minutes))
+	if (read_digits(p, 2, &minutes) || hours > 23 || minutes > 59)
 		return -1;
 	*offset_seconds = sign * (hours * 3600 + minutes * 60);
 	return 0;

@@ -233,6 +233,8 @@ static int read_file(struct mas_config *config, FILE *file, const char *path,
 			set_from_file(config, path, lineno, section, key, value,
 			              secret);
 	}
+	if (status == 0 && ferror(file)) /* a folder, an I/O error */
+		status = refuse(error, "%s: %s", path, strerror(errno));
 	free(line);
 	return status;
 }
@@ -260,8 +262,8 @@ int mas_config_load_file(struct mas_config *config, const char *path,
 	status = read_file(config, file, name, &secret, error);
 	if (status == 0 && secret && fstat(fileno(file), &st) == 0 &&
 	    (st.st_mode & 077))
-		status = refuse(error, "%s: holds a secret but is readable "
-		                "by group or others (mode %03o); fix it with: "
+		status = refuse(error, "%s: holds a secret but group or others "
+		                "have access to it (mode %03o); fix it with: "
 		                "chmod 600 %s", name,
 		                (unsigned)(st.st_mode & 0777), name);
 	fclose(file);

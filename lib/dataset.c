@@ -221,8 +221,10 @@ static void store_time(struct mas_dataset *data, jv row, size_t r)
 	jv value;
 	double seconds = NAN;
 
-	if (!data->time_field)
+	if (!data->time_field) {
+		jv_free(row);
 		return;
+	}
 	if (!data->time) {
 		data->time = grow(NULL, data->capacity * sizeof(double));
 		for (size_t i = 0; i < r; i++)
@@ -460,8 +462,11 @@ jv mas_dataset_read_file(const char *path)
 
 static int is_sorted(const struct mas_dataset *data)
 {
+	/* In compare_rows' order: an untimed row before a timed one is
+	 * out of place too, though NaN compares false with everything. */
 	for (size_t r = 1; r < data->rows; r++)
-		if (data->time[r] < data->time[r - 1])
+		if (isnan(data->time[r - 1]) ? !isnan(data->time[r])
+		                             : data->time[r] < data->time[r - 1])
 			return 0;
 	return 1;
 }
@@ -630,19 +635,23 @@ static void drop_front(struct mas_dataset *data, size_t k)
 	data->rows -= k;
 }
 
-/* Seconds in N of UNIT ("days"), or -1 for an unknown unit; 0 for
- * units that count rows ("points", "periods", "rows"). */
+/* Seconds in N of UNIT ("days" or "day"), or -1 for an unknown unit; 0
+ * for units that count rows ("points", "periods", "rows"). */
 static double range_span(const char *unit, long n)
 {
 	static const struct { const char *unit; double seconds; } units[] = {
-		{ "points", 0 }, { "periods", 0 }, { "rows", 0 },
-		{ "minutes", 60 }, { "hours", 3600 }, { "days", 86400 },
-		{ "weeks", 7 * 86400 }, { "months", 30.44 * 86400 },
-		{ "years", 365.25 * 86400 },
+		{ "point", 0 }, { "period", 0 }, { "row", 0 },
+		{ "minute", 60 }, { "hour", 3600 }, { "day", 86400 },
+		{ "week", 7 * 86400 }, { "month", 30.44 * 86400 },
+		{ "quarter", 91.31 * 86400 }, { "year", 365.25 * 86400 },
 	};
+	size_t length = strlen(unit);
 
+	if (length > 1 && unit[length - 1] == 's')
+		length--;
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcmp(unit, units[i].unit) == 0)
+		if (strlen(units[i].unit) == length &&
+		    strncmp(unit, units[i].unit, length) == 0)
 			return units[i].seconds * (double)n;
 	return -1;
 }

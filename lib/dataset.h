@@ -96,7 +96,8 @@ void mas_dataset_order(struct mas_dataset *data,
 
 /*
  * Keep only the last part of the rows as described by RANGE ("all",
- * "last_N_days|weeks|months|periods|points", or NULL for all): by time
+ * "last_N_UNITS" with minutes, hours, days, weeks, months, quarters,
+ * years, or points (rows), singular or plural; or NULL for all): by time
  * when the rows have times (relative to the last row, not to now, so a
  * run is reproducible), else by count.  Returns 0, or -1 if RANGE is not
  * understood.

@@ -174,7 +174,7 @@ static jv anomaly_sentence(const struct analyze_beliefs *beliefs,
 			worst = k;
 	mas_analyze_time_label(beliefs, (double)found->index[worst], when,
 	                       sizeof(when));
-	format_value(found->value[worst], value, sizeof(value));
+	format_value(metric->y[found->index[worst]], value, sizeof(value));
 	format_value(metric->expected ? metric->expected[found->index[worst]]
 	                              : NAN,
 	             expected, sizeof(expected));

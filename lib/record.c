@@ -263,37 +263,50 @@ static jv describe_parse_error(jv message, long *column)
 	return words;
 }
 
-static jv line_error(struct mas_run *run, const char *line, size_t length,
-                     jv words, long column)
+jv mas_run_error_record(const struct mas_run *run, jv error)
 {
-	char id[MAS_ID_SIZE], where[160];
-	struct reader *reader = &run->reader;
-	jv error;
-	size_t echo = length < INPUT_ECHO_LIMIT ? length : INPUT_ECHO_LIMIT;
+	const struct reader *reader = &run->reader;
+	jv message = jv_object_get(jv_copy(error), jv_string("message"));
+	char id[MAS_ID_SIZE];
 
-	if (column > 0)
-		snprintf(where, sizeof(where), "line %lu, column %ld",
-		         reader->line, column);
-	else
-		snprintf(where, sizeof(where), "line %lu", reader->line);
-	error = mas_error(MAS_ERR_INVALID_REQUEST, "%s: %s", where,
-	                  jv_string_value(words));
-	jv_free(words);
+	error = jv_object_set(error, jv_string("message"),
+	                      jv_string_fmt("line %lu: %s", reader->line,
+	                                    jv_string_value(message)));
+	jv_free(message);
 	error = jv_object_set(error, jv_string("line"),
 	                      jv_number((double)reader->line));
 	if (strcmp(reader->name, "-") != 0)
 		error = jv_object_set(error, jv_string("file"),
 		                      jv_string(reader->name));
-	/* The bad line itself, so nothing is lost (invalid bytes become
-	 * U+FFFD, as jq does). */
-	error = jv_object_set(error, jv_string("input"),
-	                      jv_string_sized(line, (int)echo));
-	if (echo < length)
-		error = jv_object_set(error, jv_string("input_truncated"),
-		                      jv_true());
 	mas_id_new(id);
 	return JV_OBJECT(jv_string("id"), jv_string(id), jv_string("error"),
 	                 error);
+}
+
+static jv line_error(struct mas_run *run, const char *line, size_t length,
+                     jv words, long column)
+{
+	size_t echo = length < INPUT_ECHO_LIMIT ? length : INPUT_ECHO_LIMIT;
+	jv error;
+
+	if (column > 0)
+		error = mas_error(MAS_ERR_INVALID_REQUEST, "column %ld: %s",
+		                  column, jv_string_value(words));
+	else
+		error = mas_error(MAS_ERR_INVALID_REQUEST, "%s",
+		                  jv_string_value(words));
+	jv_free(words);
+	error = mas_run_error_record(run, error);
+	/* The bad line itself, so nothing is lost (invalid bytes become
+	 * U+FFFD, as jq does). */
+	error = jv_setpath(error, JV_ARRAY(jv_string("error"),
+	                                   jv_string("input")),
+	                   jv_string_sized(line, (int)echo));
+	if (echo < length)
+		error = jv_setpath(error, JV_ARRAY(jv_string("error"),
+		                                   jv_string("input_truncated")),
+		                   jv_true());
+	return error;
 }
 
 static const char *kind_article(jv_kind kind)

@@ -57,6 +57,14 @@ int mas_run_records(const struct mas_run_options *options);
 void mas_run_emit(struct mas_run *run, jv record);
 
 /*
+ * An error record for the current input line, in the shape the loop uses
+ * for a bad line: {"id": new, "error": ERROR + "line" and "file"}, with
+ * "line N: " put before ERROR's message.  For programs that consume rows
+ * without answering each (series mode) yet must not lose a bad one.
+ */
+jv mas_run_error_record(const struct mas_run *run, jv error);
+
+/*
  * The current input position, for messages about the record being
  * processed: the file name ("-" for stdin, borrowed) and line number.
  */

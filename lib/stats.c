@@ -2,6 +2,7 @@
  * stats.c — the numeric engine of mas-analyze.  See stats.h for what each
  * function promises; comments here say why things are done as they are.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@ const char *mas_stats_strerror(int status)
 		return "too few values";
 	case MAS_STATS_EDEGENERATE:
 		return "values without spread";
+	case MAS_STATS_ERANGE:
+		return "values too large to compute with";
 	}
 	return "unknown status";
 }
@@ -317,24 +320,33 @@ static double beta_fraction(double a, double b, double x)
 }
 
 /*
- * I_x(a, b) given both x and y = 1 - x, so that a caller who knows y
- * exactly (the t tail) loses nothing to 1 - x.
+ * I_x(a, b) given x, y = 1 - x and their logarithms, so that a caller who
+ * knows them better than 1 - x or log of an underflowed x would (the t
+ * tail) loses nothing.
  */
-static double beta_regularized(double a, double b, double x, double y)
+static double beta_from_logs(double a, double b, double x, double y,
+                             double log_x, double log_y)
 {
-	double log_x, log_y, front;
+	double front = a * log_x + b * log_y - log_beta(a, b);
 
-	if (x <= 0)
+	if (!(log_x > -INFINITY))
 		return 0;
 	if (y <= 0)
 		return 1;
-	log_x = x < 0.5 ? log(x) : log1p(-y);
-	log_y = y < 0.5 ? log(y) : log1p(-x);
-	front = a * log_x + b * log_y - log_beta(a, b);
 	/* the fraction converges fast below the mean; use symmetry above */
 	if (x < (a + 1) / (a + b + 2))
 		return exp(front) * beta_fraction(a, b, x) / a;
 	return 1 - exp(front) * beta_fraction(b, a, y) / b;
+}
+
+static double beta_regularized(double a, double b, double x, double y)
+{
+	if (x <= 0)
+		return 0;
+	if (y <= 0)
+		return 1;
+	return beta_from_logs(a, b, x, y, x < 0.5 ? log(x) : log1p(-y),
+	                      y < 0.5 ? log(y) : log1p(-x));
 }
 
 double mas_stats_beta_regularized(double a, double b, double x)
@@ -344,21 +356,30 @@ double mas_stats_beta_regularized(double a, double b, double x)
 	return beta_regularized(a, b, x, 1 - x);
 }
 
-/* P(|T| >= |t|) = I_{df/(df+t^2)}(df/2, 1/2), its x and 1 - x exact. */
+/*
+ * P(|T| >= |t|) = I_x(df/2, 1/2), x = df/(df+t^2), with x, 1 - x and
+ * their logs formed without cancellation and without squaring a huge t.
+ */
 static double t_two_sided(double t, double df)
 {
-	double t2 = t * t, ratio, x, y;
+	double size = fabs(t), ratio, x, y, log_x, log_y;
 
-	if (t2 > df) {
-		ratio = df / t2;
+	if (size > sqrt(df)) {
+		ratio = df / size / size; /* df / t^2 */
 		x = ratio / (1 + ratio);
 		y = 1 / (1 + ratio);
+		log_x = log(df) - 2 * log(size) - log1p(ratio);
+		log_y = -log1p(ratio);
 	} else {
-		ratio = t2 / df;
+		ratio = size / df * size; /* t^2 / df */
+		if (ratio == 0)
+			return 1;
 		x = 1 / (1 + ratio);
 		y = ratio / (1 + ratio);
+		log_x = -log1p(ratio);
+		log_y = log(ratio) - log1p(ratio);
 	}
-	return fmin(1, beta_regularized(df / 2, 0.5, x, y));
+	return fmin(1, beta_from_logs(df / 2, 0.5, x, y, log_x, log_y));
 }
 
 static int t_args_bad(double t, double df)
@@ -366,11 +387,20 @@ static int t_args_bad(double t, double df)
 	return isnan(t) || !(df > 0);
 }
 
+/*
+ * Past 1e10 degrees of freedom the continued fraction converges slowly
+ * and loses digits in the tails, while the normal limit is within 1e-8.
+ */
+static int t_is_normal(double df)
+{
+	return df > 1e10;
+}
+
 double mas_stats_t_pvalue(double t, double df)
 {
 	if (t_args_bad(t, df))
 		return NAN;
-	if (isinf(df))
+	if (t_is_normal(df))
 		return fmin(1, erfc(fabs(t) / SQRT2));
 	if (isinf(t))
 		return 0;
@@ -383,7 +413,7 @@ double mas_stats_t_cdf(double t, double df)
 
 	if (t_args_bad(t, df))
 		return NAN;
-	if (isinf(df))
+	if (t_is_normal(df))
 		return mas_stats_normal_cdf(t);
 	if (isinf(t))
 		return t > 0 ? 1 : 0;
@@ -410,6 +440,9 @@ static double t_upper_quantile(double q, double df)
 	double guess = z + (z * z * z + z) / (4 * df);
 	double u = log(guess), low = -INFINITY, high = INFINITY;
 	int i;
+
+	if (0.5 * t_two_sided(DBL_MAX, df) > q)
+		return INFINITY; /* beyond the doubles (tiny q, df < 1) */
 
 	for (i = 0; i < 200; i++) {
 		double s = exp(u), tail = 0.5 * t_two_sided(s, df);
@@ -446,7 +479,7 @@ double mas_stats_t_quantile(double p, double df)
 		return -INFINITY;
 	if (p == 1)
 		return INFINITY;
-	if (isinf(df))
+	if (t_is_normal(df))
 		return mas_stats_normal_quantile(p);
 	if (p == 0.5)
 		return 0;
@@ -544,12 +577,12 @@ static double trend_sse(const struct mas_stats_trend *fit, const double *x,
 static void trend_significance(struct mas_stats_trend *out,
                                const struct moments *m, double sse)
 {
-	double df = (double)(m->n - 2);
+	double n = (double)m->n, df = n - 2;
 
 	out->residual_sd = sqrt(sse / df);
 	out->slope_se = sqrt(sse / df / m->sxx);
-	out->intercept_se = out->slope_se *
-	                    sqrt(m->sxx / (double)m->n + m->mean_x * m->mean_x);
+	out->intercept_se =
+		out->slope_se * sqrt(m->sxx / n + m->mean_x * m->mean_x);
 	if (m->syy == 0) {
 		out->slope = 0;
 		out->slope_se = out->intercept_se = out->residual_sd = 0;
@@ -598,11 +631,9 @@ int mas_stats_trend_residuals(const struct mas_stats_trend *fit,
 	if (!fit || ((!y || !residuals) && count))
 		return MAS_STATS_EINVAL;
 	for (i = 0; i < count; i++) {
-		if (pair_ok(x, y, i))
-			residuals[i] =
-				y[i] - (fit->intercept + fit->slope * x_at(x, i));
-		else
-			residuals[i] = NAN;
+		double line = fit->intercept + fit->slope * x_at(x, i);
+
+		residuals[i] = pair_ok(x, y, i) ? y[i] - line : NAN;
 	}
 	return MAS_STATS_OK;
 }
@@ -644,10 +675,11 @@ static int span_fill(struct span *s, const double *y, size_t count)
 			continue;
 		s->values[i] = v;
 		for (j = previous + 1; j < i; j++) {
-			double w = (double)(j - previous) / (double)(i - previous);
+			double from = s->values[previous];
+			double w = (double)(j - previous);
 
-			s->values[j] = s->values[previous] +
-			               w * (v - s->values[previous]);
+			w /= (double)(i - previous);
+			s->values[j] = from + w * (v - from);
 			s->filled++;
 		}
 		previous = i;
@@ -893,7 +925,8 @@ static struct ets_shape ets_shape_of(enum mas_stats_ets_model model,
 
 	shape.trend = model == MAS_STATS_ETS_AAN ||
 	              model == MAS_STATS_ETS_AADN ||
-	              model == MAS_STATS_ETS_AAA || model == MAS_STATS_ETS_AADA;
+	              model == MAS_STATS_ETS_AAA ||
+	              model == MAS_STATS_ETS_AADA;
 	shape.damped =
 		model == MAS_STATS_ETS_AADN || model == MAS_STATS_ETS_AADA;
 	shape.seasonal = model == MAS_STATS_ETS_ANA ||
@@ -973,35 +1006,39 @@ struct ets_states {
 /*
  * The recursions of stats.h over y[0..n-1] (y NULL: all zero, to trace
  * how initial states propagate); season is updated in place.  fitted may
- * be NULL (the optimiser needs only the SSE).  Stops early, with
- * HUGE_VAL, once the SSE is no longer finite: unstable parameters.
+ * be NULL (the optimiser needs only the SSE).  Returns the SSE, or
+ * HUGE_VAL when it overflowed: unstable parameters.
  */
 static double ets_run(const struct ets_shape *shape,
                       const struct mas_stats_ets_params *par,
                       struct ets_states *st, const double *y, size_t n,
                       double *fitted)
 {
-	double phi = shape->damped ? par->phi : 1, sse = 0;
-	size_t i;
+	/* one loop for all six models: absent parts are zeros that stay 0 */
+	double none = 0, *season = shape->seasonal ? st->season : &none;
+	double phi = shape->damped ? par->phi : 1;
+	double beta = shape->trend ? par->beta : 0;
+	double gamma = shape->seasonal ? par->gamma : 0;
+	double level = st->level, trend = shape->trend ? st->trend : 0;
+	double sse = 0;
+	size_t i, at = 0, m = shape->seasonal ? shape->m : 1;
 
 	for (i = 0; i < n; i++) {
-		double damped_trend = shape->trend ? phi * st->trend : 0;
-		double seasonal = shape->seasonal ? st->season[i % shape->m] : 0;
-		double forecast = st->level + damped_trend + seasonal;
+		double damped_trend = phi * trend;
+		double forecast = level + damped_trend + season[at];
 		double error = (y ? y[i] : 0) - forecast;
 
 		if (fitted)
 			fitted[i] = forecast;
-		st->level += damped_trend + par->alpha * error;
-		if (shape->trend)
-			st->trend = damped_trend + par->beta * error;
-		if (shape->seasonal)
-			st->season[i % shape->m] = seasonal + par->gamma * error;
+		level += damped_trend + par->alpha * error;
+		trend = damped_trend + beta * error;
+		season[at] += gamma * error;
+		at = at + 1 == m ? 0 : at + 1;
 		sse += error * error;
-		if (!isfinite(sse))
-			return HUGE_VAL;
 	}
-	return sse;
+	st->level = level;
+	st->trend = trend;
+	return isfinite(sse) ? sse : HUGE_VAL;
 }
 
 /* Centred moving average at t: 2 x m when m is even, plain m when odd. */
@@ -1114,8 +1151,10 @@ static void least_squares(double *a, size_t rows, size_t cols, double *b,
 
 		for (j = k + 1; j < cols; j++)
 			total -= a[j * rows + k] * x[j];
-		x[k] = fabs(diagonal[k]) > 1e-10 * largest ? total / diagonal[k]
-		                                          : 0;
+		if (fabs(diagonal[k]) > 1e-10 * largest)
+			x[k] = total / diagonal[k];
+		else
+			x[k] = 0;
 	}
 }
 
@@ -1253,7 +1292,7 @@ static double ets_objective(const double *point, void *context)
  * fast level, or a slow one with a steady trend) and Nelder-Mead keeps to
  * the one it starts in.  Fixed starts keep the fit deterministic.
  */
-static int ets_optimise(struct ets_problem *p, double *point)
+static int ets_optimise(struct ets_problem *p, double *point, double *sse)
 {
 	/* alpha, beta / alpha, gamma / (1 - alpha); phi starts at 0.9 */
 	static const double starts[][3] = { { 0.5, 0.1, 0.1 },
@@ -1280,6 +1319,7 @@ static int ets_optimise(struct ets_problem *p, double *point)
 		best = value;
 		memcpy(point, candidate, sizeof(candidate));
 	}
+	*sse = best;
 	return MAS_STATS_OK;
 }
 
@@ -1424,7 +1464,8 @@ int mas_stats_ets_smooth(struct mas_stats_ets *fit,
 	struct ets_shape shape = ets_shape_of(model, period);
 	int status = ets_begin(fit, model, y, count, period, &s);
 
-	if (status == MAS_STATS_OK && (!params || (shape.seasonal && !season0)))
+	if (status == MAS_STATS_OK &&
+	    (!params || (shape.seasonal && !season0)))
 		status = MAS_STATS_EINVAL;
 	if (status == MAS_STATS_OK) {
 		fit->params = *params;
@@ -1477,7 +1518,7 @@ static int ets_problem_alloc(struct ets_problem *p, size_t m)
 static int ets_estimate(struct mas_stats_ets *fit, const struct span *s)
 {
 	struct ets_problem p;
-	double point[ETS_MAX_PARAMS];
+	double point[ETS_MAX_PARAMS], sse = HUGE_VAL;
 	int status = MAS_STATS_ENOMEM;
 
 	memset(&p, 0, sizeof(p));
@@ -1490,11 +1531,15 @@ static int ets_estimate(struct mas_stats_ets *fit, const struct span *s)
 	if (ets_problem_alloc(&p, fit->period)) {
 		if (p.shape.seasonal && !p.free_season)
 			seasonal_indices(p.y, p.n, p.shape.m, p.fixed_season);
-		status = ets_optimise(&p, point);
+		status = ets_optimise(&p, point, &sse);
 	}
 	if (status == MAS_STATS_OK) {
 		ets_decode_params(&p.shape, point, &fit->params);
-		ets_best_states(&p, &fit->params);
+		/* every point overflowed: squares of the data do not fit */
+		if (sse == HUGE_VAL || ets_best_states(&p, &fit->params) < 0)
+			status = MAS_STATS_ERANGE;
+	}
+	if (status == MAS_STATS_OK) {
 		fit->level0 = p.initial.level;
 		fit->trend0 = p.initial.trend;
 		if (fit->period)
@@ -1550,7 +1595,7 @@ int mas_stats_ets_auto(struct mas_stats_ets *best, const double *y,
 {
 	struct mas_stats_ets trial;
 	size_t n;
-	int model, status = MAS_STATS_ESHORT;
+	int model, found = 0, status = MAS_STATS_ESHORT;
 
 	for (model = 0; aicc && model < MAS_STATS_ETS_MODELS; model++)
 		aicc[model] = NAN;
@@ -1565,24 +1610,27 @@ int mas_stats_ets_auto(struct mas_stats_ets *best, const double *y,
 		if (!ets_candidate(model, n, period))
 			continue;
 		fitted = mas_stats_ets_fit(&trial, model, y, count, period);
-		if (fitted == MAS_STATS_ENOMEM) {
+		if (fitted != MAS_STATS_OK)
 			status = fitted;
+		if (fitted == MAS_STATS_ENOMEM) {
+			found = 0;
 			break;
 		}
 		if (fitted != MAS_STATS_OK)
 			continue;
 		if (aicc)
 			aicc[model] = trial.aicc;
-		if (status == MAS_STATS_OK && !(trial.aicc < best->aicc))
+		if (found && !(trial.aicc < best->aicc))
 			continue;
 		mas_stats_ets_release(best);
 		*best = trial;
 		mas_stats_ets_init(&trial);
-		status = MAS_STATS_OK;
+		found = 1;
 	}
 	mas_stats_ets_release(&trial);
-	if (status != MAS_STATS_OK)
-		mas_stats_ets_release(best);
+	if (found)
+		return MAS_STATS_OK;
+	mas_stats_ets_release(best);
 	return status;
 }
 
@@ -1682,24 +1730,25 @@ static double detrend(double *v, size_t n)
 	return before > 0 ? sqrt(after / before) : 0;
 }
 
+/* A local peak of the ACF above the bar; r has p + 1 entries at least. */
+static int season_peak(const double *r, size_t p, double bar)
+{
+	return r[p] > r[p - 1] && r[p] >= r[p + 1] && r[p] > bar;
+}
+
 /* The lag chosen by the rule of stats.h, or 0. */
-static size_t season_pick(const double *r, size_t longest, double floor)
+static size_t season_pick(const double *r, size_t longest, double bar)
 {
 	size_t p, q, best = 0;
 
-	for (p = 2; p <= longest; p++) {
-		int peak = r[p] > r[p - 1] && r[p] >= r[p + 1];
-
-		if (peak && r[p] > floor && (!best || r[p] > r[best]))
+	for (p = 2; p <= longest; p++)
+		if (season_peak(r, p, bar) && (!best || r[p] > r[best]))
 			best = p;
-	}
-	for (q = 2; best && q < best; q++) {
-		int peak = r[q] > r[q - 1] && r[q] >= r[q + 1];
-
-		if (peak && r[q] > floor && best % q == 0 &&
+	/* a multiple of the period peaks nearly as high: keep the period */
+	for (q = 2; best && q < best; q++)
+		if (season_peak(r, q, bar) && best % q == 0 &&
 		    r[q] >= 0.9 * r[best])
 			return q;
-	}
 	return best;
 }
 
@@ -1742,20 +1791,16 @@ int mas_stats_season_detect(struct mas_stats_season *out, const double *y,
 /* ------------------------------------------------------------------ */
 /* Robust anomalies                                                    */
 
-int mas_stats_robust_z(double *z, const double *x, size_t count,
-                       double *median_out, double *mad_out)
+/* Median, MAD and mean absolute deviation of the finite values of x. */
+struct spread {
+	double median, mad, mean_deviation;
+};
+
+static int spread_of(struct spread *out, const double *x, size_t count)
 {
-	double *work, median, mad, mean_deviation = 0;
+	double *work;
 	size_t i, n;
 
-	if ((!z || !x) && count)
-		return MAS_STATS_EINVAL;
-	for (i = 0; i < count; i++)
-		z[i] = NAN;
-	if (median_out)
-		*median_out = NAN;
-	if (mad_out)
-		*mad_out = NAN;
 	work = finite_copy(x, count, &n);
 	if (!work)
 		return MAS_STATS_ENOMEM;
@@ -1763,29 +1808,47 @@ int mas_stats_robust_z(double *z, const double *x, size_t count,
 		free(work);
 		return MAS_STATS_ESHORT;
 	}
-	median = median_in_place(work, n);
+	out->median = median_in_place(work, n);
+	out->mean_deviation = 0;
 	for (i = 0; i < n; i++) {
-		work[i] = fabs(work[i] - median);
-		mean_deviation += work[i];
+		work[i] = fabs(work[i] - out->median);
+		out->mean_deviation += work[i];
 	}
-	mean_deviation /= (double)n;
-	mad = median_in_place(work, n);
+	out->mean_deviation /= (double)n;
+	out->mad = median_in_place(work, n);
 	free(work);
-	for (i = 0; i < count; i++) {
+	return MAS_STATS_OK;
+}
+
+int mas_stats_robust_z(double *z, const double *x, size_t count,
+                       double *median_out, double *mad_out)
+{
+	struct spread s = { NAN, NAN, NAN };
+	size_t i;
+	int status;
+
+	if ((!z || !x) && count)
+		return MAS_STATS_EINVAL;
+	for (i = 0; i < count; i++)
+		z[i] = NAN;
+	status = spread_of(&s, x, count);
+	if (median_out)
+		*median_out = s.median;
+	if (mad_out)
+		*mad_out = s.mad;
+	for (i = 0; status == MAS_STATS_OK && i < count; i++) {
+		double deviation = x[i] - s.median;
+
 		if (!isfinite(x[i]))
 			continue;
-		if (mad > 0)
-			z[i] = 0.6745 * (x[i] - median) / mad;
-		else if (mean_deviation > 0)
-			z[i] = (x[i] - median) / (1.253314 * mean_deviation);
+		if (s.mad > 0)
+			z[i] = 0.6745 * deviation / s.mad;
+		else if (s.mean_deviation > 0)
+			z[i] = deviation / (1.253314 * s.mean_deviation);
 		else
 			z[i] = 0;
 	}
-	if (median_out)
-		*median_out = median;
-	if (mad_out)
-		*mad_out = mad;
-	return MAS_STATS_OK;
+	return status;
 }
 
 void mas_stats_anomalies_init(struct mas_stats_anomalies *found)

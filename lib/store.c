@@ -175,6 +175,24 @@ static int migrate(sqlite3 *db, const char *path, char **error)
 	return run_sql(db, "COMMIT", error, path);
 }
 
+/*
+ * Switching a new database to WAL needs an exclusive lock, and when two
+ * connections race to do it SQLite answers SQLITE_BUSY at once, without
+ * the busy handler: retry for as long as the busy timeout.
+ */
+static int set_wal(sqlite3 *db, char **error, const char *path)
+{
+	int waited = 0;
+
+	while (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL,
+	                    NULL) == SQLITE_BUSY &&
+	       waited < MAS_STORE_BUSY_TIMEOUT_MS) {
+		sqlite3_sleep(10);
+		waited += 10;
+	}
+	return run_sql(db, "PRAGMA journal_mode = WAL", error, path);
+}
+
 int mas_store_open(struct mas_store *store, const char *path, char **error)
 {
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -191,7 +209,7 @@ int mas_store_open(struct mas_store *store, const char *path, char **error)
 		return -1;
 	}
 	sqlite3_busy_timeout(store->db, MAS_STORE_BUSY_TIMEOUT_MS);
-	if (run_sql(store->db, "PRAGMA journal_mode = WAL", error, path) ||
+	if (set_wal(store->db, error, path) ||
 	    run_sql(store->db, "PRAGMA synchronous = NORMAL", error, path) ||
 	    run_sql(store->db, "PRAGMA foreign_keys = ON", error, path) ||
 	    migrate(store->db, path, error)) {

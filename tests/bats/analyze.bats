@@ -74,7 +74,7 @@ task() {
 	output_jq '.analysis.predictions.next_5_periods.revenue.forecast | length == 5'
 	output_jq '.analysis.predictions.next_5_periods.revenue.forecast[0].time == "2026-01-01"'
 	run --separate-stderr mas-analyze --horizon 3 < <(task '{data_source:"user_behavior",analysis_type:"trend_prediction",parameters:{prediction_horizon:"next_7_days"}}')
-	output_jq '.analysis.predictions.next_7_days.engagement.forecast | length == 3'
+	output_jq '.analysis.predictions.next_3_days.engagement.forecast | length == 3'
 }
 
 @test "CSV and JSON Lines data give the same numbers" {
@@ -191,6 +191,10 @@ task() {
 	[ "$status" -eq 1 ]
 	[ "$(line_count)" -eq 2 ]
 	output_jq -s '.[0].error.line == 2 and .[1].analysis.summary.v.n == 3'
+	output_jq -s '.[0].id | test("^[0-9A-Z]{26}$")'
+	run --separate-stderr mas-analyze --series --input .b < <(echo '{"b":{"v":1}}'; echo '{"a":1}')
+	[ "$status" -eq 1 ]
+	output_jq -s '.[0].error.message == "line 2: --input must give an object" and (.[0].id | length) == 26'
 }
 
 @test "--by without --series is a usage error" {
@@ -228,7 +232,7 @@ task() {
 	run --separate-stderr mas-analyze --type everything
 	[ "$status" -eq 2 ]; [[ "$stderr" == *"--type: 'everything'"* ]]
 	run --separate-stderr mas-analyze --lang fr
-	[ "$status" -eq 2 ]; [[ "$stderr" == *"--lang: 'fr'"* ]]
+	[ "$status" -eq 2 ]; [[ "$stderr" == *"'fr' is not en or zh"* ]]
 }
 
 @test "--coverage widens or narrows the intervals" {

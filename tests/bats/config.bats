@@ -62,7 +62,7 @@ metric_used() {
 	chmod 644 "$XDG_CONFIG_HOME/mas/config"
 	run --separate-stderr mas-analyze <<<"$task"
 	[ "$status" -eq 2 ]
-	[[ "$stderr" == *"holds a secret but is readable by group or others (mode 644); fix it with: chmod 600 $XDG_CONFIG_HOME/mas/config"* ]]
+	[[ "$stderr" == *"holds a secret but group or others have access to it (mode 644); fix it with: chmod 600 $XDG_CONFIG_HOME/mas/config"* ]]
 	[[ "$stderr" != *sk-test-secret* ]]
 }
 

@@ -41,6 +41,11 @@ chat() {
 		"$FAKE_OPENAI_URL/chat/completions"
 }
 
+# sockets PID: how many sockets the process has open.
+sockets() {
+	find /proc/"$1"/fd -lname 'socket:*' | wc -l
+}
+
 # content: the assistant content of the completion on stdin.
 content() {
 	jq -r '.choices[0].message.content'
@@ -58,9 +63,9 @@ deltas() {
 	run jq -c '[.object, .model, .choices[0].message.role,
 		.choices[0].message.content, .choices[0].finish_reason,
 		(.usage.prompt_tokens > 0),
-		(.usage.total_tokens == .usage.prompt_tokens +
-			.usage.completion_tokens), (.id | type), (.created > 0)]' \
-		<<<"$output"
+		(.usage.total_tokens ==
+			.usage.prompt_tokens + .usage.completion_tokens),
+		(.id | type), (.created > 0)]' <<<"$output"
 	assert_output '["chat.completion","test-model","assistant","This is a fake reply.","stop",true,true,"string",true]'
 }
 
@@ -125,12 +130,12 @@ deltas() {
 @test "fake-openai: hang until the client gives up, then close" {
 	rules '{"hang":true,"times":1}'
 	fake_openai_start --script "$SCRIPT"
-	run -28 chat 'hi' '' --max-time 1
-	# The connection's thread ends once curl has closed its side.
 	local tries=0
-	while [ "$(ls /proc/"$FAKE_OPENAI_PID"/task | wc -l)" -gt 1 ]; do
+	run -28 chat 'hi' '' --max-time 1
+	# The server closes its side once curl has: only the listener is left.
+	while [ "$(sockets "$FAKE_OPENAI_PID")" -gt 1 ]; do
 		tries=$((tries + 1))
-		[ "$tries" -lt 100 ] || fail "connection thread still there"
+		[ "$tries" -lt 100 ] || fail "the hung connection is open"
 		sleep 0.01
 	done
 	run chat 'again'
@@ -171,7 +176,8 @@ deltas() {
 @test "fake-openai: stream with usage chunk when include_usage" {
 	rules '{"reply":"one two three"}'
 	fake_openai_start --script "$SCRIPT"
-	run chat 'hi' '"stream":true,"stream_options":{"include_usage":true}' -N
+	run chat 'hi' \
+		'"stream":true,"stream_options":{"include_usage":true}' -N
 	assert_success
 	assert_equal "$(deltas <<<"$output")" 'one two three'
 	run bash -c 'sed -n "s/^data: {/{/p" | jq -c \
@@ -241,8 +247,9 @@ deltas() {
 	chat 'log me' '"response_format":{"type":"json_object"}' >/dev/null
 	curl -sS "$FAKE_OPENAI_URL/models" >/dev/null
 	run jq -c '[.n, .method, .path, .headers.authorization,
-		.headers["content-type"], .body.model, .body.messages[1].content,
-		.body.response_format.type]' "$FAKE_OPENAI_LOG"
+		.headers["content-type"], .body.model,
+		.body.messages[1].content, .body.response_format.type]' \
+		"$FAKE_OPENAI_LOG"
 	assert_line --index 0 '[1,"POST","/v1/chat/completions","Bearer sk-test-key","application/json","test-model","log me","json_object"]'
 	assert_line --index 1 '[2,"GET","/v1/models",null,null,null,null,null]'
 	# The key appears once, in the authorization header.
@@ -251,7 +258,8 @@ deltas() {
 
 @test "fake-openai: a body that is not JSON is logged raw and gets a 400" {
 	fake_openai_start
-	run curl -sS -w '%{http_code}' -d 'not json' "$FAKE_OPENAI_URL/chat/completions"
+	run curl -sS -w '%{http_code}' -d 'not json' \
+		"$FAKE_OPENAI_URL/chat/completions"
 	assert_output --regexp '"invalid_request_error".*400$'
 	run jq -c '.body' "$FAKE_OPENAI_LOG"
 	assert_output '"not json"'
@@ -315,7 +323,8 @@ deltas() {
 	local start
 	start=$(date +%s%N)
 	chat fast >/dev/null
-	[ $((($(date +%s%N) - start) / 1000000)) -lt 500 ] || fail "fast was slow"
+	[ $((($(date +%s%N) - start) / 1000000)) -lt 500 ] ||
+		fail "fast was slow"
 	start=$(date +%s%N)
 	chat slow >/dev/null
 	[ $((($(date +%s%N) - start) / 1000000)) -ge 600 ] || fail "no delay"

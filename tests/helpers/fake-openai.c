@@ -200,7 +200,7 @@ static struct {
 	int stop_rd, stop_wr;	/* readable once a stop signal came */
 } srv = { .lock = PTHREAD_MUTEX_INITIALIZER, .stop_rd = -1, .stop_wr = -1 };
 
-static void fail(int status, const char *fmt, ...)
+static _Noreturn void fail(int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -1730,6 +1730,7 @@ static void on_stop(int sig)
 	int saved = errno;
 	ssize_t n = write(srv.stop_wr, "x", 1);
 
+	(void)sig;
 	(void)n;		/* the pipe already full is as good */
 	errno = saved;
 }

@@ -1,0 +1,62 @@
+# mas-analyze: series mode over 1,000,000 rows against `jq -c .` (the
+# libjq parser is the floor both share), and task mode throughput.
+. tests/bench/lib.sh
+rm -f "$OUT/times"
+RUNS=${RUNS:-3}
+
+rows="$OUT/series-1m.jsonl"
+if [ ! -s "$rows" ]; then
+	awk 'BEGIN {
+		srand(42)
+		for (i = 0; i < 1000000; i++)
+			printf "{\"ts\":%d,\"user\":\"u%05d\",\"engagement\":%.2f," \
+			       "\"conversion\":%.4f,\"retention\":%.3f}\n",
+			       1767225600 + i * 60, i % 50000,
+			       1000 + i / 1000 + 100 * sin(i / 1440 * 6.283) + rand() * 50,
+			       0.03 + rand() * 0.01, 0.6 + rand() * 0.1
+	}' > "$rows"
+fi
+bytes=$(wc -c < "$rows")
+
+for i in $(seq "$RUNS"); do
+	measure jq "jq -c . '$rows' > /dev/null"
+	measure series "mas-analyze --series '$rows' > '$OUT/series.out'"
+done
+jq_s=$(median jq)
+series_s=$(median series)
+echo "mas-analyze series mode, 1,000,000 rows ($((bytes / 1000000)) MB), median of $RUNS:"
+printf '  jq -c .              %6.2f s  %8.0f rows/s  peak %s MiB\n' \
+	"$jq_s" "$(echo "1000000 / $jq_s" | bc -l)" "$(peak jq)"
+printf '  mas-analyze --series %6.2f s  %8.0f rows/s  peak %s MiB\n' \
+	"$series_s" "$(echo "1000000 / $series_s" | bc -l)" "$(peak series)"
+printf '  ratio mas/jq         %6.2f   (target <= 1.5; peak target <= 200 MiB)\n' \
+	"$(echo "$series_s / $jq_s" | bc -l)"
+jq -e '.analysis.summary.engagement.n == 1000000' "$OUT/series.out" > /dev/null ||
+	echo "  WARNING: series output does not cover every row" >&2
+
+tasks="$OUT/tasks-10k.jsonl"
+if [ ! -s "$tasks" ]; then
+	awk 'BEGIN {
+		srand(7)
+		for (t = 0; t < 10000; t++) {
+			printf "{\"id\":\"t%d\",\"analysis_type\":\"trend_prediction\"," \
+			       "\"parameters\":{\"prediction_horizon\":\"next_7_days\"},\"data\":[", t
+			for (i = 0; i < 60; i++)
+				printf "%s{\"date\":\"2026-%02d-%02d\",\"engagement\":%.1f," \
+				       "\"conversion\":%.4f,\"retention\":%.3f}",
+				       i ? "," : "", 7 + int(i / 30), 1 + i % 30,
+				       1000 + i * 5 + rand() * 80, 0.03 + rand() * 0.01,
+				       0.7 - i * 0.001 + rand() * 0.02
+			printf "]}\n"
+		}
+	}' > "$tasks"
+fi
+for i in $(seq "$RUNS"); do
+	measure tasks "mas-analyze '$tasks' > '$OUT/tasks.out'"
+done
+tasks_s=$(median tasks)
+echo "mas-analyze task mode, 10,000 trend_prediction tasks of 60 points x 3 metrics:"
+printf '  %.2f s, %.0f records/s, peak %s MiB\n' "$tasks_s" \
+	"$(echo "10000 / $tasks_s" | bc -l)" "$(peak tasks)"
+errors=$(jq -r 'select(.error) | .id' "$OUT/tasks.out" | wc -l)
+[ "$errors" -eq 0 ] || echo "  WARNING: $errors tasks failed" >&2
