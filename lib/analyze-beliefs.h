@@ -17,7 +17,7 @@
 /* Forecast models are fitted on at most this many recent values:
  * exponential smoothing forgets the far past anyway, and it keeps a
  * million-row series fast. */
-#define MAS_ANALYZE_FIT_WINDOW 10000
+#define MAS_ANALYZE_FIT_WINDOW 2000
 
 /* Seasons longer than this are not looked for (a year of days). */
 #define MAS_ANALYZE_MAX_PERIOD 366

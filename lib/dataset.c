@@ -12,6 +12,7 @@
 #include "dataset.h"
 #include "log.h"
 #include "mas.h"
+#include "stats.h"
 #include "banned.h"
 
 static const char *const time_fields[] = {
@@ -516,13 +517,6 @@ static void sort_by_time(struct mas_dataset *data)
 	free(order);
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static double median_step(const struct mas_dataset *data)
 {
 	double *steps = grow(NULL, (data->rows ? data->rows : 1) *
@@ -536,7 +530,7 @@ static double median_step(const struct mas_dataset *data)
 			steps[count++] = step;
 	}
 	if (count) {
-		qsort(steps, count, sizeof(double), compare_doubles);
+		mas_stats_sort(steps, count);
 		median = steps[count / 2];
 	}
 	free(steps);

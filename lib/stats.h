@@ -65,6 +65,13 @@ int mas_stats_describe(struct mas_stats_summary *out, const double *values,
                        size_t count);
 
 /*
+ * Sorts values[0..n-1] ascending in place; they must all be finite.  A
+ * radix sort on the bit patterns for n >= 256 (linear time, stable),
+ * qsort below that or if scratch memory cannot be had.
+ */
+void mas_stats_sort(double *values, size_t n);
+
+/*
  * The p-quantile (0 <= p <= 1) of n values sorted ascending, all finite,
  * by linear interpolation between order statistics: numpy's default
  * (method "linear", Hyndman & Fan type 7), h = (n - 1) p.  NaN when n == 0

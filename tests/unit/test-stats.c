@@ -679,6 +679,46 @@ static void test_strerror(void)
 	CHECK_STR(mas_stats_ets_name((enum mas_stats_ets_model)-1), "?");
 }
 
+static int compare_for_test(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The radix path (n >= 256) must agree with qsort exactly, with negative
+ * values, -0.0, ties, denormals and huge magnitudes. */
+static void test_sort_matches_qsort(void)
+{
+	enum { N = 5000 };
+	static double a[N], b[N];
+	unsigned state = 12345;
+
+	for (size_t i = 0; i < N; i++) {
+		state = state * 1103515245u + 12345u;
+		double r = (double)(state >> 8) / (double)(1u << 24) - 0.5;
+		switch (i % 7) {
+		case 0: a[i] = r * 1e300; break;
+		case 1: a[i] = r * 1e-310; break;
+		case 2: a[i] = -0.0; break;
+		case 3: a[i] = 0.0; break;
+		case 4: a[i] = (double)(state % 17); break;
+		default: a[i] = r; break;
+		}
+		b[i] = a[i];
+	}
+	mas_stats_sort(a, N);
+	qsort(b, N, sizeof(double), compare_for_test);
+	for (size_t i = 0; i < N; i++)
+		if (a[i] != b[i]) {
+			UNIT_FAIL("position %zu: %g, want %g", i, a[i], b[i]);
+			break;
+		}
+	for (size_t i = 1; i < N; i++)
+		CHECK(a[i - 1] <= a[i]);
+	mas_stats_sort(a, 0);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_describe);
@@ -698,5 +738,6 @@ int main(void)
 	UNIT_RUN(test_correlation);
 	UNIT_RUN(test_correlation_degenerate);
 	UNIT_RUN(test_strerror);
+	UNIT_RUN(test_sort_matches_qsort);
 	return unit_done();
 }
