@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,18 @@ struct reader {
 	unsigned long line;
 };
 
+/*
+ * Records not yet written, oldest first: a ring of slots indexed by
+ * ticket modulo its size.  Only asynchronous runs use it; a synchronous
+ * run writes each record as it is emitted.
+ */
+struct pending {
+	jv *records;       /* jv_invalid() while a slot waits */
+	size_t size;       /* capacity, a power of two */
+	size_t head;       /* ticket of the oldest unwritten record */
+	size_t tail;       /* next ticket to hand out */
+};
+
 struct mas_run {
 	const struct mas_run_options *options;
 	struct reader reader;
@@ -42,6 +55,7 @@ struct mas_run {
 	unsigned long failed;
 	unsigned long failed_permanent;
 	int status;
+	struct pending pending;
 };
 
 static double last_flush;
@@ -117,11 +131,101 @@ static void count_error(struct mas_run *run, jv record)
 	jv_free(error);
 }
 
-void mas_run_emit(struct mas_run *run, jv record)
+static void write_record(struct mas_run *run, jv record)
 {
 	if (jv_get_kind(record) == JV_KIND_OBJECT)
 		count_error(run, jv_copy(record));
 	write_line(record);
+}
+
+static size_t pending_count(const struct mas_run *run)
+{
+	return run->pending.tail - run->pending.head;
+}
+
+static void pending_grow(struct pending *pending)
+{
+	size_t size = pending->size ? pending->size * 2 : 64;
+	jv *records = malloc(size * sizeof(*records));
+
+	if (!records)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t t = pending->head; t < pending->tail; t++)
+		records[t & (size - 1)] =
+			pending->records[t & (pending->size - 1)];
+	free(pending->records);
+	pending->records = records;
+	pending->size = size;
+}
+
+size_t mas_run_defer(struct mas_run *run)
+{
+	struct pending *pending = &run->pending;
+
+	if (pending->tail - pending->head == pending->size)
+		pending_grow(pending);
+	pending->records[pending->tail & (pending->size - 1)] = jv_invalid();
+	return pending->tail++;
+}
+
+/* Writes the records at the head whose content has come. */
+static void write_ready(struct mas_run *run)
+{
+	struct pending *pending = &run->pending;
+
+	while (pending->head < pending->tail) {
+		jv *slot = &pending->records[pending->head & (pending->size - 1)];
+		if (!jv_is_valid(*slot))
+			break;
+		write_record(run, *slot);
+		*slot = jv_invalid();
+		pending->head++;
+	}
+}
+
+void mas_run_complete(struct mas_run *run, size_t ticket, jv record)
+{
+	struct pending *pending = &run->pending;
+
+	pending->records[ticket & (pending->size - 1)] = record;
+	write_ready(run);
+}
+
+void mas_run_emit(struct mas_run *run, jv record)
+{
+	if (pending_count(run) == 0) {
+		write_record(run, record);
+		return;
+	}
+	mas_run_complete(run, mas_run_defer(run), record);
+}
+
+/* Drives the program's pending work until fewer than LIMIT records are
+ * unwritten. */
+static void wait_below(struct mas_run *run, size_t limit)
+{
+	const struct mas_run_options *options = run->options;
+
+	while (pending_count(run) >= limit && pending_count(run) > 0) {
+		/* Whatever is written must reach the reader while we wait. */
+		mas_output_flush();
+		options->wait(run, -1, -1, options->data);
+	}
+}
+
+/* Before a read that could block: while records are in flight, drive
+ * them until input is readable, so a slow producer never stalls the
+ * requests already made. */
+static void wait_for_input(struct mas_run *run, int fd)
+{
+	const struct mas_run_options *options = run->options;
+	struct pollfd poller = { .fd = fd, .events = POLLIN };
+
+	while (options->jobs && pending_count(run) > 0 &&
+	       poll(&poller, 1, 0) == 0) {
+		mas_output_flush();
+		options->wait(run, -1, fd, options->data);
+	}
 }
 
 /* ---- input ---- */
@@ -173,11 +277,13 @@ static void reader_make_room(struct reader *reader)
 	}
 }
 
-static int reader_fill(struct reader *reader)
+static int reader_fill(struct mas_run *run)
 {
+	struct reader *reader = &run->reader;
 	ssize_t got;
 
 	reader_make_room(reader);
+	wait_for_input(run, reader->fd);
 	/* About to wait for input: whatever we produced must reach the
 	 * reader first, or a pipeline of mas programs deadlocks. */
 	mas_output_flush();
@@ -200,8 +306,10 @@ static int reader_fill(struct reader *reader)
 
 /* The next line without its newline (and without a CR before it), or
  * NULL at end of input. */
-static char *reader_next(struct reader *reader, size_t *length)
+static char *reader_next(struct mas_run *run, size_t *length)
 {
+	struct reader *reader = &run->reader;
+
 	for (;;) {
 		char *from = reader->buf + reader->start + reader->scanned;
 		size_t left = reader->end - reader->start - reader->scanned;
@@ -222,7 +330,7 @@ static char *reader_next(struct reader *reader, size_t *length)
 		if (reader->eof)
 			return NULL;
 		reader->scanned += left;
-		if (reader_fill(reader) < 0 && reader->end == reader->start)
+		if (reader_fill(run) < 0 && reader->end == reader->start)
 			return NULL;
 	}
 }
@@ -381,12 +489,15 @@ static void run_file(struct mas_run *run)
 	size_t length;
 	char *line;
 
-	while ((line = reader_next(&run->reader, &length)) != NULL) {
+	while ((line = reader_next(run, &length)) != NULL) {
 		jv record;
 		int ok;
 
 		if (is_blank(line, length))
 			continue;
+		/* Memory is bounded by --jobs, bad lines included. */
+		if (options->jobs)
+			wait_below(run, options->jobs);
 		record = parse_line(run, line, length, &ok);
 		run->records_in++;
 		if (!ok) {
@@ -419,9 +530,12 @@ int mas_run_records(const struct mas_run_options *options)
 		run_input(&run, "-");
 	for (int i = 0; i < options->file_count; i++)
 		run_input(&run, options->files[i]);
+	if (options->jobs)
+		wait_below(&run, 1);
 	if (options->finish)
 		options->finish(&run, options->data);
 	mas_output_flush();
+	free(run.pending.records);
 	if (run.status)
 		return run.status;
 	if (run.failed == 0)

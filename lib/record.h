@@ -39,6 +39,18 @@ struct mas_run_options {
 	/* Leave records without an id alone (series mode: rows are data,
 	 * not tasks, and a million ids would be waste). */
 	int keep_rows_raw;
+	/*
+	 * Asynchronous programs (an agent waiting on a model) keep up to
+	 * JOBS records unwritten at once: `each` takes a ticket with
+	 * mas_run_defer and hands the record back later with
+	 * mas_run_complete, and the loop writes records in input order as
+	 * their turn comes.  WAIT drives the program's pending work for at
+	 * most TIMEOUT_MS (-1: until something completes), returning early
+	 * when FD (-1: none) is readable, so input is read while requests
+	 * are in flight.  JOBS 0 means synchronous.
+	 */
+	size_t jobs;
+	void (*wait)(struct mas_run *run, int timeout_ms, int fd, void *data);
 };
 
 /*
@@ -55,6 +67,17 @@ int mas_run_records(const struct mas_run_options *options);
  * is counted as failed, by its code.
  */
 void mas_run_emit(struct mas_run *run, jv record);
+
+/*
+ * Reserve the output place of the record being processed; its content
+ * comes later through mas_run_complete(run, ticket, record).  Records
+ * emitted after it wait behind it, so order is kept.
+ */
+size_t mas_run_defer(struct mas_run *run);
+
+/* Fill the place TICKET with RECORD (consumed), and write every record
+ * whose turn has come. */
+void mas_run_complete(struct mas_run *run, size_t ticket, jv record);
 
 /*
  * An error record for the current input line, in the shape the loop uses

@@ -1,0 +1,24 @@
+#!/usr/bin/env bats
+# The Makefile's promises: install and uninstall honour PREFIX and DESTDIR.
+
+load helpers
+
+setup() {
+	common_setup
+}
+
+@test "make install puts binaries and pages under DESTDIR/PREFIX, uninstall removes them" {
+	dest="$BATS_TEST_TMPDIR/root"
+	run make -s -C "$TOP" install DESTDIR="$dest" PREFIX=/opt/mas
+	[ "$status" -eq 0 ]
+	[ -x "$dest/opt/mas/bin/mas-analyze" ]
+	[ -f "$dest/opt/mas/share/man/man1/mas-analyze.1" ]
+	[ -f "$dest/opt/mas/share/man/man7/mas.7" ]
+	run "$dest/opt/mas/bin/mas-analyze" --version
+	[ "$status" -eq 0 ]
+	run make -s -C "$TOP" uninstall DESTDIR="$dest" PREFIX=/opt/mas
+	[ "$status" -eq 0 ]
+	[ ! -e "$dest/opt/mas/bin/mas-analyze" ]
+	[ ! -e "$dest/opt/mas/share/man/man1/mas-analyze.1" ]
+	[ ! -e "$dest/opt/mas/share/man/man7/mas.7" ]
+}
