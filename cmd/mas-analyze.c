@@ -162,12 +162,14 @@ static void make_plot_dir(const char *dir)
  * such as zh_CN or en-US; NULL leaves it to each record. */
 static const char *language(const char *setting)
 {
+	static const char *const names[] = { "en", "zh" };
+
 	if (!setting)
 		return NULL;
-	if (strncmp(setting, "zh", 2) == 0)
-		return "zh";
-	if (strncmp(setting, "en", 2) == 0)
-		return "en";
+	for (int i = 0; i < 2; i++)
+		if (strncmp(setting, names[i], 2) == 0 &&
+		    strchr("_-.", setting[2]))
+			return names[i]; /* "zh", "zh_CN", "en-US", "en.UTF-8" */
 	mas_die(MAS_EXIT_USAGE, "analyze.lang (--lang, MAS_LANG): '%s' is not "
 	        "en or zh", setting);
 }

@@ -773,7 +773,8 @@ static jv data_meta(const struct analyze_beliefs *beliefs, size_t rows_total)
 	                                     ? jv_string(beliefs->data->time_field)
 	                                     : jv_null());
 	out = set(out, "step", jv_string(timing->unit));
-	out = set(out, "step_seconds", number(timing->step));
+	out = set(out, "step_seconds",
+	          number(timing->step > 0 ? timing->step : NAN));
 	out = set(out, "missing", missing);
 	out = set(out, "irregular_steps", jv_number((double)timing->irregular));
 	out = set(out, "inserted_periods", jv_number((double)timing->inserted));
@@ -1293,7 +1294,9 @@ static jv read_parameters(struct analyze_beliefs *beliefs, jv task,
 		jv_free(status);
 		status = mas_fail(MAS_ERR_INVALID_REQUEST,
 		                  "parameters.prediction_horizon: expected "
-		                  "next_N_days|weeks|months|periods or a number");
+		                  "next_N_UNITS (minutes, hours, days, weeks, "
+		                  "months, quarters, years, periods) or a "
+		                  "number");
 	}
 	if (jv_is_valid(status) && jv_is_valid(period) &&
 	    jv_get_kind(period) != JV_KIND_NULL) {
@@ -1304,7 +1307,7 @@ static jv read_parameters(struct analyze_beliefs *beliefs, jv task,
 			jv_free(status);
 			status = mas_fail(MAS_ERR_INVALID_REQUEST,
 			                  "parameters.seasonal_period: expected a "
-			                  "whole number of at least 2");
+			                  "whole number from 2 to 10000");
 		} else {
 			beliefs->period_given = (size_t)p;
 		}
@@ -1341,7 +1344,7 @@ static jv prepare_data(struct analyze_beliefs *beliefs, jv parameters)
 			                  "parameters.time_range: '%.100s' is not "
 			                  "all or last_N_UNITS (minutes, hours, "
 			                  "days, weeks, months, quarters, years, "
-			                  "points)",
+			                  "points, periods, rows)",
 			                  jv_string_value(range));
 	} else if (jv_is_valid(range) && jv_get_kind(range) != JV_KIND_NULL) {
 		status = mas_fail(MAS_ERR_INVALID_REQUEST,

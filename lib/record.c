@@ -371,16 +371,22 @@ static jv describe_parse_error(jv message, long *column)
 	return words;
 }
 
-jv mas_run_error_record(const struct mas_run *run, jv error)
+/* ERROR as an error record of the current line; "line N: " (or "line N,
+ * column C: ") goes before its message. */
+static jv error_record(const struct mas_run *run, jv error, long column)
 {
 	const struct reader *reader = &run->reader;
 	jv message = jv_object_get(jv_copy(error), jv_string("message"));
 	char id[MAS_ID_SIZE];
+	jv where = column > 0
+	                   ? jv_string_fmt("line %lu, column %ld: %s",
+	                                   reader->line, column,
+	                                   jv_string_value(message))
+	                   : jv_string_fmt("line %lu: %s", reader->line,
+	                                   jv_string_value(message));
 
-	error = jv_object_set(error, jv_string("message"),
-	                      jv_string_fmt("line %lu: %s", reader->line,
-	                                    jv_string_value(message)));
 	jv_free(message);
+	error = jv_object_set(error, jv_string("message"), where);
 	error = jv_object_set(error, jv_string("line"),
 	                      jv_number((double)reader->line));
 	if (strcmp(reader->name, "-") != 0)
@@ -391,20 +397,20 @@ jv mas_run_error_record(const struct mas_run *run, jv error)
 	                 error);
 }
 
+jv mas_run_error_record(const struct mas_run *run, jv error)
+{
+	return error_record(run, error, 0);
+}
+
 static jv line_error(struct mas_run *run, const char *line, size_t length,
                      jv words, long column)
 {
 	size_t echo = length < INPUT_ECHO_LIMIT ? length : INPUT_ECHO_LIMIT;
-	jv error;
+	jv error = mas_error(MAS_ERR_INVALID_REQUEST, "%s",
+	                     jv_string_value(words));
 
-	if (column > 0)
-		error = mas_error(MAS_ERR_INVALID_REQUEST, "column %ld: %s",
-		                  column, jv_string_value(words));
-	else
-		error = mas_error(MAS_ERR_INVALID_REQUEST, "%s",
-		                  jv_string_value(words));
 	jv_free(words);
-	error = mas_run_error_record(run, error);
+	error = error_record(run, error, column);
 	/* The bad line itself, so nothing is lost (invalid bytes become
 	 * U+FFFD, as jq does). */
 	error = jv_setpath(error, JV_ARRAY(jv_string("error"),

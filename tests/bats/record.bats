@@ -36,7 +36,7 @@ setup() {
 	[ "$(line_count)" -eq 3 ]
 	output_jq -s '.[0].id == "a" and .[2].id == "c"'
 	output_jq -s '.[1].error.code == "INVALID_REQUEST" and .[1].error.line == 2'
-	output_jq -s '.[1].error.message | startswith("line 2")'
+	output_jq -s '.[1].error.message | test("^line 2, column [0-9]+: ")'
 	output_jq -s '.[1].error.input == "{\"broken\": "'
 }
 
