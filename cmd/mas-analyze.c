@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "analyze.h"
 #include "cli.h"
+#include "engine.h"
 #include "log.h"
 #include "mas.h"
 #include "record.h"
@@ -32,6 +33,7 @@ enum {
 
 struct analyze_command {
 	struct mas_cli cli;
+	struct mas_engine engine;
 	struct mas_analyze_options options;
 	const char **metrics;
 	int series;
@@ -116,6 +118,7 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &command->cli;
+		state->child_inputs[1] = &command->engine;
 		break;
 	case OPT_DATA_DIR:
 		mas_config_set(&command->cli.config, "analyze.data_dir", arg,
@@ -174,12 +177,9 @@ static const char *language(const char *setting)
 	        "en or zh", setting);
 }
 
-static jv analyze_one(void *analyzer, jv input)
-{
-	return mas_analyze_task(analyzer, input);
-}
-
+/* The engine comes first: mas_engine_wait finds it there. */
 struct loop_context {
+	struct mas_engine *engine;
 	struct analyze_command *command;
 	struct mas_analyzer *analyzer;
 };
@@ -188,8 +188,8 @@ static void each_task(struct mas_run *run, jv record, void *data)
 {
 	struct loop_context *context = data;
 
-	mas_run_emit(run, mas_agent_apply(&context->command->cli, record,
-	                                  analyze_one, context->analyzer));
+	mas_agent_start(&context->command->cli, run, record,
+	                mas_analyze_start, context->analyzer);
 }
 
 static void each_row(struct mas_run *run, jv record, void *data)
@@ -228,16 +228,19 @@ int main(int argc, char **argv)
 		"Lines to stdout.  See mas-analyze(1).";
 	struct argp_child children[] = {
 		{ &mas_cli_argp, 0, "Options every mas program takes:", 0 },
+		{ &mas_engine_argp, 0, "Options for a model endpoint "
+		  "(OPENAI_BASE_URL, OPENAI_API_KEY):", 0 },
 		{ 0 }
 	};
 	struct argp argp = { options, parse_option, "[FILE...]", doc,
 		             children, NULL, NULL };
 	struct analyze_command command = { 0 };
-	struct loop_context context = { &command, NULL };
+	struct loop_context context = { &command.engine, &command, NULL };
 	struct mas_run_options run = { 0 };
 	int status;
 
 	mas_cli_init(&command.cli, "mas-analyze", "analysis");
+	mas_engine_init(&command.engine, &command.cli);
 	command.options.coverage = 0.95;
 	command.options.type = "comprehensive";
 	mas_cli_parse(&command.cli, &argp, argc, argv, &command);
@@ -246,6 +249,8 @@ int main(int argc, char **argv)
 	mas_cli_setup(&command.cli);
 	if (command.options.plot_dir)
 		make_plot_dir(command.options.plot_dir);
+	mas_engine_setup(&command.engine);
+	command.options.engine = &command.engine;
 	command.options.data_dir = mas_config_get(&command.cli.config,
 	                                          "analyze.data_dir");
 	command.options.lang = language(mas_config_get(&command.cli.config,
@@ -257,8 +262,11 @@ int main(int argc, char **argv)
 	run.each = command.series ? each_row : each_task;
 	run.finish = command.series ? finish_series : NULL;
 	run.keep_rows_raw = command.series;
+	run.jobs = command.series ? 0 : mas_engine_jobs(&command.engine);
+	run.wait = mas_engine_wait;
 	status = mas_run_records(&run);
 	mas_analyzer_free(context.analyzer);
+	mas_engine_release(&command.engine);
 	free(command.metrics);
 	mas_cli_release(&command.cli);
 	mas_output_close();

@@ -72,7 +72,8 @@ struct analyze_beliefs {
 	size_t metric_count;
 	jv correlations;         /* array */
 	jv insights;             /* array of strings */
-	int llm_available;       /* an endpoint is configured */
+	int llm_available;       /* a model can narrate */
+	int narrate;             /* the narration plan was chosen */
 };
 
 /* The insight sentences for everything the plans found. */

@@ -17,6 +17,7 @@
 #include "id.h"
 #include "log.h"
 #include "mas.h"
+#include "narrate.h"
 #include "plot.h"
 #include "banned.h"
 
@@ -493,6 +494,20 @@ static int step_templated(struct mas_bdi *bdi, void *b, const char *subject)
 	return 0;
 }
 
+static int model_available(const void *b, const char *subject)
+{
+	return ((const struct analyze_beliefs *)b)->llm_available;
+}
+
+/* The request itself goes out after deliberation (it is asynchronous);
+ * the templated sentences written first are the fallback. */
+static int step_request_narration(struct mas_bdi *bdi, void *b,
+                                  const char *subject)
+{
+	((struct analyze_beliefs *)b)->narrate = 1;
+	return 0;
+}
+
 #define STEPS(...) ((const struct mas_bdi_step[]){ __VA_ARGS__, { NULL, NULL } })
 
 /*
@@ -532,6 +547,9 @@ static const struct mas_bdi_plan plans[] = {
 	  STEPS({ "correlate_pairs", step_pairwise }) },
 	{ "single_metric", "correlate", NULL,
 	  STEPS({ "note_missing_correlation", step_note_no_correlation }) },
+	{ "model_narration", "insights", model_available,
+	  STEPS({ "write_sentences", step_templated },
+	        { "request_narration", step_request_narration }) },
 	{ "templated_insights", "insights", NULL,
 	  STEPS({ "write_sentences", step_templated }) },
 };
@@ -913,6 +931,8 @@ static jv analyse(struct analyze_beliefs *beliefs, size_t rows_total,
 	}
 	beliefs->correlations = jv_array();
 	beliefs->insights = jv_array();
+	beliefs->llm_available = beliefs->options->engine &&
+	                         beliefs->options->engine->llm;
 	mas_bdi_init(&bdi, plans, sizeof(plans) / sizeof(plans[0]), beliefs);
 	post_desires(&bdi, beliefs);
 	mas_bdi_run(&bdi);
@@ -1364,7 +1384,8 @@ static jv prepare_data(struct analyze_beliefs *beliefs, jv parameters)
 	return status;
 }
 
-jv mas_analyze_task(struct mas_analyzer *analyzer, jv task)
+static jv analyze_task(struct mas_analyzer *analyzer, jv task, int *narrate,
+                       const char **lang)
 {
 	struct analyze_beliefs beliefs = { .options = analyzer->options };
 	struct mas_dataset data;
@@ -1423,6 +1444,8 @@ jv mas_analyze_task(struct mas_analyzer *analyzer, jv task)
 		jv_free(id);
 	}
 	mas_dataset_release(&data);
+	*narrate = beliefs.narrate;
+	*lang = beliefs.lang;
 	if (jv_is_valid(result)) {
 		jv source = field(task, "data_source");
 		mas_clock_now_iso(completed);
@@ -1441,6 +1464,158 @@ fail:
 	jv_free(parameters);
 	jv_free(task);
 	return status;
+}
+
+jv mas_analyze_task(struct mas_analyzer *analyzer, jv task)
+{
+	int narrate = 0;
+	const char *lang = "en";
+
+	return analyze_task(analyzer, task, &narrate, &lang);
+}
+
+/* ---- narration by a model ---- */
+
+/* The figures the model may tell: the result without its bookkeeping. */
+static jv narration_facts(jv result)
+{
+	static const char *const parts[] = {
+		"analysis_type", "summary", "current_trends", "predictions",
+		"anomaly_counts", "correlations", "omitted", NULL
+	};
+	jv facts = jv_object();
+	jv anomalies = field(result, "anomalies");
+	jv unit = jv_getpath(jv_copy(result), JV_ARRAY(jv_string("meta"),
+	                                               jv_string("data"),
+	                                               jv_string("step")));
+
+	for (int i = 0; parts[i]; i++) {
+		jv part = field(result, parts[i]);
+		if (jv_is_valid(part))
+			facts = set(facts, parts[i], part);
+		else
+			jv_free(part);
+	}
+	if (jv_get_kind(anomalies) == JV_KIND_ARRAY)
+		facts = set(facts, "anomalies", jv_array_slice(anomalies, 0, 20));
+	else
+		jv_free(anomalies);
+	facts = set(facts, "period_unit", unit);
+	return set(facts, "draft_insights", field(result, "insights"));
+}
+
+struct narration {
+	const struct mas_engine *engine;
+	jv result;
+	jv facts;
+	mas_agent_reply_fn reply;
+	void *context;
+};
+
+/* A reply whose insights are sentences holding only given figures, or
+ * the failure that stands for it. */
+static jv checked_narration(struct narration *narration, jv outcome)
+{
+	jv sentences, invented;
+
+	if (!jv_is_valid(outcome))
+		return outcome;
+	sentences = jv_getpath(jv_copy(outcome),
+	                       JV_ARRAY(jv_string("json"),
+	                                jv_string("insights")));
+	if (jv_get_kind(sentences) != JV_KIND_ARRAY ||
+	    jv_array_length(jv_copy(sentences)) == 0) {
+		jv_free(sentences);
+		jv_free(outcome);
+		return mas_fail(MAS_ERR_UPSTREAM_ERROR, "narration: no "
+		                "insights in the reply");
+	}
+	invented = mas_narrate_invented(sentences, narration->facts);
+	jv_free(sentences);
+	if (jv_array_length(jv_copy(invented)) > 0) {
+		jv first = jv_array_get(invented, 0);
+		jv failure = mas_fail(MAS_ERR_UPSTREAM_ERROR, "narration: the "
+		                      "model wrote %s, which is not one of "
+		                      "the computed figures",
+		                      jv_string_value(first));
+		jv_free(first);
+		jv_free(outcome);
+		return failure;
+	}
+	jv_free(invented);
+	return outcome;
+}
+
+/* The result with the model's sentences, or with the fallback the
+ * engine's policy asks for. */
+static jv narrated(struct narration *narration, jv outcome)
+{
+	jv result = narration->result;
+
+	outcome = checked_narration(narration, outcome);
+	if (jv_is_valid(outcome))
+		result = set(result, "insights",
+		             jv_getpath(jv_copy(outcome),
+		                        JV_ARRAY(jv_string("json"),
+		                                 jv_string("insights"))));
+	jv_free(narration->facts);
+	return mas_engine_settle(narration->engine, result, outcome);
+}
+
+static void narration_done(void *user, jv outcome)
+{
+	struct narration *narration = user;
+
+	narration->reply(narration->context, narrated(narration, outcome));
+	free(narration);
+}
+
+static jv narration_request(struct narration *narration, const char *lang)
+{
+	return mas_narrate_request(narration->facts, lang,
+	                           strcmp(lang, "zh") == 0
+	                                   ? "一项指标序列的统计分析"
+	                                   : "a statistical analysis of "
+	                                     "metric series");
+}
+
+void mas_analyze_start(void *agent, jv task, mas_agent_reply_fn reply,
+                       void *context)
+{
+	struct mas_analyzer *analyzer = agent;
+	const struct mas_engine *engine = analyzer->options->engine;
+	int narrate = 0;
+	const char *lang = "en";
+	jv result = analyze_task(analyzer, task, &narrate, &lang);
+	struct narration *narration;
+
+	if (!jv_is_valid(result) || !narrate) {
+		reply(context, result);
+		return;
+	}
+	narration = malloc(sizeof(*narration));
+	if (!narration)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	narration->engine = engine;
+	narration->result = result;
+	narration->facts = narration_facts(result);
+	narration->reply = reply;
+	narration->context = context;
+	mas_llm_submit(engine->llm, narration_request(narration, lang),
+	               narration_done, NULL, narration);
+}
+
+/* Series mode answers at end of input, one group at a time: there the
+ * narration is asked for and waited on in turn. */
+static jv narrate_now(const struct mas_engine *engine, jv result,
+                      const char *lang)
+{
+	struct narration narration = { engine, result, jv_null(), NULL, NULL };
+
+	narration.facts = narration_facts(result);
+	return narrated(&narration,
+	                mas_llm_complete(engine->llm,
+	                                 narration_request(&narration, lang)));
 }
 
 /* ---- series mode ---- */
@@ -1523,6 +1698,9 @@ static jv series_analysis(struct mas_analyzer *analyzer,
 		                 analyzer->options->by ? jv_string_value(key)
 		                                       : NULL);
 	jv_free(key);
+	if (jv_is_valid(result) && beliefs.narrate)
+		result = narrate_now(analyzer->options->engine, result,
+		                     beliefs.lang);
 	return result;
 }
 

@@ -22,6 +22,8 @@
 
 #include <jv.h>
 
+#include "agent.h"
+#include "engine.h"
 #include "record.h"
 
 struct mas_analyze_options {
@@ -36,6 +38,8 @@ struct mas_analyze_options {
 	size_t horizon;          /* periods, overriding the task; 0: task's */
 	size_t period;           /* season, overriding detection; 0: detect */
 	double coverage;         /* of prediction intervals, e.g. 0.95 */
+	/* The model that narrates insights, or NULL: embedded only. */
+	const struct mas_engine *engine;
 };
 
 struct mas_analyzer;
@@ -51,6 +55,16 @@ void mas_analyzer_free(struct mas_analyzer *analyzer);
  * field that was wrong.
  */
 jv mas_analyze_task(struct mas_analyzer *analyzer, jv task);
+
+/*
+ * Analyse TASK (consumed) as mas_analyze_task does, and when a model is
+ * configured let it narrate the insights from the computed figures
+ * (never changing a number): REPLY gets the result, once, now or from
+ * inside the engine's wait.  A narration that fails or invents a figure
+ * leaves the templated insights, as --fallback says.
+ */
+void mas_analyze_start(void *analyzer, jv task, mas_agent_reply_fn reply,
+                       void *context);
 
 /* Series mode: keep ROW (consumed) for its group. */
 void mas_analyze_series_add(struct mas_analyzer *analyzer, jv row);

@@ -1,0 +1,209 @@
+/*
+ * engine.c — embedded engine or model, and the fallback between them
+ * (see engine.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "log.h"
+#include "mas.h"
+#include "banned.h"
+
+enum {
+	OPT_MODEL = 0x300,
+	OPT_JOBS,
+	OPT_FALLBACK,
+	OPT_NO_CACHE,
+	OPT_CACHE_TTL,
+	OPT_CACHE_ONLY,
+	OPT_MAX_TOKENS_TOTAL,
+	OPT_TIMEOUT,
+	OPT_INSECURE,
+};
+
+static const struct argp_option engine_options[] = {
+	{ "model", OPT_MODEL, "NAME", 0,
+	  "Ask model NAME (default: llm.model, MAS_MODEL)", 0 },
+	{ "jobs", OPT_JOBS, "N", 0,
+	  "Keep up to N model requests in flight (default 8)", 0 },
+	{ "fallback", OPT_FALLBACK, "WHAT", 0,
+	  "When the model fails: embedded (answer without it, the default) "
+	  "or error (emit the record with the error)", 0 },
+	{ "no-cache", OPT_NO_CACHE, NULL, 0,
+	  "Neither read nor write the response cache", 0 },
+	{ "cache-ttl", OPT_CACHE_TTL, "SECONDS", 0,
+	  "Use cached replies younger than SECONDS (default: forever)", 0 },
+	{ "cache-only", OPT_CACHE_ONLY, NULL, 0,
+	  "Answer from the cache only; a miss is an error (no network)", 0 },
+	{ "max-tokens-total", OPT_MAX_TOKENS_TOTAL, "N", 0,
+	  "Stop asking the model once this run has used N tokens", 0 },
+	{ "timeout", OPT_TIMEOUT, "SECONDS", 0,
+	  "Give up on a model request after SECONDS (default 120)", 0 },
+	{ "insecure", OPT_INSECURE, NULL, 0,
+	  "Do not verify the endpoint's TLS certificate (warns)", 0 },
+	{ 0 }
+};
+
+static error_t parse_option(int key, char *arg, struct argp_state *state)
+{
+	struct mas_engine *engine = state->input;
+	struct mas_config *config = &engine->cli->config;
+
+	switch (key) {
+	case OPT_MODEL:
+		mas_config_set(config, "llm.model", arg, MAS_CONFIG_FLAG);
+		break;
+	case OPT_JOBS:
+		mas_cli_parse_count("--jobs", arg, 1, 1000);
+		mas_config_set(config, "llm.jobs", arg, MAS_CONFIG_FLAG);
+		break;
+	case OPT_FALLBACK:
+		if (strcmp(arg, "embedded") != 0 && strcmp(arg, "error") != 0)
+			mas_die(MAS_EXIT_USAGE, "--fallback: '%s' is not embedded "
+			        "or error", arg);
+		engine->fallback_error = strcmp(arg, "error") == 0;
+		break;
+	case OPT_NO_CACHE: engine->no_cache = 1; break;
+	case OPT_CACHE_TTL:
+		mas_cli_parse_count("--cache-ttl", arg, 0, 1L << 40);
+		mas_config_set(config, "llm.cache_ttl", arg, MAS_CONFIG_FLAG);
+		break;
+	case OPT_CACHE_ONLY: engine->cache_only = 1; break;
+	case OPT_MAX_TOKENS_TOTAL:
+		engine->max_tokens_total = mas_cli_parse_count(
+			"--max-tokens-total", arg, 1, 1L << 62);
+		break;
+	case OPT_TIMEOUT:
+		mas_cli_parse_count("--timeout", arg, 1, 86400);
+		mas_config_set(config, "llm.timeout", arg, MAS_CONFIG_FLAG);
+		break;
+	case OPT_INSECURE: engine->insecure = 1; break;
+	default: return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+const struct argp mas_engine_argp = { engine_options, parse_option, NULL, NULL,
+	                              NULL, NULL, NULL };
+
+void mas_engine_init(struct mas_engine *engine, struct mas_cli *cli)
+{
+	memset(engine, 0, sizeof(*engine));
+	engine->cli = cli;
+}
+
+static void open_store(struct mas_engine *engine)
+{
+	char *error = NULL;
+	char *path = mas_store_path(&engine->cli->config, &error);
+
+	if (!path || mas_store_open(&engine->store, path, &error) != 0) {
+		free(path);
+		mas_die(MAS_EXIT_USAGE, "state store: %s",
+		        error ? error : "cannot open");
+	}
+	free(path);
+	engine->store_open = 1;
+}
+
+void mas_engine_setup(struct mas_engine *engine)
+{
+	struct mas_llm_options *options = &engine->options;
+	char *error = NULL;
+
+	if (!mas_llm_configured(&engine->cli->config)) {
+		if (engine->cache_only)
+			mas_die(MAS_EXIT_USAGE, "--cache-only: no model "
+			        "endpoint is configured (OPENAI_BASE_URL or "
+			        "OPENAI_API_KEY)");
+		return;
+	}
+	if (mas_llm_options_from_config(options, &engine->cli->config,
+	                                &error) != 0)
+		mas_die(MAS_EXIT_USAGE, "%s", error);
+	options->cache = !engine->no_cache;
+	options->cache_only = engine->cache_only;
+	options->insecure = engine->insecure;
+	options->max_tokens_total = engine->max_tokens_total;
+	if (options->cache || options->cache_only) {
+		open_store(engine);
+		options->store = &engine->store;
+	}
+	engine->llm = mas_llm_new(options, &error);
+	if (!engine->llm)
+		mas_die(MAS_EXIT_USAGE, "%s", error);
+}
+
+size_t mas_engine_jobs(const struct mas_engine *engine)
+{
+	if (!engine->llm)
+		return 0;
+	return engine->options.jobs ? engine->options.jobs : 8;
+}
+
+void mas_engine_wait(struct mas_run *run, int timeout_ms, int fd, void *data)
+{
+	struct mas_engine *engine = *(struct mas_engine **)data;
+
+	if (engine->llm)
+		mas_llm_perform(engine->llm, timeout_ms, fd);
+}
+
+static jv llm_meta(jv outcome)
+{
+	static const char *const kept[] = {
+		"model", "usage", "cached", "attempts", "latency_ms",
+		"finish_reason", NULL
+	};
+	jv meta = jv_object();
+
+	for (int i = 0; kept[i]; i++)
+		meta = jv_object_set(meta, jv_string(kept[i]),
+		                     jv_object_get(jv_copy(outcome),
+		                                   jv_string(kept[i])));
+	jv_free(outcome);
+	return meta;
+}
+
+jv mas_engine_settle(const struct mas_engine *engine, jv result, jv outcome)
+{
+	jv failure, code, message;
+
+	if (jv_is_valid(outcome)) {
+		result = jv_setpath(result, JV_ARRAY(jv_string("meta"),
+		                                     jv_string("engine")),
+		                    jv_string("llm"));
+		return jv_setpath(result, JV_ARRAY(jv_string("meta"),
+		                                   jv_string("llm")),
+		                  llm_meta(outcome));
+	}
+	failure = jv_invalid_get_msg(outcome);
+	if (engine->fallback_error) {
+		jv_free(result);
+		return jv_invalid_with_msg(failure);
+	}
+	code = jv_object_get(jv_copy(failure), jv_string("code"));
+	message = jv_object_get(failure, jv_string("message"));
+	mas_info("model failed, answering with the embedded engine: %s",
+	         jv_string_value(message));
+	result = jv_setpath(result, JV_ARRAY(jv_string("meta"),
+	                                     jv_string("engine")),
+	                    jv_string("embedded"));
+	result = jv_setpath(result, JV_ARRAY(jv_string("meta"),
+	                                     jv_string("fallback_reason")),
+	                    jv_string_fmt("%s: %s", jv_string_value(code),
+	                                  jv_string_value(message)));
+	jv_free(code);
+	jv_free(message);
+	return result;
+}
+
+void mas_engine_release(struct mas_engine *engine)
+{
+	mas_llm_free(engine->llm);
+	engine->llm = NULL;
+	if (engine->store_open)
+		mas_store_close(&engine->store);
+	engine->store_open = 0;
+}
