@@ -1,0 +1,34 @@
+# The LLM client through mas-analyze: 1,000 tasks each needing a model
+# reply that takes 100 ms, with --jobs 50 (the floor is 1000 x 0.1 s / 50
+# = 2.0 s), then the same again answered from the cache.
+. tests/bench/lib.sh
+rm -f "$OUT/times"
+make -s tests/helpers/bin/fake-openai
+
+rules="$OUT/llm-rules.jsonl"
+echo '{"delay_ms":100,"json":{"insights":["ok."]}}' > "$rules"
+tasks="$OUT/llm-tasks.jsonl"
+awk 'BEGIN { for (i = 1; i <= 1000; i++)
+	printf "{\"id\":%d,\"analysis_type\":\"describe\",\"data\":{\"v\":[1,2,%d]}}\n", i, i }' > "$tasks"
+
+rm -f "$OUT/port"
+fake-openai --port-file "$OUT/port" --script "$rules" --log /dev/null &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+while [ ! -s "$OUT/port" ]; do sleep 0.05; done
+export OPENAI_BASE_URL="http://127.0.0.1:$(cat "$OUT/port")/v1" MAS_MODEL=bench
+export MAS_STATE_DIR="$OUT/llm-state"
+rm -rf "$MAS_STATE_DIR"
+
+measure cold "mas-analyze --jobs 50 '$tasks' > '$OUT/llm.out'"
+measure warm "mas-analyze --jobs 50 '$tasks' > '$OUT/llm-warm.out'"
+kill $server
+cold=$(median cold)
+warm=$(median warm)
+echo "LLM client via mas-analyze, 1,000 requests of 100 ms, --jobs 50:"
+printf '  cold cache  %5.2f s  ratio to the 2.0 s floor %.2f  peak %s MiB (targets: <= 1.10, < 50 MiB)\n' \
+	"$cold" "$(echo "$cold / 2.0" | bc -l)" "$(peak cold)"
+printf '  warm cache  %5.2f s  peak %s MiB (target < 0.5 s)\n' "$warm" "$(peak warm)"
+llm=$(jq -r 'select(.analysis.meta.engine == "llm") | .id' "$OUT/llm.out" | wc -l)
+cached=$(jq -r 'select(.analysis.meta.llm.cached) | .id' "$OUT/llm-warm.out" | wc -l)
+echo "  answered by the model: $llm/1000 cold, from the cache: $cached/1000 warm"
