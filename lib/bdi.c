@@ -9,6 +9,7 @@
 #include "bdi.h"
 #include "log.h"
 #include "mas.h"
+#include "trace.h"
 #include "banned.h"
 
 void mas_bdi_init(struct mas_bdi *bdi, const struct mas_bdi_plan *plans,
@@ -69,21 +70,63 @@ int mas_bdi_fail(struct mas_bdi *bdi, const char *format, ...)
 
 /* Runs PLAN's steps; the names of those that ran are appended to *STEPS.
  * Returns 0 when every step succeeded. */
+/* Runs one step in a span of its own, current while it runs, so that
+ * what the step does (a model request) hangs from it. */
+static int run_step(struct mas_bdi *bdi, const struct mas_bdi_step *step,
+                    const char *subject)
+{
+	char name[128];
+	struct mas_span *span = NULL;
+	struct mas_span *outer = NULL;
+	int status;
+
+	if (mas_trace_enabled()) {
+		snprintf(name, sizeof(name), "step:%s", step->name);
+		span = mas_span_start(name, NULL);
+		outer = mas_trace_set_current(span);
+	}
+	free(bdi->failure);
+	bdi->failure = NULL;
+	status = step->run(bdi, bdi->beliefs, subject);
+	if (status != 0 && !bdi->failure)
+		bdi->failure = strdup(step->name);
+	if (span) {
+		if (status != 0)
+			mas_span_fail(span, bdi->failure);
+		mas_trace_set_current(outer);
+		mas_span_end(span);
+	}
+	return status;
+}
+
 static int execute(struct mas_bdi *bdi, const struct mas_bdi_plan *plan,
                    const char *subject, jv *steps)
 {
 	for (const struct mas_bdi_step *step = plan->steps; step->name;
 	     step++) {
 		*steps = jv_array_append(*steps, jv_string(step->name));
-		free(bdi->failure);
-		bdi->failure = NULL;
-		if (step->run(bdi, bdi->beliefs, subject) != 0) {
-			if (!bdi->failure)
-				bdi->failure = strdup(step->name);
+		if (run_step(bdi, step, subject) != 0)
 			return -1;
-		}
 	}
 	return 0;
+}
+
+/* A span for one intention: the plan tried for a goal. */
+static struct mas_span *intention_span(const struct mas_bdi_plan *plan,
+                                       const struct mas_bdi_desire *desire)
+{
+	char name[128];
+	struct mas_span *span;
+
+	if (!mas_trace_enabled())
+		return NULL;
+	snprintf(name, sizeof(name), "plan:%s", plan->name);
+	span = mas_span_start(name, NULL);
+	mas_span_set(span, "mas.bdi.goal", jv_string(desire->goal));
+	if (desire->subject)
+		mas_span_set(span, "mas.bdi.subject",
+		             jv_string(desire->subject));
+	return span;
 }
 
 static jv intention_record(const struct mas_bdi_desire *desire)
@@ -111,6 +154,8 @@ static void pursue(struct mas_bdi *bdi, const struct mas_bdi_desire *desire)
 
 	for (size_t i = 0; i < bdi->plan_count; i++) {
 		const struct mas_bdi_plan *plan = &bdi->plans[i];
+		struct mas_span *span, *outer;
+		int status;
 		jv steps;
 
 		if (strcmp(plan->goal, desire->goal) != 0)
@@ -121,7 +166,16 @@ static void pursue(struct mas_bdi *bdi, const struct mas_bdi_desire *desire)
 		    !plan->context(bdi->beliefs, desire->subject))
 			continue;
 		steps = jv_array();
-		if (execute(bdi, plan, desire->subject, &steps) == 0) {
+		span = intention_span(plan, desire);
+		outer = span ? mas_trace_set_current(span) : NULL;
+		status = execute(bdi, plan, desire->subject, &steps);
+		if (span) {
+			if (status != 0)
+				mas_span_fail(span, bdi->failure);
+			mas_trace_set_current(outer);
+			mas_span_end(span);
+		}
+		if (status == 0) {
 			record = jv_object_set(record, jv_string("plan"),
 			                       jv_string(plan->name));
 			record = jv_object_set(record, jv_string("status"),

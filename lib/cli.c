@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "log.h"
 #include "mas.h"
+#include "trace.h"
 #include "banned.h"
 
 const char *argp_program_version = "mas " MAS_VERSION;
@@ -24,6 +25,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_INPUT,
 	OPT_OUTPUT_KEY,
+	OPT_TRACE,
 };
 
 static const struct argp_option options[] = {
@@ -39,6 +41,9 @@ static const struct argp_option options[] = {
 	  "record (default: the record)", 0 },
 	{ "output-key", OPT_OUTPUT_KEY, "KEY", 0,
 	  "Put the result under KEY (default: the agent's name)", 0 },
+	{ "trace", OPT_TRACE, "FILE", 0,
+	  "Append a span per record and step to FILE as JSON Lines "
+	  "(default: MAS_TRACE)", 0 },
 	{ 0 }
 };
 
@@ -69,6 +74,10 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_INPUT:
 		cli->input_text = arg;
+		break;
+	case OPT_TRACE:
+		mas_config_set(&cli->config, "trace.file", arg,
+		               MAS_CONFIG_FLAG);
 		break;
 	case OPT_OUTPUT_KEY:
 		if (*arg == '\0')
@@ -172,12 +181,18 @@ void mas_cli_setup(struct mas_cli *cli)
 		exit(MAS_EXIT_USAGE);
 	}
 	setup_logging(cli);
+	if (mas_trace_init(cli->program, &cli->config, &error) != 0) {
+		mas_log(MAS_LOG_ERROR, "%s", error ? error : "tracing");
+		free(error);
+		exit(MAS_EXIT_USAGE);
+	}
 	if (cli->input_text)
 		cli->input = mas_cli_compile("--input", cli->input_text);
 }
 
 void mas_cli_release(struct mas_cli *cli)
 {
+	mas_trace_shutdown();
 	mas_expr_free(cli->input);
 	mas_config_release(&cli->config);
 	free(cli->files);

@@ -25,8 +25,13 @@ static const struct mas_config_key keys[] = {
 	{ "llm.base_url", "OPENAI_BASE_URL", NULL, 0 },
 	{ "llm.api_key", "OPENAI_API_KEY", NULL, 1 },
 	{ "llm.model", "MAS_MODEL", NULL, 0 },
+	{ "llm.timeout", "MAS_LLM_TIMEOUT", NULL, 0 },
+	{ "llm.jobs", "MAS_LLM_JOBS", NULL, 0 },
+	{ "llm.cache_ttl", "MAS_LLM_CACHE_TTL", NULL, 0 },
 	{ "analyze.data_dir", "MAS_DATA_DIR", ".", 0 },
 	{ "analyze.lang", "MAS_LANG", NULL, 0 },
+	{ "trace.file", "MAS_TRACE", NULL, 0 },
+	{ "metrics.file", "MAS_METRICS_FILE", NULL, 0 },
 	{ NULL, NULL, NULL, 0 },
 };
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mas.h"
 #include "record.h"
+#include "trace.h"
 #include "clock.h"
 #include "utf8.h"
 #include "banned.h"
@@ -43,6 +44,7 @@ struct reader {
  */
 struct pending {
 	jv *records;       /* jv_invalid() while a slot waits */
+	struct mas_span **spans; /* each record's span, or NULL */
 	size_t size;       /* capacity, a power of two */
 	size_t head;       /* ticket of the oldest unwritten record */
 	size_t tail;       /* next ticket to hand out */
@@ -56,6 +58,7 @@ struct mas_run {
 	unsigned long failed_permanent;
 	int status;
 	struct pending pending;
+	struct mas_span *record_span; /* of the record being handled */
 };
 
 static double last_flush;
@@ -131,6 +134,40 @@ static void count_error(struct mas_run *run, jv record)
 	jv_free(error);
 }
 
+/* Ends a record's span, linking the record to it for the next program:
+ * its "traceparent" becomes this span.  A record without a span of its
+ * own (made at end of input) gets one now, under the current span. */
+static jv finish_span(struct mas_span *span, jv record)
+{
+	char traceparent[MAS_TRACEPARENT_SIZE];
+	jv error, id;
+
+	if (!mas_trace_enabled() || jv_get_kind(record) != JV_KIND_OBJECT)
+		return record;
+	if (!span)
+		span = mas_span_start(mas_log_program(), NULL);
+	id = jv_object_get(jv_copy(record), jv_string("id"));
+	if (jv_get_kind(id) == JV_KIND_STRING || jv_get_kind(id) == JV_KIND_NUMBER)
+		mas_span_set(span, "mas.record.id", id);
+	else
+		jv_free(id);
+	error = jv_object_get(jv_copy(record), jv_string("error"));
+	if (jv_get_kind(error) == JV_KIND_OBJECT) {
+		jv code = jv_object_get(jv_copy(error), jv_string("code"));
+		jv message = jv_object_get(error, jv_string("message"));
+		mas_span_set(span, "mas.error.code", code);
+		mas_span_fail(span, jv_get_kind(message) == JV_KIND_STRING
+		                            ? jv_string_value(message) : NULL);
+		jv_free(message);
+	} else {
+		jv_free(error);
+	}
+	mas_span_traceparent(span, traceparent);
+	mas_span_end(span);
+	return jv_object_set(record, jv_string("traceparent"),
+	                     jv_string(traceparent));
+}
+
 static void write_record(struct mas_run *run, jv record)
 {
 	if (jv_get_kind(record) == JV_KIND_OBJECT)
@@ -147,14 +184,19 @@ static void pending_grow(struct pending *pending)
 {
 	size_t size = pending->size ? pending->size * 2 : 64;
 	jv *records = malloc(size * sizeof(*records));
+	struct mas_span **spans = malloc(size * sizeof(*spans));
 
-	if (!records)
+	if (!records || !spans)
 		mas_die(MAS_EXIT_IO, "out of memory");
-	for (size_t t = pending->head; t < pending->tail; t++)
+	for (size_t t = pending->head; t < pending->tail; t++) {
 		records[t & (size - 1)] =
 			pending->records[t & (pending->size - 1)];
+		spans[t & (size - 1)] = pending->spans[t & (pending->size - 1)];
+	}
 	free(pending->records);
+	free(pending->spans);
 	pending->records = records;
+	pending->spans = spans;
 	pending->size = size;
 }
 
@@ -165,6 +207,9 @@ size_t mas_run_defer(struct mas_run *run)
 	if (pending->tail - pending->head == pending->size)
 		pending_grow(pending);
 	pending->records[pending->tail & (pending->size - 1)] = jv_invalid();
+	/* The record's span waits with it and ends when it is complete. */
+	pending->spans[pending->tail & (pending->size - 1)] = run->record_span;
+	run->record_span = NULL;
 	return pending->tail++;
 }
 
@@ -186,15 +231,20 @@ static void write_ready(struct mas_run *run)
 void mas_run_complete(struct mas_run *run, size_t ticket, jv record)
 {
 	struct pending *pending = &run->pending;
+	size_t slot = ticket & (pending->size - 1);
 
-	pending->records[ticket & (pending->size - 1)] = record;
+	record = finish_span(pending->spans[slot], record);
+	pending->spans[slot] = NULL;
+	pending->records[slot] = record;
 	write_ready(run);
 }
 
 void mas_run_emit(struct mas_run *run, jv record)
 {
 	if (pending_count(run) == 0) {
-		write_record(run, record);
+		struct mas_span *span = run->record_span;
+		run->record_span = NULL;
+		write_record(run, finish_span(span, record));
 		return;
 	}
 	mas_run_complete(run, mas_run_defer(run), record);
@@ -489,6 +539,29 @@ static jv ensure_id(jv record)
 	return jv_object_merge(kept, record);
 }
 
+/* The record's span, continuing the trace its "traceparent" names, and
+ * current while the program handles the record. */
+static void start_record_span(struct mas_run *run, jv record)
+{
+	jv parent = jv_null();
+
+	if (jv_get_kind(record) == JV_KIND_OBJECT && mas_trace_enabled())
+		parent = jv_object_get(jv_copy(record), jv_string("traceparent"));
+	jv_free(record);
+	if (!mas_trace_enabled())
+		return;
+	run->record_span = mas_span_start_remote(
+		mas_log_program(), jv_get_kind(parent) == JV_KIND_STRING
+		                           ? jv_string_value(parent) : NULL);
+	jv_free(parent);
+	mas_span_set(run->record_span, "mas.input.line",
+	             jv_number((double)run->reader.line));
+	if (strcmp(run->reader.name, "-") != 0)
+		mas_span_set(run->record_span, "mas.input.file",
+		             jv_string(run->reader.name));
+	mas_trace_set_current(run->record_span);
+}
+
 static void run_file(struct mas_run *run)
 {
 	const struct mas_run_options *options = run->options;
@@ -506,6 +579,8 @@ static void run_file(struct mas_run *run)
 			wait_below(run, options->jobs);
 		record = parse_line(run, line, length, &ok);
 		run->records_in++;
+		if (!options->keep_rows_raw)
+			start_record_span(run, ok ? jv_copy(record) : jv_null());
 		if (!ok) {
 			mas_run_emit(run, record);
 			continue;
@@ -513,6 +588,10 @@ static void run_file(struct mas_run *run)
 		if (!options->keep_rows_raw)
 			record = ensure_id(record);
 		options->each(run, record, options->data);
+		/* Whatever the program did not emit or defer ends here. */
+		mas_trace_set_current(NULL);
+		mas_span_end(run->record_span);
+		run->record_span = NULL;
 	}
 }
 
@@ -538,10 +617,20 @@ int mas_run_records(const struct mas_run_options *options)
 		run_input(&run, options->files[i]);
 	if (options->jobs)
 		wait_below(&run, 1);
-	if (options->finish)
+	if (options->finish) {
+		/* Records made at end of input hang from one span of the
+		 * whole run. */
+		struct mas_span *whole = mas_span_start(mas_log_program(), NULL);
+		mas_span_set(whole, "mas.records.in",
+		             jv_number((double)run.records_in));
+		mas_trace_set_current(whole);
 		options->finish(&run, options->data);
+		mas_trace_set_current(NULL);
+		mas_span_end(whole);
+	}
 	mas_output_flush();
 	free(run.pending.records);
+	free(run.pending.spans);
 	if (run.status)
 		return run.status;
 	if (run.failed == 0)
