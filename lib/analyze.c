@@ -1534,13 +1534,19 @@ static jv checked_narration(struct narration *narration, jv outcome)
 	jv_free(sentences);
 	if (jv_array_length(jv_copy(invented)) > 0) {
 		jv first = jv_array_get(invented, 0);
-		jv failure = mas_fail(MAS_ERR_UPSTREAM_ERROR, "narration: the "
-		                      "model wrote %s, which is not one of "
-		                      "the computed figures",
-		                      jv_string_value(first));
+		jv key = jv_object_get(outcome, jv_string("cache_key"));
+		jv error = mas_error(MAS_ERR_UPSTREAM_ERROR, "narration: the "
+		                     "model wrote %s, which is not one of the "
+		                     "computed figures", jv_string_value(first));
+		/* Not replayed next time, and not retried by cron: the same
+		 * prompt may well get the same answer. */
+		if (jv_get_kind(key) == JV_KIND_STRING)
+			mas_llm_forget(narration->engine->llm,
+			               jv_string_value(key));
+		jv_free(key);
 		jv_free(first);
-		jv_free(outcome);
-		return failure;
+		return jv_invalid_with_msg(jv_object_set(
+			error, jv_string("transient"), jv_false()));
 	}
 	jv_free(invented);
 	return outcome;

@@ -39,7 +39,9 @@ static const struct argp_option engine_options[] = {
 	{ "max-tokens-total", OPT_MAX_TOKENS_TOTAL, "N", 0,
 	  "Stop asking the model once this run has used N tokens", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0,
-	  "Give up on a model request after SECONDS (default 120)", 0 },
+	  "Give up on one attempt at a model request after SECONDS (default "
+	  "120; for a stream, SECONDS of silence); failed attempts are "
+	  "retried", 0 },
 	{ "insecure", OPT_INSECURE, NULL, 0,
 	  "Do not verify the endpoint's TLS certificate (warns)", 0 },
 	{ 0 }

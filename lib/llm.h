@@ -18,8 +18,9 @@
  * Servers differ (for the man page):
  * - OpenAI: requires a key and a model; always sends usage; structured
  *   output with "strict": true; streams usage only when asked with
- *   stream_options.include_usage (we always ask); a 429 carries
- *   Retry-After or x-ratelimit-reset headers (we honour Retry-After).
+ *   stream_options.include_usage (we always ask); its 429s and 5xx may
+ *   carry Retry-After or retry-after-ms (both honoured; the
+ *   x-ratelimit-* headers are not read).
  * - llama.cpp llama-server: no key unless started with --api-key; serves
  *   whatever model it loaded whatever "model" says; json_schema is turned
  *   into a grammar (follows the schema, "strict" ignored); usage present,
@@ -48,6 +49,25 @@
  * used-up token budget FORBIDDEN ("not allowed by --max-tokens-total":
  * permanent for this run, so a cron job does not retry it as transient).
  *
+ * Budget (max_tokens_total): tokens are counted from each reply's usage
+ * (bytes/4 of prompt and reply when a server sends none).  Once the
+ * count reaches the budget, requests fail at once with FORBIDDEN; while
+ * requests are in flight, one whose estimated prompt might cross the
+ * budget waits for their answers, so a run overshoots by about one
+ * request, whatever `jobs`.  Cache hits cost nothing and are still
+ * served.
+ *
+ * Cache (table llm_cache of the state store): the key is the SHA-256 of
+ * the request as sent — model, messages and every parameter, with
+ * response_format and "required", keys sorted — leaving out "stream" (a
+ * streamed and a plain request share answers), the base URL and the key,
+ * so answers recorded against one server replay for the same model name
+ * anywhere (--cache-only in CI).  Only successful, checked replies are
+ * stored.  Entries older than cache_ttl are fetched again and replaced.
+ * A store that cannot be read or written is warned about once and the
+ * run goes on without it.  Identical requests in flight at the same
+ * time are not merged: each goes out.
+ *
  * Secrets: the key is sent only in the Authorization header; it never
  * appears in logs, errors or results (server error text is scrubbed of it
  * too), and libcurl's verbose mode is never turned on.
@@ -56,11 +76,11 @@
 #define MAS_LLM_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include <jv.h>
 
 #include "config.h"
+#include "mas.h"
 #include "store.h"
 
 #define MAS_LLM_DEFAULT_BASE_URL "https://api.openai.com/v1"
@@ -142,10 +162,12 @@ void mas_llm_free(struct mas_llm *llm);
  *	success: {"content": "...", "json": <parsed reply, with
  *	          response_format only>, "model": "...", "finish_reason":
  *	          "stop", "usage": {"prompt_tokens", "completion_tokens",
- *	          "total_tokens"} or null, "cached": false, "attempts": 1,
+ *	          "total_tokens"} or null, "cache_key": "<hex>" (when the
+ *	          cache is on), "cached": false, "attempts": 1,
  *	          "latency_ms": 123.4}
  *	failure: jv_invalid_with_msg({"code", "message", "status": HTTP
- *	          status when there was one, "attempts": n})
+ *	          status when there was one, "attempts": n, "transient":
+ *	          whether trying later may help})
  *
  * ON_TOKEN (may be NULL) gets each streamed piece of text as it arrives,
  * for interactive printing; a cache hit gives it the whole content once.
@@ -162,13 +184,22 @@ int mas_llm_submit(struct mas_llm *llm, jv request, mas_llm_done_fn done,
                    mas_llm_token_fn on_token, void *user);
 
 /*
- * Drive the transfers: wait at most TIMEOUT_MS for progress (0: do not
- * block), waking early when EXTRA_FD (-1: none) is readable or a backoff
- * wait ends, and call DONE for each request that finished.  Returns the
- * number of requests still to be answered, queued ones included.
- * Requests beyond `jobs` are queued, never dropped.
+ * Drive the transfers and call DONE for each request that finished.
+ * Returns once at least one request was answered, EXTRA_FD (-1: none)
+ * became readable, nothing is left in flight, or TIMEOUT_MS passed (0: do
+ * not block, one round; -1: no limit).  Backoff waits end on time inside
+ * it.  Returns the number of requests still to be answered, queued ones
+ * included; with none and no EXTRA_FD it returns 0 at once.  Requests
+ * beyond `jobs` are queued, never dropped.
  */
 int mas_llm_perform(struct mas_llm *llm, int timeout_ms, int extra_fd);
+
+/*
+ * Drop the cached reply stored under KEY (a result's "cache_key"): for a
+ * reply the caller found unusable, so that the next run asks again
+ * instead of replaying it.  A missing entry or no cache is fine.
+ */
+void mas_llm_forget(struct mas_llm *llm, const char *key);
 
 /* Requests submitted and not yet answered, queued ones included. */
 size_t mas_llm_in_flight(const struct mas_llm *llm);
@@ -183,7 +214,8 @@ struct mas_llm_stats {
 	unsigned long cache_hits, cache_misses;
 	unsigned long retries;       /* HTTP attempts after the first */
 	unsigned long failures;      /* requests answered with a failure */
-	unsigned long failures_by_code[8]; /* index: enum mas_error_code */
+	unsigned long failures_by_code[MAS_ERR_INTERNAL + 1];
+	                             /* index: enum mas_error_code */
 	long long prompt_tokens, completion_tokens; /* spent, cache hits
 	                                             * excluded */
 };

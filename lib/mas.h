@@ -56,7 +56,9 @@ const char *mas_error_code_name(enum mas_error_code code);
 /*
  * Whether a code names a failure that may pass if tried again later
  * (RATE_LIMITED, TIMEOUT, UPSTREAM_ERROR).  A run whose failures are all
- * transient exits with MAS_EXIT_TEMPFAIL so cron knows to retry.
+ * transient exits with MAS_EXIT_TEMPFAIL so cron knows to retry.  An
+ * error object's own boolean "transient" field, when present, overrides
+ * the code (a malformed reply is UPSTREAM_ERROR, yet permanent).
  */
 int mas_error_code_is_transient(const char *name);
 

@@ -125,11 +125,22 @@ static void count_error(struct mas_run *run, jv record)
 
 	if (jv_get_kind(error) == JV_KIND_OBJECT) {
 		jv code = jv_object_get(jv_copy(error), jv_string("code"));
+		jv transient = jv_object_get(jv_copy(error),
+		                             jv_string("transient"));
+		int later;
+		/* The one who failed knows best; else the code decides. */
+		if (jv_get_kind(transient) == JV_KIND_TRUE ||
+		    jv_get_kind(transient) == JV_KIND_FALSE)
+			later = jv_get_kind(transient) == JV_KIND_TRUE;
+		else
+			later = jv_get_kind(code) == JV_KIND_STRING &&
+			        mas_error_code_is_transient(
+			                jv_string_value(code));
 		run->failed++;
-		if (jv_get_kind(code) != JV_KIND_STRING ||
-		    !mas_error_code_is_transient(jv_string_value(code)))
+		if (!later)
 			run->failed_permanent++;
 		jv_free(code);
+		jv_free(transient);
 	}
 	jv_free(error);
 }

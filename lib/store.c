@@ -22,6 +22,11 @@ static const char *const migrations[] = {
 	"INSERT INTO mas_meta VALUES ('created_by', 'mas ' || ?1);"
 	"INSERT INTO mas_meta VALUES ('created_at', "
 	"  strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));",
+	/* 2: the LLM response cache (llm.c): key is the SHA-256 of the
+	 * canonical request, created the epoch second it was stored,
+	 * reply the result's JSON without its per-call fields. */
+	"CREATE TABLE llm_cache (key TEXT PRIMARY KEY, model TEXT NOT NULL,"
+	"  created REAL NOT NULL, reply TEXT NOT NULL);",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

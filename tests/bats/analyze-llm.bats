@@ -64,8 +64,17 @@ requests() {
 @test "--fallback error turns a model failure into the record's error" {
 	serve '{"contains":"xyzzy","json":{"insights":["xyzzy will grow 42.42% next year."]}}'
 	run --separate-stderr mas-analyze --fallback error < <(jq -nc '{id:"x",analysis_type:"trend",data:{xyzzy:[1,2,3,5,8,13]}}')
-	[ "$status" -eq 75 ]
-	output_jq '.id == "x" and .error.code == "UPSTREAM_ERROR" and (has("analysis") | not)'
+	# a rejected reply is not a transient failure: exit 1, not 75
+	[ "$status" -eq 1 ]
+	output_jq '.id == "x" and .error.code == "UPSTREAM_ERROR" and .error.transient == false and (has("analysis") | not)'
+}
+
+@test "a rejected narration is not replayed from the cache" {
+	serve '{"contains":"xyzzy","json":{"insights":["xyzzy will grow 42.42% next year."]}}'
+	task=$(jq -nc '{analysis_type:"trend",data:{xyzzy:[1,2,3,5,8,13]}}')
+	run --separate-stderr mas-analyze <<<"$task"
+	run --separate-stderr mas-analyze <<<"$task"
+	[ "$(requests)" -eq 2 ]
 }
 
 @test "a server that cannot be reached: fallback, or exit 75 for cron to retry" {

@@ -1,0 +1,273 @@
+/*
+ * metrics.c — Prometheus text format, written atomically (see metrics.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "metrics.h"
+#include "banned.h"
+
+#define WRITE_INTERVAL 5.0 /* seconds between writes of a long run */
+#define MAX_COLLECTORS 8
+
+/* Upper bounds of latency buckets, in seconds. */
+static const double buckets[] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+	1, 2.5, 5, 10, 30, 60
+};
+#define BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+enum kind { COUNTER, GAUGE, HISTOGRAM };
+
+struct series {
+	char *name, *help, *labels;
+	enum kind kind;
+	double value;              /* counter, gauge; histogram: sum */
+	unsigned long count;       /* histogram */
+	unsigned long bucket[BUCKETS];
+};
+
+static struct {
+	char *path;
+	char *program;
+	struct series *series;
+	size_t count, capacity;
+	double last_write;
+	struct { void (*collect)(void *); void *data; } collectors[MAX_COLLECTORS];
+	size_t collector_count;
+} metrics;
+
+int mas_metrics_enabled(void)
+{
+	return metrics.path != NULL;
+}
+
+int mas_metrics_init(const char *program, const struct mas_config *config,
+                     char **error)
+{
+	const char *path = mas_config_get(config, "metrics.file");
+	char *folder, *slash;
+	struct stat st;
+
+	*error = NULL;
+	if (!path)
+		return 0;
+	folder = strdup(path);
+	slash = folder ? strrchr(folder, '/') : NULL;
+	if (slash)
+		*slash = '\0';
+	if (folder && slash && *folder &&
+	    (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		if (asprintf(error, "--metrics-file %s: no folder %s", path,
+		             folder) < 0)
+			*error = NULL;
+		free(folder);
+		return -1;
+	}
+	free(folder);
+	metrics.path = strdup(path);
+	metrics.program = strdup(program);
+	metrics.last_write = mas_clock_monotonic();
+	return 0;
+}
+
+static struct series *find(const char *name, const char *labels,
+                           enum kind kind, const char *help)
+{
+	struct series *series;
+
+	labels = labels ? labels : "";
+	for (size_t i = 0; i < metrics.count; i++)
+		if (strcmp(metrics.series[i].name, name) == 0 &&
+		    strcmp(metrics.series[i].labels, labels) == 0)
+			return &metrics.series[i];
+	if (metrics.count == metrics.capacity) {
+		size_t capacity = metrics.capacity ? metrics.capacity * 2 : 32;
+		void *grown = realloc(metrics.series,
+		                      capacity * sizeof(*metrics.series));
+		if (!grown)
+			return NULL;
+		metrics.series = grown;
+		metrics.capacity = capacity;
+	}
+	series = &metrics.series[metrics.count++];
+	memset(series, 0, sizeof(*series));
+	series->name = strdup(name);
+	series->help = strdup(help);
+	series->labels = strdup(labels);
+	series->kind = kind;
+	return series;
+}
+
+void mas_metrics_count(const char *name, const char *help,
+                       const char *labels, double by)
+{
+	struct series *series;
+
+	if (!metrics.path)
+		return;
+	series = find(name, labels, COUNTER, help);
+	if (series)
+		series->value += by;
+}
+
+void mas_metrics_set(const char *name, const char *type, const char *help,
+                     const char *labels, double value)
+{
+	struct series *series;
+
+	if (!metrics.path)
+		return;
+	series = find(name, labels,
+	              strcmp(type, "gauge") == 0 ? GAUGE : COUNTER, help);
+	if (series)
+		series->value = value;
+}
+
+void mas_metrics_observe(const char *name, const char *help,
+                         const char *labels, double seconds)
+{
+	struct series *series;
+
+	if (!metrics.path)
+		return;
+	series = find(name, labels, HISTOGRAM, help);
+	if (!series)
+		return;
+	series->value += seconds;
+	series->count++;
+	for (size_t b = 0; b < BUCKETS; b++)
+		if (seconds <= buckets[b])
+			series->bucket[b]++;
+}
+
+void mas_metrics_add_collector(void (*collect)(void *data), void *data)
+{
+	if (metrics.collector_count < MAX_COLLECTORS) {
+		metrics.collectors[metrics.collector_count].collect = collect;
+		metrics.collectors[metrics.collector_count].data = data;
+		metrics.collector_count++;
+	}
+}
+
+/* ---- writing ---- */
+
+static const char *kind_name(enum kind kind)
+{
+	return kind == COUNTER ? "counter"
+	     : kind == GAUGE ? "gauge" : "histogram";
+}
+
+/* {program="…",LABELS[,EXTRA]} */
+static void print_labels(FILE *out, const struct series *series,
+                         const char *extra)
+{
+	fprintf(out, "{program=\"%s\"", metrics.program);
+	if (*series->labels)
+		fprintf(out, ",%s", series->labels);
+	if (extra)
+		fprintf(out, ",%s", extra);
+	fputc('}', out);
+}
+
+static void print_series(FILE *out, const struct series *series)
+{
+	char le[48];
+
+	if (series->kind != HISTOGRAM) {
+		fputs(series->name, out);
+		print_labels(out, series, NULL);
+		fprintf(out, " %.17g\n", series->value);
+		return;
+	}
+	for (size_t b = 0; b < BUCKETS; b++) {
+		snprintf(le, sizeof(le), "le=\"%g\"", buckets[b]);
+		fprintf(out, "%s_bucket", series->name);
+		print_labels(out, series, le);
+		fprintf(out, " %lu\n", series->bucket[b]);
+	}
+	fprintf(out, "%s_bucket", series->name);
+	print_labels(out, series, "le=\"+Inf\"");
+	fprintf(out, " %lu\n%s_sum", series->count, series->name);
+	print_labels(out, series, NULL);
+	fprintf(out, " %.17g\n%s_count", series->value, series->name);
+	print_labels(out, series, NULL);
+	fprintf(out, " %lu\n", series->count);
+}
+
+/* Every series, grouped by name with one HELP and TYPE each, as the
+ * exposition format requires. */
+static void print_all(FILE *out)
+{
+	for (size_t i = 0; i < metrics.count; i++) {
+		const struct series *first = &metrics.series[i];
+		int seen = 0;
+
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(metrics.series[j].name, first->name) == 0;
+		if (seen)
+			continue;
+		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", first->name,
+		        first->help, first->name, kind_name(first->kind));
+		for (size_t j = i; j < metrics.count; j++)
+			if (strcmp(metrics.series[j].name, first->name) == 0)
+				print_series(out, &metrics.series[j]);
+	}
+}
+
+static void write_file(void)
+{
+	char *temporary = NULL;
+	FILE *out;
+
+	for (size_t i = 0; i < metrics.collector_count; i++)
+		metrics.collectors[i].collect(metrics.collectors[i].data);
+	if (asprintf(&temporary, "%s.%ld.tmp", metrics.path,
+	             (long)getpid()) < 0)
+		return;
+	out = fopen(temporary, "w");
+	if (!out) {
+		mas_warn("--metrics-file %s: %s", temporary, strerror(errno));
+		free(temporary);
+		return;
+	}
+	print_all(out);
+	/* Renamed only when whole: a scraper never reads half a file. */
+	if (fclose(out) != 0 || rename(temporary, metrics.path) != 0) {
+		mas_warn("--metrics-file %s: %s", metrics.path,
+		         strerror(errno));
+		unlink(temporary);
+	}
+	free(temporary);
+	metrics.last_write = mas_clock_monotonic();
+}
+
+void mas_metrics_tick(void)
+{
+	if (metrics.path &&
+	    mas_clock_monotonic() - metrics.last_write >= WRITE_INTERVAL)
+		write_file();
+}
+
+void mas_metrics_shutdown(void)
+{
+	if (!metrics.path)
+		return;
+	write_file();
+	for (size_t i = 0; i < metrics.count; i++) {
+		free(metrics.series[i].name);
+		free(metrics.series[i].help);
+		free(metrics.series[i].labels);
+	}
+	free(metrics.series);
+	free(metrics.path);
+	free(metrics.program);
+	memset(&metrics, 0, sizeof(metrics));
+}
