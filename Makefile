@@ -78,7 +78,8 @@ bench: all $(HELPERS)
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
 
-demo: deps
+demo:
+	@.ci/install-deps --build
 	@$(MAKE) --no-print-directory all
 	@examples/demo
 

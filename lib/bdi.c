@@ -8,7 +8,9 @@
 
 #include "bdi.h"
 #include "log.h"
+#include "clock.h"
 #include "mas.h"
+#include "metrics.h"
 #include "trace.h"
 #include "banned.h"
 
@@ -78,6 +80,7 @@ static int run_step(struct mas_bdi *bdi, const struct mas_bdi_step *step,
 	char name[128];
 	struct mas_span *span = NULL;
 	struct mas_span *outer = NULL;
+	double started = mas_metrics_enabled() ? mas_clock_monotonic() : 0;
 	int status;
 
 	if (mas_trace_enabled()) {
@@ -90,6 +93,13 @@ static int run_step(struct mas_bdi *bdi, const struct mas_bdi_step *step,
 	status = step->run(bdi, bdi->beliefs, subject);
 	if (status != 0 && !bdi->failure)
 		bdi->failure = strdup(step->name);
+	if (started > 0) {
+		char labels[160];
+		snprintf(labels, sizeof(labels), "step=\"%s\"", step->name);
+		mas_metrics_observe("mas_step_duration_seconds", "Time spent "
+		                    "in each BDI plan step.", labels,
+		                    mas_clock_monotonic() - started);
+	}
 	if (span) {
 		if (status != 0)
 			mas_span_fail(span, bdi->failure);

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "log.h"
 #include "mas.h"
+#include "metrics.h"
 #include "trace.h"
 #include "banned.h"
 
@@ -26,6 +27,7 @@ enum {
 	OPT_INPUT,
 	OPT_OUTPUT_KEY,
 	OPT_TRACE,
+	OPT_METRICS_FILE,
 };
 
 static const struct argp_option options[] = {
@@ -44,6 +46,9 @@ static const struct argp_option options[] = {
 	{ "trace", OPT_TRACE, "FILE", 0,
 	  "Append a span per record and step to FILE as JSON Lines "
 	  "(default: MAS_TRACE)", 0 },
+	{ "metrics-file", OPT_METRICS_FILE, "PATH", 0,
+	  "Write Prometheus metrics to PATH at exit and every few seconds "
+	  "(default: MAS_METRICS_FILE)", 0 },
 	{ 0 }
 };
 
@@ -74,6 +79,10 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_INPUT:
 		cli->input_text = arg;
+		break;
+	case OPT_METRICS_FILE:
+		mas_config_set(&cli->config, "metrics.file", arg,
+		               MAS_CONFIG_FLAG);
 		break;
 	case OPT_TRACE:
 		mas_config_set(&cli->config, "trace.file", arg,
@@ -186,6 +195,11 @@ void mas_cli_setup(struct mas_cli *cli)
 		free(error);
 		exit(MAS_EXIT_USAGE);
 	}
+	if (mas_metrics_init(cli->program, &cli->config, &error) != 0) {
+		mas_log(MAS_LOG_ERROR, "%s", error ? error : "metrics");
+		free(error);
+		exit(MAS_EXIT_USAGE);
+	}
 	if (cli->input_text)
 		cli->input = mas_cli_compile("--input", cli->input_text);
 }
@@ -193,6 +207,7 @@ void mas_cli_setup(struct mas_cli *cli)
 void mas_cli_release(struct mas_cli *cli)
 {
 	mas_trace_shutdown();
+	mas_metrics_shutdown();
 	mas_expr_free(cli->input);
 	mas_config_release(&cli->config);
 	free(cli->files);

@@ -68,7 +68,7 @@ struct mas_expr *mas_cli_compile(const char *option, const char *text);
 long mas_cli_parse_count(const char *option, const char *text, long min,
                          long max);
 
-/* Free what setup made; writes out the last spans (trace.h). */
+/* Free what setup made; writes out the last spans and metrics. */
 void mas_cli_release(struct mas_cli *cli);
 
 #endif

@@ -30,8 +30,12 @@ static const struct mas_config_key keys[] = {
 	{ "llm.cache_ttl", "MAS_LLM_CACHE_TTL", NULL, 0 },
 	{ "analyze.data_dir", "MAS_DATA_DIR", ".", 0 },
 	{ "analyze.lang", "MAS_LANG", NULL, 0 },
+	{ "research.corpus", "MAS_CORPUS", NULL, 0 },
+	{ "research.depth", "MAS_RESEARCH_DEPTH", NULL, 0 },
 	{ "trace.file", "MAS_TRACE", NULL, 0 },
 	{ "metrics.file", "MAS_METRICS_FILE", NULL, 0 },
+	{ "chat.kb", "MAS_KB", NULL, 0 },
+	{ "chat.session_ttl", "MAS_CHAT_SESSION_TTL", "86400", 0 },
 	{ NULL, NULL, NULL, 0 },
 };
 

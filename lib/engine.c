@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "log.h"
 #include "mas.h"
+#include "metrics.h"
 #include "banned.h"
 
 enum {
@@ -109,6 +110,44 @@ static void open_store(struct mas_engine *engine)
 	engine->store_open = 1;
 }
 
+/* The client's own counters, copied into the metrics before a write. */
+static void collect_llm(void *data)
+{
+	struct mas_engine *engine = data;
+	struct mas_llm_stats stats;
+	char labels[64];
+
+	if (!engine->llm)
+		return; /* released: the last reading stands */
+	mas_llm_get_stats(engine->llm, &stats);
+	mas_metrics_set("mas_llm_requests_total", "counter", "Model requests "
+	                "made (cache hits included).", NULL,
+	                (double)stats.requests);
+	mas_metrics_set("mas_llm_cache_hits_total", "counter", "Model "
+	                "requests answered from the cache.", NULL,
+	                (double)stats.cache_hits);
+	mas_metrics_set("mas_llm_cache_misses_total", "counter", "Model "
+	                "requests not in the cache.", NULL,
+	                (double)stats.cache_misses);
+	mas_metrics_set("mas_llm_retries_total", "counter", "HTTP attempts "
+	                "after the first.", NULL, (double)stats.retries);
+	mas_metrics_set("mas_llm_tokens_total", "counter", "Tokens spent, by "
+	                "kind.", "kind=\"prompt\"",
+	                (double)stats.prompt_tokens);
+	mas_metrics_set("mas_llm_tokens_total", "counter", "Tokens spent, by "
+	                "kind.", "kind=\"completion\"",
+	                (double)stats.completion_tokens);
+	for (int c = 0; c <= MAS_ERR_INTERNAL; c++) {
+		if (!stats.failures_by_code[c])
+			continue;
+		snprintf(labels, sizeof(labels), "code=\"%s\"",
+		         mas_error_code_name((enum mas_error_code)c));
+		mas_metrics_set("mas_llm_failures_total", "counter", "Model "
+		                "requests that failed, by code.", labels,
+		                (double)stats.failures_by_code[c]);
+	}
+}
+
 void mas_engine_setup(struct mas_engine *engine)
 {
 	struct mas_llm_options *options = &engine->options;
@@ -135,6 +174,7 @@ void mas_engine_setup(struct mas_engine *engine)
 	engine->llm = mas_llm_new(options, &error);
 	if (!engine->llm)
 		mas_die(MAS_EXIT_USAGE, "%s", error);
+	mas_metrics_add_collector(collect_llm, engine);
 }
 
 size_t mas_engine_jobs(const struct mas_engine *engine)
@@ -187,6 +227,8 @@ jv mas_engine_settle(const struct mas_engine *engine, jv result, jv outcome)
 	}
 	code = jv_object_get(jv_copy(failure), jv_string("code"));
 	message = jv_object_get(failure, jv_string("message"));
+	mas_metrics_count("mas_fallbacks_total", "Answers given by the "
+	                  "embedded engine after the model failed.", NULL, 1);
 	mas_info("model failed, answering with the embedded engine: %s",
 	         jv_string_value(message));
 	result = jv_setpath(result, JV_ARRAY(jv_string("meta"),
@@ -203,6 +245,8 @@ jv mas_engine_settle(const struct mas_engine *engine, jv result, jv outcome)
 
 void mas_engine_release(struct mas_engine *engine)
 {
+	if (engine->llm && mas_metrics_enabled())
+		collect_llm(engine);
 	mas_llm_free(engine->llm);
 	engine->llm = NULL;
 	if (engine->store_open)

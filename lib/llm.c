@@ -25,6 +25,7 @@
 #include "llm.h"
 #include "log.h"
 #include "mas.h"
+#include "trace.h"
 #include "banned.h"
 
 #define DEFAULT_CONNECT_TIMEOUT 10.0
@@ -425,6 +426,7 @@ int mas_llm_options_from_config(struct mas_llm_options *options,
 
 struct req {
 	struct mas_llm *llm;
+	struct mas_span *span;      /* the request's span, or NULL */
 	unsigned long seq;          /* submission order, for the queue */
 	jv body;                    /* what is sent, without stream fields */
 	jv required;                /* field names, or null */
@@ -737,6 +739,8 @@ static struct req *req_new(struct mas_llm *llm, mas_llm_done_fn done,
 	r->stream_model = jv_null();
 	r->stream_finish = jv_null();
 	r->stream_usage = jv_null();
+	/* A child of whatever is current: the record, or the plan step. */
+	r->span = mas_span_start("llm.request", NULL);
 	return r;
 }
 
@@ -774,6 +778,8 @@ static void attempt_reset(struct req *r)
 
 static void req_free(struct req *r)
 {
+	mas_span_end(r->span); /* dropped unanswered, at exit */
+	r->span = NULL;
 	attempt_release(r);
 	jv_free(r->body);
 	jv_free(r->required);
@@ -829,11 +835,48 @@ static void count_failure(struct mas_llm *llm, jv result)
 
 /* Answers R with RESULT (consumed) and frees it.  R is gone from the
  * queue and slots before DONE runs, so DONE may submit more. */
+/* Ends R's span with what came of it: model, tokens, cache, attempts. */
+static void end_span(struct req *r, jv result) /* borrows */
+{
+	struct mas_span *span = r->span;
+
+	r->span = NULL;
+	if (!span)
+		return;
+	mas_span_set(span, "gen_ai.request.model",
+	             jv_object_get(jv_copy(r->body), jv_string("model")));
+	mas_span_set(span, "mas.llm.attempts", jv_number(r->attempts));
+	if (jv_is_valid(result)) {
+		jv usage = jv_object_get(jv_copy(result), jv_string("usage"));
+		mas_span_set(span, "mas.llm.cached",
+		             jv_object_get(jv_copy(result), jv_string("cached")));
+		if (jv_get_kind(usage) == JV_KIND_OBJECT) {
+			mas_span_set(span, "gen_ai.usage.input_tokens",
+			             jv_object_get(jv_copy(usage),
+			                           jv_string("prompt_tokens")));
+			mas_span_set(span, "gen_ai.usage.output_tokens",
+			             jv_object_get(jv_copy(usage),
+			                           jv_string("completion_tokens")));
+		}
+		jv_free(usage);
+	} else {
+		jv error = jv_invalid_get_msg(jv_copy(result));
+		jv code = jv_object_get(jv_copy(error), jv_string("code"));
+		jv message = jv_object_get(error, jv_string("message"));
+		mas_span_set(span, "mas.error.code", code);
+		mas_span_fail(span, jv_get_kind(message) == JV_KIND_STRING
+		                            ? jv_string_value(message) : NULL);
+		jv_free(message);
+	}
+	mas_span_end(span);
+}
+
 static void answer(struct mas_llm *llm, struct req *r, jv result)
 {
 	mas_llm_done_fn done = r->done;
 	void *user = r->user;
 
+	end_span(r, result);
 	if (!jv_is_valid(result))
 		count_failure(llm, result);
 	llm->answered++;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "id.h"
 #include "log.h"
 #include "mas.h"
+#include "metrics.h"
 #include "record.h"
 #include "trace.h"
 #include "clock.h"
@@ -45,13 +47,23 @@ struct reader {
 struct pending {
 	jv *records;       /* jv_invalid() while a slot waits */
 	struct mas_span **spans; /* each record's span, or NULL */
+	double *started;         /* when each record was read */
 	size_t size;       /* capacity, a power of two */
 	size_t head;       /* ticket of the oldest unwritten record */
 	size_t tail;       /* next ticket to hand out */
 };
 
+/* A progress line on stderr, for a person watching a long run. */
+struct progress {
+	int on;
+	double total;       /* bytes of input, when all are files */
+	double done;        /* bytes read so far */
+	double started, shown;
+};
+
 struct mas_run {
 	const struct mas_run_options *options;
+	struct progress progress;
 	struct reader reader;
 	unsigned long records_in;
 	unsigned long failed;
@@ -59,10 +71,67 @@ struct mas_run {
 	int status;
 	struct pending pending;
 	struct mas_span *record_span; /* of the record being handled */
+	double record_started;        /* when it was read, monotonic */
 };
 
 static double last_flush;
 static int output_ready;
+
+/* ---- progress ---- */
+
+/*
+ * On when stderr is a terminal, the user did not ask for quiet, and the
+ * input's size is known (every input a regular file): then the line says
+ * how far along the run is and when it will end.
+ */
+static void progress_start(struct mas_run *run)
+{
+	const struct mas_run_options *options = run->options;
+	struct progress *progress = &run->progress;
+	struct stat st;
+
+	if (!isatty(STDERR_FILENO) || mas_log_get_level() < MAS_LOG_WARN)
+		return;
+	for (int i = 0; i < options->file_count || i == 0; i++) {
+		const char *name = options->file_count ? options->files[i] : "-";
+		int ok = strcmp(name, "-") == 0 ? fstat(STDIN_FILENO, &st) == 0
+		                                : stat(name, &st) == 0;
+		if (!ok || !S_ISREG(st.st_mode))
+			return;
+		progress->total += (double)st.st_size;
+	}
+	progress->on = progress->total > 0;
+	progress->started = mas_clock_monotonic();
+}
+
+static void progress_show(struct mas_run *run, int last)
+{
+	struct progress *progress = &run->progress;
+	double now, elapsed, rate, left;
+	char line[160];
+
+	if (!progress->on)
+		return;
+	now = mas_clock_monotonic();
+	if (!last && now - progress->shown < 0.25)
+		return;
+	progress->shown = now;
+	if (last) {
+		fputs("\r\033[K", stderr);
+		return;
+	}
+	elapsed = now - progress->started;
+	rate = elapsed > 0 ? (double)run->records_in / elapsed : 0;
+	left = progress->done > 0
+	               ? elapsed * (progress->total - progress->done) /
+	                         progress->done
+	               : 0;
+	snprintf(line, sizeof(line), "\r%s: %lu records  %.0f/s  %3.0f%%  "
+	         "ETA %d:%02d \033[K", mas_log_program(), run->records_in,
+	         rate, 100 * progress->done / progress->total,
+	         (int)(left / 60), (int)left % 60);
+	fputs(line, stderr);
+}
 
 /* ---- output ---- */
 
@@ -179,6 +248,51 @@ static jv finish_span(struct mas_span *span, jv record)
 	                     jv_string(traceparent));
 }
 
+/*
+ * What every record costs to account for as it leaves: metrics (counts
+ * by outcome and code, latency), the -v line, and its span.  STARTED is
+ * when it was read (0: made at end of input, no latency to tell).
+ */
+static jv finish_record(struct mas_span *span, double started, jv record)
+{
+	int verbose = mas_log_get_level() >= MAS_LOG_INFO;
+	double seconds = started > 0 ? mas_clock_monotonic() - started : 0;
+	jv id, code;
+	char labels[96];
+
+	if (!verbose && !mas_metrics_enabled())
+		return finish_span(span, record);
+	id = jv_object_get(jv_copy(record), jv_string("id"));
+	code = jv_getpath(jv_copy(record), JV_ARRAY(jv_string("error"),
+	                                             jv_string("code")));
+	if (jv_get_kind(code) == JV_KIND_STRING) {
+		snprintf(labels, sizeof(labels), "code=\"%s\"",
+		         jv_string_value(code));
+		mas_metrics_count("mas_record_errors_total", "Records that "
+		                  "came out with an error, by code.", labels, 1);
+	}
+	mas_metrics_count("mas_records_total", "Records written, by outcome.",
+	                  jv_get_kind(code) == JV_KIND_STRING
+	                          ? "outcome=\"error\"" : "outcome=\"ok\"",
+	                  1);
+	if (started > 0)
+		mas_metrics_observe("mas_record_duration_seconds", "Time from "
+		                    "reading a record to writing it.", NULL,
+		                    seconds);
+	if (verbose) {
+		jv shown = jv_get_kind(id) == JV_KIND_STRING
+		                   ? jv_copy(id) : jv_dump_string(jv_copy(id), 0);
+		mas_info("%s %.1f ms %s", jv_string_value(shown), seconds * 1000,
+		         jv_get_kind(code) == JV_KIND_STRING
+		                 ? jv_string_value(code) : "ok");
+		jv_free(shown);
+	}
+	jv_free(id);
+	jv_free(code);
+	mas_metrics_tick();
+	return finish_span(span, record);
+}
+
 static void write_record(struct mas_run *run, jv record)
 {
 	if (jv_get_kind(record) == JV_KIND_OBJECT)
@@ -196,18 +310,22 @@ static void pending_grow(struct pending *pending)
 	size_t size = pending->size ? pending->size * 2 : 64;
 	jv *records = malloc(size * sizeof(*records));
 	struct mas_span **spans = malloc(size * sizeof(*spans));
+	double *started = malloc(size * sizeof(*started));
 
-	if (!records || !spans)
+	if (!records || !spans || !started)
 		mas_die(MAS_EXIT_IO, "out of memory");
 	for (size_t t = pending->head; t < pending->tail; t++) {
-		records[t & (size - 1)] =
-			pending->records[t & (pending->size - 1)];
-		spans[t & (size - 1)] = pending->spans[t & (pending->size - 1)];
+		size_t from = t & (pending->size - 1), to = t & (size - 1);
+		records[to] = pending->records[from];
+		spans[to] = pending->spans[from];
+		started[to] = pending->started[from];
 	}
 	free(pending->records);
 	free(pending->spans);
+	free(pending->started);
 	pending->records = records;
 	pending->spans = spans;
+	pending->started = started;
 	pending->size = size;
 }
 
@@ -220,6 +338,8 @@ size_t mas_run_defer(struct mas_run *run)
 	pending->records[pending->tail & (pending->size - 1)] = jv_invalid();
 	/* The record's span waits with it and ends when it is complete. */
 	pending->spans[pending->tail & (pending->size - 1)] = run->record_span;
+	pending->started[pending->tail & (pending->size - 1)] =
+		run->record_started;
 	run->record_span = NULL;
 	return pending->tail++;
 }
@@ -244,7 +364,8 @@ void mas_run_complete(struct mas_run *run, size_t ticket, jv record)
 	struct pending *pending = &run->pending;
 	size_t slot = ticket & (pending->size - 1);
 
-	record = finish_span(pending->spans[slot], record);
+	record = finish_record(pending->spans[slot], pending->started[slot],
+	                       record);
 	pending->spans[slot] = NULL;
 	pending->records[slot] = record;
 	write_ready(run);
@@ -255,7 +376,8 @@ void mas_run_emit(struct mas_run *run, jv record)
 	if (pending_count(run) == 0) {
 		struct mas_span *span = run->record_span;
 		run->record_span = NULL;
-		write_record(run, finish_span(span, record));
+		write_record(run, finish_record(span, run->record_started,
+		                                record));
 		return;
 	}
 	mas_run_complete(run, mas_run_defer(run), record);
@@ -271,6 +393,8 @@ static void wait_below(struct mas_run *run, size_t limit)
 		/* Whatever is written must reach the reader while we wait. */
 		mas_output_flush();
 		options->wait(run, -1, -1, options->data);
+		mas_metrics_tick();
+		progress_show(run, 0);
 	}
 }
 
@@ -286,6 +410,7 @@ static void wait_for_input(struct mas_run *run, int fd)
 	       poll(&poller, 1, 0) == 0) {
 		mas_output_flush();
 		options->wait(run, -1, fd, options->data);
+		mas_metrics_tick();
 	}
 }
 
@@ -362,6 +487,9 @@ static int reader_fill(struct mas_run *run)
 	if (got == 0)
 		reader->eof = 1;
 	reader->end += (size_t)got;
+	run->progress.done += (double)got;
+	progress_show(run, 0);
+	mas_metrics_tick();
 	return 0;
 }
 
@@ -588,8 +716,11 @@ static void run_file(struct mas_run *run)
 		/* Memory is bounded by --jobs, bad lines included. */
 		if (options->jobs)
 			wait_below(run, options->jobs);
+		run->record_started = mas_clock_monotonic();
 		record = parse_line(run, line, length, &ok);
 		run->records_in++;
+		mas_metrics_count("mas_records_read_total", "Input lines read "
+		                  "as records (blank lines skipped).", NULL, 1);
 		if (!options->keep_rows_raw)
 			start_record_span(run, ok ? jv_copy(record) : jv_null());
 		if (!ok) {
@@ -622,6 +753,7 @@ int mas_run_records(const struct mas_run_options *options)
 	struct mas_run run = { .options = options };
 
 	mas_output_init();
+	progress_start(&run);
 	if (options->file_count == 0)
 		run_input(&run, "-");
 	for (int i = 0; i < options->file_count; i++)
@@ -635,13 +767,16 @@ int mas_run_records(const struct mas_run_options *options)
 		mas_span_set(whole, "mas.records.in",
 		             jv_number((double)run.records_in));
 		mas_trace_set_current(whole);
+		run.record_started = 0;
 		options->finish(&run, options->data);
 		mas_trace_set_current(NULL);
 		mas_span_end(whole);
 	}
+	progress_show(&run, 1);
 	mas_output_flush();
 	free(run.pending.records);
 	free(run.pending.spans);
+	free(run.pending.started);
 	if (run.status)
 		return run.status;
 	if (run.failed == 0)

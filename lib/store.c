@@ -27,6 +27,29 @@ static const char *const migrations[] = {
 	 * reply the result's JSON without its per-call fields. */
 	"CREATE TABLE llm_cache (key TEXT PRIMARY KEY, model TEXT NOT NULL,"
 	"  created REAL NOT NULL, reply TEXT NOT NULL);",
+	/* 3: mas-research's stored indexes (index.c): corpus is the real
+	 * paths of its roots, files the signature of its files (path, size,
+	 * mtime) the index was built from, data the index block. */
+	"CREATE TABLE research_index (corpus TEXT PRIMARY KEY,"
+	"  files TEXT NOT NULL, created REAL NOT NULL,"
+	"  documents INTEGER NOT NULL, passages INTEGER NOT NULL,"
+	"  data BLOB NOT NULL);",
+	/* 4: mas-chat's sessions (session.c): one row per session_id with
+	 * what the next turn needs (last intent, filled slots as a JSON
+	 * object, the run of negative turns), and one row per turn. */
+	"CREATE TABLE chat_session (id TEXT PRIMARY KEY, user_id TEXT,"
+	"  created REAL NOT NULL, updated REAL NOT NULL,"
+	"  turns INTEGER NOT NULL, last_intent TEXT,"
+	"  last_confidence REAL, slots TEXT NOT NULL,"
+	"  negative_streak INTEGER NOT NULL);"
+	"CREATE INDEX chat_session_updated ON chat_session (updated);"
+	"CREATE TABLE chat_turn (session_id TEXT NOT NULL"
+	"  REFERENCES chat_session (id) ON DELETE CASCADE,"
+	"  turn INTEGER NOT NULL, at REAL NOT NULL, message TEXT NOT NULL,"
+	"  response TEXT NOT NULL, intent TEXT NOT NULL,"
+	"  confidence REAL NOT NULL, sentiment TEXT NOT NULL,"
+	"  score REAL NOT NULL, plan TEXT NOT NULL,"
+	"  PRIMARY KEY (session_id, turn));",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -661,6 +661,10 @@ void mas_trace_shutdown(void)
 	if (tracer.exporting)
 		stop_exporter();
 	tracer.enabled = 0;
-	free(tracer.service);
-	tracer.service = NULL;
+	/* An exporter that would not stop in time still runs, and reads
+	 * the service name: leave it to the process's exit. */
+	if (!tracer.exporting) {
+		free(tracer.service);
+		tracer.service = NULL;
+	}
 }

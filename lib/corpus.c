@@ -1,0 +1,594 @@
+/*
+ * corpus.c — files and folders into documents and passages (corpus.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "corpus.h"
+#include "log.h"
+#include "mas.h"
+#include "utf8.h"
+#include "banned.h"
+
+/* Folders nested deeper are not walked (a symbolic link loop ends). */
+#define MAX_DEPTH 32
+
+static int set_error(char **error, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int set_error(char **error, const char *format, ...)
+{
+	va_list ap;
+
+	va_start(ap, format);
+	if (vasprintf(error, format, ap) < 0)
+		*error = NULL;
+	va_end(ap);
+	return -1;
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+	size_t n = strlen(dir);
+	char *path;
+
+	if (asprintf(&path, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/",
+	             name) < 0)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return path;
+}
+
+static int has_suffix(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), m = strlen(suffix);
+
+	return n > m && strcasecmp(name + n - m, suffix) == 0;
+}
+
+static int wanted(const char *name)
+{
+	return has_suffix(name, ".txt") || has_suffix(name, ".text") ||
+	       has_suffix(name, ".md") || has_suffix(name, ".markdown") ||
+	       has_suffix(name, ".jsonl");
+}
+
+static void add_file(struct mas_corpus *corpus, const char *path,
+                     const char *real, const struct stat *st)
+{
+	struct mas_corpus_file *file;
+
+	if (corpus->count == corpus->capacity) {
+		size_t capacity = corpus->capacity ? corpus->capacity * 2 : 64;
+		void *grown = realloc(corpus->files,
+		                      capacity * sizeof(*corpus->files));
+		if (!grown)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		corpus->files = grown;
+		corpus->capacity = capacity;
+	}
+	file = &corpus->files[corpus->count++];
+	file->path = strdup(path);
+	file->real = strdup(real);
+	if (!file->path || !file->real)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	file->size = (long long)st->st_size;
+	file->mtime_ns = (long long)st->st_mtim.tv_sec * 1000000000LL +
+	                 st->st_mtim.tv_nsec;
+	file->jsonl = has_suffix(path, ".jsonl");
+	corpus->bytes += file->size;
+}
+
+/* Names in byte order, so a corpus reads the same on every machine. */
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static void walk(struct mas_corpus *corpus, const char *dir,
+                 const char *real, int depth)
+{
+	struct dirent **names;
+	int count = scandir(dir, &names, NULL, by_name);
+
+	if (count < 0) {
+		mas_warn("%s: %s; skipped", dir, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < count; i++) {
+		const char *name = names[i]->d_name;
+		char *path = join_path(dir, name);
+		char *real_path = join_path(real, name);
+		struct stat st;
+
+		if (name[0] == '.') {
+			if (strcmp(name, ".") && strcmp(name, ".."))
+				mas_info("%s: hidden, skipped", path);
+		} else if (stat(path, &st) != 0) {
+			mas_warn("%s: %s; skipped", path, strerror(errno));
+		} else if (S_ISDIR(st.st_mode)) {
+			if (depth < MAX_DEPTH)
+				walk(corpus, path, real_path, depth + 1);
+			else
+				mas_warn("%s: nested too deep; skipped", path);
+		} else if (S_ISREG(st.st_mode) && wanted(name)) {
+			add_file(corpus, path, real_path, &st);
+		} else {
+			mas_info("%s: not .txt, .md or .jsonl, skipped", path);
+		}
+		free(path);
+		free(real_path);
+		free(names[i]);
+	}
+	free(names);
+}
+
+static int add_root(struct mas_corpus *corpus, const char *root, char **error)
+{
+	char *real = realpath(root, NULL);
+	struct stat st;
+	int fd;
+	size_t key_length = corpus->key ? strlen(corpus->key) : 0;
+
+	if (!real || stat(real, &st) != 0) {
+		free(real);
+		return set_error(error, "--corpus: %s: %s", root,
+		                 strerror(errno));
+	}
+	fd = open(real, O_RDONLY);
+	if (fd < 0) {
+		set_error(error, "--corpus: %s: %s", root, strerror(errno));
+		free(real);
+		return -1;
+	}
+	close(fd);
+	corpus->key = realloc(corpus->key, key_length + strlen(real) + 2);
+	if (!corpus->key)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	snprintf(corpus->key + key_length, strlen(real) + 2, "%s\n", real);
+	if (S_ISDIR(st.st_mode))
+		walk(corpus, root, real, 0);
+	else if (S_ISREG(st.st_mode))
+		add_file(corpus, root, real, &st);
+	else
+		mas_warn("%s: not a file or folder; skipped", root);
+	free(real);
+	return 0;
+}
+
+int mas_corpus_scan(struct mas_corpus *corpus, char *const *roots,
+                    size_t count, char **error)
+{
+	memset(corpus, 0, sizeof(*corpus));
+	*error = NULL;
+	for (size_t i = 0; i < count; i++)
+		if (add_root(corpus, roots[i], error) != 0)
+			return -1;
+	return 0;
+}
+
+char *mas_corpus_signature(const struct mas_corpus *corpus)
+{
+	jv list = jv_array();
+	jv text;
+	char *signature;
+
+	for (size_t i = 0; i < corpus->count; i++) {
+		const struct mas_corpus_file *f = &corpus->files[i];
+		list = jv_array_append(list, JV_ARRAY(
+			jv_string(f->real), jv_number((double)f->size),
+			jv_number((double)f->mtime_ns)));
+	}
+	text = jv_dump_string(list, 0);
+	signature = strdup(jv_string_value(text));
+	jv_free(text);
+	if (!signature)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return signature;
+}
+
+void mas_corpus_release(struct mas_corpus *corpus)
+{
+	for (size_t i = 0; i < corpus->count; i++) {
+		free(corpus->files[i].path);
+		free(corpus->files[i].real);
+	}
+	free(corpus->files);
+	free(corpus->key);
+	memset(corpus, 0, sizeof(*corpus));
+}
+
+/* ---- passages ---- */
+
+struct spans {
+	const char **start, **end;
+	size_t count, capacity;
+};
+
+static void add_span(void *user, const char *start, size_t length)
+{
+	struct spans *spans = user;
+
+	if (spans->count == spans->capacity) {
+		spans->capacity = spans->capacity ? spans->capacity * 2 : 32;
+		spans->start = realloc(spans->start,
+		                       spans->capacity * sizeof(char *));
+		spans->end = realloc(spans->end,
+		                     spans->capacity * sizeof(char *));
+		if (!spans->start || !spans->end)
+			mas_die(MAS_EXIT_IO, "out of memory");
+	}
+	spans->start[spans->count] = start;
+	spans->end[spans->count++] = start + length;
+}
+
+/* A long paragraph in pieces of about the target size. */
+static void cut(const char *start, const char *end, mas_text_span_fn fn,
+                void *user)
+{
+	struct spans sentences = { 0 };
+	const char *piece = NULL;
+
+	mas_text_sentences(start, (size_t)(end - start), add_span, &sentences);
+	for (size_t i = 0; i < sentences.count; i++) {
+		if (!piece)
+			piece = sentences.start[i];
+		if (sentences.end[i] - piece >= MAS_CORPUS_PASSAGE_TARGET ||
+		    i + 1 == sentences.count) {
+			fn(user, piece, (size_t)(sentences.end[i] - piece));
+			piece = NULL;
+		}
+	}
+	free(sentences.start);
+	free(sentences.end);
+}
+
+static int blank_line(const char *p, const char *end)
+{
+	while (p < end && *p != '\n') {
+		if (*p != ' ' && *p != '\t' && *p != '\r')
+			return 0;
+		p++;
+	}
+	return 1;
+}
+
+static const char *line_end(const char *p, const char *end)
+{
+	const char *nl;
+
+	if (p >= end)
+		return end;
+	nl = memchr(p, '\n', (size_t)(end - p));
+
+	return nl ? nl + 1 : end;
+}
+
+/* The next paragraph at or after *P: its span, or 0 at the end. */
+static int next_paragraph(const char **p, const char *end, const char **start,
+                          const char **stop)
+{
+	while (*p < end && blank_line(*p, end))
+		*p = line_end(*p, end);
+	if (*p >= end)
+		return 0;
+	*start = *p;
+	while (*p < end && !blank_line(*p, end))
+		*p = line_end(*p, end);
+	*stop = *p;
+	while (*stop > *start && ((*stop)[-1] == '\n' || (*stop)[-1] == '\r' ||
+	                          (*stop)[-1] == ' ' || (*stop)[-1] == '\t'))
+		(*stop)--;
+	return 1;
+}
+
+void mas_corpus_passages(const char *text, size_t size, mas_text_span_fn fn,
+                         void *user)
+{
+	const char *p = text, *end = text + size;
+	const char *start, *stop, *from = NULL, *to = NULL;
+
+	while (next_paragraph(&p, end, &start, &stop)) {
+		if (stop - start > MAS_CORPUS_PASSAGE_MAX) {
+			if (from)
+				fn(user, from, (size_t)(to - from));
+			from = NULL;
+			cut(start, stop, fn, user);
+			continue;
+		}
+		if (from && to - from < MAS_CORPUS_PASSAGE_MIN &&
+		    stop - from <= MAS_CORPUS_PASSAGE_MAX) {
+			to = stop;
+			continue;
+		}
+		if (from)
+			fn(user, from, (size_t)(to - from));
+		from = start;
+		to = stop;
+	}
+	if (from)
+		fn(user, from, (size_t)(to - from));
+}
+
+/* ---- reading files ---- */
+
+static char *read_file(const char *path, size_t *size)
+{
+	FILE *f = fopen(path, "rb");
+	char *data = NULL;
+	size_t length = 0, capacity = 0;
+
+	if (!f)
+		return NULL;
+	for (;;) {
+		size_t got;
+		if (length + 65536 + 1 > capacity) {
+			capacity = capacity ? capacity * 2 : 65536 * 2;
+			data = realloc(data, capacity);
+			if (!data)
+				mas_die(MAS_EXIT_IO, "out of memory");
+		}
+		got = fread(data + length, 1, capacity - length - 1, f);
+		length += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		int saved = errno;
+		fclose(f);
+		free(data);
+		errno = saved ? saved : EIO;
+		return NULL;
+	}
+	fclose(f);
+	data[length] = '\0';
+	*size = length;
+	return data;
+}
+
+/* Whether the head of DATA says binary (see corpus.h). */
+static const char *binary_reason(const char *data, size_t size)
+{
+	size_t n = size < MAS_CORPUS_SNIFF ? size : MAS_CORPUS_SNIFF;
+	size_t bad;
+
+	if (memchr(data, '\0', n))
+		return "a NUL byte";
+	bad = mas_utf8_invalid_offset(data, n);
+	/* A character cut by the 8 KiB boundary is not a fault. */
+	if (bad < n && !(size > n && bad + 4 > n))
+		return "invalid UTF-8";
+	return NULL;
+}
+
+/* DATA with invalid sequences as U+FFFD and NUL as space, in place or in
+ * a new buffer (DATA is then freed). */
+static char *repair(const char *path, char *data, size_t *size)
+{
+	size_t bad = mas_utf8_invalid_offset(data, *size);
+	char *out, *to;
+	const char *p = data, *end = data + *size;
+
+	if (bad == *size && !memchr(data, '\0', *size))
+		return data;
+	mas_warn("%s: invalid UTF-8 or NUL bytes from byte %zu, replaced",
+	         path, bad);
+	out = malloc(*size * 3 + 1);
+	if (!out)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	to = out;
+	while (p < end) {
+		const char *at = p;
+		int32_t cp = mas_text_decode(&p, end);
+		if (cp < 0) {
+			memcpy(to, "\xEF\xBF\xBD", 3);
+			to += 3;
+		} else if (cp == 0) {
+			*to++ = ' ';
+		} else {
+			memcpy(to, at, (size_t)(p - at));
+			to += p - at;
+		}
+	}
+	*to = '\0';
+	*size = (size_t)(to - out);
+	free(data);
+	return out;
+}
+
+static void add_passage(void *user, const char *start, size_t length)
+{
+	mas_index_add_passage(user, start, length);
+}
+
+static int sentence_like_end(const char *line, size_t length)
+{
+	static const char *const ends[] = { ".", "!", "?", ":", ";", ",",
+		"。", "！", "？", "：", "；", "，", NULL };
+
+	for (int i = 0; ends[i]; i++) {
+		size_t n = strlen(ends[i]);
+		if (length >= n && memcmp(line + length - n, ends[i], n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The file's name without folder and extension, as a title. */
+static char *name_title(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	const char *dot = strrchr(name, '.');
+	size_t n = dot && dot > name ? (size_t)(dot - name) : strlen(name);
+
+	return strndup(name, n);
+}
+
+/* Splits the title line off TEXT (see corpus.h); returns the title
+ * (malloc'd) and moves *TEXT past it. */
+static char *take_title(const char *path, const char **text, const char *end)
+{
+	const char *p = *text, *eol, *stop;
+
+	while (p < end && blank_line(p, end) && line_end(p, end) < end)
+		p = line_end(p, end);
+	eol = line_end(p, end);
+	if (eol >= end) /* one line: it is the text */
+		return name_title(path);
+	stop = eol;
+	while (stop > p && (stop[-1] == '\n' || stop[-1] == '\r' ||
+	                    stop[-1] == ' '))
+		stop--;
+	if (*p == '#') {
+		while (p < stop && (*p == '#' || *p == ' '))
+			p++;
+	} else if (stop - p > 100 || stop == p ||
+	           sentence_like_end(p, (size_t)(stop - p))) {
+		return name_title(path);
+	}
+	*text = eol;
+	return strndup(p, (size_t)(stop - p));
+}
+
+static void index_text(struct mas_index_builder *builder,
+                       const struct mas_corpus_file *file, const char *data,
+                       size_t size)
+{
+	const char *text = data, *end = data + size;
+	char *title;
+
+	if (size >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+		text += 3; /* a byte order mark */
+	title = take_title(file->path, &text, end);
+	if (!title)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	mas_index_add_document(builder, file->path, title, file->path);
+	mas_corpus_passages(text, (size_t)(end - text), add_passage, builder);
+	free(title);
+}
+
+/* The document id of a JSON line: "id" as text, or PATH:LINE. */
+static jv line_id(jv doc, const char *path, size_t line)
+{
+	jv id = jv_object_get(jv_copy(doc), jv_string("id"));
+
+	if (jv_get_kind(id) == JV_KIND_STRING && jv_string_length_bytes(
+		    jv_copy(id)) > 0)
+		return id;
+	if (jv_get_kind(id) == JV_KIND_NUMBER)
+		return jv_dump_string(id, 0);
+	jv_free(id);
+	return jv_string_fmt("%s:%zu", path, line);
+}
+
+static int index_line(struct mas_index_builder *builder, const char *path,
+                      size_t line, const char *start, size_t length)
+{
+	jv doc = jv_parse_sized(start, (int)length);
+	jv text, title, id;
+
+	if (jv_get_kind(doc) != JV_KIND_OBJECT) {
+		mas_warn("%s:%zu: not a JSON object; skipped", path, line);
+		jv_free(doc);
+		return -1;
+	}
+	text = jv_object_get(jv_copy(doc), jv_string("text"));
+	if (jv_get_kind(text) != JV_KIND_STRING ||
+	    jv_string_length_bytes(jv_copy(text)) == 0) {
+		mas_warn("%s:%zu: \"text\" is not a non-empty string; skipped",
+		         path, line);
+		jv_free(text);
+		jv_free(doc);
+		return -1;
+	}
+	id = line_id(doc, path, line);
+	title = jv_object_get(doc, jv_string("title"));
+	if (jv_get_kind(title) != JV_KIND_STRING) {
+		jv_free(title);
+		title = jv_copy(id);
+	}
+	mas_index_add_document(builder, jv_string_value(id),
+	                       jv_string_value(title), path);
+	mas_corpus_passages(jv_string_value(text),
+	                    (size_t)jv_string_length_bytes(jv_copy(text)),
+	                    add_passage, builder);
+	jv_free(id);
+	jv_free(title);
+	jv_free(text);
+	return 0;
+}
+
+static size_t index_jsonl(struct mas_index_builder *builder,
+                          const struct mas_corpus_file *file,
+                          const char *data, size_t size, size_t *bad)
+{
+	const char *p = data, *end = data + size;
+	size_t line = 0, documents = 0;
+
+	while (p < end) {
+		const char *eol = line_end(p, end);
+		line++;
+		if (!blank_line(p, end)) {
+			if (index_line(builder, file->path, line, p,
+			               (size_t)(eol - p)) == 0)
+				documents++;
+			else
+				(*bad)++;
+		}
+		p = eol;
+	}
+	return documents;
+}
+
+struct mas_index *mas_corpus_index(const struct mas_corpus *corpus,
+                                   struct mas_corpus_stats *stats,
+                                   char **error)
+{
+	struct mas_index_builder *builder = mas_index_builder_new();
+	struct mas_corpus_stats counts = { 0 };
+	struct mas_index *index;
+
+	for (size_t i = 0; i < corpus->count; i++) {
+		const struct mas_corpus_file *file = &corpus->files[i];
+		size_t size = 0, bad = 0;
+		char *data = read_file(file->path, &size);
+		const char *reason;
+
+		if (!data) {
+			mas_warn("%s: %s; skipped", file->path,
+			         strerror(errno));
+			counts.skipped++;
+			continue;
+		}
+		reason = binary_reason(data, size);
+		if (reason) {
+			mas_warn("%s: binary file (%s in the first 8 KiB); "
+			         "skipped", file->path, reason);
+			counts.skipped++;
+			free(data);
+			continue;
+		}
+		data = repair(file->path, data, &size);
+		counts.files++;
+		if (file->jsonl) {
+			counts.documents += index_jsonl(builder, file, data,
+			                                size, &bad);
+		} else {
+			index_text(builder, file, data, size);
+			counts.documents++;
+		}
+		free(data);
+	}
+	index = mas_index_build(builder, error);
+	if (stats)
+		*stats = counts;
+	return index;
+}

@@ -1,0 +1,747 @@
+/*
+ * index.c — BM25 over passages, one block of memory (see index.h).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index.h"
+#include "log.h"
+#include "mas.h"
+#include "text.h"
+#include "banned.h"
+
+#define MAGIC "MASBM25"
+#define FORMAT_VERSION 1
+#define BYTE_ORDER_MARK 0x01020304u
+
+/* The block: a header, then each section 8-byte aligned. */
+struct header {
+	char magic[8];
+	uint32_t version, byte_order;
+	uint32_t docs, passages, terms, table_size;
+	uint64_t postings, strings_size;
+	double avgdl;
+	uint64_t off_docs, off_passages, off_terms, off_table, off_post,
+	         off_tf, off_strings, size;
+};
+
+struct doc_rec {
+	uint32_t id, title, path; /* offsets of NUL-terminated strings */
+	uint32_t first_passage, passage_count;
+};
+
+struct passage_rec {
+	uint32_t doc, number, text, length, tokens;
+};
+
+struct term_rec {
+	uint32_t text, length, df, pad;
+	uint64_t postings; /* first posting */
+};
+
+struct mas_index {
+	char *block;
+	const struct header *h;
+	const struct doc_rec *docs;
+	const struct passage_rec *passages;
+	const struct term_rec *terms;
+	const uint32_t *table;
+	const uint32_t *post;  /* passage of each posting */
+	const uint16_t *tf;    /* its count, capped at 65535 */
+	const char *strings;
+	double *scores;        /* search scratch, one per passage */
+	uint32_t *touched;
+};
+
+/* ---- growable buffers ---- */
+
+struct buf {
+	char *data;
+	size_t size, cap;
+};
+
+static void *grow(struct buf *b, size_t more)
+{
+	if (b->size + more > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->size + more)
+			cap *= 2;
+		b->data = realloc(b->data, cap);
+		if (!b->data)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		b->cap = cap;
+	}
+	b->size += more;
+	return b->data + b->size - more;
+}
+
+static uint64_t add_string(struct buf *b, const char *s, size_t length)
+{
+	uint64_t at = b->size;
+	char *to = grow(b, length + 1);
+
+	memcpy(to, s, length);
+	to[length] = '\0';
+	return at;
+}
+
+#define PUSH(buffer, type) ((type *)grow(buffer, sizeof(type)))
+#define COUNT(buffer, type) ((buffer).size / sizeof(type))
+
+/* ---- building ---- */
+
+struct entry {
+	uint32_t term;
+	uint32_t tf;
+};
+
+struct mas_index_builder {
+	struct buf strings, term_text;
+	struct buf docs, passages, terms;  /* of the *_rec structs */
+	uint32_t *table;
+	uint32_t table_size;
+	struct buf entries;                /* struct entry, by passage */
+	struct buf entry_counts;           /* uint32: entries per passage */
+	struct buf title_terms;            /* uint32: current title's */
+	struct buf scratch;                /* uint32: current passage's */
+	uint64_t total_tokens;
+	int too_big;
+};
+
+static uint32_t hash(const char *s, size_t length)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < length; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+struct mas_index_builder *mas_index_builder_new(void)
+{
+	struct mas_index_builder *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	b->table_size = 1024;
+	b->table = calloc(b->table_size, sizeof(uint32_t));
+	if (!b->table)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return b;
+}
+
+void mas_index_builder_free(struct mas_index_builder *b)
+{
+	if (!b)
+		return;
+	free(b->strings.data);
+	free(b->term_text.data);
+	free(b->docs.data);
+	free(b->passages.data);
+	free(b->terms.data);
+	free(b->table);
+	free(b->entries.data);
+	free(b->entry_counts.data);
+	free(b->title_terms.data);
+	free(b->scratch.data);
+	free(b);
+}
+
+static void rehash(struct mas_index_builder *b)
+{
+	uint32_t size = b->table_size * 2;
+	uint32_t *table = calloc(size, sizeof(uint32_t));
+	const struct term_rec *terms = (const struct term_rec *)b->terms.data;
+
+	if (!table)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (uint32_t i = 0; i < COUNT(b->terms, struct term_rec); i++) {
+		uint32_t slot = hash(b->term_text.data + terms[i].text,
+		                     terms[i].length) & (size - 1);
+		while (table[slot])
+			slot = (slot + 1) & (size - 1);
+		table[slot] = i + 1;
+	}
+	free(b->table);
+	b->table = table;
+	b->table_size = size;
+}
+
+static uint32_t intern(struct mas_index_builder *b, const char *token,
+                       size_t length)
+{
+	uint32_t mask = b->table_size - 1;
+	uint32_t slot = hash(token, length) & mask;
+	struct term_rec *term;
+	uint32_t count;
+
+	while (b->table[slot]) {
+		const struct term_rec *t =
+			(const struct term_rec *)b->terms.data +
+			b->table[slot] - 1;
+		if (t->length == length &&
+		    memcmp(b->term_text.data + t->text, token, length) == 0)
+			return b->table[slot] - 1;
+		slot = (slot + 1) & mask;
+	}
+	count = (uint32_t)COUNT(b->terms, struct term_rec);
+	term = PUSH(&b->terms, struct term_rec);
+	memset(term, 0, sizeof(*term));
+	term->text = (uint32_t)add_string(&b->term_text, token, length);
+	term->length = (uint32_t)length;
+	b->table[slot] = count + 1;
+	if ((count + 1) * 2 > b->table_size)
+		rehash(b);
+	return count;
+}
+
+static void collect_term(void *user, const char *token, size_t length,
+                         enum mas_text_token_kind kind)
+{
+	struct mas_index_builder *b = user;
+
+	*PUSH(&b->scratch, uint32_t) = intern(b, token, length);
+}
+
+static uint32_t offset32(struct mas_index_builder *b, uint64_t offset)
+{
+	if (offset > UINT32_MAX)
+		b->too_big = 1;
+	return (uint32_t)offset;
+}
+
+uint32_t mas_index_add_document(struct mas_index_builder *b, const char *id,
+                                const char *title, const char *path)
+{
+	struct doc_rec *doc = PUSH(&b->docs, struct doc_rec);
+
+	doc->id = offset32(b, add_string(&b->strings, id, strlen(id)));
+	doc->title = offset32(b, add_string(&b->strings, title,
+	                                    strlen(title)));
+	doc->path = offset32(b, add_string(&b->strings, path, strlen(path)));
+	doc->first_passage = (uint32_t)COUNT(b->passages, struct passage_rec);
+	doc->passage_count = 0;
+	b->scratch.size = 0;
+	mas_text_tokens(title, strlen(title), 0, collect_term, b);
+	b->title_terms.size = 0;
+	memcpy(grow(&b->title_terms, b->scratch.size), b->scratch.data,
+	       b->scratch.size);
+	return (uint32_t)COUNT(b->docs, struct doc_rec) - 1;
+}
+
+static int compare_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void mas_index_add_passage(struct mas_index_builder *b, const char *text,
+                           size_t length)
+{
+	struct doc_rec *doc = (struct doc_rec *)b->docs.data +
+	                      COUNT(b->docs, struct doc_rec) - 1;
+	struct passage_rec *passage = PUSH(&b->passages, struct passage_rec);
+	struct term_rec *terms;
+	uint32_t *ids, *counted;
+	size_t n;
+
+	passage->doc = (uint32_t)COUNT(b->docs, struct doc_rec) - 1;
+	passage->number = ++doc->passage_count;
+	passage->text = offset32(b, add_string(&b->strings, text, length));
+	passage->length = (uint32_t)length;
+	b->scratch.size = 0;
+	memcpy(grow(&b->scratch, b->title_terms.size), b->title_terms.data,
+	       b->title_terms.size);
+	mas_text_tokens(text, length, 0, collect_term, b);
+	ids = (uint32_t *)b->scratch.data;
+	n = COUNT(b->scratch, uint32_t);
+	passage->tokens = (uint32_t)n;
+	b->total_tokens += n;
+	qsort(ids, n, sizeof(uint32_t), compare_u32);
+	terms = (struct term_rec *)b->terms.data;
+	counted = PUSH(&b->entry_counts, uint32_t);
+	*counted = 0;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		struct entry *e;
+		while (j < n && ids[j] == ids[i])
+			j++;
+		e = PUSH(&b->entries, struct entry);
+		e->term = ids[i];
+		e->tf = (uint32_t)(j - i);
+		terms[ids[i]].df++;
+		(*counted)++;
+		i = j;
+	}
+}
+
+static uint64_t align8(uint64_t n)
+{
+	return (n + 7) & ~(uint64_t)7;
+}
+
+/* Lays out the header for B's contents. */
+static void layout(struct header *h, const struct mas_index_builder *b)
+{
+	uint64_t at = align8(sizeof(*h));
+
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, MAGIC, sizeof(MAGIC));
+	h->version = FORMAT_VERSION;
+	h->byte_order = BYTE_ORDER_MARK;
+	h->docs = (uint32_t)COUNT(b->docs, struct doc_rec);
+	h->passages = (uint32_t)COUNT(b->passages, struct passage_rec);
+	h->terms = (uint32_t)COUNT(b->terms, struct term_rec);
+	h->table_size = b->table_size;
+	h->postings = COUNT(b->entries, struct entry);
+	h->strings_size = b->strings.size + b->term_text.size;
+	h->avgdl = h->passages ? (double)b->total_tokens / h->passages : 0;
+	h->off_docs = at;
+	at = align8(at + b->docs.size);
+	h->off_passages = at;
+	at = align8(at + b->passages.size);
+	h->off_terms = at;
+	at = align8(at + b->terms.size);
+	h->off_table = at;
+	at = align8(at + (uint64_t)b->table_size * 4);
+	h->off_post = at;
+	at = align8(at + h->postings * 4);
+	h->off_tf = at;
+	at = align8(at + h->postings * 2);
+	h->off_strings = at;
+	h->size = align8(at + h->strings_size);
+}
+
+static void attach(struct mas_index *index)
+{
+	const struct header *h = (const struct header *)index->block;
+
+	index->h = h;
+	index->docs = (const struct doc_rec *)(index->block + h->off_docs);
+	index->passages = (const struct passage_rec *)(index->block +
+	                                               h->off_passages);
+	index->terms = (const struct term_rec *)(index->block + h->off_terms);
+	index->table = (const uint32_t *)(index->block + h->off_table);
+	index->post = (const uint32_t *)(index->block + h->off_post);
+	index->tf = (const uint16_t *)(index->block + h->off_tf);
+	index->strings = index->block + h->off_strings;
+}
+
+/* Postings in term order, each term's by passage: a counting sort of the
+ * builder's entries, which are in passage order. */
+static void scatter(struct mas_index_builder *b, char *block,
+                    const struct header *h)
+{
+	struct term_rec *terms = (struct term_rec *)(block + h->off_terms);
+	uint32_t *post = (uint32_t *)(block + h->off_post);
+	uint16_t *tf = (uint16_t *)(block + h->off_tf);
+	const struct entry *e = (const struct entry *)b->entries.data;
+	uint64_t *cursor = malloc((h->terms + 1) * sizeof(uint64_t));
+	uint64_t at = 0, k = 0;
+
+	if (!cursor)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (uint32_t t = 0; t < h->terms; t++) {
+		terms[t].postings = at;
+		terms[t].text += (uint32_t)b->strings.size;
+		cursor[t] = at;
+		at += terms[t].df;
+	}
+	for (uint32_t p = 0; p < h->passages; p++) {
+		uint64_t end = k + ((const uint32_t *)b->entry_counts.data)[p];
+		for (; k < end; k++) {
+			uint64_t slot = cursor[e[k].term]++;
+			post[slot] = p;
+			tf[slot] = (uint16_t)(e[k].tf > 65535 ? 65535
+			                                      : e[k].tf);
+		}
+	}
+	free(cursor);
+}
+
+struct mas_index *mas_index_build(struct mas_index_builder *b, char **error)
+{
+	struct mas_index *index;
+	struct header h;
+
+	*error = NULL;
+	layout(&h, b);
+	if (b->too_big || h.strings_size > UINT32_MAX) {
+		mas_index_builder_free(b);
+		if (asprintf(error, "the corpus holds more than 4 GiB of "
+		             "text") < 0)
+			*error = NULL;
+		return NULL;
+	}
+	index = calloc(1, sizeof(*index));
+	if (!index || !(index->block = calloc(1, h.size)))
+		mas_die(MAS_EXIT_IO, "out of memory");
+	memcpy(index->block, &h, sizeof(h));
+	memcpy(index->block + h.off_docs, b->docs.data, b->docs.size);
+	memcpy(index->block + h.off_passages, b->passages.data,
+	       b->passages.size);
+	memcpy(index->block + h.off_terms, b->terms.data, b->terms.size);
+	memcpy(index->block + h.off_table, b->table, (size_t)h.table_size * 4);
+	memcpy(index->block + h.off_strings, b->strings.data, b->strings.size);
+	memcpy(index->block + h.off_strings + b->strings.size,
+	       b->term_text.data, b->term_text.size);
+	scatter(b, index->block, &h);
+	mas_index_builder_free(b);
+	attach(index);
+	return index;
+}
+
+void mas_index_free(struct mas_index *index)
+{
+	if (!index)
+		return;
+	free(index->block);
+	free(index->scores);
+	free(index->touched);
+	free(index);
+}
+
+/* ---- reading ---- */
+
+uint32_t mas_index_documents(const struct mas_index *index)
+{
+	return index->h->docs;
+}
+
+uint32_t mas_index_passages(const struct mas_index *index)
+{
+	return index->h->passages;
+}
+
+uint32_t mas_index_terms(const struct mas_index *index)
+{
+	return index->h->terms;
+}
+
+size_t mas_index_bytes(const struct mas_index *index)
+{
+	return (size_t)index->h->size;
+}
+
+double mas_index_avgdl(const struct mas_index *index)
+{
+	return index->h->avgdl;
+}
+
+void mas_index_passage(const struct mas_index *index, uint32_t passage,
+                       struct mas_index_passage *out)
+{
+	const struct passage_rec *p = &index->passages[passage];
+	const struct doc_rec *d = &index->docs[p->doc];
+
+	out->doc_id = index->strings + d->id;
+	out->title = index->strings + d->title;
+	out->path = index->strings + d->path;
+	out->text = index->strings + p->text;
+	out->length = p->length;
+	out->doc = p->doc;
+	out->number = p->number;
+	out->tokens = p->tokens;
+}
+
+int64_t mas_index_term(const struct mas_index *index, const char *token,
+                       size_t length)
+{
+	uint32_t mask = index->h->table_size - 1;
+	uint32_t slot = hash(token, length) & mask;
+
+	while (index->table[slot]) {
+		const struct term_rec *t =
+			&index->terms[index->table[slot] - 1];
+		if (t->length == length &&
+		    memcmp(index->strings + t->text, token, length) == 0)
+			return index->table[slot] - 1;
+		slot = (slot + 1) & mask;
+	}
+	return -1;
+}
+
+const char *mas_index_term_text(const struct mas_index *index, uint32_t term)
+{
+	return index->strings + index->terms[term].text;
+}
+
+uint32_t mas_index_df(const struct mas_index *index, uint32_t term)
+{
+	return index->terms[term].df;
+}
+
+double mas_index_idf(const struct mas_index *index, uint32_t term)
+{
+	double n = index->h->passages, df = index->terms[term].df;
+
+	return log(1 + (n - df + 0.5) / (df + 0.5));
+}
+
+double mas_index_bm25(double idf, double tf, double dl, double avgdl)
+{
+	double norm = 1 - MAS_INDEX_B + MAS_INDEX_B * dl / (avgdl > 0 ? avgdl
+	                                                              : 1);
+
+	return idf * tf * (MAS_INDEX_K1 + 1) / (tf + MAS_INDEX_K1 * norm);
+}
+
+/* ---- search ---- */
+
+/* Whether hit A ranks below hit B. */
+static int worse(const struct mas_index_hit *a, const struct mas_index_hit *b)
+{
+	return a->score < b->score ||
+	       (a->score == b->score && a->passage > b->passage);
+}
+
+static void sift_down(struct mas_index_hit *heap, size_t n, size_t i)
+{
+	for (;;) {
+		size_t least = i, l = 2 * i + 1, r = l + 1;
+		struct mas_index_hit swap;
+		if (l < n && worse(&heap[l], &heap[least]))
+			least = l;
+		if (r < n && worse(&heap[r], &heap[least]))
+			least = r;
+		if (least == i)
+			return;
+		swap = heap[i];
+		heap[i] = heap[least];
+		heap[least] = swap;
+		i = least;
+	}
+}
+
+static int compare_hits(const void *a, const void *b)
+{
+	const struct mas_index_hit *x = a, *y = b;
+
+	return worse(x, y) ? 1 : worse(y, x) ? -1 : 0;
+}
+
+static void accumulate(struct mas_index *index, uint32_t term, double weight,
+                       size_t *touched)
+{
+	const struct term_rec *t = &index->terms[term];
+	double idf = mas_index_idf(index, term) * weight;
+	double avgdl = index->h->avgdl;
+
+	for (uint64_t i = t->postings; i < t->postings + t->df; i++) {
+		uint32_t p = index->post[i];
+		if (index->scores[p] == 0)
+			index->touched[(*touched)++] = p;
+		index->scores[p] += mas_index_bm25(idf, index->tf[i],
+		                                   index->passages[p].tokens,
+		                                   avgdl);
+	}
+}
+
+size_t mas_index_search(struct mas_index *index,
+                        const struct mas_index_term *terms, size_t count,
+                        size_t k, struct mas_index_hit *hits)
+{
+	size_t touched = 0, n = 0;
+
+	if (!index->scores) {
+		size_t passages = index->h->passages ? index->h->passages : 1;
+		index->scores = calloc(passages, sizeof(double));
+		index->touched = malloc(passages * sizeof(uint32_t));
+		if (!index->scores || !index->touched)
+			mas_die(MAS_EXIT_IO, "out of memory");
+	}
+	for (size_t i = 0; i < count; i++)
+		if (terms[i].weight > 0 && terms[i].term < index->h->terms)
+			accumulate(index, terms[i].term, terms[i].weight,
+			           &touched);
+	for (size_t i = 0; i < touched && k > 0; i++) {
+		uint32_t p = index->touched[i];
+		struct mas_index_hit hit = { p, index->scores[p] };
+		index->scores[hit.passage] = 0;
+		if (n < k) {
+			hits[n++] = hit;
+			if (n == k)
+				for (size_t j = k / 2 + 1; j-- > 0;)
+					sift_down(hits, n, j);
+		} else if (worse(&hits[0], &hit)) {
+			hits[0] = hit;
+			sift_down(hits, n, 0);
+		}
+	}
+	for (size_t i = 0; i < touched; i++)
+		index->scores[index->touched[i]] = 0;
+	qsort(hits, n, sizeof(*hits), compare_hits);
+	return n;
+}
+
+/* ---- the state store ---- */
+
+static int fail(char **error, const char *what, sqlite3 *db)
+{
+	if (asprintf(error, "%s: %s", what, sqlite3_errmsg(db)) < 0)
+		*error = NULL;
+	return -1;
+}
+
+int mas_index_save(const struct mas_index *index, struct mas_store *store,
+                   const char *key, const char *signature, char **error)
+{
+	static const char sql[] =
+		"INSERT OR REPLACE INTO research_index (corpus, files,"
+		" created, documents, passages, data) VALUES (?1, ?2,"
+		" (julianday('now') - 2440587.5) * 86400.0, ?3, ?4, ?5)";
+	sqlite3_stmt *statement;
+	int rc;
+
+	*error = NULL;
+	if (sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL) !=
+	    SQLITE_OK)
+		return fail(error, store->path, store->db);
+	sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(statement, 2, signature, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(statement, 3, index->h->docs);
+	sqlite3_bind_int64(statement, 4, index->h->passages);
+	sqlite3_bind_blob64(statement, 5, index->block, index->h->size,
+	                    SQLITE_STATIC);
+	rc = sqlite3_step(statement);
+	sqlite3_finalize(statement);
+	if (rc != SQLITE_DONE)
+		return fail(error, store->path, store->db);
+	return 0;
+}
+
+static int section_ok(const struct header *h, uint64_t offset, uint64_t size)
+{
+	return offset % 8 == 0 && offset <= h->size &&
+	       size <= h->size - offset;
+}
+
+/* Whether a block read back is one this program wrote and whole. */
+static int header_ok(const struct header *h, uint64_t size)
+{
+	if (size < sizeof(*h) || memcmp(h->magic, MAGIC, sizeof(MAGIC)) != 0 ||
+	    h->version != FORMAT_VERSION || h->byte_order != BYTE_ORDER_MARK ||
+	    h->size != size || h->table_size == 0 ||
+	    (h->table_size & (h->table_size - 1)) != 0 ||
+	    h->terms >= h->table_size)
+		return 0;
+	return section_ok(h, h->off_docs,
+	                  (uint64_t)h->docs * sizeof(struct doc_rec)) &&
+	       section_ok(h, h->off_passages,
+	                  h->passages * (uint64_t)sizeof(struct passage_rec)) &&
+	       section_ok(h, h->off_terms,
+	                  (uint64_t)h->terms * sizeof(struct term_rec)) &&
+	       section_ok(h, h->off_table, (uint64_t)h->table_size * 4) &&
+	       section_ok(h, h->off_post, h->postings * 4) &&
+	       section_ok(h, h->off_tf, h->postings * 2) &&
+	       section_ok(h, h->off_strings, h->strings_size);
+}
+
+/* Every offset inside the block points inside it: a damaged store gives
+ * a rebuilt index, never a crash. */
+static int contents_ok(const struct mas_index *index)
+{
+	const struct header *h = index->h;
+
+	for (uint32_t i = 0; i < h->docs; i++)
+		if (index->docs[i].id >= h->strings_size ||
+		    index->docs[i].title >= h->strings_size ||
+		    index->docs[i].path >= h->strings_size)
+			return 0;
+	for (uint32_t i = 0; i < h->passages; i++)
+		if (index->passages[i].doc >= h->docs ||
+		    (uint64_t)index->passages[i].text +
+		    index->passages[i].length > h->strings_size)
+			return 0;
+	for (uint32_t i = 0; i < h->terms; i++)
+		if ((uint64_t)index->terms[i].text + index->terms[i].length >
+		            h->strings_size ||
+		    index->terms[i].postings + index->terms[i].df >
+		            h->postings)
+			return 0;
+	for (uint32_t i = 0; i < h->table_size; i++)
+		if (index->table[i] > h->terms)
+			return 0;
+	for (uint64_t i = 0; i < h->postings; i++)
+		if (index->post[i] >= h->passages)
+			return 0;
+	return h->strings_size > 0 &&
+	       index->strings[h->strings_size - 1] == '\0';
+}
+
+static char *read_block(sqlite3 *db, sqlite3_int64 row, uint64_t *size,
+                        char **error)
+{
+	sqlite3_blob *blob;
+	char *block;
+
+	if (sqlite3_blob_open(db, "main", "research_index", "data", row, 0,
+	                      &blob) != SQLITE_OK) {
+		fail(error, "reading the stored index", db);
+		return NULL;
+	}
+	*size = (uint64_t)sqlite3_blob_bytes(blob);
+	block = malloc(*size ? *size : 1);
+	if (!block)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	if (sqlite3_blob_read(blob, block, (int)*size, 0) != SQLITE_OK) {
+		fail(error, "reading the stored index", db);
+		free(block);
+		block = NULL;
+	}
+	sqlite3_blob_close(blob);
+	return block;
+}
+
+struct mas_index *mas_index_load(struct mas_store *store, const char *key,
+                                 const char *signature, char **error)
+{
+	static const char sql[] =
+		"SELECT rowid, files = ?2 FROM research_index"
+		" WHERE corpus = ?1";
+	sqlite3_stmt *statement;
+	struct mas_index *index;
+	sqlite3_int64 row = 0;
+	int fresh = 0, rc;
+	uint64_t size;
+	char *block;
+
+	*error = NULL;
+	if (sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL) !=
+	    SQLITE_OK) {
+		fail(error, store->path, store->db);
+		return NULL;
+	}
+	sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(statement, 2, signature, -1, SQLITE_STATIC);
+	rc = sqlite3_step(statement);
+	if (rc == SQLITE_ROW) {
+		row = sqlite3_column_int64(statement, 0);
+		fresh = sqlite3_column_int(statement, 1);
+	}
+	sqlite3_finalize(statement);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		fail(error, store->path, store->db);
+	if (!fresh)
+		return NULL;
+	block = read_block(store->db, row, &size, error);
+	if (!block)
+		return NULL;
+	if (!header_ok((const struct header *)block, size)) {
+		free(block);
+		return NULL;
+	}
+	index = calloc(1, sizeof(*index));
+	if (!index)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	index->block = block;
+	attach(index);
+	if (!contents_ok(index)) {
+		mas_index_free(index);
+		return NULL;
+	}
+	return index;
+}

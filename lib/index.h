@@ -1,0 +1,137 @@
+/*
+ * index.h — a BM25 index over passages, built in memory and kept in the
+ * state store (mas-research(1), METHODS).
+ *
+ * Documents are added with their passages; each passage is indexed with
+ * the tokens of its document's title followed by its own (lib/text.h),
+ * so a passage deep in a document still matches the document's subject.
+ * An index is one contiguous block of memory holding documents, passages
+ * and their text, the term dictionary (an open-addressing hash table) and
+ * the postings (passage numbers in increasing order with term counts), so
+ * storing it is writing the block and loading it is reading it back: no
+ * parsing, and no more memory than its size.
+ *
+ * Ranking is Okapi BM25 with k1 = 1.2 and b = 0.75:
+ *
+ *	score(p, q) = sum over query terms t of
+ *	    w(t) * idf(t) * tf * (k1 + 1) /
+ *	        (tf + k1 * (1 - b + b * dl / avgdl))
+ *	idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))
+ *
+ * with tf the count of t in passage p, dl the passage's length in tokens,
+ * avgdl the mean length, N the number of passages, df the number holding
+ * t, and w(t) the query's weight for t (its count in the query, or less
+ * for expansion terms).  This idf (Lucene's) is never negative, so a term
+ * in most passages adds little rather than subtracting.
+ */
+#ifndef MAS_INDEX_H
+#define MAS_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define MAS_INDEX_K1 1.2
+#define MAS_INDEX_B 0.75
+
+struct mas_index;
+struct mas_index_builder;
+
+/* A new, empty builder. */
+struct mas_index_builder *mas_index_builder_new(void);
+
+/* Add a document; ID, TITLE and PATH are copied.  Returns its number. */
+uint32_t mas_index_add_document(struct mas_index_builder *builder,
+                                const char *id, const char *title,
+                                const char *path);
+
+/* Add a passage of the last document added: TEXT[0..LENGTH) is copied
+ * and tokenized with the document's title. */
+void mas_index_add_passage(struct mas_index_builder *builder,
+                           const char *text, size_t length);
+
+/* The index of everything added; frees BUILDER.  Returns NULL with a
+ * message in *ERROR (malloc'd) when the corpus is too large for the
+ * index's 32-bit offsets (4 GiB of text). */
+struct mas_index *mas_index_build(struct mas_index_builder *builder,
+                                  char **error);
+
+/* Free a builder that was not built; NULL is fine. */
+void mas_index_builder_free(struct mas_index_builder *builder);
+
+void mas_index_free(struct mas_index *index);
+
+/* Sizes. */
+uint32_t mas_index_documents(const struct mas_index *index);
+uint32_t mas_index_passages(const struct mas_index *index);
+uint32_t mas_index_terms(const struct mas_index *index);
+size_t mas_index_bytes(const struct mas_index *index);
+double mas_index_avgdl(const struct mas_index *index);
+
+/* A passage as stored (every pointer borrowed from the index). */
+struct mas_index_passage {
+	const char *doc_id, *title, *path;
+	const char *text;
+	size_t length;     /* of text, in bytes */
+	uint32_t doc;      /* document number */
+	uint32_t number;   /* 1-based position in its document */
+	uint32_t tokens;   /* dl */
+};
+void mas_index_passage(const struct mas_index *index, uint32_t passage,
+                       struct mas_index_passage *out);
+
+/* The term number of TOKEN, or -1 when no passage holds it. */
+int64_t mas_index_term(const struct mas_index *index, const char *token,
+                       size_t length);
+
+/* The text of term TERM (borrowed, NUL-terminated). */
+const char *mas_index_term_text(const struct mas_index *index,
+                                uint32_t term);
+
+/* Passages holding TERM, and its idf as above. */
+uint32_t mas_index_df(const struct mas_index *index, uint32_t term);
+double mas_index_idf(const struct mas_index *index, uint32_t term);
+
+/* The BM25 weight of one term: IDF * tf (k1 + 1) / (tf + k1 (1 - b + b
+ * dl / avgdl)).  Exported for the unit tests and for bounds. */
+double mas_index_bm25(double idf, double tf, double dl, double avgdl);
+
+/* A weighted query term and a scored passage. */
+struct mas_index_term {
+	uint32_t term;
+	double weight;
+};
+struct mas_index_hit {
+	uint32_t passage;
+	double score;
+};
+
+/*
+ * The K best passages for TERMS (duplicates add up), best first, ties to
+ * the earlier passage; returns how many (fewer when fewer passages hold a
+ * term).  HITS has room for K.  Not reentrant: the index keeps one score
+ * array for the purpose.
+ */
+size_t mas_index_search(struct mas_index *index,
+                        const struct mas_index_term *terms, size_t count,
+                        size_t k, struct mas_index_hit *hits);
+
+/*
+ * Keep INDEX in STORE under KEY (the corpus's identity), with SIGNATURE
+ * (what its files were: path, size, modification time), replacing what
+ * was there.  Returns 0, or -1 with *ERROR (malloc'd).
+ */
+int mas_index_save(const struct mas_index *index, struct mas_store *store,
+                   const char *key, const char *signature, char **error);
+
+/*
+ * The index kept under KEY when its signature is SIGNATURE, or NULL: with
+ * *ERROR NULL when there is none or it is stale (the files changed, or it
+ * was written by another version of the format), with *ERROR (malloc'd)
+ * when reading failed.
+ */
+struct mas_index *mas_index_load(struct mas_store *store, const char *key,
+                                 const char *signature, char **error);
+
+#endif

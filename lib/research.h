@@ -1,0 +1,65 @@
+/*
+ * research.h — the research agent: a question in, a summary, findings and
+ * recommendations with cited sources out (mas-research(1)).
+ *
+ * A task is the original API's
+ *
+ *	{"type": "research", "query": "...", "priority": "high",
+ *	 "context": {"domain": "...", "timeframe": "...",
+ *	             "depth": "brief|standard|comprehensive"}}
+ *
+ * or just the query as a string (what `--input '.message'` gives).  The
+ * embedded engine ranks the corpus's passages by BM25 (index.h), widens
+ * the query by pseudo-relevance feedback when the evidence is thin, and
+ * answers extractively; with a model it asks for sub-questions and a
+ * synthesis that may cite only the passages retrieved.  The BDI plans,
+ * the criteria and the meaning of every output field are documented in
+ * mas-research(1): keep the two in step.
+ */
+#ifndef MAS_RESEARCH_H
+#define MAS_RESEARCH_H
+
+#include <stddef.h>
+
+#include <jv.h>
+
+#include "agent.h"
+#include "engine.h"
+#include "index.h"
+
+struct mas_research_options {
+	struct mas_index *index;   /* the corpus, or NULL: none */
+	const struct mas_engine *engine; /* a model when engine->llm */
+	const char *depth;         /* for tasks without one; NULL: standard */
+	size_t sources;            /* --sources; 0: by depth */
+	int retrieve_only;         /* only the ranked sources */
+};
+
+struct mas_researcher;
+
+/* A new researcher; OPTIONS and what it points to are borrowed. */
+struct mas_researcher *mas_researcher_new(
+	const struct mas_research_options *options);
+void mas_researcher_free(struct mas_researcher *researcher);
+
+/*
+ * Answer TASK (consumed) with the embedded engine only.  Returns the
+ * result object for the record's output key, or jv_invalid_with_msg(
+ * error object) naming the field that was wrong.
+ */
+jv mas_research_task(struct mas_researcher *researcher, jv task);
+
+/*
+ * Answer TASK (consumed) as mas_research_task does and, when a model is
+ * configured, let it propose sub-questions and write the synthesis from
+ * the retrieved passages: REPLY gets the result once, now or from inside
+ * the engine's wait.  A model that fails leaves the embedded answer, as
+ * --fallback says.  (mas_agent_start_fn.)
+ */
+void mas_research_start(void *researcher, jv task, mas_agent_reply_fn reply,
+                        void *context);
+
+/* Whether NAME is a depth: brief, standard or comprehensive. */
+int mas_research_depth_valid(const char *name);
+
+#endif
