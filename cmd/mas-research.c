@@ -1,0 +1,331 @@
+/*
+ * mas-research — the research agent: a question in, a summary, findings
+ * and recommendations with cited sources out.  See mas-research(1).
+ */
+#include <argp.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "cli.h"
+#include "clock.h"
+#include "corpus.h"
+#include "engine.h"
+#include "index.h"
+#include "log.h"
+#include "mas.h"
+#include "record.h"
+#include "research.h"
+#include "store.h"
+
+/* A corpus larger than this is not indexed on the fly: the user is told
+ * to run `mas-research index` once instead of paying for it each run. */
+#define FLY_LIMIT (16LL << 20)
+
+enum {
+	OPT_CORPUS = 'c',
+	OPT_SOURCES = 0x200,
+	OPT_DEPTH,
+	OPT_RETRIEVE_ONLY,
+};
+
+struct research_command {
+	struct mas_cli cli;
+	struct mas_engine engine;
+	struct mas_research_options options;
+	char **roots;
+	size_t root_count;
+	char *roots_text;        /* research.corpus split in place */
+	int index_mode;
+	int arguments;
+};
+
+static const struct argp_option options[] = {
+	{ "corpus", OPT_CORPUS, "PATH", 0,
+	  "Answer from the .txt, .md and .jsonl files of PATH, a file or a "
+	  "folder (repeatable; default: research.corpus, MAS_CORPUS)", 0 },
+	{ "sources", OPT_SOURCES, "N", 0,
+	  "Return N sources, 1 to 20 (default: by depth, 3, 5 or 10)", 0 },
+	{ "depth", OPT_DEPTH, "DEPTH", 0,
+	  "brief, standard or comprehensive, for tasks that give no "
+	  "context.depth (default: standard)", 0 },
+	{ "retrieve-only", OPT_RETRIEVE_ONLY, NULL, 0,
+	  "Only rank the sources: no summary, findings or recommendations",
+	  0 },
+	{ 0 }
+};
+
+static void add_root(struct research_command *command, char *path)
+{
+	char **roots = realloc(command->roots,
+	                       (command->root_count + 1) * sizeof(char *));
+
+	if (!roots)
+		mas_die(MAS_EXIT_USAGE, "out of memory");
+	roots[command->root_count++] = path;
+	command->roots = roots;
+}
+
+static error_t parse_option(int key, char *arg, struct argp_state *state)
+{
+	struct research_command *command = state->input;
+	struct mas_research_options *o = &command->options;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &command->cli;
+		state->child_inputs[1] = &command->engine;
+		break;
+	case OPT_CORPUS: add_root(command, arg); break;
+	case OPT_SOURCES:
+		o->sources = (size_t)mas_cli_parse_count("--sources", arg, 1,
+		                                         20);
+		break;
+	case OPT_DEPTH:
+		mas_config_set(&command->cli.config, "research.depth", arg,
+		               MAS_CONFIG_FLAG);
+		break;
+	case OPT_RETRIEVE_ONLY: o->retrieve_only = 1; break;
+	case ARGP_KEY_ARG:
+		/* "index" first is the command; ./index is a file */
+		if (command->arguments++ == 0 && strcmp(arg, "index") == 0)
+			command->index_mode = 1;
+		else
+			mas_cli_add_file(&command->cli, arg);
+		break;
+	default: return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+/* Without --corpus, research.corpus: paths separated by ':'. */
+static void configured_roots(struct research_command *command)
+{
+	const char *setting = mas_config_get(&command->cli.config,
+	                                     "research.corpus");
+	char *save = NULL;
+
+	if (command->root_count || !setting || !*setting)
+		return;
+	command->roots_text = strdup(setting);
+	if (!command->roots_text)
+		mas_die(MAS_EXIT_USAGE, "out of memory");
+	for (char *path = strtok_r(command->roots_text, ":", &save); path;
+	     path = strtok_r(NULL, ":", &save))
+		add_root(command, path);
+}
+
+static int open_store(struct research_command *command,
+                      struct mas_store *store, int must)
+{
+	char *error = NULL;
+	char *path = mas_store_path(&command->cli.config, &error);
+
+	if (path && mas_store_open(store, path, &error) == 0) {
+		free(path);
+		return 0;
+	}
+	free(path);
+	if (must)
+		mas_die(MAS_EXIT_USAGE, "state store: %s",
+		        error ? error : "cannot open");
+	mas_info("state store: %s; indexing on the fly",
+	         error ? error : "cannot open");
+	free(error);
+	return -1;
+}
+
+static void scan(struct research_command *command, struct mas_corpus *corpus)
+{
+	char *error = NULL;
+
+	if (mas_corpus_scan(corpus, command->roots, command->root_count,
+	                    &error) != 0)
+		mas_die(MAS_EXIT_USAGE, "%s", error);
+}
+
+static struct mas_index *build(const struct mas_corpus *corpus,
+                               struct mas_corpus_stats *stats)
+{
+	char *error = NULL;
+	struct mas_index *index = mas_corpus_index(corpus, stats, &error);
+
+	if (!index)
+		mas_die(MAS_EXIT_USAGE, "--corpus: %s", error);
+	return index;
+}
+
+/* `mas-research index`: build and store, unless the stored index is
+ * fresh; one JSON line says what was done. */
+static int index_corpus(struct research_command *command)
+{
+	struct mas_corpus corpus;
+	struct mas_corpus_stats stats = { 0 };
+	struct mas_store store;
+	struct mas_index *index;
+	double start = mas_clock_monotonic();
+	char *signature, *error = NULL;
+	jv report, roots = jv_array();
+	int reused;
+
+	if (command->root_count == 0)
+		mas_die(MAS_EXIT_USAGE, "index: no corpus (give --corpus "
+		        "PATH)");
+	scan(command, &corpus);
+	signature = mas_corpus_signature(&corpus);
+	open_store(command, &store, 1);
+	index = mas_index_load(&store, corpus.key, signature, &error);
+	reused = index != NULL;
+	if (!index) {
+		index = build(&corpus, &stats);
+		if (mas_index_save(index, &store, corpus.key, signature,
+		                   &error) != 0)
+			mas_die(MAS_EXIT_USAGE, "state store: %s", error);
+	}
+	for (size_t i = 0; i < command->root_count; i++)
+		roots = jv_array_append(roots, jv_string(command->roots[i]));
+	report = JV_OBJECT(jv_string("corpus"), roots,
+	                   jv_string("files"), jv_number(corpus.count),
+	                   jv_string("skipped"), jv_number(stats.skipped),
+	                   jv_string("documents"),
+	                   jv_number(mas_index_documents(index)),
+	                   jv_string("passages"),
+	                   jv_number(mas_index_passages(index)),
+	                   jv_string("terms"),
+	                   jv_number(mas_index_terms(index)));
+	report = jv_object_set(report, jv_string("corpus_bytes"),
+	                       jv_number((double)corpus.bytes));
+	report = jv_object_set(report, jv_string("index_bytes"),
+	                       jv_number((double)mas_index_bytes(index)));
+	report = jv_object_set(report, jv_string("reused"), jv_bool(reused));
+	report = jv_object_set(report, jv_string("seconds"), jv_number(
+		round((mas_clock_monotonic() - start) * 1000) / 1000));
+	report = jv_dump_string(JV_OBJECT(jv_string("index"), report), 0);
+	mas_output_init();
+	printf("%s\n", jv_string_value(report));
+	jv_free(report);
+	mas_index_free(index);
+	free(signature);
+	mas_store_close(&store);
+	mas_corpus_release(&corpus);
+	return mas_output_close();
+}
+
+/* The index for a run: the stored one when it matches the files, else
+ * one built now when the corpus is small. */
+static struct mas_index *load_corpus(struct research_command *command)
+{
+	struct mas_corpus corpus;
+	struct mas_store store;
+	struct mas_index *index = NULL;
+	char *signature, *error = NULL;
+
+	scan(command, &corpus);
+	signature = mas_corpus_signature(&corpus);
+	if (open_store(command, &store, 0) == 0) {
+		index = mas_index_load(&store, corpus.key, signature, &error);
+		if (error)
+			mas_warn("stored index: %s; indexing on the fly",
+			         error);
+		free(error);
+		mas_store_close(&store);
+	}
+	if (index)
+		mas_info("using the stored index of %zu files", corpus.count);
+	if (!index && corpus.bytes > FLY_LIMIT)
+		mas_die(MAS_EXIT_USAGE, "--corpus: %lld MB and no stored "
+		        "index matches its files; run mas-research index "
+		        "--corpus ... first", corpus.bytes >> 20);
+	if (!index) {
+		mas_info("indexing %zu files on the fly", corpus.count);
+		index = build(&corpus, NULL);
+	}
+	free(signature);
+	mas_corpus_release(&corpus);
+	return index;
+}
+
+/* The engine comes first: mas_engine_wait finds it there. */
+struct loop_context {
+	struct mas_engine *engine;
+	struct research_command *command;
+	struct mas_researcher *researcher;
+};
+
+static void each_task(struct mas_run *run, jv record, void *data)
+{
+	struct loop_context *context = data;
+
+	mas_agent_start(&context->command->cli, run, record,
+	                mas_research_start, context->researcher);
+}
+
+static void check_depth(const char *depth)
+{
+	if (depth && !mas_research_depth_valid(depth))
+		mas_die(MAS_EXIT_USAGE, "research.depth (--depth, "
+		        "MAS_RESEARCH_DEPTH): '%s' is not brief, standard or "
+		        "comprehensive", depth);
+}
+
+int main(int argc, char **argv)
+{
+	static const char doc[] =
+		"Answer research questions from a corpus of documents: a "
+		"summary, key findings and recommendations with cited "
+		"sources, one JSON record in, one out.  `mas-research index "
+		"--corpus PATH` stores the corpus's index for later runs.\v"
+		"Reads JSON Lines from the FILEs (or stdin) and writes JSON "
+		"Lines to stdout.  See mas-research(1).";
+	struct argp_child children[] = {
+		{ &mas_cli_argp, 0, "Options every mas program takes:", 0 },
+		{ &mas_engine_argp, 0, "Options for a model endpoint "
+		  "(OPENAI_BASE_URL, OPENAI_API_KEY):", 0 },
+		{ 0 }
+	};
+	struct argp argp = { options, parse_option, "[index] [FILE...]", doc,
+		             children, NULL, NULL };
+	struct research_command command = { 0 };
+	struct loop_context context = { &command.engine, &command, NULL };
+	struct mas_run_options run = { 0 };
+	int status;
+
+	mas_cli_init(&command.cli, "mas-research", "research");
+	mas_engine_init(&command.engine, &command.cli);
+	mas_cli_parse(&command.cli, &argp, argc, argv, &command);
+	mas_cli_setup(&command.cli);
+	configured_roots(&command);
+	command.options.depth = mas_config_get(&command.cli.config,
+	                                       "research.depth");
+	check_depth(command.options.depth);
+	if (command.index_mode) {
+		status = index_corpus(&command);
+		goto done;
+	}
+	if (command.options.retrieve_only && command.root_count == 0)
+		mas_die(MAS_EXIT_USAGE, "--retrieve-only: no corpus (give "
+		        "--corpus PATH)");
+	if (command.root_count)
+		command.options.index = load_corpus(&command);
+	mas_engine_setup(&command.engine);
+	command.options.engine = &command.engine;
+	context.researcher = mas_researcher_new(&command.options);
+	run.files = command.cli.files;
+	run.file_count = command.cli.file_count;
+	run.data = &context;
+	run.each = each_task;
+	run.jobs = mas_engine_jobs(&command.engine);
+	run.wait = mas_engine_wait;
+	status = mas_run_records(&run);
+	mas_researcher_free(context.researcher);
+	mas_engine_release(&command.engine);
+	mas_index_free(command.options.index);
+	mas_output_close();
+done:
+	free(command.roots);
+	free(command.roots_text);
+	mas_cli_release(&command.cli);
+	return status;
+}

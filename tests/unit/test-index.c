@@ -1,0 +1,257 @@
+/*
+ * test-index.c — BM25 scores against values worked out by hand, passage
+ * cutting, corpus files, and the index kept in the state store
+ * (lib/index.h, lib/corpus.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "corpus.h"
+#include "index.h"
+#include "log.h"
+#include "store.h"
+#include "unit.h"
+
+/*
+ * Three passages, no titles:
+ *   p0 "solar battery storage"  -> solar batteri storag     dl 3
+ *   p1 "solar solar panels"     -> solar solar panel        dl 3
+ *   p2 "wind turbines"          -> wind turbin              dl 2
+ * N = 3, avgdl = 8/3.  idf(solar) = ln(1 + 1.5/2.5) = ln 1.6 =
+ * 0.470003629; idf(batteri) = ln(1 + 2.5/1.5) = 0.980829253.
+ * For dl 3: 1 - b + b dl/avgdl = 0.25 + 0.75 * 1.125 = 1.09375, so
+ * K = k1 * 1.09375 = 1.3125 and
+ *   solar in p1 (tf 2): 0.470003629 * 2 * 2.2 / (2 + 1.3125) = 0.624306708
+ *   solar in p0 (tf 1): 0.470003629 * 2.2 / 2.3125 = 0.447138588
+ *   batteri in p0:      0.980829253 * 2.2 / 2.3125 = 0.933113235
+ * For dl 2: 0.25 + 0.75 * 0.75 = 0.8125, K = 0.975, and wind in p2:
+ *   idf 0.980829253 * 2.2 / 1.975 = 1.092569294
+ */
+static struct mas_index *tiny(void)
+{
+	struct mas_index_builder *b = mas_index_builder_new();
+	char *error = NULL;
+	struct mas_index *index;
+
+	mas_index_add_document(b, "d1", "", "d1.txt");
+	mas_index_add_passage(b, "solar battery storage", 21);
+	mas_index_add_passage(b, "solar solar panels", 18);
+	mas_index_add_document(b, "d2", "", "d2.txt");
+	mas_index_add_passage(b, "wind turbines", 13);
+	index = mas_index_build(b, &error);
+	CHECK(index != NULL);
+	return index;
+}
+
+static uint32_t term(struct mas_index *index, const char *text)
+{
+	int64_t t = mas_index_term(index, text, strlen(text));
+
+	CHECK(t >= 0);
+	return (uint32_t)t;
+}
+
+static void test_bm25_by_hand(void)
+{
+	struct mas_index *index = tiny();
+	struct mas_index_hit hits[3];
+	struct mas_index_term query[2];
+	size_t n;
+
+	CHECK_INT(mas_index_passages(index), 3);
+	CHECK_INT(mas_index_documents(index), 2);
+	CHECK_NEAR(mas_index_avgdl(index), 8.0 / 3, 1e-12);
+	CHECK_NEAR(mas_index_idf(index, term(index, "solar")), 0.470003629,
+	           1e-8);
+	CHECK_NEAR(mas_index_idf(index, term(index, "batteri")), 0.980829253,
+	           1e-8);
+	CHECK_INT(mas_index_term(index, "sun", 3), -1);
+
+	query[0] = (struct mas_index_term){ term(index, "solar"), 1 };
+	n = mas_index_search(index, query, 1, 3, hits);
+	CHECK_INT(n, 2);
+	CHECK_INT(hits[0].passage, 1);
+	CHECK_NEAR(hits[0].score, 0.624306708, 1e-8);
+	CHECK_INT(hits[1].passage, 0);
+	CHECK_NEAR(hits[1].score, 0.447138588, 1e-8);
+
+	query[1] = (struct mas_index_term){ term(index, "batteri"), 1 };
+	n = mas_index_search(index, query, 2, 1, hits);
+	CHECK_INT(n, 1);
+	CHECK_INT(hits[0].passage, 0);
+	CHECK_NEAR(hits[0].score, 0.447138588 + 0.933113235, 1e-8);
+
+	/* a weight scales a term's part */
+	query[0] = (struct mas_index_term){ term(index, "wind"), 0.5 };
+	n = mas_index_search(index, query, 1, 3, hits);
+	CHECK_INT(n, 1);
+	CHECK_NEAR(hits[0].score, 0.5 * 1.092569294, 1e-8);
+	mas_index_free(index);
+}
+
+static void test_bm25_formula(void)
+{
+	/* tf 0 scores nothing; the weight tends to idf (k1 + 1) */
+	CHECK_NEAR(mas_index_bm25(2.0, 0, 10, 10), 0, 1e-12);
+	CHECK_NEAR(mas_index_bm25(2.0, 1e9, 10, 10), 2.0 * 2.2, 1e-6);
+	/* an average-length passage with tf 1 scores idf exactly */
+	CHECK_NEAR(mas_index_bm25(2.0, 1, 10, 10), 2.0, 1e-12);
+	/* longer passages score less for the same count */
+	CHECK(mas_index_bm25(1, 2, 20, 10) < mas_index_bm25(1, 2, 5, 10));
+}
+
+static void test_ties_and_top_k(void)
+{
+	struct mas_index_builder *b = mas_index_builder_new();
+	struct mas_index_hit hits[4];
+	struct mas_index_term query;
+	char *error = NULL;
+	struct mas_index *index;
+
+	mas_index_add_document(b, "d", "", "d");
+	for (int i = 0; i < 10; i++)
+		mas_index_add_passage(b, i == 7 ? "grid grid" : "grid",
+		                      i == 7 ? 9 : 4);
+	index = mas_index_build(b, &error);
+	query = (struct mas_index_term){ term(index, "grid"), 1 };
+	CHECK_INT(mas_index_search(index, &query, 1, 4, hits), 4);
+	CHECK_INT(hits[0].passage, 7);
+	CHECK_INT(hits[1].passage, 0);
+	CHECK_INT(hits[2].passage, 1);
+	CHECK_INT(hits[3].passage, 2);
+	mas_index_free(index);
+}
+
+struct cut_pieces {
+	int count;
+	size_t lengths[16];
+	char first[64];
+};
+
+static void piece(void *user, const char *start, size_t length)
+{
+	struct cut_pieces *pieces = user;
+
+	if (pieces->count == 0)
+		snprintf(pieces->first, sizeof(pieces->first), "%.*s",
+		         (int)(length < 60 ? length : 60), start);
+	if (pieces->count < 16)
+		pieces->lengths[pieces->count] = length;
+	pieces->count++;
+}
+
+static void test_passages(void)
+{
+	struct cut_pieces pieces = { 0 };
+	char long_text[4000] = "";
+	const char *text = "## Heading\n\nA short paragraph.\n\n\n"
+	                   "Another paragraph that is here.\n";
+
+	/* the heading joins the short paragraph after it, and that the next
+	 * while the whole stays short */
+	mas_corpus_passages(text, strlen(text), piece, &pieces);
+	CHECK_INT(pieces.count, 1);
+	CHECK(strncmp(pieces.first, "## Heading\n\nA short paragraph.\n\n\n"
+	              "Another paragraph", 48) == 0);
+	/* a long paragraph is cut at sentences near 600 bytes */
+	for (int i = 0; i < 40; i++)
+		strcat(long_text, "This sentence is fifty bytes long, more "
+		                  "or less. ");
+	memset(&pieces, 0, sizeof(pieces));
+	mas_corpus_passages(long_text, strlen(long_text), piece, &pieces);
+	CHECK_INT(pieces.count, 4);
+	CHECK(pieces.lengths[0] >= 600 && pieces.lengths[0] < 700);
+}
+
+static void write_file(const char *path, const char *text, size_t size)
+{
+	FILE *f = fopen(path, "wb");
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fwrite(text, 1, size, f);
+	fclose(f);
+}
+
+static void test_corpus_and_store(void)
+{
+	char dir[] = "/tmp/mas-test-index-XXXXXX";
+	char path[256], db[256];
+	struct mas_corpus corpus;
+	struct mas_corpus_stats stats;
+	struct mas_store store;
+	struct mas_index *index, *loaded;
+	struct mas_index_passage p;
+	char *error = NULL, *signature;
+	char *roots[1];
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/a.md", dir);
+	write_file(path, "# Grid storage\n\nBatteries store solar "
+	           "power.\n", 44);
+	snprintf(path, sizeof(path), "%s/b.jsonl", dir);
+	write_file(path, "{\"id\":\"x1\",\"text\":\"储能电池\"}\nnot json\n", 37);
+	snprintf(path, sizeof(path), "%s/c.txt", dir);
+	write_file(path, "bin\0ary", 7);
+	snprintf(path, sizeof(path), "%s/.hidden.txt", dir);
+	write_file(path, "hidden", 6);
+	roots[0] = dir;
+	mas_log_set_level(MAS_LOG_ERROR);
+	CHECK_INT(mas_corpus_scan(&corpus, roots, 1, &error), 0);
+	CHECK_INT(corpus.count, 3);
+	index = mas_corpus_index(&corpus, &stats, &error);
+	CHECK(index != NULL);
+	CHECK_INT(stats.documents, 2);
+	CHECK_INT(stats.skipped, 1);
+	mas_index_passage(index, 0, &p);
+	CHECK_STR(p.title, "Grid storage");
+	CHECK_INT(p.number, 1);
+	CHECK(strncmp(p.text, "Batteries store", 15) == 0);
+	mas_index_passage(index, 1, &p);
+	CHECK_STR(p.doc_id, "x1");
+	CHECK_STR(p.title, "x1");
+
+	snprintf(db, sizeof(db), "%s/state/mas.db", dir);
+	CHECK_INT(mas_store_open(&store, db, &error), 0);
+	signature = mas_corpus_signature(&corpus);
+	CHECK_INT(mas_index_save(index, &store, corpus.key, signature, &error),
+	          0);
+	loaded = mas_index_load(&store, corpus.key, signature, &error);
+	CHECK(loaded != NULL && error == NULL);
+	if (loaded) {
+		CHECK_INT(mas_index_bytes(loaded), mas_index_bytes(index));
+		CHECK_INT(mas_index_terms(loaded), mas_index_terms(index));
+		CHECK(mas_index_term(loaded, "电池", strlen("电池")) >= 0);
+	}
+	mas_index_free(loaded);
+	/* another signature: stale, no error */
+	loaded = mas_index_load(&store, corpus.key, "[]", &error);
+	CHECK(loaded == NULL && error == NULL);
+	free(signature);
+	mas_store_close(&store);
+	mas_index_free(index);
+	mas_corpus_release(&corpus);
+	roots[0] = "/nonexistent/corpus";
+	CHECK_INT(mas_corpus_scan(&corpus, roots, 1, &error), -1);
+	CHECK_STR(error, "--corpus: /nonexistent/corpus: No such file or "
+	                 "directory");
+	free(error);
+	mas_corpus_release(&corpus);
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	CHECK_INT(system(path), 0);
+}
+
+int main(void)
+{
+	mas_log_init("test-index");
+	UNIT_RUN(test_bm25_by_hand);
+	UNIT_RUN(test_bm25_formula);
+	UNIT_RUN(test_ties_and_top_k);
+	UNIT_RUN(test_passages);
+	UNIT_RUN(test_corpus_and_store);
+	return unit_done();
+}
