@@ -60,3 +60,24 @@ printf '  %.2f s, %.0f records/s, peak %s MiB\n' "$tasks_s" \
 	"$(echo "10000 / $tasks_s" | bc -l)" "$(peak tasks)"
 errors=$(jq -r 'select(.error) | .id' "$OUT/tasks.out" | wc -l)
 [ "$errors" -eq 0 ] || echo "  WARNING: $errors tasks failed" >&2
+
+# Tracing to a file on and off (issue: overhead under 10 %).  Series mode
+# makes no span per row; task mode makes ~40 spans per task (record, BDI
+# plans and steps).
+trace="$OUT/trace.jsonl"
+for i in $(seq "$RUNS"); do
+	rm -f "$trace"
+	measure series_traced "MAS_TRACE='$trace' mas-analyze --series '$rows' > /dev/null"
+	rm -f "$trace"
+	measure tasks_traced "MAS_TRACE='$trace' mas-analyze '$tasks' > /dev/null"
+done
+spans=$(wc -l < "$trace")
+echo "tracing to a file, on against off:"
+printf '  series mode  %.2f s against %.2f s: overhead %+.1f%%\n' \
+	"$(median series_traced)" "$series_s" \
+	"$(echo "100 * ($(median series_traced) - $series_s) / $series_s" | bc -l)"
+printf '  task mode    %.2f s against %.2f s: overhead %+.1f%% (%s spans, %.0f per task)\n' \
+	"$(median tasks_traced)" "$tasks_s" \
+	"$(echo "100 * ($(median tasks_traced) - $tasks_s) / $tasks_s" | bc -l)" \
+	"$spans" "$(echo "$spans / 10000" | bc -l)"
+rm -f "$trace"
