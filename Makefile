@@ -70,7 +70,7 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNITS) $(HELPERS)
-	@tests/run $(UNITS)
+	@SANITIZE=$(SANITIZE) tests/run $(UNITS)
 
 bench: all $(HELPERS)
 	@tests/bench/run

@@ -121,8 +121,12 @@ static void collect_llm(void *data)
 		return; /* released: the last reading stands */
 	mas_llm_get_stats(engine->llm, &stats);
 	mas_metrics_set("mas_llm_requests_total", "counter", "Model requests "
-	                "made (cache hits included).", NULL,
-	                (double)stats.requests);
+	                "answered, by outcome (cache hits included).",
+	                "outcome=\"ok\"",
+	                (double)(stats.requests - stats.failures));
+	mas_metrics_set("mas_llm_requests_total", "counter", "Model requests "
+	                "answered, by outcome (cache hits included).",
+	                "outcome=\"error\"", (double)stats.failures);
 	mas_metrics_set("mas_llm_cache_hits_total", "counter", "Model "
 	                "requests answered from the cache.", NULL,
 	                (double)stats.cache_hits);

@@ -226,8 +226,9 @@ uint32_t mas_index_add_document(struct mas_index_builder *b, const char *id,
 	b->scratch.size = 0;
 	mas_text_tokens(title, strlen(title), 0, collect_term, b);
 	b->title_terms.size = 0;
-	memcpy(grow(&b->title_terms, b->scratch.size), b->scratch.data,
-	       b->scratch.size);
+	if (b->scratch.size) /* a title of no terms: data may be NULL */
+		memcpy(grow(&b->title_terms, b->scratch.size), b->scratch.data,
+		       b->scratch.size);
 	return (uint32_t)COUNT(b->docs, struct doc_rec) - 1;
 }
 
@@ -253,8 +254,9 @@ void mas_index_add_passage(struct mas_index_builder *b, const char *text,
 	passage->text = offset32(b, add_string(&b->strings, text, length));
 	passage->length = (uint32_t)length;
 	b->scratch.size = 0;
-	memcpy(grow(&b->scratch, b->title_terms.size), b->title_terms.data,
-	       b->title_terms.size);
+	if (b->title_terms.size) /* data may be NULL when empty */
+		memcpy(grow(&b->scratch, b->title_terms.size),
+		       b->title_terms.data, b->title_terms.size);
 	mas_text_tokens(text, length, 0, collect_term, b);
 	ids = (uint32_t *)b->scratch.data;
 	n = COUNT(b->scratch, uint32_t);

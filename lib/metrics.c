@@ -49,6 +49,31 @@ int mas_metrics_enabled(void)
 	return metrics.path != NULL;
 }
 
+/* PATH with every "%p" replaced by PROGRAM, so that the programs of one
+ * pipeline sharing MAS_METRICS_FILE each keep a file of their own. */
+static char *expand_program(const char *path, const char *program)
+{
+	size_t size = strlen(path) + 1;
+	char *out, *p;
+
+	for (const char *q = strstr(path, "%p"); q; q = strstr(q + 2, "%p"))
+		size += strlen(program);
+	out = malloc(size);
+	if (!out)
+		return NULL;
+	for (p = out; *path; path++) {
+		if (path[0] == '%' && path[1] == 'p') {
+			memcpy(p, program, strlen(program));
+			p += strlen(program);
+			path++;
+		} else {
+			*p++ = *path;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
 int mas_metrics_init(const char *program, const struct mas_config *config,
                      char **error)
 {
@@ -59,6 +84,8 @@ int mas_metrics_init(const char *program, const struct mas_config *config,
 	*error = NULL;
 	if (!path)
 		return 0;
+	metrics.path = expand_program(path, program);
+	path = metrics.path;
 	folder = strdup(path);
 	slash = folder ? strrchr(folder, '/') : NULL;
 	if (slash)
@@ -69,12 +96,16 @@ int mas_metrics_init(const char *program, const struct mas_config *config,
 		             folder) < 0)
 			*error = NULL;
 		free(folder);
+		free(metrics.path);
+		metrics.path = NULL;
 		return -1;
 	}
 	free(folder);
-	metrics.path = strdup(path);
 	metrics.program = strdup(program);
 	metrics.last_write = mas_clock_monotonic();
+	/* A run that ends early (exit 2, 74, a closed stdout) still leaves
+	 * its figures. */
+	atexit(mas_metrics_shutdown);
 	return 0;
 }
 

@@ -6,8 +6,9 @@
  * program writes every metric it keeps to PATH at exit and every few
  * seconds while it runs, atomically (a temporary file in the same folder,
  * then rename), as node_exporter's textfile collector wants: a cron job's
- * last run is always there, whole.  Every series carries the label
- * program="mas-analyze" (or the program's name).
+ * last run is always there, whole.  "%p" in PATH stands for the program's
+ * name, so one MAS_METRICS_FILE can serve every program of a pipeline.
+ * Every series carries the label program="mas-analyze" (or the name).
  *
  * LABELS below is the rest of the label set, already formatted
  * ('code="TIMEOUT"'), or NULL; label values must come from a small set

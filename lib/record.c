@@ -138,10 +138,11 @@ static void progress_show(struct mas_run *run, int last)
 static void output_failed(void)
 {
 	if (errno == EPIPE) {
-		/* The reader went away: end as any filter does. */
-		signal(SIGPIPE, SIG_DFL);
-		raise(SIGPIPE);
-		_exit(141);
+		/* The reader went away: end quietly with the status a shell
+		 * shows for SIGPIPE (128 + 13), through exit() so that the
+		 * last spans and metrics are still written. */
+		clearerr(stdout);
+		exit(141);
 	}
 	mas_log(MAS_LOG_ERROR, "write error: %s", strerror(errno));
 	exit(MAS_EXIT_IO);
@@ -152,6 +153,9 @@ void mas_output_init(void)
 	if (output_ready)
 		return;
 	output_ready = 1;
+	/* A closed stdout shows as EPIPE, handled in output_failed, so the
+	 * program ends through exit() with its spans and metrics written. */
+	signal(SIGPIPE, SIG_IGN);
 	if (isatty(STDOUT_FILENO))
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	else

@@ -58,6 +58,7 @@ static struct {
 	int fd;                   /* the trace file, or -1 */
 	char buffer[FILE_BUFFER];
 	size_t used;
+	double flushed;           /* when the buffer last went out */
 	uint64_t random_state;
 	struct mas_span *current;
 	int exporting;
@@ -248,6 +249,7 @@ static void file_flush(void)
 {
 	size_t done = 0;
 
+	tracer.flushed = mas_clock_monotonic();
 	/* One write per buffer of whole lines: with O_APPEND each lands at
 	 * the end as a unit, so processes sharing the file do not mix
 	 * their lines. */
@@ -425,6 +427,9 @@ void mas_span_end(struct mas_span *span)
 		file_append(jv_string_value(line),
 		            (size_t)jv_string_length_bytes(jv_copy(line)));
 		jv_free(line);
+		/* A slow worker's spans reach the file within a second. */
+		if (mas_clock_monotonic() - tracer.flushed >= 1.0)
+			file_flush();
 	}
 	if (tracer.exporting)
 		export_queue(span);
@@ -537,6 +542,31 @@ static void *export_loop(void *unused)
 	return unused;
 }
 
+/* Trims S in place and decodes %XX escapes (the OTel spec's rule for
+ * header values). */
+static char *decode_header_part(char *s)
+{
+	char *end, *in, *out;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	for (in = out = s; *in; in++) {
+		unsigned value;
+		if (*in == '%' && sscanf(in + 1, "%2x", &value) == 1 &&
+		    in[1] && in[2]) {
+			*out++ = (char)value;
+			in += 2;
+		} else {
+			*out++ = *in;
+		}
+	}
+	*out = '\0';
+	return s;
+}
+
 /* OTEL_EXPORTER_OTLP_HEADERS: "key=value,key2=value2". */
 static struct curl_slist *otlp_headers(void)
 {
@@ -551,12 +581,15 @@ static struct curl_slist *otlp_headers(void)
 	for (item = copy ? strtok_r(copy, ",", &save) : NULL; item;
 	     item = strtok_r(NULL, ",", &save)) {
 		char *equals = strchr(item, '=');
-		char line[1024];
+		char *line = NULL;
 		if (!equals)
 			continue;
 		*equals = '\0';
-		snprintf(line, sizeof(line), "%s: %s", item, equals + 1);
+		if (asprintf(&line, "%s: %s", decode_header_part(item),
+		             decode_header_part(equals + 1)) < 0)
+			continue;
 		headers = curl_slist_append(headers, line);
+		free(line);
 	}
 	free(copy);
 	return headers;
@@ -593,6 +626,12 @@ static int start_exporter(void)
 	return 0;
 }
 
+static void flush_at_exit(void)
+{
+	if (tracer.fd >= 0)
+		file_flush();
+}
+
 int mas_trace_init(const char *program, const struct mas_config *config,
                    char **error)
 {
@@ -607,6 +646,9 @@ int mas_trace_init(const char *program, const struct mas_config *config,
 		seed = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
 	tracer.random_state = seed;
 	if (file) {
+		/* Spans buffered when a program exits early (exit 2, 74, a
+		 * closed stdout) still reach the file. */
+		atexit(flush_at_exit);
 		tracer.fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 		                 0644);
 		if (tracer.fd < 0) {

@@ -177,7 +177,8 @@ static void submit_lines(struct mas_llm *llm)
 			submit_line(llm, st.in + start, end - start);
 		start = nl ? end + 1 : end;
 	}
-	memmove(st.in, st.in + start, st.in_len - start);
+	if (start > 0) /* st.in is NULL until the first read */
+		memmove(st.in, st.in + start, st.in_len - start);
 	st.in_len -= start;
 }
 
