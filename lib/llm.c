@@ -861,12 +861,8 @@ static void end_span(struct req *r, jv result) /* borrows */
 		jv_free(usage);
 	} else {
 		jv error = jv_invalid_get_msg(jv_copy(result));
-		jv code = jv_object_get(jv_copy(error), jv_string("code"));
-		jv message = jv_object_get(error, jv_string("message"));
-		mas_span_set(span, "mas.error.code", code);
-		mas_span_fail(span, jv_get_kind(message) == JV_KIND_STRING
-		                            ? jv_string_value(message) : NULL);
-		jv_free(message);
+		mas_span_error(span, error);
+		jv_free(error);
 	}
 	mas_span_end(span);
 }

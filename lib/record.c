@@ -236,16 +236,9 @@ static jv finish_span(struct mas_span *span, jv record)
 	else
 		jv_free(id);
 	error = jv_object_get(jv_copy(record), jv_string("error"));
-	if (jv_get_kind(error) == JV_KIND_OBJECT) {
-		jv code = jv_object_get(jv_copy(error), jv_string("code"));
-		jv message = jv_object_get(error, jv_string("message"));
-		mas_span_set(span, "mas.error.code", code);
-		mas_span_fail(span, jv_get_kind(message) == JV_KIND_STRING
-		                            ? jv_string_value(message) : NULL);
-		jv_free(message);
-	} else {
-		jv_free(error);
-	}
+	if (jv_get_kind(error) == JV_KIND_OBJECT)
+		mas_span_error(span, error);
+	jv_free(error);
 	mas_span_traceparent(span, traceparent);
 	mas_span_end(span);
 	return jv_object_set(record, jv_string("traceparent"),

@@ -220,6 +220,20 @@ void mas_span_fail(struct mas_span *span, const char *message)
 	span->message = message ? strdup(message) : NULL;
 }
 
+void mas_span_error(struct mas_span *span, jv error)
+{
+	jv code, message;
+
+	if (!span)
+		return;
+	code = jv_object_get(jv_copy(error), jv_string("code"));
+	message = jv_object_get(jv_copy(error), jv_string("message"));
+	mas_span_set(span, "mas.error.code", code);
+	mas_span_fail(span, jv_get_kind(message) == JV_KIND_STRING
+	                            ? jv_string_value(message) : NULL);
+	jv_free(message);
+}
+
 void mas_span_traceparent(const struct mas_span *span,
                           char buf[MAS_TRACEPARENT_SIZE])
 {

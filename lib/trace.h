@@ -67,6 +67,11 @@ void mas_span_set(struct mas_span *span, const char *key, jv value);
 /* Mark the span failed with MESSAGE (copied); OK otherwise. */
 void mas_span_fail(struct mas_span *span, const char *message);
 
+/* Mark the span failed with an error object (borrowed: {"code",
+ * "message"}): the code as attribute mas.error.code, the message as the
+ * status message. */
+void mas_span_error(struct mas_span *span, jv error);
+
 /* End SPAN, queue it for output, free it.  NULL is fine. */
 void mas_span_end(struct mas_span *span);
 

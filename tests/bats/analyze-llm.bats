@@ -18,16 +18,7 @@ teardown() {
 	fake_openai_stop
 }
 
-# Starts the fake server with the rules given as arguments, one per line.
-serve() {
-	printf '%s\n' "$@" > "$BATS_TEST_TMPDIR/rules.jsonl"
-	fake_openai_start --script "$BATS_TEST_TMPDIR/rules.jsonl"
-	export OPENAI_BASE_URL=$FAKE_OPENAI_URL
-}
 
-requests() {
-	grep -c . "$FAKE_OPENAI_LOG" || true
-}
 
 @test "without an endpoint the embedded engine answers and says so" {
 	run --separate-stderr mas-analyze <<<"$task1"
@@ -37,7 +28,7 @@ requests() {
 }
 
 @test "with an endpoint the model narrates the computed figures" {
-	serve "$good"
+	fake_openai_serve "$good"
 	run --separate-stderr mas-analyze <<<"$task1"
 	[ "$status" -eq 0 ]
 	output_jq '.analysis.insights == ["engagement is rising about 0.70% per day and repeats every 7 days."]'
@@ -53,7 +44,7 @@ requests() {
 }
 
 @test "a narration with a figure that was not computed falls back to the templates" {
-	serve '{"contains":"xyzzy","json":{"insights":["xyzzy will grow 42.42% next year."]}}' "$good"
+	fake_openai_serve '{"contains":"xyzzy","json":{"insights":["xyzzy will grow 42.42% next year."]}}' "$good"
 	run --separate-stderr mas-analyze < <(jq -nc '{analysis_type:"trend",data:{xyzzy:[1,2,3,5,8,13]}}')
 	[ "$status" -eq 0 ]
 	output_jq '.analysis.meta.engine == "embedded"'
@@ -62,7 +53,7 @@ requests() {
 }
 
 @test "--fallback error turns a model failure into the record's error" {
-	serve '{"contains":"xyzzy","json":{"insights":["xyzzy will grow 42.42% next year."]}}'
+	fake_openai_serve '{"contains":"xyzzy","json":{"insights":["xyzzy will grow 42.42% next year."]}}'
 	run --separate-stderr mas-analyze --fallback error < <(jq -nc '{id:"x",analysis_type:"trend",data:{xyzzy:[1,2,3,5,8,13]}}')
 	# a rejected reply is not a transient failure: exit 1, not 75
 	[ "$status" -eq 1 ]
@@ -70,11 +61,11 @@ requests() {
 }
 
 @test "a rejected narration is not replayed from the cache" {
-	serve '{"contains":"xyzzy","json":{"insights":["xyzzy will grow 42.42% next year."]}}'
+	fake_openai_serve '{"contains":"xyzzy","json":{"insights":["xyzzy will grow 42.42% next year."]}}'
 	task=$(jq -nc '{analysis_type:"trend",data:{xyzzy:[1,2,3,5,8,13]}}')
 	run --separate-stderr mas-analyze <<<"$task"
 	run --separate-stderr mas-analyze <<<"$task"
-	[ "$(requests)" -eq 2 ]
+	[ "$(fake_openai_requests)" -eq 2 ]
 }
 
 @test "a server that cannot be reached: fallback, or exit 75 for cron to retry" {
@@ -88,34 +79,34 @@ requests() {
 }
 
 @test "401 is not retried and is a permanent failure (exit 1)" {
-	serve '{"status":401,"error":{"message":"bad key","type":"invalid_request_error"}}'
+	fake_openai_serve '{"status":401,"error":{"message":"bad key","type":"invalid_request_error"}}'
 	OPENAI_API_KEY=sk-wrong run --separate-stderr mas-analyze --fallback error <<<"$task1"
 	[ "$status" -eq 1 ]
 	output_jq '.error.code == "UNAUTHORIZED"'
-	[ "$(requests)" -eq 1 ]
+	[ "$(fake_openai_requests)" -eq 1 ]
 }
 
 @test "500s are retried, then the answer is used" {
-	serve '{"status":500,"times":2}' "$good"
+	fake_openai_serve '{"status":500,"times":2}' "$good"
 	run --separate-stderr mas-analyze <<<"$task1"
 	[ "$status" -eq 0 ]
 	output_jq '.analysis.meta.engine == "llm" and .analysis.meta.llm.attempts == 3'
-	[ "$(requests)" -eq 3 ]
+	[ "$(fake_openai_requests)" -eq 3 ]
 }
 
 @test "the cache answers a repeated run without a request; --no-cache asks again" {
-	serve "$good"
+	fake_openai_serve "$good"
 	run --separate-stderr mas-analyze <<<"$task1"
 	run --separate-stderr mas-analyze <<<"$task1"
 	output_jq '.analysis.meta.engine == "llm" and .analysis.meta.llm.cached == true'
-	[ "$(requests)" -eq 1 ]
+	[ "$(fake_openai_requests)" -eq 1 ]
 	run --separate-stderr mas-analyze --no-cache <<<"$task1"
 	output_jq '.analysis.meta.llm.cached == false'
-	[ "$(requests)" -eq 2 ]
+	[ "$(fake_openai_requests)" -eq 2 ]
 }
 
 @test "--cache-only replays without the network and treats a miss as an error" {
-	serve "$good"
+	fake_openai_serve "$good"
 	run --separate-stderr mas-analyze <<<"$task1"
 	fake_openai_stop
 	export OPENAI_BASE_URL=http://127.0.0.1:9/v1
@@ -134,27 +125,27 @@ requests() {
 }
 
 @test "--max-tokens-total stops asking the model; later records fall back" {
-	serve "$good"
+	fake_openai_serve "$good"
 	run --separate-stderr mas-analyze --no-cache --max-tokens-total 10 < <(echo "$task1"; echo "$task1" | jq -c '.id = "again"')
 	[ "$status" -eq 0 ]
 	output_jq -s '.[0].analysis.meta.engine == "llm"'
 	output_jq -s '.[1].analysis.meta.engine == "embedded" and (.[1].analysis.meta.fallback_reason | startswith("FORBIDDEN"))'
-	[ "$(requests)" -eq 1 ]
+	[ "$(fake_openai_requests)" -eq 1 ]
 }
 
 @test "--jobs keeps many requests in flight and the output in input order" {
 	# Record 1 (metric "slow") is answered last: its place must wait.
-	serve '{"contains":"slow","delay_ms":600,"json":{"insights":["first."]}}' '{"delay_ms":100,"json":{"insights":["later."]}}'
+	fake_openai_serve '{"contains":"slow","delay_ms":600,"json":{"insights":["first."]}}' '{"delay_ms":100,"json":{"insights":["later."]}}'
 	for i in $(seq 12); do jq -nc --argjson i "$i" '{id:$i,analysis_type:"describe",data:{(if $i == 1 then "slow" else "v" end):[1,2,$i]}}'; done > "$BATS_TEST_TMPDIR/tasks.jsonl"
 	run --separate-stderr mas-analyze --jobs 6 "$BATS_TEST_TMPDIR/tasks.jsonl"
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | jq -r .id | paste -sd,)" = "1,2,3,4,5,6,7,8,9,10,11,12" ]
 	output_jq -s '.[0].analysis.insights == ["first."] and all(.[1:][]; .analysis.insights == ["later."])'
-	[ "$(requests)" -eq 12 ]
+	[ "$(fake_openai_requests)" -eq 12 ]
 }
 
 @test "bad input lines keep their place among records waiting on the model" {
-	serve '{"delay_ms":300,"json":{"insights":["ok."]}}'
+	fake_openai_serve '{"delay_ms":300,"json":{"insights":["ok."]}}'
 	run --separate-stderr mas-analyze --jobs 4 < <(tiny_task a; echo 'junk'; tiny_task c)
 	[ "$status" -eq 1 ]
 	[ "$(printf '%s\n' "$output" | jq -r '.id // "?"' | sed -n '1p;3p' | paste -sd,)" = "a,c" ]
@@ -162,7 +153,7 @@ requests() {
 }
 
 @test "the API key is sent to the server and nowhere else" {
-	serve "$good"
+	fake_openai_serve "$good"
 	OPENAI_API_KEY=sk-test-7f3a9c MAS_LOG_LEVEL=debug run --separate-stderr mas-analyze --fallback embedded <<<"$task1"
 	[ "$status" -eq 0 ]
 	[[ "$output" != *sk-test-7f3a9c* ]]
@@ -173,7 +164,7 @@ requests() {
 }
 
 @test "a Chinese record gets a Chinese prompt" {
-	serve '{"json":{"insights":["engagement 每天增长 0.70%。"]}}'
+	fake_openai_serve '{"json":{"insights":["engagement 每天增长 0.70%。"]}}'
 	run --separate-stderr mas-analyze < <(sed -n 6p examples/tasks.jsonl)
 	[ "$status" -eq 0 ]
 	output_jq '.analysis.meta.engine == "llm"'
@@ -181,9 +172,9 @@ requests() {
 }
 
 @test "series mode narrates each group" {
-	serve "$good"
+	fake_openai_serve "$good"
 	run --separate-stderr mas-analyze --series --by host --type trend "$DATA/server_metrics.jsonl"
 	[ "$status" -eq 0 ]
 	[ "$(line_count)" -eq 2 ]
-	[ "$(requests)" -eq 2 ]
+	[ "$(fake_openai_requests)" -eq 2 ]
 }

@@ -6,6 +6,10 @@
 #                                   --default-delay-ms N)
 #   fake_openai_stop                stop it (in teardown); fails if it did not
 #                                   exit 0, so a crash fails the test
+#   fake_openai_serve RULE...       start it with these rules (one JSON
+#                                   object each) and point OPENAI_BASE_URL
+#                                   at it
+#   fake_openai_requests            how many requests it has seen
 #
 # fake_openai_start waits at most 5 s for the port file, then exports
 #   FAKE_OPENAI_URL   http://127.0.0.1:PORT/v1 (a base URL, as in
@@ -73,4 +77,16 @@ fake_openai_stop() {
 		cat "${BATS_TEST_TMPDIR:-${TMPDIR:-/tmp}}/fake-openai.err" >&2
 	fi
 	return "$status"
+}
+
+fake_openai_serve() {
+	local rules=${BATS_TEST_TMPDIR:-${TMPDIR:-/tmp}}/rules.jsonl
+
+	printf '%s\n' "$@" >"$rules"
+	fake_openai_start --script "$rules" || return 1
+	export OPENAI_BASE_URL=$FAKE_OPENAI_URL
+}
+
+fake_openai_requests() {
+	grep -c . "$FAKE_OPENAI_LOG" || true
 }

@@ -19,17 +19,12 @@ teardown() {
 	fake_openai_stop
 }
 
-serve() {
-	printf '%s\n' "$@" > "$BATS_TEST_TMPDIR/rules.jsonl"
-	fake_openai_start --script "$BATS_TEST_TMPDIR/rules.jsonl"
-	export OPENAI_BASE_URL=$FAKE_OPENAI_URL
-}
 
 questions='{"contains":"Break the research question","json":{"sub_questions":["How cheap are lithium-ion batteries?","What do grid batteries do?"]}}'
 synthesis='{"contains":"Answer the research question","json":{"answers":[{"question":"How cheap are lithium-ion batteries?","answer":"139 dollars per kWh.","sources":["'$P'/lithium-ion-costs.md#1"]}],"summary":"Batteries got cheap.","summary_sources":["'$P'/lithium-ion-costs.md#1","invented#1"],"key_findings":[{"text":"Pack prices fell about 90%.","sources":["'$P'/lithium-ion-costs.md#1","nowhere#7"]}],"recommendations":[{"text":"Pair solar with storage.","sources":["'$P'/grid-scale-storage.md#2"]}]}}'
 
 @test "sub-questions, retrieval for each, and a synthesis citing retrieved passages only" {
-	serve "$questions" "$synthesis"
+	fake_openai_serve "$questions" "$synthesis"
 	run --separate-stderr mas-research --corpus "$CORPUS" <<<'{"query":"battery storage costs"}'
 	[ "$status" -eq 0 ]
 	output_jq '.research.meta.engine == "llm" and .research.meta.plan == "model_synthesis" and .research.meta.grounded == true'
@@ -45,7 +40,7 @@ synthesis='{"contains":"Answer the research question","json":{"answers":[{"quest
 }
 
 @test "without a corpus the model answers, marked grounded: false" {
-	serve "$questions" "$synthesis"
+	fake_openai_serve "$questions" "$synthesis"
 	run --separate-stderr mas-research <<<'{"query":"battery storage costs"}'
 	[ "$status" -eq 0 ]
 	output_jq '.research | .meta.grounded == false and .sources == [] and .confidence == null and .meta.plan == "model_only"'
@@ -53,7 +48,7 @@ synthesis='{"contains":"Answer the research question","json":{"answers":[{"quest
 }
 
 @test "a model that fails leaves the embedded answer, or the error with --fallback error" {
-	serve '{"status":500}'
+	fake_openai_serve '{"status":500}'
 	run --separate-stderr mas-research --corpus "$CORPUS" --timeout 5 <<<'{"query":"battery storage costs"}'
 	[ "$status" -eq 0 ]
 	output_jq '.research.meta.engine == "embedded" and (.research.meta.fallback_reason | startswith("UPSTREAM_ERROR")) and (.research.key_findings | length) > 0'
@@ -63,7 +58,7 @@ synthesis='{"contains":"Answer the research question","json":{"answers":[{"quest
 }
 
 @test "--retrieve-only never asks the model" {
-	serve "$questions" "$synthesis"
+	fake_openai_serve "$questions" "$synthesis"
 	run --separate-stderr mas-research --corpus "$CORPUS" --retrieve-only <<<'{"query":"battery storage costs"}'
 	[ "$status" -eq 0 ]
 	output_jq '.research.meta.plan == "ranked_sources" and .research.meta.engine == "embedded"'

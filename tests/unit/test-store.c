@@ -15,23 +15,12 @@ static char tmp[256];
 
 static void setup(void)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmp, sizeof(tmp), "%s/mas-store-XXXXXX",
-	         base && *base ? base : "/tmp");
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
-		exit(99);
-	}
+	unit_make_dir(tmp, sizeof(tmp), "store");
 }
 
 static void teardown(void)
 {
-	char command[512];
-
-	snprintf(command, sizeof(command), "rm -rf '%s'", tmp);
-	if (system(command) != 0)
-		fprintf(stderr, "could not remove %s\n", tmp);
+	unit_remove_dir(tmp);
 }
 
 static int contains(const char *text, const char *part)

@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int unit_count, unit_failed, unit_test_failed;
@@ -64,6 +65,32 @@ static int unit_count, unit_failed, unit_test_failed;
 		printf("%s %d - %s\n", unit_test_failed ? "not ok" : "ok",    \
 		       unit_count, #fn);                                      \
 	} while (0)
+
+/*
+ * A new, empty folder for a test's files, named after WHAT, under
+ * $TMPDIR or /tmp, into DIR (at least 256 bytes); exits 99 when it
+ * cannot be made.  unit_remove_dir removes it with all it holds.
+ */
+static inline void unit_make_dir(char *dir, size_t size, const char *what)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(dir, size, "%s/mas-%s-XXXXXX", base && *base ? base : "/tmp",
+	         what);
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		exit(99);
+	}
+}
+
+static inline void unit_remove_dir(const char *dir)
+{
+	char command[512];
+
+	snprintf(command, sizeof(command), "rm -rf '%s'", dir);
+	if (system(command) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
 
 static inline int unit_done(void)
 {
