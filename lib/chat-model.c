@@ -76,7 +76,8 @@ static jv intents_json(const struct mas_kb *kb, const char *lang)
 	jv list = jv_array();
 
 	for (size_t i = 0; i < kb->intent_count; i++) {
-		const char *label = mas_kb_pick(&kb->intents[i].label, lang, 0);
+		const char *label = mas_kb_pick(&kb->intents[i].label, lang,
+		                                0);
 		list = jv_array_append(list, JV_OBJECT(
 			jv_string("name"), jv_string(kb->intents[i].name),
 			jv_string("about"),
@@ -95,7 +96,8 @@ static jv draft_json(jv result)
 	for (int i = 0; kept[i]; i++) {
 		jv value = jv_object_get(jv_copy(result), jv_string(kept[i]));
 		if (jv_is_valid(value))
-			draft = jv_object_set(draft, jv_string(kept[i]), value);
+			draft = jv_object_set(draft, jv_string(kept[i]),
+			                      value);
 		else
 			jv_free(value);
 	}
@@ -155,7 +157,6 @@ struct extractor {
 	int state;
 	void (*on_text)(void *, const char *, size_t);
 	void *user;
-	size_t shown;               /* bytes given to on_text */
 };
 
 static void emit(struct extractor *x, const char *bytes, size_t n)
@@ -163,7 +164,6 @@ static void emit(struct extractor *x, const char *bytes, size_t n)
 	if (n == 0)
 		return;
 	x->on_text(x->user, bytes, n);
-	x->shown += n;
 }
 
 static int hex4(const char *p, unsigned *value)
@@ -421,9 +421,8 @@ static jv merged(const struct mas_chat_turn *turn, jv result, jv outcome)
 	jv reply = jv_object_get(jv_copy(outcome), jv_string("json"));
 	jv intent = jv_object_get(jv_copy(reply), jv_string("intent"));
 	jv old = jv_object_get(jv_copy(result), jv_string("intent"));
-	double score = clamp_number(jv_object_get(jv_copy(reply),
-	                                          jv_string("sentiment_score")),
-	                            -1, 1);
+	jv given = jv_object_get(jv_copy(reply), jv_string("sentiment_score"));
+	double score = clamp_number(given, -1, 1);
 
 	result = set(result, "response",
 	             jv_object_get(jv_copy(reply), jv_string("response")));
@@ -442,6 +441,7 @@ static jv merged(const struct mas_chat_turn *turn, jv result, jv outcome)
 	result = set(result, "intent", intent);
 	jv_free(old);
 	jv_free(reply);
+	jv_free(outcome);
 	return jv_setpath(result, JV_ARRAY(jv_string("meta"),
 	                                   jv_string("model_knowledge")),
 	                  jv_copy(turn->knowledge));

@@ -180,8 +180,8 @@ jv mas_chat_info(const struct mas_chat *chat)
 			mas_classify_feature_count(chat->classifier)),
 		jv_string("threshold"), round4(chat->threshold),
 		jv_string("train_seconds"), round4(chat->train_seconds),
-		jv_string("sentiment"), jv_string(chat->sentiment ? "model"
-		                                                  : "lexicon"));
+		jv_string("sentiment"),
+		jv_string(chat->sentiment ? "model" : "lexicon"));
 }
 
 /* ---- beliefs ---- */
@@ -195,7 +195,6 @@ struct chat_beliefs {
 	const char *session_id;     /* borrowed, or NULL */
 	int has_session;
 	struct mas_session session;
-	unsigned long hash;         /* of the folded message */
 
 	struct mas_features vector;
 	double *probs;
@@ -381,7 +380,8 @@ static int slot_value(const struct chat_beliefs *b, jv vars,
 	value = jv_object_get(jv_copy(b->slots), jv_string(name));
 	if (jv_get_kind(value) == JV_KIND_STRING) {
 		const char *label = slot_label(&b->chat->kb, name,
-		                               jv_string_value(value), b->lang);
+		                               jv_string_value(value),
+		                               b->lang);
 		append(out, label, strlen(label));
 		jv_free(value);
 		return 1;
@@ -453,10 +453,12 @@ static const char *builtin_message(const char *name, const char *lang)
 	static const char *const texts[][3] = {
 		{ "clarify", "Sorry, I'm not sure I understood. Is your "
 		  "question about {{candidates}}?",
-		  "抱歉，我不太确定您的意思。请问您是想咨询{{candidates}}吗？" },
+		  "抱歉，我不太确定您的意思。"
+		  "请问您是想咨询{{candidates}}吗？" },
 		{ "out_of_scope", "Sorry, I can't help with that. I can "
 		  "answer questions about {{topics}}.",
-		  "抱歉，这个问题我无法解答。我可以解答关于{{topics}}的问题。" },
+		  "抱歉，这个问题我无法解答。"
+		  "我可以解答关于{{topics}}的问题。" },
 		{ "escalate", "I'm connecting you with a member of our "
 		  "team.", "正在为您转接人工客服，请稍候。" },
 		{ "ask_slot", "Which {{slot}} do you mean: {{values}}?",
@@ -505,8 +507,11 @@ static jv join_list(const char *const *items, size_t count, const char *lang)
 	jv text = jv_string("");
 
 	for (size_t i = 0; i < count; i++) {
-		const char *sep = i == 0 ? "" : i + 1 < count ? (zh ? "、" : ", ")
-		                                              : (zh ? "还是" : " or ");
+		const char *sep = zh ? "、" : ", ";
+		if (i == 0)
+			sep = "";
+		else if (i + 1 == count)
+			sep = zh ? "还是" : " or ";
 		text = jv_string_append_str(text, sep);
 		text = jv_string_append_str(text, items[i]);
 	}
@@ -710,7 +715,8 @@ static int step_decline(struct mas_bdi *bdi, void *beliefs,
 	/* The topics: what the informational intents answer, else all. */
 	for (size_t i = 0; i < kb->intent_count; i++)
 		if (kb->intents[i].informational)
-			labels[count++] = intent_label(&kb->intents[i], b->lang);
+			labels[count++] = intent_label(&kb->intents[i],
+			                               b->lang);
 	for (size_t i = 0; count == 0 && i < kb->intent_count; i++)
 		labels[i] = intent_label(&kb->intents[i], b->lang);
 	if (count == 0)
@@ -914,7 +920,8 @@ static int step_keep_reply(struct mas_bdi *bdi, void *beliefs,
 	return 0;
 }
 
-#define STEPS(...) ((const struct mas_bdi_step[]){ __VA_ARGS__, { NULL, NULL } })
+#define STEPS(...) \
+	((const struct mas_bdi_step[]){ __VA_ARGS__, { NULL, NULL } })
 
 /*
  * The plan library, in order of preference within each goal.
@@ -975,8 +982,8 @@ static jv validate(jv input)
 	jv_kind kind = jv_get_kind(message);
 
 	if (jv_get_kind(input) != JV_KIND_OBJECT)
-		status = mas_fail(MAS_ERR_INVALID_REQUEST, "input: expected an "
-		                  "object, got %s (check --input)",
+		status = mas_fail(MAS_ERR_INVALID_REQUEST, "input: expected "
+		                  "an object, got %s (check --input)",
 		                  jv_kind_name(jv_get_kind(input)));
 	else if (kind == JV_KIND_INVALID)
 		status = mas_fail(MAS_ERR_INVALID_REQUEST, "message: missing");
@@ -1036,15 +1043,6 @@ static const char *reply_language(const struct chat_beliefs *b)
 	return mas_classify_has_han(b->message) ? "zh" : "en";
 }
 
-static unsigned long hash_text(const char *text)
-{
-	unsigned long h = 5381;
-
-	while (*text)
-		h = h * 33 + (unsigned char)*text++;
-	return h;
-}
-
 /* The session this record belongs to, loaded (with a store). */
 static void load_session(struct chat_beliefs *b)
 {
@@ -1070,7 +1068,6 @@ static void perceive(struct chat_beliefs *b)
 	b->message = jv_string_value(message);
 	jv_free(message); /* still held by b->input */
 	b->folded = mas_classify_fold(b->message, strlen(b->message));
-	b->hash = hash_text(b->folded);
 	b->lang = reply_language(b);
 	load_session(b);
 	b->probs = calloc(chat->classes, sizeof(*b->probs));

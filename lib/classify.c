@@ -96,7 +96,8 @@ static void raw_clear(struct raw *raw)
 {
 	raw->n = 0;
 	if (raw->table)
-		memset(raw->table, 0xFF, (raw->mask + 1) * sizeof(*raw->table));
+		memset(raw->table, 0xFF,
+		       (raw->mask + 1) * sizeof(*raw->table));
 }
 
 static void raw_free(struct raw *raw)
@@ -131,6 +132,21 @@ static void raw_grow(struct raw *raw)
 	memset(raw->table, 0xFF, (raw->mask + 1) * sizeof(*raw->table));
 	for (size_t e = 0; e < raw->n; e++)
 		raw->table[raw_slot(raw, raw->hash[e])] = (int32_t)e;
+}
+
+/* Only the entries are kept, at their size: 15,000 texts at the
+ * table's starting capacity would take 45 MB. */
+static void shrink(struct raw *raw)
+{
+	size_t n = raw->n ? raw->n : 1;
+
+	free(raw->table);
+	raw->table = NULL;
+	raw->hash = realloc(raw->hash, n * sizeof(*raw->hash));
+	raw->count = realloc(raw->count, n * sizeof(*raw->count));
+	raw->capacity = n;
+	if (!raw->hash || !raw->count)
+		mas_die(MAS_EXIT_IO, "out of memory");
 }
 
 static void raw_add(struct raw *raw, uint64_t hash)
@@ -463,8 +479,8 @@ static void accumulate(const struct mas_classifier *c,
 	for (size_t j = 0; j < n; j++)
 		acc[j] = (vec8){ 0 };
 	for (size_t i = 0; i < x->count; i++) {
-		const vec8 *row = (const vec8 *)(c->weights +
-		                                 (size_t)x->index[i] * c->stride);
+		size_t at = (size_t)x->index[i] * c->stride;
+		const vec8 *row = (const vec8 *)(c->weights + at);
 		float v = x->value[i];
 		for (size_t j = 0; j < n; j++)
 			acc[j] += v * row[j];
@@ -550,6 +566,35 @@ static void shuffle(size_t *order, size_t n, uint64_t *state)
 	}
 }
 
+/*
+ * Past this many texts, features seen in only one are dropped: they can
+ * only memorise that text, and on a 15,000-example knowledge base they
+ * are half the vocabulary, so half the weights to train and to fetch
+ * from memory for every message.
+ */
+#define PRUNE_ABOVE 5000
+
+/* Keeps the features of DF at least 2, renumbered, their counts moved
+ * down in DF to the new numbers. */
+static void prune(struct mas_classifier *c, uint32_t *df)
+{
+	struct vocab kept;
+	uint32_t *moved = malloc((c->vocab.count + 1) * sizeof(*moved));
+
+	if (!moved)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	vocab_init(&kept, c->vocab.count);
+	for (size_t i = 0; i <= c->vocab.mask; i++) {
+		uint64_t key = c->vocab.keys[i];
+		if (key && df[c->vocab.values[i]] >= 2)
+			moved[vocab_add(&kept, key)] = df[c->vocab.values[i]];
+	}
+	memcpy(df, moved, kept.count * sizeof(*df));
+	free(moved);
+	vocab_release(&c->vocab);
+	c->vocab = kept;
+}
+
 /* Builds the vocabulary and idf from the texts; their raw features are
  * kept in RAWS for the vectors. */
 static void build_vocabulary(struct mas_classifier *c,
@@ -562,8 +607,7 @@ static void build_vocabulary(struct mas_classifier *c,
 	vocab_init(&c->vocab, n * 32);
 	for (size_t t = 0; t < n; t++) {
 		extract(texts[t], &raws[t]);
-		free(raws[t].table); /* only the entries are kept */
-		raws[t].table = NULL;
+		shrink(&raws[t]);
 		for (size_t i = 0; i < raws[t].n; i++) {
 			uint32_t index = vocab_add(&c->vocab, raws[t].hash[i]);
 			if (index >= df_capacity) {
@@ -579,6 +623,8 @@ static void build_vocabulary(struct mas_classifier *c,
 			df[index]++;
 		}
 	}
+	if (n > PRUNE_ABOVE)
+		prune(c, df);
 	c->features = c->vocab.count;
 	c->idf = malloc((c->features ? c->features : 1) * sizeof(*c->idf));
 	if (!c->idf)

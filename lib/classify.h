@@ -2,32 +2,36 @@
  * classify.h — text classification for mas-chat: features, a linear model,
  * and the threshold that tells "none of these" (mas-chat(1), METHODS).
  *
- * Features.  A text is folded (mas_classify_fold: lower case, full-width
- * forms to ASCII, punctuation to spaces) and turned into
+ * Features, from lib/text's folding and tokens (text.h):
  *   - character n-grams, n = 1 to 3, over the folded text with a space at
- *     each end: Chinese needs no segmenter, and English gets word
- *     boundaries and some morphology for free;
- *   - word unigrams and bigrams of the Latin-script words.
+ *     each end (mas_text_char_ngrams): Chinese needs no segmenter, and
+ *     English gets word boundaries and some morphology for free;
+ *   - word unigrams and bigrams of the stemmed words, stop words kept
+ *     ("how" and "what" tell intents apart); CJK bigrams are left to the
+ *     character n-grams.
  * Each feature weighs (1 + log tf) * idf, the idf taken from the training
  * texts, and the vector is scaled to unit length.  Features never seen in
- * training are dropped, so the same vectors serve for retrieval: the
- * cosine of two texts is the dot product of their vectors.
+ * training are dropped, and past 5,000 training texts so are those seen
+ * in only one; so the same vectors serve for retrieval: the cosine of two
+ * texts is the dot product of their vectors.
  *
  * Model.  Multinomial logistic regression (softmax), L2-regularised,
  * trained by stochastic gradient descent over a fixed number of epochs in
  * an order drawn from a fixed seed: the same texts give the same model,
  * bit for bit.  Chosen over naive Bayes because its probabilities are
  * calibrated well enough to threshold, which out-of-scope detection needs,
- * and it matches a linear SVM on short texts.
+ * and it stands beside a linear SVM on short texts (make bench).
  *
  * Threshold.  mas_classify_calibrate cross-validates (k folds, stratified
  * by label, round-robin so that it is deterministic; past 5,000 texts only
  * the first fold is held out, an 80/20 split) and picks the top
- * probability under which an answer is refused: with out-of-scope
- * examples (trained as one more class, so that "none of these" has a
- * shape of its own), the one that best separates correct held-out answers
- * from held-out out-of-scope texts (balanced accuracy); without, the 5th
- * percentile of the top probability of correct held-out answers.
+ * probability under which an answer is refused: the 5th percentile of the
+ * top probability of correct held-out answers; or, given a label for
+ * out-of-scope examples, the threshold that best separates correct
+ * held-out answers from held-out out-of-scope texts (balanced accuracy).
+ * mas-chat uses the first: its out-of-scope examples are a class of their
+ * own already, and balanced accuracy over a few dozen of them refused too
+ * many good answers on the held-out set.
  */
 #ifndef MAS_CLASSIFY_H
 #define MAS_CLASSIFY_H
@@ -36,16 +40,17 @@
 #include <stdint.h>
 
 /*
- * Fold TEXT (LENGTH bytes of UTF-8) for matching: lower case (ASCII,
- * Latin-1, Greek, Cyrillic), full-width ASCII and the ideographic space to
- * ASCII, punctuation and symbols to one space, apostrophes inside words
- * kept ("don't"), runs of space collapsed, no space at either end.
- * Returns a malloc'd string; invalid bytes are dropped.
+ * Fold TEXT (LENGTH bytes of UTF-8) for matching slot synonyms, keywords
+ * and the sentiment lexicon: letters and digits as mas_text_fold folds
+ * them (lower case, no accents, full-width to ASCII), CJK as it is,
+ * apostrophes between letters kept ("don't"), everything else to one
+ * space, no space at either end.  Returns a malloc'd string; invalid
+ * bytes count as separators.
  */
 char *mas_classify_fold(const char *text, size_t length);
 
-/* Whether TEXT holds a Han character (CJK ideograph): the language guess
- * mas-chat makes when no language is given. */
+/* Whether TEXT holds a CJK character (mas_text_has_cjk): the language
+ * guess mas-chat makes when no language is given. */
 int mas_classify_has_han(const char *text);
 
 /* A sparse vector: indices ascending, unit length. */

@@ -157,8 +157,9 @@ static int string_array(struct loader *l, jv entry, const char *type,
 		            field, required ? "a non-empty " : "an ");
 	}
 	jv_array_foreach(value, i, item) {
-		if (status == 0 && (jv_get_kind(item) != JV_KIND_STRING ||
-		                    jv_string_length_bytes(jv_copy(item)) == 0))
+		int good = jv_get_kind(item) == JV_KIND_STRING &&
+		           jv_string_length_bytes(jv_copy(item)) > 0;
+		if (status == 0 && !good)
 			status = fail(l, "%s: %s[%d]: expected a non-empty "
 			              "string", type, field, i);
 		if (status == 0) {
@@ -200,8 +201,9 @@ static int texts_of(struct loader *l, jv value, const char *type,
 
 	switch (jv_get_kind(value)) {
 	case JV_KIND_STRING:
-		add_text(out, lang ? lang : language_of(jv_string_value(value)),
-		         jv_string_value(value));
+		if (!lang)
+			lang = language_of(jv_string_value(value));
+		add_text(out, lang, jv_string_value(value));
 		break;
 	case JV_KIND_ARRAY:
 		jv_array_foreach(value, i, item) {
@@ -277,8 +279,8 @@ static int seen_name(struct loader *l, const char *what, const char *name)
 
 	if (strcmp(what, "intent") == 0) {
 		if (strcmp(name, "out_of_scope") == 0)
-			return fail(l, "intent: 'out_of_scope' is reserved for "
-			            "messages no intent fits");
+			return fail(l, "intent: 'out_of_scope' is reserved "
+			            "for messages no intent fits");
 		for (size_t i = 0; i < kb->intent_count; i++)
 			if (strcmp(kb->intents[i].name, name) == 0)
 				return fail(l, "duplicate intent '%s' (first "
@@ -294,7 +296,8 @@ static int seen_name(struct loader *l, const char *what, const char *name)
 		for (size_t i = 0; i < kb->faq_count; i++)
 			if (strcmp(kb->faqs[i].id, name) == 0)
 				return fail(l, "duplicate id '%s' (first at "
-				            "line %lu)", name, kb->faqs[i].line);
+				            "line %lu)", name,
+				            kb->faqs[i].line);
 		for (size_t i = 0; i < kb->escalation_count; i++)
 			if (strcmp(kb->escalations[i].id, name) == 0)
 				return fail(l, "duplicate id '%s' (first at "
@@ -649,8 +652,8 @@ static int resolve_faq_slots(struct loader *l, struct mas_kb_faq *f, jv slots)
 		return 0;
 	}
 	jv_object_foreach(slots, name, value) {
-		const struct mas_kb_slot *slot = mas_kb_slot(l->kb,
-		                                             jv_string_value(name));
+		const char *slot_name = jv_string_value(name);
+		const struct mas_kb_slot *slot = mas_kb_slot(l->kb, slot_name);
 		int known = 0;
 		for (size_t i = 0; slot && i < slot->value_count &&
 		                   jv_get_kind(value) == JV_KIND_STRING; i++)
@@ -712,9 +715,10 @@ static int resolve_escalations(struct loader *l)
 		if (!e->intents)
 			mas_die(MAS_EXIT_IO, "out of memory");
 		jv_array_foreach(names, k, name) {
-			long index = jv_get_kind(name) == JV_KIND_STRING
-			        ? mas_kb_intent_index(kb, jv_string_value(name))
-			        : -2;
+			long index = -2;
+			if (jv_get_kind(name) == JV_KIND_STRING)
+				index = mas_kb_intent_index(
+					kb, jv_string_value(name));
 			if (index == -2)
 				fail(l, "escalation: intents[%d]: expected a "
 				     "string", k);

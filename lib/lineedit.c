@@ -54,7 +54,8 @@ static int wide(int32_t c)
 	return (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0xA4CF) ||
 	       (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
 	       (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
-	       (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1FAFF) ||
+	       (c >= 0xFFE0 && c <= 0xFFE6) ||
+	       (c >= 0x1F300 && c <= 0x1FAFF) ||
 	       (c >= 0x20000 && c <= 0x3FFFD);
 }
 
@@ -82,8 +83,9 @@ static char *plain_read(struct mas_lineedit *e)
 		char buf[4096];
 		ssize_t n;
 		if (newline || (e->eof && e->pending_length)) {
-			size_t length = newline ? (size_t)(newline - e->pending)
-			                        : e->pending_length;
+			size_t length = e->pending_length;
+			if (newline)
+				length = (size_t)(newline - e->pending);
 			char *line = strndup(e->pending, length);
 			size_t used = newline ? length + 1 : length;
 			if (!line)
@@ -105,7 +107,8 @@ static char *plain_read(struct mas_lineedit *e)
 			continue;
 		}
 		if (e->pending_length + (size_t)n > e->pending_capacity) {
-			e->pending_capacity = (e->pending_length + (size_t)n) * 2;
+			e->pending_capacity =
+				(e->pending_length + (size_t)n) * 2;
 			e->pending = realloc(e->pending, e->pending_capacity);
 			if (!e->pending)
 				mas_die(MAS_EXIT_IO, "out of memory");

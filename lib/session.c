@@ -76,7 +76,8 @@ static int purge(struct mas_sessions *s, char **error)
 	                        "WHERE updated < ?1", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_double(st, 1, now() - s->ttl);
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK
+		                                     : SQLITE_ERROR;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_OK &&
@@ -283,6 +284,18 @@ static void advance(struct mas_session *session,
 	session->slots = jv_copy(turn->slots);
 }
 
+static void refresh(struct mas_sessions *sessions,
+                    struct mas_session *session)
+{
+	struct mas_session now;
+
+	mas_session_load(sessions, session->id, &now);
+	session->exists = now.exists;
+	session->turns = now.turns;
+	session->negative_streak = now.negative_streak;
+	mas_session_release(&now);
+}
+
 int mas_session_save(struct mas_sessions *sessions,
                      struct mas_session *session,
                      const struct mas_session_turn *turn)
@@ -293,6 +306,10 @@ int mas_session_save(struct mas_sessions *sessions,
 
 	if (exec(sessions, "BEGIN IMMEDIATE"))
 		return -1;
+	/* Another turn of the session may have been saved since it was
+	 * loaded (records in flight at once, another process): number
+	 * this one after it. */
+	refresh(sessions, session);
 	/* An expired session may still have rows: it starts again. */
 	if (!session->exists) {
 		sqlite3_stmt *st = statement(sessions, FORGET);

@@ -1,0 +1,93 @@
+# mas-chat: training on a 150-intent x 100-example knowledge base (time
+# and memory), 100,000 messages without and with sessions, accuracy on
+# held-out messages, and scikit-learn's LinearSVC on the same data when
+# Debian's python3-sklearn is there.
+. tests/bench/lib.sh
+rm -f "$OUT/times"
+RUNS=${RUNS:-3}
+
+kb=examples/kb.jsonl
+heldout=tests/fixtures/chat/heldout.jsonl
+big="$OUT/chat-kb-150x100.jsonl"
+bigheld="$OUT/chat-heldout-150.jsonl"
+if [ ! -s "$big" ] || [ ! -s "$bigheld" ]; then
+	awk -v INTENTS=150 -v EXAMPLES=100 -v HELDOUT=10 \
+		-f tests/bench/chat-kb.awk > "$big" 2> "$bigheld"
+fi
+messages="$OUT/chat-messages-100k.jsonl"
+sessions="$OUT/chat-sessions-100k.jsonl"
+if [ ! -s "$messages" ] || [ ! -s "$sessions" ]; then
+	for i in $(seq 67); do jq -c '{message}' "$bigheld"; done |
+		head -100000 > "$messages"
+	# 1,000 sessions of 100 turns, interleaved
+	awk '{ printf "{\"session_id\":\"s%d\",%s\n", NR % 1000, substr($0, 2) }' \
+		"$messages" > "$sessions"
+fi
+
+# Training: what -v says it took, and the peak memory of a run that
+# only loads the knowledge base.
+for i in $(seq "$RUNS"); do
+	measure train "mas-chat -v --no-sessions -k '$big' < /dev/null 2> '$OUT/chat-train.log'"
+done
+train_s=$(sed -n 's/.*"train_seconds":\([0-9.]*\).*/\1/p' "$OUT/chat-train.log")
+features=$(sed -n 's/.*"features":\([0-9]*\).*/\1/p' "$OUT/chat-train.log")
+echo "mas-chat, knowledge base of 150 intents x 100 examples ($features features):"
+printf '  training and calibration %.2f s (target < 2 s), process peak %s MiB\n' \
+	"$train_s" "$(peak train)"
+
+for i in $(seq "$RUNS"); do
+	measure plain "mas-chat --no-sessions -k '$big' '$messages' > '$OUT/chat-plain.out'"
+done
+plain_s=$(median plain)
+printf '  100,000 messages, no sessions: %.2f s, %.0f messages/s (%.0f without training; target >= 20,000)\n' \
+	"$plain_s" "$(echo "100000 / $plain_s" | bc -l)" \
+	"$(echo "100000 / ($plain_s - $train_s)" | bc -l)"
+
+state="$OUT/chat-state"
+for i in $(seq "$RUNS"); do
+	rm -rf "$state"
+	measure sessions "MAS_STATE_DIR='$state' mas-chat -k '$big' '$sessions' > '$OUT/chat-sessions.out'"
+done
+sessions_s=$(median sessions)
+printf '  100,000 messages in 1,000 sessions (SQLite): %.2f s, %.0f messages/s, peak %s MiB\n' \
+	"$sessions_s" "$(echo "100000 / ($sessions_s - $train_s)" | bc -l)" \
+	"$(peak sessions)"
+
+# Accuracy on held-out messages.
+mas-chat --no-sessions -k "$kb" "$heldout" > "$OUT/chat-heldout.out"
+jq -rs '[(map(select(.intent != "out_of_scope")) | (map(select(.chat.intent == .intent)) | length) / length),
+         (map(select(.intent == "out_of_scope")) | (map(select(.chat.intent == "out_of_scope")) | length) / length),
+         ((map(select(.chat.sentiment.label == .sentiment)) | length) / length), length] | @tsv' \
+	"$OUT/chat-heldout.out" | {
+	read -r intent oos sentiment n
+	echo "examples/kb.jsonl on $n held-out messages ($heldout):"
+	printf '  intent accuracy %.3f, out-of-scope recall %.3f, sentiment accuracy %.3f\n' \
+		"$intent" "$oos" "$sentiment"
+}
+jq -r .intent "$bigheld" > "$OUT/chat-want.txt"
+head -1500 "$OUT/chat-plain.out" |
+	jq -r '[.chat.intent, .chat.meta.candidates[0].intent] | @tsv' > "$OUT/chat-got.txt"
+paste "$OUT/chat-want.txt" "$OUT/chat-got.txt" |
+	awk -F '\t' '{ n++; a += $1 == $2; t += $1 == $3 }
+	    END { printf "150-intent knowledge base, %d held-out messages:\n  accuracy %.3f (best intent %.3f; the rest fell under the threshold)\n", n, a / n, t / n }'
+
+py=/usr/bin/python3
+if ! $py -c 'import sklearn' 2> /dev/null; then
+	echo "bench: installing python3-sklearn for the LinearSVC comparison" >&2
+	apt-get install -y -qq python3-sklearn > /dev/null 2>&1 || true
+fi
+if $py -c 'import sklearn' 2> /dev/null; then
+	echo "scikit-learn LinearSVC, char 1-3 + word 1-2 n-grams, same data:"
+	$py tests/bench/chat-svm.py "$kb" "$heldout" | {
+		read -r acc oos fit rate
+		printf '  examples/kb.jsonl: intent accuracy %.3f, out-of-scope recall %.3f, fit %.2f s\n' \
+			"$acc" "$oos" "$fit"
+	}
+	$py tests/bench/chat-svm.py "$big" "$bigheld" | {
+		read -r acc oos fit rate
+		printf '  150 intents: accuracy %.3f, fit %.2f s, %s messages/s (batch predict)\n' \
+			"$acc" "$fit" "$rate"
+	}
+else
+	echo "scikit-learn: python3-sklearn not installable here; no LinearSVC comparison"
+fi
