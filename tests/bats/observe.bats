@@ -197,3 +197,22 @@ start_sink() {
 	script -qefc "mas-analyze --quiet '$BATS_TEST_TMPDIR/many.jsonl' > /dev/null" "$BATS_TEST_TMPDIR/tty2" > /dev/null
 	! grep -aq 'ETA' "$BATS_TEST_TMPDIR/tty2"
 }
+
+@test "mas-chat | mas-research | mas-analyze is one trace, each program under the last" {
+	export MAS_STATE_DIR="$BATS_TEST_TMPDIR/state" MAS_TRACE="$trace"
+	run --separate-stderr bash -c "echo '{\"id\":\"q1\",\"message\":\"How much is the pro plan?\",\"session_id\":\"s1\"}' |
+		mas-chat --kb examples/kb.jsonl |
+		mas-research --corpus examples/corpus --input '.chat.research_query // .message' |
+		mas-analyze --input '{analysis_type: \"describe\", data: {confidence: [.chat.confidence, .research.confidence]}}'"
+	[ "$status" -eq 0 ]
+	output_jq '.id == "q1" and .chat.intent == "pricing" and (.research.sources | length) > 0 and .analysis.summary.confidence.n == 2'
+	run jq -rs '
+		[.[] | select(.attributes["mas.record.id"] == "q1")] as $r
+		| ($r | map(.trace_id) | unique | length) as $traces
+		| ($r[] | select(.service == "mas-chat")) as $chat
+		| ($r[] | select(.service == "mas-research")) as $research
+		| ($r[] | select(.service == "mas-analyze")) as $analyze
+		| [$traces, $chat.parent_id, $research.parent_id == $chat.span_id,
+		   $analyze.parent_id == $research.span_id] | @json' "$trace"
+	[ "$output" = '[1,null,true,true]' ]
+}
