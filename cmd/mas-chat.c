@@ -160,14 +160,11 @@ static double session_ttl(const struct mas_config *config)
 static void open_sessions(struct chat_command *command)
 {
 	char *error = NULL;
-	char *path = mas_store_path(&command->cli.config, &error);
 
-	if (!path || mas_store_open(&command->store, path, &error) != 0) {
-		free(path);
+	if (mas_store_open_configured(&command->store, &command->cli.config,
+	                              &error) != 0)
 		mas_die(MAS_EXIT_USAGE, "state store: %s",
 		        error ? error : "cannot open");
-	}
-	free(path);
 	command->store_open = 1;
 	command->sessions = mas_sessions_new(&command->store,
 	                                     session_ttl(&command->cli.config),

@@ -121,13 +121,10 @@ static int open_store(struct research_command *command,
                       struct mas_store *store, int must)
 {
 	char *error = NULL;
-	char *path = mas_store_path(&command->cli.config, &error);
 
-	if (path && mas_store_open(store, path, &error) == 0) {
-		free(path);
+	if (mas_store_open_configured(store, &command->cli.config,
+	                              &error) == 0)
 		return 0;
-	}
-	free(path);
 	if (must)
 		mas_die(MAS_EXIT_USAGE, "state store: %s",
 		        error ? error : "cannot open");

@@ -99,14 +99,11 @@ void mas_engine_init(struct mas_engine *engine, struct mas_cli *cli)
 static void open_store(struct mas_engine *engine)
 {
 	char *error = NULL;
-	char *path = mas_store_path(&engine->cli->config, &error);
 
-	if (!path || mas_store_open(&engine->store, path, &error) != 0) {
-		free(path);
+	if (mas_store_open_configured(&engine->store, &engine->cli->config,
+	                              &error) != 0)
 		mas_die(MAS_EXIT_USAGE, "state store: %s",
 		        error ? error : "cannot open");
-	}
-	free(path);
 	engine->store_open = 1;
 }
 

@@ -249,6 +249,21 @@ int mas_store_open(struct mas_store *store, const char *path, char **error)
 	return 0;
 }
 
+int mas_store_open_configured(struct mas_store *store,
+                              const struct mas_config *config, char **error)
+{
+	char *path = mas_store_path(config, error);
+	int status;
+
+	if (!path) {
+		memset(store, 0, sizeof(*store));
+		return -1;
+	}
+	status = mas_store_open(store, path, error);
+	free(path);
+	return status;
+}
+
 void mas_store_close(struct mas_store *store)
 {
 	if (store->db)

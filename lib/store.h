@@ -41,6 +41,13 @@ char *mas_store_path(const struct mas_config *config, char **error);
  */
 int mas_store_open(struct mas_store *store, const char *path, char **error);
 
+/*
+ * mas_store_path and mas_store_open in one: the store CONFIG points to.
+ * Returns 0, or -1 with a malloc'd message in *ERROR.
+ */
+int mas_store_open_configured(struct mas_store *store,
+                              const struct mas_config *config, char **error);
+
 /* The schema version this program migrates to. */
 int mas_store_schema_version(void);
 
