@@ -36,6 +36,7 @@ static const struct mas_config_key keys[] = {
 	{ "metrics.file", "MAS_METRICS_FILE", NULL, 0 },
 	{ "chat.kb", "MAS_KB", NULL, 0 },
 	{ "chat.session_ttl", "MAS_CHAT_SESSION_TTL", "86400", 0 },
+	{ "bus.url", "MAS_BUS_URL", NULL, 0 },
 	{ NULL, NULL, NULL, 0 },
 };
 

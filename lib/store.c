@@ -50,6 +50,46 @@ static const char *const migrations[] = {
 	"  confidence REAL NOT NULL, sentiment TEXT NOT NULL,"
 	"  score REAL NOT NULL, plan TEXT NOT NULL,"
 	"  PRIMARY KEY (session_id, turn));",
+	/* 5: mas-bus's embedded backend (bus.c): the log of messages in
+	 * publication order (id unique, so a retried publish is stored
+	 * once), consumer groups with their counters and the last
+	 * sequence copied into their delivery table, and one delivery row
+	 * per message a group has not acknowledged yet. */
+	"CREATE TABLE bus_message (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  id TEXT NOT NULL UNIQUE, topic TEXT NOT NULL,"
+	"  priority INTEGER NOT NULL, at REAL NOT NULL,"
+	"  envelope TEXT NOT NULL);"
+	"CREATE TABLE bus_group (name TEXT PRIMARY KEY,"
+	"  pattern TEXT NOT NULL, last_seq INTEGER NOT NULL,"
+	"  delivered INTEGER NOT NULL DEFAULT 0,"
+	"  acknowledged INTEGER NOT NULL DEFAULT 0,"
+	"  redelivered INTEGER NOT NULL DEFAULT 0,"
+	"  dead INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE bus_delivery (grp TEXT NOT NULL, seq INTEGER NOT NULL,"
+	"  priority INTEGER NOT NULL, deliveries INTEGER NOT NULL DEFAULT 0,"
+	"  deadline REAL NOT NULL DEFAULT 0, dead INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (grp, seq)) WITHOUT ROWID;"
+	"CREATE INDEX bus_delivery_next ON bus_delivery"
+	"  (grp, dead, priority, seq);",
+	/* 6: mas-flow's checkpoints (flow-store.c): one row per run with
+	 * its counts, the latest state of each record (so storage grows
+	 * with records, not with steps times state size), and a step log
+	 * of node names and times. */
+	"CREATE TABLE flow_run (id TEXT PRIMARY KEY, flow TEXT NOT NULL,"
+	"  started REAL NOT NULL, updated REAL NOT NULL,"
+	"  status TEXT NOT NULL, records INTEGER NOT NULL DEFAULT 0,"
+	"  failed INTEGER NOT NULL DEFAULT 0,"
+	"  steps INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE flow_record (run_id TEXT NOT NULL"
+	"  REFERENCES flow_run (id) ON DELETE CASCADE,"
+	"  seq INTEGER NOT NULL, id TEXT, steps INTEGER NOT NULL,"
+	"  node TEXT, done INTEGER NOT NULL, state TEXT NOT NULL,"
+	"  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
+	"CREATE TABLE flow_step (run_id TEXT NOT NULL"
+	"  REFERENCES flow_run (id) ON DELETE CASCADE,"
+	"  seq INTEGER NOT NULL, step INTEGER NOT NULL,"
+	"  node TEXT NOT NULL, ms REAL NOT NULL,"
+	"  PRIMARY KEY (run_id, seq, step)) WITHOUT ROWID;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

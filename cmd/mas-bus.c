@@ -1,0 +1,913 @@
+/*
+ * mas-bus — the message bus: publish records to topics, subscribe alone
+ * or as a durable work-queue group, show the figures.  See mas-bus(1).
+ */
+#include <argp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "bus.h"
+#include "clock.h"
+#include "cli.h"
+#include "log.h"
+#include "mas.h"
+#include "metrics.h"
+#include "record.h"
+#include "route.h"
+#include "trace.h"
+#include "banned.h"
+
+enum {
+	OPT_URL = 0x200,
+	OPT_PRIORITY,
+	OPT_ENVELOPE,
+	OPT_GROUP,
+	OPT_COUNT,
+	OPT_FOLLOW,
+	OPT_FROM_START,
+	OPT_PAYLOAD,
+	OPT_VISIBILITY,
+	OPT_MAX_DELIVER,
+	OPT_TIMEOUT,
+	OPT_TO,
+	OPT_BY,
+};
+
+struct bus_command {
+	struct mas_cli cli;
+	const char *verb;
+	const char *topic;
+	const char *url;
+	const char *group;
+	int priority;
+	int envelope, follow, from_start, payload;
+	long count;          /* 0: no limit */
+	double visibility;
+	double timeout;
+	int max_deliver;
+	const char *by;
+	char **routes;
+	int route_count;
+	struct mas_bus bus;
+	/* pub: the open batch: its messages' receipts, and with -v the
+	 * output places they will fill once committed. */
+	jv receipts;
+	size_t *tickets;
+	size_t batch_count;
+	int batch_open;
+};
+
+/* Messages per transaction at most; a batch is also committed whenever
+ * stdin has nothing more to read right now. */
+#define BATCH_MAX 1024
+
+static const struct argp_option options[] = {
+	{ "url", OPT_URL, "URL", 0,
+	  "The bus: sqlite:PATH (default: bus.url, MAS_BUS_URL, else the "
+	  "state store)", 0 },
+	{ "priority", OPT_PRIORITY, "P", 0,
+	  "pub: high, normal (default) or low", 0 },
+	{ "envelope", OPT_ENVELOPE, NULL, 0,
+	  "pub: input records are whole envelopes, not payloads", 0 },
+	{ "group", OPT_GROUP, "NAME", 0,
+	  "sub: consume as a member of the durable group NAME", 0 },
+	{ "count", OPT_COUNT, "N", 0, "sub: stop after N messages", 0 },
+	{ "follow", OPT_FOLLOW, NULL, 0,
+	  "sub: keep waiting for new messages", 0 },
+	{ "from-start", OPT_FROM_START, NULL, 0,
+	  "sub: without a group, begin at the first retained message", 0 },
+	{ "payload", OPT_PAYLOAD, NULL, 0,
+	  "sub: write the payloads, not the envelopes", 0 },
+	{ "visibility", OPT_VISIBILITY, "S", 0,
+	  "sub --group: seconds before an unacknowledged message is "
+	  "delivered again (default 30)", 0 },
+	{ "to", OPT_TO, "NAME=COMMAND", 0,
+	  "route: a route and its filter command (repeatable)", 0 },
+	{ "by", OPT_BY, "EXPR", 0,
+	  "route: the jq expression naming each record's route "
+	  "(default .type)", 0 },
+	{ "timeout", OPT_TIMEOUT, "S", 0,
+	  "req: seconds to wait for each reply (default 30)", 0 },
+	{ "max-deliver", OPT_MAX_DELIVER, "N", 0,
+	  "sub --group: deliveries before a message is dead-lettered "
+	  "(default 5)", 0 },
+	{ 0 }
+};
+
+static double parse_seconds(const char *option, const char *text)
+{
+	char *end;
+	double value = strtod(text, &end);
+
+	if (end == text || *end != '\0' || !(value > 0 && value < 1e7))
+		mas_die(MAS_EXIT_USAGE, "%s: '%s' is not a number of seconds",
+		        option, text);
+	return value;
+}
+
+static void positional(struct bus_command *command, char *arg)
+{
+	if (!command->verb)
+		command->verb = arg;
+	else if (!command->topic && strcmp(command->verb, "route") != 0)
+		command->topic = arg; /* route takes files only */
+	else
+		mas_cli_add_file(&command->cli, arg);
+}
+
+static void add_route(struct bus_command *command, char *spec)
+{
+	char **routes = realloc(command->routes, sizeof(*routes) *
+	                        (size_t)(command->route_count + 1));
+
+	if (!routes)
+		mas_die(MAS_EXIT_USAGE, "out of memory");
+	routes[command->route_count++] = spec;
+	command->routes = routes;
+}
+
+static error_t parse_option(int key, char *arg, struct argp_state *state)
+{
+	struct bus_command *c = state->input;
+
+	switch (key) {
+	case ARGP_KEY_INIT: state->child_inputs[0] = &c->cli; break;
+	case OPT_URL: c->url = arg; break;
+	case OPT_PRIORITY:
+		c->priority = mas_bus_priority_parse(arg);
+		if (c->priority < 0)
+			mas_die(MAS_EXIT_USAGE, "--priority: '%s' is not "
+			        "high, normal or low", arg);
+		break;
+	case OPT_ENVELOPE: c->envelope = 1; break;
+	case OPT_GROUP: c->group = arg; break;
+	case OPT_COUNT:
+		c->count = mas_cli_parse_count("--count", arg, 1, 1L << 40);
+		break;
+	case OPT_FOLLOW: c->follow = 1; break;
+	case OPT_FROM_START: c->from_start = 1; break;
+	case OPT_PAYLOAD: c->payload = 1; break;
+	case OPT_VISIBILITY:
+		c->visibility = parse_seconds("--visibility", arg);
+		break;
+	case OPT_TIMEOUT: c->timeout = parse_seconds("--timeout", arg); break;
+	case OPT_BY: c->by = arg; break;
+	case OPT_TO: add_route(c, arg); break;
+	case OPT_MAX_DELIVER:
+		c->max_deliver = (int)mas_cli_parse_count("--max-deliver", arg,
+		                                          1, 1000000);
+		break;
+	case ARGP_KEY_ARG: positional(c, arg); break;
+	default: return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static void open_bus(struct bus_command *command)
+{
+	const char *url = command->url;
+	char *error = NULL;
+	int usage;
+
+	if (!url)
+		url = mas_config_get(&command->cli.config, "bus.url");
+	if (mas_bus_open(&command->bus, &command->cli.config, url, &usage,
+	                 &error) == 0)
+		return;
+	mas_die(usage ? MAS_EXIT_USAGE : MAS_EXIT_TEMPFAIL, "%s",
+	        error ? error : "cannot open the bus");
+}
+
+/* The topic argument, checked: an illegal one is a usage error. */
+static void need_topic(struct bus_command *command, int pattern)
+{
+	if (!command->topic)
+		mas_die(MAS_EXIT_USAGE, "%s: no topic given", command->verb);
+	if (!mas_bus_topic_valid(command->topic, pattern))
+		mas_die(MAS_EXIT_USAGE, "%s: '%s' is not a valid %s (tokens "
+		        "of letters, digits, '-' and '_' joined by '.'%s)",
+		        command->verb, command->topic,
+		        pattern ? "subscription" : "topic",
+		        pattern ? "; '*' a token, '>' the rest" : "");
+}
+
+/* A span continuing nothing, its traceparent in the envelope. */
+static jv trace_publish(jv envelope, struct mas_span **span)
+{
+	char traceparent[MAS_TRACEPARENT_SIZE];
+
+	*span = mas_span_start("bus.publish", NULL);
+	if (!*span)
+		return envelope;
+	mas_span_traceparent(*span, traceparent);
+	mas_span_set(*span, "mas.bus.topic", jv_object_get(jv_copy(envelope),
+	                                                  jv_string("topic")));
+	return jv_object_set(envelope, jv_string("traceparent"),
+	                     jv_string(traceparent));
+}
+
+static jv receipt(jv envelope, long long seq)
+{
+	jv row = jv_object();
+
+	row = jv_object_set(row, jv_string("id"), jv_object_get(
+	                    jv_copy(envelope), jv_string("id")));
+	row = jv_object_set(row, jv_string("topic"),
+	                    jv_object_get(envelope, jv_string("topic")));
+	return jv_object_set(row, jv_string("seq"), jv_number((double)seq));
+}
+
+/* Whether the next read of input will not block: more is buffered in
+ * the pipe, or end of file.  Named files never block. */
+static int input_ready(struct mas_run *run)
+{
+	struct pollfd poller = { .fd = STDIN_FILENO, .events = POLLIN };
+
+	if (strcmp(mas_run_file(run), "-") != 0)
+		return 1;
+	return poll(&poller, 1, 0) > 0;
+}
+
+static jv publish_error(struct mas_run *run, const char *error)
+{
+	return mas_run_error_record(run, mas_error(MAS_ERR_UPSTREAM_ERROR,
+	                            "%s", error ? error : "publish failed"));
+}
+
+/* Commit the open batch, then give each message its receipt (-v), or
+ * each an error record when the commit failed. */
+static void commit_batch(struct mas_run *run, struct bus_command *command)
+{
+	char *error = NULL;
+	int failed;
+
+	if (!command->batch_open)
+		return;
+	failed = mas_bus_commit(&command->bus, &error);
+	command->batch_open = 0;
+	if (!failed)
+		mas_metrics_count("mas_bus_published_total", "Messages "
+		                  "published.", NULL,
+		                  (double)command->batch_count);
+	for (size_t i = 0; i < command->batch_count; i++) {
+		jv receipt = jv_array_get(jv_copy(command->receipts), (int)i);
+
+		if (failed) {
+			jv_free(receipt);
+			receipt = publish_error(run, error);
+		}
+		if (command->cli.verbose)
+			mas_run_complete(run, command->tickets[i], receipt);
+		else if (failed)
+			mas_run_emit(run, receipt);
+		else
+			jv_free(receipt);
+	}
+	jv_free(command->receipts);
+	command->receipts = jv_array();
+	command->batch_count = 0;
+	free(error);
+}
+
+static void batch_add(struct mas_run *run, struct bus_command *command,
+                      jv receipt)
+{
+	size_t n = command->batch_count;
+
+	if (n % BATCH_MAX == 0) {
+		size_t *tickets = realloc(command->tickets, (n + BATCH_MAX) *
+		                          sizeof(*tickets));
+
+		if (!tickets)
+			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		command->tickets = tickets;
+	}
+	if (command->cli.verbose)
+		command->tickets[n] = mas_run_defer(run);
+	command->receipts = jv_array_append(command->receipts, receipt);
+	command->batch_count++;
+}
+
+static void publish_one(struct mas_run *run, struct bus_command *command,
+                        jv envelope)
+{
+	struct mas_span *span;
+	char *error = NULL;
+	long long seq = -1;
+
+	if (!command->batch_open &&
+	    mas_bus_begin(&command->bus, &error) == 0)
+		command->batch_open = 1;
+	envelope = trace_publish(envelope, &span);
+	if (command->batch_open)
+		seq = mas_bus_publish(&command->bus, jv_copy(envelope),
+		                      &error);
+	if (seq < 0) {
+		mas_span_fail(span, error ? error : "publish failed");
+		mas_run_emit(run, publish_error(run, error));
+		jv_free(envelope);
+	} else {
+		batch_add(run, command, receipt(envelope, seq));
+	}
+	mas_span_end(span);
+	free(error);
+}
+
+static void publish_each(struct mas_run *run, jv record, void *data)
+{
+	struct bus_command *command = data;
+	jv envelope = mas_agent_input(&command->cli, record);
+
+	jv_free(record);
+	if (jv_is_valid(envelope) && command->envelope)
+		envelope = mas_bus_envelope_complete(&command->bus, envelope,
+		                                     command->topic);
+	else if (jv_is_valid(envelope))
+		envelope = mas_bus_envelope(&command->bus, command->topic,
+		                            command->priority, envelope);
+	if (jv_is_valid(envelope))
+		publish_one(run, command, envelope);
+	else
+		mas_run_emit(run, mas_run_error_record(run,
+		             jv_invalid_get_msg(envelope)));
+	/* Commit before the loop could block on input, so a message is
+	 * stored as soon as its producer goes quiet. */
+	if (command->batch_count >= BATCH_MAX || !input_ready(run))
+		commit_batch(run, command);
+}
+
+static void publish_finish(struct mas_run *run, void *data)
+{
+	commit_batch(run, data);
+}
+
+static int publish(struct bus_command *command)
+{
+	struct mas_run_options run = { 0 };
+
+	need_topic(command, 0);
+	open_bus(command);
+	run.files = command->cli.files;
+	run.file_count = command->cli.file_count;
+	run.each = publish_each;
+	run.finish = publish_finish;
+	run.data = command;
+	run.keep_rows_raw = 1; /* payloads are the user's, ids or not */
+	return mas_run_records(&run);
+}
+
+/* One line out: the envelope as stored, or its payload. */
+static void write_message(struct bus_command *command, jv text)
+{
+	jv envelope = jv_invalid();
+	struct mas_span *span = NULL;
+
+	if (command->payload || mas_trace_enabled())
+		envelope = jv_parse(jv_string_value(text));
+	if (mas_trace_enabled()) {
+		jv parent = jv_object_get(jv_copy(envelope),
+		                          jv_string("traceparent"));
+
+		span = mas_span_start_remote("bus.consume",
+			jv_get_kind(parent) == JV_KIND_STRING ?
+			jv_string_value(parent) : NULL);
+		jv_free(parent);
+	}
+	if (command->payload) {
+		jv dumped = jv_dump_string(jv_object_get(jv_copy(envelope),
+		                           jv_string("payload")), 0);
+
+		fputs(jv_string_value(dumped), stdout);
+		jv_free(dumped);
+	} else {
+		fputs(jv_string_value(text), stdout);
+	}
+	putchar('\n');
+	mas_span_end(span);
+	jv_free(envelope);
+	jv_free(text);
+}
+
+/* Sleep before the next look: 1 ms doubling to 100 ms while idle, so a
+ * waiting subscriber costs ten small queries a second, and one that has
+ * just received goes back to looking at once. */
+static void idle(long *delay_us)
+{
+	struct timespec pause;
+
+	pause.tv_sec = 0;
+	pause.tv_nsec = *delay_us * 1000;
+	nanosleep(&pause, NULL);
+	*delay_us = *delay_us * 2 > 100000 ? 100000 : *delay_us * 2;
+}
+
+static void sub_fail(char *error)
+{
+	mas_die(MAS_EXIT_TEMPFAIL, "%s", error ? error : "bus failure");
+}
+
+/* Write BATCH (consumed), flush, then acknowledge: a message is acked
+ * only once it is out of this process. */
+static void deliver(struct bus_command *command, struct mas_bus_sub *sub,
+                    jv batch, long count)
+{
+	char *error = NULL;
+
+	jv_array_foreach(batch, i, text)
+		write_message(command, text);
+	jv_free(batch);
+	mas_output_flush();
+	mas_metrics_count("mas_bus_delivered_total", "Messages delivered.",
+	                  NULL, (double)count);
+	if (mas_bus_ack(sub, &error))
+		sub_fail(error);
+}
+
+static int subscribe(struct bus_command *command)
+{
+	struct mas_bus_sub sub;
+	char *error = NULL;
+	long done = 0, delay_us = 1000;
+
+	need_topic(command, 1);
+	open_bus(command);
+	mas_output_init();
+	if (mas_bus_sub_init(&sub, &command->bus, command->topic,
+	                     command->group, command->from_start, &error))
+		sub_fail(error);
+	if (command->visibility > 0)
+		sub.visibility = command->visibility;
+	if (command->max_deliver > 0)
+		sub.max_deliver = command->max_deliver;
+	while (!command->count || done < command->count) {
+		long want = command->count ? command->count - done : 256;
+		size_t max = (size_t)(want > 256 ? 256 : want);
+		jv batch;
+		long count = mas_bus_fetch(&sub, max, &batch, &error);
+
+		if (count < 0)
+			sub_fail(error);
+		if (count > 0) {
+			deliver(command, &sub, batch, count);
+			done += count;
+			delay_us = 1000;
+			continue;
+		}
+		jv_free(batch);
+		if (!command->follow)
+			break;
+		idle(&delay_us);
+	}
+	mas_bus_sub_release(&sub);
+	return MAS_EXIT_OK;
+}
+
+/* ---- req: request and reply ---- */
+
+/* The reply in BATCH (consumed) whose correlation_id is ID, or
+ * jv_invalid() when none is. */
+static jv find_reply(jv batch, const char *id)
+{
+	jv found = jv_invalid();
+
+	jv_array_foreach(batch, i, text) {
+		jv envelope = jv_parse(jv_string_value(text));
+		jv correlation = jv_object_get(jv_copy(envelope),
+		                               jv_string("correlation_id"));
+
+		jv_free(text);
+		if (!jv_is_valid(found) &&
+		    jv_get_kind(correlation) == JV_KIND_STRING &&
+		    strcmp(jv_string_value(correlation), id) == 0) {
+			found = envelope;
+			envelope = jv_invalid();
+		}
+		jv_free(correlation);
+		jv_free(envelope);
+	}
+	jv_free(batch);
+	return found;
+}
+
+static jv await_reply(struct bus_command *command, struct mas_bus_sub *inbox,
+                      const char *id)
+{
+	double timeout = command->timeout > 0 ? command->timeout : 30;
+	double deadline = mas_clock_monotonic() + timeout;
+	long delay_us = 1000;
+
+	for (;;) {
+		char *error = NULL;
+		jv batch, reply;
+
+		if (mas_bus_fetch(inbox, 64, &batch, &error) < 0) {
+			jv failure = mas_fail(MAS_ERR_UPSTREAM_ERROR, "%s",
+			                      error ? error : "bus failure");
+			free(error);
+			jv_free(batch);
+			return failure;
+		}
+		reply = find_reply(batch, id);
+		if (jv_is_valid(reply))
+			return reply;
+		jv_free(reply);
+		if (mas_clock_monotonic() >= deadline)
+			return mas_fail(MAS_ERR_TIMEOUT, "no reply to %s on "
+			                "%s within %g s", id, inbox->pattern,
+			                timeout);
+		idle(&delay_us);
+	}
+}
+
+/* ENVELOPE (consumed) made a request: a private inbox to reply to. */
+static jv make_request(jv envelope, char *inbox, size_t size)
+{
+	jv id = jv_object_get(jv_copy(envelope), jv_string("id"));
+
+	snprintf(inbox, size, "_inbox.%s", jv_string_value(id));
+	envelope = jv_object_set(envelope, jv_string("type"),
+	                         jv_string("request"));
+	envelope = jv_object_set(envelope, jv_string("reply_to"),
+	                         jv_string(inbox));
+	return jv_object_set(envelope, jv_string("correlation_id"), id);
+}
+
+static void request_each(struct mas_run *run, jv record, void *data)
+{
+	struct bus_command *command = data;
+	struct mas_bus_sub inbox;
+	char name[64], *error = NULL;
+	jv envelope = mas_agent_input(&command->cli, record), id, reply;
+
+	jv_free(record);
+	if (!jv_is_valid(envelope)) {
+		mas_run_emit(run, mas_run_error_record(run,
+		             jv_invalid_get_msg(envelope)));
+		return;
+	}
+	envelope = make_request(mas_bus_envelope(&command->bus,
+	                        command->topic, command->priority, envelope),
+	                        name, sizeof(name));
+	id = jv_object_get(jv_copy(envelope), jv_string("id"));
+	/* Listen before asking, so a quick reply is not missed. */
+	if (mas_bus_sub_init(&inbox, &command->bus, name, NULL, 0, &error) ||
+	    mas_bus_publish(&command->bus, envelope, &error) < 0)
+		reply = mas_fail(MAS_ERR_UPSTREAM_ERROR, "%s",
+		                 error ? error : "bus failure");
+	else
+		reply = await_reply(command, &inbox, jv_string_value(id));
+	mas_bus_sub_release(&inbox);
+	free(error);
+	jv_free(id);
+	if (!jv_is_valid(reply))
+		reply = mas_run_error_record(run, jv_invalid_get_msg(reply));
+	else if (command->payload)
+		reply = jv_object_get(reply, jv_string("payload"));
+	mas_run_emit(run, reply);
+}
+
+static int request(struct bus_command *command)
+{
+	struct mas_run_options run = { 0 };
+
+	need_topic(command, 0);
+	open_bus(command);
+	run.files = command->cli.files;
+	run.file_count = command->cli.file_count;
+	run.each = request_each;
+	run.data = command;
+	run.keep_rows_raw = 1;
+	return mas_run_records(&run);
+}
+
+/* ---- serve: a worker around a co-process ---- */
+
+struct coprocess {
+	pid_t pid;
+	FILE *in;  /* its stdin */
+	FILE *out; /* its stdout */
+	char *line;
+	size_t size;
+};
+
+static void coprocess_exec(int argc, char **args)
+{
+	char **argv = calloc((size_t)argc + 1, sizeof(*argv));
+
+	if (argv) {
+		memcpy(argv, args, (size_t)argc * sizeof(*argv));
+		execvp(argv[0], argv);
+	}
+	fprintf(stderr, "mas-bus: %s: %s\n", args[0], strerror(errno));
+	_exit(127);
+}
+
+static void coprocess_start(struct coprocess *child, int argc, char **argv)
+{
+	int to[2], from[2];
+
+	memset(child, 0, sizeof(*child));
+	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
+		mas_die(MAS_EXIT_TEMPFAIL, "pipe: %s", strerror(errno));
+	child->pid = fork();
+	if (child->pid < 0)
+		mas_die(MAS_EXIT_TEMPFAIL, "fork: %s", strerror(errno));
+	if (child->pid == 0) {
+		dup2(to[0], STDIN_FILENO);
+		dup2(from[1], STDOUT_FILENO);
+		coprocess_exec(argc, argv);
+	}
+	close(to[0]);
+	close(from[1]);
+	child->in = fdopen(to[1], "w");
+	child->out = fdopen(from[0], "r");
+	if (!child->in || !child->out)
+		mas_die(MAS_EXIT_TEMPFAIL, "fdopen: %s", strerror(errno));
+}
+
+/* One line in, one line out.  jv_invalid() when the co-process died. */
+static jv coprocess_ask(struct coprocess *child, jv payload)
+{
+	jv line = jv_dump_string(payload, 0);
+	ssize_t got;
+
+	fputs(jv_string_value(line), child->in);
+	jv_free(line);
+	if (putc('\n', child->in) == EOF || fflush(child->in) == EOF)
+		return jv_invalid();
+	got = getline(&child->line, &child->size, child->out);
+	if (got <= 0)
+		return jv_invalid();
+	return jv_parse(child->line);
+}
+
+static int coprocess_finish(struct coprocess *child)
+{
+	int status = 0;
+
+	if (child->in)
+		fclose(child->in);
+	if (child->out)
+		fclose(child->out);
+	free(child->line);
+	if (child->pid > 0)
+		waitpid(child->pid, &status, 0);
+	return status;
+}
+
+/* The reply to REQUEST (borrowed) carrying ANSWER (consumed).  Its id is
+ * the request's with "-reply" added, so a request served twice after a
+ * crash is answered once: the log stores an id once. */
+static jv make_reply(struct bus_command *command, jv request, jv answer)
+{
+	jv id = jv_object_get(jv_copy(request), jv_string("id"));
+	jv to = jv_object_get(jv_copy(request), jv_string("reply_to"));
+	jv topic = jv_object_get(jv_copy(request), jv_string("topic"));
+	jv reply;
+
+	if (jv_get_kind(to) != JV_KIND_STRING ||
+	    !mas_bus_topic_valid(jv_string_value(to), 0)) {
+		jv_free(to);
+		to = jv_string_fmt("%s.done", jv_string_value(topic));
+	}
+	reply = mas_bus_envelope(&command->bus, jv_string_value(to),
+	                         MAS_BUS_NORMAL, answer);
+	reply = jv_object_set(reply, jv_string("id"),
+	                      jv_string_fmt("%s-reply", jv_string_value(id)));
+	reply = jv_object_set(reply, jv_string("type"), jv_string("response"));
+	reply = jv_object_set(reply, jv_string("correlation_id"), id);
+	jv_free(to);
+	jv_free(topic);
+	return reply;
+}
+
+static int is_response(jv envelope)
+{
+	jv type = jv_object_get(jv_copy(envelope), jv_string("type"));
+	int yes = jv_get_kind(type) == JV_KIND_STRING &&
+	          strcmp(jv_string_value(type), "response") == 0;
+
+	jv_free(type);
+	return yes;
+}
+
+/* Answer one request through CHILD and publish the reply. */
+static void serve_one(struct bus_command *command, struct coprocess *child,
+                      jv text)
+{
+	jv request = jv_parse(jv_string_value(text));
+	char *error = NULL;
+	jv answer;
+
+	jv_free(text);
+	if (!jv_is_valid(request) || is_response(request)) {
+		jv_free(request); /* our own replies, if the pattern matches */
+		return;
+	}
+	answer = coprocess_ask(child, jv_object_get(jv_copy(request),
+	                                            jv_string("payload")));
+	if (!jv_is_valid(answer)) {
+		jv_free(answer);
+		jv_free(request);
+		mas_die(MAS_EXIT_TEMPFAIL, "serve: %s ended or did not answer "
+		        "with a JSON line", command->cli.files[0]);
+	}
+	if (mas_bus_publish(&command->bus, make_reply(command, request,
+	                                              answer), &error) < 0)
+		sub_fail(error);
+	mas_metrics_count("mas_bus_served_total", "Requests answered.",
+	                  NULL, 1);
+	jv_free(request);
+}
+
+static void serve_loop(struct bus_command *command, struct mas_bus_sub *sub,
+                       struct coprocess *child)
+{
+	long done = 0, delay_us = 1000;
+	char *error = NULL;
+
+	while (!command->count || done < command->count) {
+		long want = command->count ? command->count - done : 16;
+		size_t max = (size_t)(want > 16 ? 16 : want);
+		jv batch;
+		long count = mas_bus_fetch(sub, max, &batch, &error);
+
+		if (count < 0)
+			sub_fail(error);
+		jv_array_foreach(batch, i, text)
+			serve_one(command, child, text);
+		jv_free(batch);
+		/* Acknowledged only now that every reply is stored. */
+		if (mas_bus_ack(sub, &error))
+			sub_fail(error);
+		done += count;
+		if (count > 0) {
+			delay_us = 1000;
+			continue;
+		}
+		if (!command->follow)
+			break;
+		idle(&delay_us);
+	}
+}
+
+static int serve(struct bus_command *command)
+{
+	struct mas_bus_sub sub;
+	struct coprocess child;
+	char *error = NULL;
+	int status;
+
+	need_topic(command, 1);
+	if (command->cli.file_count == 0)
+		mas_die(MAS_EXIT_USAGE, "serve: no command given (serve TOPIC "
+		        "-- COMMAND [ARGS...])");
+	open_bus(command);
+	/* Without --group, the workers of one pattern share one group. */
+	if (!command->group)
+		command->group = command->topic;
+	if (mas_bus_sub_init(&sub, &command->bus, command->topic,
+	                     command->group, 0, &error))
+		sub_fail(error);
+	if (command->visibility > 0)
+		sub.visibility = command->visibility;
+	if (command->max_deliver > 0)
+		sub.max_deliver = command->max_deliver;
+	/* A co-process that dies is reported by the failed read. */
+	signal(SIGPIPE, SIG_IGN);
+	coprocess_start(&child, command->cli.file_count, command->cli.files);
+	serve_loop(command, &sub, &child);
+	mas_bus_sub_release(&sub);
+	status = coprocess_finish(&child);
+	if (WIFEXITED(status) && WEXITSTATUS(status) <= 1)
+		return MAS_EXIT_OK;
+	mas_error_log("serve: %s exited with status %d",
+	              command->cli.files[0], WIFEXITED(status) ?
+	              WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	return MAS_EXIT_TEMPFAIL;
+}
+
+/* ---- route: dispatch to co-process filters, no broker ---- */
+
+static int route_records(struct bus_command *command)
+{
+	struct mas_expr *by = mas_cli_compile("--by", command->by ?
+	                                      command->by : ".type");
+	struct mas_route_set *set = mas_route_set_new(by);
+	struct mas_run_options run = { 0 };
+	int status;
+
+	if (command->route_count == 0)
+		mas_die(MAS_EXIT_USAGE, "route: no --to NAME=COMMAND given");
+	for (int i = 0; i < command->route_count; i++) {
+		char *error = NULL;
+
+		if (!set || mas_route_add(set, command->routes[i], &error))
+			mas_die(MAS_EXIT_USAGE, "%s", error ? error :
+			        "out of memory");
+	}
+	run.files = command->cli.files;
+	run.file_count = command->cli.file_count;
+	run.each = mas_route_each;
+	run.wait = mas_route_wait;
+	run.data = set;
+	run.jobs = 4096;
+	run.keep_rows_raw = 1;
+	status = mas_run_records(&run);
+	if (mas_route_set_free(set) && status == MAS_EXIT_OK)
+		status = MAS_EXIT_RECORDS;
+	mas_expr_free(by);
+	return status;
+}
+
+static int stat_bus(struct bus_command *command)
+{
+	jv rows;
+
+	open_bus(command);
+	mas_output_init();
+	rows = mas_bus_stat(&command->bus);
+	if (!jv_is_valid(rows)) {
+		jv message = jv_object_get(jv_invalid_get_msg(rows),
+		                           jv_string("message"));
+
+		mas_error_log("%s", jv_string_value(message));
+		jv_free(message);
+		return MAS_EXIT_TEMPFAIL;
+	}
+	jv_array_foreach(rows, i, row) {
+		jv line = jv_dump_string(row, 0);
+
+		puts(jv_string_value(line));
+		jv_free(line);
+	}
+	jv_free(rows);
+	return MAS_EXIT_OK;
+}
+
+static int run_verb(struct bus_command *command)
+{
+	if (!command->verb)
+		mas_die(MAS_EXIT_USAGE, "no verb given: pub, sub, req, serve, "
+		        "route or stat");
+	if (strcmp(command->verb, "pub") == 0)
+		return publish(command);
+	if (strcmp(command->verb, "sub") == 0)
+		return subscribe(command);
+	if (strcmp(command->verb, "stat") == 0)
+		return stat_bus(command);
+	if (strcmp(command->verb, "req") == 0)
+		return request(command);
+	if (strcmp(command->verb, "serve") == 0)
+		return serve(command);
+	if (strcmp(command->verb, "route") == 0)
+		return route_records(command);
+	mas_die(MAS_EXIT_USAGE, "'%s' is not a verb: pub, sub, req, serve, "
+	        "route or stat",
+	        command->verb);
+}
+
+int main(int argc, char **argv)
+{
+	static const char doc[] =
+		"Publish records to topics and consume them, alone or as a "
+		"durable work-queue group, on the embedded SQLite bus.\v"
+		"Verbs: pub TOPIC [FILE...] (records in, messages out), "
+		"sub PATTERN (messages to stdout), req TOPIC [FILE...] "
+		"(request and wait for the reply), serve PATTERN -- COMMAND "
+		"[ARG...] (answer requests through COMMAND), route --to "
+		"NAME=COMMAND... [FILE...] (dispatch to filters, no bus), "
+		"stat (figures).  "
+		"See mas-bus(1).";
+	struct argp_child children[] = {
+		{ &mas_cli_argp, 0, "Options every mas program takes:", 0 },
+		{ 0 }
+	};
+	struct argp argp = { options, parse_option, "VERB [TOPIC] [FILE...]",
+		             doc, children, NULL, NULL };
+	struct bus_command command = { 0 };
+	int status;
+
+	command.receipts = jv_array();
+	mas_cli_init(&command.cli, "mas-bus", "bus");
+	command.priority = MAS_BUS_NORMAL;
+	mas_cli_parse(&command.cli, &argp, argc, argv, &command);
+	mas_cli_setup(&command.cli);
+	status = run_verb(&command);
+	jv_free(command.receipts);
+	free(command.tickets);
+	free(command.routes);
+	mas_bus_close(&command.bus);
+	mas_cli_release(&command.cli);
+	mas_output_close();
+	return status;
+}

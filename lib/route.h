@@ -1,0 +1,46 @@
+/*
+ * route.h — mas-bus route: dispatch records to co-process filters by a
+ * field, without a broker, and merge their answers back in input order.
+ *
+ * Each route is a long-lived command (run by sh -c) that answers every
+ * input line with exactly one output line, flushed (mas programs do).
+ * Records go to the route whose name the --by expression yields; each
+ * record's output place is reserved with mas_run_defer and filled when
+ * its route answers, so the record loop writes answers in input order.
+ * Writes to a route never block while its answers wait unread: its stdin
+ * is non-blocking, and a full pipe is drained by reading every route's
+ * output first, so no route deadlocks against another.
+ */
+#ifndef MAS_ROUTE_H
+#define MAS_ROUTE_H
+
+#include <jv.h>
+
+#include "expr.h"
+#include "record.h"
+
+struct mas_route_set;
+
+/* A set routing by BY (borrowed, kept). */
+struct mas_route_set *mas_route_set_new(struct mas_expr *by);
+
+/*
+ * Add the route SPEC, "name=command ...", and start its command.  Returns
+ * 0, or -1 with a malloc'd message in *ERROR (a bad spec, a repeated
+ * name).
+ */
+int mas_route_add(struct mas_route_set *set, const char *spec,
+                  char **error);
+
+/* The record loop's `each`: DATA is the set. */
+void mas_route_each(struct mas_run *run, jv record, void *data);
+
+/* The record loop's `wait`: DATA is the set. */
+void mas_route_wait(struct mas_run *run, int timeout_ms, int fd,
+                    void *data);
+
+/* Close every route's input, wait for them; returns the number of
+ * routes that failed (exited non-zero or by a signal).  Then free. */
+int mas_route_set_free(struct mas_route_set *set);
+
+#endif

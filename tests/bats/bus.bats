@@ -1,0 +1,345 @@
+#!/usr/bin/env bats
+# mas-bus(1) on the embedded SQLite backend: round trips, wildcards,
+# priorities, groups splitting work, redelivery after a killed consumer,
+# dead letters, bad input and concurrent publishers.
+
+load helpers
+
+setup() {
+	common_setup
+	export MAS_STATE_DIR="$BATS_TEST_TMPDIR/state"
+}
+
+# N records {"n":1} ... {"n":N}.
+records() {
+	seq "$1" | sed 's/.*/{"n":&}/'
+}
+
+# Start a group consumer whose stdout is a pipe nobody reads, so it
+# claims a batch and blocks writing it; then kill it with -9.  Payloads
+# are large so the batch overflows the pipe.
+kill_mid_batch() {
+	local fifo="$BATS_TEST_TMPDIR/fifo" reader writer
+	mkfifo "$fifo"
+	sleep 20 <"$fifo" &
+	reader=$!
+	mas-bus sub jobs --group g --visibility 2 "$@" >"$fifo" 2>/dev/null &
+	writer=$!
+	# Wait until it has claimed its batch (at most 5 s).
+	for _ in $(seq 50); do
+		mas-bus stat | jq -e 'select(.group == "g") | .delivered > 0' \
+			>/dev/null && break
+		sleep 0.1
+	done
+	kill -9 "$writer"
+	kill "$reader"
+	wait "$writer" "$reader" 2>/dev/null || true
+	rm -f "$fifo"
+}
+
+# M records whose payloads are about 8 KiB each.
+big_records() {
+	local pad
+	pad=$(head -c 8000 /dev/zero | tr '\0' x)
+	seq "$1" | sed "s/.*/{\"n\":&,\"pad\":\"$pad\"}/"
+}
+
+@test "bus: published payloads come back in order, in envelopes" {
+	records 3 | mas-bus pub tasks.a
+	run --separate-stderr mas-bus sub tasks.a --from-start
+	[ "$status" -eq 0 ]
+	[ "$(line_count)" -eq 3 ]
+	output_jq -s 'map(.payload.n) == [1,2,3] and
+		all(.[]; .topic == "tasks.a" and .type == "event" and
+		    .priority == "normal" and (.id | length) == 26 and
+		    has("timestamp") and has("sender") and
+		    has("correlation_id") and has("reply_to"))'
+	run --separate-stderr mas-bus sub tasks.a --from-start --payload \
+		--count 2
+	[ "$output" = '{"n":1}
+{"n":2}' ]
+}
+
+@test "bus: pub -v prints the message ids" {
+	run --separate-stderr mas-bus pub tasks.a -v < <(records 2)
+	[ "$status" -eq 0 ]
+	output_jq -s 'length == 2 and all(.[]; .topic == "tasks.a" and
+		(.id | length) == 26) and map(.seq) == [1,2]'
+}
+
+@test "bus: a plain subscriber sees only messages published after it" {
+	records 2 | mas-bus pub t
+	run --separate-stderr mas-bus sub t
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	timeout 20 mas-bus sub t --follow --count 1 --payload \
+		>"$BATS_TEST_TMPDIR/out" &
+	sleep 0.5
+	echo '{"late":true}' | mas-bus pub t
+	wait $!
+	[ "$(cat "$BATS_TEST_TMPDIR/out")" = '{"late":true}' ]
+}
+
+@test "bus: wildcards match one token (*) or the rest (>)" {
+	for topic in a.b a.b.c a.x.c b.b; do
+		echo "{\"t\":\"$topic\"}" | mas-bus pub "$topic"
+	done
+	run --separate-stderr mas-bus sub 'a.*' --from-start --payload
+	[ "$output" = '{"t":"a.b"}' ]
+	run --separate-stderr mas-bus sub 'a.>' --from-start --payload
+	output_jq -s 'map(.t) == ["a.b","a.b.c","a.x.c"]'
+	run --separate-stderr mas-bus sub 'a.*.c' --from-start --payload
+	output_jq -s 'map(.t) == ["a.b.c","a.x.c"]'
+	run --separate-stderr mas-bus sub '*.b' --from-start --payload
+	output_jq -s 'map(.t) == ["a.b","b.b"]'
+}
+
+@test "bus: a group takes high before normal before low, FIFO within" {
+	echo '{"p":"low1"}' | mas-bus pub q --priority low
+	echo '{"p":"normal1"}' | mas-bus pub q
+	echo '{"p":"high1"}' | mas-bus pub q --priority high
+	echo '{"p":"low2"}' | mas-bus pub q --priority low
+	echo '{"p":"high2"}' | mas-bus pub q --priority high
+	run --separate-stderr mas-bus sub q --group w --payload
+	[ "$status" -eq 0 ]
+	output_jq -s 'map(.p) == ["high1","high2","normal1","low1","low2"]'
+}
+
+@test "bus: two members of a group get each message once" {
+	records 400 | mas-bus pub work
+	mas-bus sub work --group pool --count 200 --payload \
+		>"$BATS_TEST_TMPDIR/one" &
+	first=$!
+	mas-bus sub work --group pool --count 200 --payload \
+		>"$BATS_TEST_TMPDIR/two" &
+	second=$!
+	wait "$first"
+	wait "$second"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/one")" -eq 200 ]
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/two")" -eq 200 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/one" "$BATS_TEST_TMPDIR/two" |
+		jq .n | sort -n | uniq | wc -l)" -eq 400 ]
+	run --separate-stderr mas-bus sub work --group pool
+	[ -z "$output" ]
+}
+
+@test "bus: a consumer killed mid-batch has its messages redelivered" {
+	big_records 30 | mas-bus pub jobs
+	kill_mid_batch
+	run --separate-stderr mas-bus stat
+	output_jq -s '.[] | select(.group == "g") |
+		.delivered > 0 and .acknowledged < 30'
+	acked=$(printf '%s\n' "$output" |
+		jq -s '.[] | select(.group == "g") | .acknowledged')
+	sleep 2.2
+	run --separate-stderr mas-bus sub jobs --group g --payload
+	[ "$status" -eq 0 ]
+	# Everything not acknowledged before the kill comes out now, once.
+	[ "$(line_count)" -eq $((30 - acked)) ]
+	[ "$(printf '%s\n' "$output" | jq .n | sort -u | wc -l)" -eq \
+		$((30 - acked)) ]
+	run --separate-stderr mas-bus stat
+	output_jq -s '.[] | select(.group == "g") | .redelivered > 0 and
+		.acknowledged == 30 and .lag == 0 and .in_flight == 0'
+}
+
+@test "bus: past --max-deliver a message is dead-lettered" {
+	big_records 30 | mas-bus pub jobs
+	kill_mid_batch --max-deliver 1
+	sleep 2.2
+	run --separate-stderr mas-bus sub jobs --group g --max-deliver 1 \
+		--payload
+	[ "$status" -eq 0 ]
+	run --separate-stderr mas-bus stat
+	output_jq -s '.[] | select(.group == "g") | .dead_lettered > 0 and
+		.acknowledged + .dead_lettered == 30 and .lag == 0'
+}
+
+@test "bus: malformed input lines become error records" {
+	run --separate-stderr mas-bus pub t -v <<-'EOF'
+	{"n":1}
+	not json
+	{"n":2}
+	EOF
+	[ "$status" -eq 1 ]
+	[ "$(line_count)" -eq 3 ]
+	printf '%s\n' "$output" | sed -n 2p |
+		jq -e '.error.code == "INVALID_REQUEST" and .error.line == 2'
+	run --separate-stderr mas-bus sub t --from-start --payload
+	[ "$output" = '{"n":1}
+{"n":2}' ]
+}
+
+@test "bus: --envelope checks envelopes and stores an id once" {
+	env='{"id":"m1","topic":"x.y","type":"request","payload":{"q":1}}'
+	run --separate-stderr mas-bus pub t --envelope <<-EOF
+	$env
+	$env
+	{"topic":"bad topic","payload":1}
+	EOF
+	[ "$status" -eq 1 ]
+	output_jq '.error.field == "topic"'
+	run --separate-stderr mas-bus sub x.y --from-start
+	[ "$(line_count)" -eq 1 ]
+	output_jq '.id == "m1" and .type == "request" and
+		.priority == "normal"'
+}
+
+@test "bus: an illegal topic or verb is a usage error" {
+	run -2 --separate-stderr mas-bus pub 'tasks a' </dev/null
+	[[ "$stderr" == *"not a valid topic"* ]]
+	run -2 --separate-stderr mas-bus pub 'tasks.*' </dev/null
+	run -2 --separate-stderr mas-bus sub 'a..b'
+	run -2 --separate-stderr mas-bus sub 'a.>.b'
+	run -2 --separate-stderr mas-bus frob t
+	run -2 --separate-stderr mas-bus pub t --priority urgent </dev/null
+	run -2 --separate-stderr mas-bus stat --url nats://127.0.0.1:4222
+}
+
+@test "bus: concurrent publishers lose nothing" {
+	for i in 1 2 3 4; do
+		records 250 | mas-bus pub "p.$i" &
+	done
+	wait
+	run --separate-stderr mas-bus sub 'p.>' --from-start
+	[ "$(line_count)" -eq 1000 ]
+	[ "$(printf '%s\n' "$output" | jq -r .id | sort -u | wc -l)" -eq 1000 ]
+}
+
+@test "bus: a failed write leaves the messages unacknowledged" {
+	records 3 | mas-bus pub t
+	run -74 --separate-stderr sh -c \
+		'mas-bus sub t --group g --visibility 1 >/dev/full'
+	run --separate-stderr mas-bus sub t --group g --visibility 1
+	[ -z "$output" ]
+	sleep 1.2
+	run --separate-stderr mas-bus sub t --group g --payload
+	[ "$(line_count)" -eq 3 ]
+}
+
+@test "bus: --url sqlite:PATH keeps the bus in that file" {
+	echo '{"n":1}' | mas-bus pub t --url "sqlite:$BATS_TEST_TMPDIR/bus.db"
+	[ -f "$BATS_TEST_TMPDIR/bus.db" ]
+	run --separate-stderr mas-bus sub t --from-start \
+		--url "sqlite:$BATS_TEST_TMPDIR/bus.db" --payload
+	[ "$output" = '{"n":1}' ]
+	MAS_BUS_URL="sqlite:$BATS_TEST_TMPDIR/bus.db" \
+		run --separate-stderr mas-bus stat
+	output_jq '.topic == "t" and .messages == 1'
+}
+
+@test "bus: a quiet producer's message is stored before its next line" {
+	{ echo '{"n":1}'; sleep 1.5; echo '{"n":2}'; } | mas-bus pub slow &
+	sleep 0.7
+	run --separate-stderr mas-bus sub slow --from-start --payload
+	[ "$output" = '{"n":1}' ]
+	wait
+}
+
+@test "bus: every id a killed publisher printed is stored" {
+	records 200000 | mas-bus pub t -v >"$BATS_TEST_TMPDIR/ids" &
+	publisher=$!
+	sleep 0.5
+	kill -9 "$publisher"
+	wait "$publisher" || true
+	# Only whole lines: the last may have been cut by the kill.
+	cd "$BATS_TEST_TMPDIR"
+	sed '$d' ids | jq -r .id | sort >printed
+	[ -s printed ]
+	mas-bus sub t --from-start | jq -r .id | sort >stored
+	[ -z "$(comm -23 printed stored)" ]
+}
+
+@test "bus: req gets serve's reply, and a timeout is an error record" {
+	timeout 30 mas-bus serve calc --group c --follow --count 2 -- \
+		jq --unbuffered -c '{sum: (.a + .b)}' >/dev/null 2>&1 &
+	run --separate-stderr mas-bus req calc --payload --timeout 10 <<-'EOF'
+	{"a":1,"b":2}
+	{"a":5,"b":5}
+	EOF
+	[ "$status" -eq 0 ]
+	[ "$output" = '{"sum":3}
+{"sum":10}' ]
+	wait
+	run -75 --separate-stderr mas-bus req nobody --timeout 0.3 <<< '{}'
+	output_jq '.error.code == "TIMEOUT"'
+}
+
+@test "bus: serve replies to TOPIC.done when there is no reply_to" {
+	records 3 | mas-bus pub tasks
+	run --separate-stderr mas-bus serve tasks -- \
+		jq --unbuffered -c '{double: (.n * 2)}'
+	[ "$status" -eq 0 ]
+	run --separate-stderr mas-bus sub tasks.done --from-start
+	output_jq -s 'map(.payload.double) == [2,4,6] and
+		all(.[]; .type == "response" and
+		    .id == .correlation_id + "-reply")'
+}
+
+@test "bus: a serve worker killed mid-batch: each request answered once" {
+	records 20 | mas-bus pub jobs
+	slow='while read -r l; do sleep 0.05; echo "$l"; done'
+	mas-bus serve jobs --group w --visibility 1 --follow -- \
+		sh -c "$slow" 2>/dev/null &
+	worker=$!
+	sleep 0.4
+	kill -9 "$worker"
+	wait "$worker" || true
+	sleep 1.2
+	run --separate-stderr mas-bus serve jobs --group w -- sh -c "$slow"
+	[ "$status" -eq 0 ]
+	run --separate-stderr mas-bus sub jobs.done --from-start --payload
+	[ "$(line_count)" -eq 20 ]
+	[ "$(printf '%s\n' "$output" | jq .n | sort -n | uniq | wc -l)" -eq 20 ]
+	run --separate-stderr mas-bus stat
+	output_jq -s '.[] | select(.group == "w") | .lag == 0 and
+		.acknowledged == 20 and .redelivered > 0'
+}
+
+@test "bus: serve without a command is a usage error" {
+	run -2 --separate-stderr mas-bus serve jobs
+}
+
+@test "bus: serve exits 75 when its command cannot run" {
+	run -75 --separate-stderr mas-bus serve jobs -- /nonexistent/filter
+	[[ "$stderr" == *"exited with status 127"* ]]
+}
+
+@test "bus: route dispatches by a field and keeps input order" {
+	run --separate-stderr mas-bus route --by .kind \
+		--to 'double=jq --unbuffered -c "{double: (.n * 2)}"' \
+		--to 'same=cat' <<-'EOF'
+	{"kind":"double","n":1}
+	{"kind":"same","n":2}
+	{"kind":"double","n":3}
+	{"kind":"nowhere","n":4}
+	not json
+	{"kind":"same","n":6}
+	EOF
+	[ "$status" -eq 1 ]
+	[ "$(line_count)" -eq 6 ]
+	output_jq -s '.[0].double == 2 and .[1].n == 2 and .[2].double == 6
+		and (.[3].error.message | test("no route named .nowhere."))
+		and .[4].error.line == 5 and .[5].n == 6'
+}
+
+@test "bus: route keeps order over many records without deadlock" {
+	seq 20000 | awk '{ printf "{\"type\":\"%s\",\"n\":%d}\n",
+		($1 % 3 ? "a" : "b"), $1 }' >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr mas-bus route --to a=cat --to b=cat \
+		"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq .n | awk '$1 != NR' | wc -l)" -eq 0 ]
+	[ "$(line_count)" -eq 20000 ]
+}
+
+@test "bus: a route that dies leaves error records, not a hang" {
+	run --separate-stderr mas-bus route --to 'a=head -n 1' <<-'EOF'
+	{"type":"a","n":1}
+	{"type":"a","n":2}
+	EOF
+	[ "$status" -eq 1 ]
+	output_jq -s '.[0].n == 1 and .[1].error.route == "a"'
+	run -2 --separate-stderr mas-bus route </dev/null
+	run -2 --separate-stderr mas-bus route --to nameonly </dev/null
+}
