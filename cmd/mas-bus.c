@@ -350,18 +350,31 @@ static void publish_finish(struct mas_run *run, void *data)
 	commit_batch(run, data);
 }
 
-static int publish(struct bus_command *command)
+/* The record loop over the input files for a verb: lines are the
+ * user's payloads, so they keep their ids or lack of them. */
+static struct mas_run_options input_records(struct bus_command *command,
+                                            void (*each)(struct mas_run *,
+                                                         jv, void *),
+                                            void *data)
 {
 	struct mas_run_options run = { 0 };
 
-	need_topic(command, 0);
-	open_bus(command);
 	run.files = command->cli.files;
 	run.file_count = command->cli.file_count;
-	run.each = publish_each;
+	run.each = each;
+	run.data = data;
+	run.keep_rows_raw = 1;
+	return run;
+}
+
+static int publish(struct bus_command *command)
+{
+	struct mas_run_options run;
+
+	need_topic(command, 0);
+	open_bus(command);
+	run = input_records(command, publish_each, command);
 	run.finish = publish_finish;
-	run.data = command;
-	run.keep_rows_raw = 1; /* payloads are the user's, ids or not */
 	return mas_run_records(&run);
 }
 
@@ -577,15 +590,11 @@ static void request_each(struct mas_run *run, jv record, void *data)
 
 static int request(struct bus_command *command)
 {
-	struct mas_run_options run = { 0 };
+	struct mas_run_options run;
 
 	need_topic(command, 0);
 	open_bus(command);
-	run.files = command->cli.files;
-	run.file_count = command->cli.file_count;
-	run.each = request_each;
-	run.data = command;
-	run.keep_rows_raw = 1;
+	run = input_records(command, request_each, command);
 	return mas_run_records(&run);
 }
 
@@ -803,7 +812,7 @@ static int route_records(struct bus_command *command)
 	struct mas_expr *by = mas_cli_compile("--by", command->by ?
 	                                      command->by : ".type");
 	struct mas_route_set *set = mas_route_set_new(by);
-	struct mas_run_options run = { 0 };
+	struct mas_run_options run;
 	int status;
 
 	if (command->route_count == 0)
@@ -815,13 +824,9 @@ static int route_records(struct bus_command *command)
 			mas_die(MAS_EXIT_USAGE, "%s", error ? error :
 			        "out of memory");
 	}
-	run.files = command->cli.files;
-	run.file_count = command->cli.file_count;
-	run.each = mas_route_each;
+	run = input_records(command, mas_route_each, set);
 	run.wait = mas_route_wait;
-	run.data = set;
 	run.jobs = 4096;
-	run.keep_rows_raw = 1;
 	status = mas_run_records(&run);
 	if (mas_route_set_free(set) && status == MAS_EXIT_OK)
 		status = MAS_EXIT_RECORDS;
