@@ -1419,26 +1419,11 @@ void mas_chat_start(void *agent, jv input, mas_agent_reply_fn reply,
 	                      chat->options->text_user, reply, context);
 }
 
-struct waiter {
-	int done;
-	jv result;
-};
-
-static void keep_result(void *context, jv result)
-{
-	struct waiter *w = context;
-
-	w->done = 1;
-	w->result = result;
-}
-
 jv mas_chat_reply_wait(struct mas_chat *chat, jv input)
 {
-	struct waiter w = { 0, jv_invalid() };
+	struct mas_llm_waiter waiter = MAS_LLM_WAITER_INIT;
 	const struct mas_engine *engine = chat->options->engine;
 
-	mas_chat_start(chat, input, keep_result, &w);
-	while (!w.done && engine && engine->llm)
-		mas_llm_perform(engine->llm, -1, -1);
-	return w.result;
+	mas_chat_start(chat, input, mas_llm_keep_answer, &waiter);
+	return mas_llm_wait(engine ? engine->llm : NULL, &waiter);
 }

@@ -2082,25 +2082,25 @@ int mas_llm_perform(struct mas_llm *llm, int timeout_ms, int extra_fd)
 	return (int)mas_llm_in_flight(llm);
 }
 
-struct complete_state {
-	int done;
-	jv result;
-};
-
-static void complete_done(void *user, jv result)
+void mas_llm_keep_answer(void *waiter, jv answer)
 {
-	struct complete_state *state = user;
+	struct mas_llm_waiter *w = waiter;
 
-	state->done = 1;
-	state->result = result;
+	w->done = 1;
+	w->answer = answer;
+}
+
+jv mas_llm_wait(struct mas_llm *llm, struct mas_llm_waiter *waiter)
+{
+	while (!waiter->done && llm)
+		mas_llm_perform(llm, 1000, -1);
+	return waiter->answer;
 }
 
 jv mas_llm_complete(struct mas_llm *llm, jv request)
 {
-	struct complete_state state = { 0, jv_null() };
+	struct mas_llm_waiter waiter = MAS_LLM_WAITER_INIT;
 
-	mas_llm_submit(llm, request, complete_done, NULL, &state);
-	while (!state.done)
-		mas_llm_perform(llm, 1000, -1);
-	return state.result;
+	mas_llm_submit(llm, request, mas_llm_keep_answer, NULL, &waiter);
+	return mas_llm_wait(llm, &waiter);
 }

@@ -208,6 +208,21 @@ size_t mas_llm_in_flight(const struct mas_llm *llm);
  * have got.  Other requests in flight progress meanwhile. */
 jv mas_llm_complete(struct mas_llm *llm, jv request);
 
+/*
+ * Waiting for one answer that comes through a callback (a request's
+ * DONE, or an agent's reply that may need the model): pass
+ * mas_llm_keep_answer and the waiter as the callback and its data, then
+ * mas_llm_wait returns the answer, driving LLM (which may be NULL when
+ * the answer cannot need it: it must then have come already).
+ */
+struct mas_llm_waiter {
+	int done;
+	jv answer;
+};
+#define MAS_LLM_WAITER_INIT { 0, { JV_KIND_INVALID, 0, 0, 0, { 0 } } }
+void mas_llm_keep_answer(void *waiter, jv answer);
+jv mas_llm_wait(struct mas_llm *llm, struct mas_llm_waiter *waiter);
+
 /* Counters for traces, metrics and the man page. */
 struct mas_llm_stats {
 	unsigned long requests;      /* submitted */
