@@ -15,24 +15,10 @@
 
 static const char *const priorities[] = { "high", "normal", "low" };
 
-static int fail(char **error, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int fail(char **error, const char *format, ...)
-{
-	va_list ap;
-
-	va_start(ap, format);
-	if (vasprintf(error, format, ap) < 0)
-		*error = NULL;
-	va_end(ap);
-	return -1;
-}
-
 static int db_fail(struct mas_bus *bus, char **error, const char *what)
 {
-	return fail(error, "%s: %s: %s", bus->store.path, what,
-	            sqlite3_errmsg(bus->store.db));
+	return mas_error_set(error, "%s: %s: %s", bus->store.path, what,
+	                     sqlite3_errmsg(bus->store.db));
 }
 
 int mas_bus_open(struct mas_bus *bus, const struct mas_config *config,
@@ -46,8 +32,9 @@ int mas_bus_open(struct mas_bus *bus, const struct mas_config *config,
 	*error = NULL;
 	if (url && *url && strncmp(url, "sqlite:", 7) != 0) {
 		*usage = 1;
-		return fail(error, "bus.url (--url, MAS_BUS_URL): '%s': only "
-		            "sqlite:PATH is supported", url);
+		return mas_error_set(error,
+		                     "bus.url (--url, MAS_BUS_URL): '%s': "
+		                     "only sqlite:PATH is supported", url);
 	}
 	if (url && *url)
 		rc = mas_store_open(&bus->store, url + 7, error);
@@ -257,8 +244,8 @@ static int exec(struct mas_bus *bus, const char *sql, char **error)
 	if (sqlite3_exec(bus->store.db, sql, NULL, NULL, &message) ==
 	    SQLITE_OK)
 		return 0;
-	fail(error, "%s: %s", bus->store.path,
-	     message ? message : "sqlite error");
+	mas_error_set(error, "%s: %s", bus->store.path,
+	              message ? message : "sqlite error");
 	sqlite3_free(message);
 	return -1;
 }
@@ -384,9 +371,10 @@ static int group_ensure(struct mas_bus_sub *sub, char **error)
 		db_fail(bus, error, "group");
 	else if (strcmp((const char *)sqlite3_column_text(statement, 0),
 	                sub->pattern) != 0)
-		fail(error, "group %s subscribes to %s, not %s", sub->group,
-		     (const char *)sqlite3_column_text(statement, 0),
-		     sub->pattern);
+		mas_error_set(error, "group %s subscribes to %s, not %s",
+		              sub->group,
+		              (const char *)sqlite3_column_text(statement, 0),
+		              sub->pattern);
 	else
 		rc = 0;
 	sqlite3_finalize(statement);

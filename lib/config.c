@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "mas.h"
 #include "banned.h"
 
 /*
@@ -205,20 +206,6 @@ static int set_from_file(struct mas_config *config, const char *path,
 	return 0;
 }
 
-static int refuse(char **error, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int refuse(char **error, const char *format, ...)
-{
-	va_list ap;
-
-	va_start(ap, format);
-	if (vasprintf(error, format, ap) < 0)
-		*error = NULL;
-	va_end(ap);
-	return -1;
-}
-
 static int read_file(struct mas_config *config, FILE *file, const char *path,
                      int *secret, char **error)
 {
@@ -233,18 +220,20 @@ static int read_file(struct mas_config *config, FILE *file, const char *path,
 		int kind;
 
 		lineno++;
-		kind = parse_line(line, section, sizeof(section), &key, &value);
+		kind = parse_line(line, section, sizeof(section), &key,
+		                  &value);
 		if (kind < 0) {
-			status = refuse(error, "%s:%u: expected 'key = value' "
-			                "or '[section]'", path, lineno);
+			status = mas_error_set(error,
+			                       "%s:%u: expected 'key = value' "
+			                       "or '[section]'", path, lineno);
 			break;
 		}
 		if (kind > 0)
-			set_from_file(config, path, lineno, section, key, value,
-			              secret);
+			set_from_file(config, path, lineno, section, key,
+			              value, secret);
 	}
 	if (status == 0 && ferror(file)) /* a folder, an I/O error */
-		status = refuse(error, "%s: %s", path, strerror(errno));
+		status = mas_error_set(error, "%s: %s", path, strerror(errno));
 	free(line);
 	return status;
 }
@@ -265,17 +254,19 @@ int mas_config_load_file(struct mas_config *config, const char *path,
 	if (!file) {
 		status = 0;
 		if (path || errno != ENOENT)
-			status = refuse(error, "%s: %s", name, strerror(errno));
+			status = mas_error_set(error, "%s: %s", name,
+			                       strerror(errno));
 		free(owned);
 		return status;
 	}
 	status = read_file(config, file, name, &secret, error);
 	if (status == 0 && secret && fstat(fileno(file), &st) == 0 &&
 	    (st.st_mode & 077))
-		status = refuse(error, "%s: holds a secret but group or others "
-		                "have access to it (mode %03o); fix it with: "
-		                "chmod 600 %s", name,
-		                (unsigned)(st.st_mode & 0777), name);
+		status = mas_error_set(error,
+		                       "%s: holds a secret but group or "
+		                       "others have access to it (mode %03o); "
+		                       "fix it with: chmod 600 %s", name,
+		                       (unsigned)(st.st_mode & 0777), name);
 	fclose(file);
 	if (status == 0) {
 		free(config->file);

@@ -21,20 +21,6 @@
 /* Folders nested deeper are not walked (a symbolic link loop ends). */
 #define MAX_DEPTH 32
 
-static int set_error(char **error, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int set_error(char **error, const char *format, ...)
-{
-	va_list ap;
-
-	va_start(ap, format);
-	if (vasprintf(error, format, ap) < 0)
-		*error = NULL;
-	va_end(ap);
-	return -1;
-}
-
 static char *join_path(const char *dir, const char *name)
 {
 	size_t n = strlen(dir);
@@ -139,12 +125,13 @@ static int add_root(struct mas_corpus *corpus, const char *root, char **error)
 
 	if (!real || stat(real, &st) != 0) {
 		free(real);
-		return set_error(error, "--corpus: %s: %s", root,
-		                 strerror(errno));
+		return mas_error_set(error, "--corpus: %s: %s", root,
+		                     strerror(errno));
 	}
 	fd = open(real, O_RDONLY);
 	if (fd < 0) {
-		set_error(error, "--corpus: %s: %s", root, strerror(errno));
+		mas_error_set(error, "--corpus: %s: %s", root,
+		              strerror(errno));
 		free(real);
 		return -1;
 	}

@@ -64,3 +64,14 @@ jv mas_fail(enum mas_error_code code, const char *format, ...)
 	va_end(ap);
 	return jv_invalid_with_msg(error);
 }
+
+int mas_error_set(char **error, const char *format, ...)
+{
+	va_list ap;
+
+	va_start(ap, format);
+	if (vasprintf(error, format, ap) < 0)
+		*error = NULL;
+	va_end(ap);
+	return -1;
+}

@@ -363,20 +363,6 @@ int mas_llm_configured(const struct mas_config *config)
 	       nonempty(mas_config_get(config, "llm.base_url"));
 }
 
-static int say(char **error, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int say(char **error, const char *format, ...)
-{
-	va_list ap;
-
-	va_start(ap, format);
-	if (vasprintf(error, format, ap) < 0)
-		*error = NULL;
-	va_end(ap);
-	return -1;
-}
-
 /* A number from config key NAME within [MIN, MAX]; unset leaves *OUT. */
 static int config_number(const struct mas_config *config, const char *name,
                          double min, double max, double *out, char **error)
@@ -390,8 +376,9 @@ static int config_number(const struct mas_config *config, const char *name,
 	errno = 0;
 	value = strtod(text, &end);
 	if (errno || end == text || *end || !(value >= min && value <= max))
-		return say(error, "%s: \"%s\" is not a number from %g to %g",
-		           name, text, min, max);
+		return mas_error_set(error,
+		                     "%s: \"%s\" is not a number from %g to "
+		                     "%g", name, text, min, max);
 	*out = value;
 	return 0;
 }
@@ -415,8 +402,9 @@ int mas_llm_options_from_config(struct mas_llm_options *options,
 	                  &options->cache_ttl, error))
 		return -1;
 	if (jobs != floor(jobs))
-		return say(error, "llm.jobs: \"%s\" is not a whole number",
-		           mas_config_get(config, "llm.jobs"));
+		return mas_error_set(error,
+		                     "llm.jobs: \"%s\" is not a whole number",
+		                     mas_config_get(config, "llm.jobs"));
 	options->jobs = (size_t)jobs;
 	return 0;
 }
@@ -545,18 +533,24 @@ static int check_options(const struct mas_llm_options *o, char **error)
 
 	if (strncmp(base, "http://", 7) != 0 &&
 	    strncmp(base, "https://", 8) != 0)
-		return say(error, "llm.base_url: \"%s\" is not an http:// or "
-		           "https:// URL", base);
+		return mas_error_set(error,
+		                     "llm.base_url: \"%s\" is not an http:// "
+		                     "or https:// URL", base);
 	for (const char *p = o->api_key; p && *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			/* It would end the header line: refuse, unquoted. */
-			return say(error, "llm.api_key: the key holds a "
-			           "control character (a stray newline?)");
+			return mas_error_set(error,
+			                     "llm.api_key: the key holds a "
+			                     "control character (a stray "
+			                     "newline?)");
 	if (o->cache_ttl < 0 || o->max_tokens_total < 0)
-		return say(error, "llm: negative cache TTL or token budget");
+		return mas_error_set(error,
+		                     "llm: negative cache TTL or token "
+		                     "budget");
 	if (o->cache_only && !(o->cache && o->store))
-		return say(error, "--cache-only needs the cache (no "
-		           "--no-cache, a state store)");
+		return mas_error_set(error,
+		                     "--cache-only needs the cache (no "
+		                     "--no-cache, a state store)");
 	return 0;
 }
 
@@ -611,8 +605,8 @@ static int prepare_cache(struct mas_llm *llm, char **error)
 	                       "(key, model, created, reply) "
 	                       "VALUES (?1, ?2, ?3, ?4)",
 	                       -1, &llm->put, NULL) != SQLITE_OK)
-		return say(error, "%s: llm cache: %s", llm->o.store->path,
-		           sqlite3_errmsg(db));
+		return mas_error_set(error, "%s: llm cache: %s",
+		                     llm->o.store->path, sqlite3_errmsg(db));
 	return 0;
 }
 
@@ -848,15 +842,17 @@ static void end_span(struct req *r, jv result) /* borrows */
 	mas_span_set(span, "mas.llm.attempts", jv_number(r->attempts));
 	if (jv_is_valid(result)) {
 		jv usage = jv_object_get(jv_copy(result), jv_string("usage"));
-		mas_span_set(span, "mas.llm.cached",
-		             jv_object_get(jv_copy(result), jv_string("cached")));
+		jv cached = jv_object_get(jv_copy(result),
+		                          jv_string("cached"));
+
+		mas_span_set(span, "mas.llm.cached", cached);
 		if (jv_get_kind(usage) == JV_KIND_OBJECT) {
-			mas_span_set(span, "gen_ai.usage.input_tokens",
-			             jv_object_get(jv_copy(usage),
-			                           jv_string("prompt_tokens")));
-			mas_span_set(span, "gen_ai.usage.output_tokens",
-			             jv_object_get(jv_copy(usage),
-			                           jv_string("completion_tokens")));
+			jv in = jv_object_get(jv_copy(usage),
+			                      jv_string("prompt_tokens"));
+			jv out = jv_object_get(jv_copy(usage),
+			                       jv_string("completion_tokens"));
+			mas_span_set(span, "gen_ai.usage.input_tokens", in);
+			mas_span_set(span, "gen_ai.usage.output_tokens", out);
 		}
 		jv_free(usage);
 	} else {

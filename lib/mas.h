@@ -74,4 +74,13 @@ jv mas_error(enum mas_error_code code, const char *format, ...)
 jv mas_fail(enum mas_error_code code, const char *format, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * Set *ERROR to a malloc'd message formatted printf-style (NULL when
+ * memory is short) and return -1: how a function that is not about a
+ * record reports what went wrong, e.g. `return mas_error_set(error,
+ * "%s: %s", path, strerror(errno));`.  The caller frees the message.
+ */
+int mas_error_set(char **error, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+
 #endif

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "store.h"
+#include "mas.h"
 #include "banned.h"
 
 /*
@@ -99,20 +100,6 @@ int mas_store_schema_version(void)
 	return MIGRATION_COUNT;
 }
 
-static int fail(char **error, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int fail(char **error, const char *format, ...)
-{
-	va_list ap;
-
-	va_start(ap, format);
-	if (vasprintf(error, format, ap) < 0)
-		*error = NULL;
-	va_end(ap);
-	return -1;
-}
-
 char *mas_store_path(const struct mas_config *config, char **error)
 {
 	const char *dir = mas_config_get(config, "state.dir");
@@ -129,8 +116,9 @@ char *mas_store_path(const struct mas_config *config, char **error)
 	else if (home && *home)
 		n = asprintf(&path, "%s/.local/state/mas/mas.db", home);
 	else
-		fail(error, "no place for the state store: set MAS_STATE_DIR, "
-		     "XDG_STATE_HOME or HOME");
+		mas_error_set(error,
+		              "no place for the state store: set "
+		              "MAS_STATE_DIR, XDG_STATE_HOME or HOME");
 	return n < 0 ? NULL : path;
 }
 
@@ -141,13 +129,13 @@ static int make_parents(const char *path, char **error)
 	char *slash;
 
 	if (!copy)
-		return fail(error, "out of memory");
+		return mas_error_set(error, "out of memory");
 	for (slash = strchr(copy + 1, '/'); slash;
 	     slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
 		if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
-			fail(error, "%s: cannot create folder: %s", copy,
-			     strerror(errno));
+			mas_error_set(error, "%s: cannot create folder: %s",
+			              copy, strerror(errno));
 			free(copy);
 			return -1;
 		}
@@ -163,7 +151,8 @@ static int run_sql(sqlite3 *db, const char *sql, char **error,
 	char *message = NULL;
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &message) != SQLITE_OK) {
-		fail(error, "%s: %s", path, message ? message : "sqlite error");
+		mas_error_set(error, "%s: %s", path,
+		              message ? message : "sqlite error");
 		sqlite3_free(message);
 		return -1;
 	}
@@ -207,8 +196,8 @@ static int apply_migration(sqlite3 *db, int index, char **error,
 		statement = NULL;
 	}
 	if (rc != SQLITE_OK)
-		return fail(error, "%s: migration %d: %s", path, index + 1,
-		            sqlite3_errmsg(db));
+		return mas_error_set(error, "%s: migration %d: %s", path,
+		                     index + 1, sqlite3_errmsg(db));
 	snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", index + 1);
 	return run_sql(db, bump, error, path);
 }
@@ -223,14 +212,15 @@ static int migrate(sqlite3 *db, const char *path, char **error)
 		return -1;
 	if (user_version(db, &version)) {
 		run_sql(db, "ROLLBACK", error, path);
-		return fail(error, "%s: not a mas state store (%s)", path,
-		            sqlite3_errmsg(db));
+		return mas_error_set(error, "%s: not a mas state store (%s)",
+		                     path, sqlite3_errmsg(db));
 	}
 	if (version > MIGRATION_COUNT) {
 		run_sql(db, "ROLLBACK", error, path);
-		return fail(error, "%s: schema version %d is newer than this "
-		            "mas understands (%d); upgrade mas", path, version,
-		            MIGRATION_COUNT);
+		return mas_error_set(error,
+		                     "%s: schema version %d is newer than "
+		                     "this mas understands (%d); upgrade mas",
+		                     path, version, MIGRATION_COUNT);
 	}
 	for (int i = version; i < MIGRATION_COUNT; i++) {
 		if (apply_migration(db, i, error, path)) {
@@ -271,8 +261,9 @@ int mas_store_open(struct mas_store *store, const char *path, char **error)
 	if (make_parents(path, error))
 		return -1;
 	if (sqlite3_open_v2(path, &store->db, flags, NULL) != SQLITE_OK) {
-		fail(error, "%s: %s", path,
-		     store->db ? sqlite3_errmsg(store->db) : "cannot open");
+		mas_error_set(error, "%s: %s", path,
+		              store->db ? sqlite3_errmsg(store->db)
+		                        : "cannot open");
 		mas_store_close(store);
 		return -1;
 	}
