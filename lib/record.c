@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "id.h"
+#include "json.h"
 #include "log.h"
 #include "mas.h"
 #include "metrics.h"
@@ -45,7 +46,10 @@ struct reader {
  * run writes each record as it is emitted.
  */
 struct pending {
-	jv *records;       /* jv_invalid() while a slot waits */
+	jv *records;       /* jv_invalid() while a slot waits; jv_true()
+	                    * when LINES holds it as text */
+	char **lines;      /* mas_run_complete_line's, or NULL */
+	size_t *lengths;
 	struct mas_span **spans; /* each record's span, or NULL */
 	double *started;         /* when each record was read */
 	size_t size;       /* capacity, a power of two */
@@ -76,6 +80,9 @@ struct mas_run {
 
 static double last_flush;
 static int output_ready;
+static size_t output_buffered;   /* bytes written since the last flush */
+static void (*flush_hook)(void *data);
+static void *flush_hook_data;
 
 /* ---- progress ---- */
 
@@ -168,6 +175,15 @@ void mas_output_flush(void)
 	if (fflush(stdout) != 0 || ferror(stdout))
 		output_failed();
 	last_flush = mas_clock_monotonic();
+	output_buffered = 0;
+	if (flush_hook)
+		flush_hook(flush_hook_data);
+}
+
+void mas_output_on_flush(void (*hook)(void *data), void *data)
+{
+	flush_hook = hook;
+	flush_hook_data = data;
 }
 
 int mas_output_close(void)
@@ -179,17 +195,28 @@ int mas_output_close(void)
 	return 0;
 }
 
-static void write_line(jv record)
+/* TEXT (SIZE bytes) and a newline.  Flushing before a line that would
+ * not fit keeps every write(2) to whole lines, so a reader, or a run
+ * killed mid-way, never sees half a record. */
+static void write_text(const char *text, size_t size)
 {
-	jv text = jv_dump_string(record, 0);
-	size_t size = (size_t)jv_string_length_bytes(jv_copy(text));
-
-	if (fwrite(jv_string_value(text), 1, size, stdout) != size ||
+	if (output_buffered > 0 && output_buffered + size + 1 > OUTPUT_BUFFER)
+		mas_output_flush();
+	if (fwrite(text, 1, size, stdout) != size ||
 	    putchar_unlocked('\n') == EOF)
 		output_failed();
-	jv_free(text);
+	output_buffered += size + 1;
 	if (mas_clock_monotonic() - last_flush >= FLUSH_INTERVAL)
 		mas_output_flush();
+}
+
+static void write_line(jv record)
+{
+	jv text = mas_json_dump(record);
+
+	write_text(jv_string_value(text),
+	           (size_t)jv_string_length_bytes(jv_copy(text)));
+	jv_free(text);
 }
 
 static void count_error(struct mas_run *run, jv record)
@@ -306,21 +333,29 @@ static void pending_grow(struct pending *pending)
 {
 	size_t size = pending->size ? pending->size * 2 : 64;
 	jv *records = malloc(size * sizeof(*records));
+	char **lines = malloc(size * sizeof(*lines));
+	size_t *lengths = malloc(size * sizeof(*lengths));
 	struct mas_span **spans = malloc(size * sizeof(*spans));
 	double *started = malloc(size * sizeof(*started));
 
-	if (!records || !spans || !started)
+	if (!records || !lines || !lengths || !spans || !started)
 		mas_die(MAS_EXIT_IO, "out of memory");
 	for (size_t t = pending->head; t < pending->tail; t++) {
 		size_t from = t & (pending->size - 1), to = t & (size - 1);
 		records[to] = pending->records[from];
+		lines[to] = pending->lines[from];
+		lengths[to] = pending->lengths[from];
 		spans[to] = pending->spans[from];
 		started[to] = pending->started[from];
 	}
 	free(pending->records);
+	free(pending->lines);
+	free(pending->lengths);
 	free(pending->spans);
 	free(pending->started);
 	pending->records = records;
+	pending->lines = lines;
+	pending->lengths = lengths;
 	pending->spans = spans;
 	pending->started = started;
 	pending->size = size;
@@ -333,6 +368,7 @@ size_t mas_run_defer(struct mas_run *run)
 	if (pending->tail - pending->head == pending->size)
 		pending_grow(pending);
 	pending->records[pending->tail & (pending->size - 1)] = jv_invalid();
+	pending->lines[pending->tail & (pending->size - 1)] = NULL;
 	/* The record's span waits with it and ends when it is complete. */
 	pending->spans[pending->tail & (pending->size - 1)] = run->record_span;
 	pending->started[pending->tail & (pending->size - 1)] =
@@ -347,10 +383,18 @@ static void write_ready(struct mas_run *run)
 	struct pending *pending = &run->pending;
 
 	while (pending->head < pending->tail) {
-		jv *slot = &pending->records[pending->head & (pending->size - 1)];
+		size_t at = pending->head & (pending->size - 1);
+		jv *slot = &pending->records[at];
+
 		if (!jv_is_valid(*slot))
 			break;
-		write_record(run, *slot);
+		if (pending->lines[at]) {
+			write_text(pending->lines[at], pending->lengths[at]);
+			free(pending->lines[at]);
+			pending->lines[at] = NULL;
+		} else {
+			write_record(run, *slot);
+		}
 		*slot = jv_invalid();
 		pending->head++;
 	}
@@ -366,6 +410,33 @@ void mas_run_complete(struct mas_run *run, size_t ticket, jv record)
 	pending->spans[slot] = NULL;
 	pending->records[slot] = record;
 	write_ready(run);
+}
+
+void mas_run_complete_line(struct mas_run *run, size_t ticket, char *line,
+                           size_t length)
+{
+	struct pending *pending = &run->pending;
+	size_t slot = ticket & (pending->size - 1);
+
+	/* Spans, metrics and -v lines read the record: only then is it
+	 * worth parsing. */
+	if (mas_trace_enabled() || mas_metrics_enabled() ||
+	    mas_log_get_level() >= MAS_LOG_INFO || pending->spans[slot]) {
+		jv record = jv_parse_sized(line, (int)length);
+
+		free(line);
+		mas_run_complete(run, ticket, record);
+		return;
+	}
+	pending->records[slot] = jv_true();
+	pending->lines[slot] = line;
+	pending->lengths[slot] = length;
+	write_ready(run);
+}
+
+size_t mas_run_written(const struct mas_run *run)
+{
+	return run->pending.head;
 }
 
 void mas_run_emit(struct mas_run *run, jv record)
@@ -772,6 +843,8 @@ int mas_run_records(const struct mas_run_options *options)
 	progress_show(&run, 1);
 	mas_output_flush();
 	free(run.pending.records);
+	free(run.pending.lines);
+	free(run.pending.lengths);
 	free(run.pending.spans);
 	free(run.pending.started);
 	if (run.status)

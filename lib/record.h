@@ -63,6 +63,25 @@ struct mas_run_options {
 int mas_run_records(const struct mas_run_options *options);
 
 /*
+ * Fill the place TICKET with LINE (LENGTH bytes, malloc'd, consumed): a
+ * record already written out as one line of compact JSON, an object
+ * without an "error", which is written as it is instead of being parsed
+ * and dumped again.
+ */
+void mas_run_complete_line(struct mas_run *run, size_t ticket, char *line,
+                           size_t length);
+
+/* How many output places have been written to stdout's buffer: every
+ * ticket below it (they reach the reader at the next flush). */
+size_t mas_run_written(const struct mas_run *run);
+
+/*
+ * Call HOOK(DATA) after each flush of stdout (NULL: none): mas-flow
+ * marks its checkpoints "written" then.
+ */
+void mas_output_on_flush(void (*hook)(void *data), void *data);
+
+/*
  * Write RECORD (consumed) as one line.  A record holding an "error" object
  * is counted as failed, by its code.
  */

@@ -1,0 +1,436 @@
+/*
+ * json.c — a validating JSON scanner (recursive descent over the bytes,
+ * no allocation) and a dumper with fast numbers (see json.h).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "banned.h"
+
+/* Deep enough for any record; deeper texts go to libjq, which decides. */
+enum { MAX_DEPTH = 256 };
+
+struct scanner {
+	const char *p, *end;
+	int depth;
+};
+
+static void skip_space(struct scanner *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
+	                         *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static int hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	       (c >= 'A' && c <= 'F');
+}
+
+/* A string from its opening quote; control characters and bad escapes
+ * are errors.  UTF-8 validity is the record reader's concern. */
+static int scan_string(struct scanner *s)
+{
+	s->p++;
+	while (s->p < s->end) {
+		unsigned char c = (unsigned char)*s->p++;
+
+		if (c == '"')
+			return 1;
+		if (c < 0x20)
+			return 0;
+		if (c != '\\')
+			continue;
+		if (s->p >= s->end)
+			return 0;
+		c = (unsigned char)*s->p++;
+		if (c == 'u') {
+			if (s->end - s->p < 4 || !hex(s->p[0]) ||
+			    !hex(s->p[1]) || !hex(s->p[2]) || !hex(s->p[3]))
+				return 0;
+			s->p += 4;
+		} else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int digits(struct scanner *s)
+{
+	const char *start = s->p;
+
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+		s->p++;
+	return s->p > start;
+}
+
+static int scan_number(struct scanner *s)
+{
+	if (*s->p == '-')
+		s->p++;
+	if (s->p < s->end && *s->p == '0')
+		s->p++;
+	else if (!digits(s))
+		return 0;
+	if (s->p < s->end && *s->p == '.') {
+		s->p++;
+		if (!digits(s))
+			return 0;
+	}
+	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+		s->p++;
+		if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+			s->p++;
+		if (!digits(s))
+			return 0;
+	}
+	return 1;
+}
+
+static int scan_word(struct scanner *s, const char *word, size_t length)
+{
+	if ((size_t)(s->end - s->p) < length || memcmp(s->p, word, length))
+		return 0;
+	s->p += length;
+	return 1;
+}
+
+static int scan_value(struct scanner *s);
+
+static int scan_array(struct scanner *s)
+{
+	s->p++;
+	skip_space(s);
+	if (s->p < s->end && *s->p == ']') {
+		s->p++;
+		return 1;
+	}
+	for (;;) {
+		if (!scan_value(s))
+			return 0;
+		skip_space(s);
+		if (s->p >= s->end)
+			return 0;
+		if (*s->p++ == ']')
+			return 1;
+		if (s->p[-1] != ',')
+			return 0;
+	}
+}
+
+/* An object's members; at the top level (SCAN not NULL) noting "id",
+ * "meta" and "error". */
+static int scan_members(struct scanner *s, struct mas_json_scan *scan)
+{
+	s->p++;
+	skip_space(s);
+	if (s->p < s->end && *s->p == '}') {
+		s->p++;
+		return 1;
+	}
+	if (scan)
+		scan->empty = 0;
+	for (;;) {
+		const char *key = s->p;
+		size_t key_length;
+
+		if (s->p >= s->end || *s->p != '"' || !scan_string(s))
+			return 0;
+		key_length = (size_t)(s->p - key);
+		skip_space(s);
+		if (s->p >= s->end || *s->p++ != ':')
+			return 0;
+		skip_space(s);
+		if (scan && key_length == 4 && memcmp(key, "\"id\"", 4) == 0)
+			scan->id = s->p;
+		if (scan && key_length == 6 && memcmp(key, "\"meta\"", 6) == 0)
+			scan->has_meta = 1;
+		if (scan && key_length == 7 &&
+		    memcmp(key, "\"error\"", 7) == 0)
+			scan->has_error = 1;
+		if (!scan_value(s))
+			return 0;
+		if (scan && scan->id && !scan->id_length)
+			scan->id_length = (size_t)(s->p - scan->id);
+		skip_space(s);
+		if (s->p >= s->end)
+			return 0;
+		if (*s->p++ == '}')
+			return 1;
+		if (s->p[-1] != ',')
+			return 0;
+	}
+}
+
+static int scan_value(struct scanner *s)
+{
+	int ok;
+
+	skip_space(s);
+	if (s->p >= s->end)
+		return 0;
+	switch (*s->p) {
+	case '"': return scan_string(s);
+	case '{':
+	case '[':
+		if (++s->depth > MAX_DEPTH)
+			return 0;
+		ok = *s->p == '{' ? scan_members(s, NULL) : scan_array(s);
+		s->depth--;
+		return ok;
+	case 't': return scan_word(s, "true", 4);
+	case 'f': return scan_word(s, "false", 5);
+	case 'n': return scan_word(s, "null", 4);
+	default:
+		if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
+			return scan_number(s);
+		return 0;
+	}
+}
+
+int mas_json_scan_object(const char *text, size_t length,
+                         struct mas_json_scan *scan)
+{
+	struct scanner s = { text, text + length, 1 };
+
+	memset(scan, 0, sizeof(*scan));
+	skip_space(&s);
+	if (s.p >= s.end || *s.p != '{')
+		return 0;
+	scan->empty = 1;
+	if (!scan_members(&s, scan))
+		return 0;
+	scan->close = (size_t)(s.p - 1 - text);
+	skip_space(&s);
+	if (s.p != s.end)
+		return 0;
+	return 1;
+}
+
+/* Text being written: grown by doubling, made a jv string once. */
+struct text {
+	char *data;
+	size_t length, capacity;
+};
+
+static void reserve(struct text *t, size_t more)
+{
+	if (t->capacity - t->length >= more)
+		return;
+	t->capacity = t->capacity * 2 + more + 64;
+	t->data = realloc(t->data, t->capacity);
+	if (!t->data)
+		abort(); /* as libjq does when memory runs out */
+}
+
+static void put(struct text *t, const char *bytes, size_t length)
+{
+	reserve(t, length);
+	memcpy(t->data + t->length, bytes, length);
+	t->length += length;
+}
+
+static void put_char(struct text *t, char c)
+{
+	reserve(t, 1);
+	t->data[t->length++] = c;
+}
+
+static size_t format_integer(long long n, char *out)
+{
+	char digits[24];
+	int i = sizeof(digits);
+	unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n :
+	                       (unsigned long long)n;
+
+	do {
+		digits[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (n < 0)
+		digits[--i] = '-';
+	memcpy(out, digits + i, sizeof(digits) - (size_t)i);
+	return sizeof(digits) - (size_t)i;
+}
+
+/* X when it has at most three decimals and |X| < 1e12; 0 if not. */
+static size_t format_milli(double x, char *out)
+{
+	long long m = llround(x * 1000), whole, part;
+	size_t n = 0;
+
+	if ((double)m / 1000.0 != x)
+		return 0;
+	whole = m / 1000;
+	part = llabs(m % 1000);
+	if (m < 0 && whole == 0)
+		out[n++] = '-';
+	n += format_integer(whole, out + n);
+	if (part) {
+		out[n++] = '.';
+		out[n++] = (char)('0' + part / 100);
+		out[n++] = (char)('0' + part / 10 % 10);
+		out[n++] = (char)('0' + part % 10);
+		while (out[n - 1] == '0')
+			n--;
+	}
+	return n;
+}
+
+/*
+ * A number the way jq writes it (shortest text that reads back the
+ * same).  Integers and numbers of at most three decimals (times in ms)
+ * are written by hand: such a text is the only one of so few digits
+ * that reads back as X, hence the shortest.  Then %.15g when it reads
+ * back exactly; libjq's dtoa for the rest.
+ */
+size_t mas_json_number(double x, char out[MAS_JSON_NUMBER_SIZE])
+{
+	size_t n;
+	jv dumped;
+
+	if (x == 0)
+		return (size_t)snprintf(out, MAS_JSON_NUMBER_SIZE, "%s",
+		                        signbit(x) ? "-0" : "0");
+	if (fabs(x) < 1e12 && (n = format_milli(x, out)) > 0) {
+		out[n] = '\0';
+		return n;
+	}
+	if (isfinite(x) && fabs(x) < 1e15) {
+		snprintf(out, MAS_JSON_NUMBER_SIZE, "%.15g", x);
+		if (!strchr(out, 'e') && strtod(out, NULL) == x)
+			return strlen(out);
+	}
+	dumped = jv_dump_string(jv_number(x), 0);
+	snprintf(out, MAS_JSON_NUMBER_SIZE, "%s", jv_string_value(dumped));
+	jv_free(dumped);
+	return strlen(out);
+}
+
+static void put_number(struct text *t, double x)
+{
+	char text[MAS_JSON_NUMBER_SIZE];
+
+	put(t, text, mas_json_number(x, text));
+}
+
+/* A string as jq escapes it: quote, backslash and control characters
+ * (DEL too), the rest as is (jv strings are valid UTF-8). */
+static void put_string(struct text *t, const char *s, size_t length)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s, *end = s + length;
+
+	put_char(t, '"');
+	for (; s < end; s++) {
+		unsigned char c = (unsigned char)*s;
+		char escape[6] = { '\\', 'u', '0', '0', 0, 0 };
+		size_t size = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		put(t, run, (size_t)(s - run));
+		run = s + 1;
+		switch (c) {
+		case '"': escape[1] = '"'; break;
+		case '\\': escape[1] = '\\'; break;
+		case '\b': escape[1] = 'b'; break;
+		case '\f': escape[1] = 'f'; break;
+		case '\n': escape[1] = 'n'; break;
+		case '\r': escape[1] = 'r'; break;
+		case '\t': escape[1] = 't'; break;
+		default:
+			escape[4] = hex[c >> 4];
+			escape[5] = hex[c & 15];
+			size = 6;
+		}
+		put(t, escape, size);
+	}
+	put(t, run, (size_t)(end - run));
+	put_char(t, '"');
+}
+
+static void put_value(struct text *t, jv value);
+
+static void put_array(struct text *t, jv array)
+{
+	int length = jv_array_length(jv_copy(array));
+
+	put_char(t, '[');
+	for (int i = 0; i < length; i++) {
+		if (i)
+			put_char(t, ',');
+		put_value(t, jv_array_get(jv_copy(array), i));
+	}
+	jv_free(array);
+	put_char(t, ']');
+}
+
+static void put_object(struct text *t, jv object)
+{
+	int first = 1;
+
+	put_char(t, '{');
+	jv_object_foreach(object, key, member) {
+		if (!first)
+			put_char(t, ',');
+		first = 0;
+		put_string(t, jv_string_value(key),
+		           (size_t)jv_string_length_bytes(jv_copy(key)));
+		jv_free(key);
+		put_char(t, ':');
+		put_value(t, member);
+	}
+	jv_free(object);
+	put_char(t, '}');
+}
+
+static void put_value(struct text *t, jv value)
+{
+	switch (jv_get_kind(value)) {
+	case JV_KIND_NUMBER:
+		put_number(t, jv_number_value(value));
+		break;
+	case JV_KIND_STRING:
+		put_string(t, jv_string_value(value),
+		           (size_t)jv_string_length_bytes(jv_copy(value)));
+		break;
+	case JV_KIND_ARRAY: put_array(t, value); return;
+	case JV_KIND_OBJECT: put_object(t, value); return;
+	case JV_KIND_TRUE: put(t, "true", 4); break;
+	case JV_KIND_FALSE: put(t, "false", 5); break;
+	case JV_KIND_NULL: put(t, "null", 4); break;
+	default: {
+		jv dumped = jv_dump_string(jv_copy(value), 0);
+
+		put(t, jv_string_value(dumped), strlen(jv_string_value(dumped)));
+		jv_free(dumped);
+	}
+	}
+	jv_free(value);
+}
+
+char *mas_json_dump_text(jv value, size_t *length)
+{
+	struct text t = { NULL, 0, 0 };
+
+	put_value(&t, value);
+	put_char(&t, '\0');
+	*length = t.length - 1;
+	return t.data;
+}
+
+jv mas_json_dump(jv value)
+{
+	size_t length;
+	char *text = mas_json_dump_text(value, &length);
+	jv result = jv_string_sized(text, (int)length);
+
+	free(text);
+	return result;
+}

@@ -1,0 +1,52 @@
+/*
+ * json.h — JSON text where libjq is slow: checking a line without
+ * building values, and dumping values with fast numbers.
+ *
+ * Passing a record from one co-process to the next through libjq costs a
+ * parse and a dump per hop, most of a `cat`-like filter chain's time.
+ * This scanner only checks that a line is one JSON object (RFC 8259,
+ * strict) and notes the two top-level keys a runner cares about, at a
+ * few nanoseconds a byte, so a valid line can be passed on as text.  It
+ * rejects some texts libjq would accept (NaN, a lone surrogate escape
+ * is accepted as jq does): callers parse a rejected line with libjq to
+ * decide and to word the error.
+ */
+#ifndef MAS_JSON_SCAN_H
+#define MAS_JSON_SCAN_H
+
+#include <stddef.h>
+
+#include <jv.h>
+
+struct mas_json_scan {
+	const char *id;      /* the top-level "id" value's text, or NULL */
+	size_t id_length;
+	int has_meta;        /* a top-level "meta" key */
+	int has_error;       /* a top-level "error" key */
+	size_t close;        /* offset of the object's closing brace */
+	int empty;           /* the object has no members */
+};
+
+/* Whether TEXT (LENGTH bytes) is exactly one JSON object, white space
+ * around it allowed; fills SCAN when it is. */
+int mas_json_scan_object(const char *text, size_t length,
+                         struct mas_json_scan *scan);
+
+/*
+ * VALUE (consumed) as compact JSON text, a jv string, exactly as
+ * jv_dump_string(VALUE, 0) writes it; but numbers that print the same
+ * with printf's %.15g (integers, and decimals such as 0.125) are written
+ * that way, not through libjq's dtoa, which costs thousands of
+ * instructions a number.  Anything else is left to libjq.
+ */
+jv mas_json_dump(jv value);
+
+/* The same as a malloc'd NUL-terminated text of *LENGTH bytes. */
+char *mas_json_dump_text(jv value, size_t *length);
+
+/* The number X as mas_json_dump writes it, NUL-terminated in OUT; its
+ * length. */
+enum { MAS_JSON_NUMBER_SIZE = 40 };
+size_t mas_json_number(double x, char out[MAS_JSON_NUMBER_SIZE]);
+
+#endif
