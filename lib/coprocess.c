@@ -1,0 +1,330 @@
+/*
+ * coprocess.c — long-lived JSON-lines filters (see coprocess.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "coprocess.h"
+#include "log.h"
+#include "mas.h"
+
+#include "banned.h"
+
+/* Bytes asked of read(2) at least: one pipe's worth and more. */
+enum { READ_SIZE = 1 << 17 };
+
+void mas_coprocess_init(struct mas_coprocess *child, const char *name,
+                        char *const *argv)
+{
+	memset(child, 0, sizeof(*child));
+	child->name = name;
+	child->argv = argv;
+	child->input = child->output = -1;
+}
+
+static void child_exec(struct mas_coprocess *child, int input, int output)
+{
+	if (dup2(input, STDIN_FILENO) < 0 || dup2(output, STDOUT_FILENO) < 0)
+		_exit(127);
+	/* The parent ignores SIGPIPE; a filter expects the default. */
+	signal(SIGPIPE, SIG_DFL);
+	execvp(child->argv[0], child->argv);
+	fprintf(stderr, "%s: %s: %s\n", child->name, child->argv[0],
+	        strerror(errno));
+	_exit(127);
+}
+
+static int set_nonblocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+static int start_failed(char **error, const char *what, int *fds)
+{
+	int saved = errno;
+
+	for (int i = 0; fds && i < 4; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (asprintf(error, "%s: %s", what, strerror(saved)) < 0)
+		*error = NULL;
+	return -1;
+}
+
+int mas_coprocess_start(struct mas_coprocess *child, char **error)
+{
+	int fds[4] = { -1, -1, -1, -1 }; /* socket pair, then pipe */
+
+	*error = NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+		return start_failed(error, "socketpair", NULL);
+	if (pipe2(fds + 2, O_CLOEXEC) != 0)
+		return start_failed(error, "pipe", fds);
+	child->pid = fork();
+	if (child->pid < 0) {
+		child->pid = 0;
+		return start_failed(error, "fork", fds);
+	}
+	if (child->pid == 0)
+		child_exec(child, fds[1], fds[3]);
+	close(fds[1]);
+	close(fds[3]);
+	child->input = fds[0];
+	child->output = fds[2];
+	child->eof = 0;
+	set_nonblocking(child->input);
+	set_nonblocking(child->output);
+	return 0;
+}
+
+/* Room for MORE bytes at the end of BUFFER, moving what is unread to
+ * the front first. */
+static void buffer_reserve(struct mas_coprocess_buffer *buffer, size_t more)
+{
+	size_t used = buffer->end - buffer->start;
+
+	if (buffer->capacity - buffer->end >= more)
+		return;
+	if (buffer->start > 0) {
+		memmove(buffer->data, buffer->data + buffer->start, used);
+		buffer->start = 0;
+		buffer->end = used;
+	}
+	if (buffer->capacity - used < more) {
+		size_t capacity = buffer->capacity * 2 + more;
+		char *data = realloc(buffer->data, capacity);
+
+		if (!data)
+			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		buffer->data = data;
+		buffer->capacity = capacity;
+	}
+}
+
+void mas_coprocess_send(struct mas_coprocess *child, const char *line,
+                        size_t length)
+{
+	struct mas_coprocess_buffer *to = &child->to;
+
+	buffer_reserve(to, length + 1);
+	memcpy(to->data + to->end, line, length);
+	to->data[to->end + length] = '\n';
+	to->end += length + 1;
+	child->unanswered++;
+}
+
+/* The child no longer reads: what it was sent is lost, and its output
+ * ending (or having ended) tells the caller. */
+static void input_closed(struct mas_coprocess *child)
+{
+	close(child->input);
+	child->input = -1;
+	child->to.start = child->to.end = 0;
+}
+
+static void write_some(struct mas_coprocess *child)
+{
+	struct mas_coprocess_buffer *to = &child->to;
+
+	while (child->input >= 0 && to->end > to->start) {
+		ssize_t n = send(child->input, to->data + to->start,
+		                 to->end - to->start,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			to->start += (size_t)n;
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else {
+			if (n < 0 && errno != EAGAIN)
+				input_closed(child);
+			break;
+		}
+	}
+	if (to->start == to->end)
+		to->start = to->end = 0;
+}
+
+static void read_some(struct mas_coprocess *child)
+{
+	struct mas_coprocess_buffer *from = &child->from;
+
+	for (int reads = 0; child->output >= 0 && reads < 4; reads++) {
+		ssize_t n;
+
+		buffer_reserve(from, READ_SIZE);
+		n = read(child->output, from->data + from->end,
+		         from->capacity - from->end);
+		if (n > 0) {
+			from->end += (size_t)n;
+			if ((size_t)n < from->capacity - from->end)
+				break; /* drained for now */
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else {
+			if (n == 0 || errno != EAGAIN) {
+				close(child->output);
+				child->output = -1;
+				child->eof = 1;
+			}
+			break;
+		}
+	}
+}
+
+static int running(const struct mas_coprocess *child)
+{
+	return child && child->pid > 0;
+}
+
+size_t mas_coprocess_pollfds(struct mas_coprocess **list, size_t count,
+                             struct pollfd *fds)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		struct mas_coprocess *child = list[i];
+
+		if (!running(child))
+			continue;
+		if (child->output >= 0)
+			fds[n++] = (struct pollfd){ child->output, POLLIN, 0 };
+		if (child->input >= 0 && child->to.end > child->to.start)
+			fds[n++] = (struct pollfd){ child->input, POLLOUT, 0 };
+	}
+	return n;
+}
+
+void mas_coprocess_handle(struct mas_coprocess **list, size_t count,
+                          const struct pollfd *fds)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		struct mas_coprocess *child = list[i];
+		int reading, writing;
+
+		if (!running(child))
+			continue;
+		reading = child->output >= 0 && fds[n++].revents;
+		writing = child->input >= 0 && child->to.end > child->to.start &&
+		          fds[n++].revents;
+		if (writing)
+			write_some(child);
+		if (reading)
+			read_some(child);
+	}
+}
+
+int mas_coprocess_poll(struct mas_coprocess **list, size_t count, int fd,
+                       int timeout_ms)
+{
+	struct pollfd stack[64], *fds = stack;
+	size_t n;
+	int ready;
+
+	/* Most writes succeed at once: try before paying for a poll. */
+	for (size_t i = 0; i < count; i++)
+		if (running(list[i]))
+			write_some(list[i]);
+	if (2 * count + 1 > sizeof(stack) / sizeof(stack[0])) {
+		fds = malloc((2 * count + 1) * sizeof(*fds));
+		if (!fds)
+			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+	}
+	n = mas_coprocess_pollfds(list, count, fds);
+	fds[n] = (struct pollfd){ fd, POLLIN, 0 };
+	ready = poll(fds, n + 1, timeout_ms);
+	if (ready > 0)
+		mas_coprocess_handle(list, count, fds);
+	ready = ready > 0 && fd >= 0 && (fds[n].revents & (POLLIN | POLLHUP));
+	if (fds != stack)
+		free(fds);
+	return ready;
+}
+
+char *mas_coprocess_line(struct mas_coprocess *child, size_t *length)
+{
+	struct mas_coprocess_buffer *from = &child->from;
+	char *begin = from->data + from->start;
+	char *newline;
+
+	if (from->end - from->start <= child->scanned)
+		return NULL;
+	newline = memchr(begin + child->scanned, '\n',
+	                 from->end - from->start - child->scanned);
+	if (!newline) {
+		child->scanned = from->end - from->start;
+		return NULL;
+	}
+	*newline = '\0';
+	*length = (size_t)(newline - begin);
+	from->start += *length + 1;
+	child->scanned = 0;
+	if (child->unanswered > 0)
+		child->unanswered--;
+	return begin;
+}
+
+int mas_coprocess_ended(struct mas_coprocess *child)
+{
+	struct mas_coprocess_buffer *from = &child->from;
+
+	if (child->output >= 0)
+		return 0;
+	return !from->data ||
+	       !memchr(from->data + from->start, '\n',
+	               from->end - from->start);
+}
+
+int mas_coprocess_stop(struct mas_coprocess *child, int kill_first)
+{
+	if (child->pid > 0) {
+		if (kill_first)
+			kill(child->pid, SIGKILL);
+		if (child->input >= 0)
+			close(child->input);
+		if (child->output >= 0)
+			close(child->output);
+		while (waitpid(child->pid, &child->status, 0) < 0 &&
+		       errno == EINTR)
+			;
+	}
+	child->pid = 0;
+	child->input = child->output = -1;
+	child->to.start = child->to.end = 0;
+	child->from.start = child->from.end = 0;
+	child->scanned = child->unanswered = 0;
+	child->eof = 0;
+	return child->status;
+}
+
+void mas_coprocess_describe(int status, char *text, size_t size)
+{
+	if (WIFEXITED(status))
+		snprintf(text, size, "exited with status %d",
+		         WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(text, size, "was killed by signal %d",
+		         WTERMSIG(status));
+	else
+		snprintf(text, size, "stopped");
+}
+
+void mas_coprocess_release(struct mas_coprocess *child)
+{
+	mas_coprocess_stop(child, 0);
+	free(child->to.data);
+	free(child->from.data);
+	child->to.data = child->from.data = NULL;
+	child->to.capacity = child->from.capacity = 0;
+}
