@@ -2078,6 +2078,36 @@ int mas_llm_perform(struct mas_llm *llm, int timeout_ms, int extra_fd)
 	return (int)mas_llm_in_flight(llm);
 }
 
+int mas_llm_poll(struct mas_llm *llm, const struct pollfd *fds,
+                 size_t count, int timeout_ms)
+{
+	struct curl_waitfd stack[64], *waits = stack;
+	int running = 0;
+
+	if (count > sizeof(stack) / sizeof(stack[0]) &&
+	    !(waits = calloc(count, sizeof(*waits))))
+		mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+	for (size_t i = 0; i < count; i++)
+		waits[i] = (struct curl_waitfd){
+			.fd = fds[i].fd,
+			.events = (short)((fds[i].events & POLLIN ?
+			                   CURL_WAIT_POLLIN : 0) |
+			                  (fds[i].events & POLLOUT ?
+			                   CURL_WAIT_POLLOUT : 0)),
+		};
+	start_ready(llm);
+	curl_multi_poll(llm->multi, waits, (unsigned)count,
+	                wait_ms(llm, timeout_ms < 0 ? WAIT_FOREVER_MS :
+	                        timeout_ms), NULL);
+	curl_multi_perform(llm->multi, &running);
+	drain(llm);
+	end_silent_streams(llm);
+	start_ready(llm);
+	if (waits != stack)
+		free(waits);
+	return (int)mas_llm_in_flight(llm);
+}
+
 void mas_llm_keep_answer(void *waiter, jv answer)
 {
 	struct mas_llm_waiter *w = waiter;

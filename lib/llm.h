@@ -75,6 +75,7 @@
 #ifndef MAS_LLM_H
 #define MAS_LLM_H
 
+#include <poll.h>
 #include <stddef.h>
 
 #include <jv.h>
@@ -193,6 +194,16 @@ int mas_llm_submit(struct mas_llm *llm, jv request, mas_llm_done_fn done,
  * beyond `jobs` are queued, never dropped.
  */
 int mas_llm_perform(struct mas_llm *llm, int timeout_ms, int extra_fd);
+
+/*
+ * One round of mas_llm_perform that also wakes when one of the COUNT
+ * descriptors FDS (events POLLIN or POLLOUT) is ready, for a caller that
+ * waits on its own descriptors too (mas-flow's co-processes).  It does
+ * not say which: the caller polls its own without waiting afterwards.
+ * Returns the number of requests still to be answered.
+ */
+int mas_llm_poll(struct mas_llm *llm, const struct pollfd *fds,
+                 size_t count, int timeout_ms);
 
 /*
  * Drop the cached reply stored under KEY (a result's "cache_key"): for a
