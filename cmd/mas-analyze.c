@@ -98,16 +98,11 @@ static double parse_coverage(const char *text)
 
 static const char *parse_type(const char *text)
 {
-	static const char *const types[] = {
-		"describe", "trend", "trend_prediction", "anomaly",
-		"correlation", "comprehensive", NULL
-	};
-
-	for (int i = 0; types[i]; i++)
-		if (strcmp(text, types[i]) == 0)
-			return types[i];
-	mas_die(MAS_EXIT_USAGE, "--type: '%s' is not one of describe, trend, "
-	        "trend_prediction, anomaly, correlation, comprehensive", text);
+	if (!mas_analyze_type_valid(text))
+		mas_die(MAS_EXIT_USAGE, "--type: '%s' is not one of describe, "
+		        "trend, trend_prediction, anomaly, correlation, "
+		        "comprehensive", text);
+	return text;
 }
 
 static error_t parse_option(int key, char *arg, struct argp_state *state)
@@ -161,20 +156,15 @@ static void make_plot_dir(const char *dir)
 		mas_die(MAS_EXIT_USAGE, "--plot: %s: not a folder", dir);
 }
 
-/* analyze.lang (--lang, MAS_LANG): en or zh, and locale-style names
- * such as zh_CN or en-US; NULL leaves it to each record. */
+/* analyze.lang (--lang, MAS_LANG); NULL leaves it to each record. */
 static const char *language(const char *setting)
 {
-	static const char *const names[] = { "en", "zh" };
+	const char *lang = setting ? mas_analyze_language(setting) : NULL;
 
-	if (!setting)
-		return NULL;
-	for (int i = 0; i < 2; i++)
-		if (strncmp(setting, names[i], 2) == 0 &&
-		    strchr("_-.", setting[2]))
-			return names[i]; /* "zh", "zh_CN", "en-US", "en.UTF-8" */
-	mas_die(MAS_EXIT_USAGE, "analyze.lang (--lang, MAS_LANG): '%s' is not "
-	        "en or zh", setting);
+	if (setting && !lang)
+		mas_die(MAS_EXIT_USAGE, "analyze.lang (--lang, MAS_LANG): "
+		        "'%s' is not en or zh", setting);
+	return lang;
 }
 
 /* The engine comes first: mas_engine_wait finds it there. */

@@ -20,10 +20,6 @@
 #include "research.h"
 #include "store.h"
 
-/* A corpus larger than this is not indexed on the fly: the user is told
- * to run `mas-research index` once instead of paying for it each run. */
-#define FLY_LIMIT (16LL << 20)
-
 enum {
 	OPT_CORPUS = 'c',
 	OPT_SOURCES = 0x200,
@@ -117,21 +113,15 @@ static void configured_roots(struct research_command *command)
 		add_root(command, path);
 }
 
-static int open_store(struct research_command *command,
-                      struct mas_store *store, int must)
+static void open_store(struct research_command *command,
+                       struct mas_store *store)
 {
 	char *error = NULL;
 
 	if (mas_store_open_configured(store, &command->cli.config,
-	                              &error) == 0)
-		return 0;
-	if (must)
+	                              &error) != 0)
 		mas_die(MAS_EXIT_USAGE, "state store: %s",
 		        error ? error : "cannot open");
-	mas_info("state store: %s; indexing on the fly",
-	         error ? error : "cannot open");
-	free(error);
-	return -1;
 }
 
 static void scan(struct research_command *command, struct mas_corpus *corpus)
@@ -172,7 +162,7 @@ static int index_corpus(struct research_command *command)
 		        "PATH)");
 	scan(command, &corpus);
 	signature = mas_corpus_signature(&corpus);
-	open_store(command, &store, 1);
+	open_store(command, &store);
 	index = mas_index_load(&store, corpus.key, signature, &error);
 	reused = index != NULL;
 	if (!index) {
@@ -214,33 +204,13 @@ static int index_corpus(struct research_command *command)
  * one built now when the corpus is small. */
 static struct mas_index *load_corpus(struct research_command *command)
 {
-	struct mas_corpus corpus;
-	struct mas_store store;
-	struct mas_index *index = NULL;
-	char *signature, *error = NULL;
+	char *error = NULL;
+	struct mas_index *index = mas_research_open_corpus(
+		command->roots, command->root_count, &command->cli.config,
+		&error);
 
-	scan(command, &corpus);
-	signature = mas_corpus_signature(&corpus);
-	if (open_store(command, &store, 0) == 0) {
-		index = mas_index_load(&store, corpus.key, signature, &error);
-		if (error)
-			mas_warn("stored index: %s; indexing on the fly",
-			         error);
-		free(error);
-		mas_store_close(&store);
-	}
-	if (index)
-		mas_info("using the stored index of %zu files", corpus.count);
-	if (!index && corpus.bytes > FLY_LIMIT)
-		mas_die(MAS_EXIT_USAGE, "--corpus: %lld MB and no stored "
-		        "index matches its files; run mas-research index "
-		        "--corpus ... first", corpus.bytes >> 20);
-	if (!index) {
-		mas_info("indexing %zu files on the fly", corpus.count);
-		index = build(&corpus, NULL);
-	}
-	free(signature);
-	mas_corpus_release(&corpus);
+	if (!index)
+		mas_die(MAS_EXIT_USAGE, "%s", error);
 	return index;
 }
 

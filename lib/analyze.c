@@ -999,6 +999,22 @@ static int parse_horizon_text(const char *text, size_t *count,
 	return 0;
 }
 
+int mas_analyze_type_valid(const char *name)
+{
+	return is_type(name);
+}
+
+const char *mas_analyze_language(const char *setting)
+{
+	static const char *const names[] = { "en", "zh" };
+
+	for (int i = 0; i < 2; i++)
+		if (strncmp(setting, names[i], 2) == 0 &&
+		    strchr("_-.", setting[2]))
+			return names[i]; /* "zh", "zh_CN", "en-US", "en.UTF-8" */
+	return NULL;
+}
+
 int mas_analyze_parse_horizon(jv horizon, size_t *count, const char **unit)
 {
 	int status = -1;

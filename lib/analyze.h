@@ -77,6 +77,14 @@ void mas_analyze_series_add(struct mas_analyzer *analyzer, jv row);
 void mas_analyze_series_finish(struct mas_analyzer *analyzer,
                                struct mas_run *run, const char *key);
 
+/* Whether NAME is an analysis_type: describe, trend, trend_prediction,
+ * anomaly, correlation or comprehensive. */
+int mas_analyze_type_valid(const char *name);
+
+/* The language of SETTING (analyze.lang): "en" or "zh" for those and for
+ * locale-style names such as zh_CN, en-US or en.UTF-8; NULL for another. */
+const char *mas_analyze_language(const char *setting);
+
 /* Parse HORIZON (consumed): "next_7_days", "next_2_weeks",
  * "next_3_months", "next_5_periods" or a number, into a count and a unit
  * ("day", ..., "period"); -1 if it is none of these. */

@@ -62,4 +62,22 @@ void mas_research_start(void *researcher, jv task, mas_agent_reply_fn reply,
 /* Whether NAME is a depth: brief, standard or comprehensive. */
 int mas_research_depth_valid(const char *name);
 
+/* A corpus larger than this, in bytes, is not indexed on the fly: the
+ * user is told to run `mas-research index` once instead of paying for it
+ * at every run. */
+#define MAS_RESEARCH_FLY_LIMIT (16LL << 20)
+
+/*
+ * The index for answering from the corpus ROOTS[0..COUNT) (files and
+ * folders, corpus.h): the one kept in the state store CONFIG names when it
+ * matches the files, else one built now when the corpus is at most
+ * MAS_RESEARCH_FLY_LIMIT bytes.  A store that cannot be opened or read is
+ * logged and the index built on the fly.  Returns NULL with *ERROR
+ * (malloc'd) when a root cannot be read, the corpus is too large to index
+ * on the fly, or the index cannot be built.
+ */
+struct mas_index *mas_research_open_corpus(char *const *roots, size_t count,
+                                           const struct mas_config *config,
+                                           char **error);
+
 #endif
