@@ -11,8 +11,11 @@
 #include <time.h>
 
 #include "cli.h"
+#include "engine.h"
+#include "expr.h"
 #include "flow-store.h"
 #include "flow.h"
+#include "id.h"
 #include "log.h"
 #include "mas.h"
 #include "record.h"
@@ -25,10 +28,16 @@ enum {
 	OPT_RUN_ID,
 	OPT_JOBLOG,
 	OPT_OLDER_THAN,
+	OPT_RECORD,
+	OPT_SET,
 };
+
+/* Records in flight at once: enough to keep every co-process busy. */
+enum { RECORDS_IN_FLIGHT = 1024 };
 
 struct flow_command {
 	struct mas_cli cli;
+	struct mas_engine engine;
 	const char *verb;
 	const char *file;
 	const char *format;
@@ -36,12 +45,8 @@ struct flow_command {
 	const char *joblog_path;
 	double older_than;        /* gc: seconds, or -1 when not given */
 	long recursion_limit;
-};
-
-/* What each_record needs. */
-struct run_context {
-	struct mas_flow *flow;
-	FILE *joblog;
+	const char *record_id;    /* resume --record */
+	const char *set;          /* resume --set */
 };
 
 static const struct argp_option options[] = {
@@ -54,6 +59,10 @@ static const struct argp_option options[] = {
 	{ "joblog", OPT_JOBLOG, "FILE", 0,
 	  "run: append a line per record to FILE: id, start, duration, "
 	  "status, path", 0 },
+	{ "record", OPT_RECORD, "ID", 0,
+	  "resume: continue only record ID, waiting at an interrupt", 0 },
+	{ "set", OPT_SET, "JQ", 0,
+	  "resume --record: change the waiting state with JQ first", 0 },
 	{ "older-than", OPT_OLDER_THAN, "DURATION", 0,
 	  "gc: remove runs last updated more than DURATION ago (N, Ns, Nm, "
 	  "Nh or Nd)", 0 },
@@ -76,7 +85,8 @@ static double parse_duration(const char *text)
 	return value * seconds[unit - units];
 }
 
-/* Verbs that name no flow FILE: runs, gc; show names a RUN_ID there. */
+/* Verbs that name no flow FILE: runs, gc; show and resume name a RUN_ID
+ * there. */
 static int takes_file(const char *verb)
 {
 	return strcmp(verb, "runs") != 0 && strcmp(verb, "gc") != 0;
@@ -89,7 +99,10 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &command->cli;
+		state->child_inputs[1] = &command->engine;
 		break;
+	case OPT_RECORD: command->record_id = arg; break;
+	case OPT_SET: command->set = arg; break;
 	case OPT_FORMAT: command->format = arg; break;
 	case OPT_RUN_ID: command->run_id = arg; break;
 	case OPT_JOBLOG: command->joblog_path = arg; break;
@@ -116,54 +129,6 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	default: return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
-}
-
-/* The joblog line of one record, in GNU parallel's spirit: id, start
- * (epoch seconds), duration (seconds), 0 or 1, the nodes it passed. */
-static void log_job(FILE *joblog, jv state, double start, double seconds)
-{
-	jv id = jv_object_get(jv_copy(state), jv_string("id"));
-	jv error = jv_object_get(jv_copy(state), jv_string("error"));
-	jv meta = jv_object_get(jv_copy(state), jv_string("meta"));
-	jv path = jv_get_kind(meta) == JV_KIND_OBJECT ?
-	          jv_object_get(meta, jv_string("flow")) : meta;
-	int length = jv_get_kind(path) == JV_KIND_ARRAY ?
-	             jv_array_length(jv_copy(path)) : 0;
-
-	fprintf(joblog, "%s\t%.3f\t%.6f\t%d\t",
-	        jv_get_kind(id) == JV_KIND_STRING ? jv_string_value(id) : "",
-	        start, seconds, jv_get_kind(error) == JV_KIND_OBJECT);
-	for (int i = 0; i < length; i++) {
-		jv node = jv_object_get(jv_array_get(jv_copy(path), i),
-		                        jv_string("node"));
-
-		fprintf(joblog, "%s%s", i ? " " : "", jv_string_value(node));
-		jv_free(node);
-	}
-	fputc('\n', joblog);
-	jv_free(id);
-	jv_free(error);
-	jv_free(path);
-}
-
-static double epoch_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void each_record(struct mas_run *run, jv record, void *data)
-{
-	struct run_context *context = data;
-	double start = epoch_seconds();
-	jv state = mas_flow_step_record(context->flow, record);
-
-	if (context->joblog)
-		log_job(context->joblog, state, start,
-		        epoch_seconds() - start);
-	mas_run_emit(run, state);
 }
 
 static FILE *open_joblog(const char *path)
@@ -195,36 +160,206 @@ static int close_joblog(FILE *joblog, const char *path, int status)
 	return status;
 }
 
+/* The record loop over the runner, for run and resume. */
+static int run_records(struct flow_command *command, struct mas_flow *flow,
+                       struct mas_flow_run_options *settings,
+                       struct mas_run_options *run)
+{
+	unsigned long waiting;
+	int status;
+
+	if (command->joblog_path)
+		settings->joblog = open_joblog(command->joblog_path);
+	mas_flow_runner_start(flow, settings);
+	run->data = flow;
+	run->wait = mas_flow_wait;
+	run->jobs = RECORDS_IN_FLIGHT;
+	status = mas_run_records(run);
+	status = close_joblog(settings->joblog, command->joblog_path, status);
+	/* a resume counts every record of the run still waiting */
+	waiting = settings->checkpoint && !settings->keep_emitted ?
+	          (unsigned long)mas_flow_checkpoint_waiting(
+	                  settings->checkpoint) : mas_flow_waiting(flow);
+	if (waiting > 0 && status == MAS_EXIT_OK) {
+		mas_log(MAS_LOG_WARN, "run %s: %lu record%s waiting at an "
+		        "interrupt: mas-flow resume %s --record ID",
+		        settings->run_id, waiting, waiting == 1 ? "" : "s",
+		        settings->run_id);
+		status = MAS_EXIT_WAITING;
+	}
+	mas_flow_runner_free(flow);
+	/* a run whose steps were not all stored has failed: a later
+	 * resume could not trust them */
+	if (mas_flow_checkpoint_close(settings->checkpoint) != 0 &&
+	    status == MAS_EXIT_OK)
+		status = MAS_EXIT_RECORDS;
+	return status;
+}
+
+static int has_interrupt(const struct mas_flow *flow)
+{
+	for (size_t i = 0; i < flow->node_count; i++)
+		if (flow->nodes[i].kind == MAS_FLOW_INTERRUPT)
+			return 1;
+	return 0;
+}
+
 static int run_flow(struct flow_command *command, struct mas_flow *flow)
 {
 	struct mas_run_options run = { 0 };
-	struct run_context context = { flow, NULL };
-	char *error = NULL;
-	int status;
+	struct mas_flow_run_options settings = { 0 };
+	char fresh[MAS_ID_SIZE], *error = NULL, *path;
 
 	if (command->recursion_limit)
 		flow->recursion_limit = command->recursion_limit;
+	/* a person resumes a waiting record by its run: there must be one */
+	if (!command->run_id && has_interrupt(flow)) {
+		mas_id_new(fresh);
+		command->run_id = fresh;
+		mas_log(MAS_LOG_INFO, "run id %s", fresh);
+	}
 	if (command->run_id) {
-		flow->checkpoint = mas_flow_checkpoint_open(
-			&command->cli.config, command->run_id, command->file,
-			&error);
-		if (!flow->checkpoint)
+		/* resume may run from another directory */
+		path = realpath(command->file, NULL);
+		settings.checkpoint = mas_flow_checkpoint_open(
+			&command->cli.config, command->run_id,
+			path ? path : command->file, &error);
+		free(path);
+		if (!settings.checkpoint)
 			mas_die(MAS_EXIT_USAGE, "%s", error);
+		settings.run_id = command->run_id;
 	}
 	run.files = command->cli.files;
 	run.file_count = command->cli.file_count;
-	if (command->joblog_path)
-		context.joblog = open_joblog(command->joblog_path);
-	run.each = each_record;
-	run.data = &context;
-	status = mas_run_records(&run);
-	status = close_joblog(context.joblog, command->joblog_path, status);
-	/* a run whose steps were not all stored has failed: a later
-	 * resume could not trust them */
-	if (mas_flow_checkpoint_close(flow->checkpoint) != 0 &&
-	    status == MAS_EXIT_OK)
-		status = MAS_EXIT_RECORDS;
-	flow->checkpoint = NULL;
+	run.each = mas_flow_each;
+	return run_records(command, flow, &settings, &run);
+}
+
+/* What mas_flow_checkpoint_pending gives, written as the resume's input
+ * lines. */
+struct pending_input {
+	FILE *file;
+	struct mas_expr *set;
+	const char *set_text;
+};
+
+/* resume --set: the waiting state, changed by the person's JQ. */
+static jv apply_set(struct pending_input *input, jv stored)
+{
+	jv text = jv_object_get(jv_copy(stored), jv_string("state"));
+	jv state = mas_expr_first(input->set, jv_parse(jv_string_value(text)));
+
+	jv_free(text);
+	if (!jv_is_valid(state) || jv_get_kind(state) != JV_KIND_OBJECT) {
+		jv message = jv_invalid_get_msg(state);
+
+		mas_die(MAS_EXIT_USAGE, "--set '%s': %s", input->set_text,
+		        jv_get_kind(message) == JV_KIND_STRING ?
+		        jv_string_value(message) : "does not give an object");
+	}
+	text = jv_dump_string(state, 0);
+	return jv_object_set(stored, jv_string("state"), text);
+}
+
+static void write_pending(void *data, jv stored)
+{
+	struct pending_input *input = data;
+	jv line;
+
+	if (input->set)
+		stored = apply_set(input, stored);
+	if (input->set || input->set_text)
+		stored = jv_object_set(stored, jv_string("continue"),
+		                       jv_true());
+	line = jv_dump_string(JV_OBJECT(jv_string("id"),
+	                                jv_object_get(jv_copy(stored),
+	                                              jv_string("id")),
+	                                jv_string("resume"), stored), 0);
+	fprintf(input->file, "%s\n", jv_string_value(line));
+	jv_free(line);
+}
+
+/* The records to resume, as lines of a temporary file for the record
+ * loop (which keeps their order, bounds them and writes them out). */
+static FILE *pending_file(struct flow_command *command,
+                          struct mas_flow_checkpoint *checkpoint)
+{
+	struct pending_input input = { tmpfile(), NULL, NULL };
+	char *error = NULL;
+	long count;
+
+	if (!input.file)
+		mas_die(MAS_EXIT_IO, "resume: temporary file: %s",
+		        strerror(errno));
+	if (command->record_id) {
+		input.set_text = command->set ? command->set : ".";
+		input.set = mas_expr_compile(input.set_text, &error);
+		if (!input.set)
+			mas_die(MAS_EXIT_USAGE, "--set '%s': %s",
+			        input.set_text, error);
+	}
+	count = mas_flow_checkpoint_pending(checkpoint, command->record_id,
+	                                    write_pending, &input, &error);
+	mas_expr_free(input.set);
+	if (count < 0)
+		mas_die(MAS_EXIT_IO, "resume: %s", error);
+	if (count == 0 && command->record_id)
+		mas_die(MAS_EXIT_USAGE, "resume: run '%s' has no record '%s' "
+		        "waiting at an interrupt", command->run_id,
+		        command->record_id);
+	if (fflush(input.file) != 0 || fseek(input.file, 0, SEEK_SET) != 0)
+		mas_die(MAS_EXIT_IO, "resume: temporary file: %s",
+		        strerror(errno));
+	return input.file;
+}
+
+static int resume_flow(struct flow_command *command)
+{
+	struct mas_run_options run = { 0 };
+	struct mas_flow_run_options settings = { 0 };
+	struct mas_flow flow;
+	char *error = NULL, *path = NULL, name[64];
+	char **files;
+	int missing, status;
+	FILE *input;
+
+	if (command->set && !command->record_id)
+		mas_die(MAS_EXIT_USAGE, "--set needs --record ID");
+	command->run_id = command->file;
+	settings.checkpoint = mas_flow_checkpoint_reopen(
+		&command->cli.config, command->run_id, &path, &missing, &error);
+	if (!settings.checkpoint)
+		mas_die(missing ? MAS_EXIT_USAGE : MAS_EXIT_IO, "resume: %s",
+		        error);
+	if (mas_flow_load(&flow, path, &command->engine) != 0) {
+		free(path);
+		mas_die(MAS_EXIT_USAGE, "resume: the run's flow file has "
+		        "problems now");
+	}
+	free(path);
+	if (command->recursion_limit)
+		flow.recursion_limit = command->recursion_limit;
+	input = pending_file(command, settings.checkpoint);
+	snprintf(name, sizeof(name), "/dev/fd/%d", fileno(input));
+	settings.run_id = command->run_id;
+	settings.keep_emitted = command->record_id != NULL;
+	settings.stored_file = name;
+	/* the run's input given again: what was never read goes on */
+	settings.skip = mas_flow_checkpoint_last_seq(settings.checkpoint);
+	files = calloc((size_t)command->cli.file_count + 1, sizeof(*files));
+	if (!files)
+		mas_die(MAS_EXIT_USAGE, "out of memory");
+	files[0] = name;
+	for (int i = 0; i < command->cli.file_count && !command->record_id;
+	     i++)
+		files[i + 1] = command->cli.files[i];
+	run.files = files;
+	run.file_count = command->record_id ? 1 : command->cli.file_count + 1;
+	run.each = mas_flow_each_resumed;
+	status = run_records(command, &flow, &settings, &run);
+	free(files);
+	fclose(input);
+	mas_flow_release(&flow);
 	return status;
 }
 
@@ -291,7 +426,8 @@ static void release_at_exit(void)
 static int is_verb(const char *verb)
 {
 	static const char *const verbs[] = {
-		"check", "graph", "run", "runs", "show", "gc", NULL
+		"check", "graph", "run", "resume", "runs", "show", "gc",
+		NULL
 	};
 
 	for (int i = 0; verbs[i]; i++)
@@ -313,6 +449,8 @@ int main(int argc, char **argv)
 		"mas-flow(1) and mas-flow(5).";
 	struct argp_child children[] = {
 		{ &mas_cli_argp, 0, "Options every mas program takes:", 0 },
+		{ &mas_engine_argp, 0, "Model options (agent and llm "
+		  "nodes):", 0 },
 		{ 0 }
 	};
 	static const char usage[] = "check|graph|run FILE [INPUT...]\n"
@@ -324,22 +462,35 @@ int main(int argc, char **argv)
 	int status;
 
 	mas_cli_init(&command.cli, "mas-flow", "flow");
+	mas_engine_init(&command.engine, &command.cli);
 	command.format = "dot";
 	command.older_than = -1;
 	mas_cli_parse(&command.cli, &argp, argc, argv, &command);
 	if (!is_verb(command.verb))
 		mas_die(MAS_EXIT_USAGE, "'%s' is not a verb: check, graph, "
 		        "run, runs, show or gc", command.verb);
-	if (command.cli.file_count && strcmp(command.verb, "run") != 0)
+	if (command.cli.file_count && strcmp(command.verb, "run") != 0 &&
+	    strcmp(command.verb, "resume") != 0)
 		mas_die(MAS_EXIT_USAGE, "%s: takes one FILE", command.verb);
+	if (command.record_id && strcmp(command.verb, "resume") != 0)
+		mas_die(MAS_EXIT_USAGE, "--record: only with resume");
 	mas_cli_setup(&command.cli);
 	if (!takes_file(command.verb) || strcmp(command.verb, "show") == 0) {
 		status = store_verb(&command);
 		mas_cli_release(&command.cli);
 		return status;
 	}
-	if (mas_flow_load(&flow, command.file) != 0) {
+	mas_engine_setup(&command.engine);
+	if (strcmp(command.verb, "resume") == 0) {
+		status = resume_flow(&command);
+		mas_engine_release(&command.engine);
+		mas_cli_release(&command.cli);
+		mas_output_close();
+		return status;
+	}
+	if (mas_flow_load(&flow, command.file, &command.engine) != 0) {
 		mas_flow_release(&flow);
+		mas_engine_release(&command.engine);
 		mas_cli_release(&command.cli);
 		return MAS_EXIT_USAGE;
 	}
@@ -348,6 +499,7 @@ int main(int argc, char **argv)
 	status = dispatch(&command, &flow);
 	flow_at_exit = NULL;
 	mas_flow_release(&flow);
+	mas_engine_release(&command.engine);
 	mas_cli_release(&command.cli);
 	mas_output_close();
 	return status;

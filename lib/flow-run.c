@@ -1,27 +1,36 @@
 /*
- * flow-run.c — walking records through a flow (mas-flow(1) run).
+ * flow-run.c — the pipelined runner (flow.h, "Running").
  *
- * One record at a time: each node step finishes before the next begins,
- * which keeps order trivially.  A run node's command is a co-process,
- * started once and fed one line per record; it must answer each line
- * with one line and flush it (jq --unbuffered, sed -u, any mas program).
+ * A record in flight is a token: its state, where it is in the graph (a
+ * stack of frames, one per subgraph entered), the path so far.  A token
+ * moves on by itself through jq nodes, and parks where it must wait: in
+ * a co-process replica's queue (its answer comes back in order, as one
+ * line per line sent), on an agent or model reply, on its branches, or
+ * on a retry timer.  mas_flow_wait polls every co-process and the model
+ * client at once and moves the tokens whose wait is over.
+ *
+ * States that come back from a co-process stay text while nothing needs
+ * to look inside them: a line is checked with the JSON scanner (a few ns
+ * a byte) and passed to the next co-process or to the output as it is,
+ * meta.flow spliced in at the end.  libjq parses it only for a jq node,
+ * an edge condition or an output= key; that is what lets a chain of
+ * `cat`-like filters run at hundreds of thousands of records a second.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "analyze.h"
+#include "clock.h"
+#include "coprocess.h"
+#include "engine.h"
 #include "expr.h"
+#include "flow-path.h"
 #include "flow-store.h"
 #include "flow.h"
+#include "json.h"
 #include "log.h"
 #include "mas.h"
 #include "metrics.h"
@@ -29,409 +38,252 @@
 
 #include "banned.h"
 
+/* Subgraphs nest at most 8 deep (flow.c), plus the top. */
+enum { MAX_FRAMES = 10 };
+
+struct frame {
+	struct mas_flow *flow;
+	int at;                 /* the node run last, or START */
+	int next;               /* the node to run next; UNKNOWN: by edges */
+	int edge;               /* the edge that led to AT; -1: none */
+	int single;             /* a branch: its one node, then done */
+	unsigned long *counts;  /* uses of each edge, for "max N" */
+	struct mas_flow_path path; /* meta.flow */
+	jv input;               /* a flow node's state on entry (retries) */
+};
+
+struct token {
+	struct runner_root *root;
+	size_t ticket;          /* its output place (top-level tokens) */
+	long seq;               /* its number in the run, from 1; 0: branch */
+	char *id;               /* the record's id as JSON text, or NULL */
+	double started;         /* epoch seconds, for the joblog */
+	jv state;               /* jv_invalid() while LINE holds it */
+	char *line;             /* the state as a co-process wrote it */
+	size_t length, line_capacity;
+	int line_has_meta;
+	struct frame frames[MAX_FRAMES];
+	int depth;
+	long steps;
+	jv error;               /* the failure that ended it, or invalid */
+	jv step_input;          /* the state a retried step starts from */
+	jv failed_path;         /* a failed subgraph's path, for its entry */
+	double step_began;      /* monotonic ms */
+	int tries;
+	int retrying;           /* the next start is a retry */
+	double wake;            /* ms: retry time, or run node deadline */
+	int in_start;           /* inside an agent's start call */
+	jv early_reply;         /* a reply given inside it */
+	struct token *next;     /* in a replica's or the sleepers' list */
+	struct token *parent;   /* a branch's parallel token */
+	int branch;
+	size_t outstanding;     /* branches not back yet */
+	jv results;             /* their results, by branch */
+	jv errors;              /* their errors (or null), by branch */
+	jv branch_paths;
+};
+
+struct replica {
+	struct mas_flow_node *node;
+	struct mas_coprocess child;
+	struct token *head, *tail;
+	size_t queued;
+};
+
+struct node_runtime {
+	struct replica *replicas;
+	int count;
+};
+
+/* Every flow's runner: per node, its co-processes. */
+struct mas_flow_runner {
+	struct node_runtime *nodes;
+	struct runner_root *root;
+};
+
+/* What the whole run shares. */
+struct runner_root {
+	struct mas_flow *flow;
+	struct mas_flow_run_options options;
+	struct mas_run *run;
+	struct replica **replicas;   /* every replica, for polling */
+	struct mas_coprocess **children;
+	size_t replica_count;
+	struct token *sleepers;      /* waiting to retry */
+	long seq;
+	long skipped;                /* input records skipped so far */
+	unsigned long waiting;
+	/* (ticket, seq) of top-level tokens in input order, for the
+	 * emitted mark after each flush */
+	size_t *tickets;
+	long *seqs;
+	size_t order_head, order_tail, order_size;
+};
+
+static int advance(struct token *t);
+
 static double now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return mas_clock_monotonic() * 1e3;
 }
 
-static void child_exec(struct mas_flow_node *node, int input, int output)
+static void *allocate(size_t count, size_t size)
 {
-	if (dup2(input, 0) < 0 || dup2(output, 1) < 0)
-		_exit(127);
-	/* the other ends were opened close-on-exec */
-	execvp(node->argv[0], node->argv);
-	fprintf(stderr, "mas-flow: node '%s': %s: %s\n", node->name,
-	        node->argv[0], strerror(errno));
-	_exit(127);
+	void *memory = calloc(count ? count : 1, size);
+
+	if (!memory)
+		mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+	return memory;
 }
 
-/*
- * The child's stdin is a socket so that writing to a child that died
- * fails with EPIPE (send's MSG_NOSIGNAL) rather than killing mas-flow.
- */
-static jv start(struct mas_flow_node *node)
-{
-	int input[2], output[2];
+/* ---- the state: a jv, or a line of text ---- */
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, input) != 0)
-		return mas_fail(MAS_ERR_INTERNAL, "socketpair: %s",
-		                strerror(errno));
-	if (pipe2(output, O_CLOEXEC) != 0) {
-		close(input[0]);
-		close(input[1]);
-		return mas_fail(MAS_ERR_INTERNAL, "pipe: %s", strerror(errno));
+/* The state as a jv (parsing the line it is held as). */
+static jv token_state(struct token *t)
+{
+	if (!jv_is_valid(t->state)) {
+		t->state = jv_parse_sized(t->line, (int)t->length);
+		t->length = 0;
 	}
-	fflush(stdout);
-	node->pid = fork();
-	if (node->pid == 0)
-		child_exec(node, input[1], output[1]);
-	close(input[1]);
-	close(output[1]);
-	if (node->pid < 0) {
-		node->pid = 0;
-		close(input[0]);
-		close(output[0]);
-		return mas_fail(MAS_ERR_INTERNAL, "fork: %s", strerror(errno));
+	return jv_copy(t->state);
+}
+
+static void set_state(struct token *t, jv state)
+{
+	jv_free(t->state);
+	t->state = state;
+	t->length = 0;
+}
+
+/* Hold the state as LINE (LENGTH bytes, checked by the scanner). */
+static void set_line(struct token *t, const char *line, size_t length,
+                     int has_meta)
+{
+	if (t->line_capacity < length + 1) {
+		char *more = realloc(t->line, length + 1);
+
+		if (!more)
+			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		t->line = more;
+		t->line_capacity = length + 1;
 	}
-	node->to_child = input[0];
-	node->from_child = output[0];
-	node->buffered = 0;
-	return jv_true();
+	memcpy(t->line, line, length);
+	t->line[length] = '\0';
+	t->length = length;
+	t->line_has_meta = has_meta;
+	jv_free(t->state);
+	t->state = jv_invalid();
 }
 
-/*
- * A broken filter stays broken when the run is tried again later, so
- * its errors are not transient (the run exits 1, not 75).
- */
-static jv permanent(jv error)
+/* The state as text, for a co-process or a checkpoint (a jv string). */
+static jv state_text(struct token *t)
 {
-	error = jv_object_set(error, jv_string("transient"), jv_false());
-	return jv_invalid_with_msg(error);
+	if (!jv_is_valid(t->state))
+		return jv_string_sized(t->line, (int)t->length);
+	return mas_json_dump(jv_copy(t->state));
 }
 
-/* How the child ended, for the message, once it has been reaped. */
-static void describe_status(int status, char *text, size_t size)
+/* ---- tokens ---- */
+
+static struct frame *top(struct token *t)
 {
-	if (WIFEXITED(status))
-		snprintf(text, size, "exited with status %d",
-		         WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(text, size, "was killed by signal %d",
-		         WTERMSIG(status));
-	else
-		snprintf(text, size, "stopped");
+	return &t->frames[t->depth - 1];
 }
 
-void mas_flow_node_stop(struct mas_flow_node *node)
+static void push_frame(struct token *t, struct mas_flow *flow, int single)
 {
-	int status;
+	struct frame *f = &t->frames[t->depth++];
 
-	if (!node || node->pid <= 0)
-		return;
-	close(node->to_child);
-	close(node->from_child);
-	node->to_child = node->from_child = -1;
-	while (waitpid(node->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	node->pid = 0;
+	f->flow = flow;
+	f->at = MAS_FLOW_START;
+	f->next = MAS_FLOW_UNKNOWN;
+	f->edge = -1;
+	f->single = single;
+	f->counts = allocate(flow->edge_count + 1, sizeof(*f->counts));
+	mas_flow_path_init(&f->path);
+	f->input = jv_invalid();
 }
 
-/* The child died (EOF or a failed write): reap it and say how, so the
- * next record starts a fresh one. */
-static jv died(struct mas_flow_node *node)
+static void pop_frame(struct token *t)
 {
-	char how[64];
-	int status = 0;
+	struct frame *f = &t->frames[--t->depth];
 
-	close(node->to_child);
-	close(node->from_child);
-	node->to_child = node->from_child = -1;
-	while (waitpid(node->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	node->pid = 0;
-	describe_status(status, how, sizeof(how));
-	return permanent(mas_error(MAS_ERR_UPSTREAM_ERROR, "node '%s': "
-	                           "command '%s' %s", node->name,
-	                           node->argv[0], how));
+	free(f->counts);
+	mas_flow_path_release(&f->path);
+	jv_free(f->input);
 }
 
-/* A child that took too long is killed: it may hold half an answer,
- * and the next record must not read it.  The next use restarts it. */
-static jv timed_out(struct mas_flow_node *node)
+static struct token *token_new(struct runner_root *root, jv state)
 {
-	kill(node->pid, SIGKILL);
-	jv_free(died(node));
-	return mas_fail(MAS_ERR_TIMEOUT, "node '%s': command '%s' gave no "
-	                "answer within %g s", node->name, node->argv[0],
-	                node->timeout);
+	struct token *t = allocate(1, sizeof(*t));
+
+	t->root = root;
+	t->state = state;
+	t->error = jv_invalid();
+	t->step_input = jv_invalid();
+	t->failed_path = jv_invalid();
+	t->early_reply = jv_invalid();
+	t->results = jv_invalid();
+	t->errors = jv_invalid();
+	t->branch_paths = jv_invalid();
+	return t;
 }
 
-static int send_all(int fd, const char *data, size_t length)
+static void token_free(struct token *t)
 {
-	while (length > 0) {
-		ssize_t n = send(fd, data, length, MSG_NOSIGNAL);
+	while (t->depth > 0)
+		pop_frame(t);
+	jv_free(t->state);
+	jv_free(t->error);
+	jv_free(t->step_input);
+	jv_free(t->failed_path);
+	jv_free(t->early_reply);
+	jv_free(t->results);
+	jv_free(t->errors);
+	jv_free(t->branch_paths);
+	free(t->line);
+	free(t->id);
+	free(t);
+}
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		data += n;
-		length -= (size_t)n;
+/* ---- finishing a record ---- */
+
+static double epoch_seconds(void)
+{
+	return (double)mas_clock_epoch_ms() / 1000.0;
+}
+
+/* The joblog line, in GNU parallel's spirit: id, start (epoch seconds),
+ * duration, 0 or 1, the nodes passed. */
+static void log_job(struct token *t, int failed)
+{
+	FILE *joblog = t->root->options.joblog;
+	const struct mas_flow_path *path = &t->frames[0].path;
+	jv id = t->id ? jv_parse(t->id) : jv_string("");
+
+	if (jv_get_kind(id) != JV_KIND_STRING) {
+		jv_free(id);
+		id = jv_string(t->id);
 	}
-	return 0;
+	fprintf(joblog, "%s\t%.3f\t%.6f\t%d\t", jv_string_value(id),
+	        t->started, epoch_seconds() - t->started, failed);
+	jv_free(id);
+	for (size_t i = 0; i < path->count; i++) {
+		jv entry = mas_flow_step_json(&path->steps[i]);
+		jv node = jv_object_get(entry, jv_string("node"));
+
+		fprintf(joblog, "%s%s", i ? " " : "",
+		        jv_get_kind(node) == JV_KIND_STRING ?
+		        jv_string_value(node) : "?");
+		jv_free(node);
+	}
+	fputc('\n', joblog);
 }
 
-/* Wait for the child's output until DEADLINE (ms, 0: none); 0 when
- * it timed out. */
-static int wait_readable(struct mas_flow_node *node, double deadline)
+/* The state with meta.flow (and the error) set, as a jv. */
+static jv final_state(struct token *t, jv path, jv extra_meta)
 {
-	struct pollfd fd = { node->from_child, POLLIN, 0 };
-	int left, n;
-
-	if (deadline <= 0)
-		return 1;
-	do {
-		left = (int)(deadline - now_ms());
-		if (left < 0)
-			return 0;
-		n = poll(&fd, 1, left + 1);
-	} while (n < 0 && errno == EINTR);
-	return n != 0;
-}
-
-/* Read from the child until a whole line is buffered; its length
- * (without the newline), -1 at EOF or error, -2 past DEADLINE. */
-static ssize_t read_line(struct mas_flow_node *node, double deadline)
-{
-	for (;;) {
-		/* memchr must not see the NULL buffer of a fresh node */
-		char *newline = node->buffered ?
-		                memchr(node->buffer, '\n', node->buffered) :
-		                NULL;
-		ssize_t n;
-
-		if (newline)
-			return newline - node->buffer;
-		if (!wait_readable(node, deadline))
-			return -2;
-		if (node->capacity - node->buffered < 4096) {
-			size_t more = node->capacity * 2 + 65536;
-			char *buffer = realloc(node->buffer, more);
-
-			if (!buffer)
-				return -1;
-			node->buffer = buffer;
-			node->capacity = more;
-		}
-		n = read(node->from_child, node->buffer + node->buffered,
-		         node->capacity - node->buffered);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		node->buffered += (size_t)n;
-	}
-}
-
-/* Take the line read_line found (LENGTH bytes) out of the buffer as a
- * parsed value. */
-static jv take_line(struct mas_flow_node *node, size_t length)
-{
-	jv value = jv_parse_sized(node->buffer, (int)length);
-
-	if (!jv_is_valid(value)) {
-		jv message = jv_invalid_get_msg(value);
-		int shown = length > 200 ? 200 : (int)length;
-
-		value = permanent(mas_error(MAS_ERR_UPSTREAM_ERROR, "node "
-		                  "'%s': command '%s' wrote a line that is "
-		                  "not JSON (%s): %.*s", node->name,
-		                  node->argv[0],
-		                  jv_get_kind(message) == JV_KIND_STRING ?
-		                  jv_string_value(message) : "?", shown,
-		                  node->buffer));
-		jv_free(message);
-	}
-	node->buffered -= length + 1;
-	memmove(node->buffer, node->buffer + length + 1, node->buffered);
-	return value;
-}
-
-static jv step_run(struct mas_flow_node *node, jv state)
-{
-	jv line;
-	ssize_t length;
-
-	if (node->pid == 0) {
-		jv started = start(node);
-
-		if (!jv_is_valid(started)) {
-			jv_free(state);
-			return started;
-		}
-	}
-	line = jv_dump_string(state, 0);
-	line = jv_string_append_str(line, "\n");
-	if (send_all(node->to_child, jv_string_value(line),
-	             (size_t)jv_string_length_bytes(jv_copy(line))) != 0) {
-		jv_free(line);
-		return died(node);
-	}
-	jv_free(line);
-	length = read_line(node, node->timeout > 0 ?
-	                   now_ms() + node->timeout * 1e3 : 0);
-	if (length == -2)
-		return timed_out(node);
-	if (length < 0)
-		return died(node);
-	return take_line(node, (size_t)length);
-}
-
-static jv step_jq(struct mas_flow_node *node, jv state)
-{
-	jv result = mas_expr_first(node->expr, state);
-
-	if (jv_is_valid(result))
-		return result;
-	if (jv_invalid_has_msg(jv_copy(result))) {
-		jv message = jv_invalid_get_msg(result);
-
-		result = mas_fail(MAS_ERR_INVALID_REQUEST, "node '%s': jq: %s",
-		                  node->name, jv_get_kind(message) ==
-		                  JV_KIND_STRING ? jv_string_value(message) :
-		                  "error");
-		jv_free(message);
-		return result;
-	}
-	jv_free(result);
-	return mas_fail(MAS_ERR_INVALID_REQUEST, "node '%s': jq expression "
-	                "gave no output", node->name);
-}
-
-/*
- * Put RESULT, NODE's output, into STATE (both consumed) as the node's
- * output option says: in place of the state, merged into it, or under a
- * key.  The new state, or an invalid jv when it would not be an object.
- */
-static jv place(struct mas_flow_node *node, jv state, jv result)
-{
-	if (node->output && strcmp(node->output, "merge") != 0)
-		return jv_object_set(state, jv_string(node->output), result);
-	/* an agent's result goes where its program puts it */
-	if (!node->output && node->kind == MAS_FLOW_AGENT)
-		return jv_object_set(state, jv_string("analysis"), result);
-	if (jv_get_kind(result) != JV_KIND_OBJECT) {
-		jv_free(state);
-		jv_free(result);
-		return mas_fail(MAS_ERR_INVALID_REQUEST, "node '%s': output "
-		                "is not a JSON object", node->name);
-	}
-	if (node->output)
-		return jv_object_merge(state, result);
-	jv_free(state);
-	return result;
-}
-
-/*
- * A subgraph walks the state through its own graph; its path is kept in
- * SUB_PATH for this step's entry, and an error it ends with is this
- * node's failure.
- */
-static jv step_flow(struct mas_flow_node *node, jv state)
-{
-	jv result = mas_flow_step_record(node->sub, state);
-	jv meta = jv_object_get(jv_copy(result), jv_string("meta"));
-	jv error = jv_object_get(jv_copy(result), jv_string("error"));
-
-	jv_free(node->sub_path);
-	node->sub_path = jv_object_get(jv_copy(meta), jv_string("flow"));
-	meta = jv_object_delete(meta, jv_string("flow"));
-	if (jv_get_kind(error) == JV_KIND_OBJECT) {
-		jv_free(meta);
-		jv_free(result);
-		return jv_invalid_with_msg(error);
-	}
-	jv_free(error);
-	if (jv_object_length(jv_copy(meta)) == 0) {
-		jv_free(meta);
-		return jv_object_delete(result, jv_string("meta"));
-	}
-	return jv_object_set(result, jv_string("meta"), meta);
-}
-
-/* Run NODE on STATE (consumed): the new state, or an invalid jv with an
- * error object. */
-static jv step(struct mas_flow_node *node, jv state)
-{
-	jv result;
-
-	switch (node->kind) {
-	case MAS_FLOW_JQ: result = step_jq(node, jv_copy(state)); break;
-	case MAS_FLOW_RUN: result = step_run(node, jv_copy(state)); break;
-	case MAS_FLOW_FLOW: result = step_flow(node, jv_copy(state)); break;
-	default:
-		result = mas_analyze_task(node->analyzer, jv_copy(state));
-		break;
-	}
-
-	if (!jv_is_valid(result)) {
-		jv_free(state);
-		return result;
-	}
-	return place(node, state, result);
-}
-
-/* Try NODE up to 1 + retries times, waiting 10 ms, 20 ms, 40 ms, ... (at
- * most a second) between tries; *TRIES says how many it took. */
-static jv step_with_retries(struct mas_flow_node *node, jv state,
-                            int *tries)
-{
-	jv result = jv_invalid();
-
-	for (*tries = 1;; ++*tries) {
-		long wait_ms = 10L << (*tries - 1 < 6 ? *tries - 1 : 6);
-		struct timespec pause;
-
-		jv_free(result);
-		result = step(node, jv_copy(state));
-		if (jv_is_valid(result) || *tries > node->retries)
-			break;
-		if (wait_ms > 1000)
-			wait_ms = 1000;
-		pause.tv_sec = wait_ms / 1000;
-		pause.tv_nsec = (wait_ms % 1000) * 1000000L;
-		nanosleep(&pause, NULL);
-	}
-	jv_free(state);
-	return result;
-}
-
-/*
- * The edge to take from FROM: the first whose condition holds and whose
- * bound (COUNTS, per edge, for this record) is not used up.  Its index,
- * or -1 with *ERROR set.
- */
-static long choose(struct mas_flow *flow, int from, jv state,
-                   unsigned long *counts, jv *error)
-{
-	for (size_t i = 0; i < flow->edge_count; i++) {
-		struct mas_flow_edge *edge = &flow->edges[i];
-		jv why;
-		int test = 1;
-
-		if (edge->from != from ||
-		    (edge->max && counts[i] >= (unsigned long)edge->max))
-			continue;
-		if (edge->condition)
-			test = mas_expr_test(edge->condition, jv_copy(state),
-			                     &why);
-		if (test < 0) {
-			jv message = why; /* the message itself */
-
-			*error = mas_error(MAS_ERR_INVALID_REQUEST, "%s:%d: "
-			                   "if: %s", flow->path, edge->line,
-			                   jv_get_kind(message) ==
-			                   JV_KIND_STRING ?
-			                   jv_string_value(message) : "error");
-			jv_free(message);
-			return -1;
-		}
-		if (test) {
-			counts[i]++;
-			return (long)i;
-		}
-	}
-	*error = mas_error(MAS_ERR_INVALID_REQUEST, "no edge from '%s' "
-	                   "matched", from >= 0 ? flow->nodes[from].name :
-	                   "start");
-	return -1;
-}
-
-static jv finish(jv state, jv path, jv error)
-{
+	jv state = token_state(t);
 	jv meta = jv_object_get(jv_copy(state), jv_string("meta"));
 
 	if (jv_get_kind(meta) != JV_KIND_OBJECT) {
@@ -439,118 +291,1210 @@ static jv finish(jv state, jv path, jv error)
 		meta = jv_object();
 	}
 	meta = jv_object_set(meta, jv_string("flow"), path);
+	meta = jv_object_merge(meta, extra_meta);
 	state = jv_object_set(state, jv_string("meta"), meta);
-	if (jv_is_valid(error))
-		state = jv_object_set(state, jv_string("error"), error);
-	else
-		jv_free(error);
+	if (jv_is_valid(t->error))
+		state = jv_object_set(state, jv_string("error"),
+		                      jv_copy(t->error));
 	return state;
 }
 
-static jv path_step(jv path, struct mas_flow_node *node, double ms,
-                    int tries)
+/* A line held as text, with meta.flow spliced in before its closing
+ * brace: no parse, no dump.  Malloc'd, *LENGTH bytes. */
+static char *spliced_line(struct token *t, size_t *length)
 {
-	jv entry = jv_object();
-	const char *name = node->name;
+	static const char head[] = ",\"meta\":{\"flow\":";
+	struct mas_json_scan scan;
+	size_t flow_length, at;
+	char *flow = mas_flow_path_text(&t->frames[0].path, &flow_length);
+	char *text;
 
-	entry = jv_object_set(entry, jv_string("node"), jv_string(name));
-	/* microseconds are enough, and keep the lines short */
-	entry = jv_object_set(entry, jv_string("ms"),
-	                      jv_number((double)(long)(ms * 1000) / 1000));
-	if (tries > 1)
-		entry = jv_object_set(entry, jv_string("tries"),
-		                      jv_number(tries));
-	if (node->kind == MAS_FLOW_FLOW && jv_is_valid(node->sub_path)) {
-		entry = jv_object_set(entry, jv_string("flow"),
-		                      node->sub_path);
-		node->sub_path = jv_invalid();
-	}
-	return jv_array_append(path, entry);
+	mas_json_scan_object(t->line, t->length, &scan);
+	text = malloc(scan.close + sizeof(head) + flow_length + 3);
+	if (!text)
+		mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+	memcpy(text, t->line, scan.close);
+	at = scan.close;
+	/* no comma after an empty object's brace */
+	memcpy(text + at, head + scan.empty, sizeof(head) - 1 - scan.empty);
+	at += sizeof(head) - 1 - scan.empty;
+	memcpy(text + at, flow, flow_length);
+	at += flow_length;
+	memcpy(text + at, "}}", 3);
+	*length = at + 2;
+	free(flow);
+	return text;
 }
 
-/* One node step with its span, metric and entry in PATH; *MS is the
- * time it took. */
-static jv timed_step(struct mas_flow_node *node, jv state, jv *path,
-                     double *ms)
+static void remember_order(struct runner_root *root, size_t ticket, long seq)
 {
-	char name[256];
-	struct mas_span *span;
-	double begin = now_ms();
-	jv result;
-	int tries;
+	if (root->order_tail - root->order_head == root->order_size) {
+		size_t size = root->order_size ? root->order_size * 2 : 1024;
+		size_t *tickets = allocate(size, sizeof(*tickets));
+		long *seqs = allocate(size, sizeof(*seqs));
 
-	snprintf(name, sizeof(name), "node:%s", node->name);
-	span = mas_span_start(name, NULL);
-	result = step_with_retries(node, state, &tries);
-
-	*ms = now_ms() - begin;
-	*path = path_step(*path, node, *ms, tries);
-	if (!jv_is_valid(result) && span) {
-		jv error = jv_invalid_get_msg(jv_copy(result));
-
-		mas_span_error(span, error);
+		for (size_t i = root->order_head; i < root->order_tail; i++) {
+			tickets[i & (size - 1)] =
+				root->tickets[i & (root->order_size - 1)];
+			seqs[i & (size - 1)] =
+				root->seqs[i & (root->order_size - 1)];
+		}
+		free(root->tickets);
+		free(root->seqs);
+		root->tickets = tickets;
+		root->seqs = seqs;
+		root->order_size = size;
 	}
-	mas_span_end(span);
+	root->tickets[root->order_tail & (root->order_size - 1)] = ticket;
+	root->seqs[root->order_tail++ & (root->order_size - 1)] = seq;
+}
+
+/* After each flush of stdout: every record written before it is out. */
+static void output_flushed(void *data)
+{
+	struct runner_root *root = data;
+	size_t written;
+	long seq = 0;
+
+	if (!root->run || !root->options.checkpoint)
+		return;
+	written = mas_run_written(root->run);
+	while (root->order_head < root->order_tail &&
+	       root->tickets[root->order_head & (root->order_size - 1)] <
+	       written)
+		seq = root->seqs[root->order_head++ & (root->order_size - 1)];
+	if (seq > 0 && !root->options.keep_emitted)
+		mas_flow_checkpoint_emitted(root->options.checkpoint, seq);
+	else
+		mas_flow_checkpoint_commit(root->options.checkpoint);
+}
+
+static void branch_done(struct token *t);
+
+/* Whether RECORD (consumed) holds an error object. */
+static int has_error(jv record)
+{
+	jv error = jv_object_get(record, jv_string("error"));
+	int kind = jv_get_kind(error);
+
+	jv_free(error);
+	return kind == JV_KIND_OBJECT;
+}
+
+/* The record's output line (*TEXT, malloc'd, *LENGTH bytes) or, when
+ * it holds an error, which the record loop must count, the record. */
+static jv output_of(struct token *t, const char *waiting_at, char **text,
+                    size_t *length)
+{
+	jv meta = jv_object(), record;
+
+	*text = NULL;
+	if (jv_is_valid(t->state) && !jv_is_valid(t->error) && !waiting_at &&
+	    !has_error(jv_copy(t->state)) &&
+	    !jv_object_has(jv_copy(t->state), jv_string("meta"))) {
+		/* dumped once, the path spliced in as for a line */
+		char *line = mas_json_dump_text(jv_copy(t->state), length);
+
+		set_line(t, line, *length, 0);
+		free(line);
+	}
+	if (!jv_is_valid(t->state) && !t->line_has_meta &&
+	    !jv_is_valid(t->error) && !waiting_at) {
+		jv_free(meta);
+		*text = spliced_line(t, length);
+		return jv_invalid();
+	}
+	if (waiting_at) {
+		meta = jv_object_set(meta, jv_string("run_id"),
+		                     jv_string(t->root->options.run_id ?
+		                               t->root->options.run_id : ""));
+		meta = jv_object_set(meta, jv_string("waiting_at"),
+		                     jv_string(waiting_at));
+	}
+	record = final_state(t, mas_flow_path_json(&t->frames[0].path), meta);
+	if (waiting_at)
+		record = jv_object_set(record, jv_string("status"),
+		                       jv_string("waiting"));
+	if (has_error(jv_copy(record)))
+		return record;
+	*text = mas_json_dump_text(record, length);
+	return jv_invalid();
+}
+
+/* The record has reached end, failed for good, or stopped at an
+ * interrupt (WAITING_AT: that node's name; the plain state is stored,
+ * to go on from). */
+static void finish(struct token *t, const char *waiting_at)
+{
+	struct runner_root *root = t->root;
+	struct mas_flow_checkpoint *checkpoint = root->options.checkpoint;
+	char *line;
+	size_t length;
+	jv record, text;
+
+	if (t->parent) {
+		branch_done(t);
+		return;
+	}
+	record = output_of(t, waiting_at, &line, &length);
+	if (root->options.joblog)
+		log_job(t, !line);
+	if (checkpoint) {
+		text = waiting_at ? state_text(t) :
+		       line ? jv_string_sized(line, (int)length) :
+		       mas_json_dump(jv_copy(record));
+		mas_flow_checkpoint_done(checkpoint, t->seq, t->steps,
+		                         waiting_at ? MAS_FLOW_RECORD_WAITING :
+		                         MAS_FLOW_RECORD_DONE,
+		                         jv_string_value(text));
+		jv_free(text);
+	}
+	if (line)
+		mas_run_complete_line(root->run, t->ticket, line, length);
+	else
+		mas_run_complete(root->run, t->ticket, record);
+	token_free(t);
+}
+
+/* ---- steps ---- */
+
+static struct mas_flow_node *current_node(struct token *t)
+{
+	struct frame *f = top(t);
+
+	return &f->flow->nodes[f->at];
+}
+
+/* The step joins the path, with EXTRA members (consumed) for its entry;
+ * at the top level a completed step is stored (STORE), with the state it
+ * left. */
+static void record_step(struct token *t, jv extra, int store)
+{
+	struct frame *f = top(t);
+	struct mas_flow_node *node = &f->flow->nodes[f->at];
+	struct mas_flow_checkpoint *checkpoint = t->root->options.checkpoint;
+	char name[256];
+
+	mas_flow_path_add(&f->path, node->name, now_ms() - t->step_began,
+	                  t->tries, extra);
 	snprintf(name, sizeof(name), "node=\"%s\"", node->name);
 	mas_metrics_count("mas_flow_steps_total", "Node steps run by "
 	                  "mas-flow", name, 1);
-	return result;
+	if (store && checkpoint && t->depth == 1 && t->seq > 0) {
+		jv text = state_text(t);
+		size_t length;
+		char *entry = mas_flow_step_text(
+			&f->path.steps[f->path.count - 1], &length);
+
+		mas_flow_checkpoint_step(checkpoint, t->seq,
+		                         (long)f->path.count, node->name,
+		                         f->edge, f->path.steps[f->path.count -
+		                         1].ms, entry, jv_string_value(text));
+		jv_free(text);
+		free(entry);
+	}
 }
 
-jv mas_flow_step_record(struct mas_flow *flow, jv state)
+/*
+ * Put RESULT, the node's output, into the state as its output option
+ * says (or its kind's default): under a key, merged, or in place of the
+ * state.  Returns 0, or -1 with *ERROR set when it cannot.
+ */
+static int place(struct token *t, struct mas_flow_node *node, jv result,
+                 jv *error)
 {
-	unsigned long *counts = calloc(flow->edge_count + 1, sizeof(*counts));
-	jv path = jv_array(), error = jv_invalid();
-	int at = MAS_FLOW_START, next = MAS_FLOW_UNKNOWN;
-	long steps = 0;
+	const char *output = node->output ? node->output :
+	                     node->default_output;
 
-	if (!counts)
-		mas_die(MAS_EXIT_USAGE, "out of memory");
-	mas_flow_checkpoint_record(flow->checkpoint, state);
-	for (;;) {
-		jv result;
-		double ms;
-
-		if (next == MAS_FLOW_UNKNOWN) {
-			long edge = choose(flow, at, state, counts, &error);
-
-			if (edge < 0)
-				break;
-			next = flow->edges[edge].to;
-		}
-		at = next;
-		next = MAS_FLOW_UNKNOWN;
-		if (at == MAS_FLOW_END)
-			break;
-		if (++steps > flow->recursion_limit) {
-			error = mas_error(MAS_ERR_INVALID_REQUEST, "recursion "
-			                  "limit of %ld steps reached before "
-			                  "node '%s'", flow->recursion_limit,
-			                  flow->nodes[at].name);
-			break;
-		}
-		result = timed_step(&flow->nodes[at], jv_copy(state), &path,
-		                    &ms);
-		if (!jv_is_valid(result)) {
-			error = jv_invalid_get_msg(result);
-			error = jv_object_set(error, jv_string("node"),
-			                      jv_string(flow->nodes[at].name));
-			next = flow->nodes[at].on_error;
-			if (next == MAS_FLOW_UNKNOWN)
-				break;
-			/* the handler sees the error, and may remove it */
-			state = jv_object_set(state, jv_string("error"),
-			                      error);
-			error = jv_invalid();
-			continue;
-		}
-		mas_flow_checkpoint_step(flow->checkpoint,
-		                         flow->nodes[at].name, ms, result);
-		jv_free(state);
-		state = result;
+	if (output && strcmp(output, "merge") != 0) {
+		set_state(t, jv_object_set(token_state(t), jv_string(output),
+		                           result));
+		return 0;
 	}
-	free(counts);
-	state = finish(state, path, error);
-	mas_flow_checkpoint_done(flow->checkpoint, state);
-	return state;
+	if (jv_get_kind(result) != JV_KIND_OBJECT) {
+		jv_free(result);
+		*error = mas_error(MAS_ERR_INVALID_REQUEST, "node '%s': output "
+		                   "is not a JSON object", node->name);
+		return -1;
+	}
+	if (output)
+		set_state(t, jv_object_merge(token_state(t), result));
+	else
+		set_state(t, result);
+	return 0;
+}
+
+static void step_failed(struct token *t, jv error);
+
+/*
+ * A step ended well with RESULT (consumed; an invalid jv means the
+ * state is already set) and EXTRA fields for its path entry.  Returns
+ * 1, or 0 when the result could not be placed and the step failed (the
+ * token may be gone then).
+ */
+static int step_succeeded(struct token *t, jv result, jv extra)
+{
+	struct mas_flow_node *node = current_node(t);
+	jv error;
+
+	if (top(t)->single) {
+		/* a branch keeps its node's raw result for the join */
+		if (jv_is_valid(result))
+			set_state(t, result);
+	} else if (jv_is_valid(result) &&
+	           place(t, node, result, &error) != 0) {
+		jv_free(extra);
+		step_failed(t, error);
+		return 0;
+	}
+	jv_free(t->step_input);
+	t->step_input = jv_invalid();
+	record_step(t, extra, 1);
+	top(t)->next = MAS_FLOW_UNKNOWN;
+	return 1;
+}
+
+static long retry_delay_ms(int tries)
+{
+	long wait = 10L << (tries - 1 < 6 ? tries - 1 : 6);
+
+	return wait > 1000 ? 1000 : wait;
+}
+
+static void sleep_until_retry(struct token *t)
+{
+	t->wake = now_ms() + (double)retry_delay_ms(t->tries);
+	t->next = t->root->sleepers;
+	t->root->sleepers = t;
+}
+
+/* A failure inside a subgraph is its flow node's failure: the error
+ * names that node, and the node's path entry holds the inner path. */
+static void leave_subgraph_failed(struct token *t, jv error)
+{
+	jv_free(t->failed_path);
+	t->failed_path = mas_flow_path_json(&top(t)->path);
+	pop_frame(t);
+	step_failed(t, jv_object_delete(error, jv_string("node")));
+}
+
+/*
+ * The step failed with ERROR (an error object, consumed): try again
+ * after a pause while it has retries left, else take its on_error, else
+ * the failure ends the subgraph or the record.
+ */
+static void step_failed(struct token *t, jv error)
+{
+	struct frame *f = top(t);
+	struct mas_flow_node *node = &f->flow->nodes[f->at];
+	jv entry, known;
+
+	if (t->tries <= node->retries) {
+		jv_free(error);
+		if (jv_is_valid(t->step_input))
+			set_state(t, jv_copy(t->step_input));
+		t->tries++;
+		t->retrying = 1;
+		f->next = f->at;
+		sleep_until_retry(t);
+		return;
+	}
+	known = jv_object_get(jv_copy(error), jv_string("node"));
+	if (!jv_is_valid(known))
+		error = jv_object_set(error, jv_string("node"),
+		                      jv_string(node->name));
+	jv_free(known);
+	entry = JV_OBJECT(jv_string("error"),
+	                  jv_object_get(jv_copy(error), jv_string("code")));
+	if (jv_is_valid(t->failed_path))
+		entry = jv_object_set(entry, jv_string("flow"), t->failed_path);
+	t->failed_path = jv_invalid();
+	record_step(t, entry, 0);
+	jv_free(t->step_input);
+	t->step_input = jv_invalid();
+	if (node->on_error != MAS_FLOW_UNKNOWN && !f->single) {
+		/* the handler sees the error, and may remove it */
+		set_state(t, jv_object_set(token_state(t), jv_string("error"),
+		                           error));
+		f->next = node->on_error;
+		advance(t);
+		return;
+	}
+	if (t->depth > 1 && !f->single) {
+		leave_subgraph_failed(t, error);
+		return;
+	}
+	jv_free(t->error);
+	t->error = error;
+	finish(t, NULL);
+}
+
+/* ---- run nodes: co-process replicas ---- */
+
+static struct replica *pick_replica(struct token *t, struct mas_flow_node *node)
+{
+	struct node_runtime *rt = &top(t)->flow->runner->nodes[top(t)->at];
+	struct replica *best = &rt->replicas[0];
+
+	for (int i = 1; i < rt->count; i++)
+		if (rt->replicas[i].queued < best->queued)
+			best = &rt->replicas[i];
+	(void)node;
+	return best;
+}
+
+static void enqueue(struct replica *r, struct token *t)
+{
+	t->next = NULL;
+	if (r->tail)
+		r->tail->next = t;
+	else
+		r->head = t;
+	r->tail = t;
+	r->queued++;
+}
+
+static struct token *dequeue(struct replica *r)
+{
+	struct token *t = r->head;
+
+	if (t) {
+		r->head = t->next;
+		if (!r->head)
+			r->tail = NULL;
+		r->queued--;
+		t->next = NULL;
+	}
+	return t;
+}
+
+static void send_state(struct replica *r, struct token *t)
+{
+	if (!jv_is_valid(t->state)) {
+		mas_coprocess_send(&r->child, t->line, t->length);
+	} else {
+		size_t length;
+		char *text = mas_json_dump_text(jv_copy(t->state), &length);
+
+		mas_coprocess_send(&r->child, text, length);
+		free(text);
+	}
+}
+
+/* A broken filter stays broken when the run is tried again later: its
+ * errors are not transient (exit 1, not 75). */
+static jv permanent(jv error)
+{
+	return jv_object_set(error, jv_string("transient"), jv_false());
+}
+
+static int start_replica(struct replica *r, struct mas_flow_node *node,
+                         jv *error)
+{
+	char *message = NULL;
+
+	if (mas_coprocess_start(&r->child, &message) == 0)
+		return 0;
+	*error = permanent(mas_error(MAS_ERR_INTERNAL, "node '%s': %s",
+	                             node->name, message ? message : "?"));
+	free(message);
+	return -1;
+}
+
+static int start_run(struct token *t, struct mas_flow_node *node)
+{
+	struct replica *r = pick_replica(t, node);
+	jv error;
+
+	if (r->child.pid == 0 && start_replica(r, node, &error) != 0) {
+		step_failed(t, error);
+		return 0;
+	}
+	send_state(r, t);
+	t->wake = node->timeout > 0 ? now_ms() + node->timeout * 1e3 : 0;
+	enqueue(r, t);
+	return 0;
+}
+
+/* The id in an answer must be the one sent, when both have one: a
+ * filter that printed two lines for one would shift every answer
+ * after it onto the wrong record. */
+static int same_record(struct token *t, const struct mas_json_scan *scan)
+{
+	return !t->id || !scan->id || (scan->id_length == strlen(t->id) &&
+	                              memcmp(scan->id, t->id,
+	                                     scan->id_length) == 0);
+}
+
+static jv bad_line(struct mas_flow_node *node, const char *what,
+                   const char *line, size_t length)
+{
+	int shown = length > 200 ? 200 : (int)length;
+
+	return permanent(mas_error(MAS_ERR_UPSTREAM_ERROR, "node '%s': "
+	                           "command '%s' %s: %.*s", node->name,
+	                           node->argv[0], what, shown, line));
+}
+
+/* TOKEN's answer LINE came from NODE's co-process. */
+static void answered(struct token *t, struct mas_flow_node *node,
+                     const char *line, size_t length)
+{
+	struct mas_json_scan scan;
+	const char *output = node->output;
+	jv value;
+
+	if (mas_json_scan_object(line, length, &scan)) {
+		if (!same_record(t, &scan)) {
+			step_failed(t, bad_line(node, "answered for another "
+			                        "record (one line out per line "
+			                        "in, in order)", line, length));
+			return;
+		}
+		if (!output) {
+			set_line(t, line, length, scan.has_meta);
+			if (step_succeeded(t, jv_invalid(), jv_invalid()))
+				advance(t);
+			return;
+		}
+	}
+	value = jv_parse_sized(line, (int)length);
+	if (!jv_is_valid(value)) {
+		jv_free(value);
+		step_failed(t, bad_line(node, "wrote a line that is not JSON",
+		                        line, length));
+		return;
+	}
+	if (step_succeeded(t, value, jv_invalid()))
+		advance(t);
+}
+
+/* Restart R's child and give it again what it still owed, the oldest
+ * record excepted (the caller failed it). */
+static void restart(struct replica *r, struct mas_flow_node *node)
+{
+	size_t count = r->queued;
+	jv error;
+
+	if (count == 0)
+		return;
+	if (start_replica(r, node, &error) != 0) {
+		while (r->head)
+			step_failed(dequeue(r), jv_copy(error));
+		jv_free(error);
+		return;
+	}
+	for (struct token *t = r->head; t; t = t->next) {
+		send_state(r, t);
+		if (node->timeout > 0)
+			t->wake = now_ms() + node->timeout * 1e3;
+	}
+}
+
+/* R's child ended or hung: the oldest record it held fails, the others
+ * go to a fresh child. */
+static void replica_failed(struct replica *r, struct mas_flow_node *node,
+                           int hung)
+{
+	struct token *t;
+	char how[64];
+	int status = mas_coprocess_stop(&r->child, hung);
+	jv error;
+
+	mas_coprocess_describe(status, how, sizeof(how));
+	if (hung)
+		error = mas_error(MAS_ERR_TIMEOUT, "node '%s': command '%s' "
+		                  "gave no answer within %g s", node->name,
+		                  node->argv[0], node->timeout);
+	else
+		error = permanent(mas_error(MAS_ERR_UPSTREAM_ERROR, "node "
+		                            "'%s': command '%s' %s",
+		                            node->name, node->argv[0], how));
+	mas_log(MAS_LOG_WARN, "node '%s': command '%s' %s%s", node->name,
+	        node->argv[0], hung ? "timed out, killed: " : "", how);
+	t = dequeue(r);
+	restart(r, node);
+	if (t)
+		step_failed(t, error);
+	else
+		jv_free(error);
+}
+
+/* ---- agent and llm nodes ---- */
+
+static void agent_replied(void *context, jv result)
+{
+	struct token *t = context;
+
+	if (t->in_start) {
+		t->early_reply = result;
+		return;
+	}
+	if (jv_is_valid(result)) {
+		if (step_succeeded(t, result, jv_invalid()))
+			advance(t);
+	} else {
+		step_failed(t, jv_invalid_get_msg(result));
+	}
+}
+
+/* Returns 1 when the reply came at once and the token may go on. */
+static int start_agent(struct token *t, struct mas_flow_node *node)
+{
+	jv reply;
+
+	/* the agent may write to the store (sessions, a model's cache):
+	 * it must not wait for our lock */
+	mas_flow_checkpoint_commit(t->root->options.checkpoint);
+	t->in_start = 1;
+	node->start(node->agent, token_state(t), agent_replied, t);
+	t->in_start = 0;
+	if (!jv_is_valid(t->early_reply) &&
+	    !jv_invalid_has_msg(jv_copy(t->early_reply)))
+		return 0;
+	reply = t->early_reply;
+	t->early_reply = jv_invalid();
+	if (!jv_is_valid(reply)) {
+		step_failed(t, jv_invalid_get_msg(reply));
+		return 0;
+	}
+	return step_succeeded(t, reply, jv_invalid());
+}
+
+/* ---- jq nodes ---- */
+
+static int run_jq(struct token *t, struct mas_flow_node *node)
+{
+	jv result = mas_expr_first(node->expr, token_state(t));
+	jv message;
+
+	if (jv_is_valid(result))
+		return step_succeeded(t, result, jv_invalid());
+	if (!jv_invalid_has_msg(jv_copy(result))) {
+		jv_free(result);
+		step_failed(t, mas_error(MAS_ERR_INVALID_REQUEST, "node '%s': "
+		                         "jq expression gave no output",
+		                         node->name));
+		return 0;
+	}
+	message = jv_invalid_get_msg(result);
+	step_failed(t, mas_error(MAS_ERR_INVALID_REQUEST, "node '%s': jq: "
+	                         "%s", node->name,
+	                         jv_get_kind(message) == JV_KIND_STRING ?
+	                         jv_string_value(message) : "error"));
+	jv_free(message);
+	return 0;
+}
+
+/* ---- parallel nodes ---- */
+
+static void start_branches(struct token *t, struct mas_flow_node *node)
+{
+	struct mas_flow *flow = top(t)->flow;
+	jv state = token_state(t);
+
+	t->outstanding = node->branch_count;
+	jv_free(t->results);
+	jv_free(t->errors);
+	jv_free(t->branch_paths);
+	t->results = jv_array();
+	t->errors = jv_array();
+	t->branch_paths = jv_object();
+	for (size_t i = 0; i < node->branch_count; i++) {
+		struct token *b = token_new(t->root, jv_copy(state));
+
+		b->parent = t;
+		b->branch = (int)i;
+		b->started = t->started;
+		push_frame(b, flow, 1);
+		top(b)->next = node->branches[i];
+		b->steps = t->steps;
+		advance(b);
+	}
+	jv_free(state);
+}
+
+/* Every branch is back: put each result in the state, in branch order,
+ * as the branch node's output option says (default: under its name). */
+static void join(struct token *t)
+{
+	struct mas_flow_node *node = current_node(t);
+	struct mas_flow *flow = top(t)->flow;
+	jv extra = JV_OBJECT(jv_string("branches"), t->branch_paths);
+
+	t->branch_paths = jv_invalid();
+	for (size_t i = 0; i < node->branch_count; i++) {
+		struct mas_flow_node *b = &flow->nodes[node->branches[i]];
+		jv result = jv_array_get(jv_copy(t->results), (int)i);
+		jv error = jv_array_get(jv_copy(t->errors), (int)i);
+
+		if (jv_get_kind(error) == JV_KIND_OBJECT) {
+			jv_free(result);
+			jv_free(extra);
+			step_failed(t, error);
+			return;
+		}
+		jv_free(error);
+		if (!b->output) {
+			set_state(t, jv_object_set(token_state(t),
+			                           jv_string(b->name), result));
+		} else if (place(t, b, result, &error) != 0) {
+			jv_free(extra);
+			step_failed(t, error);
+			return;
+		}
+	}
+	if (step_succeeded(t, jv_invalid(), extra))
+		advance(t);
+}
+
+static void branch_done(struct token *b)
+{
+	struct token *t = b->parent;
+	struct mas_flow_node *branch = &top(b)->flow->nodes[top(b)->at];
+	jv result;
+
+	if (jv_is_valid(b->error)) {
+		t->errors = jv_array_set(t->errors, b->branch,
+		                         jv_copy(b->error));
+		result = jv_null();
+	} else {
+		result = token_state(b);
+	}
+	t->results = jv_array_set(t->results, b->branch, result);
+	t->branch_paths = jv_object_set(t->branch_paths,
+	                                jv_string(branch->name),
+	                                mas_flow_path_json(&top(b)->path));
+	token_free(b);
+	if (--t->outstanding == 0)
+		join(t);
+}
+
+/* ---- walking the graph ---- */
+
+/*
+ * The edge to take from the node the token is at: the first whose
+ * condition holds and whose bound is not used up.  Its index, or -1
+ * after failing the token.
+ */
+static long choose(struct token *t)
+{
+	struct frame *f = top(t);
+	struct mas_flow *flow = f->flow;
+
+	for (size_t i = 0; i < flow->edge_count; i++) {
+		struct mas_flow_edge *edge = &flow->edges[i];
+		jv why;
+		int test = 1;
+
+		if (edge->from != f->at ||
+		    (edge->max && f->counts[i] >= (unsigned long)edge->max))
+			continue;
+		if (edge->condition)
+			test = mas_expr_test(edge->condition, token_state(t),
+			                     &why);
+		if (test < 0) {
+			jv_free(t->error);
+			t->error = mas_error(MAS_ERR_INVALID_REQUEST, "%s:%d: "
+			                     "if: %s", flow->path, edge->line,
+			                     jv_get_kind(why) == JV_KIND_STRING ?
+			                     jv_string_value(why) : "error");
+			jv_free(why);
+			return -1;
+		}
+		if (test) {
+			f->counts[i]++;
+			return (long)i;
+		}
+	}
+	jv_free(t->error);
+	t->error = mas_error(MAS_ERR_INVALID_REQUEST, "no edge from '%s' "
+	                     "matched", f->at >= 0 ?
+	                     flow->nodes[f->at].name : "start");
+	return -1;
+}
+
+/* The subgraph reached its end: the flow node's step is done, its
+ * result the subgraph's final state.  As step_succeeded returns. */
+static int leave_subgraph(struct token *t)
+{
+	jv extra = JV_OBJECT(jv_string("flow"),
+	                     mas_flow_path_json(&top(t)->path));
+	jv input = jv_copy(top(t)->input), result = jv_invalid();
+
+	pop_frame(t);
+	if (current_node(t)->output) {
+		result = token_state(t);
+		set_state(t, input);
+	} else {
+		jv_free(input);
+	}
+	return step_succeeded(t, result, extra);
+}
+
+/*
+ * Start node AT of the top frame.  Returns 1 when the step finished at
+ * once and the token may go on, 0 when it waits (or has ended).
+ */
+static int start_node(struct token *t)
+{
+	struct frame *f = top(t);
+	struct mas_flow_node *node = &f->flow->nodes[f->at];
+
+	t->step_began = now_ms();
+	if (t->tries == 0)
+		t->tries = 1;
+	if (node->retries > 0 && !jv_is_valid(t->step_input))
+		t->step_input = token_state(t);
+	switch (node->kind) {
+	case MAS_FLOW_JQ:
+		return run_jq(t, node);
+	case MAS_FLOW_RUN:
+		return start_run(t, node);
+	case MAS_FLOW_FLOW:
+		if (t->depth == MAX_FRAMES)
+			mas_die(MAS_EXIT_USAGE, "flows nested too deep");
+		push_frame(t, node->sub, 0);
+		top(t)->input = token_state(t);
+		return 1;
+	case MAS_FLOW_PARALLEL:
+		start_branches(t, node);
+		return 0;
+	case MAS_FLOW_INTERRUPT:
+		step_succeeded(t, jv_invalid(), jv_invalid());
+		t->root->waiting++;
+		finish(t, node->name);
+		return 0;
+	default:
+		if (!node->start) {
+			step_failed(t, permanent(mas_error(MAS_ERR_INTERNAL,
+			            "node '%s' cannot run", node->name)));
+			return 0;
+		}
+		return start_agent(t, node);
+	}
+}
+
+/* Move the token on until it waits or ends; returns 0 then. */
+static int advance(struct token *t)
+{
+	for (;;) {
+		struct frame *f = top(t);
+		int next = f->next;
+		long edge = -1;
+
+		if (next == MAS_FLOW_UNKNOWN && f->single)
+			next = f->at >= 0 ? MAS_FLOW_END : f->next;
+		if (next == MAS_FLOW_UNKNOWN) {
+			edge = choose(t);
+			if (edge < 0) {
+				finish(t, NULL);
+				return 0;
+			}
+			next = f->flow->edges[edge].to;
+		}
+		if (next == MAS_FLOW_END) {
+			if (t->depth > 1 && !f->single) {
+				if (!leave_subgraph(t))
+					return 0;
+				continue;
+			}
+			finish(t, NULL);
+			return 0;
+		}
+		if (!t->retrying) {
+			t->tries = 0;
+			f->edge = (int)edge;
+		}
+		f->at = next;
+		f->next = MAS_FLOW_UNKNOWN;
+		if (!t->retrying &&
+		    ++t->steps > t->root->flow->recursion_limit) {
+			jv_free(t->error);
+			t->error = mas_error(MAS_ERR_INVALID_REQUEST, "recursion "
+			                     "limit of %ld steps reached before "
+			                     "node '%s'",
+			                     t->root->flow->recursion_limit,
+			                     f->flow->nodes[next].name);
+			finish(t, NULL);
+			return 0;
+		}
+		t->retrying = 0;
+		if (!start_node(t))
+			return 0;
+	}
+}
+
+/* ---- the record loop's callbacks ---- */
+
+static char *record_id(jv state)
+{
+	jv id = jv_object_get(jv_copy(state), jv_string("id"));
+	char *text = NULL;
+
+	if (jv_is_valid(id) && jv_get_kind(id) != JV_KIND_NULL) {
+		size_t length;
+
+		text = mas_json_dump_text(id, &length);
+	} else {
+		jv_free(id);
+	}
+	return text;
+}
+
+static struct token *top_token(struct runner_root *root, struct mas_run *run,
+                               jv state)
+{
+	struct token *t = token_new(root, state);
+
+	root->run = run;
+	t->ticket = mas_run_defer(run);
+	t->started = epoch_seconds();
+	t->id = record_id(t->state);
+	push_frame(t, root->flow, 0);
+	return t;
+}
+
+void mas_flow_each(struct mas_run *run, jv record, void *data)
+{
+	struct mas_flow *flow = data;
+	struct runner_root *root = flow->runner->root;
+	struct token *t;
+
+	if (root->skipped < root->options.skip) {
+		/* stored before the resume: its stored state is what
+		 * counts */
+		root->skipped++;
+		jv_free(record);
+		return;
+	}
+	t = top_token(root, run, record);
+	t->seq = ++root->seq;
+	remember_order(root, t->ticket, t->seq);
+	if (root->options.checkpoint) {
+		jv text = mas_json_dump(jv_copy(t->state));
+		char *id = NULL;
+		jv plain = jv_object_get(jv_copy(t->state), jv_string("id"));
+
+		if (jv_get_kind(plain) == JV_KIND_STRING)
+			id = strdup(jv_string_value(plain));
+		mas_flow_checkpoint_record(root->options.checkpoint, t->seq,
+		                           id, jv_string_value(text));
+		free(id);
+		jv_free(plain);
+		jv_free(text);
+	}
+	advance(t);
+}
+
+/* Edge counts from the stored step log, so "max N" holds across a
+ * resume. */
+static void restore_counts(struct frame *f, jv edges)
+{
+	int length = jv_array_length(jv_copy(edges));
+
+	for (int i = 0; i < length; i++) {
+		int edge = (int)jv_number_value(jv_array_get(jv_copy(edges), i));
+
+		if (edge >= 0 && (size_t)edge < f->flow->edge_count)
+			f->counts[edge]++;
+	}
+	jv_free(edges);
+}
+
+static int node_index(struct mas_flow *flow, const char *name)
+{
+	for (size_t i = 0; i < flow->node_count; i++)
+		if (strcmp(flow->nodes[i].name, name) == 0)
+			return (int)i;
+	return MAS_FLOW_UNKNOWN;
+}
+
+static void add_stored_path(struct mas_flow_path *path, jv entries)
+{
+	int length = jv_array_length(jv_copy(entries));
+
+	for (int i = 0; i < length; i++)
+		mas_flow_path_add_entry(path, jv_array_get(jv_copy(entries),
+		                                           i));
+	jv_free(entries);
+}
+
+/* A stored record's token, at its last completed step. */
+static struct token *stored_token(struct runner_root *root,
+                                  struct mas_run *run, jv stored, jv state)
+{
+	struct token *t = top_token(root, run, state);
+
+	t->seq = (long)jv_number_value(jv_object_get(jv_copy(stored),
+	                                             jv_string("seq")));
+	t->steps = (long)jv_number_value(jv_object_get(jv_copy(stored),
+	                                               jv_string("steps")));
+	remember_order(root, t->ticket, t->seq);
+	add_stored_path(&top(t)->path, jv_object_get(jv_copy(stored),
+	                                             jv_string("path")));
+	restore_counts(top(t), jv_object_get(stored, jv_string("edges")));
+	return t;
+}
+
+void mas_flow_each_stored(struct mas_run *run, jv record, void *data)
+{
+	struct mas_flow *flow = data;
+	struct runner_root *root = flow->runner->root;
+	jv stored = jv_object_get(record, jv_string("resume"));
+	jv text = jv_object_get(jv_copy(stored), jv_string("state"));
+	jv node = jv_object_get(jv_copy(stored), jv_string("node"));
+	int done = (int)jv_number_value(jv_object_get(jv_copy(stored),
+	                                              jv_string("done")));
+	int go_on = jv_get_kind(jv_object_get(jv_copy(stored),
+	                                      jv_string("continue"))) ==
+	            JV_KIND_TRUE;
+	struct token *t = stored_token(root, run, stored,
+	                               jv_parse(jv_string_value(text)));
+	int at = jv_get_kind(node) == JV_KIND_STRING ?
+	         node_index(flow, jv_string_value(node)) : MAS_FLOW_START;
+
+	jv_free(text);
+	if (done == MAS_FLOW_RECORD_DONE) {
+		/* it ended, but its output was not known written: as stored */
+		jv_free(node);
+		mas_run_complete(run, t->ticket, jv_copy(t->state));
+		token_free(t);
+		return;
+	}
+	if (at == MAS_FLOW_UNKNOWN) {
+		t->error = mas_error(MAS_ERR_INVALID_REQUEST, "resume: the "
+		                     "flow has no node '%s' any more",
+		                     jv_string_value(node));
+		jv_free(node);
+		finish(t, NULL);
+		return;
+	}
+	top(t)->at = at;
+	if (done == MAS_FLOW_RECORD_WAITING && !go_on) {
+		root->waiting++;
+		finish(t, jv_string_value(node));
+		jv_free(node);
+		return;
+	}
+	jv_free(node);
+	advance(t);
+}
+
+/* The earliest time a sleeper or a run deadline is due, in ms from now
+ * (-1: none), bounded by TIMEOUT_MS. */
+static int next_due(struct runner_root *root, int timeout_ms)
+{
+	double first = -1, now = now_ms();
+	int ms;
+
+	for (struct token *t = root->sleepers; t; t = t->next)
+		if (first < 0 || t->wake < first)
+			first = t->wake;
+	for (size_t i = 0; i < root->replica_count; i++) {
+		struct token *head = root->replicas[i]->head;
+
+		if (head && head->wake > 0 && (first < 0 || head->wake < first))
+			first = head->wake;
+	}
+	if (first < 0)
+		return timeout_ms;
+	ms = first <= now ? 0 : (int)(first - now) + 1;
+	return timeout_ms >= 0 && timeout_ms < ms ? timeout_ms : ms;
+}
+
+static void wake_sleepers(struct runner_root *root)
+{
+	double now = now_ms();
+	struct token **link = &root->sleepers, *ready = NULL;
+
+	while (*link) {
+		struct token *t = *link;
+
+		if (t->wake <= now) {
+			*link = t->next;
+			t->next = ready;
+			ready = t;
+		} else {
+			link = &t->next;
+		}
+	}
+	while (ready) {
+		struct token *t = ready;
+
+		ready = t->next;
+		t->next = NULL;
+		t->wake = 0;
+		advance(t);
+	}
+}
+
+/* Answers, deaths and deadlines of every replica. */
+static void collect(struct runner_root *root)
+{
+	double now = now_ms();
+
+	for (size_t i = 0; i < root->replica_count; i++) {
+		struct replica *r = root->replicas[i];
+		struct mas_flow_node *node = r->node;
+		char *line;
+		size_t length;
+
+		while (r->head &&
+		       (line = mas_coprocess_line(&r->child, &length)))
+			answered(dequeue(r), node, line, length);
+		if (r->head && mas_coprocess_ended(&r->child) &&
+		    r->child.pid > 0)
+			replica_failed(r, node, 0);
+		else if (r->head && r->head->wake > 0 && r->head->wake <= now)
+			replica_failed(r, node, 1);
+	}
+}
+
+void mas_flow_wait(struct mas_run *run, int timeout_ms, int fd, void *data)
+{
+	struct mas_flow *flow = data;
+	struct runner_root *root = flow->runner->root;
+	struct mas_llm *llm = flow->engine ? flow->engine->llm : NULL;
+
+	root->run = run;
+	timeout_ms = next_due(root, timeout_ms);
+	if (llm && mas_llm_in_flight(llm) > 0) {
+		struct pollfd fds[2 * 64 + 1];
+		size_t n = root->replica_count <= 64 ?
+		           mas_coprocess_pollfds(root->children,
+		                                 root->replica_count, fds) : 0;
+
+		fds[n] = (struct pollfd){ fd, POLLIN, 0 };
+		mas_flow_checkpoint_commit(root->options.checkpoint);
+		mas_llm_poll(llm, fds, n + (fd >= 0),
+		             root->replica_count <= 64 ? timeout_ms : 10);
+		mas_coprocess_poll(root->children, root->replica_count, -1, 0);
+	} else {
+		mas_coprocess_poll(root->children, root->replica_count, fd,
+		                   timeout_ms);
+	}
+	collect(root);
+	wake_sleepers(root);
+}
+
+unsigned long mas_flow_waiting(const struct mas_flow *flow)
+{
+	return flow->runner ? flow->runner->root->waiting : 0;
+}
+
+/* ---- set-up and tear-down ---- */
+
+static void runner_new(struct runner_root *root, struct mas_flow *flow)
+{
+	flow->runner = allocate(1, sizeof(*flow->runner));
+	flow->runner->root = root;
+	flow->runner->nodes = allocate(flow->node_count,
+	                               sizeof(*flow->runner->nodes));
+	for (size_t i = 0; i < flow->node_count; i++) {
+		struct mas_flow_node *node = &flow->nodes[i];
+		struct node_runtime *rt = &flow->runner->nodes[i];
+
+		if (node->sub)
+			runner_new(root, node->sub);
+		if (node->kind != MAS_FLOW_RUN)
+			continue;
+		rt->count = node->replicas > 0 ? node->replicas : 1;
+		rt->replicas = allocate((size_t)rt->count,
+		                        sizeof(*rt->replicas));
+		for (int r = 0; r < rt->count; r++) {
+			size_t n = root->replica_count++;
+
+			rt->replicas[r].node = node;
+			mas_coprocess_init(&rt->replicas[r].child, node->name,
+			                   node->argv);
+			root->replicas = realloc(root->replicas, (n + 1) *
+			                         sizeof(*root->replicas));
+			root->children = realloc(root->children, (n + 1) *
+			                         sizeof(*root->children));
+			if (!root->replicas || !root->children)
+				mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+			root->replicas[n] = &rt->replicas[r];
+			root->children[n] = &rt->replicas[r].child;
+		}
+	}
+}
+
+void mas_flow_runner_start(struct mas_flow *flow,
+                           const struct mas_flow_run_options *options)
+{
+	struct runner_root *root = allocate(1, sizeof(*root));
+
+	root->flow = flow;
+	if (options)
+		root->options = *options;
+	root->seq = root->options.skip;
+	runner_new(root, flow);
+	mas_output_on_flush(output_flushed, root);
+}
+
+static void runner_free(struct mas_flow *flow, int *failed)
+{
+	if (!flow || !flow->runner)
+		return;
+	for (size_t i = 0; i < flow->node_count; i++) {
+		struct node_runtime *rt = &flow->runner->nodes[i];
+
+		runner_free(flow->nodes[i].sub, failed);
+		for (int r = 0; r < rt->count; r++) {
+			struct mas_coprocess *child = &rt->replicas[r].child;
+			int running = child->pid > 0;
+			int status = mas_coprocess_stop(child, 0);
+			char how[64];
+
+			mas_coprocess_release(child);
+			if (!running || (WIFEXITED(status) &&
+			                 WEXITSTATUS(status) == 0))
+				continue;
+			mas_coprocess_describe(status, how, sizeof(how));
+			mas_log(MAS_LOG_WARN, "node '%s': command '%s' %s",
+			        flow->nodes[i].name, flow->nodes[i].argv[0],
+			        how);
+			++*failed;
+		}
+		free(rt->replicas);
+	}
+	free(flow->runner->nodes);
+	free(flow->runner);
+	flow->runner = NULL;
+}
+
+void mas_flow_runner_free(struct mas_flow *flow)
+{
+	struct runner_root *root;
+	int failed = 0;
+
+	if (!flow || !flow->runner)
+		return;
+	root = flow->runner->root;
+	mas_output_on_flush(NULL, NULL);
+	runner_free(flow, &failed);
+	while (root->sleepers) {
+		struct token *t = root->sleepers;
+
+		root->sleepers = t->next;
+		token_free(t);
+	}
+	free(root->replicas);
+	free(root->children);
+	free(root->tickets);
+	free(root->seqs);
+	free(root);
+}
+
+void mas_flow_each_resumed(struct mas_run *run, jv record, void *data)
+{
+	struct mas_flow *flow = data;
+	struct runner_root *root = flow->runner->root;
+
+	if (root->options.stored_file &&
+	    strcmp(mas_run_file(run), root->options.stored_file) == 0)
+		mas_flow_each_stored(run, record, data);
+	else
+		mas_flow_each(run, record, data);
 }

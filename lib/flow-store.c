@@ -15,28 +15,33 @@
 
 #include "banned.h"
 
-/* Records per transaction: large enough that a commit's fsync is paid
- * rarely, small enough that a kill -9 loses little. */
-enum { BATCH = 1000 };
+/* Steps per transaction at most, when no output flush commits first:
+ * large enough that commits are paid rarely, small enough that a kill -9
+ * loses little. */
+enum { BATCH = 4096 };
 
-enum { ST_RECORD, ST_STEP, ST_COUNT };
+enum { ST_RECORD, ST_STEP, ST_STATE, ST_DONE, ST_EMITTED, ST_COUNT };
 
 struct mas_flow_checkpoint {
 	struct mas_store store;
 	char *run_id;
 	sqlite3_stmt *statements[ST_COUNT];
-	long seq;             /* the current record, from 1 */
-	long step;            /* its steps so far */
-	long records, failed, steps;
-	char *id;             /* the current record's id, or NULL */
+	long writes;          /* since the last commit */
+	long emitted;         /* the highest seq known written */
+	long last_seq;        /* the highest seq stored (reopened runs) */
 	int broken;           /* a write failed: stop writing */
 };
 
 static const char *const statement_sql[ST_COUNT] = {
 	"INSERT OR REPLACE INTO flow_record (run_id, seq, id, steps, node,"
-	"  done, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	"INSERT INTO flow_step (run_id, seq, step, node, ms)"
-	"  VALUES (?1, ?2, ?3, ?4, ?5)",
+	"  done, state) VALUES (?1, ?2, ?3, 0, NULL, 0, ?4)",
+	"INSERT OR REPLACE INTO flow_step (run_id, seq, step, node, ms,"
+	"  edge, entry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	"UPDATE flow_record SET steps = ?3, node = ?4, state = ?5"
+	"  WHERE run_id = ?1 AND seq = ?2",
+	"UPDATE flow_record SET steps = ?3, done = ?4, state = ?5"
+	"  WHERE run_id = ?1 AND seq = ?2",
+	"UPDATE flow_run SET emitted = ?2, updated = ?3 WHERE id = ?1",
 };
 
 static char *message(const char *format, ...)
@@ -110,8 +115,19 @@ static void free_checkpoint(struct mas_flow_checkpoint *c)
 		sqlite3_finalize(c->statements[i]);
 	mas_store_close(&c->store);
 	free(c->run_id);
-	free(c->id);
 	free(c);
+}
+
+static int prepare(struct mas_flow_checkpoint *c, char **error)
+{
+	for (int i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v2(c->store.db, statement_sql[i], -1,
+		                       &c->statements[i], NULL) != SQLITE_OK) {
+			*error = message("%s: %s", c->store.path,
+			                 sqlite3_errmsg(c->store.db));
+			return -1;
+		}
+	return 0;
 }
 
 struct mas_flow_checkpoint *mas_flow_checkpoint_open(
@@ -123,29 +139,182 @@ struct mas_flow_checkpoint *mas_flow_checkpoint_open(
 	if (!c || !(c->run_id = strdup(run_id)))
 		mas_die(MAS_EXIT_USAGE, "out of memory");
 	if (mas_store_open_configured(&c->store, config, error) != 0 ||
-	    start_run(c, flow, error) != 0) {
-		free_checkpoint(c);
-		return NULL;
-	}
-	for (int i = 0; i < ST_COUNT; i++)
-		if (sqlite3_prepare_v2(c->store.db, statement_sql[i], -1,
-		                       &c->statements[i], NULL) != SQLITE_OK) {
-			*error = message("%s: %s", c->store.path,
-			                 sqlite3_errmsg(c->store.db));
-			free_checkpoint(c);
-			return NULL;
-		}
-	if (exec(c, "BEGIN") != 0) {
-		*error = message("%s: cannot begin a transaction",
-		                 c->store.path);
+	    start_run(c, flow, error) != 0 || prepare(c, error) != 0) {
 		free_checkpoint(c);
 		return NULL;
 	}
 	return c;
 }
 
+/* The run's flow path and emitted mark; 1 when there is no such run. */
+static int load_run(struct mas_flow_checkpoint *c, char **flow,
+                    char **error)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(c->store.db, "SELECT flow, emitted,"
+	                            " (SELECT max(seq) FROM flow_record WHERE"
+	                            " run_id = ?1) FROM flow_run WHERE"
+	                            " id = ?1", -1, &st, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+	}
+	if (rc == SQLITE_ROW) {
+		*flow = strdup((const char *)sqlite3_column_text(st, 0));
+		c->emitted = (long)sqlite3_column_int64(st, 1);
+		c->last_seq = (long)sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE) {
+		*error = message("no run '%s'", c->run_id);
+		return 1;
+	}
+	*error = message("%s: %s", c->store.path, sqlite3_errmsg(c->store.db));
+	return -1;
+}
+
+struct mas_flow_checkpoint *mas_flow_checkpoint_reopen(
+	const struct mas_config *config, const char *run_id, char **flow,
+	int *missing, char **error)
+{
+	struct mas_flow_checkpoint *c = calloc(1, sizeof(*c));
+	int found = -1;
+
+	*flow = NULL;
+	*missing = 0;
+	if (!c || !(c->run_id = strdup(run_id)))
+		mas_die(MAS_EXIT_USAGE, "out of memory");
+	if (mas_store_open_configured(&c->store, config, error) == 0 &&
+	    (found = load_run(c, flow, error)) == 0 && prepare(c, error) == 0)
+		return c;
+	*missing = found == 1;
+	free(*flow);
+	*flow = NULL;
+	free_checkpoint(c);
+	return NULL;
+}
+
+/* The step log of record SEQ: its meta.flow entries and edges. */
+static void add_steps(struct mas_flow_checkpoint *c, sqlite3_stmt *st,
+                      long seq, jv *record)
+{
+	jv path = jv_array(), edges = jv_array();
+
+	sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *entry = (const char *)sqlite3_column_text(st, 0);
+
+		path = jv_array_append(path, entry ? jv_parse(entry) :
+		                       jv_null());
+		edges = jv_array_append(edges, jv_number(
+			sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 :
+			sqlite3_column_int(st, 1)));
+	}
+	sqlite3_reset(st);
+	*record = jv_object_set(*record, jv_string("path"), path);
+	*record = jv_object_set(*record, jv_string("edges"), edges);
+}
+
+static jv text_or_null(sqlite3_stmt *st, int column)
+{
+	if (sqlite3_column_type(st, column) == SQLITE_NULL)
+		return jv_null();
+	return jv_string((const char *)sqlite3_column_text(st, column));
+}
+
+static jv pending_row(struct mas_flow_checkpoint *c, sqlite3_stmt *st,
+                      sqlite3_stmt *steps)
+{
+	long seq = (long)sqlite3_column_int64(st, 0);
+	jv record = jv_object();
+
+	record = jv_object_set(record, jv_string("seq"), jv_number(seq));
+	record = jv_object_set(record, jv_string("id"), text_or_null(st, 1));
+	record = jv_object_set(record, jv_string("done"),
+	                       jv_number(sqlite3_column_int(st, 2)));
+	record = jv_object_set(record, jv_string("node"), text_or_null(st, 3));
+	record = jv_object_set(record, jv_string("steps"), jv_number(
+		(double)sqlite3_column_int64(st, 4)));
+	record = jv_object_set(record, jv_string("state"),
+	                       text_or_null(st, 5));
+	add_steps(c, steps, seq, &record);
+	return record;
+}
+
+long mas_flow_checkpoint_pending(struct mas_flow_checkpoint *c,
+                                 const char *record_id,
+                                 void (*fn)(void *data, jv record),
+                                 void *data, char **error)
+{
+	sqlite3_stmt *st = NULL, *steps = NULL;
+	long count = 0;
+	int rc = sqlite3_prepare_v2(c->store.db, record_id ?
+		"SELECT seq, id, done, node, steps, state FROM flow_record"
+		" WHERE run_id = ?1 AND id = ?2 AND done = 2" :
+		"SELECT seq, id, done, node, steps, state FROM flow_record"
+		" WHERE run_id = ?1 AND seq > ?2 ORDER BY seq", -1, &st, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(c->store.db, "SELECT entry, edge FROM"
+		                        " flow_step WHERE run_id = ?1 AND"
+		                        " seq = ?2 ORDER BY step", -1, &steps,
+		                        NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+		if (record_id)
+			sqlite3_bind_text(st, 2, record_id, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_int64(st, 2, c->emitted);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			fn(data, pending_row(c, st, steps));
+			count++;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		*error = message("%s: %s", c->store.path,
+		                 sqlite3_errmsg(c->store.db));
+		count = -1;
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(steps);
+	return count;
+}
+
+/*
+ * Writes open a transaction, which stays open until the next commit: at
+ * each flush of stdout, every BATCH writes, and whenever the runner is
+ * about to let another connection write (a model's cache, an agent's
+ * sessions), which would otherwise wait for our lock.
+ */
+long mas_flow_checkpoint_last_seq(const struct mas_flow_checkpoint *c)
+{
+	return c ? c->last_seq : 0;
+}
+
+long mas_flow_checkpoint_waiting(struct mas_flow_checkpoint *c)
+{
+	sqlite3_stmt *st;
+	long count = 0;
+
+	if (!c || sqlite3_prepare_v2(c->store.db, "SELECT count(*) FROM"
+	                             " flow_record WHERE run_id = ?1 AND"
+	                             " done = 2", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		count = (long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return count;
+}
+
 static void run_statement(struct mas_flow_checkpoint *c, sqlite3_stmt *st)
 {
+	if (c->writes == 0 && !c->broken && exec(c, "BEGIN") != 0)
+		return;
 	if (sqlite3_step(st) != SQLITE_DONE && !c->broken) {
 		mas_log(MAS_LOG_ERROR, "%s: checkpoint: %s", c->store.path,
 		        sqlite3_errmsg(c->store.db));
@@ -153,101 +322,130 @@ static void run_statement(struct mas_flow_checkpoint *c, sqlite3_stmt *st)
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	if (++c->writes >= BATCH)
+		mas_flow_checkpoint_commit(c);
 }
 
-void mas_flow_checkpoint_record(struct mas_flow_checkpoint *c, jv state)
+void mas_flow_checkpoint_commit(struct mas_flow_checkpoint *c)
 {
-	jv id;
-
-	if (!c)
+	if (!c || c->broken || c->writes == 0)
 		return;
-	if (c->seq > 0 && c->seq % BATCH == 0 && !c->broken &&
-	    exec(c, "COMMIT") == 0)
-		exec(c, "BEGIN");
-	c->seq++;
-	c->step = 0;
-	free(c->id);
-	c->id = NULL;
-	id = jv_object_get(jv_copy(state), jv_string("id"));
-	if (jv_get_kind(id) == JV_KIND_STRING)
-		c->id = strdup(jv_string_value(id));
-	jv_free(id);
+	c->writes = 0;
+	exec(c, "COMMIT");
 }
 
-/* The record's latest state row. */
-static void store_state(struct mas_flow_checkpoint *c, const char *node,
-                        int done, jv state)
+static void bind_run(struct mas_flow_checkpoint *c, sqlite3_stmt *st,
+                     long seq)
 {
-	sqlite3_stmt *st = c->statements[ST_RECORD];
-	jv text = jv_dump_string(jv_copy(state), 0);
-
 	sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, c->seq);
-	if (c->id)
-		sqlite3_bind_text(st, 3, c->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, c->step);
-	if (node)
-		sqlite3_bind_text(st, 5, node, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, done);
-	sqlite3_bind_text(st, 7, jv_string_value(text), -1, SQLITE_STATIC);
-	run_statement(c, st);
-	jv_free(text);
+	sqlite3_bind_int64(st, 2, seq);
 }
 
-void mas_flow_checkpoint_step(struct mas_flow_checkpoint *c,
-                              const char *node, double ms, jv state)
+void mas_flow_checkpoint_record(struct mas_flow_checkpoint *c, long seq,
+                                const char *id, const char *state)
+{
+	sqlite3_stmt *st;
+
+	if (!c || c->broken)
+		return;
+	st = c->statements[ST_RECORD];
+	bind_run(c, st, seq);
+	if (id)
+		sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
+	run_statement(c, st);
+}
+
+void mas_flow_checkpoint_step(struct mas_flow_checkpoint *c, long seq,
+                              long step, const char *node, int edge,
+                              double ms, const char *entry,
+                              const char *state)
 {
 	sqlite3_stmt *st;
 
 	if (!c || c->broken)
 		return;
 	st = c->statements[ST_STEP];
-	c->step++;
-	c->steps++;
-	sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, c->seq);
-	sqlite3_bind_int64(st, 3, c->step);
+	bind_run(c, st, seq);
+	sqlite3_bind_int64(st, 3, step);
 	sqlite3_bind_text(st, 4, node, -1, SQLITE_STATIC);
 	sqlite3_bind_double(st, 5, ms);
+	if (edge >= 0)
+		sqlite3_bind_int(st, 6, edge);
+	sqlite3_bind_text(st, 7, entry, -1, SQLITE_STATIC);
 	run_statement(c, st);
-	store_state(c, node, 0, state);
+	st = c->statements[ST_STATE];
+	bind_run(c, st, seq);
+	sqlite3_bind_int64(st, 3, step);
+	sqlite3_bind_text(st, 4, node, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, state, -1, SQLITE_STATIC);
+	run_statement(c, st);
 }
 
-void mas_flow_checkpoint_done(struct mas_flow_checkpoint *c, jv state)
-{
-	jv error;
-
-	if (!c)
-		return;
-	c->records++;
-	error = jv_object_get(jv_copy(state), jv_string("error"));
-	if (jv_get_kind(error) == JV_KIND_OBJECT)
-		c->failed++;
-	jv_free(error);
-	if (!c->broken)
-		store_state(c, NULL, 1, state);
-}
-
-static void finish_run(struct mas_flow_checkpoint *c)
+void mas_flow_checkpoint_done(struct mas_flow_checkpoint *c, long seq,
+                              long steps, int done, const char *state)
 {
 	sqlite3_stmt *st;
 
-	if (sqlite3_prepare_v2(c->store.db, "UPDATE flow_run SET updated = ?2,"
-	                       " status = ?3, records = ?4, failed = ?5,"
-	                       " steps = ?6 WHERE id = ?1", -1, &st,
-	                       NULL) != SQLITE_OK) {
-		c->broken = 1;
+	if (!c || c->broken)
 		return;
-	}
-	sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_double(st, 2, now());
-	sqlite3_bind_text(st, 3, c->failed ? "failed" : "done", -1,
-	                  SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, c->records);
-	sqlite3_bind_int64(st, 5, c->failed);
-	sqlite3_bind_int64(st, 6, c->steps);
+	st = c->statements[ST_DONE];
+	bind_run(c, st, seq);
+	sqlite3_bind_int64(st, 3, steps);
+	sqlite3_bind_int(st, 4, done);
+	sqlite3_bind_text(st, 5, state, -1, SQLITE_STATIC);
 	run_statement(c, st);
-	sqlite3_finalize(st);
+}
+
+void mas_flow_checkpoint_emitted(struct mas_flow_checkpoint *c, long seq)
+{
+	sqlite3_stmt *st;
+
+	if (!c || c->broken || seq <= c->emitted)
+		return;
+	c->emitted = seq;
+	st = c->statements[ST_EMITTED];
+	sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq);
+	sqlite3_bind_double(st, 3, now());
+	run_statement(c, st);
+	mas_flow_checkpoint_commit(c);
+}
+
+/* The run's counts, from its rows: right after a resume too, when this
+ * process saw only some of the records. */
+static void finish_run(struct mas_flow_checkpoint *c)
+{
+	static const char sql[] =
+		"UPDATE flow_run SET updated = ?2,"
+		" records = (SELECT count(*) FROM flow_record"
+		"   WHERE run_id = ?1 AND done = 1),"
+		" failed = (SELECT count(*) FROM flow_record WHERE run_id = ?1"
+		"   AND done = 1 AND json_type(state, '$.error') = 'object'),"
+		" steps = (SELECT count(*) FROM flow_step WHERE run_id = ?1)"
+		" WHERE id = ?1;"
+		"UPDATE flow_run SET status = CASE"
+		" WHEN EXISTS (SELECT 1 FROM flow_record WHERE run_id = ?1"
+		"   AND done = 2) THEN 'waiting'"
+		" WHEN EXISTS (SELECT 1 FROM flow_record WHERE run_id = ?1"
+		"   AND done = 0) THEN 'stopped'"
+		" WHEN failed > 0 THEN 'failed' ELSE 'done' END WHERE id = ?1";
+	const char *next = sql;
+
+	while (*next && !c->broken) {
+		sqlite3_stmt *st;
+
+		if (sqlite3_prepare_v2(c->store.db, next, -1, &st, &next) !=
+		    SQLITE_OK) {
+			c->broken = 1;
+			break;
+		}
+		sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+		if (sqlite3_bind_parameter_count(st) >= 2)
+			sqlite3_bind_double(st, 2, now());
+		run_statement(c, st);
+		sqlite3_finalize(st);
+	}
 }
 
 int mas_flow_checkpoint_close(struct mas_flow_checkpoint *c)
@@ -258,8 +456,7 @@ int mas_flow_checkpoint_close(struct mas_flow_checkpoint *c)
 		return 0;
 	if (!c->broken)
 		finish_run(c);
-	if (!c->broken)
-		exec(c, "COMMIT");
+	mas_flow_checkpoint_commit(c);
 	status = c->broken ? -1 : 0;
 	free_checkpoint(c);
 	return status;
@@ -345,6 +542,7 @@ int mas_flow_runs(const struct mas_config *config, FILE *out, char **error)
 
 static jv record_row(sqlite3_stmt *st)
 {
+	int done = sqlite3_column_int(st, 3);
 	jv row = jv_object();
 	jv state = jv_parse((const char *)sqlite3_column_text(st, 4));
 	jv error = jv_object_get(state, jv_string("error"));
@@ -358,7 +556,9 @@ static jv record_row(sqlite3_stmt *st)
 	row = jv_object_set(row, jv_string("steps"),
 	                    jv_number((double)sqlite3_column_int64(st, 2)));
 	row = jv_object_set(row, jv_string("done"),
-	                    jv_bool(sqlite3_column_int(st, 3)));
+	                    jv_bool(done == MAS_FLOW_RECORD_DONE));
+	row = jv_object_set(row, jv_string("waiting"),
+	                    jv_bool(done == MAS_FLOW_RECORD_WAITING));
 	if (jv_get_kind(error) == JV_KIND_OBJECT)
 		error = jv_object_get(error, jv_string("code"));
 	else {

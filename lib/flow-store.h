@@ -1,13 +1,21 @@
 /*
  * flow-store.h — mas-flow's checkpoints in the state store (store.h).
  *
- * With a run id, each completed node step of each record is stored: the
- * record's latest state (one row per record, replaced at each step) and
- * a line of the step log (node and time).  So storage grows with the
- * number of records plus the number of steps, never with steps times
- * state size.  Writes go in batches of 1,000 records per transaction:
- * after a kill -9, the steps of at most the last batch are lost.
- * Resuming from them is the next stage's.
+ * With a run id, each record is stored when it enters (its input state),
+ * after each completed node step (its latest state replaces the one
+ * before, and a line of the step log keeps the node, time, the edge it
+ * came by and its meta.flow entry), and when it ends.  So storage grows
+ * with records plus steps, never with steps times state size.
+ *
+ * Writes go in one transaction that is committed after every flush of
+ * stdout, together with the run's "emitted" mark: the highest record
+ * number whose output had been written before that flush.  A resume
+ * after kill -9 therefore finishes from its stored step every record
+ * after the mark and never re-runs a stored step.  What a kill can cost:
+ * the steps since the last commit (at most a flush interval, 200 ms, or
+ * 4,096 writes) are run again, and a kill landing between a write of
+ * stdout and the commit just after it (microseconds) makes the resume
+ * emit that write's records a second time.
  */
 #ifndef MAS_FLOW_STORE_H
 #define MAS_FLOW_STORE_H
@@ -19,6 +27,13 @@
 
 struct mas_flow_checkpoint;
 
+/* A record's "done" column. */
+enum {
+	MAS_FLOW_RECORD_RUNNING = 0,
+	MAS_FLOW_RECORD_DONE = 1,
+	MAS_FLOW_RECORD_WAITING = 2,   /* at an interrupt node */
+};
+
 /*
  * Open the store CONFIG points to and start run RUN_ID of the flow file
  * FLOW.  NULL with a malloc'd message in *ERROR when the store cannot be
@@ -28,21 +43,70 @@ struct mas_flow_checkpoint *mas_flow_checkpoint_open(
 	const struct mas_config *config, const char *run_id,
 	const char *flow, char **error);
 
-/* A new record begins; STATE (borrowed) gives its id.  Each call below
- * accepts a NULL checkpoint and then does nothing. */
+/*
+ * Open run RUN_ID again, to resume it: its flow file's path in *FLOW
+ * (malloc'd).  NULL with *ERROR set when there is no such run (*MISSING
+ * set too) or the store fails.
+ */
+struct mas_flow_checkpoint *mas_flow_checkpoint_reopen(
+	const struct mas_config *config, const char *run_id, char **flow,
+	int *missing, char **error);
+
+/*
+ * The records a resume must emit, in order: with RECORD_ID NULL, every
+ * one after the emitted mark; else the one record with that id, which
+ * must be waiting at an interrupt.  Each is passed to FN as {"seq",
+ * "id", "done", "node" (the last completed step's, or null), "steps",
+ * "state" (text), "path" (meta.flow entries), "edges" (the edge index
+ * of each step, -1 for none)}, consumed.  Returns how many, or -1 with
+ * *ERROR set.
+ */
+long mas_flow_checkpoint_pending(struct mas_flow_checkpoint *checkpoint,
+                                 const char *record_id,
+                                 void (*fn)(void *data, jv record),
+                                 void *data, char **error);
+
+/* The highest record number stored in a reopened run: its input's
+ * records up to it are known (0 for none). */
+long mas_flow_checkpoint_last_seq(const struct mas_flow_checkpoint *checkpoint);
+
+/* How many of the run's records wait at an interrupt. */
+long mas_flow_checkpoint_waiting(struct mas_flow_checkpoint *checkpoint);
+
+/* Each call below accepts a NULL checkpoint and then does nothing.  The
+ * texts are borrowed. */
+
+/* Record SEQ (from 1, in input order) with ID (or NULL) enters with
+ * STATE. */
 void mas_flow_checkpoint_record(struct mas_flow_checkpoint *checkpoint,
-                                jv state);
+                                long seq, const char *id,
+                                const char *state);
 
-/* Node NODE took MS and left STATE (borrowed). */
+/* Its step STEP (from 1) ran NODE, reached by EDGE (an edge index, -1:
+ * none), in MS, leaving STATE; ENTRY is the step's meta.flow entry. */
 void mas_flow_checkpoint_step(struct mas_flow_checkpoint *checkpoint,
-                              const char *node, double ms, jv state);
+                              long seq, long step, const char *node,
+                              int edge, double ms, const char *entry,
+                              const char *state);
 
-/* The record is finished with STATE (borrowed), an error in it or not. */
+/* The record ended after STEPS steps (DONE: MAS_FLOW_RECORD_DONE, or
+ * _WAITING at an interrupt) with STATE. */
 void mas_flow_checkpoint_done(struct mas_flow_checkpoint *checkpoint,
-                              jv state);
+                              long seq, long steps, int done,
+                              const char *state);
 
-/* Mark the run finished ("done", or "failed" if a record failed),
- * commit and close.  Returns 0, or -1 after reporting an error. */
+/* Every record up to SEQ has been written to stdout: note it and
+ * commit. */
+void mas_flow_checkpoint_emitted(struct mas_flow_checkpoint *checkpoint,
+                                 long seq);
+
+/* Commit what is written so far; the next write begins a transaction
+ * again.  The runner calls it before another connection may write. */
+void mas_flow_checkpoint_commit(struct mas_flow_checkpoint *checkpoint);
+
+/* Settle the run's counts and status ("done", "failed", "waiting" when
+ * a record waits at an interrupt, "stopped" when one never ended), commit
+ * and close.  Returns 0, or -1 after reporting an error. */
 int mas_flow_checkpoint_close(struct mas_flow_checkpoint *checkpoint);
 
 /* Print the runs in the store CONFIG points to, newest first, as JSON

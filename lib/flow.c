@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "analyze.h"
 #include "expr.h"
+#include "flow-agent.h"
 #include "flow.h"
 #include "log.h"
 #include "mas.h"
@@ -39,11 +39,9 @@ static char *copy(const char *text, size_t length)
 	return result;
 }
 
-static void problem(struct mas_flow *flow, int line, const char *format, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* compiler style, so editors jump to the line */
-static void problem(struct mas_flow *flow, int line, const char *format, ...)
+void mas_flow_problem(struct mas_flow *flow, int line, const char *format,
+                      ...)
 {
 	va_list ap;
 
@@ -126,7 +124,7 @@ static char **shell_split(struct mas_flow *flow, int line, const char *p)
 		char *word;
 
 		if (shell_word(&p, &word) != 0) {
-			problem(flow, line, "unclosed quote");
+			mas_flow_problem(flow, line, "unclosed quote");
 			break;
 		}
 		argv = grow(argv, count, sizeof(*argv));
@@ -196,7 +194,7 @@ static struct mas_expr *compile(struct mas_flow *flow, int line,
 	struct mas_expr *expr = mas_expr_compile(text, &error);
 
 	if (!expr) {
-		problem(flow, line, "%s: jq expression '%s' does not compile: "
+		mas_flow_problem(flow, line, "%s: jq expression '%s' does not compile: "
 		        "%s", what, text, error ? error : "unknown error");
 		free(error);
 	}
@@ -232,7 +230,7 @@ static double parse_number(struct mas_flow *flow, int line,
 	double value = strtod(text, &end);
 
 	if (end == text || *end != '\0' || !(value >= 0 && value <= max)) {
-		problem(flow, line, "%s: '%s' is not a number from 0 to %g",
+		mas_flow_problem(flow, line, "%s: '%s' is not a number from 0 to %g",
 		        option, text, max);
 		return 0;
 	}
@@ -253,13 +251,21 @@ static void parse_option(struct mas_flow *flow, int line,
 	} else if (strcmp(word, "on_error") == 0) {
 		free(node->on_error_name);
 		node->on_error_name = copy(value, strlen(value));
+	} else if (strcmp(word, "jobs") == 0) {
+		node->replicas = (int)parse_number(flow, line, word, value,
+		                                   64);
+		if (node->replicas < 1) {
+			mas_flow_problem(flow, line, "jobs: '%s' is not a "
+			                 "count from 1 to 64", value);
+			node->replicas = 1;
+		}
 	} else if (strcmp(word, "output") == 0) {
 		free(node->output);
 		node->output = *value ? copy(value, strlen(value)) : NULL;
 	} else {
-		problem(flow, line, "node '%s': unknown option '%s' (known: "
-		        "timeout, retries, on_error, output)", node->name,
-		        word);
+		mas_flow_problem(flow, line, "node '%s': unknown option '%s' "
+		                 "(known: timeout, retries, on_error, output, "
+		                 "jobs)", node->name, word);
 	}
 	free(word);
 }
@@ -275,9 +281,8 @@ static void load_subgraph(struct mas_flow *flow, struct mas_flow_node *node)
 	const char *slash = strrchr(flow->path, '/');
 	char *path;
 
-	node->sub_path = jv_invalid();
 	if (!node->argv[0] || node->argv[1]) {
-		problem(flow, node->line, "node '%s': flow needs one FILE",
+		mas_flow_problem(flow, node->line, "node '%s': flow needs one FILE",
 		        node->name);
 		return;
 	}
@@ -290,69 +295,24 @@ static void load_subgraph(struct mas_flow *flow, struct mas_flow_node *node)
 	if (!node->sub)
 		mas_die(MAS_EXIT_USAGE, "out of memory");
 	if (load_depth >= MAX_DEPTH) {
-		problem(flow, node->line, "node '%s': flows nested more than "
+		mas_flow_problem(flow, node->line, "node '%s': flows nested more than "
 		        "%d deep (does one include itself?)", node->name,
 		        MAX_DEPTH);
 		free(path);
 		return;
 	}
 	load_depth++;
-	if (mas_flow_load(node->sub, path) != 0)
-		problem(flow, node->line, "node '%s': flow '%s' has problems",
-		        node->name, path);
+	if (mas_flow_load(node->sub, path, flow->engine) != 0)
+		mas_flow_problem(flow, node->line, "node '%s': flow '%s' has "
+		                 "problems", node->name, path);
 	load_depth--;
+	for (size_t i = 0; i < node->sub->node_count; i++)
+		if (node->sub->nodes[i].kind == MAS_FLOW_INTERRUPT)
+			mas_flow_problem(flow, node->line, "node '%s': flow "
+			                 "'%s' has an interrupt node, which only "
+			                 "a top-level flow may have", node->name,
+			                 path);
 	free(path);
-}
-
-/* The value of option NAME at ARGV[*I], as "--name VALUE" or
- * "--name=VALUE", advancing *I; NULL when ARGV[*I] is not NAME. */
-static const char *agent_option(char **argv, int *i, const char *name)
-{
-	size_t length = strlen(name);
-
-	if (strncmp(argv[*i], name, length) != 0)
-		return NULL;
-	if (argv[*i][length] == '=')
-		return argv[*i] + length + 1;
-	if (argv[*i][length] == '\0' && argv[*i + 1])
-		return argv[++*i];
-	return NULL;
-}
-
-/*
- * "agent analyze [--data-dir DIR] [--type TYPE]": mas-analyze's task
- * mode, in-process.  The strings stay in ARGV, which outlives the
- * analyzer.
- */
-static void setup_agent(struct mas_flow *flow, struct mas_flow_node *node)
-{
-	struct mas_analyze_options *o;
-	const char *value;
-
-	if (!node->argv[0] || strcmp(node->argv[0], "analyze") != 0) {
-		problem(flow, node->line, "node '%s': agent '%s' is not "
-		        "available yet (this version runs analyze)",
-		        node->name, node->argv[0] ? node->argv[0] : "");
-		return;
-	}
-	o = calloc(1, sizeof(*o));
-	if (!o)
-		mas_die(MAS_EXIT_USAGE, "out of memory");
-	o->coverage = 0.95;
-	o->type = "comprehensive";
-	o->data_dir = getenv("MAS_DATA_DIR") ? getenv("MAS_DATA_DIR") : ".";
-	for (int i = 1; node->argv[i]; i++) {
-		if ((value = agent_option(node->argv, &i, "--data-dir")))
-			o->data_dir = value;
-		else if ((value = agent_option(node->argv, &i, "--type")))
-			o->type = value;
-		else
-			problem(flow, node->line, "node '%s': agent analyze: "
-			        "unknown argument '%s' (known: --data-dir, "
-			        "--type)", node->name, node->argv[i]);
-	}
-	node->analyze_options = o;
-	node->analyzer = mas_analyzer_new(o);
 }
 
 static void parse_node(struct mas_flow *flow, int line, const char *p)
@@ -365,13 +325,14 @@ static void parse_node(struct mas_flow *flow, int line, const char *p)
 
 	node.name = name;
 	node.on_error = MAS_FLOW_UNKNOWN;
+	node.replicas = 1;
 	while (kind && strchr(kind, '=')) {
 		parse_option(flow, line, &node, kind);
 		kind = next_word(&p);
 	}
 
 	if (!kind) {
-		problem(flow, line, "node: expected 'node NAME [OPTION=VALUE "
+		mas_flow_problem(flow, line, "node: expected 'node NAME [OPTION=VALUE "
 		        "...] KIND ...'");
 		free(name);
 		free(node.on_error_name);
@@ -381,18 +342,17 @@ static void parse_node(struct mas_flow *flow, int line, const char *p)
 	first = find_node(flow, name);
 	snprintf(what, sizeof(what), "node '%s'", name);
 	node.line = line;
-	node.to_child = node.from_child = -1;
 	node.text = raw_expression(p);
 	if (!valid_name(name) || first == MAS_FLOW_START ||
 	    first == MAS_FLOW_END)
-		problem(flow, line, "'%s' is not a valid node name", name);
+		mas_flow_problem(flow, line, "'%s' is not a valid node name", name);
 	else if (first >= 0)
-		problem(flow, line, "duplicate node '%s' (first at line %d)",
+		mas_flow_problem(flow, line, "duplicate node '%s' (first at line %d)",
 		        name, flow->nodes[first].line);
 	if (strcmp(kind, "jq") == 0) {
 		node.kind = MAS_FLOW_JQ;
 		if (!*node.text)
-			problem(flow, line, "node '%s': jq needs an "
+			mas_flow_problem(flow, line, "node '%s': jq needs an "
 			        "expression", name);
 		else
 			node.expr = compile(flow, line, what, node.text);
@@ -400,10 +360,10 @@ static void parse_node(struct mas_flow *flow, int line, const char *p)
 		node.kind = MAS_FLOW_RUN;
 		node.argv = shell_split(flow, line, p);
 		if (!node.argv[0])
-			problem(flow, line, "node '%s': run needs a command",
+			mas_flow_problem(flow, line, "node '%s': run needs a command",
 			        name);
 		else if (!on_path(node.argv[0]))
-			problem(flow, line, "node '%s': command '%s' not "
+			mas_flow_problem(flow, line, "node '%s': command '%s' not "
 			        "found on PATH", name, node.argv[0]);
 	} else if (strcmp(kind, "flow") == 0) {
 		node.kind = MAS_FLOW_FLOW;
@@ -412,10 +372,27 @@ static void parse_node(struct mas_flow *flow, int line, const char *p)
 	} else if (strcmp(kind, "agent") == 0) {
 		node.kind = MAS_FLOW_AGENT;
 		node.argv = shell_split(flow, line, p);
-		setup_agent(flow, &node);
+		mas_flow_agent_setup(flow, &node);
+	} else if (strcmp(kind, "llm") == 0) {
+		node.kind = MAS_FLOW_LLM;
+		node.argv = shell_split(flow, line, p);
+		mas_flow_llm_setup(flow, &node);
+	} else if (strcmp(kind, "parallel") == 0) {
+		node.kind = MAS_FLOW_PARALLEL;
+		node.argv = shell_split(flow, line, p);
+		if (!node.argv[0] || !node.argv[1])
+			mas_flow_problem(flow, line, "node '%s': parallel "
+			                 "needs two or more branch nodes", name);
+	} else if (strcmp(kind, "interrupt") == 0) {
+		node.kind = MAS_FLOW_INTERRUPT;
+		node.argv = shell_split(flow, line, p);
+		if (node.argv[0])
+			mas_flow_problem(flow, line, "node '%s': interrupt "
+			                 "takes no arguments", name);
 	} else {
-		problem(flow, line, "node '%s': unknown kind '%s' (this "
-		        "version knows jq, run, flow and agent)", name, kind);
+		mas_flow_problem(flow, line, "node '%s': unknown kind '%s' "
+		                 "(known: jq, run, flow, agent, llm, parallel, "
+		                 "interrupt)", name, kind);
 	}
 	free(kind);
 	flow->nodes = grow(flow->nodes, flow->node_count,
@@ -441,7 +418,7 @@ static long cut_max(struct mas_flow *flow, int line, char *text)
 	if (end == at + 4 || (*end != '\0' && *end != '#'))
 		return 0;
 	if (value < 1) {
-		problem(flow, line, "max: '%s' is not a count of at least 1",
+		mas_flow_problem(flow, line, "max: '%s' is not a count of at least 1",
 		        at + 4);
 		value = 0;
 	}
@@ -454,7 +431,7 @@ static int edge_end(struct mas_flow *flow, int line, const char *name)
 	int index = find_node(flow, name);
 
 	if (index == MAS_FLOW_UNKNOWN)
-		problem(flow, line, "unknown node '%s'", name);
+		mas_flow_problem(flow, line, "unknown node '%s'", name);
 	return index;
 }
 
@@ -476,7 +453,7 @@ static void parse_edge(struct mas_flow *flow, int line, const char *p,
 	if (*condition == '#')
 		condition = ""; /* a comment */
 	if (!from || !arrow || !to || strcmp(arrow, "->") != 0) {
-		problem(flow, line, "expected 'node NAME ...' or "
+		mas_flow_problem(flow, line, "expected 'node NAME ...' or "
 		        "'FROM -> TO [if EXPR] [max N]'");
 	} else if (*condition && strncmp(condition, "if", 2) == 0 &&
 	           isspace((unsigned char)condition[2])) {
@@ -485,7 +462,7 @@ static void parse_edge(struct mas_flow *flow, int line, const char *p,
 		edge.condition = compile(flow, line, "if", text);
 		free(text);
 	} else if (*condition) {
-		problem(flow, line, "expected 'if EXPR' or 'max N' after "
+		mas_flow_problem(flow, line, "expected 'if EXPR' or 'max N' after "
 		        "'%s -> %s', not '%s'", from, to, condition);
 	}
 	free(arrow);
@@ -509,7 +486,7 @@ static void resolve_on_error(struct mas_flow *flow)
 		node->on_error = find_node(flow, node->on_error_name);
 		if (node->on_error == MAS_FLOW_UNKNOWN ||
 		    node->on_error == MAS_FLOW_START) {
-			problem(flow, node->line, "node '%s': on_error: "
+			mas_flow_problem(flow, node->line, "node '%s': on_error: "
 			        "unknown node '%s'", node->name,
 			        node->on_error_name);
 			node->on_error = MAS_FLOW_UNKNOWN;
@@ -517,8 +494,62 @@ static void resolve_on_error(struct mas_flow *flow)
 	}
 }
 
+/* A parallel node's branches: nodes run as one step each, so neither
+ * the graph's ends, nor parallel or interrupt nodes, nor nodes that have
+ * edges of their own. */
+static void resolve_branches(struct mas_flow *flow,
+                             struct mas_flow_node *node)
+{
+	size_t count = 0;
+
+	while (node->argv && node->argv[count])
+		count++;
+	node->branches = calloc(count + 1, sizeof(*node->branches));
+	if (!node->branches)
+		mas_die(MAS_EXIT_USAGE, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		int index = find_node(flow, node->argv[i]);
+		struct mas_flow_node *branch;
+
+		if (index < 0) {
+			mas_flow_problem(flow, node->line, "node '%s': unknown "
+			                 "branch '%s'", node->name,
+			                 node->argv[i]);
+			continue;
+		}
+		branch = &flow->nodes[index];
+		if (branch == node || branch->kind == MAS_FLOW_PARALLEL ||
+		    branch->kind == MAS_FLOW_INTERRUPT) {
+			mas_flow_problem(flow, node->line, "node '%s': branch "
+			                 "'%s' must be a jq, run, flow, agent or "
+			                 "llm node", node->name, branch->name);
+			continue;
+		}
+		branch->is_branch = 1;
+		node->branches[node->branch_count++] = index;
+	}
+}
+
+static void check_branch_edges(struct mas_flow *flow)
+{
+	for (size_t i = 0; i < flow->edge_count; i++) {
+		const struct mas_flow_edge *edge = &flow->edges[i];
+		int ends[2] = { edge->from, edge->to };
+
+		for (int e = 0; e < 2; e++)
+			if (ends[e] >= 0 && flow->nodes[ends[e]].is_branch)
+				mas_flow_problem(flow, edge->line, "node '%s' "
+				                 "is a parallel branch: it takes "
+				                 "no edges", flow->nodes[ends[e]]
+				                 .name);
+	}
+}
+
 static void resolve_edges(struct mas_flow *flow, char **names)
 {
+	for (size_t i = 0; i < flow->node_count; i++)
+		if (flow->nodes[i].kind == MAS_FLOW_PARALLEL)
+			resolve_branches(flow, &flow->nodes[i]);
 	resolve_on_error(flow);
 	for (size_t i = 0; i < flow->edge_count; i++) {
 		struct mas_flow_edge *edge = &flow->edges[i];
@@ -530,13 +561,14 @@ static void resolve_edges(struct mas_flow *flow, char **names)
 			edge->to = edge_end(flow, edge->line, to);
 		}
 		if (edge->from == MAS_FLOW_END)
-			problem(flow, edge->line, "no edge leaves 'end'");
+			mas_flow_problem(flow, edge->line, "no edge leaves 'end'");
 		if (edge->to == MAS_FLOW_START)
-			problem(flow, edge->line, "no edge enters 'start'");
+			mas_flow_problem(flow, edge->line, "no edge enters 'start'");
 		free(from);
 		free(to);
 	}
 	free(names);
+	check_branch_edges(flow);
 }
 
 /* Mark every node reachable along edges, forwards from start or
@@ -560,13 +592,23 @@ static void reach(const struct mas_flow *flow, char *seen, int forwards)
 				changed = 1;
 			}
 		}
-		/* an on_error target is reached from its node */
-		for (size_t i = 0; forwards && i < flow->node_count; i++) {
-			int target = flow->nodes[i].on_error;
+		/* an on_error target is reached from its node, and
+		 * branches are reached, and reach on, through theirs */
+		for (size_t i = 0; i < flow->node_count; i++) {
+			const struct mas_flow_node *node = &flow->nodes[i];
+			int target = node->on_error;
 
-			if (seen[i] && target >= 0 && !seen[target]) {
+			if (forwards && seen[i] && target >= 0 &&
+			    !seen[target]) {
 				seen[target] = 1;
 				changed = 1;
+			}
+			for (size_t b = 0; seen[i] && b < node->branch_count;
+			     b++) {
+				if (!seen[node->branches[b]]) {
+					seen[node->branches[b]] = 1;
+					changed = 1;
+				}
 			}
 		}
 	}
@@ -589,7 +631,7 @@ static void check_graph(struct mas_flow *flow)
 	if (!from_start || !to_end)
 		mas_die(MAS_EXIT_USAGE, "out of memory");
 	if (!has_edge(flow, MAS_FLOW_START, MAS_FLOW_UNKNOWN))
-		problem(flow, 0, "no edge from start");
+		mas_flow_problem(flow, 0, "no edge from start");
 	reach(flow, from_start, 1);
 	reach(flow, to_end, 0);
 	for (size_t i = 0; i < flow->node_count; i++) {
@@ -598,10 +640,10 @@ static void check_graph(struct mas_flow *flow)
 		if (find_node(flow, node->name) != (int)i)
 			continue; /* a duplicate, reported already */
 		if (!from_start[i])
-			problem(flow, node->line, "node '%s' is unreachable "
+			mas_flow_problem(flow, node->line, "node '%s' is unreachable "
 			        "from start", node->name);
 		else if (!to_end[i])
-			problem(flow, node->line, "node '%s' has no path to "
+			mas_flow_problem(flow, node->line, "node '%s' has no path to "
 			        "end", node->name);
 	}
 	free(from_start);
@@ -622,7 +664,8 @@ static void parse_line(struct mas_flow *flow, int line, const char *text,
 		parse_edge(flow, line, p, names);
 }
 
-int mas_flow_load(struct mas_flow *flow, const char *path)
+int mas_flow_load(struct mas_flow *flow, const char *path,
+                  const struct mas_engine *engine)
 {
 	FILE *file = fopen(path, "r");
 	char *text = NULL;
@@ -634,8 +677,9 @@ int mas_flow_load(struct mas_flow *flow, const char *path)
 	memset(flow, 0, sizeof(*flow));
 	flow->path = copy(path, strlen(path));
 	flow->recursion_limit = DEFAULT_RECURSION_LIMIT;
+	flow->engine = engine;
 	if (!file) {
-		problem(flow, 0, "%s", strerror(errno));
+		mas_flow_problem(flow, 0, "%s", strerror(errno));
 		return -1;
 	}
 	while ((length = getline(&text, &size, file)) >= 0) {
@@ -679,7 +723,9 @@ static const char *end_name(const struct mas_flow *flow, int index,
 
 static const char *kind_name(enum mas_flow_kind kind)
 {
-	static const char *const names[] = { "jq", "run", "flow", "agent" };
+	static const char *const names[] = {
+		"jq", "run", "flow", "agent", "llm", "parallel", "interrupt"
+	};
 
 	return names[kind];
 }
@@ -717,6 +763,11 @@ static void graph_dot(const struct mas_flow *flow, FILE *out)
 		}
 		fputs(";\n", out);
 	}
+	for (size_t i = 0; i < flow->node_count; i++)
+		for (size_t b = 0; b < flow->nodes[i].branch_count; b++)
+			fprintf(out, "\t\"%s\" -> \"%s\" [style=dashed];\n",
+			        flow->nodes[i].name,
+			        flow->nodes[flow->nodes[i].branches[b]].name);
 	fputs("}\n", out);
 }
 
@@ -738,6 +789,10 @@ static void graph_mermaid(const struct mas_flow *flow, FILE *out)
 		}
 		fprintf(out, " %s\n", end_name(flow, edge->to, 1));
 	}
+	for (size_t i = 0; i < flow->node_count; i++)
+		for (size_t b = 0; b < flow->nodes[i].branch_count; b++)
+			fprintf(out, "\t%s -.-> %s\n", flow->nodes[i].name,
+			        flow->nodes[flow->nodes[i].branches[b]].name);
 }
 
 int mas_flow_graph(const struct mas_flow *flow, const char *format,
@@ -754,26 +809,24 @@ int mas_flow_graph(const struct mas_flow *flow, const char *format,
 
 static void release_node(struct mas_flow_node *node)
 {
-	mas_flow_node_stop(node);
 	free(node->name);
 	free(node->text);
 	mas_expr_free(node->expr);
 	free_argv(node->argv);
-	free(node->buffer);
 	free(node->on_error_name);
 	free(node->output);
-	if (node->kind == MAS_FLOW_FLOW)
-		jv_free(node->sub_path);
+	free(node->branches);
 	mas_flow_release(node->sub);
 	free(node->sub);
-	mas_analyzer_free(node->analyzer);
-	free(node->analyze_options);
+	if (node->release)
+		node->release(node->agent);
 }
 
 void mas_flow_release(struct mas_flow *flow)
 {
 	if (!flow)
 		return;
+	mas_flow_runner_free(flow);
 	for (size_t i = 0; i < flow->node_count; i++)
 		release_node(&flow->nodes[i]);
 	for (size_t i = 0; i < flow->edge_count; i++)

@@ -15,18 +15,27 @@
 #define MAS_FLOW_H
 
 #include <stdio.h>
-#include <sys/types.h>
+
 #include <jv.h>
+
+#include "agent.h"
+#include "record.h"
 
 enum mas_flow_kind {
 	MAS_FLOW_JQ,
 	MAS_FLOW_RUN,
 	MAS_FLOW_FLOW,            /* another flow file, as a subgraph */
 	MAS_FLOW_AGENT,           /* a built-in agent, in-process */
+	MAS_FLOW_LLM,             /* a prompt template sent to the model */
+	MAS_FLOW_PARALLEL,        /* branches run at once, then joined */
+	MAS_FLOW_INTERRUPT,       /* waits for a person (resume --record) */
 };
 
 /* Node indexes for the two implicit ends of every graph. */
 enum { MAS_FLOW_START = -1, MAS_FLOW_END = -2, MAS_FLOW_UNKNOWN = -3 };
+
+struct mas_engine;
+struct mas_flow_runner;
 
 struct mas_flow_node {
 	char *name;
@@ -34,25 +43,29 @@ struct mas_flow_node {
 	int line;
 	char *text;               /* jq source, or the command as written */
 	struct mas_expr *expr;    /* jq nodes */
-	char **argv;              /* run nodes, NULL-terminated */
+	char **argv;              /* words after the kind, NULL-terminated */
 	struct mas_flow *sub;     /* flow nodes: the subgraph */
-	/* agent nodes (only analyze so far) */
-	struct mas_analyze_options *analyze_options;
-	struct mas_analyzer *analyzer;
-	jv sub_path;              /* its path for the record being run */
+	/* agent and llm nodes (flow-agent.h), started asynchronously as
+	 * the agents' own programs start them (agent.h): START(AGENT,
+	 * state, reply, context) calls reply once, now or later from
+	 * inside the model client's perform. */
+	mas_agent_start_fn start;
+	void *agent;
+	void (*release)(void *agent);
+	/* Where the result goes without output=: under this key, or in
+	 * place of the state when NULL. */
+	const char *default_output;
+	/* parallel nodes: the branches' node indexes */
+	int *branches;
+	size_t branch_count;
 	/* Options written NAME=VALUE between the node's name and kind. */
-	double timeout;           /* seconds a run node may take; 0: none */
+	double timeout;           /* seconds a step may take; 0: none */
 	int retries;              /* tries after the first fails */
 	char *on_error_name;      /* on_error=NODE, or NULL: emit */
 	int on_error;             /* its index, END, or UNKNOWN: emit */
-	char *output;             /* output=KEY or "merge"; NULL: replace */
-	/* The co-process of a run node: started on first use, restarted
-	 * after it dies. */
-	pid_t pid;
-	int to_child;             /* its stdin (a socket: no SIGPIPE) */
-	int from_child;           /* its stdout */
-	char *buffer;             /* bytes read from it, not yet a line */
-	size_t buffered, capacity;
+	char *output;             /* output=KEY or "merge"; NULL: default */
+	int replicas;             /* run nodes: co-processes (jobs=N) */
+	int is_branch;            /* named by a parallel node */
 };
 
 struct mas_flow_edge {
@@ -69,18 +82,27 @@ struct mas_flow {
 	struct mas_flow_edge *edges;
 	size_t edge_count;
 	long recursion_limit;     /* node steps per record (default 25) */
-	/* Where each step is stored (flow-store.h), or NULL. */
-	struct mas_flow_checkpoint *checkpoint;
+	/* The model for agent and llm nodes (borrowed; its llm may be
+	 * NULL: embedded engines only), or NULL. */
+	const struct mas_engine *engine;
 	int problems;             /* how many were reported */
+	struct mas_flow_runner *runner; /* flow-run.c's, while running */
 };
 
+/* Report a problem of FLOW's file at LINE (0: none) on stderr as
+ * "PATH:LINE: message", and count it. */
+void mas_flow_problem(struct mas_flow *flow, int line, const char *format,
+                      ...) __attribute__((format(printf, 3, 4)));
+
 /*
- * Read and check the flow file PATH into FLOW (initialised here).  Every
+ * Read and check the flow file PATH into FLOW (initialised here), its
+ * agent and llm nodes using ENGINE (borrowed, may be NULL).  Every
  * problem is printed to stderr as "PATH:LINE: message" and counted in
  * FLOW->problems; returns that count (0: ready to run).  -1 when the file
  * cannot be read at all (also reported).
  */
-int mas_flow_load(struct mas_flow *flow, const char *path);
+int mas_flow_load(struct mas_flow *flow, const char *path,
+                  const struct mas_engine *engine);
 
 /* Print FLOW to OUT as Graphviz DOT (FORMAT "dot") or a Mermaid
  * flowchart ("mermaid").  Returns -1 for another format. */
@@ -88,15 +110,57 @@ int mas_flow_graph(const struct mas_flow *flow, const char *format,
                    FILE *out);
 
 /*
- * Walk STATE (consumed, a JSON object) through FLOW from start to end
- * and return the final state with "meta"."flow" set to the path taken,
- * [{"node": NAME, "ms": TIME}, ...].  On a failure the state so far is
- * returned with an "error" object naming the node (never an invalid jv).
+ * Running (flow-run.c).  Records walk the graph as tokens, many in flight
+ * at once: a jq node runs at once; a run node queues the record on one
+ * of its co-processes (jobs=N of them) and the record waits there for
+ * its answer line; agent and llm nodes wait for their reply; a parallel
+ * node sends a copy of the state down each branch and joins their
+ * results.  The record loop (record.h) bounds the records in flight
+ * (--jobs) and writes the final states in input order, each with
+ * "meta"."flow", the path taken: [{"node", "ms"[, "tries"][, "flow"]
+ * [, "branches"]}, ...].  A failure that no on_error takes leaves the
+ * state so far with an "error" object naming the node.
  */
-jv mas_flow_step_record(struct mas_flow *flow, jv state);
+struct mas_flow_checkpoint;
 
-/* Stop NODE's co-process, if running: close its input, wait for it. */
-void mas_flow_node_stop(struct mas_flow_node *node);
+struct mas_flow_run_options {
+	struct mas_flow_checkpoint *checkpoint; /* steps stored, or NULL */
+	const char *run_id;       /* shown in waiting records' meta */
+	FILE *joblog;             /* a line per record, or NULL */
+	int keep_emitted;         /* leave the run's emitted mark alone */
+	long skip;                /* input records already stored: skip
+	                           * them (a resume given the input again) */
+	const char *stored_file;  /* a resume's input of stored records */
+};
+
+/* Ready FLOW to run with OPTIONS (copied; what it points to is
+ * borrowed). */
+void mas_flow_runner_start(struct mas_flow *flow,
+                           const struct mas_flow_run_options *options);
+
+/* The record loop's `each` and `wait`; DATA is the flow. */
+void mas_flow_each(struct mas_run *run, jv record, void *data);
+void mas_flow_wait(struct mas_run *run, int timeout_ms, int fd, void *data);
+
+/*
+ * The record loop's `each` for mas-flow resume: RECORD is one that
+ * mas_flow_checkpoint_pending gave, under the key "resume"; finished
+ * ones are emitted as stored, the others continue after their last
+ * stored step.
+ */
+void mas_flow_each_stored(struct mas_run *run, jv record, void *data);
+
+/* The `each` of a resume reading FILE (borrowed) of stored records
+ * first, then input given again: records of FILE go to
+ * mas_flow_each_stored, the others to mas_flow_each. */
+void mas_flow_each_resumed(struct mas_run *run, jv record, void *data);
+
+/* Records that stopped at an interrupt node so far. */
+unsigned long mas_flow_waiting(const struct mas_flow *flow);
+
+/* Stop the co-processes and free what running FLOW took; the exit
+ * statuses of co-processes that failed are logged.  NULL is fine. */
+void mas_flow_runner_free(struct mas_flow *flow);
 
 /* Stop the co-processes (close their input, wait for them) and free
  * everything FLOW holds; NULL is fine. */

@@ -91,6 +91,13 @@ static const char *const migrations[] = {
 	"  seq INTEGER NOT NULL, step INTEGER NOT NULL,"
 	"  node TEXT NOT NULL, ms REAL NOT NULL,"
 	"  PRIMARY KEY (run_id, seq, step)) WITHOUT ROWID;",
+	/* 7: mas-flow resume: the edge each step came by (to restore the
+	 * loop bounds), the step's meta.flow entry, and how far the run's
+	 * output is known written (records after it are emitted again). */
+	"ALTER TABLE flow_step ADD COLUMN edge INTEGER;"
+	"ALTER TABLE flow_step ADD COLUMN entry TEXT;"
+	"ALTER TABLE flow_run ADD COLUMN emitted INTEGER NOT NULL"
+	"  DEFAULT 0;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

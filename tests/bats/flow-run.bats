@@ -1,0 +1,323 @@
+#!/usr/bin/env bats
+# mas-flow(1), the pipelined runner: records in flight at once, run
+# node replicas, co-processes that crash, hang or print the wrong lines,
+# parallel branches and their join, interrupts and resume --record, and
+# resume after kill -9.
+
+load helpers
+
+setup() {
+	common_setup
+}
+
+flow_file() {
+	cat >"$BATS_TEST_TMPDIR/$1.flow"
+}
+
+# N records {"id":"rI","n":I}.
+records() {
+	awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++)
+		printf "{\"id\":\"r%d\",\"n\":%d}\n", i, i }'
+}
+
+@test "run: a slow node holds only the records that pass through it" {
+	flow_file split <<-'EOF'
+	node slow  run sh -c 'while IFS= read -r l; do sleep 0.2; printf "%s\n" "$l"; done'
+	node fast  jq '.fast = true'
+	start -> slow  if .n % 2 == 1
+	start -> fast
+	slow -> end
+	fast -> end
+	EOF
+	log="$BATS_TEST_TMPDIR/jobs.tsv"
+	run --separate-stderr mas-flow run --joblog "$log" \
+		"$BATS_TEST_TMPDIR/split.flow" < <(records 6)
+	[ "$status" -eq 0 ]
+	# output in input order
+	[ "$(printf '%s\n' "$output" | jq -r .id | tr '\n' ' ')" = \
+		"r1 r2 r3 r4 r5 r6 " ]
+	# the fast ones finished first: the joblog is in finishing order
+	[ "$(cut -f 1 "$log" | head -3 | sort | tr '\n' ' ')" = "r2 r4 r6 " ]
+}
+
+@test "run: jobs=N starts N replicas of a run node and shares the records" {
+	flow_file replicas <<-'EOF'
+	node who  jobs=3 output=who run sh -c 'while IFS= read -r l; do sleep 0.01; echo "{\"pid\":$$}"; done'
+	start -> who
+	who -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/replicas.flow" \
+		< <(records 60)
+	[ "$status" -eq 0 ]
+	[ "$(line_count)" -eq 60 ]
+	output_jq -s '[.[].who.pid] | unique | length == 3'
+	output_jq -s '[.[].id] == [range(1; 61) | "r\(.)"]'
+}
+
+@test "run: a co-process that dies fails its record; the rest go to a fresh one" {
+	flow_file crash <<-'EOF'
+	node once  run sh -c 'IFS= read -r l; printf "%s\n" "$l"; IFS= read -r l; exit 3'
+	start -> once
+	once -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/crash.flow" \
+		< <(records 4)
+	[ "$status" -eq 1 ]
+	[ "$(line_count)" -eq 4 ]
+	# each child answers one record and dies on the next
+	output_jq -s '[.[] | .error == null] == [true, false, true, false]'
+	output_jq -s '.[1].error.code == "UPSTREAM_ERROR" and
+		(.[1].error.message | test("exited with status 3")) and
+		.[1].error.node == "once" and .[1].id == "r2"'
+	grep -qF "node 'once': command 'sh' exited with status 3" <<<"$stderr"
+}
+
+@test "run: retries give a crashed record another co-process" {
+	flow_file retry <<-'EOF'
+	node flaky  retries=2 run sh -c 'IFS= read -r l; [ -e "$MARK" ] && printf "%s\n" "$l" && exec cat; touch "$MARK"; exit 1'
+	start -> flaky
+	flaky -> end
+	EOF
+	MARK="$BATS_TEST_TMPDIR/mark" run --separate-stderr \
+		mas-flow run "$BATS_TEST_TMPDIR/retry.flow" < <(records 3)
+	[ "$status" -eq 0 ]
+	[ "$(line_count)" -eq 3 ]
+	output_jq -s '.[0].meta.flow[0].tries == 2 and
+		([.[1:][].meta.flow[0].tries] == [null, null])'
+}
+
+@test "run: a node past its timeout is killed, its record fails for now (75)" {
+	flow_file hang <<-'EOF'
+	node stuck  timeout=0.3 run sh -c 'IFS= read -r l; sleep 30'
+	start -> stuck
+	stuck -> end
+	EOF
+	SECONDS=0
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/hang.flow" \
+		< <(records 1)
+	[ "$status" -eq 75 ]
+	[ "$SECONDS" -lt 10 ]
+	output_jq '.error.code == "TIMEOUT" and .error.node == "stuck"'
+	output_jq '.error.message | test("no answer within 0.3 s")'
+}
+
+@test "run: two lines for one record, or a line that is not JSON, is an error naming the line" {
+	flow_file twice <<-'EOF'
+	node echo2  run sh -c 'while IFS= read -r l; do printf "%s\n%s\n" "$l" "$l"; done'
+	start -> echo2
+	echo2 -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/twice.flow" \
+		< <(records 2)
+	[ "$status" -eq 1 ]
+	output_jq -s '.[0].error == null'
+	output_jq -s '.[1].error.message | test("answered for another record")'
+	flow_file prose <<-'EOF'
+	node talk  run sh -c 'while IFS= read -r l; do echo "hello there"; done'
+	start -> talk
+	talk -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/prose.flow" \
+		< <(records 1)
+	[ "$status" -eq 1 ]
+	output_jq '.error.message | test("not JSON: hello there")'
+}
+
+@test "parallel: branches run on copies of the state and are joined in order" {
+	flow_file fan <<-'EOF'
+	node prep   jq '.x = 2'
+	node sq     jq '.x * .x'
+	node half   output=merge jq '{half: (.x / 2)}'
+	node echo   output=copy run cat
+	node both   parallel sq half echo
+	node after  jq '.total = .sq + .half'
+	start -> prep
+	prep -> both
+	both -> after
+	after -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/fan.flow" \
+		< <(records 3)
+	[ "$status" -eq 0 ]
+	output_jq -s 'all(.sq == 4 and .half == 1 and .total == 5 and
+		.copy.x == 2)'
+	output_jq -s '.[0].meta.flow | map(.node) == ["prep", "both", "after"]'
+	output_jq -s '.[0].meta.flow[1].branches | keys == ["echo", "half", "sq"]'
+	run --separate-stderr mas-flow graph "$BATS_TEST_TMPDIR/fan.flow"
+	grep -qF '"both" -> "echo" [style=dashed];' <<<"$output"
+}
+
+@test "parallel: a failing branch fails the node, which on_error takes" {
+	flow_file fanfail <<-'EOF'
+	node ok     jq '1'
+	node bad    jq 'error("branch broke")'
+	node both   on_error=mend parallel ok bad
+	node mend   jq '.mended = .error.message'
+	start -> both
+	both -> end
+	mend -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/fanfail.flow" \
+		< <(records 1)
+	output_jq '.mended == "node '"'bad'"': jq: branch broke"'
+}
+
+@test "check: parallel branches and interrupts are checked" {
+	flow_file badfan <<-'EOF'
+	node a    jq .
+	node p    parallel a nosuch
+	node q    parallel a
+	node w    interrupt now
+	start -> p
+	p -> q
+	q -> w
+	a -> w
+	w -> end
+	EOF
+	run --separate-stderr mas-flow check "$BATS_TEST_TMPDIR/badfan.flow"
+	[ "$status" -eq 2 ]
+	f="$BATS_TEST_TMPDIR/badfan.flow"
+	grep -qF "$f:2: node 'p': unknown branch 'nosuch'" <<<"$stderr"
+	grep -qF "$f:3: node 'q': parallel needs two or more branch nodes" \
+		<<<"$stderr"
+	grep -qF "$f:4: node 'w': interrupt takes no arguments" <<<"$stderr"
+	grep -qF "$f:8: node 'a' is a parallel branch: it takes no edges" \
+		<<<"$stderr"
+}
+
+@test "interrupt: records wait (exit 3) and resume --record --set goes on after it" {
+	flow_file review <<-'EOF'
+	node draft   jq '.draft = "Dear \(.name)"'
+	node review  interrupt
+	node send    jq '.sent = (.approved == true)'
+	start -> draft
+	draft -> review
+	review -> send
+	send -> end
+	EOF
+	run --separate-stderr mas-flow run --run-id rv \
+		"$BATS_TEST_TMPDIR/review.flow" <<-'EOF'
+	{"id":"a","name":"Ann"}
+	{"id":"b","name":"Bo"}
+	EOF
+	[ "$status" -eq 3 ]
+	output_jq -s 'all(.status == "waiting" and .meta.run_id == "rv" and
+		.meta.waiting_at == "review")'
+	grep -qF "mas-flow resume rv --record ID" <<<"$stderr"
+	run --separate-stderr mas-flow resume rv --record a \
+		--set '.approved = true'
+	[ "$status" -eq 0 ]
+	[ "$(line_count)" -eq 1 ]
+	output_jq '.sent == true and .draft == "Dear Ann" and .status == null'
+	# draft ran once, before the interrupt: not again
+	output_jq '.meta.flow | map(.node) == ["draft", "review", "send"]'
+	run --separate-stderr mas-flow resume rv --record a
+	[ "$status" -eq 2 ]
+	grep -qF "no record 'a' waiting" <<<"$stderr"
+	run --separate-stderr mas-flow resume rv --record b --set '.approved |'
+	[ "$status" -eq 2 ]
+	run --separate-stderr mas-flow show rv
+	output_jq -s '.[0].status == "waiting" and
+		([.[1:][] | .waiting] == [false, true])'
+	run --separate-stderr mas-flow resume rv --record b
+	[ "$status" -eq 0 ]
+	output_jq '.sent == false'
+	run --separate-stderr mas-flow show rv
+	output_jq -s '.[0].status == "done" and .[0].records == 2'
+}
+
+@test "interrupt: a run without --run-id gets one, to resume by" {
+	flow_file ask <<-'EOF'
+	node ask  interrupt
+	start -> ask
+	ask -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/ask.flow" \
+		< <(records 1)
+	[ "$status" -eq 3 ]
+	id=$(printf '%s\n' "$output" | jq -r .meta.run_id)
+	[ "${#id}" -eq 26 ]
+	run --separate-stderr mas-flow resume "$id" --record r1
+	[ "$status" -eq 0 ]
+	output_jq '.meta.flow | map(.node) == ["ask"]'
+}
+
+@test "resume: after kill -9, every record once, as an uninterrupted run" {
+	flow_file slow <<-'EOF'
+	node score  jq '.score = (.n % 7)'
+	node slow   run sh -c 'while IFS= read -r l; do sleep 0.001; printf "%s\n" "$l"; done'
+	node bump   jq '.score += 1'
+	node done   jq '.done = true'
+	start -> score
+	score -> slow
+	slow -> bump  if .score < 3  max 2
+	slow -> done
+	bump -> slow
+	done -> end
+	EOF
+	f="$BATS_TEST_TMPDIR/slow.flow"
+	in="$BATS_TEST_TMPDIR/in.jsonl"
+	records 3000 >"$in"
+	mas-flow run "$f" <"$in" | jq -c 'del(.meta)' | sort >"$BATS_TEST_TMPDIR/ref"
+	mas-flow run --run-id k9 "$f" <"$in" >"$BATS_TEST_TMPDIR/out1" &
+	pid=$!
+	# kill it once some output is out, mid-way
+	for _ in $(seq 100); do
+		[ -s "$BATS_TEST_TMPDIR/out1" ] && break
+		sleep 0.1
+	done
+	sleep 0.3
+	kill -9 "$pid"
+	wait "$pid" || true
+	n1=$(grep -c '' "$BATS_TEST_TMPDIR/out1" || true)
+	[ "$n1" -lt 3000 ]
+	run --separate-stderr mas-flow resume k9 "$in"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/out2"
+	cat "$BATS_TEST_TMPDIR/out1" "$BATS_TEST_TMPDIR/out2" >"$BATS_TEST_TMPDIR/all"
+	[ "$(grep -c '' "$BATS_TEST_TMPDIR/all")" -eq 3000 ]
+	[ -z "$(jq -r .id "$BATS_TEST_TMPDIR/all" | sort | uniq -d)" ]
+	jq -c 'del(.meta)' "$BATS_TEST_TMPDIR/all" | sort |
+		cmp - "$BATS_TEST_TMPDIR/ref"
+	# a second resume has nothing left to do
+	run --separate-stderr mas-flow resume k9 "$in"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run --separate-stderr mas-flow show k9
+	output_jq -s '.[0].status == "done" and .[0].records == 3000'
+}
+
+@test "resume: an unknown run is a usage error" {
+	run --separate-stderr mas-flow resume no-such-run
+	[ "$status" -eq 2 ]
+	grep -qF "no run 'no-such-run'" <<<"$stderr"
+	run --separate-stderr mas-flow resume x --set .
+	[ "$status" -eq 2 ]
+	grep -qF -- "--set needs --record ID" <<<"$stderr"
+}
+
+@test "run: 100,000 records through a 5-node graph, none lost, in order" {
+	flow_file five <<-'EOF'
+	node parse  jq '.even = (.n % 2 == 0)'
+	node a      run cat
+	node b      jq '.b = true'
+	node c      jobs=2 run cat
+	node d      jq '.d = .n * 2'
+	start -> parse
+	parse -> a
+	a -> b  if .even
+	a -> c
+	b -> c
+	c -> d
+	d -> end
+	EOF
+	records 100000 | mas-flow run "$BATS_TEST_TMPDIR/five.flow" \
+		>"$BATS_TEST_TMPDIR/out"
+	[ "$(grep -c '' "$BATS_TEST_TMPDIR/out")" -eq 100000 ]
+	jq -r '[.n, .d, (.b // false), (.meta.flow | length)] | @tsv' \
+		"$BATS_TEST_TMPDIR/out" |
+		awk -F '\t' '$1 != NR || $2 != 2 * NR ||
+			($3 == "true") != (NR % 2 == 0) ||
+			$4 != (NR % 2 == 0 ? 5 : 4) { bad++ }
+			END { exit bad > 0 }'
+}
