@@ -1,7 +1,9 @@
 # mas-flow: per-step cost of a graph of 5 jq nodes with a conditional
-# edge and a bounded loop, over 100,000 records; and a 3-node graph of
-# external `cat` filters.  Stage 1 walks one record at a time; the
-# LangGraph.js side by side comes with the pipelined runner.
+# edge and a bounded loop, over 100,000 records, without and with
+# checkpoints; and a 3-node graph of external `cat` filters.  Then the same
+# 5 node graph in LangGraph.js (tests/bench/langgraph), installed from the
+# npm registry into $OUT, without and with a checkpointer, and the ratios
+# of the costs per step against the targets of issue 6.
 . tests/bench/lib.sh
 rm -f "$OUT/times"
 RUNS=${RUNS:-3}
@@ -70,3 +72,111 @@ printf '  3 run (cat)   %6.2f s  %9.0f records/s  peak %s MiB\n' \
 	echo "  WARNING: records lost in the 5 jq node flow" >&2
 [ "$(wc -l < "$OUT/flow-3run.out")" -eq "$N" ] ||
 	echo "  WARNING: records lost in the 3 run node flow" >&2
+
+# LangGraph.js side by side.  It is about a hundred times slower a step, so
+# it walks the first LG_RECORDS records of the same input: costs per step
+# are compared, not totals.
+LG_N=${LG_RECORDS:-10000}
+[ "$LG_N" -le "$N" ] || LG_N=$N
+lg="$OUT/langgraph"
+if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+	if [ "$(id -u)" = 0 ]; then
+		echo "bench: installing nodejs and npm for the LangGraph.js comparison" >&2
+		apt-get install -y -qq nodejs npm > /dev/null 2>&1 || true
+	fi
+fi
+if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+	echo "  (no node or npm: LangGraph.js comparison skipped)"
+	exit 0
+fi
+
+# Installed once, again when package.json changes.  No package-lock: the
+# versions are pinned in package.json.  better-sqlite3, under the SQLite
+# checkpointer, is built from source against the installed node's headers,
+# so that nothing but the npm registry is reached (its prebuilt binaries
+# and node-gyp's headers are downloaded from elsewhere); it is optional, and
+# without it the SQLite figures are skipped.
+mkdir -p "$lg"
+if [ ! -d "$lg/node_modules/@langchain/langgraph" ] ||
+    ! cmp -s tests/bench/langgraph/package.json "$lg/package.json"; then
+	echo "bench: installing LangGraph.js with npm into $lg" >&2
+	cp tests/bench/langgraph/package.json "$lg/"
+	if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then
+		npm_config_nodedir=/usr
+		export npm_config_nodedir
+	fi
+	if ! (cd "$lg" && npm_config_build_from_source=true npm install \
+	    --no-audit --no-fund --no-package-lock > npm-install.log 2>&1); then
+		rm -rf "$lg/node_modules"
+		echo "  (npm install failed, see $lg/npm-install.log: LangGraph.js comparison skipped)"
+		exit 0
+	fi
+fi
+# node resolves imports from the script's directory: copy it next to
+# node_modules.
+cp tests/bench/langgraph/graph.mjs "$lg/"
+lg_version=$(jq -r .version "$lg/node_modules/@langchain/langgraph/package.json")
+core_version=$(jq -r .version "$lg/node_modules/@langchain/core/package.json")
+
+# lg NAME MODE [DB]: measures graph.mjs as NAME, and records the seconds of
+# its invoke loop, without node's start and the imports, as NAME-loop.
+lg() {
+	measure "$1" "node '$lg/graph.mjs' $2 '$input' $LG_N ${3:-} \
+		> '$OUT/flow-lg-$2.out' 2> '$OUT/flow-lg-$2.err'"
+	tail -n 1 "$OUT/flow-lg-$2.err" |
+		jq -r --arg n "$1-loop" '"\($n) \(.seconds) 0"' >> "$OUT/times" ||
+		cat "$OUT/flow-lg-$2.err" >&2
+}
+# Whether the SQLite checkpointer loads: one record through it.
+lgdb="$OUT/flow-lg-checkpoints.db"
+rm -f "$lgdb" "$lgdb-wal" "$lgdb-shm"
+sqlite=yes
+node "$lg/graph.mjs" sqlite "$input" 1 "$lgdb" > /dev/null \
+	2> "$OUT/flow-lg-sqlite.err" || sqlite=no
+for i in $(seq "$RUNS"); do
+	lg lg none
+	lg lgmem memory
+	if [ "$sqlite" = yes ]; then
+		rm -f "$lgdb" "$lgdb-wal" "$lgdb-shm"
+		lg lgsql sqlite "'$lgdb'"
+	fi
+done
+
+lg_steps=$(jq -s 'map(.meta.flow | length) | add' "$OUT/flow-lg-none.out")
+# row LABEL NAME: the times of LangGraph.js run NAME, the start of a line.
+row() {
+	printf '  %-16s %6.2f s  %9.0f records/s  %6.2f us/step' \
+		"$1" "$(median "$2-loop")" \
+		"$(echo "$LG_N / $(median "$2-loop")" | bc -l)" \
+		"$(echo "$(median "$2-loop") * 1000000 / $lg_steps" | bc -l)"
+}
+# ratio MAS LG: mas-flow's cost per step over LangGraph.js's, as 1/x.
+ratio() {
+	printf '1/%.0f' "$(echo "($(median "$2-loop") / $lg_steps) / \
+		($(median "$1") / $steps)" | bc -l)"
+}
+echo "LangGraph.js $lg_version (@langchain/core $core_version), the same graph," \
+	"$LG_N records, one invoke a record, median of $RUNS" \
+	"(invoke loop only, without node's start):"
+row "no checkpointer" lg
+printf ' (%d steps)  peak %s MiB\n' "$lg_steps" "$(peak lg)"
+row MemorySaver lgmem
+printf '  peak %s MiB\n' "$(peak lgmem)"
+if [ "$sqlite" = yes ]; then
+	row SqliteSaver lgsql
+	printf '  peak %s MiB  store %s MiB\n' "$(peak lgsql)" \
+		"$(du -sk "$lgdb"* | awk '{ k += $1 } END { printf "%.1f", k / 1024 }')"
+else
+	echo "  SqliteSaver: skipped, $(tail -n 1 "$OUT/flow-lg-sqlite.err")"
+fi
+for mode in none memory; do
+	[ "$(wc -l < "$OUT/flow-lg-$mode.out")" -eq "$LG_N" ] ||
+		echo "  WARNING: records lost in the LangGraph.js graph ($mode)" >&2
+done
+[ "$lg_steps" -eq "$((steps * LG_N / N))" ] ||
+	echo "  WARNING: LangGraph.js took $lg_steps steps, mas-flow $steps for $N records" >&2
+echo "  mas-flow/LangGraph.js per step, mas-flow over $N records:"
+echo "    without checkpoints $(ratio jq5 lg) (target <= 1/50)"
+printf '    with checkpoints    %s against MemorySaver' "$(ratio jq5cp lgmem)"
+[ "$sqlite" = yes ] && printf ', %s against SqliteSaver' "$(ratio jq5cp lgsql)"
+echo " (target <= 1/10)"
