@@ -926,36 +926,18 @@ static jv llm_request(const struct llm_node *l, jv prompt)
 	return request;
 }
 
-/* The reply's content as JSON when it is JSON, tolerating the ```json
- * fence some models add whatever they are told (as the client does for
- * structured replies); else the content as a string.  CONTENT is
- * consumed. */
+/* The reply's content as JSON when it is JSON (a ```json fence
+ * allowed, as the client allows for structured replies); else the
+ * content as a string.  CONTENT is consumed. */
 static jv reply_value(jv content)
 {
-	const char *text, *start, *end;
 	jv parsed;
 
 	if (jv_get_kind(content) != JV_KIND_STRING) {
 		jv_free(content);
 		return jv_string("");
 	}
-	text = jv_string_value(content);
-	start = text;
-	end = text + strlen(text);
-	while (start < end && strchr(" \t\r\n", *start))
-		start++;
-	while (end > start && strchr(" \t\r\n", end[-1]))
-		end--;
-	if (end - start >= 6 && strncmp(start, "```", 3) == 0 &&
-	    strncmp(end - 3, "```", 3) == 0) {
-		const char *nl = memchr(start, '\n', (size_t)(end - start));
-		if (nl) {
-			start = nl + 1;
-			end -= 3;
-		}
-	}
-	parsed = start < end ? jv_parse_sized(start, (int)(end - start))
-	                     : jv_invalid();
+	parsed = mas_llm_parse_content(jv_string_value(content));
 	if (jv_is_valid(parsed)) {
 		jv_free(content);
 		return parsed;

@@ -315,12 +315,81 @@ static void load_subgraph(struct mas_flow *flow, struct mas_flow_node *node)
 	free(path);
 }
 
+static void setup_jq(struct mas_flow *flow, struct mas_flow_node *node)
+{
+	char what[128];
+
+	snprintf(what, sizeof(what), "node '%s'", node->name);
+	if (!*node->text)
+		mas_flow_problem(flow, node->line, "node '%s': jq needs an "
+		                 "expression", node->name);
+	else
+		node->expr = compile(flow, node->line, what, node->text);
+}
+
+static void setup_run(struct mas_flow *flow, struct mas_flow_node *node)
+{
+	if (!node->argv[0])
+		mas_flow_problem(flow, node->line, "node '%s': run needs a "
+		                 "command", node->name);
+	else if (!on_path(node->argv[0]))
+		mas_flow_problem(flow, node->line, "node '%s': command '%s' "
+		                 "not found on PATH", node->name,
+		                 node->argv[0]);
+}
+
+static void setup_parallel(struct mas_flow *flow, struct mas_flow_node *node)
+{
+	if (!node->argv[0] || !node->argv[1])
+		mas_flow_problem(flow, node->line, "node '%s': parallel needs "
+		                 "two or more branch nodes", node->name);
+}
+
+static void setup_interrupt(struct mas_flow *flow,
+                            struct mas_flow_node *node)
+{
+	if (node->argv[0])
+		mas_flow_problem(flow, node->line, "node '%s': interrupt takes "
+		                 "no arguments", node->name);
+}
+
+/* The node kinds, in the order of enum mas_flow_kind; every kind but jq
+ * takes shell-like words after it. */
+static const struct {
+	const char *name;
+	void (*setup)(struct mas_flow *flow, struct mas_flow_node *node);
+} kinds[] = {
+	{ "jq", setup_jq },
+	{ "run", setup_run },
+	{ "flow", load_subgraph },
+	{ "agent", mas_flow_agent_setup },
+	{ "llm", mas_flow_llm_setup },
+	{ "parallel", setup_parallel },
+	{ "interrupt", setup_interrupt },
+};
+
+static void set_up_kind(struct mas_flow *flow, struct mas_flow_node *node,
+                        const char *kind, const char *words)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (strcmp(kind, kinds[i].name) != 0)
+			continue;
+		node->kind = (enum mas_flow_kind)i;
+		if (node->kind != MAS_FLOW_JQ)
+			node->argv = shell_split(flow, node->line, words);
+		kinds[i].setup(flow, node);
+		return;
+	}
+	mas_flow_problem(flow, node->line, "node '%s': unknown kind '%s' "
+	                 "(known: jq, run, flow, agent, llm, parallel, "
+	                 "interrupt)", node->name, kind);
+}
+
 static void parse_node(struct mas_flow *flow, int line, const char *p)
 {
 	char *name = next_word(&p);
 	char *kind = name ? next_word(&p) : NULL;
 	struct mas_flow_node node = { 0 };
-	char what[128];
 	int first;
 
 	node.name = name;
@@ -340,7 +409,6 @@ static void parse_node(struct mas_flow *flow, int line, const char *p)
 		return;
 	}
 	first = find_node(flow, name);
-	snprintf(what, sizeof(what), "node '%s'", name);
 	node.line = line;
 	node.text = raw_expression(p);
 	if (!valid_name(name) || first == MAS_FLOW_START ||
@@ -349,51 +417,7 @@ static void parse_node(struct mas_flow *flow, int line, const char *p)
 	else if (first >= 0)
 		mas_flow_problem(flow, line, "duplicate node '%s' (first at line %d)",
 		        name, flow->nodes[first].line);
-	if (strcmp(kind, "jq") == 0) {
-		node.kind = MAS_FLOW_JQ;
-		if (!*node.text)
-			mas_flow_problem(flow, line, "node '%s': jq needs an "
-			        "expression", name);
-		else
-			node.expr = compile(flow, line, what, node.text);
-	} else if (strcmp(kind, "run") == 0) {
-		node.kind = MAS_FLOW_RUN;
-		node.argv = shell_split(flow, line, p);
-		if (!node.argv[0])
-			mas_flow_problem(flow, line, "node '%s': run needs a command",
-			        name);
-		else if (!on_path(node.argv[0]))
-			mas_flow_problem(flow, line, "node '%s': command '%s' not "
-			        "found on PATH", name, node.argv[0]);
-	} else if (strcmp(kind, "flow") == 0) {
-		node.kind = MAS_FLOW_FLOW;
-		node.argv = shell_split(flow, line, p);
-		load_subgraph(flow, &node);
-	} else if (strcmp(kind, "agent") == 0) {
-		node.kind = MAS_FLOW_AGENT;
-		node.argv = shell_split(flow, line, p);
-		mas_flow_agent_setup(flow, &node);
-	} else if (strcmp(kind, "llm") == 0) {
-		node.kind = MAS_FLOW_LLM;
-		node.argv = shell_split(flow, line, p);
-		mas_flow_llm_setup(flow, &node);
-	} else if (strcmp(kind, "parallel") == 0) {
-		node.kind = MAS_FLOW_PARALLEL;
-		node.argv = shell_split(flow, line, p);
-		if (!node.argv[0] || !node.argv[1])
-			mas_flow_problem(flow, line, "node '%s': parallel "
-			                 "needs two or more branch nodes", name);
-	} else if (strcmp(kind, "interrupt") == 0) {
-		node.kind = MAS_FLOW_INTERRUPT;
-		node.argv = shell_split(flow, line, p);
-		if (node.argv[0])
-			mas_flow_problem(flow, line, "node '%s': interrupt "
-			                 "takes no arguments", name);
-	} else {
-		mas_flow_problem(flow, line, "node '%s': unknown kind '%s' "
-		                 "(known: jq, run, flow, agent, llm, parallel, "
-		                 "interrupt)", name, kind);
-	}
+	set_up_kind(flow, &node, kind, p);
 	free(kind);
 	flow->nodes = grow(flow->nodes, flow->node_count,
 	                   sizeof(*flow->nodes));
@@ -723,11 +747,7 @@ static const char *end_name(const struct mas_flow *flow, int index,
 
 static const char *kind_name(enum mas_flow_kind kind)
 {
-	static const char *const names[] = {
-		"jq", "run", "flow", "agent", "llm", "parallel", "interrupt"
-	};
-
-	return names[kind];
+	return kinds[kind].name;
 }
 
 static void edge_label(FILE *out, const struct mas_flow_edge *edge,

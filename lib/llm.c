@@ -1806,9 +1806,7 @@ static void retry_later(struct mas_llm *llm, struct req *r,
 	enqueue(llm, r);
 }
 
-/* A fence such as ```json ... ``` around the JSON, which some local
- * models add whatever they are told. */
-static jv parse_content(const char *text)
+jv mas_llm_parse_content(const char *text)
 {
 	const char *start = text, *end = text + strlen(text);
 
@@ -1852,7 +1850,7 @@ static char *missing_field(jv required, jv parsed) /* borrows both */
 static char *check_structured(struct req *r, jv *reply)
 {
 	jv content = jv_object_get(jv_copy(*reply), jv_string("content"));
-	jv parsed = parse_content(jv_string_value(content));
+	jv parsed = mas_llm_parse_content(jv_string_value(content));
 	char *why = NULL;
 
 	jv_free(content);

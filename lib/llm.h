@@ -206,6 +206,13 @@ int mas_llm_poll(struct mas_llm *llm, const struct pollfd *fds,
                  size_t count, int timeout_ms);
 
 /*
+ * A model's reply TEXT parsed as JSON, a fence such as ```json ... ```
+ * around it allowed (some local models add one whatever they are told):
+ * the value, or an invalid jv when it is not JSON.
+ */
+jv mas_llm_parse_content(const char *text);
+
+/*
  * Drop the cached reply stored under KEY (a result's "cache_key"): for a
  * reply the caller found unusable, so that the next run asks again
  * instead of replaying it.  A missing entry or no cache is fine.
