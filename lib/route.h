@@ -2,14 +2,23 @@
  * route.h — mas-bus route: dispatch records to co-process filters by a
  * field, without a broker, and merge their answers back in input order.
  *
- * Each route is a long-lived command (run by sh -c) that answers every
- * input line with exactly one output line, flushed (mas programs do).
+ * Each route is a long-lived command (run by sh -c, through coprocess.h)
+ * that answers every input line with exactly one output line, in order.
  * Records go to the route whose name the --by expression yields; each
  * record's output place is reserved with mas_run_defer and filled when
  * its route answers, so the record loop writes answers in input order.
- * Writes to a route never block while its answers wait unread: its stdin
- * is non-blocking, and a full pipe is drained by reading every route's
- * output first, so no route deadlocks against another.
+ * An answer that is a JSON object goes out as the route wrote it, not
+ * parsed and dumped again.
+ *
+ * What goes wrong becomes an error record carrying the input record's
+ * id (and "route", "transient": false): a route that ends owing answers
+ * (one per record it owed), a line that is not a JSON object, an answer
+ * whose "id" is not the id of the record sent.  When both ids are
+ * known, answers are matched by id: a route that skipped a record fails
+ * only that record, a second line for the record just answered is
+ * dropped with a warning (and the route counts as failed), so one
+ * misbehaving line never shifts every later answer onto the wrong
+ * record.
  */
 #ifndef MAS_ROUTE_H
 #define MAS_ROUTE_H
@@ -40,7 +49,8 @@ void mas_route_wait(struct mas_run *run, int timeout_ms, int fd,
                     void *data);
 
 /* Close every route's input, wait for them; returns the number of
- * routes that failed (exited non-zero or by a signal).  Then free. */
+ * routes that failed (exited non-zero or by a signal, or printed a line
+ * nobody asked for).  Then free.  NULL is fine. */
 int mas_route_set_free(struct mas_route_set *set);
 
 #endif
