@@ -115,11 +115,13 @@ void mas_coprocess_send(struct mas_coprocess *child, const char *line,
 {
 	struct mas_coprocess_buffer *to = &child->to;
 
+	child->unanswered++;
+	if (child->input < 0)
+		return; /* it stopped reading: keep nothing for it */
 	buffer_reserve(to, length + 1);
 	memcpy(to->data + to->end, line, length);
 	to->data[to->end + length] = '\n';
 	to->end += length + 1;
-	child->unanswered++;
 }
 
 /* The child no longer reads: what it was sent is lost, and its output

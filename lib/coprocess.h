@@ -52,7 +52,8 @@ void mas_coprocess_init(struct mas_coprocess *child, const char *name,
 int mas_coprocess_start(struct mas_coprocess *child, char **error);
 
 /* Queue LINE (LENGTH bytes, no newline: one is added) for CHILD's
- * input, and count it as awaiting an answer.  Never blocks. */
+ * input, and count it as awaiting an answer.  Never blocks; a child that
+ * closed its input is sent nothing. */
 void mas_coprocess_send(struct mas_coprocess *child, const char *line,
                         size_t length);
 

@@ -751,7 +751,7 @@ static void answered(struct token *t, struct mas_flow_node *node,
 			                        "in, in order)", line, length));
 			return;
 		}
-		if (!output) {
+		if (!output && !scan.has_error) {
 			set_line(t, line, length, scan.has_meta);
 			if (step_succeeded(t, jv_invalid(), jv_invalid()))
 				advance(t);
@@ -763,6 +763,12 @@ static void answered(struct token *t, struct mas_flow_node *node,
 		jv_free(value);
 		step_failed(t, bad_line(node, "wrote a line that is not JSON",
 		                        line, length));
+		return;
+	}
+	/* a mas program answers a record it failed with an error record:
+	 * the step failed, with that error */
+	if (has_error(jv_copy(value))) {
+		step_failed(t, jv_object_get(value, jv_string("error")));
 		return;
 	}
 	if (step_succeeded(t, value, jv_invalid()))

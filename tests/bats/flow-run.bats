@@ -321,3 +321,18 @@ records() {
 			$4 != (NR % 2 == 0 ? 5 : 4) { bad++ }
 			END { exit bad > 0 }'
 }
+
+@test "run: an error record from a run node is that step's failure" {
+	flow_file erring <<-'EOF2'
+	node check  on_error=fix run jq -c --unbuffered 'if .n == 2 then .error = {code: "INVALID_REQUEST", message: "two"} else . end'
+	node fix    jq '.fixed = .error.message | del(.error)'
+	start -> check
+	check -> end
+	fix -> end
+	EOF2
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/erring.flow" \
+		< <(records 3)
+	[ "$status" -eq 0 ]
+	output_jq -s '[.[].fixed] == [null, "two", null]'
+	output_jq -s '.[1].meta.flow | map(.node) == ["check", "fix"]'
+}
