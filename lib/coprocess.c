@@ -277,6 +277,19 @@ char *mas_coprocess_line(struct mas_coprocess *child, size_t *length)
 	return begin;
 }
 
+char *mas_coprocess_ask(struct mas_coprocess *child, const char *line,
+                        size_t length, size_t *answer_length)
+{
+	mas_coprocess_send(child, line, length);
+	for (;;) {
+		char *answer = mas_coprocess_line(child, answer_length);
+
+		if (answer || mas_coprocess_ended(child))
+			return answer;
+		mas_coprocess_poll(&child, 1, -1, -1);
+	}
+}
+
 int mas_coprocess_ended(struct mas_coprocess *child)
 {
 	struct mas_coprocess_buffer *from = &child->from;

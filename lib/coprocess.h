@@ -83,6 +83,14 @@ void mas_coprocess_handle(struct mas_coprocess **list, size_t count,
  */
 char *mas_coprocess_line(struct mas_coprocess *child, size_t *length);
 
+/*
+ * Send LINE (LENGTH bytes) and wait for its answer, for a caller with
+ * one record at a time (mas-bus serve): the answer as mas_coprocess_line
+ * gives it, or NULL when the child ended without one.
+ */
+char *mas_coprocess_ask(struct mas_coprocess *child, const char *line,
+                        size_t length, size_t *answer_length);
+
 /* Whether CHILD is gone: its output ended (or it was never started, or
  * was stopped) and no whole line is left to take. */
 int mas_coprocess_ended(struct mas_coprocess *child);
