@@ -4,20 +4,19 @@
  */
 #include <argp.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "agent.h"
 #include "bus.h"
 #include "clock.h"
 #include "cli.h"
+#include "coprocess.h"
+#include "json.h"
 #include "log.h"
 #include "mas.h"
 #include "metrics.h"
@@ -72,8 +71,8 @@ struct bus_command {
 
 static const struct argp_option options[] = {
 	{ "url", OPT_URL, "URL", 0,
-	  "The bus: sqlite:PATH (default: bus.url, MAS_BUS_URL, else the "
-	  "state store)", 0 },
+	  "The bus: sqlite:PATH or nats://HOST:PORT (default: bus.url, "
+	  "MAS_BUS_URL, else the state store)", 0 },
 	{ "priority", OPT_PRIORITY, "P", 0,
 	  "pub: high, normal (default) or low", 0 },
 	{ "envelope", OPT_ENVELOPE, NULL, 0,
@@ -215,6 +214,7 @@ static jv trace_publish(jv envelope, struct mas_span **span)
 	                     jv_string(traceparent));
 }
 
+/* {"id","topic","seq"}; no seq where the backend has none (NATS). */
 static jv receipt(jv envelope, long long seq)
 {
 	jv row = jv_object();
@@ -223,6 +223,8 @@ static jv receipt(jv envelope, long long seq)
 	                    jv_copy(envelope), jv_string("id")));
 	row = jv_object_set(row, jv_string("topic"),
 	                    jv_object_get(envelope, jv_string("topic")));
+	if (seq <= 0)
+		return row;
 	return jv_object_set(row, jv_string("seq"), jv_number((double)seq));
 }
 
@@ -367,25 +369,44 @@ static struct mas_run_options input_records(struct bus_command *command,
 	return run;
 }
 
+/* Plain payloads, untraced: lines go to the bus as text, unparsed. */
+static int publish_lines(struct bus_command *command)
+{
+	struct mas_bus_pub_options pub = {
+		.bus = &command->bus,
+		.topic = command->topic,
+		.priority = command->priority,
+		.receipts = command->cli.verbose,
+		.files = command->cli.files,
+		.file_count = command->cli.file_count,
+	};
+
+	return mas_bus_pub_lines(&pub);
+}
+
 static int publish(struct bus_command *command)
 {
 	struct mas_run_options run;
 
 	need_topic(command, 0);
 	open_bus(command);
+	if (!command->envelope && !command->cli.input &&
+	    !mas_trace_enabled())
+		return publish_lines(command);
 	run = input_records(command, publish_each, command);
 	run.finish = publish_finish;
 	return mas_run_records(&run);
 }
 
-/* One line out: the envelope as stored, or its payload. */
-static void write_message(struct bus_command *command, jv text)
+/* One line out: the envelope TEXT as stored, or its payload. */
+static void write_message(struct bus_command *command, const char *text,
+                          size_t len)
 {
 	jv envelope = jv_invalid();
 	struct mas_span *span = NULL;
 
 	if (command->payload || mas_trace_enabled())
-		envelope = jv_parse(jv_string_value(text));
+		envelope = jv_parse_sized(text, (int)len);
 	if (mas_trace_enabled()) {
 		jv parent = jv_object_get(jv_copy(envelope),
 		                          jv_string("traceparent"));
@@ -402,25 +423,11 @@ static void write_message(struct bus_command *command, jv text)
 		fputs(jv_string_value(dumped), stdout);
 		jv_free(dumped);
 	} else {
-		fputs(jv_string_value(text), stdout);
+		fwrite(text, 1, len, stdout);
 	}
 	putchar('\n');
 	mas_span_end(span);
 	jv_free(envelope);
-	jv_free(text);
-}
-
-/* Sleep before the next look: 1 ms doubling to 100 ms while idle, so a
- * waiting subscriber costs ten small queries a second, and one that has
- * just received goes back to looking at once. */
-static void idle(long *delay_us)
-{
-	struct timespec pause;
-
-	pause.tv_sec = 0;
-	pause.tv_nsec = *delay_us * 1000;
-	nanosleep(&pause, NULL);
-	*delay_us = *delay_us * 2 > 100000 ? 100000 : *delay_us * 2;
 }
 
 static void sub_fail(char *error)
@@ -428,58 +435,79 @@ static void sub_fail(char *error)
 	mas_die(MAS_EXIT_TEMPFAIL, "%s", error ? error : "bus failure");
 }
 
-/* Write BATCH (consumed), flush, then acknowledge: a message is acked
- * only once it is out of this process. */
-static void deliver(struct bus_command *command, struct mas_bus_sub *sub,
-                    jv batch, long count)
+/* Join PATTERN as the subscription SUB, with the command's options; a
+ * failure ends the program. */
+static void sub_start(struct bus_command *command, struct mas_bus_sub *sub,
+                      const char *pattern, const char *group)
 {
 	char *error = NULL;
 
-	jv_array_foreach(batch, i, text)
-		write_message(command, text);
-	jv_free(batch);
+	if (mas_bus_sub_init(sub, &command->bus, pattern, group,
+	                     command->from_start, &error))
+		mas_die(sub->usage ? MAS_EXIT_USAGE : MAS_EXIT_TEMPFAIL, "%s",
+		        error ? error : "bus failure");
+	if (command->visibility > 0)
+		sub->visibility = command->visibility;
+	if (command->max_deliver > 0)
+		sub->max_deliver = command->max_deliver;
+}
+
+/* How long a fetch waits for a first message: with --follow a while
+ * (then the loop looks again), else not at all. */
+static double fetch_wait(struct bus_command *command)
+{
+	return command->follow ? 1.0 : 0;
+}
+
+/* Write BATCH, flush, then acknowledge: a message is acked only once
+ * it is out of this process. */
+static void deliver(struct bus_command *command, struct mas_bus_sub *sub,
+                    const struct mas_bus_batch *batch)
+{
+	char *error = NULL;
+
+	for (size_t i = 0; i < batch->count; i++) {
+		size_t len;
+		const char *text = mas_bus_batch_text(batch, i, &len);
+
+		write_message(command, text, len);
+	}
 	mas_output_flush();
 	mas_metrics_count("mas_bus_delivered_total", "Messages delivered.",
-	                  NULL, (double)count);
+	                  NULL, (double)batch->count);
 	if (mas_bus_ack(sub, &error))
 		sub_fail(error);
 }
 
 static int subscribe(struct bus_command *command)
 {
+	struct mas_bus_batch batch = { 0 };
 	struct mas_bus_sub sub;
 	char *error = NULL;
-	long done = 0, delay_us = 1000;
+	long done = 0;
 
 	need_topic(command, 1);
 	open_bus(command);
 	mas_output_init();
-	if (mas_bus_sub_init(&sub, &command->bus, command->topic,
-	                     command->group, command->from_start, &error))
-		sub_fail(error);
-	if (command->visibility > 0)
-		sub.visibility = command->visibility;
-	if (command->max_deliver > 0)
-		sub.max_deliver = command->max_deliver;
+	sub_start(command, &sub, command->topic, command->group);
 	while (!command->count || done < command->count) {
 		long want = command->count ? command->count - done : 256;
 		size_t max = (size_t)(want > 256 ? 256 : want);
-		jv batch;
-		long count = mas_bus_fetch(&sub, max, &batch, &error);
+		long count = mas_bus_fetch_batch(&sub, max,
+		                                 fetch_wait(command), &batch,
+		                                 &error);
 
 		if (count < 0)
 			sub_fail(error);
 		if (count > 0) {
-			deliver(command, &sub, batch, count);
+			deliver(command, &sub, &batch);
 			done += count;
-			delay_us = 1000;
 			continue;
 		}
-		jv_free(batch);
 		if (!command->follow)
 			break;
-		idle(&delay_us);
 	}
+	mas_bus_batch_release(&batch);
 	mas_bus_sub_release(&sub);
 	return MAS_EXIT_OK;
 }
@@ -516,13 +544,14 @@ static jv await_reply(struct bus_command *command, struct mas_bus_sub *inbox,
 {
 	double timeout = command->timeout > 0 ? command->timeout : 30;
 	double deadline = mas_clock_monotonic() + timeout;
-	long delay_us = 1000;
 
 	for (;;) {
+		double left = deadline - mas_clock_monotonic();
 		char *error = NULL;
 		jv batch, reply;
 
-		if (mas_bus_fetch(inbox, 64, &batch, &error) < 0) {
+		if (mas_bus_fetch_wait(inbox, 64, left > 0 ? left : 0, &batch,
+		                       &error) < 0) {
 			jv failure = mas_fail(MAS_ERR_UPSTREAM_ERROR, "%s",
 			                      error ? error : "bus failure");
 			free(error);
@@ -537,7 +566,6 @@ static jv await_reply(struct bus_command *command, struct mas_bus_sub *inbox,
 			return mas_fail(MAS_ERR_TIMEOUT, "no reply to %s on "
 			                "%s within %g s", id, inbox->pattern,
 			                timeout);
-		idle(&delay_us);
 	}
 }
 
@@ -572,8 +600,12 @@ static void request_each(struct mas_run *run, jv record, void *data)
 	                        name, sizeof(name));
 	id = jv_object_get(jv_copy(envelope), jv_string("id"));
 	/* Listen before asking, so a quick reply is not missed. */
-	if (mas_bus_sub_init(&inbox, &command->bus, name, NULL, 0, &error) ||
-	    mas_bus_publish(&command->bus, envelope, &error) < 0)
+	if (mas_bus_sub_init(&inbox, &command->bus, name, NULL, 0, &error)) {
+		jv_free(envelope);
+		reply = mas_fail(MAS_ERR_UPSTREAM_ERROR, "%s",
+		                 error ? error : "bus failure");
+	} else if (mas_bus_publish(&command->bus, envelope, &error) < 0 ||
+	           mas_bus_commit(&command->bus, &error))
 		reply = mas_fail(MAS_ERR_UPSTREAM_ERROR, "%s",
 		                 error ? error : "bus failure");
 	else
@@ -600,77 +632,30 @@ static int request(struct bus_command *command)
 
 /* ---- serve: a worker around a co-process ---- */
 
-struct coprocess {
-	pid_t pid;
-	FILE *in;  /* its stdin */
-	FILE *out; /* its stdout */
-	char *line;
-	size_t size;
-};
-
-static void coprocess_exec(int argc, char **args)
+/* One line in, one line out: the answer, or jv_invalid() when the
+ * co-process died or wrote a line that is not JSON. */
+static jv ask(struct mas_coprocess *child, jv payload)
 {
-	char **argv = calloc((size_t)argc + 1, sizeof(*argv));
+	size_t length, answer_length;
+	char *line = mas_json_dump_text(payload, &length);
+	char *answer = mas_coprocess_ask(child, line, length, &answer_length);
 
-	if (argv) {
-		memcpy(argv, args, (size_t)argc * sizeof(*argv));
-		execvp(argv[0], argv);
-	}
-	fprintf(stderr, "mas-bus: %s: %s\n", args[0], strerror(errno));
-	_exit(127);
+	free(line);
+	return answer ? jv_parse_sized(answer, (int)answer_length) :
+	       jv_invalid();
 }
 
-static void coprocess_start(struct coprocess *child, int argc, char **argv)
+/* COMMAND's words after --, NULL-terminated, as execvp wants them. */
+static char **serve_argv(struct bus_command *command)
 {
-	int to[2], from[2];
+	char **argv = calloc((size_t)command->cli.file_count + 1,
+	                     sizeof(*argv));
 
-	memset(child, 0, sizeof(*child));
-	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
-		mas_die(MAS_EXIT_TEMPFAIL, "pipe: %s", strerror(errno));
-	child->pid = fork();
-	if (child->pid < 0)
-		mas_die(MAS_EXIT_TEMPFAIL, "fork: %s", strerror(errno));
-	if (child->pid == 0) {
-		dup2(to[0], STDIN_FILENO);
-		dup2(from[1], STDOUT_FILENO);
-		coprocess_exec(argc, argv);
-	}
-	close(to[0]);
-	close(from[1]);
-	child->in = fdopen(to[1], "w");
-	child->out = fdopen(from[0], "r");
-	if (!child->in || !child->out)
-		mas_die(MAS_EXIT_TEMPFAIL, "fdopen: %s", strerror(errno));
-}
-
-/* One line in, one line out.  jv_invalid() when the co-process died. */
-static jv coprocess_ask(struct coprocess *child, jv payload)
-{
-	jv line = jv_dump_string(payload, 0);
-	ssize_t got;
-
-	fputs(jv_string_value(line), child->in);
-	jv_free(line);
-	if (putc('\n', child->in) == EOF || fflush(child->in) == EOF)
-		return jv_invalid();
-	got = getline(&child->line, &child->size, child->out);
-	if (got <= 0)
-		return jv_invalid();
-	return jv_parse(child->line);
-}
-
-static int coprocess_finish(struct coprocess *child)
-{
-	int status = 0;
-
-	if (child->in)
-		fclose(child->in);
-	if (child->out)
-		fclose(child->out);
-	free(child->line);
-	if (child->pid > 0)
-		waitpid(child->pid, &status, 0);
-	return status;
+	if (!argv)
+		mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+	memcpy(argv, command->cli.files,
+	       (size_t)command->cli.file_count * sizeof(*argv));
+	return argv;
 }
 
 /* The reply to REQUEST (borrowed) carrying ANSWER (consumed).  Its id is
@@ -710,8 +695,8 @@ static int is_response(jv envelope)
 }
 
 /* Answer one request through CHILD and publish the reply. */
-static void serve_one(struct bus_command *command, struct coprocess *child,
-                      jv text)
+static void serve_one(struct bus_command *command,
+                      struct mas_coprocess *child, jv text)
 {
 	jv request = jv_parse(jv_string_value(text));
 	char *error = NULL;
@@ -722,8 +707,8 @@ static void serve_one(struct bus_command *command, struct coprocess *child,
 		jv_free(request); /* our own replies, if the pattern matches */
 		return;
 	}
-	answer = coprocess_ask(child, jv_object_get(jv_copy(request),
-	                                            jv_string("payload")));
+	answer = ask(child, jv_object_get(jv_copy(request),
+	                                  jv_string("payload")));
 	if (!jv_is_valid(answer)) {
 		jv_free(answer);
 		jv_free(request);
@@ -739,41 +724,43 @@ static void serve_one(struct bus_command *command, struct coprocess *child,
 }
 
 static void serve_loop(struct bus_command *command, struct mas_bus_sub *sub,
-                       struct coprocess *child)
+                       struct mas_coprocess *child)
 {
-	long done = 0, delay_us = 1000;
+	long done = 0;
 	char *error = NULL;
 
 	while (!command->count || done < command->count) {
 		long want = command->count ? command->count - done : 16;
 		size_t max = (size_t)(want > 16 ? 16 : want);
 		jv batch;
-		long count = mas_bus_fetch(sub, max, &batch, &error);
+		long count = mas_bus_fetch_wait(sub, max, fetch_wait(command),
+		                                &batch, &error);
 
 		if (count < 0)
+			sub_fail(error);
+		/* The batch's replies in one transaction (SQLite) or one
+		 * wait for the server's acks (NATS). */
+		if (count > 0 && mas_bus_begin(&command->bus, &error))
 			sub_fail(error);
 		jv_array_foreach(batch, i, text)
 			serve_one(command, child, text);
 		jv_free(batch);
+		if (count > 0 && mas_bus_commit(&command->bus, &error))
+			sub_fail(error);
 		/* Acknowledged only now that every reply is stored. */
 		if (mas_bus_ack(sub, &error))
 			sub_fail(error);
 		done += count;
-		if (count > 0) {
-			delay_us = 1000;
-			continue;
-		}
-		if (!command->follow)
+		if (count == 0 && !command->follow)
 			break;
-		idle(&delay_us);
 	}
 }
 
 static int serve(struct bus_command *command)
 {
 	struct mas_bus_sub sub;
-	struct coprocess child;
-	char *error = NULL;
+	struct mas_coprocess child;
+	char **argv, *error = NULL;
 	int status;
 
 	need_topic(command, 1);
@@ -784,19 +771,17 @@ static int serve(struct bus_command *command)
 	/* Without --group, the workers of one pattern share one group. */
 	if (!command->group)
 		command->group = command->topic;
-	if (mas_bus_sub_init(&sub, &command->bus, command->topic,
-	                     command->group, 0, &error))
-		sub_fail(error);
-	if (command->visibility > 0)
-		sub.visibility = command->visibility;
-	if (command->max_deliver > 0)
-		sub.max_deliver = command->max_deliver;
-	/* A co-process that dies is reported by the failed read. */
-	signal(SIGPIPE, SIG_IGN);
-	coprocess_start(&child, command->cli.file_count, command->cli.files);
+	command->from_start = 0;
+	sub_start(command, &sub, command->topic, command->group);
+	argv = serve_argv(command);
+	mas_coprocess_init(&child, "mas-bus", argv);
+	if (mas_coprocess_start(&child, &error) != 0)
+		mas_die(MAS_EXIT_TEMPFAIL, "serve: %s", error);
 	serve_loop(command, &sub, &child);
 	mas_bus_sub_release(&sub);
-	status = coprocess_finish(&child);
+	status = mas_coprocess_stop(&child, 0);
+	mas_coprocess_release(&child);
+	free(argv);
 	if (WIFEXITED(status) && WEXITSTATUS(status) <= 1)
 		return MAS_EXIT_OK;
 	mas_error_log("serve: %s exited with status %d",
@@ -885,7 +870,8 @@ int main(int argc, char **argv)
 {
 	static const char doc[] =
 		"Publish records to topics and consume them, alone or as a "
-		"durable work-queue group, on the embedded SQLite bus.\v"
+		"durable work-queue group, on the embedded SQLite bus or "
+		"on NATS.\v"
 		"Verbs: pub TOPIC [FILE...] (records in, messages out), "
 		"sub PATTERN (messages to stdout), req TOPIC [FILE...] "
 		"(request and wait for the reply), serve PATTERN -- COMMAND "

@@ -1,5 +1,6 @@
 /*
- * bus.c — the embedded message bus (see bus.h).
+ * bus.c — the message bus's verbs over its backends (see bus.h and
+ * bus-backend.h): topics, envelopes, and the dispatch to a backend.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bus-backend.h"
 #include "bus.h"
 #include "clock.h"
 #include "id.h"
@@ -15,37 +17,52 @@
 
 static const char *const priorities[] = { "high", "normal", "low" };
 
-static int db_fail(struct mas_bus *bus, char **error, const char *what)
+/* The backend URL names; NULL with *USAGE set when none does. */
+static const struct mas_bus_backend *backend_for(const char *url,
+                                                 int *usage, char **error)
 {
-	return mas_error_set(error, "%s: %s: %s", bus->store.path, what,
-	                     sqlite3_errmsg(bus->store.db));
+	if (!url || !*url || strncmp(url, "sqlite:", 7) == 0)
+		return &mas_bus_sqlite;
+	if (strncmp(url, "nats://", 7) == 0)
+		return &mas_bus_nats;
+	*usage = 1;
+	mas_error_set(error, "bus.url (--url, MAS_BUS_URL): '%s': not "
+	              "sqlite:PATH or nats://HOST:PORT", url);
+	return NULL;
+}
+
+static void sender_init(struct mas_bus *bus)
+{
+	char host[64] = "localhost";
+	jv quoted;
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	if (asprintf(&bus->sender, "%s:%ld", host, (long)getpid()) < 0)
+		bus->sender = NULL;
+	quoted = jv_dump_string(jv_string(bus->sender ? bus->sender : "mas"),
+	                        0);
+	bus->sender_json = strdup(jv_string_value(quoted));
+	jv_free(quoted);
 }
 
 int mas_bus_open(struct mas_bus *bus, const struct mas_config *config,
                  const char *url, int *usage, char **error)
 {
-	char host[64] = "localhost";
-	int rc;
-
 	memset(bus, 0, sizeof(*bus));
 	*usage = 0;
 	*error = NULL;
-	if (url && *url && strncmp(url, "sqlite:", 7) != 0) {
-		*usage = 1;
-		return mas_error_set(error,
-		                     "bus.url (--url, MAS_BUS_URL): '%s': "
-		                     "only sqlite:PATH is supported", url);
-	}
-	if (url && *url)
-		rc = mas_store_open(&bus->store, url + 7, error);
-	else
-		rc = mas_store_open_configured(&bus->store, config, error);
-	if (rc)
+	bus->backend = backend_for(url, usage, error);
+	if (!bus->backend)
 		return -1;
-	gethostname(host, sizeof(host) - 1);
-	host[sizeof(host) - 1] = '\0';
-	if (asprintf(&bus->sender, "%s:%ld", host, (long)getpid()) < 0)
-		bus->sender = NULL;
+	if (bus->backend->open(bus, config, url && *url ? url : NULL,
+	                       usage, error))
+		return -1;
+	sender_init(bus);
+	if (!bus->sender_json) {
+		mas_bus_close(bus);
+		return mas_error_set(error, "out of memory");
+	}
 	return 0;
 }
 
@@ -53,11 +70,17 @@ void mas_bus_close(struct mas_bus *bus)
 {
 	if (!bus)
 		return;
-	sqlite3_finalize(bus->insert);
-	bus->insert = NULL;
-	mas_store_close(&bus->store);
+	if (bus->backend)
+		bus->backend->close(bus);
+	bus->backend = NULL;
 	free(bus->sender);
-	bus->sender = NULL;
+	free(bus->sender_json);
+	bus->sender = bus->sender_json = NULL;
+}
+
+const char *mas_bus_backend_name(const struct mas_bus *bus)
+{
+	return bus->backend ? bus->backend->name : "none";
 }
 
 static int token_char(char c)
@@ -237,148 +260,127 @@ jv mas_bus_envelope_complete(struct mas_bus *bus, jv envelope,
 	return envelope;
 }
 
-static int exec(struct mas_bus *bus, const char *sql, char **error)
-{
-	char *message = NULL;
-
-	if (sqlite3_exec(bus->store.db, sql, NULL, NULL, &message) ==
-	    SQLITE_OK)
-		return 0;
-	mas_error_set(error, "%s: %s", bus->store.path,
-	              message ? message : "sqlite error");
-	sqlite3_free(message);
-	return -1;
-}
-
-static void rollback(struct mas_bus *bus)
-{
-	sqlite3_exec(bus->store.db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-static sqlite3_stmt *prepare(struct mas_bus *bus, const char *sql,
-                             char **error)
-{
-	sqlite3_stmt *statement = NULL;
-
-	if (sqlite3_prepare_v2(bus->store.db, sql, -1, &statement, NULL) !=
-	    SQLITE_OK) {
-		db_fail(bus, error, "prepare");
-		sqlite3_finalize(statement);
-		return NULL;
-	}
-	return statement;
-}
-
-/* prepare for figures, where a failure just leaves them out. */
-static sqlite3_stmt *prepare_quiet(struct mas_bus *bus, const char *sql)
-{
-	char *error = NULL;
-	sqlite3_stmt *statement = prepare(bus, sql, &error);
-
-	free(error);
-	return statement;
-}
-
-static const char insert_sql[] =
-	"INSERT INTO bus_message (id, topic, priority, at, envelope)"
-	" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE"
-	" SET id = excluded.id RETURNING seq";
-
 int mas_bus_begin(struct mas_bus *bus, char **error)
 {
 	*error = NULL;
-	return exec(bus, "BEGIN IMMEDIATE", error);
+	return bus->backend->begin(bus, error);
 }
 
 int mas_bus_commit(struct mas_bus *bus, char **error)
 {
 	*error = NULL;
-	if (exec(bus, "COMMIT", error) == 0)
-		return 0;
-	rollback(bus);
-	return -1;
-}
-
-static long long insert(struct mas_bus *bus, jv envelope, char **error)
-{
-	jv holder[3];
-	const char *id = field(envelope, "id", &holder[0]);
-	const char *topic = field(envelope, "topic", &holder[1]);
-	const char *priority = field(envelope, "priority", &holder[2]);
-	jv text = jv_dump_string(jv_copy(envelope), 0);
-	sqlite3_stmt *statement = bus->insert;
-	long long seq = -1;
-
-	sqlite3_bind_text(statement, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(statement, 2, topic, -1, SQLITE_STATIC);
-	sqlite3_bind_int(statement, 3, mas_bus_priority_parse(priority));
-	sqlite3_bind_double(statement, 4,
-	                    (double)mas_clock_epoch_ms() / 1000);
-	sqlite3_bind_text(statement, 5, jv_string_value(text), -1,
-	                  SQLITE_STATIC);
-	if (sqlite3_step(statement) == SQLITE_ROW)
-		seq = sqlite3_column_int64(statement, 0);
-	else
-		db_fail(bus, error, "publish");
-	sqlite3_reset(statement);
-	sqlite3_clear_bindings(statement);
-	for (int i = 0; i < 3; i++)
-		jv_free(holder[i]);
-	jv_free(text);
-	return seq;
+	return bus->backend->commit(bus, error);
 }
 
 long long mas_bus_publish(struct mas_bus *bus, jv envelope, char **error)
 {
-	long long seq = -1;
+	jv holder[3];
+	const char *priority = field(envelope, "priority", &holder[2]);
+	jv text = jv_dump_string(jv_copy(envelope), 0);
+	struct mas_bus_message message = {
+		.id = field(envelope, "id", &holder[0]),
+		.topic = field(envelope, "topic", &holder[1]),
+		.priority = mas_bus_priority_parse(priority),
+		.text = jv_string_value(text),
+		.len = (size_t)jv_string_length_bytes(jv_copy(text)),
+	};
+	long long seq;
 
 	*error = NULL;
-	if (!bus->insert)
-		bus->insert = prepare(bus, insert_sql, error);
-	if (bus->insert)
-		seq = insert(bus, envelope, error);
+	seq = bus->backend->publish(bus, &message, error);
+	for (int i = 0; i < 3; i++)
+		jv_free(holder[i]);
+	jv_free(text);
 	jv_free(envelope);
 	return seq;
 }
 
-static long long max_seq(struct mas_bus *bus)
+/* Now as ISO 8601, formatted once per millisecond: at a million
+ * messages a second, formatting each timestamp was a tenth of the
+ * publishing time. */
+static const char *now_iso(void)
 {
-	sqlite3_stmt *statement = prepare_quiet(bus,
-		"SELECT coalesce(max(seq), 0) FROM bus_message");
-	long long seq = 0;
+	static uint64_t last_ms;
+	static char last[MAS_CLOCK_ISO_SIZE];
+	uint64_t ms = mas_clock_epoch_ms();
 
-	if (statement && sqlite3_step(statement) == SQLITE_ROW)
-		seq = sqlite3_column_int64(statement, 0);
-	sqlite3_finalize(statement);
-	return seq;
+	if (ms != last_ms || !last[0]) {
+		mas_clock_format_iso((double)ms / 1000, last);
+		last_ms = ms;
+	}
+	return last;
 }
 
-/* Make GROUP on first use; a group keeps one pattern for life. */
-static int group_ensure(struct mas_bus_sub *sub, char **error)
-{
-	struct mas_bus *bus = sub->bus;
-	sqlite3_stmt *statement = prepare(bus,
-		"INSERT INTO bus_group (name, pattern, last_seq) VALUES"
-		" (?1, ?2, 0) ON CONFLICT (name) DO UPDATE SET name = name"
-		" RETURNING pattern", error);
-	int rc = -1;
+struct text {
+	char *at, *end;
+};
 
-	if (!statement)
-		return -1;
-	sqlite3_bind_text(statement, 1, sub->group, -1, SQLITE_STATIC);
-	sqlite3_bind_text(statement, 2, sub->pattern, -1, SQLITE_STATIC);
-	if (sqlite3_step(statement) != SQLITE_ROW)
-		db_fail(bus, error, "group");
-	else if (strcmp((const char *)sqlite3_column_text(statement, 0),
-	                sub->pattern) != 0)
-		mas_error_set(error, "group %s subscribes to %s, not %s",
-		              sub->group,
-		              (const char *)sqlite3_column_text(statement, 0),
-		              sub->pattern);
-	else
-		rc = 0;
-	sqlite3_finalize(statement);
-	return rc;
+static void put(struct text *out, const char *text)
+{
+	size_t len = strlen(text);
+
+	if (len > (size_t)(out->end - out->at))
+		len = (size_t)(out->end - out->at);
+	memcpy(out->at, text, len);
+	out->at += len;
+}
+
+/* The envelope mas_bus_envelope makes, as text up to its payload, in
+ * OUT (SIZE bytes); its new id in ID.  Returns the length, or -1 when
+ * it does not fit. */
+static int envelope_head(struct mas_bus *bus, const char *topic,
+                         int priority, char *id, char *out, size_t size)
+{
+	struct text text = { out, out + size };
+
+	mas_id_new(id);
+	put(&text, "{\"id\":\"");
+	put(&text, id);
+	put(&text, "\",\"topic\":\"");
+	put(&text, topic);
+	put(&text, "\",\"type\":\"event\",\"priority\":\"");
+	put(&text, priorities[priority]);
+	put(&text, "\",\"sender\":");
+	put(&text, bus->sender_json);
+	put(&text, ",\"timestamp\":\"");
+	put(&text, now_iso());
+	put(&text, "\",\"correlation_id\":null,\"reply_to\":null,"
+	     "\"payload\":");
+	return text.at == text.end ? -1 : (int)(text.at - out);
+}
+
+long long mas_bus_publish_text(struct mas_bus *bus, const char *topic,
+                               int priority, const char *payload,
+                               size_t len, char *id, char **error)
+{
+	/* Topics are at most 255 bytes of plain characters, the sender a
+	 * short host name: the head fits; the payload is appended. */
+	char small[4096], *text = small;
+	int head = envelope_head(bus, topic, priority, id, small,
+	                         sizeof(small));
+	struct mas_bus_message message = {
+		.id = id, .topic = topic, .priority = priority,
+	};
+	long long seq;
+
+	*error = NULL;
+	if (head < 0)
+		return mas_error_set(error, "envelope too long");
+	if ((size_t)head + len + 2 > sizeof(small)) {
+		text = malloc((size_t)head + len + 2);
+		if (!text)
+			return mas_error_set(error, "out of memory");
+		memcpy(text, small, (size_t)head);
+	}
+	memcpy(text + head, payload, len);
+	text[(size_t)head + len] = '}';
+	text[(size_t)head + len + 1] = '\0';
+	message.text = text;
+	message.len = (size_t)head + len + 1;
+	seq = bus->backend->publish(bus, &message, error);
+	if (text != small)
+		free(text);
+	return seq;
 }
 
 int mas_bus_sub_init(struct mas_bus_sub *sub, struct mas_bus *bus,
@@ -390,406 +392,118 @@ int mas_bus_sub_init(struct mas_bus_sub *sub, struct mas_bus *bus,
 	sub->bus = bus;
 	sub->pattern = pattern;
 	sub->group = group;
-	sub->visibility = 30;
+	sub->from_start = from_start;
+	sub->visibility = 0; /* the backend's default, 30 s */
 	sub->max_deliver = 5;
-	if (!group) {
-		sub->cursor = from_start ? 0 : max_seq(bus);
-		return 0;
-	}
-	return group_ensure(sub, error);
+	return bus->backend->sub_init(sub, error);
 }
 
 void mas_bus_sub_release(struct mas_bus_sub *sub)
 {
-	if (!sub)
+	if (!sub || !sub->bus)
 		return;
-	free(sub->claimed);
-	sub->claimed = NULL;
+	sub->bus->backend->sub_release(sub);
 }
 
-static long fetch_plain(struct mas_bus_sub *sub, size_t max, jv *batch,
-                        char **error)
+void mas_bus_batch_clear(struct mas_bus_batch *batch)
 {
-	sqlite3_stmt *statement = prepare(sub->bus, "SELECT seq, topic,"
-		" envelope FROM bus_message WHERE seq > ?1 ORDER BY seq"
-		" LIMIT 1024", error);
-	long count = 0;
-	int rc;
+	batch->used = 0;
+	batch->count = 0;
+}
 
-	if (!statement)
+void mas_bus_batch_release(struct mas_bus_batch *batch)
+{
+	if (!batch)
+		return;
+	free(batch->data);
+	free(batch->starts);
+	memset(batch, 0, sizeof(*batch));
+}
+
+static int grow(void **memory, size_t *size, size_t need, size_t unit)
+{
+	size_t bigger = *size ? *size : 4096 / unit;
+	void *grown;
+
+	while (bigger < need)
+		bigger *= 2;
+	grown = realloc(*memory, bigger * unit);
+	if (!grown)
 		return -1;
-	sqlite3_bind_int64(statement, 1, sub->cursor);
-	while ((size_t)count < max &&
-	       (rc = sqlite3_step(statement)) == SQLITE_ROW) {
-		const char *topic = (const char *)
-			sqlite3_column_text(statement, 1);
-
-		sub->cursor = sqlite3_column_int64(statement, 0);
-		if (!mas_bus_topic_match(sub->pattern, topic))
-			continue;
-		*batch = jv_array_append(*batch, jv_string((const char *)
-			sqlite3_column_text(statement, 2)));
-		count++;
-	}
-	sqlite3_finalize(statement);
-	return count;
-}
-
-/* Copy the log's new messages matching the group's pattern into its
- * delivery table, so claims need not scan the whole log. */
-static int fan_in(struct mas_bus_sub *sub, char **error)
-{
-	struct mas_bus *bus = sub->bus;
-	sqlite3_stmt *scan = prepare(bus, "SELECT m.seq, m.topic, m.priority"
-		" FROM bus_message m, bus_group g WHERE g.name = ?1 AND"
-		" m.seq > g.last_seq ORDER BY m.seq", error);
-	sqlite3_stmt *add = prepare(bus, "INSERT OR IGNORE INTO bus_delivery"
-		" (grp, seq, priority) VALUES (?1, ?2, ?3)", error);
-	long long last = -1;
-	int rc = 0;
-
-	if (!scan || !add) {
-		sqlite3_finalize(scan);
-		sqlite3_finalize(add);
-		return -1;
-	}
-	sqlite3_bind_text(scan, 1, sub->group, -1, SQLITE_STATIC);
-	sqlite3_bind_text(add, 1, sub->group, -1, SQLITE_STATIC);
-	while (rc == 0 && sqlite3_step(scan) == SQLITE_ROW) {
-		last = sqlite3_column_int64(scan, 0);
-		if (!mas_bus_topic_match(sub->pattern, (const char *)
-		                         sqlite3_column_text(scan, 1)))
-			continue;
-		sqlite3_bind_int64(add, 2, last);
-		sqlite3_bind_int(add, 3, sqlite3_column_int(scan, 2));
-		if (sqlite3_step(add) != SQLITE_DONE)
-			rc = db_fail(bus, error, "fan in");
-		sqlite3_reset(add);
-	}
-	sqlite3_finalize(scan);
-	sqlite3_finalize(add);
-	if (rc == 0 && last >= 0) {
-		sqlite3_stmt *mark = prepare(bus, "UPDATE bus_group SET"
-			" last_seq = ?2 WHERE name = ?1", error);
-
-		if (!mark)
-			return -1;
-		sqlite3_bind_text(mark, 1, sub->group, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(mark, 2, last);
-		if (sqlite3_step(mark) != SQLITE_DONE)
-			rc = db_fail(bus, error, "fan in");
-		sqlite3_finalize(mark);
-	}
-	return rc;
-}
-
-static int remember(struct mas_bus_sub *sub, long long seq)
-{
-	if (sub->claimed_count == sub->claimed_size) {
-		size_t size = sub->claimed_size ? sub->claimed_size * 2 : 64;
-		long long *claimed = realloc(sub->claimed,
-		                             size * sizeof(*claimed));
-
-		if (!claimed)
-			return -1;
-		sub->claimed = claimed;
-		sub->claimed_size = size;
-	}
-	sub->claimed[sub->claimed_count++] = seq;
+	*memory = grown;
+	*size = bigger;
 	return 0;
 }
 
-/* Apply one claim decision: deliver again, or dead-letter.  Two
- * statements, so a delivery leaves the "dead" column, and with it the
- * index, alone. */
-static int claim_one(struct mas_bus_sub *sub, sqlite3_stmt *update[2],
-                     long long seq, int deliveries, double now)
+int mas_bus_batch_add(struct mas_bus_batch *batch, const char *text,
+                      size_t len)
 {
-	int dead = deliveries >= sub->max_deliver;
-	sqlite3_stmt *statement = update[dead];
-
-	sqlite3_bind_int64(statement, 2, seq);
-	if (!dead)
-		sqlite3_bind_double(statement, 3, now + sub->visibility);
-	if (sqlite3_step(statement) != SQLITE_DONE)
+	if (batch->used + len + 1 > batch->size &&
+	    grow((void **)&batch->data, &batch->size, batch->used + len + 1,
+	         1))
 		return -1;
-	sqlite3_reset(statement);
-	return dead;
+	if (batch->count == batch->capacity &&
+	    grow((void **)&batch->starts, &batch->capacity, batch->count + 1,
+	         sizeof(*batch->starts)))
+		return -1;
+	batch->starts[batch->count++] = batch->used;
+	memcpy(batch->data + batch->used, text, len);
+	batch->data[batch->used + len] = '\0';
+	batch->used += len + 1;
+	return 0;
 }
 
-static const char claim_sql[] =
-	"SELECT d.seq, d.deliveries, m.envelope FROM bus_delivery d"
-	" JOIN bus_message m ON m.seq = d.seq WHERE d.grp = ?1 AND"
-	" d.dead = 0 AND d.deadline <= ?2 ORDER BY d.priority, d.seq"
-	" LIMIT ?3";
-
-/* Several statements: the delivery row, then the group's counters. */
-static const char deliver_sql[] =
-	"UPDATE bus_delivery SET deliveries = deliveries + 1, deadline = ?3"
-	" WHERE grp = ?1 AND seq = ?2";
-static const char bury_sql[] =
-	"UPDATE bus_delivery SET dead = 1 WHERE grp = ?1 AND seq = ?2";
-static const char count_sql[] =
-	"UPDATE bus_group SET delivered = delivered + ?2,"
-	" redelivered = redelivered + ?3, dead = dead + ?4 WHERE name = ?1";
-
-static int bump_counts(struct mas_bus_sub *sub, long delivered,
-                       long redelivered, long dead, char **error)
+const char *mas_bus_batch_text(const struct mas_bus_batch *batch, size_t i,
+                               size_t *len)
 {
-	sqlite3_stmt *statement = prepare(sub->bus, count_sql, error);
-	int rc;
+	size_t end = i + 1 < batch->count ? batch->starts[i + 1] :
+	             batch->used;
 
-	if (!statement)
-		return -1;
-	sqlite3_bind_text(statement, 1, sub->group, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(statement, 2, delivered);
-	sqlite3_bind_int64(statement, 3, redelivered);
-	sqlite3_bind_int64(statement, 4, dead);
-	rc = sqlite3_step(statement) == SQLITE_DONE ? 0 :
-	     db_fail(sub->bus, error, "claim");
-	sqlite3_finalize(statement);
-	return rc;
+	*len = end - batch->starts[i] - 1;
+	return batch->data + batch->starts[i];
 }
 
-static long claim(struct mas_bus_sub *sub, size_t max, jv *batch,
-                  char **error)
+long mas_bus_fetch_batch(struct mas_bus_sub *sub, size_t max, double wait,
+                         struct mas_bus_batch *batch, char **error)
 {
-	double now = (double)mas_clock_epoch_ms() / 1000;
-	sqlite3_stmt *select = prepare(sub->bus, claim_sql, error);
-	sqlite3_stmt *update[2] = {
-		prepare(sub->bus, deliver_sql, error),
-		prepare(sub->bus, bury_sql, error),
-	};
-	long count = 0, redelivered = 0, dead = 0;
-	int rc = 0;
-
-	if (!select || !update[0] || !update[1]) {
-		sqlite3_finalize(select);
-		sqlite3_finalize(update[0]);
-		sqlite3_finalize(update[1]);
-		return -1;
-	}
-	sqlite3_bind_text(select, 1, sub->group, -1, SQLITE_STATIC);
-	sqlite3_bind_double(select, 2, now);
-	sqlite3_bind_int64(select, 3, (long long)max);
-	sqlite3_bind_text(update[0], 1, sub->group, -1, SQLITE_STATIC);
-	sqlite3_bind_text(update[1], 1, sub->group, -1, SQLITE_STATIC);
-	while (rc >= 0 && sqlite3_step(select) == SQLITE_ROW) {
-		long long seq = sqlite3_column_int64(select, 0);
-		int deliveries = sqlite3_column_int(select, 1);
-
-		rc = claim_one(sub, update, seq, deliveries, now);
-		if (rc == 1) {
-			dead++;
-			continue;
-		}
-		if (rc < 0 || remember(sub, seq) < 0) {
-			rc = db_fail(sub->bus, error, "claim");
-			break;
-		}
-		redelivered += deliveries > 0;
-		*batch = jv_array_append(*batch, jv_string((const char *)
-			sqlite3_column_text(select, 2)));
-		count++;
-	}
-	sqlite3_finalize(select);
-	sqlite3_finalize(update[0]);
-	sqlite3_finalize(update[1]);
-	if (rc >= 0 && bump_counts(sub, count, redelivered, dead, error))
-		return -1;
-	return rc < 0 ? -1 : count;
+	*error = NULL;
+	mas_bus_batch_clear(batch);
+	if (max == 0)
+		return 0;
+	return sub->bus->backend->fetch(sub, max, wait, batch, error);
 }
 
-static long fetch_group(struct mas_bus_sub *sub, size_t max, jv *batch,
-                        char **error)
+long mas_bus_fetch_wait(struct mas_bus_sub *sub, size_t max, double wait,
+                        jv *batch, char **error)
 {
-	long count;
+	struct mas_bus_batch texts = { 0 };
+	long count = mas_bus_fetch_batch(sub, max, wait, &texts, error);
 
-	sub->claimed_count = 0;
-	/* IMMEDIATE: take the write lock before reading, so two members
-	 * never read the same free message and both claim it. */
-	if (exec(sub->bus, "BEGIN IMMEDIATE", error))
-		return -1;
-	if (fan_in(sub, error)) {
-		rollback(sub->bus);
-		return -1;
+	*batch = jv_array();
+	for (size_t i = 0; count > 0 && i < texts.count; i++) {
+		size_t len;
+		const char *text = mas_bus_batch_text(&texts, i, &len);
+
+		*batch = jv_array_append(*batch, jv_string_sized(text,
+		                                                 (int)len));
 	}
-	count = claim(sub, max, batch, error);
-	if (count < 0 || exec(sub->bus, "COMMIT", error)) {
-		rollback(sub->bus);
-		jv_free(*batch);
-		*batch = jv_array();
-		sub->claimed_count = 0;
-		return -1;
-	}
+	mas_bus_batch_release(&texts);
 	return count;
 }
 
 long mas_bus_fetch(struct mas_bus_sub *sub, size_t max, jv *batch,
                    char **error)
 {
-	*error = NULL;
-	*batch = jv_array();
-	if (max == 0)
-		return 0;
-	if (!sub->group)
-		return fetch_plain(sub, max, batch, error);
-	return fetch_group(sub, max, batch, error);
-}
-
-static int ack_all(struct mas_bus_sub *sub, sqlite3_stmt *remove,
-                   long *acked)
-{
-	for (size_t i = 0; i < sub->claimed_count; i++) {
-		sqlite3_bind_int64(remove, 2, sub->claimed[i]);
-		if (sqlite3_step(remove) != SQLITE_DONE)
-			return -1;
-		*acked += sqlite3_changes(sub->bus->store.db);
-		sqlite3_reset(remove);
-	}
-	return 0;
+	return mas_bus_fetch_wait(sub, max, 0, batch, error);
 }
 
 int mas_bus_ack(struct mas_bus_sub *sub, char **error)
 {
-	sqlite3_stmt *remove, *count;
-	long acked = 0;
-	int rc = -1;
-
 	*error = NULL;
-	if (!sub->group || sub->claimed_count == 0)
-		return 0;
-	if (exec(sub->bus, "BEGIN IMMEDIATE", error))
-		return -1;
-	remove = prepare(sub->bus, "DELETE FROM bus_delivery WHERE grp = ?1"
-	                 " AND seq = ?2 AND dead = 0", error);
-	count = prepare(sub->bus, "UPDATE bus_group SET acknowledged ="
-	                " acknowledged + ?2 WHERE name = ?1", error);
-	if (remove && count) {
-		sqlite3_bind_text(remove, 1, sub->group, -1, SQLITE_STATIC);
-		sqlite3_bind_text(count, 1, sub->group, -1, SQLITE_STATIC);
-		rc = ack_all(sub, remove, &acked);
-		sqlite3_bind_int64(count, 2, acked);
-		if (rc == 0 && sqlite3_step(count) != SQLITE_DONE)
-			rc = -1;
-	}
-	sqlite3_finalize(remove);
-	sqlite3_finalize(count);
-	if (rc == 0 && exec(sub->bus, "COMMIT", error) == 0) {
-		sub->claimed_count = 0;
-		return 0;
-	}
-	if (!*error)
-		db_fail(sub->bus, error, "acknowledge");
-	rollback(sub->bus);
-	return -1;
-}
-
-static jv topic_rows(struct mas_bus *bus, jv rows)
-{
-	sqlite3_stmt *statement = prepare_quiet(bus, "SELECT topic,"
-		" count(*), sum(priority = 0), sum(priority = 1),"
-		" sum(priority = 2), max(seq) FROM bus_message GROUP BY topic"
-		" ORDER BY topic");
-
-	while (statement && sqlite3_step(statement) == SQLITE_ROW) {
-		jv row = jv_object();
-		static const char *const keys[] = {
-			"messages", "high", "normal", "low", "last_seq"
-		};
-
-		const char *topic = (const char *)
-			sqlite3_column_text(statement, 0);
-
-		row = jv_object_set(row, jv_string("topic"),
-		                    jv_string(topic));
-		for (int i = 0; i < 5; i++)
-			row = jv_object_set(row, jv_string(keys[i]),
-			                    jv_number((double)
-			                    sqlite3_column_int64(statement,
-			                                         i + 1)));
-		rows = jv_array_append(rows, row);
-	}
-	sqlite3_finalize(statement);
-	return rows;
-}
-
-/* Messages in the log after LAST that PATTERN matches: not yet seen by
- * the group. */
-static long long unseen(struct mas_bus *bus, const char *pattern,
-                        long long last)
-{
-	sqlite3_stmt *statement = prepare_quiet(bus, "SELECT topic FROM"
-		" bus_message WHERE seq > ?1");
-	long long count = 0;
-
-	if (!statement)
-		return 0;
-	sqlite3_bind_int64(statement, 1, last);
-	while (sqlite3_step(statement) == SQLITE_ROW) {
-		const char *topic = (const char *)
-			sqlite3_column_text(statement, 0);
-
-		count += mas_bus_topic_match(pattern, topic);
-	}
-	sqlite3_finalize(statement);
-	return count;
-}
-
-static const char group_sql[] =
-	"SELECT g.name, g.pattern, g.last_seq, g.delivered, g.acknowledged,"
-	" g.redelivered, g.dead,"
-	" (SELECT count(*) FROM bus_delivery d WHERE d.grp = g.name"
-	"  AND d.dead = 0 AND d.deadline <= ?1),"
-	" (SELECT count(*) FROM bus_delivery d WHERE d.grp = g.name"
-	"  AND d.dead = 0 AND d.deadline > ?1)"
-	" FROM bus_group g ORDER BY g.name";
-
-static jv group_row(struct mas_bus *bus, sqlite3_stmt *statement)
-{
-	static const char *const keys[] = {
-		"delivered", "acknowledged", "redelivered", "dead_lettered",
-		"depth", "in_flight"
-	};
-	const char *pattern = (const char *)sqlite3_column_text(statement, 1);
-	long long lag = unseen(bus, pattern,
-	                       sqlite3_column_int64(statement, 2));
-	jv row = jv_object();
-
-	row = jv_object_set(row, jv_string("group"), jv_string((const char *)
-	                    sqlite3_column_text(statement, 0)));
-	row = jv_object_set(row, jv_string("pattern"), jv_string(pattern));
-	for (int i = 0; i < 6; i++)
-		row = jv_object_set(row, jv_string(keys[i]), jv_number(
-		                    (double)sqlite3_column_int64(statement,
-		                                                 i + 3)));
-	lag += sqlite3_column_int64(statement, 7) +
-	       sqlite3_column_int64(statement, 8);
-	return jv_object_set(row, jv_string("lag"), jv_number((double)lag));
+	return sub->bus->backend->ack(sub, error);
 }
 
 jv mas_bus_stat(struct mas_bus *bus)
 {
-	char *error = NULL;
-	sqlite3_stmt *statement;
-	jv rows;
-
-	/* One read transaction: the figures agree with each other. */
-	if (exec(bus, "BEGIN", &error)) {
-		jv failure = mas_fail(MAS_ERR_INTERNAL, "%s", error);
-
-		free(error);
-		return failure;
-	}
-	rows = topic_rows(bus, jv_array());
-	statement = prepare(bus, group_sql, &error);
-	free(error);
-	if (statement)
-		sqlite3_bind_double(statement, 1,
-		                    (double)mas_clock_epoch_ms() / 1000);
-	while (statement && sqlite3_step(statement) == SQLITE_ROW)
-		rows = jv_array_append(rows, group_row(bus, statement));
-	sqlite3_finalize(statement);
-	rollback(bus);
-	return rows;
+	return bus->backend->stat(bus);
 }

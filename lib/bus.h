@@ -1,17 +1,17 @@
 /*
- * bus.h — the message bus, embedded in the state store (mas-bus(1)).
+ * bus.h — the message bus (mas-bus(1)), over one of two backends.
  *
  * A message is an envelope {"id","topic","type","priority","sender",
- * "timestamp","correlation_id","reply_to","payload"} kept in a durable
- * log (table bus_message, one row per message with a sequence number).
- * Subscribers without a group read the log from a cursor; a durable
- * consumer group (table bus_group) hands each message to one member:
- * claims run in an IMMEDIATE transaction, so two processes never claim
- * the same message, and a claim lasts a visibility timeout, after which
- * an unacknowledged message is claimable again, up to a maximum number
- * of deliveries; then it is dead-lettered (kept, flagged, counted).
- * Within a group high priority goes before normal before low, and FIFO
- * within a priority.
+ * "timestamp","correlation_id","reply_to","payload"}, handed around as
+ * its JSON text.  The verbs below are written once; a backend (see
+ * bus-backend.h) stores and delivers the texts:
+ *
+ * - sqlite:PATH (the default, bus-sqlite.c): a durable log in the state
+ *   store, consumer groups with claims, a visibility timeout, priorities
+ *   and dead letters, all in SQLite; no daemon.
+ * - nats://HOST:PORT (bus-nats.c): NATS through libnats; JetStream
+ *   streams and durable pull consumers for storage and groups, core
+ *   subscriptions for plain subscribers and replies.
  *
  * Topics are tokens of letters, digits, '-' and '_' joined by '.'.
  * Subscription patterns may also use '*' for one token and '>' as the
@@ -25,7 +25,6 @@
 #include <jv.h>
 
 #include "config.h"
-#include "store.h"
 
 enum mas_bus_priority {
 	MAS_BUS_HIGH,
@@ -33,17 +32,21 @@ enum mas_bus_priority {
 	MAS_BUS_LOW,
 };
 
+struct mas_bus_backend;
+
 struct mas_bus {
-	struct mas_store store;
+	const struct mas_bus_backend *backend;
+	void *state;  /* the backend's */
 	char *sender; /* "host:pid", for envelopes made here */
-	sqlite3_stmt *insert; /* mas_bus_publish's, kept between calls */
+	char *sender_json; /* the same as a JSON string, quoted */
 };
 
 /*
- * Open the bus URL names ("sqlite:PATH"; NULL or "" for the state store
- * CONFIG points to).  Returns 0, or -1 with a malloc'd message in *ERROR;
- * *USAGE is set when the URL itself is wrong (exit 2) rather than the
- * file (exit 74).
+ * Open the bus URL names ("sqlite:PATH", "nats://HOST:PORT[?jetstream=
+ * no]"; NULL or "" for the state store CONFIG points to).  Returns 0, or
+ * -1 with a malloc'd message in *ERROR; *USAGE is set when the URL
+ * itself is wrong (exit 2) rather than the store or server being
+ * unreachable (exit 75).
  */
 int mas_bus_open(struct mas_bus *bus, const struct mas_config *config,
                  const char *url, int *usage, char **error);
@@ -77,10 +80,15 @@ jv mas_bus_envelope_complete(struct mas_bus *bus, jv envelope,
                              const char *topic);
 
 /*
- * Group the publishes that follow into one write transaction, ended by
- * mas_bus_commit, which returns 0 or -1 with *ERROR after rolling back
- * (none of the batch is stored then).  One commit per batch rather than
- * per message is what makes publishing fast.
+ * Group the publishes that follow into one batch, ended by
+ * mas_bus_commit, which returns 0 once every message of the batch is
+ * stored, or -1 with *ERROR.  On SQLite the batch is one write
+ * transaction, rolled back on failure (none of it stored); on NATS the
+ * publishes are asynchronous and the commit waits for JetStream's
+ * acknowledgements (on failure some may be stored; on core NATS the
+ * commit only means "handed to libnats").  A commit with no batch open
+ * does nothing.  One commit per batch rather than per message is what
+ * makes publishing fast.
  */
 int mas_bus_begin(struct mas_bus *bus, char **error);
 int mas_bus_commit(struct mas_bus *bus, char **error);
@@ -89,21 +97,61 @@ int mas_bus_commit(struct mas_bus *bus, char **error);
  * Append ENVELOPE (consumed, as made above) to the log, in its own
  * transaction unless one is open.  A message whose id is already stored
  * is not stored again (a retried publish): its sequence number is
- * returned.  Returns the sequence number, or -1 with a malloc'd message
- * in *ERROR.
+ * returned.  Returns the sequence number (0 when the backend learns it
+ * only at commit, as NATS does), or -1 with a malloc'd message in
+ * *ERROR.
  */
 long long mas_bus_publish(struct mas_bus *bus, jv envelope, char **error);
 
-/* A subscription: plain (every message) or as a member of a group. */
+/*
+ * Publish PAYLOAD, LEN bytes of JSON text already known to be one valid
+ * object or value (borrowed), as a new event on TOPIC, without parsing
+ * it: the envelope is spliced around the text.  The new id is written
+ * to ID (MAS_ID_SIZE bytes).  Returns as mas_bus_publish.
+ */
+long long mas_bus_publish_text(struct mas_bus *bus, const char *topic,
+                               int priority, const char *payload,
+                               size_t len, char *id, char **error);
+
+/* What `mas-bus pub` publishes, for mas_bus_pub_lines. */
+struct mas_bus_pub_options {
+	struct mas_bus *bus;
+	const char *topic;
+	int priority;
+	int receipts;    /* write {"id","topic"[,"seq"]} per message */
+	char **files;    /* the inputs; none: standard input */
+	int file_count;
+};
+
+/*
+ * Publish each line of the inputs, a JSON object, as the payload of a
+ * new event, without parsing it into values (bus-pub.c says how), in
+ * batches committed every 1024 lines and whenever standard input has
+ * nothing more to read at once.  After each commit, the batch's receipts
+ * (with RECEIPTS) and error records (a bad line; every message of a
+ * batch that failed) are written to stdout in input order.  Returns the
+ * exit status: MAS_EXIT_OK, _RECORDS (some lines failed), _TEMPFAIL
+ * (only publishes failed) or _USAGE (an input could not be opened).
+ */
+int mas_bus_pub_lines(const struct mas_bus_pub_options *options);
+
+/* The name of the bus's backend: "sqlite" or "nats". */
+const char *mas_bus_backend_name(const struct mas_bus *bus);
+
+/* A subscription: plain (every message) or as a member of a group.
+ * VISIBILITY and MAX_DELIVER may be changed after mas_bus_sub_init,
+ * before the first fetch. */
 struct mas_bus_sub {
 	struct mas_bus *bus;
 	const char *pattern;  /* borrowed */
 	const char *group;    /* borrowed; NULL: no group */
-	long long cursor;     /* plain: last sequence read */
-	double visibility;    /* group: seconds a claim lasts */
+	int from_start;
+	double visibility;    /* group: seconds a claim lasts; 0: the
+	                       * default (30), or on NATS the group's */
 	int max_deliver;      /* group: deliveries before dead-lettering */
-	long long *claimed;   /* group: sequences of the last batch */
-	size_t claimed_count, claimed_size;
+	int usage;            /* set when init failed for the user's
+	                       * reason (exit 2), not the bus's */
+	void *state;          /* the backend's */
 };
 
 /*
@@ -116,6 +164,35 @@ int mas_bus_sub_init(struct mas_bus_sub *sub, struct mas_bus *bus,
                      const char *pattern, const char *group, int from_start,
                      char **error);
 
+/* Envelope texts as fetched, kept as text: building a jv string per
+ * message (libjq checks its UTF-8 byte by byte) cost a subscriber a
+ * quarter of its time. */
+struct mas_bus_batch {
+	char *data;          /* the texts, each followed by '\0' */
+	size_t used, size;
+	size_t *starts;      /* where each text begins in DATA */
+	size_t count, capacity;
+};
+
+/* A zeroed batch is empty and ready; clear empties it for reuse,
+ * release frees it. */
+void mas_bus_batch_clear(struct mas_bus_batch *batch);
+void mas_bus_batch_release(struct mas_bus_batch *batch);
+
+/* Append a copy of TEXT (LEN bytes).  Returns 0, or -1 out of memory. */
+int mas_bus_batch_add(struct mas_bus_batch *batch, const char *text,
+                      size_t len);
+
+/* Text I of BATCH (borrowed, '\0'-ended), its length in *LEN. */
+const char *mas_bus_batch_text(const struct mas_bus_batch *batch, size_t i,
+                               size_t *len);
+
+/*
+ * As mas_bus_fetch_wait, the texts appended to BATCH (cleared first).
+ */
+long mas_bus_fetch_batch(struct mas_bus_sub *sub, size_t max, double wait,
+                         struct mas_bus_batch *batch, char **error);
+
 /*
  * Up to MAX messages now available: an array of envelope texts (JSON
  * strings, as stored) in *BATCH.  For a group they are claimed until
@@ -125,16 +202,22 @@ int mas_bus_sub_init(struct mas_bus_sub *sub, struct mas_bus *bus,
 long mas_bus_fetch(struct mas_bus_sub *sub, size_t max, jv *batch,
                    char **error);
 
+/* mas_bus_fetch, waiting up to WAIT seconds for a first message when
+ * none is ready (a short adaptive poll on SQLite, the server's push on
+ * NATS).  Returns 0 when none came. */
+long mas_bus_fetch_wait(struct mas_bus_sub *sub, size_t max, double wait,
+                        jv *batch, char **error);
+
 /* Acknowledge the group's last batch (nothing for a plain one). */
 int mas_bus_ack(struct mas_bus_sub *sub, char **error);
 
 void mas_bus_sub_release(struct mas_bus_sub *sub);
 
 /*
- * The bus's figures: one object per topic {"topic","messages","high",
- * "normal","low","last_seq"} then one per group {"group","pattern",
- * "depth","in_flight","delivered","acknowledged","redelivered",
- * "dead_lettered","lag"}, as an array.  jv_invalid_with_msg on error.
+ * The bus's figures: one object per topic {"topic","messages",...} then
+ * one per group {"group","pattern","depth","in_flight","delivered",
+ * "acknowledged","redelivered","dead_lettered","lag"}, as an array;
+ * mas-bus(1) says what each backend adds.  jv_invalid_with_msg on error.
  */
 jv mas_bus_stat(struct mas_bus *bus);
 
