@@ -4,7 +4,6 @@
  */
 #include <argp.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,17 +56,7 @@ struct bus_command {
 	char **routes;
 	int route_count;
 	struct mas_bus bus;
-	/* pub: the open batch: its messages' receipts, and with -v the
-	 * output places they will fill once committed. */
-	jv receipts;
-	size_t *tickets;
-	size_t batch_count;
-	int batch_open;
 };
-
-/* Messages per transaction at most; a batch is also committed whenever
- * stdin has nothing more to read right now. */
-#define BATCH_MAX 1024
 
 static const struct argp_option options[] = {
 	{ "url", OPT_URL, "URL", 0,
@@ -200,158 +189,6 @@ static void need_topic(struct bus_command *command, int pattern)
 }
 
 /* A span continuing nothing, its traceparent in the envelope. */
-static jv trace_publish(jv envelope, struct mas_span **span)
-{
-	char traceparent[MAS_TRACEPARENT_SIZE];
-
-	*span = mas_span_start("bus.publish", NULL);
-	if (!*span)
-		return envelope;
-	mas_span_traceparent(*span, traceparent);
-	mas_span_set(*span, "mas.bus.topic", jv_object_get(jv_copy(envelope),
-	                                                  jv_string("topic")));
-	return jv_object_set(envelope, jv_string("traceparent"),
-	                     jv_string(traceparent));
-}
-
-/* {"id","topic","seq"}; no seq where the backend has none (NATS). */
-static jv receipt(jv envelope, long long seq)
-{
-	jv row = jv_object();
-
-	row = jv_object_set(row, jv_string("id"), jv_object_get(
-	                    jv_copy(envelope), jv_string("id")));
-	row = jv_object_set(row, jv_string("topic"),
-	                    jv_object_get(envelope, jv_string("topic")));
-	if (seq <= 0)
-		return row;
-	return jv_object_set(row, jv_string("seq"), jv_number((double)seq));
-}
-
-/* Whether the next read of input will not block: more is buffered in
- * the pipe, or end of file.  Named files never block. */
-static int input_ready(struct mas_run *run)
-{
-	struct pollfd poller = { .fd = STDIN_FILENO, .events = POLLIN };
-
-	if (strcmp(mas_run_file(run), "-") != 0)
-		return 1;
-	return poll(&poller, 1, 0) > 0;
-}
-
-static jv publish_error(struct mas_run *run, const char *error)
-{
-	return mas_run_error_record(run, mas_error(MAS_ERR_UPSTREAM_ERROR,
-	                            "%s", error ? error : "publish failed"));
-}
-
-/* Commit the open batch, then give each message its receipt (-v), or
- * each an error record when the commit failed. */
-static void commit_batch(struct mas_run *run, struct bus_command *command)
-{
-	char *error = NULL;
-	int failed;
-
-	if (!command->batch_open)
-		return;
-	failed = mas_bus_commit(&command->bus, &error);
-	command->batch_open = 0;
-	if (!failed)
-		mas_metrics_count("mas_bus_published_total", "Messages "
-		                  "published.", NULL,
-		                  (double)command->batch_count);
-	for (size_t i = 0; i < command->batch_count; i++) {
-		jv receipt = jv_array_get(jv_copy(command->receipts), (int)i);
-
-		if (failed) {
-			jv_free(receipt);
-			receipt = publish_error(run, error);
-		}
-		if (command->cli.verbose)
-			mas_run_complete(run, command->tickets[i], receipt);
-		else if (failed)
-			mas_run_emit(run, receipt);
-		else
-			jv_free(receipt);
-	}
-	jv_free(command->receipts);
-	command->receipts = jv_array();
-	command->batch_count = 0;
-	free(error);
-}
-
-static void batch_add(struct mas_run *run, struct bus_command *command,
-                      jv receipt)
-{
-	size_t n = command->batch_count;
-
-	if (n % BATCH_MAX == 0) {
-		size_t *tickets = realloc(command->tickets, (n + BATCH_MAX) *
-		                          sizeof(*tickets));
-
-		if (!tickets)
-			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
-		command->tickets = tickets;
-	}
-	if (command->cli.verbose)
-		command->tickets[n] = mas_run_defer(run);
-	command->receipts = jv_array_append(command->receipts, receipt);
-	command->batch_count++;
-}
-
-static void publish_one(struct mas_run *run, struct bus_command *command,
-                        jv envelope)
-{
-	struct mas_span *span;
-	char *error = NULL;
-	long long seq = -1;
-
-	if (!command->batch_open &&
-	    mas_bus_begin(&command->bus, &error) == 0)
-		command->batch_open = 1;
-	envelope = trace_publish(envelope, &span);
-	if (command->batch_open)
-		seq = mas_bus_publish(&command->bus, jv_copy(envelope),
-		                      &error);
-	if (seq < 0) {
-		mas_span_fail(span, error ? error : "publish failed");
-		mas_run_emit(run, publish_error(run, error));
-		jv_free(envelope);
-	} else {
-		batch_add(run, command, receipt(envelope, seq));
-	}
-	mas_span_end(span);
-	free(error);
-}
-
-static void publish_each(struct mas_run *run, jv record, void *data)
-{
-	struct bus_command *command = data;
-	jv envelope = mas_agent_input(&command->cli, record);
-
-	jv_free(record);
-	if (jv_is_valid(envelope) && command->envelope)
-		envelope = mas_bus_envelope_complete(&command->bus, envelope,
-		                                     command->topic);
-	else if (jv_is_valid(envelope))
-		envelope = mas_bus_envelope(&command->bus, command->topic,
-		                            command->priority, envelope);
-	if (jv_is_valid(envelope))
-		publish_one(run, command, envelope);
-	else
-		mas_run_emit(run, mas_run_error_record(run,
-		             jv_invalid_get_msg(envelope)));
-	/* Commit before the loop could block on input, so a message is
-	 * stored as soon as its producer goes quiet. */
-	if (command->batch_count >= BATCH_MAX || !input_ready(run))
-		commit_batch(run, command);
-}
-
-static void publish_finish(struct mas_run *run, void *data)
-{
-	commit_batch(run, data);
-}
-
 /* The record loop over the input files for a verb: lines are the
  * user's payloads, so they keep their ids or lack of them. */
 static struct mas_run_options input_records(struct bus_command *command,
@@ -369,33 +206,20 @@ static struct mas_run_options input_records(struct bus_command *command,
 	return run;
 }
 
-/* Plain payloads, untraced: lines go to the bus as text, unparsed. */
-static int publish_lines(struct bus_command *command)
+static int publish(struct bus_command *command)
 {
 	struct mas_bus_pub_options pub = {
 		.bus = &command->bus,
 		.topic = command->topic,
 		.priority = command->priority,
 		.receipts = command->cli.verbose,
-		.files = command->cli.files,
-		.file_count = command->cli.file_count,
+		.envelope = command->envelope,
+		.cli = &command->cli,
 	};
-
-	return mas_bus_pub_lines(&pub);
-}
-
-static int publish(struct bus_command *command)
-{
-	struct mas_run_options run;
 
 	need_topic(command, 0);
 	open_bus(command);
-	if (!command->envelope && !command->cli.input &&
-	    !mas_trace_enabled())
-		return publish_lines(command);
-	run = input_records(command, publish_each, command);
-	run.finish = publish_finish;
-	return mas_run_records(&run);
+	return mas_bus_pub(&pub);
 }
 
 /* One line out: the envelope TEXT as stored, or its payload. */
@@ -888,14 +712,11 @@ int main(int argc, char **argv)
 	struct bus_command command = { 0 };
 	int status;
 
-	command.receipts = jv_array();
 	mas_cli_init(&command.cli, "mas-bus", "bus");
 	command.priority = MAS_BUS_NORMAL;
 	mas_cli_parse(&command.cli, &argp, argc, argv, &command);
 	mas_cli_setup(&command.cli);
 	status = run_verb(&command);
-	jv_free(command.receipts);
-	free(command.tickets);
 	free(command.routes);
 	mas_bus_close(&command.bus);
 	mas_cli_release(&command.cli);

@@ -24,6 +24,7 @@
 
 #include <jv.h>
 
+#include "cli.h"
 #include "config.h"
 
 enum mas_bus_priority {
@@ -113,27 +114,27 @@ long long mas_bus_publish_text(struct mas_bus *bus, const char *topic,
                                int priority, const char *payload,
                                size_t len, char *id, char **error);
 
-/* What `mas-bus pub` publishes, for mas_bus_pub_lines. */
+/* What `mas-bus pub` publishes, for mas_bus_pub. */
 struct mas_bus_pub_options {
 	struct mas_bus *bus;
 	const char *topic;
 	int priority;
-	int receipts;    /* write {"id","topic"[,"seq"]} per message */
-	char **files;    /* the inputs; none: standard input */
-	int file_count;
+	int receipts;    /* write {"id","topic"[,"seq"]} per message (-v) */
+	int envelope;    /* records are whole envelopes (--envelope) */
+	const struct mas_cli *cli; /* --input, and the input files */
 };
 
 /*
- * Publish each line of the inputs, a JSON object, as the payload of a
- * new event, without parsing it into values (bus-pub.c says how), in
- * batches committed every 1024 lines and whenever standard input has
- * nothing more to read at once.  After each commit, the batch's receipts
- * (with RECEIPTS) and error records (a bad line; every message of a
- * batch that failed) are written to stdout in input order.  Returns the
- * exit status: MAS_EXIT_OK, _RECORDS (some lines failed), _TEMPFAIL
- * (only publishes failed) or _USAGE (an input could not be opened).
+ * Publish each input record as the payload of a new event (or, with
+ * ENVELOPE, as an envelope completed by mas_bus_envelope_complete), on
+ * the record loop, in batches committed every 1,024 messages and
+ * whenever standard input has nothing more to read at once; a plain
+ * line is published as its text, never parsed (bus-pub.c says how).
+ * After each commit the batch's receipts (with RECEIPTS) are written in
+ * input order, or an error record per message of a batch that failed.
+ * Returns the record loop's exit status.
  */
-int mas_bus_pub_lines(const struct mas_bus_pub_options *options);
+int mas_bus_pub(const struct mas_bus_pub_options *options);
 
 /* The name of the bus's backend: "sqlite" or "nats". */
 const char *mas_bus_backend_name(const struct mas_bus *bus);

@@ -785,10 +785,13 @@ static void run_file(struct mas_run *run)
 		if (options->jobs)
 			wait_below(run, options->jobs);
 		run->record_started = mas_clock_monotonic();
-		record = parse_line(run, line, length, &ok);
 		run->records_in++;
 		mas_metrics_count("mas_records_read_total", "Input lines read "
 		                  "as records (blank lines skipped).", NULL, 1);
+		if (options->line &&
+		    options->line(run, line, length, options->data))
+			continue;
+		record = parse_line(run, line, length, &ok);
 		if (!options->keep_rows_raw)
 			start_record_span(run, ok ? jv_copy(record) : jv_null());
 		if (!ok) {

@@ -36,6 +36,15 @@ struct mas_run_options {
 	 * NULL for none. */
 	void (*finish)(struct mas_run *run, void *data);
 	void *data;
+	/*
+	 * Programs that can take a record as the line it is, without libjq
+	 * (mas-bus pub splices it into an envelope), set LINE: it is called
+	 * first with each non-blank line (LENGTH bytes, not NUL-terminated)
+	 * and returns 1 when it took the line, 0 to have it parsed and
+	 * handed to EACH, or made an error record, as usual.  NULL: none.
+	 */
+	int (*line)(struct mas_run *run, const char *line, size_t length,
+	            void *data);
 	/* Leave records without an id alone (series mode: rows are data,
 	 * not tasks, and a million ids would be waste). */
 	int keep_rows_raw;
