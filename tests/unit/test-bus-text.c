@@ -11,7 +11,7 @@
 #include "id.h"
 #include "unit.h"
 
-static char folder[] = "/tmp/mas-test-bus-text.XXXXXX";
+static char folder[256];
 
 static void test_batch(void)
 {
@@ -114,27 +114,12 @@ static void test_bad_url(void)
 	free(error);
 }
 
-static void remove_folder(void)
-{
-	static const char *const names[] = {
-		"bus.db", "bus.db-wal", "bus.db-shm"
-	};
-	char path[128];
-
-	for (int i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", folder, names[i]);
-		unlink(path);
-	}
-	rmdir(folder);
-}
-
 int main(void)
 {
 	UNIT_RUN(test_batch);
 	UNIT_RUN(test_bad_url);
-	if (!mkdtemp(folder))
-		return 1;
+	unit_make_dir(folder, sizeof(folder), "test-bus-text");
 	UNIT_RUN(test_publish_text);
-	remove_folder();
+	unit_remove_dir(folder);
 	return unit_done();
 }

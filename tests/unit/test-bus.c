@@ -54,7 +54,7 @@ static void test_priorities(void)
 	CHECK_INT(mas_bus_priority_parse(NULL), -1);
 }
 
-static char folder[] = "/tmp/mas-test-bus.XXXXXX";
+static char folder[256];
 
 static int open_bus(struct mas_bus *bus)
 {
@@ -173,29 +173,14 @@ static void test_envelope(void)
 	mas_bus_close(&bus);
 }
 
-static void remove_folder(void)
-{
-	static const char *const names[] = {
-		"bus.db", "bus.db-wal", "bus.db-shm"
-	};
-	char path[128];
-
-	for (int i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", folder, names[i]);
-		unlink(path);
-	}
-	rmdir(folder);
-}
-
 int main(void)
 {
 	UNIT_RUN(test_topics);
 	UNIT_RUN(test_match);
 	UNIT_RUN(test_priorities);
-	if (!mkdtemp(folder))
-		return 1;
+	unit_make_dir(folder, sizeof(folder), "test-bus");
 	UNIT_RUN(test_group);
 	UNIT_RUN(test_envelope);
-	remove_folder();
+	unit_remove_dir(folder);
 	return unit_done();
 }
