@@ -49,7 +49,7 @@ struct frame {
 	int single;             /* a branch: its one node, then done */
 	unsigned long *counts;  /* uses of each edge, for "max N" */
 	struct mas_flow_path path; /* meta.flow */
-	jv input;               /* a flow node's state on entry (retries) */
+	jv input;               /* a flow node's state on entry (output=) */
 };
 
 struct token {
@@ -631,7 +631,8 @@ static void step_failed(struct token *t, jv error)
 
 /* ---- run nodes: co-process replicas ---- */
 
-static struct replica *pick_replica(struct token *t, struct mas_flow_node *node)
+/* The replica of the token's run node with the fewest records queued. */
+static struct replica *pick_replica(struct token *t)
 {
 	struct node_runtime *rt = &top(t)->flow->runner->nodes[top(t)->at];
 	struct replica *best = &rt->replicas[0];
@@ -639,7 +640,6 @@ static struct replica *pick_replica(struct token *t, struct mas_flow_node *node)
 	for (int i = 1; i < rt->count; i++)
 		if (rt->replicas[i].queued < best->queued)
 			best = &rt->replicas[i];
-	(void)node;
 	return best;
 }
 
@@ -703,7 +703,7 @@ static int start_replica(struct replica *r, struct mas_flow_node *node,
 
 static int start_run(struct token *t, struct mas_flow_node *node)
 {
-	struct replica *r = pick_replica(t, node);
+	struct replica *r = pick_replica(t);
 	jv error;
 
 	if (r->child.pid == 0 && start_replica(r, node, &error) != 0) {
