@@ -50,6 +50,12 @@ struct nats_bus {
 	int batch_open;          /* between begin and commit */
 	pthread_mutex_t lock;    /* guards failure, set by libnats' thread */
 	char *failure;           /* the first failed asynchronous publish */
+	/* Released subscriptions, destroyed once the connection is
+	 * closed: libnats' reader thread may still be handing one a
+	 * message (seen when sub --count stops while messages flow), and
+	 * would lock a freed subscription. */
+	natsSubscription **retired;
+	size_t retired_count;
 };
 
 struct nats_sub {
@@ -178,12 +184,18 @@ static void nats_close(struct mas_bus *bus)
 
 	if (!nats)
 		return;
-	if (nats->connection)
+	if (nats->connection) {
 		natsConnection_FlushTimeout(nats->connection, WAIT_MS);
+		natsConnection_Close(nats->connection);
+	}
+	for (size_t i = 0; i < nats->retired_count; i++)
+		natsSubscription_Destroy(nats->retired[i]);
+	free(nats->retired);
 	jsCtx_Destroy(nats->js);
 	natsConnection_Destroy(nats->connection);
-	/* libnats' own threads and memory, so nothing looks leaked. */
-	nats_Close();
+	/* libnats' own threads and memory, so nothing looks leaked; its
+	 * reader thread may still be handling a message: wait for it. */
+	nats_CloseAndWait(WAIT_MS);
 	for (size_t i = 0; i < nats->stream_count; i++)
 		free(nats->streams[i]);
 	free(nats->streams);
@@ -475,6 +487,27 @@ static int nats_sub_init(struct mas_bus_sub *sub, char **error)
 	return core_sub_init(sub, error);
 }
 
+/* Keep SUBSCRIPTION to destroy at close (struct nats_bus says why). */
+static void retire(struct nats_bus *nats, natsSubscription *subscription)
+{
+	natsSubscription **more;
+
+	if (!subscription)
+		return;
+	if (!nats) { /* the bus is closed already */
+		natsSubscription_Destroy(subscription);
+		return;
+	}
+	more = realloc(nats->retired, (nats->retired_count + 1) *
+	               sizeof(*more));
+	if (!more) {
+		natsSubscription_Destroy(subscription);
+		return;
+	}
+	nats->retired = more;
+	nats->retired[nats->retired_count++] = subscription;
+}
+
 static void nats_sub_release(struct mas_bus_sub *sub)
 {
 	struct nats_sub *state = sub->state;
@@ -484,11 +517,12 @@ static void nats_sub_release(struct mas_bus_sub *sub)
 	for (size_t i = 0; i < state->unacked_count; i++)
 		natsMsg_Destroy(state->unacked[i]);
 	free(state->unacked);
-	/* An ordered consumer is ephemeral: remove it now rather than
-	 * when the server notices it idle.  A group's stays. */
-	if (state->ordered && state->subscription)
+	/* An ordered consumer is ephemeral: removed now rather than when
+	 * the server notices it idle; a core subscription stops taking
+	 * messages.  A group's durable consumer stays. */
+	if (!state->pull && state->subscription)
 		natsSubscription_Unsubscribe(state->subscription);
-	natsSubscription_Destroy(state->subscription);
+	retire(state_of(sub->bus), state->subscription);
 	free(state);
 	sub->state = NULL;
 }

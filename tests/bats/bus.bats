@@ -533,3 +533,21 @@ big_records() {
 	[ -z "$output" ]
 	run -2 --separate-stderr mas-bus sub jobs --from-start --url "$core"
 }
+
+@test "bus: sub --count stops cleanly while messages still flow" {
+	only_on nats "libnats' reader thread is NATS's"
+	core="$MAS_BUS_URL?jetstream=no"
+	records 40000 >"$BATS_TEST_TMPDIR/in"
+	# stop after 20,000 of 80,000: the rest arrive as the sub closes
+	for _ in 1 2 3; do
+		mas-bus sub flood --follow --count 20000 --url "$core" \
+			>"$BATS_TEST_TMPDIR/out" &
+		sub=$!
+		sleep 0.3
+		mas-bus pub flood --url "$core" "$BATS_TEST_TMPDIR/in" &
+		mas-bus pub flood --url "$core" "$BATS_TEST_TMPDIR/in"
+		wait "$sub"
+		wait
+		[ "$(grep -c '' "$BATS_TEST_TMPDIR/out")" -eq 20000 ]
+	done
+}
