@@ -35,6 +35,7 @@
 #include "mas.h"
 #include "metrics.h"
 #include "trace.h"
+#include "utf8.h"
 
 #include "banned.h"
 
@@ -744,7 +745,9 @@ static void answered(struct token *t, struct mas_flow_node *node,
 	const char *output = node->output;
 	jv value;
 
-	if (mas_json_scan_object(line, length, &scan)) {
+	/* text that is not valid UTF-8 goes to libjq, which mends it */
+	if (mas_json_scan_object(line, length, &scan) &&
+	    mas_utf8_invalid_offset(line, length) == length) {
 		if (!same_record(t, &scan)) {
 			step_failed(t, bad_line(node, "answered for another "
 			                        "record (one line out per line "

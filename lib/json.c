@@ -3,6 +3,7 @@
  * no allocation) and a dumper with fast numbers (see json.h).
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,66 @@ static int hex(char c)
 
 /* A string from its opening quote; control characters and bad escapes
  * are errors.  UTF-8 validity is the record reader's concern. */
+/* The four hex digits of a \u escape, after the 'u'; their value, or
+ * -1. */
+static long hex4(struct scanner *s)
+{
+	char digits[5];
+
+	if (s->end - s->p < 4 || !hex(s->p[0]) || !hex(s->p[1]) ||
+	    !hex(s->p[2]) || !hex(s->p[3]))
+		return -1;
+	memcpy(digits, s->p, 4);
+	digits[4] = '\0';
+	s->p += 4;
+	return strtol(digits, NULL, 16);
+}
+
+/* A \u escape; a high surrogate must be followed by a low one, as
+ * libjq requires. */
+static int scan_unicode_escape(struct scanner *s)
+{
+	long code = hex4(s), low;
+
+	if (code < 0xd800 || code > 0xdbff)
+		return code >= 0;
+	if (s->end - s->p < 2 || s->p[0] != '\\' || s->p[1] != 'u')
+		return 0;
+	s->p += 2;
+	low = hex4(s);
+	return low >= 0xdc00 && low <= 0xdfff;
+}
+
+/*
+ * Whether none of the 8 bytes of V is a quote, a backslash or a control
+ * character, tested all at once (the "has zero byte" trick); a false
+ * "no" only sends the scan byte by byte.
+ */
+static int plain8(uint64_t v)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	uint64_t quote = v ^ (ones * '"'), backslash = v ^ (ones * '\\');
+
+	return !(((quote - ones) & ~quote & highs) |
+	         ((backslash - ones) & ~backslash & highs) |
+	         ((v - ones * 0x20) & ~v & highs));
+}
+
 static int scan_string(struct scanner *s)
 {
 	s->p++;
 	while (s->p < s->end) {
-		unsigned char c = (unsigned char)*s->p++;
+		unsigned char c;
+		uint64_t v;
+
+		/* long runs of plain text, eight bytes a step */
+		while (s->end - s->p >= 8 &&
+		       (memcpy(&v, s->p, 8), plain8(v)))
+			s->p += 8;
+		if (s->p >= s->end)
+			break;
+		c = (unsigned char)*s->p++;
 
 		if (c == '"')
 			return 1;
@@ -49,10 +105,8 @@ static int scan_string(struct scanner *s)
 			return 0;
 		c = (unsigned char)*s->p++;
 		if (c == 'u') {
-			if (s->end - s->p < 4 || !hex(s->p[0]) ||
-			    !hex(s->p[1]) || !hex(s->p[2]) || !hex(s->p[3]))
+			if (!scan_unicode_escape(s))
 				return 0;
-			s->p += 4;
 		} else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
 			return 0;
 		}

@@ -7,9 +7,10 @@
  * This scanner only checks that a line is one JSON object (RFC 8259,
  * strict) and notes the two top-level keys a runner cares about, at a
  * few nanoseconds a byte, so a valid line can be passed on as text.  It
- * rejects some texts libjq would accept (NaN, a lone surrogate escape
- * is accepted as jq does): callers parse a rejected line with libjq to
- * decide and to word the error.
+ * accepts nothing libjq refuses (a high surrogate escape without its low
+ * one included) and refuses some texts libjq takes (NaN, nan, 1.): the
+ * callers parse a refused line with libjq to decide and to word the
+ * error.
  */
 #ifndef MAS_JSON_SCAN_H
 #define MAS_JSON_SCAN_H

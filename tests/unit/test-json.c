@@ -1,0 +1,100 @@
+/*
+ * test-json.c — json.h against libjq: the scanner accepts exactly the
+ * objects libjq parses (within strict JSON), and the dumper writes what
+ * jv_dump_string writes, on generated texts and numbers.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "unit.h"
+
+/* A string of LENGTH characters drawn from an alphabet rich in what
+ * the scanner must notice: quotes, backslashes, control characters. */
+static void random_text(char *out, size_t length)
+{
+	static const char alphabet[] = "abcdefgh \"\\\n\t\x01\x1f/u0123é";
+
+	for (size_t i = 0; i < length; i++)
+		out[i] = alphabet[rand() % (sizeof(alphabet) - 1)];
+	out[length] = '\0';
+}
+
+static void test_scan_agrees_with_libjq(void)
+{
+	char text[64], line[128];
+	int mismatches = 0, accepted = 0;
+
+	srand(7);
+	for (int i = 0; i < 200000; i++) {
+		struct mas_json_scan scan;
+		jv value;
+		int ours, theirs;
+
+		random_text(text, (size_t)(rand() % 40));
+		snprintf(line, sizeof(line), "{\"id\":\"x\",\"t\":\"%s\"}", text);
+		ours = mas_json_scan_object(line, strlen(line), &scan);
+		value = jv_parse(line);
+		theirs = jv_is_valid(value) &&
+		         jv_get_kind(value) == JV_KIND_OBJECT;
+		jv_free(value);
+		/* the scanner may refuse what libjq takes, never the
+		 * reverse */
+		mismatches += ours && !theirs;
+		accepted += ours;
+		if (ours)
+			CHECK(scan.id && scan.id_length == 3 && !scan.has_meta);
+	}
+	CHECK_INT(mismatches, 0);
+	CHECK(accepted > 1000);
+}
+
+static void test_scan_keys(void)
+{
+	struct mas_json_scan scan;
+	const char *line = "  {\"meta\":{\"id\":1},\"error\":null,\"id\":\"a\"} ";
+
+	CHECK(mas_json_scan_object(line, strlen(line), &scan));
+	CHECK(scan.has_meta && scan.has_error);
+	CHECK_INT((int)scan.id_length, 3);
+	CHECK(strncmp(scan.id, "\"a\"", 3) == 0);
+	CHECK(!mas_json_scan_object("[1]", 3, &scan));
+	CHECK(!mas_json_scan_object("{\"a\":1} x", 9, &scan));
+	CHECK(!mas_json_scan_object("{\"a\":01}", 8, &scan));
+	CHECK(mas_json_scan_object("{ }", 3, &scan) && scan.empty);
+}
+
+static void test_dump_agrees_with_libjq(void)
+{
+	char text[64];
+	int mismatches = 0;
+
+	srand(11);
+	for (int i = 0; i < 100000; i++) {
+		double x = i % 2 ? ldexp((double)rand(), rand() % 120 - 60) :
+		           (double)(rand() % 2000000) / 1000.0 - 1000;
+		jv value, theirs, ours;
+
+		random_text(text, (size_t)(rand() % 20));
+		value = JV_OBJECT(jv_string(text), jv_number(x),
+		                  jv_string("a"), JV_ARRAY(jv_true(), jv_null(),
+		                                           jv_number(-x)));
+		theirs = jv_dump_string(jv_copy(value), 0);
+		ours = mas_json_dump(value);
+		mismatches += strcmp(jv_string_value(theirs),
+		                     jv_string_value(ours)) != 0;
+		jv_free(theirs);
+		jv_free(ours);
+	}
+	CHECK_INT(mismatches, 0);
+}
+
+int main(void)
+{
+	UNIT_RUN(test_scan_agrees_with_libjq);
+	UNIT_RUN(test_scan_keys);
+	UNIT_RUN(test_dump_agrees_with_libjq);
+	return unit_done();
+}
