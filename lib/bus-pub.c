@@ -73,19 +73,15 @@ static void commit_batch(struct mas_run *run, struct pub *pub)
 	if (!failed)
 		mas_metrics_count("mas_bus_published_total", "Messages "
 		                  "published.", NULL, (double)pub->count);
-	for (size_t i = 0; i < pub->count; i++) {
-		jv receipt = jv_array_get(jv_copy(pub->receipts), (int)i);
+	for (size_t i = 0; (failed || pub->options->receipts) &&
+	                   i < pub->count; i++) {
+		jv receipt = failed ? publish_error(run, error) :
+		             jv_array_get(jv_copy(pub->receipts), (int)i);
 
-		if (failed) {
-			jv_free(receipt);
-			receipt = publish_error(run, error);
-		}
 		if (pub->options->receipts)
 			mas_run_complete(run, pub->tickets[i], receipt);
-		else if (failed)
-			mas_run_emit(run, receipt);
 		else
-			jv_free(receipt);
+			mas_run_emit(run, receipt);
 	}
 	jv_free(pub->receipts);
 	pub->receipts = jv_array();
@@ -100,9 +96,15 @@ static int begin_batch(struct pub *pub, char **error)
 	return pub->open ? 0 : -1;
 }
 
-/* A message of the open batch; RECEIPT is consumed. */
+/* A message of the open batch; RECEIPT is consumed (jv_null() when
+ * receipts are off: nothing is kept then but the count). */
 static void batch_add(struct mas_run *run, struct pub *pub, jv receipt)
 {
+	if (!pub->options->receipts) {
+		jv_free(receipt);
+		pub->count++;
+		return;
+	}
 	if (pub->count % BATCH_MAX == 0) {
 		size_t *tickets = realloc(pub->tickets, (pub->count +
 		                          BATCH_MAX) * sizeof(*tickets));
@@ -111,8 +113,7 @@ static void batch_add(struct mas_run *run, struct pub *pub, jv receipt)
 			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
 		pub->tickets = tickets;
 	}
-	if (pub->options->receipts)
-		pub->tickets[pub->count] = mas_run_defer(run);
+	pub->tickets[pub->count] = mas_run_defer(run);
 	pub->receipts = jv_array_append(pub->receipts, receipt);
 	pub->count++;
 }
@@ -126,6 +127,13 @@ static jv receipt(const char *id, const char *topic, long long seq)
 	if (seq <= 0)
 		return row;
 	return jv_object_set(row, jv_string("seq"), jv_number((double)seq));
+}
+
+/* The receipt when they are asked for (-v), else jv_null(). */
+static jv options_receipt(struct pub *pub, const char *id,
+                          const char *topic, long long seq)
+{
+	return pub->options->receipts ? receipt(id, topic, seq) : jv_null();
 }
 
 /* Commit before the loop could block on input. */
@@ -168,8 +176,9 @@ static void publish_envelope(struct mas_run *run, struct pub *pub,
 		mas_span_fail(span, error ? error : "publish failed");
 		mas_run_emit(run, publish_error(run, error));
 	} else {
-		batch_add(run, pub, receipt(jv_string_value(id),
-		                            jv_string_value(topic), seq));
+		batch_add(run, pub, options_receipt(pub, jv_string_value(id),
+		                                    jv_string_value(topic),
+		                                    seq));
 	}
 	mas_span_end(span);
 	jv_free(id);
@@ -221,8 +230,8 @@ static int publish_line(struct mas_run *run, const char *line,
 	if (seq < 0)
 		mas_run_emit(run, publish_error(run, error));
 	else
-		batch_add(run, pub, options->receipts ?
-		          receipt(id, options->topic, seq) : jv_null());
+		batch_add(run, pub, options_receipt(pub, id, options->topic,
+		                                    seq));
 	free(error);
 	after_publish(run, pub);
 	return 1;

@@ -298,11 +298,10 @@ long long mas_bus_publish(struct mas_bus *bus, jv envelope, char **error)
 /* Now as ISO 8601, formatted once per millisecond: at a million
  * messages a second, formatting each timestamp was a tenth of the
  * publishing time. */
-static const char *now_iso(void)
+static const char *now_iso(uint64_t ms)
 {
 	static uint64_t last_ms;
 	static char last[MAS_CLOCK_ISO_SIZE];
-	uint64_t ms = mas_clock_epoch_ms();
 
 	if (ms != last_ms || !last[0]) {
 		mas_clock_format_iso((double)ms / 1000, last);
@@ -332,8 +331,9 @@ static int envelope_head(struct mas_bus *bus, const char *topic,
                          int priority, char *id, char *out, size_t size)
 {
 	struct text text = { out, out + size };
+	uint64_t ms = mas_clock_epoch_ms();
 
-	mas_id_new(id);
+	mas_id_new_at(id, ms);
 	put(&text, "{\"id\":\"");
 	put(&text, id);
 	put(&text, "\",\"topic\":\"");
@@ -343,7 +343,7 @@ static int envelope_head(struct mas_bus *bus, const char *topic,
 	put(&text, "\",\"sender\":");
 	put(&text, bus->sender_json);
 	put(&text, ",\"timestamp\":\"");
-	put(&text, now_iso());
+	put(&text, now_iso(ms));
 	put(&text, "\",\"correlation_id\":null,\"reply_to\":null,"
 	     "\"payload\":");
 	return text.at == text.end ? -1 : (int)(text.at - out);

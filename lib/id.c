@@ -63,7 +63,12 @@ static void encode(uint64_t ms, const uint8_t rand[10], char *out)
 
 void mas_id_new(char buf[MAS_ID_SIZE])
 {
-	uint64_t ms = mas_clock_epoch_ms();
+	mas_id_new_at(buf, mas_clock_epoch_ms());
+}
+
+void mas_id_new_at(char buf[MAS_ID_SIZE], unsigned long long now_ms)
+{
+	uint64_t ms = now_ms;
 	uint8_t rand[10];
 
 	pthread_mutex_lock(&id_lock);

@@ -16,4 +16,8 @@
 /* A new id into BUF.  Thread-safe. */
 void mas_id_new(char buf[MAS_ID_SIZE]);
 
+/* The same for a caller that has just read the clock (NOW_MS, the
+ * milliseconds since the epoch): one clock read where two were. */
+void mas_id_new_at(char buf[MAS_ID_SIZE], unsigned long long now_ms);
+
 #endif
