@@ -36,13 +36,15 @@ static void test_scan_agrees_with_libjq(void)
 		random_text(text, (size_t)(rand() % 40));
 		snprintf(line, sizeof(line), "{\"id\":\"x\",\"t\":\"%s\"}", text);
 		ours = mas_json_scan_object(line, strlen(line), &scan);
+		if (!ours)
+			continue; /* the scanner may refuse what libjq takes
+			           * (and libjq 1.6 leaks on some refusals) */
 		value = jv_parse(line);
 		theirs = jv_is_valid(value) &&
 		         jv_get_kind(value) == JV_KIND_OBJECT;
 		jv_free(value);
-		/* the scanner may refuse what libjq takes, never the
-		 * reverse */
-		mismatches += ours && !theirs;
+		/* never the reverse */
+		mismatches += !theirs;
 		accepted += ours;
 		if (ours)
 			CHECK(scan.id && scan.id_length == 3 && !scan.has_meta);
