@@ -38,6 +38,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_TO,
 	OPT_BY,
+	OPT_OLDER_THAN,
 };
 
 struct bus_command {
@@ -56,6 +57,7 @@ struct bus_command {
 	char **routes;
 	int route_count;
 	struct mas_bus bus;
+	double older_than;   /* gc: seconds, or -1 when not given */
 };
 
 static const struct argp_option options[] = {
@@ -85,6 +87,9 @@ static const struct argp_option options[] = {
 	  "(default .type)", 0 },
 	{ "timeout", OPT_TIMEOUT, "S", 0,
 	  "req: seconds to wait for each reply (default 30)", 0 },
+	{ "older-than", OPT_OLDER_THAN, "DURATION", 0,
+	  "gc: remove messages older than DURATION (N, Ns, Nm, Nh or Nd) "
+	  "that no group still owes", 0 },
 	{ "max-deliver", OPT_MAX_DELIVER, "N", 0,
 	  "sub --group: deliveries before a message is dead-lettered "
 	  "(default 5)", 0 },
@@ -149,6 +154,9 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_TIMEOUT: c->timeout = parse_seconds("--timeout", arg); break;
 	case OPT_BY: c->by = arg; break;
+	case OPT_OLDER_THAN:
+		c->older_than = mas_cli_parse_duration("--older-than", arg);
+		break;
 	case OPT_TO: add_route(c, arg); break;
 	case OPT_MAX_DELIVER:
 		c->max_deliver = (int)mas_cli_parse_count("--max-deliver", arg,
@@ -668,11 +676,32 @@ static int stat_bus(struct bus_command *command)
 	return MAS_EXIT_OK;
 }
 
+static int gc_bus(struct bus_command *command)
+{
+	char *error = NULL;
+	long removed;
+
+	if (command->older_than < 0)
+		mas_die(MAS_EXIT_USAGE, "gc: --older-than is needed");
+	if (command->topic)
+		mas_die(MAS_EXIT_USAGE, "gc: takes no topic");
+	open_bus(command);
+	mas_output_init();
+	removed = mas_bus_gc(&command->bus, command->older_than, &error);
+	if (removed < 0) {
+		mas_error_log("%s", error);
+		free(error);
+		return removed == -2 ? MAS_EXIT_USAGE : MAS_EXIT_IO;
+	}
+	printf("{\"removed\":%ld}\n", removed);
+	return MAS_EXIT_OK;
+}
+
 static int run_verb(struct bus_command *command)
 {
 	if (!command->verb)
 		mas_die(MAS_EXIT_USAGE, "no verb given: pub, sub, req, serve, "
-		        "route or stat");
+		        "route, stat or gc");
 	if (strcmp(command->verb, "pub") == 0)
 		return publish(command);
 	if (strcmp(command->verb, "sub") == 0)
@@ -685,8 +714,10 @@ static int run_verb(struct bus_command *command)
 		return serve(command);
 	if (strcmp(command->verb, "route") == 0)
 		return route_records(command);
+	if (strcmp(command->verb, "gc") == 0)
+		return gc_bus(command);
 	mas_die(MAS_EXIT_USAGE, "'%s' is not a verb: pub, sub, req, serve, "
-	        "route or stat",
+	        "route, stat or gc",
 	        command->verb);
 }
 
@@ -701,7 +732,8 @@ int main(int argc, char **argv)
 		"(request and wait for the reply), serve PATTERN -- COMMAND "
 		"[ARG...] (answer requests through COMMAND), route --to "
 		"NAME=COMMAND... [FILE...] (dispatch to filters, no bus), "
-		"stat (figures).  "
+		"stat (figures), gc --older-than DURATION (remove old "
+		"messages no group owes).  "
 		"See mas-bus(1).";
 	struct argp_child children[] = {
 		{ &mas_cli_argp, 0, "Options every mas program takes:", 0 },
@@ -713,6 +745,7 @@ int main(int argc, char **argv)
 	int status;
 
 	mas_cli_init(&command.cli, "mas-bus", "bus");
+	command.older_than = -1;
 	command.priority = MAS_BUS_NORMAL;
 	mas_cli_parse(&command.cli, &argp, argc, argv, &command);
 	mas_cli_setup(&command.cli);

@@ -69,22 +69,6 @@ static const struct argp_option options[] = {
 	{ 0 }
 };
 
-/* "90", "90s", "15m", "12h", "30d": seconds. */
-static double parse_duration(const char *text)
-{
-	static const char units[] = "smhd";
-	static const double seconds[] = { 1, 60, 3600, 86400 };
-	char *end;
-	double value = strtod(text, &end);
-	const char *unit = *end ? strchr(units, *end) : units;
-
-	if (end == text || !(value >= 0) || !unit || !*unit ||
-	    (*end && end[1]))
-		mas_die(MAS_EXIT_USAGE, "--older-than: '%s' is not a duration "
-		        "such as 90s, 15m, 12h or 30d", text);
-	return value * seconds[unit - units];
-}
-
 /* Verbs that name no flow FILE: runs, gc; show and resume name a RUN_ID
  * there. */
 static int takes_file(const char *verb)
@@ -106,7 +90,10 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	case OPT_FORMAT: command->format = arg; break;
 	case OPT_RUN_ID: command->run_id = arg; break;
 	case OPT_JOBLOG: command->joblog_path = arg; break;
-	case OPT_OLDER_THAN: command->older_than = parse_duration(arg); break;
+	case OPT_OLDER_THAN:
+		command->older_than = mas_cli_parse_duration("--older-than",
+		                                             arg);
+		break;
 	case OPT_RECURSION_LIMIT:
 		command->recursion_limit = mas_cli_parse_count(
 			"--recursion-limit", arg, 1, 1000000);

@@ -51,6 +51,8 @@ struct mas_bus_backend {
 	int (*ack)(struct mas_bus_sub *sub, char **error);
 	void (*sub_release)(struct mas_bus_sub *sub);
 	jv (*stat)(struct mas_bus *bus);
+	long (*gc)(struct mas_bus *bus, double seconds, char **error);
+	                           /* NULL: the backend keeps its own */
 };
 
 extern const struct mas_bus_backend mas_bus_sqlite;

@@ -729,6 +729,35 @@ static jv sqlite_stat(struct mas_bus *bus)
 	return rows;
 }
 
+/*
+ * The messages older than SECONDS that no group still owes: every
+ * group's scan has passed them, and no delivery row, waiting or dead-
+ * lettered, refers to them.  (A group's scan passes every topic, so a
+ * group that has not read for a while holds back what came after.)
+ */
+static long sqlite_gc(struct mas_bus *bus, double seconds, char **error)
+{
+	struct sqlite_bus *db = state_of(bus);
+	sqlite3_stmt *st = prepare(bus,
+		"DELETE FROM bus_message WHERE at < ?1"
+		" AND seq <= coalesce((SELECT min(last_seq) FROM bus_group),"
+		"   seq)"
+		" AND NOT EXISTS (SELECT 1 FROM bus_group g, bus_delivery d"
+		"   WHERE d.grp = g.name AND d.seq = bus_message.seq)", error);
+	long removed = -1;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_double(st, 1, (double)mas_clock_epoch_ms() / 1000 -
+	                    seconds);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		removed = sqlite3_changes(db->store.db);
+	else
+		db_fail(bus, error, "gc");
+	sqlite3_finalize(st);
+	return removed;
+}
+
 const struct mas_bus_backend mas_bus_sqlite = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -741,4 +770,5 @@ const struct mas_bus_backend mas_bus_sqlite = {
 	.ack = sqlite_ack,
 	.sub_release = sqlite_sub_release,
 	.stat = sqlite_stat,
+	.gc = sqlite_gc,
 };

@@ -507,3 +507,15 @@ jv mas_bus_stat(struct mas_bus *bus)
 {
 	return bus->backend->stat(bus);
 }
+
+long mas_bus_gc(struct mas_bus *bus, double seconds, char **error)
+{
+	*error = NULL;
+	if (!bus->backend->gc) {
+		mas_error_set(error, "gc: the %s backend keeps messages as "
+		              "its server's limits say (on NATS, a stream's "
+		              "max age)", bus->backend->name);
+		return -2;
+	}
+	return bus->backend->gc(bus, seconds, error);
+}

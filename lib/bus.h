@@ -222,4 +222,12 @@ void mas_bus_sub_release(struct mas_bus_sub *sub);
  */
 jv mas_bus_stat(struct mas_bus *bus);
 
+/*
+ * Remove the messages older than SECONDS that no consumer group still
+ * owes (dead letters are kept), and return how many; -1 with *ERROR on
+ * failure, -2 with *ERROR when the backend has no such thing (NATS:
+ * JetStream's stream limits do it).
+ */
+long mas_bus_gc(struct mas_bus *bus, double seconds, char **error);
+
 #endif

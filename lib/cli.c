@@ -158,6 +158,21 @@ long mas_cli_parse_count(const char *option, const char *text, long min,
 	return value;
 }
 
+double mas_cli_parse_duration(const char *option, const char *text)
+{
+	static const char units[] = "smhd";
+	static const double seconds[] = { 1, 60, 3600, 86400 };
+	char *end;
+	double value = strtod(text, &end);
+	const char *unit = *end ? strchr(units, *end) : units;
+
+	if (end == text || !(value >= 0) || !unit || !*unit ||
+	    (*end && end[1]))
+		mas_die(MAS_EXIT_USAGE, "%s: '%s' is not a duration such as "
+		        "90s, 15m, 12h or 30d", option, text);
+	return value * seconds[unit - units];
+}
+
 static void setup_logging(struct mas_cli *cli)
 {
 	const char *level = mas_config_get(&cli->config, "log.level");

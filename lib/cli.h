@@ -68,6 +68,12 @@ struct mas_expr *mas_cli_compile(const char *option, const char *text);
 long mas_cli_parse_count(const char *option, const char *text, long min,
                          long max);
 
+/*
+ * Parse a duration option value: seconds, or a number followed by s, m,
+ * h or d ("90", "90s", "15m", "12h", "30d"); exit 2 naming OPTION.
+ */
+double mas_cli_parse_duration(const char *option, const char *text);
+
 /* Free what setup made; writes out the last spans and metrics. */
 void mas_cli_release(struct mas_cli *cli);
 

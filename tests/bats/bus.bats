@@ -551,3 +551,27 @@ big_records() {
 		[ "$(grep -c '' "$BATS_TEST_TMPDIR/out")" -eq 20000 ]
 	done
 }
+
+@test "bus: gc removes old messages no group owes, keeps the rest" {
+	if [ "$BACKEND" = nats ]; then
+		run -2 --separate-stderr mas-bus gc --older-than 0
+		grep -qF "max age" <<<"$stderr"
+		return
+	fi
+	records 5 | mas-bus pub a.x
+	records 3 | mas-bus pub b.y
+	mas-bus sub 'a.>' --group g --count 2 --payload >/dev/null
+	run --separate-stderr mas-bus gc --older-than 1d
+	[ "$output" = '{"removed":0}' ]
+	# the 2 acknowledged, and b.y, which the group does not take
+	run --separate-stderr mas-bus gc --older-than 0
+	[ "$output" = '{"removed":5}' ]
+	# what the group still owes is kept, and still delivered
+	run --separate-stderr mas-bus sub 'a.>' --group g --payload
+	[ "$(printf '%s\n' "$output" | jq -s -c 'map(.n)')" = "[3,4,5]" ]
+	run --separate-stderr mas-bus gc --older-than 0s
+	[ "$output" = '{"removed":3}' ]
+	run -2 --separate-stderr mas-bus gc
+	run -2 --separate-stderr mas-bus gc topic --older-than 1h
+	run -2 --separate-stderr mas-bus gc --older-than soon
+}
