@@ -62,7 +62,9 @@ struct token {
 	jv state;               /* jv_invalid() while LINE holds it */
 	char *line;             /* the state as a co-process wrote it */
 	size_t length, line_capacity;
-	int line_has_meta;
+	int line_has_meta;      /* what the scanner found in LINE */
+	int line_empty;
+	size_t line_close;      /* the offset of its closing brace */
 	struct frame frames[MAX_FRAMES];
 	int depth;
 	long steps;
@@ -156,9 +158,10 @@ static void set_state(struct token *t, jv state)
 	t->length = 0;
 }
 
-/* Hold the state as LINE (LENGTH bytes, checked by the scanner). */
+/* Hold the state as LINE (LENGTH bytes), which the scanner passed,
+ * finding SCAN. */
 static void set_line(struct token *t, const char *line, size_t length,
-                     int has_meta)
+                     const struct mas_json_scan *scan)
 {
 	if (t->line_capacity < length + 1) {
 		char *more = realloc(t->line, length + 1);
@@ -171,7 +174,9 @@ static void set_line(struct token *t, const char *line, size_t length,
 	memcpy(t->line, line, length);
 	t->line[length] = '\0';
 	t->length = length;
-	t->line_has_meta = has_meta;
+	t->line_has_meta = scan->has_meta;
+	t->line_empty = scan->empty;
+	t->line_close = scan->close;
 	jv_free(t->state);
 	t->state = jv_invalid();
 }
@@ -305,20 +310,17 @@ static jv final_state(struct token *t, jv path, jv extra_meta)
 static char *spliced_line(struct token *t, size_t *length)
 {
 	static const char head[] = ",\"meta\":{\"flow\":";
-	struct mas_json_scan scan;
-	size_t flow_length, at;
+	size_t flow_length, at, skip = (size_t)t->line_empty;
 	char *flow = mas_flow_path_text(&t->frames[0].path, &flow_length);
-	char *text;
+	char *text = malloc(t->line_close + sizeof(head) + flow_length + 3);
 
-	mas_json_scan_object(t->line, t->length, &scan);
-	text = malloc(scan.close + sizeof(head) + flow_length + 3);
 	if (!text)
 		mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
-	memcpy(text, t->line, scan.close);
-	at = scan.close;
+	memcpy(text, t->line, t->line_close);
+	at = t->line_close;
 	/* no comma after an empty object's brace */
-	memcpy(text + at, head + scan.empty, sizeof(head) - 1 - scan.empty);
-	at += sizeof(head) - 1 - scan.empty;
+	memcpy(text + at, head + skip, sizeof(head) - 1 - skip);
+	at += sizeof(head) - 1 - skip;
 	memcpy(text + at, flow, flow_length);
 	at += flow_length;
 	memcpy(text + at, "}}", 3);
@@ -395,8 +397,11 @@ static jv output_of(struct token *t, const char *waiting_at, char **text,
 	    !jv_object_has(jv_copy(t->state), jv_string("meta"))) {
 		/* dumped once, the path spliced in as for a line */
 		char *line = mas_json_dump_text(jv_copy(t->state), length);
+		struct mas_json_scan dumped = {
+			.close = *length - 1, .empty = *length == 2,
+		};
 
-		set_line(t, line, *length, 0);
+		set_line(t, line, *length, &dumped);
 		free(line);
 	}
 	if (!jv_is_valid(t->state) && !t->line_has_meta &&
@@ -755,7 +760,7 @@ static void answered(struct token *t, struct mas_flow_node *node,
 			return;
 		}
 		if (!output && !scan.has_error) {
-			set_line(t, line, length, scan.has_meta);
+			set_line(t, line, length, &scan);
 			if (step_succeeded(t, jv_invalid(), jv_invalid()))
 				advance(t);
 			return;
