@@ -2,7 +2,6 @@
  * flow-store.c — mas-flow's checkpoints (flow-store.h): tables flow_run,
  * flow_record and flow_step of migration 6 in store.c.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,21 +43,6 @@ static const char *const statement_sql[ST_COUNT] = {
 	"UPDATE flow_run SET emitted = ?2, updated = ?3 WHERE id = ?1",
 };
 
-static char *message(const char *format, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static char *message(const char *format, ...)
-{
-	va_list ap;
-	char *text = NULL;
-
-	va_start(ap, format);
-	if (vasprintf(&text, format, ap) < 0)
-		text = NULL;
-	va_end(ap);
-	return text;
-}
-
 static double now(void)
 {
 	return (double)mas_clock_epoch_ms() / 1000.0;
@@ -87,8 +71,8 @@ static int start_run(struct mas_flow_checkpoint *c, const char *flow,
 	                        " started, updated, status) VALUES (?1, ?2,"
 	                        " ?3, ?3, 'running')", -1, &st, NULL);
 	if (rc != SQLITE_OK) {
-		*error = message("%s: %s", c->store.path,
-		                 sqlite3_errmsg(c->store.db));
+		mas_error_set(error, "%s: %s", c->store.path,
+		                     sqlite3_errmsg(c->store.db));
 		return -1;
 	}
 	sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
@@ -97,13 +81,13 @@ static int start_run(struct mas_flow_checkpoint *c, const char *flow,
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_CONSTRAINT) {
-		*error = message("--run-id: run '%s' exists already",
-		                 c->run_id);
+		mas_error_set(error, "--run-id: run '%s' exists already",
+		                     c->run_id);
 		return -1;
 	}
 	if (rc != SQLITE_DONE) {
-		*error = message("%s: %s", c->store.path,
-		                 sqlite3_errmsg(c->store.db));
+		mas_error_set(error, "%s: %s", c->store.path,
+		                     sqlite3_errmsg(c->store.db));
 		return -1;
 	}
 	return 0;
@@ -123,8 +107,8 @@ static int prepare(struct mas_flow_checkpoint *c, char **error)
 	for (int i = 0; i < ST_COUNT; i++)
 		if (sqlite3_prepare_v2(c->store.db, statement_sql[i], -1,
 		                       &c->statements[i], NULL) != SQLITE_OK) {
-			*error = message("%s: %s", c->store.path,
-			                 sqlite3_errmsg(c->store.db));
+			mas_error_set(error, "%s: %s", c->store.path,
+			                     sqlite3_errmsg(c->store.db));
 			return -1;
 		}
 	return 0;
@@ -169,10 +153,11 @@ static int load_run(struct mas_flow_checkpoint *c, char **flow,
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE) {
-		*error = message("no run '%s'", c->run_id);
+		mas_error_set(error, "no run '%s'", c->run_id);
 		return 1;
 	}
-	*error = message("%s: %s", c->store.path, sqlite3_errmsg(c->store.db));
+	mas_error_set(error, "%s: %s", c->store.path,
+	              sqlite3_errmsg(c->store.db));
 	return -1;
 }
 
@@ -275,8 +260,8 @@ long mas_flow_checkpoint_pending(struct mas_flow_checkpoint *c,
 		}
 	}
 	if (rc != SQLITE_DONE) {
-		*error = message("%s: %s", c->store.path,
-		                 sqlite3_errmsg(c->store.db));
+		mas_error_set(error, "%s: %s", c->store.path,
+		                     sqlite3_errmsg(c->store.db));
 		count = -1;
 	}
 	sqlite3_finalize(st);
@@ -503,13 +488,13 @@ static long print_runs(struct mas_store *store, const char *where,
                        const char *run_id, FILE *out, char **error)
 {
 	sqlite3_stmt *st;
-	char *sql = message("SELECT id, flow, started, updated, status,"
-	                    " records, failed, steps FROM flow_run %s"
-	                    " ORDER BY started DESC, id", where);
+	char *sql;
 	long count = 0;
 	int rc;
 
-	if (!sql)
+	if (asprintf(&sql, "SELECT id, flow, started, updated, status,"
+	             " records, failed, steps FROM flow_run %s"
+	             " ORDER BY started DESC, id", where) < 0)
 		mas_die(MAS_EXIT_USAGE, "out of memory");
 	rc = sqlite3_prepare_v2(store->db, sql, -1, &st, NULL);
 	free(sql);
@@ -521,8 +506,8 @@ static long print_runs(struct mas_store *store, const char *where,
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_OK) {
-		*error = message("%s: %s", store->path,
-		                 sqlite3_errmsg(store->db));
+		mas_error_set(error, "%s: %s", store->path,
+		                     sqlite3_errmsg(store->db));
 		return -1;
 	}
 	return count;
@@ -582,8 +567,8 @@ static int print_records(struct mas_store *store, const char *run_id,
 		print_line(out, record_row(st));
 	sqlite3_finalize(st);
 	if (rc != SQLITE_OK) {
-		*error = message("%s: %s", store->path,
-		                 sqlite3_errmsg(store->db));
+		mas_error_set(error, "%s: %s", store->path,
+		                     sqlite3_errmsg(store->db));
 		return -1;
 	}
 	return 0;
@@ -626,8 +611,8 @@ long mas_flow_gc(const struct mas_config *config, double seconds,
 		sqlite3_finalize(st);
 	}
 	if (removed < 0)
-		*error = message("%s: %s", store.path,
-		                 sqlite3_errmsg(store.db));
+		mas_error_set(error, "%s: %s", store.path,
+		                     sqlite3_errmsg(store.db));
 	mas_store_close(&store);
 	return removed;
 }
