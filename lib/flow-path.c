@@ -77,66 +77,47 @@ jv mas_flow_path_json(const struct mas_flow_path *path)
 	return array;
 }
 
-struct text {
-	char *data;
-	size_t length, capacity;
-};
-
-static void put(struct text *t, const char *bytes, size_t length)
+static void put_str(struct mas_json_text *t, const char *text)
 {
-	if (t->capacity - t->length < length + 1) {
-		t->capacity = t->capacity * 2 + length + 128;
-		t->data = realloc(t->data, t->capacity);
-		if (!t->data)
-			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
-	}
-	memcpy(t->data + t->length, bytes, length);
-	t->length += length;
-	t->data[t->length] = '\0';
-}
-
-static void put_str(struct text *t, const char *text)
-{
-	put(t, text, strlen(text));
+	mas_json_put(t, text, strlen(text));
 }
 
 /* Node names are letters, digits, '_' and '-' (flow.c): no escapes. */
-static void put_step(struct text *t, const struct mas_flow_step *step)
+static void put_step(struct mas_json_text *t,
+                     const struct mas_flow_step *step)
 {
 	char number[MAS_JSON_NUMBER_SIZE];
-	size_t length;
-	char *extra;
+	jv extra = jv_copy(step->extra);
 
-	if (!step->node || (jv_is_valid(step->extra) &&
-	                    jv_object_has(jv_copy(step->extra),
-	                                  jv_string("node")))) {
-		extra = mas_json_dump_text(mas_flow_step_json(step), &length);
-		put(t, extra, length);
-		free(extra);
+	if (!step->node || (jv_is_valid(extra) &&
+	                    jv_object_has(jv_copy(extra), jv_string("node")))) {
+		jv_free(extra);
+		mas_json_put_value(t, mas_flow_step_json(step));
 		return;
 	}
 	put_str(t, "{\"node\":\"");
 	put_str(t, step->node);
 	put_str(t, "\",\"ms\":");
-	put(t, number, mas_json_number(step->ms, number));
+	mas_json_put(t, number, mas_json_number(step->ms, number));
 	if (step->tries > 1) {
 		put_str(t, ",\"tries\":");
-		put(t, number, mas_json_number(step->tries, number));
+		mas_json_put(t, number, mas_json_number(step->tries, number));
 	}
-	if (jv_is_valid(step->extra) &&
-	    jv_object_length(jv_copy(step->extra)) > 0) {
-		extra = mas_json_dump_text(jv_copy(step->extra), &length);
-		put_str(t, ",");
-		put(t, extra + 1, length - 1); /* without its '{' */
-		free(extra);
-		return;
+	if (jv_is_valid(extra)) {
+		jv_object_foreach(extra, key, value) {
+			put_str(t, ",");
+			mas_json_put_value(t, key);
+			put_str(t, ":");
+			mas_json_put_value(t, value);
+		}
 	}
+	jv_free(extra);
 	put_str(t, "}");
 }
 
 char *mas_flow_step_text(const struct mas_flow_step *step, size_t *length)
 {
-	struct text t = { NULL, 0, 0 };
+	struct mas_json_text t = { NULL, 0, 0 };
 
 	put_step(&t, step);
 	*length = t.length;
@@ -145,7 +126,7 @@ char *mas_flow_step_text(const struct mas_flow_step *step, size_t *length)
 
 char *mas_flow_path_text(const struct mas_flow_path *path, size_t *length)
 {
-	struct text t = { NULL, 0, 0 };
+	struct mas_json_text t = { NULL, 0, 0 };
 
 	put_str(&t, "[");
 	for (size_t i = 0; i < path->count; i++) {

@@ -266,15 +266,10 @@ int mas_json_scan_object(const char *text, size_t length,
 	return 1;
 }
 
-/* Text being written: grown by doubling, made a jv string once. */
-struct text {
-	char *data;
-	size_t length, capacity;
-};
-
-static void reserve(struct text *t, size_t more)
+/* Room for MORE bytes and a NUL after them. */
+static void reserve(struct mas_json_text *t, size_t more)
 {
-	if (t->capacity - t->length >= more)
+	if (t->capacity - t->length > more)
 		return;
 	t->capacity = t->capacity * 2 + more + 64;
 	t->data = realloc(t->data, t->capacity);
@@ -282,17 +277,19 @@ static void reserve(struct text *t, size_t more)
 		abort(); /* as libjq does when memory runs out */
 }
 
-static void put(struct text *t, const char *bytes, size_t length)
+void mas_json_put(struct mas_json_text *t, const char *bytes, size_t length)
 {
 	reserve(t, length);
 	memcpy(t->data + t->length, bytes, length);
 	t->length += length;
+	t->data[t->length] = '\0';
 }
 
-static void put_char(struct text *t, char c)
+static void put_char(struct mas_json_text *t, char c)
 {
 	reserve(t, 1);
 	t->data[t->length++] = c;
+	t->data[t->length] = '\0';
 }
 
 static size_t format_integer(long long n, char *out)
@@ -366,16 +363,16 @@ size_t mas_json_number(double x, char out[MAS_JSON_NUMBER_SIZE])
 	return strlen(out);
 }
 
-static void put_number(struct text *t, double x)
+static void put_number(struct mas_json_text *t, double x)
 {
 	char text[MAS_JSON_NUMBER_SIZE];
 
-	put(t, text, mas_json_number(x, text));
+	mas_json_put(t, text, mas_json_number(x, text));
 }
 
 /* A string as jq escapes it: quote, backslash and control characters
  * (DEL too), the rest as is (jv strings are valid UTF-8). */
-static void put_string(struct text *t, const char *s, size_t length)
+static void put_string(struct mas_json_text *t, const char *s, size_t length)
 {
 	static const char hex[] = "0123456789abcdef";
 	const char *run = s, *end = s + length;
@@ -388,7 +385,7 @@ static void put_string(struct text *t, const char *s, size_t length)
 
 		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
 			continue;
-		put(t, run, (size_t)(s - run));
+		mas_json_put(t, run, (size_t)(s - run));
 		run = s + 1;
 		switch (c) {
 		case '"': escape[1] = '"'; break;
@@ -403,15 +400,14 @@ static void put_string(struct text *t, const char *s, size_t length)
 			escape[5] = hex[c & 15];
 			size = 6;
 		}
-		put(t, escape, size);
+		mas_json_put(t, escape, size);
 	}
-	put(t, run, (size_t)(end - run));
+	mas_json_put(t, run, (size_t)(end - run));
 	put_char(t, '"');
 }
 
-static void put_value(struct text *t, jv value);
 
-static void put_array(struct text *t, jv array)
+static void put_array(struct mas_json_text *t, jv array)
 {
 	int length = jv_array_length(jv_copy(array));
 
@@ -419,13 +415,13 @@ static void put_array(struct text *t, jv array)
 	for (int i = 0; i < length; i++) {
 		if (i)
 			put_char(t, ',');
-		put_value(t, jv_array_get(jv_copy(array), i));
+		mas_json_put_value(t, jv_array_get(jv_copy(array), i));
 	}
 	jv_free(array);
 	put_char(t, ']');
 }
 
-static void put_object(struct text *t, jv object)
+static void put_object(struct mas_json_text *t, jv object)
 {
 	int first = 1;
 
@@ -438,13 +434,13 @@ static void put_object(struct text *t, jv object)
 		           (size_t)jv_string_length_bytes(jv_copy(key)));
 		jv_free(key);
 		put_char(t, ':');
-		put_value(t, member);
+		mas_json_put_value(t, member);
 	}
 	jv_free(object);
 	put_char(t, '}');
 }
 
-static void put_value(struct text *t, jv value)
+void mas_json_put_value(struct mas_json_text *t, jv value)
 {
 	switch (jv_get_kind(value)) {
 	case JV_KIND_NUMBER:
@@ -456,13 +452,13 @@ static void put_value(struct text *t, jv value)
 		break;
 	case JV_KIND_ARRAY: put_array(t, value); return;
 	case JV_KIND_OBJECT: put_object(t, value); return;
-	case JV_KIND_TRUE: put(t, "true", 4); break;
-	case JV_KIND_FALSE: put(t, "false", 5); break;
-	case JV_KIND_NULL: put(t, "null", 4); break;
+	case JV_KIND_TRUE: mas_json_put(t, "true", 4); break;
+	case JV_KIND_FALSE: mas_json_put(t, "false", 5); break;
+	case JV_KIND_NULL: mas_json_put(t, "null", 4); break;
 	default: {
 		jv dumped = jv_dump_string(jv_copy(value), 0);
 
-		put(t, jv_string_value(dumped), strlen(jv_string_value(dumped)));
+		mas_json_put(t, jv_string_value(dumped), strlen(jv_string_value(dumped)));
 		jv_free(dumped);
 	}
 	}
@@ -471,11 +467,10 @@ static void put_value(struct text *t, jv value)
 
 char *mas_json_dump_text(jv value, size_t *length)
 {
-	struct text t = { NULL, 0, 0 };
+	struct mas_json_text t = { NULL, 0, 0 };
 
-	put_value(&t, value);
-	put_char(&t, '\0');
-	*length = t.length - 1;
+	mas_json_put_value(&t, value);
+	*length = t.length;
 	return t.data;
 }
 

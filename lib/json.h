@@ -45,6 +45,20 @@ jv mas_json_dump(jv value);
 /* The same as a malloc'd NUL-terminated text of *LENGTH bytes. */
 char *mas_json_dump_text(jv value, size_t *length);
 
+/* Text written piece by piece, for writers of JSON by hand: a zeroed
+ * one is empty; DATA is malloc'd and kept NUL-terminated. */
+struct mas_json_text {
+	char *data;
+	size_t length, capacity;
+};
+
+/* Append LENGTH BYTES to TEXT. */
+void mas_json_put(struct mas_json_text *text, const char *bytes,
+                  size_t length);
+
+/* Append VALUE (consumed) as mas_json_dump writes it. */
+void mas_json_put_value(struct mas_json_text *text, jv value);
+
 /* The number X as mas_json_dump writes it, NUL-terminated in OUT; its
  * length. */
 enum { MAS_JSON_NUMBER_SIZE = 40 };
