@@ -181,12 +181,16 @@ static void set_line(struct token *t, const char *line, size_t length,
 	t->state = jv_invalid();
 }
 
-/* The state as text, for a co-process or a checkpoint (a jv string). */
-static jv state_text(struct token *t)
+/* The state as text, for a checkpoint: the line it is held as, or its
+ * dump, malloc'd into *OWNED (NULL when nothing was). */
+static const char *state_text(struct token *t, char **owned)
 {
+	size_t length;
+
+	*owned = NULL;
 	if (!jv_is_valid(t->state))
-		return jv_string_sized(t->line, (int)t->length);
-	return mas_json_dump(jv_copy(t->state));
+		return t->line;
+	return *owned = mas_json_dump_text(jv_copy(t->state), &length);
 }
 
 /* ---- tokens ---- */
@@ -434,9 +438,9 @@ static void finish(struct token *t, const char *waiting_at)
 {
 	struct runner_root *root = t->root;
 	struct mas_flow_checkpoint *checkpoint = root->options.checkpoint;
-	char *line;
+	char *line, *owned = NULL;
 	size_t length;
-	jv record, text;
+	jv record;
 
 	if (t->parent) {
 		branch_done(t);
@@ -446,14 +450,14 @@ static void finish(struct token *t, const char *waiting_at)
 	if (root->options.joblog)
 		log_job(t, !line);
 	if (checkpoint) {
-		text = waiting_at ? state_text(t) :
-		       line ? jv_string_sized(line, (int)length) :
-		       mas_json_dump(jv_copy(record));
+		const char *text = waiting_at ? state_text(t, &owned) :
+		                   line ? line : (owned = mas_json_dump_text(
+		                           jv_copy(record), &length));
+
 		mas_flow_checkpoint_done(checkpoint, t->seq, t->steps,
 		                         waiting_at ? MAS_FLOW_RECORD_WAITING :
-		                         MAS_FLOW_RECORD_DONE,
-		                         jv_string_value(text));
-		jv_free(text);
+		                         MAS_FLOW_RECORD_DONE, text);
+		free(owned);
 	}
 	if (line)
 		mas_run_complete_line(root->run, t->ticket, line, length);
@@ -483,11 +487,14 @@ static void record_step(struct token *t, jv extra, int store)
 
 	mas_flow_path_add(&f->path, node->name, now_ms() - t->step_began,
 	                  t->tries, extra);
-	snprintf(name, sizeof(name), "node=\"%s\"", node->name);
-	mas_metrics_count("mas_flow_steps_total", "Node steps run by "
-	                  "mas-flow", name, 1);
+	if (mas_metrics_enabled()) {
+		snprintf(name, sizeof(name), "node=\"%s\"", node->name);
+		mas_metrics_count("mas_flow_steps_total", "Node steps run by "
+		                  "mas-flow", name, 1);
+	}
 	if (store && checkpoint && t->depth == 1 && t->seq > 0) {
-		jv text = state_text(t);
+		char *owned;
+		const char *text = state_text(t, &owned);
 		size_t length;
 		char *entry = mas_flow_step_text(
 			&f->path.steps[f->path.count - 1], &length);
@@ -495,8 +502,8 @@ static void record_step(struct token *t, jv extra, int store)
 		mas_flow_checkpoint_step(checkpoint, t->seq,
 		                         (long)f->path.count, node->name,
 		                         f->edge, f->path.steps[f->path.count -
-		                         1].ms, entry, jv_string_value(text));
-		jv_free(text);
+		                         1].ms, entry, text);
+		free(owned);
 		free(entry);
 	}
 }
@@ -1186,17 +1193,15 @@ void mas_flow_each(struct mas_run *run, jv record, void *data)
 	t->seq = ++root->seq;
 	remember_order(root, t->ticket, t->seq);
 	if (root->options.checkpoint) {
-		jv text = mas_json_dump(jv_copy(t->state));
-		char *id = NULL;
-		jv plain = jv_object_get(jv_copy(t->state), jv_string("id"));
+		char *owned;
+		const char *text = state_text(t, &owned);
+		jv id = jv_object_get(jv_copy(t->state), jv_string("id"));
 
-		if (jv_get_kind(plain) == JV_KIND_STRING)
-			id = strdup(jv_string_value(plain));
 		mas_flow_checkpoint_record(root->options.checkpoint, t->seq,
-		                           id, jv_string_value(text));
-		free(id);
-		jv_free(plain);
-		jv_free(text);
+		                           jv_get_kind(id) == JV_KIND_STRING ?
+		                           jv_string_value(id) : NULL, text);
+		free(owned);
+		jv_free(id);
 	}
 	advance(t);
 }

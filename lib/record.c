@@ -212,11 +212,11 @@ static void write_text(const char *text, size_t size)
 
 static void write_line(jv record)
 {
-	jv text = mas_json_dump(record);
+	size_t length;
+	char *text = mas_json_dump_text(record, &length);
 
-	write_text(jv_string_value(text),
-	           (size_t)jv_string_length_bytes(jv_copy(text)));
-	jv_free(text);
+	write_text(text, length);
+	free(text);
 }
 
 static void count_error(struct mas_run *run, jv record)
