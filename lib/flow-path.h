@@ -45,7 +45,7 @@ jv mas_flow_step_json(const struct mas_flow_step *step);
 jv mas_flow_path_json(const struct mas_flow_path *path);
 
 /* The path, or one step, as compact JSON text, malloc'd, NUL-terminated,
- * *LENGTH bytes; exactly as mas_json_dump would write the jv. */
+ * *LENGTH bytes; exactly as mas_json_dump_text would write the jv. */
 char *mas_flow_path_text(const struct mas_flow_path *path, size_t *length);
 char *mas_flow_step_text(const struct mas_flow_step *step, size_t *length);
 

@@ -473,13 +473,3 @@ char *mas_json_dump_text(jv value, size_t *length)
 	*length = t.length;
 	return t.data;
 }
-
-jv mas_json_dump(jv value)
-{
-	size_t length;
-	char *text = mas_json_dump_text(value, &length);
-	jv result = jv_string_sized(text, (int)length);
-
-	free(text);
-	return result;
-}

@@ -34,15 +34,12 @@ int mas_json_scan_object(const char *text, size_t length,
                          struct mas_json_scan *scan);
 
 /*
- * VALUE (consumed) as compact JSON text, a jv string, exactly as
- * jv_dump_string(VALUE, 0) writes it; but numbers that print the same
- * with printf's %.15g (integers, and decimals such as 0.125) are written
- * that way, not through libjq's dtoa, which costs thousands of
- * instructions a number.  Anything else is left to libjq.
+ * VALUE (consumed) as compact JSON text, malloc'd, NUL-terminated,
+ * *LENGTH bytes, exactly as jv_dump_string(VALUE, 0) writes it; but
+ * integers and numbers of few decimals are written by hand, not through
+ * libjq's dtoa, which costs thousands of instructions a number, and no
+ * jv string is made on the way.  Anything else is left to libjq.
  */
-jv mas_json_dump(jv value);
-
-/* The same as a malloc'd NUL-terminated text of *LENGTH bytes. */
 char *mas_json_dump_text(jv value, size_t *length);
 
 /* Text written piece by piece, for writers of JSON by hand: a zeroed
@@ -56,10 +53,10 @@ struct mas_json_text {
 void mas_json_put(struct mas_json_text *text, const char *bytes,
                   size_t length);
 
-/* Append VALUE (consumed) as mas_json_dump writes it. */
+/* Append VALUE (consumed) as mas_json_dump_text writes it. */
 void mas_json_put_value(struct mas_json_text *text, jv value);
 
-/* The number X as mas_json_dump writes it, NUL-terminated in OUT; its
+/* The number X as mas_json_dump_text writes it, NUL-terminated in OUT; its
  * length. */
 enum { MAS_JSON_NUMBER_SIZE = 40 };
 size_t mas_json_number(double x, char out[MAS_JSON_NUMBER_SIZE]);
