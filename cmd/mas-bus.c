@@ -86,7 +86,8 @@ static const struct argp_option options[] = {
 	  "route: the jq expression naming each record's route "
 	  "(default .type)", 0 },
 	{ "timeout", OPT_TIMEOUT, "S", 0,
-	  "req: seconds to wait for each reply (default 30)", 0 },
+	  "req: seconds to wait for each reply (default 30); route: "
+	  "seconds a filter may owe answers in silence (default 300)", 0 },
 	{ "older-than", OPT_OLDER_THAN, "DURATION", 0,
 	  "gc: remove messages older than DURATION (N, Ns, Nm, Nh or Nd) "
 	  "that no group still owes", 0 },
@@ -628,7 +629,7 @@ static int route_records(struct bus_command *command)
 {
 	struct mas_expr *by = mas_cli_compile("--by", command->by ?
 	                                      command->by : ".type");
-	struct mas_route_set *set = mas_route_set_new(by);
+	struct mas_route_set *set = mas_route_set_new(by, command->timeout);
 	struct mas_run_options run;
 	int status;
 
@@ -642,7 +643,9 @@ static int route_records(struct bus_command *command)
 			        "out of memory");
 	}
 	run = input_records(command, mas_route_each, set);
+	run.keep_rows_raw = 0; /* records, each with an id */
 	run.wait = mas_route_wait;
+	run.input_end = mas_route_input_end;
 	run.jobs = 4096;
 	status = mas_run_records(&run);
 	if (mas_route_set_free(set) && status == MAS_EXIT_OK)

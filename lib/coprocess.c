@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "coprocess.h"
 #include "log.h"
 #include "mas.h"
@@ -31,6 +32,8 @@ void mas_coprocess_init(struct mas_coprocess *child, const char *name,
 
 static void child_exec(struct mas_coprocess *child, int input, int output)
 {
+	/* A group of its own, so a kill takes what it started too. */
+	setpgid(0, 0);
 	if (dup2(input, STDIN_FILENO) < 0 || dup2(output, STDOUT_FILENO) < 0)
 		_exit(127);
 	/* The parent ignores SIGPIPE; a filter expects the default. */
@@ -76,11 +79,15 @@ int mas_coprocess_start(struct mas_coprocess *child, char **error)
 	}
 	if (child->pid == 0)
 		child_exec(child, fds[1], fds[3]);
+	/* Also here, so no kill can come before the child's own call. */
+	setpgid(child->pid, child->pid);
 	close(fds[1]);
 	close(fds[3]);
 	child->input = fds[0];
 	child->output = fds[2];
 	child->eof = 0;
+	child->closing = 0;
+	child->progress = 0;
 	set_nonblocking(child->input);
 	set_nonblocking(child->output);
 	return 0;
@@ -116,7 +123,7 @@ void mas_coprocess_send(struct mas_coprocess *child, const char *line,
 	struct mas_coprocess_buffer *to = &child->to;
 
 	child->unanswered++;
-	if (child->input < 0)
+	if (child->input < 0 || child->closing)
 		return; /* it stopped reading: keep nothing for it */
 	buffer_reserve(to, length + 1);
 	memcpy(to->data + to->end, line, length);
@@ -152,8 +159,11 @@ static void write_some(struct mas_coprocess *child)
 			break;
 		}
 	}
-	if (to->start == to->end)
+	if (to->start == to->end) {
 		to->start = to->end = 0;
+		if (child->closing && child->input >= 0)
+			input_closed(child);
+	}
 }
 
 static void read_some(struct mas_coprocess *child)
@@ -168,6 +178,7 @@ static void read_some(struct mas_coprocess *child)
 		         from->capacity - from->end);
 		if (n > 0) {
 			from->end += (size_t)n;
+			child->progress = 0; /* stamped at the next poll */
 			if ((size_t)n < from->capacity - from->end)
 				break; /* drained for now */
 		} else if (n < 0 && errno == EINTR) {
@@ -186,6 +197,24 @@ static void read_some(struct mas_coprocess *child)
 static int running(const struct mas_coprocess *child)
 {
 	return child && child->pid > 0;
+}
+
+/* Silence is measured from the first poll that finds a child owing an
+ * answer since its last output: one clock read a poll, none a line. */
+static void stamp(struct mas_coprocess **list, size_t count)
+{
+	double now = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		struct mas_coprocess *child = list[i];
+
+		if (!running(child) || child->unanswered == 0 ||
+		    child->progress > 0)
+			continue;
+		if (now == 0)
+			now = mas_clock_monotonic();
+		child->progress = now;
+	}
 }
 
 size_t mas_coprocess_pollfds(struct mas_coprocess **list, size_t count,
@@ -225,6 +254,7 @@ void mas_coprocess_handle(struct mas_coprocess **list, size_t count,
 		if (reading)
 			read_some(child);
 	}
+	stamp(list, count);
 }
 
 int mas_coprocess_poll(struct mas_coprocess **list, size_t count, int fd,
@@ -238,6 +268,7 @@ int mas_coprocess_poll(struct mas_coprocess **list, size_t count, int fd,
 	for (size_t i = 0; i < count; i++)
 		if (running(list[i]))
 			write_some(list[i]);
+	stamp(list, count);
 	if (2 * count + 1 > sizeof(stack) / sizeof(stack[0])) {
 		fds = malloc((2 * count + 1) * sizeof(*fds));
 		if (!fds)
@@ -290,6 +321,25 @@ char *mas_coprocess_ask(struct mas_coprocess *child, const char *line,
 	}
 }
 
+void mas_coprocess_close_input(struct mas_coprocess *child)
+{
+	child->closing = 1;
+	if (child->input >= 0 && child->to.end == child->to.start)
+		input_closed(child);
+}
+
+int mas_coprocess_input_closed(const struct mas_coprocess *child)
+{
+	return child->closing || child->input < 0;
+}
+
+double mas_coprocess_silent(const struct mas_coprocess *child, double now)
+{
+	if (!running(child) || child->unanswered == 0 || child->progress == 0)
+		return 0;
+	return now - child->progress;
+}
+
 int mas_coprocess_ended(struct mas_coprocess *child)
 {
 	struct mas_coprocess_buffer *from = &child->from;
@@ -304,7 +354,7 @@ int mas_coprocess_ended(struct mas_coprocess *child)
 int mas_coprocess_stop(struct mas_coprocess *child, int kill_first)
 {
 	if (child->pid > 0) {
-		if (kill_first)
+		if (kill_first && kill(-child->pid, SIGKILL) != 0)
 			kill(child->pid, SIGKILL);
 		if (child->input >= 0)
 			close(child->input);
@@ -319,7 +369,8 @@ int mas_coprocess_stop(struct mas_coprocess *child, int kill_first)
 	child->to.start = child->to.end = 0;
 	child->from.start = child->from.end = 0;
 	child->scanned = child->unanswered = 0;
-	child->eof = 0;
+	child->eof = child->closing = 0;
+	child->progress = 0;
 	return child->status;
 }
 

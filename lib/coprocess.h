@@ -17,6 +17,15 @@
  * Lines are written in large batches: sending a thousand records costs
  * one write, not a thousand, which is what lets a chain of `cat`-like
  * filters run at hundreds of thousands of records a second.
+ *
+ * Two things keep a caller from waiting for ever.  Many filters read
+ * ahead or answer only at the end of their input (mawk, sort, a shell
+ * loop that reads everything first): mas_coprocess_close_input gives the
+ * child EOF once its queued input is written, so it can answer what it
+ * holds.  And a child that owes answers yet stays silent is found by
+ * mas_coprocess_silent, so the caller can kill it.  The child runs in a
+ * process group of its own, and a kill takes the whole group: a filter's
+ * own children (a `sleep` in a shell script) do not outlive it.
  */
 #ifndef MAS_COPROCESS_H
 #define MAS_COPROCESS_H
@@ -38,6 +47,9 @@ struct mas_coprocess {
 	struct mas_coprocess_buffer to, from;
 	size_t scanned;            /* bytes of FROM known to hold no newline */
 	size_t unanswered;         /* lines sent, not yet answered */
+	double progress;           /* monotonic s: last answer, or the
+	                              send that made it owe one */
+	int closing;               /* close its input once drained */
 	int eof;                   /* its output ended */
 	int status;                /* its wait status, once reaped */
 };
@@ -91,6 +103,23 @@ char *mas_coprocess_line(struct mas_coprocess *child, size_t *length);
 char *mas_coprocess_ask(struct mas_coprocess *child, const char *line,
                         size_t length, size_t *answer_length);
 
+/*
+ * Give CHILD end of file on its input as soon as the lines queued for it
+ * are written (at once when none are), so that a filter that reads
+ * ahead answers what it holds.  Nothing may be sent to it afterwards:
+ * stop it and start it again for more.
+ */
+void mas_coprocess_close_input(struct mas_coprocess *child);
+
+/* Whether CHILD's input is closed (or closing): it takes no more lines. */
+int mas_coprocess_input_closed(const struct mas_coprocess *child);
+
+/*
+ * Seconds CHILD has owed an answer without writing any output, as of NOW
+ * (mas_clock_monotonic()); 0 when it owes nothing.
+ */
+double mas_coprocess_silent(const struct mas_coprocess *child, double now);
+
 /* Whether CHILD is gone: its output ended (or it was never started, or
  * was stopped) and no whole line is left to take. */
 int mas_coprocess_ended(struct mas_coprocess *child);
@@ -98,8 +127,9 @@ int mas_coprocess_ended(struct mas_coprocess *child);
 /*
  * Close CHILD's input and wait for it to exit, discarding output it
  * still writes; its wait status (also in child->status), after which it
- * may be started again.  KILL first sends SIGKILL (a child that hangs or
- * holds half an answer).  Buffers are emptied; a stopped child is fine.
+ * may be started again.  KILL first sends SIGKILL to its process group
+ * (a child that hangs or holds half an answer, and whatever it started).
+ * Buffers are emptied; a stopped child is fine.
  */
 int mas_coprocess_stop(struct mas_coprocess *child, int kill);
 

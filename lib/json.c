@@ -473,3 +473,25 @@ char *mas_json_dump_text(jv value, size_t *length)
 	*length = t.length;
 	return t.data;
 }
+
+char *mas_json_with_id(const char *line, size_t length, const char *id,
+                       size_t id_length, size_t *out_length)
+{
+	const char *brace = memchr(line, '{', length);
+	size_t before = brace ? (size_t)(brace - line) + 1 : 0;
+	struct mas_json_text text = { 0 };
+	size_t rest = length - before;
+	const char *after = line + before;
+	int empty = 1;
+
+	for (size_t i = 0; i < rest && empty; i++)
+		empty = after[i] == ' ' || after[i] == '\t' ||
+		        after[i] == '\r' || after[i] == '\n' || after[i] == '}';
+	mas_json_put(&text, "{\"id\":", 6);
+	mas_json_put(&text, id, id_length);
+	if (!empty)
+		mas_json_put(&text, ",", 1);
+	mas_json_put(&text, after, rest);
+	*out_length = text.length;
+	return text.data;
+}

@@ -34,6 +34,14 @@ int mas_json_scan_object(const char *text, size_t length,
                          struct mas_json_scan *scan);
 
 /*
+ * LINE (LENGTH bytes), an object the scanner passed, with "id": ID (ID_LENGTH
+ * bytes of JSON text) put first: how a filter's answer that dropped the
+ * record's id gets it back.  Malloc'd, NUL-terminated, *OUT_LENGTH bytes.
+ */
+char *mas_json_with_id(const char *line, size_t length, const char *id,
+                       size_t id_length, size_t *out_length);
+
+/*
  * VALUE (consumed) as compact JSON text, malloc'd, NUL-terminated,
  * *LENGTH bytes, exactly as jv_dump_string(VALUE, 0) writes it; but
  * integers and numbers of few decimals are written by hand, not through

@@ -834,6 +834,8 @@ int mas_run_records(const struct mas_run_options *options)
 		run_input(&run, "-");
 	for (int i = 0; i < options->file_count; i++)
 		run_input(&run, options->files[i]);
+	if (options->input_end)
+		options->input_end(&run, options->data);
 	if (options->jobs)
 		wait_below(&run, 1);
 	if (options->finish) {

@@ -60,6 +60,13 @@ struct mas_run_options {
 	 */
 	size_t jobs;
 	void (*wait)(struct mas_run *run, int timeout_ms, int fd, void *data);
+	/*
+	 * Called once when every input has been read, before the loop
+	 * waits for the records still in flight (NULL: none).  Programs
+	 * that feed co-processes give them end of file here: a filter
+	 * that reads ahead answers only then.
+	 */
+	void (*input_end)(struct mas_run *run, void *data);
 };
 
 /*

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "coprocess.h"
 #include "id.h"
 #include "json.h"
@@ -45,6 +46,7 @@ struct mas_route_set {
 	struct mas_coprocess **children;
 	int count;
 	size_t queued;       /* bytes sent since the last push */
+	double timeout;      /* seconds of silence that make a route hung */
 	struct mas_run *run;
 };
 
@@ -73,13 +75,15 @@ static char *plain_key(const char *text)
 	return strdup(text + 1);
 }
 
-struct mas_route_set *mas_route_set_new(struct mas_expr *by)
+struct mas_route_set *mas_route_set_new(struct mas_expr *by,
+                                        double timeout)
 {
 	struct mas_route_set *set = calloc(1, sizeof(*set));
 
 	if (set) {
 		set->by = by;
 		set->key = plain_key(mas_expr_text(by));
+		set->timeout = timeout > 0 ? timeout : MAS_ROUTE_TIMEOUT;
 	}
 	return set;
 }
@@ -171,14 +175,21 @@ int mas_route_add(struct mas_route_set *set, const char *spec,
 
 /* An error record for the record ID (consumed; invalid: it had none,
  * the error gets a new one, as the record loop's do) that ROUTE failed:
- * a broken filter stays broken, not worth a retry. */
+ * a broken filter stays broken, not worth a retry; one that hung may
+ * pass another time. */
 static jv route_error(const struct route *route, jv id, jv error)
 {
 	char fresh[MAS_ID_SIZE];
 
+	jv code = jv_object_get(jv_copy(error), jv_string("code"));
+	int hung = jv_get_kind(code) == JV_KIND_STRING &&
+	           strcmp(jv_string_value(code), "TIMEOUT") == 0;
+
+	jv_free(code);
 	error = jv_object_set(error, jv_string("route"),
 	                      jv_string(route->name));
-	error = jv_object_set(error, jv_string("transient"), jv_false());
+	error = jv_object_set(error, jv_string("transient"),
+	                      jv_bool(hung));
 	if (!jv_is_valid(id)) {
 		jv_free(id);
 		mas_id_new(fresh);
@@ -214,16 +225,25 @@ static void fail_oldest(struct mas_route_set *set, struct route *route,
 }
 
 /* The oldest record waiting on ROUTE gets LINE (malloc'd here) as it
- * is. */
+ * is, or with the record's id put back when WITH_ID. */
 static void answer_line(struct mas_route_set *set, struct route *route,
-                        const char *line, size_t length)
+                        const char *line, size_t length, int with_id)
 {
 	struct waiting *w = oldest(route);
-	char *copy = malloc(length + 1);
+	char *copy;
 
-	if (!copy)
-		mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
-	memcpy(copy, line, length + 1);
+	if (with_id) {
+		size_t id_length;
+		char *id = mas_json_dump_text(jv_copy(w->id), &id_length);
+
+		copy = mas_json_with_id(line, length, id, id_length, &length);
+		free(id);
+	} else {
+		copy = malloc(length + 1);
+		if (!copy)
+			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		memcpy(copy, line, length + 1);
+	}
 	route->head++;
 	jv_free(route->last_id);
 	route->last_id = w->id;
@@ -342,6 +362,9 @@ static void answer_parsed(struct mas_route_set *set, struct route *route,
 		                    bad_line(route, "answered for another "
 		                             "record (one line out per line "
 		                             "in, in order)", line, length));
+	} else if (!jv_is_valid(id) && jv_is_valid(oldest(route)->id)) {
+		value = jv_object_set(value, jv_string("id"),
+		                      jv_copy(oldest(route)->id));
 	}
 	jv_free(id);
 	answer(set, route, value);
@@ -385,7 +408,8 @@ static void take_line(struct mas_route_set *set, struct route *route,
 	 * mended as libjq does: both parse. */
 	if (scanned && !scan.has_error &&
 	    mas_utf8_invalid_offset(line, length) == length)
-		answer_line(set, route, line, length);
+		answer_line(set, route, line, length,
+		            !scan.id && jv_is_valid(oldest(route)->id));
 	else
 		answer_parsed(set, route, line, length);
 }
@@ -409,6 +433,26 @@ static void route_ended(struct mas_route_set *set, struct route *route)
 		                                  "route %s %s without "
 		                                  "answering", route->name,
 		                                  how));
+}
+
+/* ROUTE owed answers and said nothing for the set's timeout: it is
+ * killed with what it started, and what it owed fails with TIMEOUT, a
+ * transient failure (exit 75 when nothing else failed). */
+static void route_timed_out(struct mas_route_set *set, struct route *route)
+{
+	mas_coprocess_stop(&route->child, 1);
+	if (asprintf(&route->ended, "gave no answer within %g s and was "
+	             "killed", set->timeout) < 0)
+		mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+	mas_warn("route %s %s, owing %zu answers", route->name, route->ended,
+	         route->tail - route->head);
+	while (route->head < route->tail) {
+		jv error = mas_error(MAS_ERR_TIMEOUT, "route %s %s",
+		                     route->name, route->ended);
+		jv id = jv_copy(oldest(route)->id);
+
+		answer(set, route, route_error(route, id, error));
+	}
 }
 
 /* Every answer the routes have given, and the routes that ended. */
@@ -513,7 +557,7 @@ void mas_route_each(struct mas_run *run, jv record, void *data)
 	struct mas_route_set *set = data;
 	jv name = route_name(set, record);
 	struct route *route = NULL;
-	jv error, id;
+	jv made, error;
 
 	set->run = run;
 	if (jv_get_kind(name) == JV_KIND_STRING)
@@ -523,14 +567,36 @@ void mas_route_each(struct mas_run *run, jv record, void *data)
 		send_record(set, route, record);
 		return;
 	}
-	/* Where the record came from, and which it was. */
-	error = mas_run_error_record(run, no_route(set, name));
-	id = jv_object_get(record, jv_string("id"));
-	if (jv_is_valid(id))
-		error = jv_object_set(error, jv_string("id"), id);
-	else
-		jv_free(id);
-	mas_run_emit(run, error);
+	/* The record itself, every field kept, with where it came from. */
+	made = mas_run_error_record(run, no_route(set, name));
+	error = jv_object_get(made, jv_string("error"));
+	mas_run_emit(run, jv_object_set(record, jv_string("error"), error));
+}
+
+/* TIMEOUT_MS cut to when the first route that owes answers would have
+ * been silent too long; routes already past it are timed out. */
+static int watch_silence(struct mas_route_set *set, int timeout_ms)
+{
+	double now = mas_clock_monotonic();
+
+	for (int i = 0; i < set->count; i++) {
+		struct route *route = set->routes[i];
+		double silent, left;
+		int ms;
+
+		if (route->ended || route->head == route->tail)
+			continue;
+		silent = mas_coprocess_silent(&route->child, now);
+		left = set->timeout - silent;
+		if (left <= 0) {
+			route_timed_out(set, route);
+			continue;
+		}
+		ms = (int)(left * 1e3) + 1;
+		if (timeout_ms < 0 || ms < timeout_ms)
+			timeout_ms = ms;
+	}
+	return timeout_ms;
 }
 
 void mas_route_wait(struct mas_run *run, int timeout_ms, int fd,
@@ -540,9 +606,21 @@ void mas_route_wait(struct mas_run *run, int timeout_ms, int fd,
 
 	set->run = run;
 	set->queued = 0;
+	timeout_ms = watch_silence(set, timeout_ms);
 	mas_coprocess_poll(set->children, (size_t)set->count, fd,
 	                   timeout_ms);
 	collect(set);
+	watch_silence(set, 0);
+}
+
+void mas_route_input_end(struct mas_run *run, void *data)
+{
+	struct mas_route_set *set = data;
+
+	set->run = run;
+	for (int i = 0; i < set->count; i++)
+		if (!set->routes[i]->ended)
+			mas_coprocess_close_input(&set->routes[i]->child);
 }
 
 int mas_route_set_free(struct mas_route_set *set)

@@ -18,7 +18,14 @@
  * only that record, a second line for the record just answered is
  * dropped with a warning (and the route counts as failed), so one
  * misbehaving line never shifts every later answer onto the wrong
- * record.
+ * record.  An answer object without an "id" gets the record's.
+ *
+ * Nothing waits for ever.  At the end of input every route's input is
+ * closed, so a filter that reads ahead or answers at end of file (mawk,
+ * a shell loop) still answers.  A route that owes answers and writes
+ * nothing for the set's timeout is killed with its process group; the
+ * records it owed fail with TIMEOUT, and so does every record sent to it
+ * later.
  */
 #ifndef MAS_ROUTE_H
 #define MAS_ROUTE_H
@@ -30,8 +37,13 @@
 
 struct mas_route_set;
 
-/* A set routing by BY (borrowed, kept). */
-struct mas_route_set *mas_route_set_new(struct mas_expr *by);
+/* Seconds a route may owe answers in silence, unless told otherwise. */
+#define MAS_ROUTE_TIMEOUT 300.0
+
+/* A set routing by BY (borrowed, kept); a route silent for TIMEOUT
+ * seconds (<= 0: MAS_ROUTE_TIMEOUT) while it owes answers is hung. */
+struct mas_route_set *mas_route_set_new(struct mas_expr *by,
+                                        double timeout);
 
 /*
  * Add the route SPEC, "name=command ...", and start its command.  Returns
@@ -47,6 +59,9 @@ void mas_route_each(struct mas_run *run, jv record, void *data);
 /* The record loop's `wait`: DATA is the set. */
 void mas_route_wait(struct mas_run *run, int timeout_ms, int fd,
                     void *data);
+
+/* The record loop's `input_end`: every route gets end of file. */
+void mas_route_input_end(struct mas_run *run, void *data);
 
 /* Close every route's input, wait for them; returns the number of
  * routes that failed (exited non-zero or by a signal, or printed a line

@@ -83,9 +83,9 @@ only_on() {
 # redelivery timer may fire up to about a second after AckWait.
 after_visibility() {
 	if [ "$BACKEND" = nats ]; then
-		sleep "$(echo "$1 + 1" | bc)"
+		sleep "$(awk -v s="$1" 'BEGIN { print s + 1 }')"
 	else
-		sleep "$(echo "$1 + 0.2" | bc)"
+		sleep "$(awk -v s="$1" 'BEGIN { print s + 0.2 }')"
 	fi
 }
 

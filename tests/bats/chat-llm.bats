@@ -83,7 +83,6 @@ requests() {
 }
 
 @test "the interactive mode streams the reply as the model writes it" {
-	command -v script > /dev/null || skip "no script(1)"
 	serve "$good"
 	{
 		sleep 0.3

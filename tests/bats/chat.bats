@@ -317,7 +317,6 @@ kb_file() {
 }
 
 @test "the interactive mode on a terminal: line editing, history, Ctrl-D ends" {
-	command -v script > /dev/null || skip "no script(1)"
 	# typed: "helo", Left, "l", Enter; Up (history), Ctrl-U, "how much is basic?", Enter; Ctrl-D
 	{
 		sleep 0.3

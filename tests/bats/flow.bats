@@ -115,9 +115,7 @@ flow_file() {
 	grep -qxF $'\t"stamp" -> "end";' <<<"$output"
 	grep -qxF $'\t"start" -> "score";' <<<"$output"
 	[ "${lines[-1]}" = "}" ]
-	if command -v dot >/dev/null; then
-		mas-flow graph "$TRIAGE" | dot -Tsvg >/dev/null
-	fi
+	mas-flow graph "$TRIAGE" | dot -Tsvg >/dev/null
 }
 
 @test "graph: Mermaid, where end is a keyword" {

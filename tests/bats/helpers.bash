@@ -32,3 +32,14 @@ output_jq() {
 tiny_task() {
 	printf '{"id":"%s","analysis_type":"describe","data":{"x":[1,2,3]}}\n' "$1"
 }
+
+# gone PID: wait up to 5 s for process PID to be gone (a killed process
+# lingers until it is reaped); fails if it is still there.
+gone() {
+	for _ in $(seq 50); do
+		kill -0 "$1" 2>/dev/null || return 0
+		case $(ps -o stat= -p "$1" 2>/dev/null) in Z*) return 0 ;; esac
+		sleep 0.1
+	done
+	return 1
+}

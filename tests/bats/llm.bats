@@ -486,7 +486,6 @@ $(req leak)"
 }
 
 @test "llm: valgrind finds no leak or error over retries, streams, repairs and the cache" {
-	command -v valgrind >/dev/null || skip "no valgrind"
 	[ "${SANITIZE:-}" != 1 ] || skip "valgrind and ASan do not mix"
 	rules '{"contains": "flaky", "status": 500, "times": 1}' \
 		'{"contains": "cut", "stream": true, "truncate": true, "times": 1, "reply": "a b c d"}' \

@@ -96,7 +96,8 @@ summary() {
 	run --separate-stderr mas-bus route --by .kind --to x=cat \
 		--to 'y=jq --unbuffered -c .n' "$BATS_TEST_TMPDIR/in"
 	[ "$status" -eq 0 ]
-	[ "$output" = "$(printf '%s\n' '{"kind":"x","n":1}' 2)" ]
+	[ "${lines[1]}" = 2 ]
+	output_jq -s '.[0] | del(.id) == {"kind":"x","n":1}'
 }
 
 @test "route: two lines for one record shift no later answer" {
@@ -139,16 +140,21 @@ summary() {
 		test("answered for another record"))'
 }
 
-@test "route: answers without an id and error answers pass, counted" {
-	printf '%s\n' '{"type":"a","n":1}' '{"type":"a","n":2}' \
-		>"$BATS_TEST_TMPDIR/in"
+@test "route: answers without an id get the record's, error answers pass" {
+	printf '%s\n' '{"id":"r1","type":"a","n":1}' '{"type":"a","n":2}' \
+		'{"id":7,"type":"a","n":3}' >"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr mas-bus route \
-		--to 'a=jq -c --unbuffered "if .n == 1 then {double: (.n * 2)}
+		--to 'a=jq -c --unbuffered "if .n != 2 then {double: (.n * 2)}
 			else {error: {code: \"X\", message: \"no\"}} end"' \
 		"$BATS_TEST_TMPDIR/in"
 	[ "$status" -eq 1 ]
-	output_jq -s '. == [{"double": 2}, {"error": {"code": "X",
-		"message": "no"}}]'
+	# a record without an id was given one, and its answer has it
+	output_jq -s '(.[1].id | test("^[0-9A-Z]{26}$")) and
+		([.[] | del(.id)] == [{"double": 2}, {"error": {"code": "X",
+		"message": "no"}}, {"double": 6}]) and .[0].id == "r1" and
+		.[2].id == 7'
+	[ "${lines[0]}" = '{"id":"r1","double":2}' ]
+	[ "${lines[2]}" = '{"id":7,"double":6}' ]
 }
 
 @test "route: --by giving no route name is an error record with the id" {
@@ -157,24 +163,64 @@ summary() {
 		'{"type":"a","n":5}' >"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr mas-bus route --to a=cat "$BATS_TEST_TMPDIR/in"
 	[ "$status" -eq 1 ]
-	diff <(summary) - <<-'EOF'
+	diff <(summary | sed 's/^[0-9A-Z]\{26\} /ULID /') - <<-'EOF'
 	r1 ok
 	r2 null null
 	r3 null null
 	r4 null null
-	- ok
+	ULID ok
 	EOF
 	output_jq -s '.[1].error.message ==
 		"line 2: --by \u0027.type\u0027 gave no route name"'
 	output_jq -s '.[2].error.message ==
 		"line 3: no route named \u0027nowhere\u0027"'
+	# the record comes out whole, with its error
 	output_jq -s 'all(.[1:4][]; .error.code == "INVALID_REQUEST") and
-		.[4] == {"type": "a", "n": 5}'
+		.[2].type == "nowhere" and .[3].type == 7 and
+		(.[4] | del(.id)) == {"type": "a", "n": 5}'
 	echo '{"id":"r1","type":"a"}' >"$BATS_TEST_TMPDIR/in"
 	run -1 --separate-stderr mas-bus route --by .type.x --to a=cat \
 		"$BATS_TEST_TMPDIR/in"
 	output_jq '.id == "r1" and
 		(.error.message | test("--by .\\.type\\.x.: "))'
+}
+
+@test "route: filters that read ahead or answer at end of input still answer" {
+	records 3 100 >"$BATS_TEST_TMPDIR/in"
+	# mawk reads ahead; this shell reads everything before it answers
+	run --separate-stderr mas-bus route --to 'a=mawk "{ print }"' \
+		"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	diff <(printf '%s\n' "$output") "$BATS_TEST_TMPDIR/in"
+	run --separate-stderr mas-bus route \
+		--to 'a=cat > "$BATS_TEST_TMPDIR/all"; cat "$BATS_TEST_TMPDIR/all"' \
+		"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	diff <(printf '%s\n' "$output") "$BATS_TEST_TMPDIR/in"
+	printf '{"id":"r1","type":"a"}\n' >"$BATS_TEST_TMPDIR/in"
+	run -1 --separate-stderr mas-bus route \
+		--to 'a=sh -c "cat > /dev/null; echo done"' \
+		"$BATS_TEST_TMPDIR/in"
+	output_jq '.id == "r1" and .error.message ==
+		"route a answered a line that is not JSON: done"'
+}
+
+@test "route: a silent route is killed with its children after --timeout" {
+	records 4 2 >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr timeout 20 mas-bus route --timeout 0.5 \
+		--to b=cat --to 'a=sleep 1000 & echo $! > "$BATS_TEST_TMPDIR/pid";
+			wait' "$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 75 ]
+	diff <(summary) - <<-'EOF'
+	r1 a true
+	r2 ok
+	r3 a true
+	r4 ok
+	EOF
+	output_jq -s '[.[0, 2].error.code] == ["TIMEOUT", "TIMEOUT"] and
+		(.[0].error.message | test("gave no answer within 0.5 s"))'
+	# the route's own child went with it (allowing for its reaping)
+	gone "$(cat "$BATS_TEST_TMPDIR/pid")"
 }
 
 @test "route: 100,000 records through two cat routes, count and order" {
