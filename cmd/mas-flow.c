@@ -160,6 +160,7 @@ static int run_records(struct flow_command *command, struct mas_flow *flow,
 	mas_flow_runner_start(flow, settings);
 	run->data = flow;
 	run->wait = mas_flow_wait;
+	run->input_end = mas_flow_input_end;
 	run->jobs = RECORDS_IN_FLIGHT;
 	status = mas_run_records(run);
 	status = close_joblog(settings->joblog, command->joblog_path, status);

@@ -91,6 +91,9 @@ struct replica {
 	struct mas_coprocess child;
 	struct token *head, *tail;
 	size_t queued;
+	size_t owed;            /* of QUEUED, those sent to this child */
+	int closed;             /* its input closed at end of input */
+	char *last_id;          /* the id answered last, to spot repeats */
 };
 
 struct node_runtime {
@@ -116,6 +119,7 @@ struct runner_root {
 	long seq;
 	long skipped;                /* input records skipped so far */
 	unsigned long waiting;
+	int input_ended;             /* every input record read */
 	/* (ticket, seq) of top-level tokens in input order, for the
 	 * emitted mark after each flush */
 	size_t *tickets;
@@ -381,9 +385,15 @@ static void branch_done(struct token *t);
 /* Whether RECORD (consumed) holds an error object. */
 static int has_error(jv record)
 {
-	jv error = jv_object_get(record, jv_string("error"));
-	int kind = jv_get_kind(error);
+	jv error;
+	int kind;
 
+	if (jv_get_kind(record) != JV_KIND_OBJECT) {
+		jv_free(record);
+		return 0;
+	}
+	error = jv_object_get(record, jv_string("error"));
+	kind = jv_get_kind(error);
 	jv_free(error);
 	return kind == JV_KIND_OBJECT;
 }
@@ -723,10 +733,22 @@ static int start_run(struct token *t, struct mas_flow_node *node)
 		step_failed(t, error);
 		return 0;
 	}
-	send_state(r, t);
 	t->wake = node->timeout > 0 ? now_ms() + node->timeout * 1e3 : 0;
 	enqueue(r, t);
+	/* A child whose input is closed finishes what it holds first; a
+	 * fresh one gets this record then (collect). */
+	if (!r->closed) {
+		send_state(r, t);
+		r->owed++;
+	}
 	return 0;
+}
+
+/* The oldest record R's child owes an answer for. */
+static struct token *take_owed(struct replica *r)
+{
+	r->owed--;
+	return dequeue(r);
 }
 
 /* The id in an answer must be the one sent, when both have one: a
@@ -749,12 +771,29 @@ static jv bad_line(struct mas_flow_node *node, const char *what,
 	                           node->argv[0], what, shown, line));
 }
 
+/* The answer LINE, an object that lacks an id, as the state of T,
+ * which has one: the id is put back, so a filter that builds its answer
+ * afresh (`jq '{x: .a}'`) loses no record's identity. */
+static void set_line_with_id(struct token *t, const char *line,
+                             size_t length)
+{
+	struct mas_json_scan scan;
+	size_t with_length;
+	char *with = mas_json_with_id(line, length, t->id, strlen(t->id),
+	                              &with_length);
+
+	mas_json_scan_object(with, with_length, &scan);
+	set_line(t, with, with_length, &scan);
+	free(with);
+}
+
 /* TOKEN's answer LINE came from NODE's co-process. */
 static void answered(struct token *t, struct mas_flow_node *node,
                      const char *line, size_t length)
 {
 	struct mas_json_scan scan;
 	const char *output = node->output;
+	int replaces = !output;
 	jv value;
 
 	/* text that is not valid UTF-8 goes to libjq, which mends it */
@@ -766,8 +805,11 @@ static void answered(struct token *t, struct mas_flow_node *node,
 			                        "in, in order)", line, length));
 			return;
 		}
-		if (!output && !scan.has_error) {
-			set_line(t, line, length, &scan);
+		if (replaces && !scan.has_error) {
+			if (!scan.id && t->id)
+				set_line_with_id(t, line, length);
+			else
+				set_line(t, line, length, &scan);
 			if (step_succeeded(t, jv_invalid(), jv_invalid()))
 				advance(t);
 			return;
@@ -780,23 +822,112 @@ static void answered(struct token *t, struct mas_flow_node *node,
 		                        line, length));
 		return;
 	}
+	/* only a key can hold an answer that is not an object */
+	if (jv_get_kind(value) != JV_KIND_OBJECT &&
+	    (replaces || strcmp(output, "merge") == 0)) {
+		jv_free(value);
+		step_failed(t, bad_line(node, "answered with JSON that is not "
+		                        "an object", line, length));
+		return;
+	}
 	/* a mas program answers a record it failed with an error record:
 	 * the step failed, with that error */
 	if (has_error(jv_copy(value))) {
 		step_failed(t, jv_object_get(value, jv_string("error")));
 		return;
 	}
+	if (replaces && t->id &&
+	    !jv_object_has(jv_copy(value), jv_string("id")))
+		value = jv_object_set(value, jv_string("id"), jv_parse(t->id));
 	if (step_succeeded(t, value, jv_invalid()))
 		advance(t);
 }
 
+/* Whether the id texts A (NUL-terminated) and B (LENGTH bytes) name
+ * the same record: the same bytes, or failing that the same value
+ * (1.0 and 1, escapes). */
+static int same_id(const char *a, const char *b, size_t length)
+{
+	jv x, y;
+
+	if (strlen(a) == length && memcmp(a, b, length) == 0)
+		return 1;
+	x = jv_parse(a);
+	y = jv_parse_sized(b, (int)length);
+	return jv_equal(x, y);
+}
+
+/*
+ * An answer whose id is not the oldest owed record's.  Matching by id
+ * keeps one bad line from shifting every later answer: records it
+ * skipped fail, a repeat of the answer just given is dropped.  Returns
+ * whether LINE still answers the (new) oldest record, which answered()
+ * fails if the ids still differ.
+ */
+static int resync(struct replica *r, const struct mas_json_scan *scan,
+                  const char *line, size_t length)
+{
+	struct mas_flow_node *node = r->node;
+	size_t skipped = 0;
+	struct token *t = r->head;
+
+	for (size_t i = 0; t && i < r->owed; i++, t = t->next)
+		if (t->id && same_id(t->id, scan->id, scan->id_length)) {
+			skipped = i;
+			break;
+		}
+	if (skipped) {
+		while (skipped-- > 0)
+			step_failed(take_owed(r), bad_line(node, "gave no "
+			            "answer for this record (its next answer "
+			            "is for a later one)", line, length));
+		return 1;
+	}
+	if (r->last_id && same_id(r->last_id, scan->id, scan->id_length)) {
+		mas_log(MAS_LOG_WARN, "node '%s': a second answer for record "
+		        "%s dropped (one line out per line in)", node->name,
+		        r->last_id);
+		return 0;
+	}
+	return 1;
+}
+
+/* LINE came from R's child: it answers the oldest record it owes,
+ * unless its id says otherwise. */
+static void take_answer(struct replica *r, const char *line,
+                        size_t length)
+{
+	struct mas_json_scan scan;
+	struct token *t;
+
+	if (mas_json_scan_object(line, length, &scan) && scan.id &&
+	    r->head->id && !same_id(r->head->id, scan.id, scan.id_length) &&
+	    !resync(r, &scan, line, length))
+		return;
+	if (r->owed == 0)
+		return; /* the skipped records were all it owed */
+	t = take_owed(r);
+	free(r->last_id);
+	r->last_id = t->id ? strdup(t->id) : NULL;
+	answered(t, r->node, line, length);
+}
+
+/* Seconds a run node's child may take over a record (timeout=), or
+ * owe answers in silence when it has none. */
+static double silence_limit(const struct mas_flow_node *node)
+{
+	return node->timeout > 0 ? node->timeout : MAS_FLOW_SILENCE;
+}
+
 /* Restart R's child and give it again what it still owed, the oldest
- * record excepted (the caller failed it). */
+ * record excepted (the caller failed it), and what waited for it. */
 static void restart(struct replica *r, struct mas_flow_node *node)
 {
 	size_t count = r->queued;
 	jv error;
 
+	r->closed = 0;
+	r->owed = 0;
 	if (count == 0)
 		return;
 	if (start_replica(r, node, &error) != 0) {
@@ -810,6 +941,7 @@ static void restart(struct replica *r, struct mas_flow_node *node)
 		if (node->timeout > 0)
 			t->wake = now_ms() + node->timeout * 1e3;
 	}
+	r->owed = count;
 }
 
 /* R's child ended or hung: the oldest record it held fails, the others
@@ -826,14 +958,14 @@ static void replica_failed(struct replica *r, struct mas_flow_node *node,
 	if (hung)
 		error = mas_error(MAS_ERR_TIMEOUT, "node '%s': command '%s' "
 		                  "gave no answer within %g s", node->name,
-		                  node->argv[0], node->timeout);
+		                  node->argv[0], silence_limit(node));
 	else
 		error = permanent(mas_error(MAS_ERR_UPSTREAM_ERROR, "node "
 		                            "'%s': command '%s' %s",
 		                            node->name, node->argv[0], how));
 	mas_log(MAS_LOG_WARN, "node '%s': command '%s' %s%s", node->name,
 	        node->argv[0], hung ? "timed out, killed: " : "", how);
-	t = dequeue(r);
+	t = take_owed(r);
 	restart(r, node);
 	if (t)
 		step_failed(t, error);
@@ -1311,10 +1443,15 @@ static int next_due(struct runner_root *root, int timeout_ms)
 		if (first < 0 || t->wake < first)
 			first = t->wake;
 	for (size_t i = 0; i < root->replica_count; i++) {
-		struct token *head = root->replicas[i]->head;
+		struct replica *r = root->replicas[i];
+		struct token *head = r->head;
+		double due = head && r->node->timeout > 0 ? head->wake : 0;
 
-		if (head && head->wake > 0 && (first < 0 || head->wake < first))
-			first = head->wake;
+		if (r->owed > 0 && r->node->timeout <= 0)
+			due = now + (MAS_FLOW_SILENCE - mas_coprocess_silent(
+				&r->child, now / 1e3)) * 1e3;
+		if (due > 0 && (first < 0 || due < first))
+			first = due;
 	}
 	if (first < 0)
 		return timeout_ms;
@@ -1348,6 +1485,32 @@ static void wake_sleepers(struct runner_root *root)
 	}
 }
 
+/* R's child ended owing nothing (its input was closed, or it quit
+ * between records): reaped, and started afresh for what waits. */
+static void replica_ended(struct replica *r)
+{
+	int status = mas_coprocess_stop(&r->child, 0);
+	char how[64];
+
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		mas_coprocess_describe(status, how, sizeof(how));
+		mas_log(MAS_LOG_WARN, "node '%s': command '%s' %s",
+		        r->node->name, r->node->argv[0], how);
+	}
+	restart(r, r->node);
+}
+
+/* Whether R's child owes answers and has been silent too long: past
+ * the oldest record's deadline (timeout=), or MAS_FLOW_SILENCE. */
+static int replica_hung(struct replica *r, double now)
+{
+	if (r->owed == 0)
+		return 0;
+	if (r->node->timeout > 0)
+		return r->head->wake > 0 && r->head->wake <= now;
+	return mas_coprocess_silent(&r->child, now / 1e3) >= MAS_FLOW_SILENCE;
+}
+
 /* Answers, deaths and deadlines of every replica. */
 static void collect(struct runner_root *root)
 {
@@ -1355,19 +1518,55 @@ static void collect(struct runner_root *root)
 
 	for (size_t i = 0; i < root->replica_count; i++) {
 		struct replica *r = root->replicas[i];
-		struct mas_flow_node *node = r->node;
 		char *line;
 		size_t length;
 
-		while (r->head &&
-		       (line = mas_coprocess_line(&r->child, &length)))
-			answered(dequeue(r), node, line, length);
-		if (r->head && mas_coprocess_ended(&r->child) &&
-		    r->child.pid > 0)
-			replica_failed(r, node, 0);
-		else if (r->head && r->head->wake > 0 && r->head->wake <= now)
-			replica_failed(r, node, 1);
+		while ((line = mas_coprocess_line(&r->child, &length))) {
+			if (r->owed > 0)
+				take_answer(r, line, length);
+			else
+				mas_log(MAS_LOG_WARN, "node '%s': a line for "
+				        "no record dropped: %.*s", r->node->name,
+				        length > 200 ? 200 : (int)length, line);
+		}
+		if (r->child.pid > 0 && mas_coprocess_ended(&r->child)) {
+			if (r->owed > 0)
+				replica_failed(r, r->node, 0);
+			else
+				replica_ended(r);
+		} else if (replica_hung(r, now)) {
+			replica_failed(r, r->node, 1);
+		}
 	}
+}
+
+/*
+ * Once every input record is read and nothing but co-processes can move
+ * a record on (no retry timer, no model request), each child that owes
+ * answers gets end of file: a filter that reads ahead answers only
+ * then.  A record sent on to a closed child waits for a fresh one.
+ */
+static void close_if_stalled(struct runner_root *root, struct mas_llm *llm)
+{
+	if (!root->input_ended || root->sleepers ||
+	    (llm && mas_llm_in_flight(llm) > 0))
+		return;
+	for (size_t i = 0; i < root->replica_count; i++) {
+		struct replica *r = root->replicas[i];
+
+		if (r->owed > 0 && !r->closed && r->child.pid > 0) {
+			mas_coprocess_close_input(&r->child);
+			r->closed = 1;
+		}
+	}
+}
+
+void mas_flow_input_end(struct mas_run *run, void *data)
+{
+	struct mas_flow *flow = data;
+
+	flow->runner->root->run = run;
+	flow->runner->root->input_ended = 1;
 }
 
 void mas_flow_wait(struct mas_run *run, int timeout_ms, int fd, void *data)
@@ -1377,6 +1576,7 @@ void mas_flow_wait(struct mas_run *run, int timeout_ms, int fd, void *data)
 	struct mas_llm *llm = flow->engine ? flow->engine->llm : NULL;
 
 	root->run = run;
+	close_if_stalled(root, llm);
 	timeout_ms = next_due(root, timeout_ms);
 	if (llm && mas_llm_in_flight(llm) > 0) {
 		struct pollfd fds[2 * 64 + 1];
@@ -1467,6 +1667,7 @@ static void runner_free(struct mas_flow *flow, int *failed)
 			char how[64];
 
 			mas_coprocess_release(child);
+			free(rt->replicas[r].last_id);
 			if (!running || (WIFEXITED(status) &&
 			                 WEXITSTATUS(status) == 0))
 				continue;

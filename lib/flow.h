@@ -138,9 +138,14 @@ struct mas_flow_run_options {
 void mas_flow_runner_start(struct mas_flow *flow,
                            const struct mas_flow_run_options *options);
 
-/* The record loop's `each` and `wait`; DATA is the flow. */
+/* The record loop's `each`, `wait` and `input_end`; DATA is the flow. */
 void mas_flow_each(struct mas_run *run, jv record, void *data);
 void mas_flow_wait(struct mas_run *run, int timeout_ms, int fd, void *data);
+void mas_flow_input_end(struct mas_run *run, void *data);
+
+/* Seconds a run node without timeout= may owe answers without writing
+ * any before it counts as hung. */
+#define MAS_FLOW_SILENCE 300.0
 
 /*
  * The record loop's `each` for mas-flow resume: RECORD is one that

@@ -86,32 +86,116 @@ records() {
 		([.[1:][].meta.flow[0].tries] == [null, null])'
 }
 
-@test "run: a node past its timeout is killed, its record fails for now (75)" {
+@test "run: a node past its timeout is killed with its children, its record fails for now (75)" {
 	flow_file hang <<-'EOF'
-	node stuck  timeout=0.3 run sh -c 'IFS= read -r l; sleep 30'
+	node stuck  timeout=0.3 run sh -c 'IFS= read -r l; sleep 30 & echo $! > "$PIDFILE"; wait'
 	start -> stuck
 	stuck -> end
 	EOF
 	SECONDS=0
-	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/hang.flow" \
-		< <(records 1)
+	PIDFILE=$BATS_TEST_TMPDIR/pid run --separate-stderr \
+		mas-flow run "$BATS_TEST_TMPDIR/hang.flow" < <(records 1)
 	[ "$status" -eq 75 ]
 	[ "$SECONDS" -lt 10 ]
 	output_jq '.error.code == "TIMEOUT" and .error.node == "stuck"'
 	output_jq '.error.message | test("no answer within 0.3 s")'
+	# the sleep the node started went with it
+	gone "$(cat "$BATS_TEST_TMPDIR/pid")"
 }
 
-@test "run: two lines for one record, or a line that is not JSON, is an error naming the line" {
+@test "run: filters that read ahead or answer at end of input still answer" {
+	# mawk reads ahead; sort answers at end of input; both chained, with
+	# a jq node between, so records reach a node whose input was closed
+	flow_file ahead <<-'EOF'
+	node first   run mawk '{ print }'
+	node mark    jq '.marked = true'
+	node sorted  run sort
+	start -> first
+	first -> mark
+	mark -> sorted
+	sorted -> end
+	EOF
+	run --separate-stderr timeout 20 mas-flow run \
+		"$BATS_TEST_TMPDIR/ahead.flow" < <(records 5)
+	[ "$status" -eq 0 ]
+	output_jq -s '[.[] | [.id, .marked, (.meta.flow | map(.node))]] ==
+		[range(1; 6) | ["r\(.)", true, ["first", "mark", "sorted"]]]'
+}
+
+@test "run: a run node answering JSON that is not an object fails that record" {
+	for answer in '[1,2]' '"str"' 42 null; do
+		flow_file odd <<-EOF
+		node odd  run jq -c --unbuffered 'if .n == 2 then $answer else . end'
+		start -> odd
+		odd -> end
+		EOF
+		run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/odd.flow" \
+			< <(records 3)
+		[ "$status" -eq 1 ]
+		output_jq -s '[.[] | .error.code // "ok"] ==
+			["ok", "UPSTREAM_ERROR", "ok"] and [.[].id] == ["r1", "r2", "r3"]'
+		output_jq -s '.[1].error.message |
+			test("answered with JSON that is not an object")'
+	done
+	# under a key, it is an answer like any other
+	flow_file keyed <<-'EOF'
+	node n  output=n2 run jq -c --unbuffered '.n * 2'
+	start -> n
+	n -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/keyed.flow" \
+		< <(records 2)
+	[ "$status" -eq 0 ]
+	output_jq -s '[.[].n2] == [2, 4]'
+}
+
+@test "run: answers are matched by id; a line that is not JSON is an error naming the line" {
+	# every record answered twice: the repeats are dropped, none fails
 	flow_file twice <<-'EOF'
 	node echo2  run sh -c 'while IFS= read -r l; do printf "%s\n%s\n" "$l" "$l"; done'
 	start -> echo2
 	echo2 -> end
 	EOF
 	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/twice.flow" \
+		< <(records 20)
+	[ "$status" -eq 0 ]
+	output_jq -s 'length == 20 and all(.error == null) and
+		[.[].id] == [range(1; 21) | "r\(.)"]'
+	[[ "$stderr" == *"node 'echo2': a second answer for record \"r1\" dropped"* ]]
+	# a record skipped fails alone
+	flow_file skip <<-'EOF'
+	node skip3  run jq -c --unbuffered 'if .n == 3 then empty else . end'
+	start -> skip3
+	skip3 -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/skip.flow" \
+		< <(records 5)
+	[ "$status" -eq 1 ]
+	output_jq -s '[.[] | .error.code // "ok"] ==
+		["ok", "ok", "UPSTREAM_ERROR", "ok", "ok"]'
+	output_jq -s '[.[].id] == ["r1", "r2", "r3", "r4", "r5"]'
+	output_jq -s '.[2].error.message | test("gave no answer for this record")'
+	# an answer with no id gets the record's
+	flow_file fresh <<-'EOF'
+	node fresh  run jq -c --unbuffered '{m: .n}'
+	start -> fresh
+	fresh -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/fresh.flow" \
+		< <(records 2; echo '{"id":42,"n":3}'; echo '{"n":4}')
+	[ "$status" -eq 0 ]
+	output_jq -s '[.[] | [.id, .m]][:3] == [["r1", 1], ["r2", 2], [42, 3]]'
+	output_jq -s '.[3].id | test("^[0-9A-Z]{26}$")'
+	# answers for another record still fail
+	flow_file other <<-'EOF'
+	node other  run jq -c --unbuffered '.id = "x"'
+	start -> other
+	other -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/other.flow" \
 		< <(records 2)
 	[ "$status" -eq 1 ]
-	output_jq -s '.[0].error == null'
-	output_jq -s '.[1].error.message | test("answered for another record")'
+	output_jq -s 'all(.error.message | test("answered for another record"))'
 	flow_file prose <<-'EOF'
 	node talk  run sh -c 'while IFS= read -r l; do echo "hello there"; done'
 	start -> talk
