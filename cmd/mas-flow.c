@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cli.h"
@@ -215,6 +216,7 @@ static int run_flow(struct flow_command *command, struct mas_flow *flow)
 		free(path);
 		if (!settings.checkpoint)
 			mas_die(MAS_EXIT_USAGE, "%s", error);
+		mas_flow_checkpoint_output(settings.checkpoint, STDOUT_FILENO);
 		settings.run_id = command->run_id;
 	}
 	run.files = command->cli.files;
@@ -327,6 +329,12 @@ static int resume_flow(struct flow_command *command)
 	free(path);
 	if (command->recursion_limit)
 		flow.recursion_limit = command->recursion_limit;
+	/* appending to the file the killed run wrote: what it holds after
+	 * the last mark is not written again */
+	if (!command->record_id)
+		mas_flow_checkpoint_reconcile(settings.checkpoint,
+		                              STDOUT_FILENO);
+	mas_flow_checkpoint_output(settings.checkpoint, STDOUT_FILENO);
 	input = pending_file(command, settings.checkpoint);
 	snprintf(name, sizeof(name), "/dev/fd/%d", fileno(input));
 	settings.run_id = command->run_id;

@@ -360,6 +360,14 @@ static void remember_order(struct runner_root *root, size_t ticket, long seq)
 	root->seqs[root->order_tail++ & (root->order_size - 1)] = seq;
 }
 
+/* Before each write of stdout: what a reader will see is stored. */
+static void output_flushing(void *data)
+{
+	struct runner_root *root = data;
+
+	mas_flow_checkpoint_commit(root->options.checkpoint);
+}
+
 /* After each flush of stdout: every record written before it is out. */
 static void output_flushed(void *data)
 {
@@ -754,11 +762,17 @@ static struct token *take_owed(struct replica *r)
 /* The id in an answer must be the one sent, when both have one: a
  * filter that printed two lines for one would shift every answer
  * after it onto the wrong record. */
+/* Whether the id texts A (NUL-terminated) and B (LENGTH bytes) name
+ * the same record. */
+static int same_id(const char *a, const char *b, size_t length)
+{
+	return mas_json_equal_text(a, strlen(a), b, length);
+}
+
 static int same_record(struct token *t, const struct mas_json_scan *scan)
 {
-	return !t->id || !scan->id || (scan->id_length == strlen(t->id) &&
-	                              memcmp(scan->id, t->id,
-	                                     scan->id_length) == 0);
+	return !t->id || !scan->id || same_id(t->id, scan->id,
+	                                      scan->id_length);
 }
 
 static jv bad_line(struct mas_flow_node *node, const char *what,
@@ -843,19 +857,6 @@ static void answered(struct token *t, struct mas_flow_node *node,
 		advance(t);
 }
 
-/* Whether the id texts A (NUL-terminated) and B (LENGTH bytes) name
- * the same record: the same bytes, or failing that the same value
- * (1.0 and 1, escapes). */
-static int same_id(const char *a, const char *b, size_t length)
-{
-	jv x, y;
-
-	if (strlen(a) == length && memcmp(a, b, length) == 0)
-		return 1;
-	x = jv_parse(a);
-	y = jv_parse_sized(b, (int)length);
-	return jv_equal(x, y);
-}
 
 /*
  * An answer whose id is not the oldest owed record's.  Matching by id
@@ -1327,13 +1328,10 @@ void mas_flow_each(struct mas_run *run, jv record, void *data)
 	if (root->options.checkpoint) {
 		char *owned;
 		const char *text = state_text(t, &owned);
-		jv id = jv_object_get(jv_copy(t->state), jv_string("id"));
 
 		mas_flow_checkpoint_record(root->options.checkpoint, t->seq,
-		                           jv_get_kind(id) == JV_KIND_STRING ?
-		                           jv_string_value(id) : NULL, text);
+		                           t->id, text);
 		free(owned);
-		jv_free(id);
 	}
 	advance(t);
 }
@@ -1650,6 +1648,8 @@ void mas_flow_runner_start(struct mas_flow *flow,
 	root->seq = root->options.skip;
 	runner_new(root, flow);
 	mas_output_on_flush(output_flushed, root);
+	if (root->options.checkpoint)
+		mas_output_before_flush(output_flushing, root);
 }
 
 static void runner_free(struct mas_flow *flow, int *failed)
@@ -1693,6 +1693,7 @@ void mas_flow_runner_free(struct mas_flow *flow)
 		return;
 	root = flow->runner->root;
 	mas_output_on_flush(NULL, NULL);
+	mas_output_before_flush(NULL, NULL);
 	runner_free(flow, &failed);
 	while (root->sleepers) {
 		struct token *t = root->sleepers;

@@ -2,12 +2,18 @@
  * flow-store.c — mas-flow's checkpoints (flow-store.h): tables flow_run,
  * flow_record and flow_step of migration 6 in store.c.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "flow-store.h"
+#include "json.h"
 #include "log.h"
 #include "mas.h"
 #include "store.h"
@@ -29,6 +35,10 @@ struct mas_flow_checkpoint {
 	long emitted;         /* the highest seq known written */
 	long last_seq;        /* the highest seq stored (reopened runs) */
 	int broken;           /* a write failed: stop writing */
+	int output;           /* the output's descriptor, or -1 */
+	int output_is_file;   /* a regular file: its offset is kept */
+	/* a reopened run's output file as its last process left it */
+	long long stored_dev, stored_ino, stored_offset; /* -1: unknown */
 };
 
 static const char *const statement_sql[ST_COUNT] = {
@@ -40,7 +50,8 @@ static const char *const statement_sql[ST_COUNT] = {
 	"  WHERE run_id = ?1 AND seq = ?2",
 	"UPDATE flow_record SET steps = ?3, done = ?4, state = ?5"
 	"  WHERE run_id = ?1 AND seq = ?2",
-	"UPDATE flow_run SET emitted = ?2, updated = ?3 WHERE id = ?1",
+	"UPDATE flow_run SET emitted = ?2, updated = ?3, out_offset = ?4"
+	"  WHERE id = ?1",
 };
 
 static double now(void)
@@ -93,6 +104,17 @@ static int start_run(struct mas_flow_checkpoint *c, const char *flow,
 	return 0;
 }
 
+static struct mas_flow_checkpoint *new_checkpoint(const char *run_id)
+{
+	struct mas_flow_checkpoint *c = calloc(1, sizeof(*c));
+
+	if (!c || !(c->run_id = strdup(run_id)))
+		mas_die(MAS_EXIT_USAGE, "out of memory");
+	c->output = -1;
+	c->stored_dev = c->stored_ino = c->stored_offset = -1;
+	return c;
+}
+
 static void free_checkpoint(struct mas_flow_checkpoint *c)
 {
 	for (int i = 0; i < ST_COUNT; i++)
@@ -118,10 +140,8 @@ struct mas_flow_checkpoint *mas_flow_checkpoint_open(
 	const struct mas_config *config, const char *run_id,
 	const char *flow, char **error)
 {
-	struct mas_flow_checkpoint *c = calloc(1, sizeof(*c));
+	struct mas_flow_checkpoint *c = new_checkpoint(run_id);
 
-	if (!c || !(c->run_id = strdup(run_id)))
-		mas_die(MAS_EXIT_USAGE, "out of memory");
 	if (mas_store_open_configured(&c->store, config, error) != 0 ||
 	    start_run(c, flow, error) != 0 || prepare(c, error) != 0) {
 		free_checkpoint(c);
@@ -137,7 +157,8 @@ static int load_run(struct mas_flow_checkpoint *c, char **flow,
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(c->store.db, "SELECT flow, emitted,"
 	                            " (SELECT max(seq) FROM flow_record WHERE"
-	                            " run_id = ?1) FROM flow_run WHERE"
+	                            " run_id = ?1), out_dev, out_ino,"
+	                            " out_offset FROM flow_run WHERE"
 	                            " id = ?1", -1, &st, NULL);
 
 	if (rc == SQLITE_OK) {
@@ -148,6 +169,11 @@ static int load_run(struct mas_flow_checkpoint *c, char **flow,
 		*flow = strdup((const char *)sqlite3_column_text(st, 0));
 		c->emitted = (long)sqlite3_column_int64(st, 1);
 		c->last_seq = (long)sqlite3_column_int64(st, 2);
+		if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
+			c->stored_dev = sqlite3_column_int64(st, 3);
+			c->stored_ino = sqlite3_column_int64(st, 4);
+			c->stored_offset = sqlite3_column_int64(st, 5);
+		}
 	}
 	sqlite3_finalize(st);
 	if (rc == SQLITE_ROW)
@@ -165,13 +191,11 @@ struct mas_flow_checkpoint *mas_flow_checkpoint_reopen(
 	const struct mas_config *config, const char *run_id, char **flow,
 	int *missing, char **error)
 {
-	struct mas_flow_checkpoint *c = calloc(1, sizeof(*c));
+	struct mas_flow_checkpoint *c = new_checkpoint(run_id);
 	int found = -1;
 
 	*flow = NULL;
 	*missing = 0;
-	if (!c || !(c->run_id = strdup(run_id)))
-		mas_die(MAS_EXIT_USAGE, "out of memory");
 	if (mas_store_open_configured(&c->store, config, error) == 0 &&
 	    (found = load_run(c, flow, error)) == 0 && prepare(c, error) == 0)
 		return c;
@@ -211,6 +235,21 @@ static jv text_or_null(sqlite3_stmt *st, int column)
 	return jv_string((const char *)sqlite3_column_text(st, column));
 }
 
+/* A column of JSON text as its value (ids are stored so). */
+static jv json_or_null(sqlite3_stmt *st, int column)
+{
+	jv value;
+
+	if (sqlite3_column_type(st, column) == SQLITE_NULL)
+		return jv_null();
+	value = jv_parse((const char *)sqlite3_column_text(st, column));
+	if (!jv_is_valid(value)) {
+		jv_free(value);
+		return jv_null();
+	}
+	return value;
+}
+
 static jv pending_row(struct mas_flow_checkpoint *c, sqlite3_stmt *st,
                       sqlite3_stmt *steps)
 {
@@ -218,7 +257,7 @@ static jv pending_row(struct mas_flow_checkpoint *c, sqlite3_stmt *st,
 	jv record = jv_object();
 
 	record = jv_object_set(record, jv_string("seq"), jv_number(seq));
-	record = jv_object_set(record, jv_string("id"), text_or_null(st, 1));
+	record = jv_object_set(record, jv_string("id"), json_or_null(st, 1));
 	record = jv_object_set(record, jv_string("done"),
 	                       jv_number(sqlite3_column_int(st, 2)));
 	record = jv_object_set(record, jv_string("node"), text_or_null(st, 3));
@@ -239,7 +278,8 @@ long mas_flow_checkpoint_pending(struct mas_flow_checkpoint *c,
 	long count = 0;
 	int rc = sqlite3_prepare_v2(c->store.db, record_id ?
 		"SELECT seq, id, done, node, steps, state FROM flow_record"
-		" WHERE run_id = ?1 AND id = ?2 AND done = 2" :
+		" WHERE run_id = ?1 AND (id = ?2 OR id = json_quote(?2))"
+		" AND done = 2" :
 		"SELECT seq, id, done, node, steps, state FROM flow_record"
 		" WHERE run_id = ?1 AND seq > ?2 ORDER BY seq", -1, &st, NULL);
 
@@ -393,8 +433,177 @@ void mas_flow_checkpoint_emitted(struct mas_flow_checkpoint *c, long seq)
 	sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, seq);
 	sqlite3_bind_double(st, 3, now());
+	if (c->output_is_file) {
+		off_t offset = lseek(c->output, 0, SEEK_CUR);
+
+		if (offset >= 0)
+			sqlite3_bind_int64(st, 4, (sqlite3_int64)offset);
+	}
 	run_statement(c, st);
 	mas_flow_checkpoint_commit(c);
+}
+
+void mas_flow_checkpoint_output(struct mas_flow_checkpoint *c, int fd)
+{
+	struct stat st;
+	sqlite3_stmt *update;
+
+	if (!c || c->broken)
+		return;
+	c->output = fd;
+	c->output_is_file = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (sqlite3_prepare_v2(c->store.db, "UPDATE flow_run SET pid = ?2,"
+	                       " out_dev = ?3, out_ino = ?4, out_offset = ?5"
+	                       " WHERE id = ?1", -1, &update, NULL) !=
+	    SQLITE_OK) {
+		c->broken = 1;
+		return;
+	}
+	sqlite3_bind_text(update, 1, c->run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(update, 2, (sqlite3_int64)getpid());
+	if (c->output_is_file) {
+		off_t offset = lseek(fd, 0, SEEK_CUR);
+
+		sqlite3_bind_int64(update, 3, (sqlite3_int64)st.st_dev);
+		sqlite3_bind_int64(update, 4, (sqlite3_int64)st.st_ino);
+		if (offset >= 0)
+			sqlite3_bind_int64(update, 5, (sqlite3_int64)offset);
+	}
+	run_statement(c, update);
+	sqlite3_finalize(update);
+	mas_flow_checkpoint_commit(c);
+}
+
+/* The stored id (JSON text) of record SEQ, malloc'd, or NULL. */
+static char *stored_id(struct mas_flow_checkpoint *c, long seq)
+{
+	sqlite3_stmt *st;
+	char *id = NULL;
+
+	if (sqlite3_prepare_v2(c->store.db, "SELECT id FROM flow_record"
+	                       " WHERE run_id = ?1 AND seq = ?2", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq);
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		id = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return id;
+}
+
+/* The SIZE bytes of FD's file from OFFSET, read through a descriptor of
+ * our own (stdout is open for writing only); malloc'd, or NULL. */
+static char *read_back(int fd, off_t offset, size_t size)
+{
+	char path[64], *bytes = malloc(size ? size : 1);
+	size_t got = 0;
+	int in;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || !bytes) {
+		if (in >= 0)
+			close(in);
+		free(bytes);
+		return NULL;
+	}
+	while (got < size) {
+		ssize_t n = pread(in, bytes + got, size - got,
+		                  offset + (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(in);
+	if (got < size) {
+		free(bytes);
+		return NULL;
+	}
+	return bytes;
+}
+
+/* How many whole lines of TAIL (SIZE bytes) are, in order, the records
+ * after the emitted mark, by their ids; *COMPLETE: the bytes of whole
+ * lines. */
+static long match_tail(struct mas_flow_checkpoint *c, const char *tail,
+                       size_t size, size_t *complete)
+{
+	const char *p = tail, *end = tail + size;
+	long matched = 0;
+	int agree = 1;
+
+	*complete = 0;
+	while (p < end) {
+		const char *newline = memchr(p, '\n', (size_t)(end - p));
+		struct mas_json_scan scan;
+		char *id;
+
+		if (!newline)
+			break;
+		*complete = (size_t)(newline + 1 - tail);
+		id = agree ? stored_id(c, c->emitted + matched + 1) : NULL;
+		agree = id && mas_json_scan_object(p, (size_t)(newline - p),
+		                                   &scan) && scan.id &&
+		        mas_json_equal_text(id, strlen(id), scan.id,
+		                            scan.id_length);
+		free(id);
+		matched += agree;
+		p = newline + 1;
+	}
+	return matched;
+}
+
+long mas_flow_checkpoint_reconcile(struct mas_flow_checkpoint *c, int fd)
+{
+	struct stat st;
+	size_t size, complete;
+	long matched;
+	char *tail;
+
+	if (!c || c->stored_offset < 0 || fstat(fd, &st) != 0 ||
+	    !S_ISREG(st.st_mode) || (long long)st.st_dev != c->stored_dev ||
+	    (long long)st.st_ino != c->stored_ino ||
+	    st.st_size == c->stored_offset)
+		return 0;
+	if (st.st_size < c->stored_offset) {
+		mas_log(MAS_LOG_WARN, "resume: the output file is shorter "
+		        "than the run left it: records after its last mark "
+		        "are written again");
+		return 0;
+	}
+	size = (size_t)(st.st_size - c->stored_offset);
+	tail = read_back(fd, (off_t)c->stored_offset, size);
+	if (!tail) {
+		mas_log(MAS_LOG_WARN, "resume: cannot read the output file "
+		        "back: records after its last mark are written again");
+		return 0;
+	}
+	matched = match_tail(c, tail, size, &complete);
+	free(tail);
+	if (complete < size) {
+		/* half a record, which is written again whole */
+		if (ftruncate(fd, st.st_size - (off_t)(size - complete)) != 0)
+			mas_log(MAS_LOG_WARN, "resume: the output ends in a "
+			        "partial line that cannot be removed: %s",
+			        strerror(errno));
+		else
+			mas_log(MAS_LOG_WARN, "resume: removed the partial "
+			        "last line (%zu bytes) a kill left in the "
+			        "output", size - complete);
+		lseek(fd, 0, SEEK_END);
+	}
+	if (matched > 0) {
+		mas_log(MAS_LOG_INFO, "resume: %ld records after the last "
+		        "mark are in the output already: not written again",
+		        matched);
+		mas_flow_checkpoint_emitted(c, c->emitted + matched);
+	}
+	return matched;
 }
 
 /* The run's counts, from its rows: right after a resume too, when this
@@ -447,6 +656,19 @@ int mas_flow_checkpoint_close(struct mas_flow_checkpoint *c)
 	return status;
 }
 
+/* Whether a run said to be running still has its process (the pid in
+ * COLUMN): a run killed with -9 never said it stopped. */
+static int process_alive(sqlite3_stmt *st, int column)
+{
+	pid_t pid;
+
+	if (strcmp((const char *)sqlite3_column_text(st, 4), "running") != 0 ||
+	    sqlite3_column_type(st, column) == SQLITE_NULL)
+		return 1;
+	pid = (pid_t)sqlite3_column_int64(st, column);
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
 static jv run_row(sqlite3_stmt *st)
 {
 	static const char *const names[] = {
@@ -465,6 +687,8 @@ static jv run_row(sqlite3_stmt *st)
 			value = jv_string(iso);
 		} else if (i >= 5) {
 			value = jv_number((double)sqlite3_column_int64(st, i));
+		} else if (i == 4 && !process_alive(st, 8)) {
+			value = jv_string("stopped");
 		} else {
 			value = jv_string((const char *)
 			                  sqlite3_column_text(st, i));
@@ -492,9 +716,20 @@ static long print_runs(struct mas_store *store, const char *where,
 	long count = 0;
 	int rc;
 
+	/* a run still running (or killed) has its counts in its rows */
 	if (asprintf(&sql, "SELECT id, flow, started, updated, status,"
-	             " records, failed, steps FROM flow_run %s"
-	             " ORDER BY started DESC, id", where) < 0)
+	             " CASE status WHEN 'running' THEN (SELECT count(*)"
+	             "  FROM flow_record r WHERE r.run_id = flow_run.id"
+	             "  AND r.done = 1) ELSE records END,"
+	             " CASE status WHEN 'running' THEN (SELECT count(*)"
+	             "  FROM flow_record r WHERE r.run_id = flow_run.id"
+	             "  AND r.done = 1 AND json_type(r.state, '$.error')"
+	             "  = 'object') ELSE failed END,"
+	             " CASE status WHEN 'running' THEN (SELECT count(*)"
+	             "  FROM flow_step s WHERE s.run_id = flow_run.id)"
+	             "  ELSE steps END, pid"
+	             " FROM flow_run %s ORDER BY started DESC, id",
+	             where) < 0)
 		mas_die(MAS_EXIT_USAGE, "out of memory");
 	rc = sqlite3_prepare_v2(store->db, sql, -1, &st, NULL);
 	free(sql);
@@ -534,10 +769,7 @@ static jv record_row(sqlite3_stmt *st)
 
 	row = jv_object_set(row, jv_string("seq"),
 	                    jv_number((double)sqlite3_column_int64(st, 0)));
-	row = jv_object_set(row, jv_string("id"),
-	                    sqlite3_column_type(st, 1) == SQLITE_NULL ?
-	                    jv_null() : jv_string((const char *)
-	                    sqlite3_column_text(st, 1)));
+	row = jv_object_set(row, jv_string("id"), json_or_null(st, 1));
 	row = jv_object_set(row, jv_string("steps"),
 	                    jv_number((double)sqlite3_column_int64(st, 2)));
 	row = jv_object_set(row, jv_string("done"),

@@ -7,15 +7,18 @@
  * came by and its meta.flow entry), and when it ends.  So storage grows
  * with records plus steps, never with steps times state size.
  *
- * Writes go in one transaction that is committed after every flush of
- * stdout, together with the run's "emitted" mark: the highest record
- * number whose output had been written before that flush.  A resume
- * after kill -9 therefore finishes from its stored step every record
- * after the mark and never re-runs a stored step.  What a kill can cost:
- * the steps since the last commit (at most a flush interval, 200 ms, or
- * 4,096 writes) are run again, and a kill landing between a write of
- * stdout and the commit just after it (microseconds) makes the resume
- * emit that write's records a second time.
+ * Writes go in one transaction that is committed before every write of
+ * stdout, so whatever a reader sees is stored; after the write, a small
+ * commit moves the run's "emitted" mark: the highest record number
+ * whose output is written, with the output file's offset then.  A
+ * resume after kill -9 therefore finishes from its stored step every
+ * record after the mark and never re-runs a stored step.  What a kill
+ * can cost: the steps since the last commit (at most a flush interval,
+ * 200 ms, or 4,096 writes) are run again.  A kill between a write and
+ * the mark after it would make the resume emit that write's records a
+ * second time; when the resume appends to the same file,
+ * mas_flow_checkpoint_reconcile finds them there instead, and cuts off
+ * a line the kill left half written.
  */
 #ifndef MAS_FLOW_STORE_H
 #define MAS_FLOW_STORE_H
@@ -99,6 +102,26 @@ void mas_flow_checkpoint_done(struct mas_flow_checkpoint *checkpoint,
  * commit. */
 void mas_flow_checkpoint_emitted(struct mas_flow_checkpoint *checkpoint,
                                  long seq);
+
+/*
+ * The run's output goes to FD (stdout): note this process and, when FD
+ * is a regular file, which file and where it stands, so that the
+ * emitted mark also records the file's offset.
+ */
+void mas_flow_checkpoint_output(struct mas_flow_checkpoint *checkpoint,
+                                int fd);
+
+/*
+ * For a resume writing to FD: when FD is the very file the run's last
+ * process wrote to, read what it holds after the emitted mark's offset.
+ * Whole lines whose ids are, in order, those of the records after the
+ * mark were written before the kill: the mark moves past them, so the
+ * resume does not write them again.  A partial last line (a write cut by
+ * the kill) is cut off the file; its record is written again whole.
+ * Returns how many records were found written.
+ */
+long mas_flow_checkpoint_reconcile(struct mas_flow_checkpoint *checkpoint,
+                                   int fd);
 
 /* Commit what is written so far; the next write begins a transaction
  * again.  The runner calls it before another connection may write. */

@@ -495,3 +495,12 @@ char *mas_json_with_id(const char *line, size_t length, const char *id,
 	*out_length = text.length;
 	return text.data;
 }
+
+int mas_json_equal_text(const char *a, size_t a_length, const char *b,
+                        size_t b_length)
+{
+	if (a_length == b_length && memcmp(a, b, a_length) == 0)
+		return 1;
+	return jv_equal(jv_parse_sized(a, (int)a_length),
+	                jv_parse_sized(b, (int)b_length));
+}

@@ -42,6 +42,14 @@ char *mas_json_with_id(const char *line, size_t length, const char *id,
                        size_t id_length, size_t *out_length);
 
 /*
+ * Whether the JSON texts A (A_LENGTH bytes) and B name the same value:
+ * the same bytes, or failing that equal once parsed (1.0 and 1, escapes).
+ * How ids coming back from filters are matched to the records sent.
+ */
+int mas_json_equal_text(const char *a, size_t a_length, const char *b,
+                        size_t b_length);
+
+/*
  * VALUE (consumed) as compact JSON text, malloc'd, NUL-terminated,
  * *LENGTH bytes, exactly as jv_dump_string(VALUE, 0) writes it; but
  * integers and numbers of few decimals are written by hand, not through

@@ -83,6 +83,8 @@ static int output_ready;
 static size_t output_buffered;   /* bytes written since the last flush */
 static void (*flush_hook)(void *data);
 static void *flush_hook_data;
+static void (*before_hook)(void *data);
+static void *before_hook_data;
 
 /* ---- progress ---- */
 
@@ -172,6 +174,8 @@ void mas_output_init(void)
 
 void mas_output_flush(void)
 {
+	if (before_hook)
+		before_hook(before_hook_data);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		output_failed();
 	last_flush = mas_clock_monotonic();
@@ -184,6 +188,12 @@ void mas_output_on_flush(void (*hook)(void *data), void *data)
 {
 	flush_hook = hook;
 	flush_hook_data = data;
+}
+
+void mas_output_before_flush(void (*hook)(void *data), void *data)
+{
+	before_hook = hook;
+	before_hook_data = data;
 }
 
 int mas_output_close(void)
@@ -202,6 +212,9 @@ static void write_text(const char *text, size_t size)
 {
 	if (output_buffered > 0 && output_buffered + size + 1 > OUTPUT_BUFFER)
 		mas_output_flush();
+	/* a line larger than the buffer is written at once */
+	if (before_hook && size + 1 >= OUTPUT_BUFFER)
+		before_hook(before_hook_data);
 	if (fwrite(text, 1, size, stdout) != size ||
 	    putchar_unlocked('\n') == EOF)
 		output_failed();

@@ -98,6 +98,13 @@ size_t mas_run_written(const struct mas_run *run);
 void mas_output_on_flush(void (*hook)(void *data), void *data);
 
 /*
+ * Call HOOK(DATA) before each write of buffered output to stdout (NULL:
+ * none): mas-flow commits its checkpoints then, so whatever a reader
+ * may see is already stored.
+ */
+void mas_output_before_flush(void (*hook)(void *data), void *data);
+
+/*
  * Write RECORD (consumed) as one line.  A record holding an "error" object
  * is counted as failed, by its code.
  */

@@ -98,6 +98,15 @@ static const char *const migrations[] = {
 	"ALTER TABLE flow_step ADD COLUMN entry TEXT;"
 	"ALTER TABLE flow_run ADD COLUMN emitted INTEGER NOT NULL"
 	"  DEFAULT 0;",
+	/* 8: mas-flow: the process running a run (a run whose process is
+	 * gone is stopped), where its output file stood at the emitted
+	 * mark (so a resume appending to it writes nothing twice), and
+	 * record ids as JSON text, so ids of any type are kept. */
+	"ALTER TABLE flow_run ADD COLUMN pid INTEGER;"
+	"ALTER TABLE flow_run ADD COLUMN out_dev INTEGER;"
+	"ALTER TABLE flow_run ADD COLUMN out_ino INTEGER;"
+	"ALTER TABLE flow_run ADD COLUMN out_offset INTEGER;"
+	"UPDATE flow_record SET id = json_quote(id) WHERE id IS NOT NULL;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

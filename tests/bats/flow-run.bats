@@ -371,6 +371,59 @@ records() {
 	output_jq -s '.[0].status == "done" and .[0].records == 3000'
 }
 
+@test "resume: appending to the killed run's file, every record exactly once, whole" {
+	flow_file copy <<-'EOF'
+	node stamp  jq '.stamp = .n * 2'
+	node copy   run cat
+	start -> stamp
+	stamp -> copy
+	copy -> end
+	EOF
+	f="$BATS_TEST_TMPDIR/copy.flow"
+	in="$BATS_TEST_TMPDIR/in.jsonl"
+	out="$BATS_TEST_TMPDIR/out"
+	records 20000 >"$in"
+	for k in 1 2 3; do
+		: >"$out"
+		mas-flow run --run-id "a$k" "$f" "$in" >>"$out" &
+		pid=$!
+		for _ in $(seq 100); do
+			[ -s "$out" ] && break
+			sleep 0.02
+		done
+		sleep "0.0$k"
+		kill -9 "$pid"
+		wait "$pid" || true
+		# a killed run is stopped, its records and steps counted
+		run --separate-stderr mas-flow runs
+		output_jq -s --arg r "a$k" '.[] | select(.run_id == $r) |
+			.status == "stopped" and .steps > 0'
+		mas-flow resume "a$k" "$in" >>"$out"
+		[ "$(grep -c '' "$out")" -eq 20000 ]
+		[ -z "$(jq -r .id "$out" | sort | uniq -d)" ]
+		jq -e -s 'map(.stamp == .n * 2) | all' "$out" >/dev/null
+	done
+}
+
+@test "interrupt: a record with a numeric id waits and is resumed by it" {
+	flow_file ask <<-'EOF'
+	node ask   interrupt
+	node done  jq '.done = true'
+	start -> ask
+	ask -> done
+	done -> end
+	EOF
+	run --separate-stderr mas-flow run --run-id num \
+		"$BATS_TEST_TMPDIR/ask.flow" <<<'{"id":42,"q":"?"}'
+	[ "$status" -eq 3 ]
+	output_jq '.id == 42 and .status == "waiting"'
+	run --separate-stderr mas-flow show num
+	output_jq -s '.[1].id == 42 and .[1].waiting'
+	run --separate-stderr mas-flow resume --record 42 num
+	[ "$status" -eq 0 ]
+	output_jq '.id == 42 and .done'
+}
+
 @test "resume: an unknown run is a usage error" {
 	run --separate-stderr mas-flow resume no-such-run
 	[ "$status" -eq 2 ]
