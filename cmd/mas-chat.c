@@ -45,6 +45,7 @@ struct chat_command {
 	struct mas_store store;
 	int store_open;
 	struct mas_sessions *sessions;
+	jv unavailable;           /* why no record can be answered now */
 };
 
 static const struct argp_option options[] = {
@@ -160,9 +161,17 @@ static double session_ttl(const struct mas_config *config)
 static void open_sessions(struct chat_command *command)
 {
 	char *error = NULL;
+	int status = mas_store_open_configured(&command->store,
+	                                       &command->cli.config, &error);
 
-	if (mas_store_open_configured(&command->store, &command->cli.config,
-	                              &error) != 0)
+	if (status == MAS_STORE_BUSY) {
+		/* for now: every record says so, and the run exits 75 */
+		command->unavailable = mas_store_busy_error(error);
+		mas_error_log("state store: %s", error);
+		free(error);
+		return;
+	}
+	if (status != 0)
 		mas_die(MAS_EXIT_USAGE, "state store: %s",
 		        error ? error : "cannot open");
 	command->store_open = 1;
@@ -172,6 +181,15 @@ static void open_sessions(struct chat_command *command)
 	if (!command->sessions)
 		mas_die(MAS_EXIT_USAGE, "state store: %s",
 		        error ? error : "cannot use");
+	status = mas_sessions_purge(command->sessions, &error);
+	if (status == MAS_STORE_BUSY) {
+		command->unavailable = mas_store_busy_error(error);
+		mas_error_log("state store: %s", error);
+	} else if (status != 0) {
+		mas_die(MAS_EXIT_USAGE, "state store: %s",
+		        error ? error : "cannot use");
+	}
+	free(error);
 }
 
 static void close_sessions(struct chat_command *command)
@@ -400,6 +418,9 @@ static int records(struct chat_command *command, struct mas_chat *chat)
 	run.each = each_record;
 	run.jobs = mas_engine_jobs(&command->engine);
 	run.wait = mas_engine_wait;
+	if (jv_is_valid(command->unavailable))
+		return mas_run_records_failing(&run,
+		                               jv_copy(command->unavailable));
 	return mas_run_records(&run);
 }
 
@@ -486,6 +507,8 @@ int main(int argc, char **argv)
 	mas_engine_setup(&command.engine);
 	if (!command.no_sessions)
 		open_sessions(&command);
+	if (command.interactive && jv_is_valid(command.unavailable))
+		exit(MAS_EXIT_TEMPFAIL);
 	command.options.sessions = command.sessions;
 	command.options.engine = &command.engine;
 	if (command.interactive) {
@@ -497,6 +520,7 @@ int main(int argc, char **argv)
 	                 ? interactive(&command, chat, &conversation)
 	                 : records(&command, chat);
 	mas_chat_free(chat);
+	jv_free(command.unavailable);
 	close_sessions(&command);
 	mas_engine_release(&command.engine);
 	mas_cli_release(&command.cli);

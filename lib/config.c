@@ -23,6 +23,7 @@ static const struct mas_config_key keys[] = {
 	{ "log.level", "MAS_LOG_LEVEL", "warn", 0 },
 	{ "log.format", "MAS_LOG_FORMAT", "text", 0 },
 	{ "state.dir", "MAS_STATE_DIR", NULL, 0 },
+	{ "state.busy_timeout", "MAS_STATE_BUSY_TIMEOUT", "10", 0 },
 	{ "llm.base_url", "OPENAI_BASE_URL", NULL, 0 },
 	{ "llm.api_key", "OPENAI_API_KEY", NULL, 1 },
 	{ "llm.model", "MAS_MODEL", NULL, 0 },

@@ -877,6 +877,32 @@ int mas_run_records(const struct mas_run_options *options)
 	return run.failed_permanent ? MAS_EXIT_RECORDS : MAS_EXIT_TEMPFAIL;
 }
 
+static void fail_each(struct mas_run *run, jv record, void *data)
+{
+	const jv *error = data;
+
+	if (jv_get_kind(record) != JV_KIND_OBJECT)
+		record = JV_OBJECT(jv_string("value"), record);
+	mas_run_emit(run, jv_object_set(record, jv_string("error"),
+	                                jv_copy(*error)));
+}
+
+int mas_run_records_failing(const struct mas_run_options *options,
+                            jv error)
+{
+	struct mas_run_options failing = {
+		.files = options->files,
+		.file_count = options->file_count,
+		.each = fail_each,
+		.data = &error,
+		.keep_rows_raw = options->keep_rows_raw,
+	};
+	int status = mas_run_records(&failing);
+
+	jv_free(error);
+	return status;
+}
+
 const char *mas_run_file(const struct mas_run *run)
 {
 	return run->reader.name;

@@ -79,6 +79,16 @@ struct mas_run_options {
 int mas_run_records(const struct mas_run_options *options);
 
 /*
+ * Run the loop as mas_run_records does, but answer every record with
+ * ERROR (consumed; an error object): each comes out whole, with its id,
+ * carrying it.  For a program whose resource is unavailable for now (a
+ * state store another process keeps locked): nothing is lost, and the
+ * exit status says to retry later (75) when ERROR is transient.
+ */
+int mas_run_records_failing(const struct mas_run_options *options,
+                            jv error);
+
+/*
  * Fill the place TICKET with LINE (LENGTH bytes, malloc'd, consumed): a
  * record already written out as one line of compact JSON, an object
  * without an "error", which is written as it is instead of being parsed

@@ -65,25 +65,28 @@ static int exec(struct mas_sessions *s, const char *text)
 }
 
 /* Deletes what expired; cascades to the turns. */
-static int purge(struct mas_sessions *s, char **error)
+int mas_sessions_purge(struct mas_sessions *s, char **error)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if (s->ttl <= 0)
-		return 0;
+	*error = NULL;
 	rc = sqlite3_prepare_v2(s->store->db, "DELETE FROM chat_session "
 	                        "WHERE updated < ?1", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
-		sqlite3_bind_double(st, 1, now() - s->ttl);
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK
-		                                     : SQLITE_ERROR;
+		/* run even when nothing expires (TTL 0): it takes the write
+		 * lock, so a store another process holds is found now */
+		sqlite3_bind_double(st, 1, s->ttl > 0 ? now() - s->ttl : 0);
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
-	sqlite3_finalize(st);
 	if (rc != SQLITE_OK &&
 	    asprintf(error, "%s: %s", s->store->path,
 	             sqlite3_errmsg(s->store->db)) < 0)
 		*error = NULL;
+	sqlite3_finalize(st);
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return MAS_STORE_BUSY;
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
@@ -106,10 +109,6 @@ struct mas_sessions *mas_sessions_new(struct mas_store *store, double ttl,
 			mas_sessions_free(s);
 			return NULL;
 		}
-	if (purge(s, error)) {
-		mas_sessions_free(s);
-		return NULL;
-	}
 	return s;
 }
 

@@ -46,12 +46,20 @@ struct mas_session_turn {
 
 /*
  * Sessions over STORE (borrowed, open), expiring after TTL seconds (0:
- * never).  Deletes the expired ones now.  Returns NULL with a malloc'd
- * message in *ERROR when the store cannot be used.
+ * never).  Returns NULL with a malloc'd message in *ERROR when the store
+ * cannot be used.
  */
 struct mas_sessions *mas_sessions_new(struct mas_store *store, double ttl,
                                       char **error);
 void mas_sessions_free(struct mas_sessions *sessions);
+
+/*
+ * Delete the sessions that expired (none when TTL is 0), the first write
+ * a program makes, so a store it cannot write is found before any record:
+ * returns 0, or -1 (MAS_STORE_BUSY when another process keeps the store
+ * locked) with a malloc'd message in *ERROR.
+ */
+int mas_sessions_purge(struct mas_sessions *sessions, char **error);
 
 /*
  * Load session ID into SESSION (to be released with

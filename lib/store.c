@@ -161,16 +161,23 @@ static int make_parents(const char *path, char **error)
 	return 0;
 }
 
+/* 0, or -1 (MAS_STORE_BUSY when another process holds the lock) with
+ * *ERROR set. */
+/* How long to wait for another process's lock (state.busy_timeout). */
+static int busy_timeout_ms = MAS_STORE_BUSY_TIMEOUT_MS;
+
 static int run_sql(sqlite3 *db, const char *sql, char **error,
                    const char *path)
 {
 	char *message = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &message);
 
-	if (sqlite3_exec(db, sql, NULL, NULL, &message) != SQLITE_OK) {
+	if (rc != SQLITE_OK) {
 		mas_error_set(error, "%s: %s", path,
 		              message ? message : "sqlite error");
 		sqlite3_free(message);
-		return -1;
+		return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ?
+		       MAS_STORE_BUSY : -1;
 	}
 	return 0;
 }
@@ -220,12 +227,17 @@ static int apply_migration(sqlite3 *db, int index, char **error,
 
 static int migrate(sqlite3 *db, const char *path, char **error)
 {
-	int version;
+	int version, rc;
 
+	/* Up to date, the usual case: no write lock is needed, so a store
+	 * another process is writing to opens at once. */
+	if (user_version(db, &version) == 0 && version == MIGRATION_COUNT)
+		return 0;
 	/* IMMEDIATE: two processes opening a new store at once must not
 	 * both run migration 1. */
-	if (run_sql(db, "BEGIN IMMEDIATE", error, path))
-		return -1;
+	rc = run_sql(db, "BEGIN IMMEDIATE", error, path);
+	if (rc)
+		return rc;
 	if (user_version(db, &version)) {
 		run_sql(db, "ROLLBACK", error, path);
 		return mas_error_set(error, "%s: not a mas state store (%s)",
@@ -260,7 +272,7 @@ static int set_wal(sqlite3 *db, char **error, const char *path)
 
 	while (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL,
 	                    NULL) == SQLITE_BUSY &&
-	       waited < MAS_STORE_BUSY_TIMEOUT_MS) {
+	       waited < busy_timeout_ms) {
 		sqlite3_sleep(10);
 		waited += 10;
 	}
@@ -271,6 +283,7 @@ int mas_store_open(struct mas_store *store, const char *path, char **error)
 {
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	            SQLITE_OPEN_NOMUTEX;
+	int rc;
 
 	*error = NULL;
 	memset(store, 0, sizeof(*store));
@@ -283,13 +296,19 @@ int mas_store_open(struct mas_store *store, const char *path, char **error)
 		mas_store_close(store);
 		return -1;
 	}
-	sqlite3_busy_timeout(store->db, MAS_STORE_BUSY_TIMEOUT_MS);
-	if (set_wal(store->db, error, path) ||
-	    run_sql(store->db, "PRAGMA synchronous = NORMAL", error, path) ||
-	    run_sql(store->db, "PRAGMA foreign_keys = ON", error, path) ||
-	    migrate(store->db, path, error)) {
+	sqlite3_busy_timeout(store->db, busy_timeout_ms);
+	rc = set_wal(store->db, error, path);
+	if (rc == 0)
+		rc = run_sql(store->db, "PRAGMA synchronous = NORMAL", error,
+		             path);
+	if (rc == 0)
+		rc = run_sql(store->db, "PRAGMA foreign_keys = ON", error,
+		             path);
+	if (rc == 0)
+		rc = migrate(store->db, path, error);
+	if (rc) {
 		mas_store_close(store);
-		return -1;
+		return rc;
 	}
 	chmod(path, 0600);
 	store->path = strdup(path);
@@ -300,8 +319,21 @@ int mas_store_open_configured(struct mas_store *store,
                               const struct mas_config *config, char **error)
 {
 	char *path = mas_store_path(config, error);
+	const char *timeout = mas_config_get(config, "state.busy_timeout");
+	char *end;
+	double seconds = timeout ? strtod(timeout, &end) : -1;
 	int status;
 
+	if (timeout && (end == timeout || *end || !(seconds >= 0) ||
+	                seconds > 86400)) {
+		free(path);
+		memset(store, 0, sizeof(*store));
+		return mas_error_set(error, "state.busy_timeout "
+		                     "(MAS_STATE_BUSY_TIMEOUT): '%s' is not a "
+		                     "number of seconds", timeout);
+	}
+	if (timeout)
+		busy_timeout_ms = (int)(seconds * 1000);
 	if (!path) {
 		memset(store, 0, sizeof(*store));
 		return -1;
@@ -318,4 +350,14 @@ void mas_store_close(struct mas_store *store)
 	free(store->path);
 	store->db = NULL;
 	store->path = NULL;
+}
+
+jv mas_store_busy_error(const char *message)
+{
+	jv error = mas_error(MAS_ERR_TIMEOUT, "state store: %s (another "
+	                     "process held its lock for %g s); try again "
+	                     "later", message ? message : "locked",
+	                     busy_timeout_ms / 1000.0);
+
+	return jv_object_set(error, jv_string("transient"), jv_true());
 }

@@ -17,6 +17,7 @@
 #ifndef MAS_STORE_H
 #define MAS_STORE_H
 
+#include <jv.h>
 #include <sqlite3.h>
 
 #include "config.h"
@@ -26,7 +27,8 @@ struct mas_store {
 	char *path;
 };
 
-/* How long a writer waits for another process's lock, in milliseconds. */
+/* How long a writer waits for another process's lock, in milliseconds,
+ * unless state.busy_timeout (MAS_STATE_BUSY_TIMEOUT, seconds) says. */
 #define MAS_STORE_BUSY_TIMEOUT_MS 10000
 
 /*
@@ -35,18 +37,30 @@ struct mas_store {
  */
 char *mas_store_path(const struct mas_config *config, char **error);
 
+/* What opening returns when another process held the store's lock for
+ * longer than the busy timeout: a transient failure, worth a retry. */
+#define MAS_STORE_BUSY (-2)
+
 /*
  * Open (creating if needed) and migrate the store at PATH.  Returns 0, or
- * -1 with a malloc'd one-line message in *ERROR naming the file.
+ * -1 (MAS_STORE_BUSY: locked) with a malloc'd one-line message in *ERROR
+ * naming the file.
  */
 int mas_store_open(struct mas_store *store, const char *path, char **error);
 
 /*
  * mas_store_path and mas_store_open in one: the store CONFIG points to.
- * Returns 0, or -1 with a malloc'd message in *ERROR.
+ * Returns 0, or -1 or MAS_STORE_BUSY with a malloc'd message in *ERROR.
  */
 int mas_store_open_configured(struct mas_store *store,
                               const struct mas_config *config, char **error);
+
+/*
+ * The error object for records a program cannot answer because opening
+ * the store failed with MAS_STORE_BUSY; MESSAGE is what the open said
+ * (borrowed).  Code TIMEOUT, transient: the run exits 75, retry later.
+ */
+jv mas_store_busy_error(const char *message);
 
 /* The schema version this program migrates to. */
 int mas_store_schema_version(void);

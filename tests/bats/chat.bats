@@ -364,3 +364,23 @@ kb_file() {
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"--cache-only: no model endpoint is configured"* ]]
 }
+
+@test "a state store another process keeps locked: an error record per input record, exit 75" {
+	chat <<< '{"message":"hi","session_id":"s"}' >/dev/null
+	lock_store "$MAS_STATE_DIR/mas.db"
+	MAS_STATE_BUSY_TIMEOUT=0.3 run --separate-stderr chat <<-'EOF'
+	{"id":"a","message":"hi","session_id":"s"}
+	{"id":"b","message":"how much is pro?"}
+	EOF
+	unlock_store
+	[ "$status" -eq 75 ]
+	output_jq -s '[.[].id] == ["a", "b"] and all(.error.code == "TIMEOUT"
+		and .error.transient and (.error.message |
+		test("state store: .*locked.*try again later"))) and
+		.[0].message == "hi" and .[0].session_id == "s"'
+	[[ "$stderr" == *"database is locked"* ]]
+	# once the lock is gone, the same input is answered
+	run --separate-stderr chat <<< '{"id":"a","message":"hi","session_id":"s"}'
+	[ "$status" -eq 0 ]
+	output_jq '.chat.intent == "greeting"'
+}

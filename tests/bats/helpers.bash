@@ -12,7 +12,7 @@ common_setup() {
 	export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR/config"
 	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
 	mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_STATE_HOME"
-	unset MAS_STATE_DIR MAS_DATA_DIR MAS_LANG MAS_LOG_LEVEL MAS_LOG_FORMAT
+	unset MAS_STATE_DIR MAS_STATE_BUSY_TIMEOUT MAS_DATA_DIR MAS_LANG MAS_LOG_LEVEL MAS_LOG_FORMAT
 	unset OPENAI_API_KEY OPENAI_BASE_URL MAS_MODEL NO_COLOR
 	cd "$TOP" || return 1
 }
@@ -42,4 +42,27 @@ gone() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# lock_store DB: hold an exclusive lock on the SQLite database DB from a
+# background sqlite3 until unlock_store; the pid is in LOCK_PID.
+lock_store() {
+	mkfifo "$BATS_TEST_TMPDIR/lock.fifo"
+	sqlite3 "$1" <"$BATS_TEST_TMPDIR/lock.fifo" >/dev/null 2>&1 &
+	LOCK_PID=$!
+	exec {LOCK_FD}>"$BATS_TEST_TMPDIR/lock.fifo"
+	printf 'BEGIN EXCLUSIVE;\nINSERT INTO mas_meta VALUES (%s, %s);\n' \
+		"'lock'" "'held'" >&"$LOCK_FD"
+	# wait until the lock is really held
+	for _ in $(seq 50); do
+		sqlite3 -cmd '.timeout 0' "$1" 'BEGIN IMMEDIATE; ROLLBACK;' \
+			2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+unlock_store() {
+	exec {LOCK_FD}>&-
+	wait "$LOCK_PID" 2>/dev/null || true
 }
