@@ -761,6 +761,29 @@ static int span_fill(struct span *s, const double *y, size_t count)
 	return MAS_STATS_OK;
 }
 
+int mas_stats_fill_gaps(const double *y, size_t count, double **values,
+                        size_t *first, size_t *n, size_t *filled)
+{
+	struct span s;
+	int status;
+
+	if (!values || (!y && count))
+		return MAS_STATS_EINVAL;
+	*values = NULL;
+	status = span_fill(&s, y, count);
+	if (first)
+		*first = s.first;
+	if (n)
+		*n = s.n;
+	if (filled)
+		*filled = s.filled;
+	if (status == MAS_STATS_OK)
+		*values = s.values;
+	else
+		free(s.values);
+	return status;
+}
+
 /* ------------------------------------------------------------------ */
 /* Nelder-Mead                                                         */
 

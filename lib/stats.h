@@ -143,6 +143,20 @@ int mas_stats_trend_residuals(const struct mas_stats_trend *fit,
                               size_t count, double *residuals);
 
 /* ------------------------------------------------------------------ */
+/* Gaps                                                                */
+
+/*
+ * The span the models fit: y[0..count-1] without its leading and
+ * trailing missing values, interior ones filled by linear interpolation.
+ * *values (n doubles, malloc'd, the caller's to free) holds them; *first
+ * is the index in y of the first, *filled counts the values filled (each
+ * out pointer but values may be NULL).  MAS_STATS_ESHORT (values NULL)
+ * when no value is finite, MAS_STATS_ENOMEM, MAS_STATS_EINVAL on NULL.
+ */
+int mas_stats_fill_gaps(const double *y, size_t count, double **values,
+                        size_t *first, size_t *n, size_t *filled);
+
+/* ------------------------------------------------------------------ */
 /* Exponential smoothing (ETS)                                         */
 /*
  * The innovations state-space models of Hyndman, Koehler, Ord & Snyder,
