@@ -12,6 +12,7 @@
 
 #include "analyze.h"
 #include "dataset.h"
+#include "forecast.h"
 #include "stats.h"
 
 /* Forecast models are fitted on at most this many recent values:
@@ -44,7 +45,7 @@ struct analyze_metric {
 	double period_acf;
 
 	int has_fit;
-	struct mas_stats_ets fit;
+	struct mas_forecast forecast; /* ETS, benchmarks, intervals */
 	size_t fit_offset;       /* index in y of the fit's first input */
 	size_t horizon;
 	double *mean, *lower, *upper; /* horizon forecasts */

@@ -217,17 +217,18 @@ static int smoothing_possible(const void *b, const char *subject)
 	                                                     0);
 }
 
-static int fit_models(struct mas_bdi *bdi, struct analyze_metric *metric,
-                      size_t period)
+static int fit_models(struct mas_bdi *bdi, struct analyze_beliefs *beliefs,
+                      struct analyze_metric *metric, size_t period)
 {
 	size_t start = window_start(metric);
 	int status;
 
-	mas_stats_ets_init(&metric->fit);
-	status = mas_stats_ets_auto(&metric->fit, metric->y + start,
-	                            metric->n - start, period, NULL);
+	mas_forecast_init(&metric->forecast);
+	status = mas_forecast_make(&metric->forecast, metric->y + start,
+	                           metric->n - start, period, beliefs->horizon,
+	                           beliefs->options->coverage);
 	if (status != MAS_STATS_OK) {
-		mas_stats_ets_release(&metric->fit);
+		mas_forecast_release(&metric->forecast);
 		return mas_bdi_fail(bdi, "%s", mas_stats_strerror(status));
 	}
 	metric->fit_offset = start;
@@ -240,12 +241,12 @@ static int step_fit_seasonal(struct mas_bdi *bdi, void *b,
 {
 	struct analyze_metric *metric = metric_named(b, subject);
 
-	return fit_models(bdi, metric, metric->period);
+	return fit_models(bdi, b, metric, metric->period);
 }
 
 static int step_fit_trend(struct mas_bdi *bdi, void *b, const char *subject)
 {
-	return fit_models(bdi, metric_named(b, subject), 0);
+	return fit_models(bdi, b, metric_named(b, subject), 0);
 }
 
 /* Mean of the last COUNT finite values of Y[0..N). */
@@ -298,7 +299,6 @@ static int step_forecast(struct mas_bdi *bdi, void *b, const char *subject)
 	struct analyze_beliefs *beliefs = b;
 	struct analyze_metric *metric = metric_named(beliefs, subject);
 	size_t h = beliefs->horizon;
-	int status;
 
 	metric->mean = calloc(h, sizeof(double));
 	metric->lower = calloc(h, sizeof(double));
@@ -306,12 +306,9 @@ static int step_forecast(struct mas_bdi *bdi, void *b, const char *subject)
 	if (!metric->mean || !metric->lower || !metric->upper)
 		return mas_bdi_fail(bdi, "out of memory");
 	metric->horizon = h;
-	status = mas_stats_ets_forecast(&metric->fit, h,
-	                                beliefs->options->coverage,
-	                                metric->mean, metric->lower,
-	                                metric->upper);
-	if (status != MAS_STATS_OK)
-		return mas_bdi_fail(bdi, "%s", mas_stats_strerror(status));
+	memcpy(metric->mean, metric->forecast.mean, h * sizeof(double));
+	memcpy(metric->lower, metric->forecast.lower, h * sizeof(double));
+	memcpy(metric->upper, metric->forecast.upper, h * sizeof(double));
 	summarise_forecast(beliefs, metric);
 	return 0;
 }
@@ -368,9 +365,9 @@ static int step_model_residuals(struct mas_bdi *bdi, void *b,
 	metric->expected = malloc(metric->n * sizeof(double));
 	if (!metric->expected)
 		return mas_bdi_fail(bdi, "out of memory");
-	memcpy(metric->expected, metric->fit.fitted,
+	memcpy(metric->expected, metric->forecast.ets.fitted,
 	       metric->n * sizeof(double));
-	return find_anomalies(bdi, metric, metric->fit.residuals,
+	return find_anomalies(bdi, metric, metric->forecast.ets.residuals,
 	                      "exponential smoothing residuals");
 }
 
@@ -678,17 +675,58 @@ static jv change_text(double pct)
 	return jv_string(text);
 }
 
-static const char *model_description(enum mas_stats_ets_model model)
+/* "ETS(M,Ad,M)", or the benchmark's name, into BUF. */
+static const char *method_label(const struct mas_forecast *f, char *buf,
+                                size_t size)
 {
-	switch (model) {
-	case MAS_STATS_ETS_ANN: return "simple exponential smoothing";
-	case MAS_STATS_ETS_AAN: return "Holt linear trend";
-	case MAS_STATS_ETS_AADN: return "damped trend";
-	case MAS_STATS_ETS_ANA: return "additive seasonal, no trend";
-	case MAS_STATS_ETS_AAA: return "additive Holt-Winters";
-	case MAS_STATS_ETS_AADA: return "damped additive Holt-Winters";
+	enum mas_stats_ets_model model = f->ets.model;
+
+	if (f->method == MAS_FORECAST_SNAIVE)
+		return "seasonal naive";
+	if (f->method == MAS_FORECAST_THETA)
+		return f->theta_seasonal ? "Theta, deseasonalised" : "Theta";
+	snprintf(buf, size, "ETS(%c,%s,%c)",
+	         mas_stats_ets_error_mult(model) ? 'M' : 'A',
+	         mas_stats_ets_damped(model) ? "Ad"
+	         : mas_stats_ets_has_trend(model) ? "A" : "N",
+	         mas_stats_ets_season_mult(model) ? 'M'
+	         : mas_stats_ets_seasonal(model) ? 'A' : 'N');
+	return buf;
+}
+
+/* Every ETS model's AICc, by name (those not tried left out). */
+static jv aicc_json(const struct mas_forecast *f)
+{
+	jv out = jv_object();
+
+	for (int model = 0; model < MAS_STATS_ETS_MODELS; model++)
+		if (isfinite(f->aicc[model]))
+			out = set(out, mas_stats_ets_name(model),
+			          number(f->aicc[model]));
+	return out;
+}
+
+/* Why the forecast is what it is (mas-analyze(1), FORECASTS). */
+static jv selection_json(const struct mas_forecast *f)
+{
+	jv out = JV_OBJECT(jv_string("ets"),
+	                   jv_string(mas_stats_ets_name(f->ets.model)),
+	                   jv_string("aicc"), aicc_json(f));
+
+	if (f->checked) {
+		jv scores = jv_object();
+		for (int m = 0; m < MAS_FORECAST_METHODS; m++)
+			scores = set(scores, mas_forecast_method_name(m),
+			             number(f->score[m]));
+		out = set(out, "check", JV_OBJECT(
+			jv_string("origins"), jv_number((double)f->checked),
+			jv_string("mase"), scores));
 	}
-	return "unknown";
+	out = set(out, "winner", jv_string(mas_forecast_method_name(f->method)));
+	out = set(out, "interval_widening", number(f->widening));
+	out = set(out, "calibration_errors",
+	          jv_number((double)f->calibration_errors));
+	return set(out, "truncated_at_zero", jv_bool(f->truncated));
 }
 
 static jv forecast_points(const struct analyze_beliefs *beliefs,
@@ -713,22 +751,28 @@ static jv forecast_points(const struct analyze_beliefs *beliefs,
 static jv prediction_json(const struct analyze_beliefs *beliefs,
                           const struct analyze_metric *metric)
 {
-	const struct mas_stats_ets *fit = &metric->fit;
+	const struct mas_forecast *f = &metric->forecast;
+	const struct mas_stats_ets *fit = &f->ets;
+	char label[32];
 	jv out = JV_OBJECT(jv_string("predicted_change"),
 	                   change_text(metric->change_pct));
 
 	out = set(out, "change_pct", number(metric->change_pct));
 	out = set(out, "confidence", number(metric->confidence));
-	out = set(out, "model", jv_string(mas_stats_ets_name(fit->model)));
-	out = set(out, "method", jv_string(model_description(fit->model)));
-	if (fit->period)
-		out = set(out, "period", jv_number((double)fit->period));
-	out = set(out, "parameters", JV_OBJECT(
-		jv_string("alpha"), number(fit->params.alpha),
-		jv_string("beta"), number(fit->params.beta),
-		jv_string("gamma"), number(fit->params.gamma),
-		jv_string("phi"), number(fit->params.phi)));
-	out = set(out, "aicc", number(fit->aicc));
+	out = set(out, "model", jv_string(mas_forecast_name(f)));
+	out = set(out, "method", jv_string(method_label(f, label,
+	                                                sizeof(label))));
+	if (f->period && mas_forecast_seasonal(f))
+		out = set(out, "period", jv_number((double)f->period));
+	if (f->method == MAS_FORECAST_ETS) {
+		out = set(out, "parameters", JV_OBJECT(
+			jv_string("alpha"), number(fit->params.alpha),
+			jv_string("beta"), number(fit->params.beta),
+			jv_string("gamma"), number(fit->params.gamma),
+			jv_string("phi"), number(fit->params.phi)));
+		out = set(out, "aicc", number(fit->aicc));
+	}
+	out = set(out, "selection", selection_json(f));
 	out = set(out, "coverage", number(beliefs->options->coverage));
 	return set(out, "forecast", forecast_points(beliefs, metric));
 }
@@ -799,6 +843,59 @@ static jv data_meta(const struct analyze_beliefs *beliefs, size_t rows_total)
 	return set(out, "reordered", jv_bool(timing->reordered));
 }
 
+/* The sentence meta.plans gives for a forecast: the winner and why. */
+static jv choice_text(const struct mas_forecast *f)
+{
+	char text[400], check[200] = "";
+	size_t tried = 0;
+
+	for (int model = 0; model < MAS_STATS_ETS_MODELS; model++)
+		tried += isfinite(f->aicc[model]) != 0;
+	if (f->checked)
+		snprintf(check, sizeof(check), "; over the last %zu origins "
+		         "MASE ETS %.3g, SNaive %.3g, Theta %.3g, so %s",
+		         f->checked, f->score[MAS_FORECAST_ETS],
+		         f->score[MAS_FORECAST_SNAIVE],
+		         f->score[MAS_FORECAST_THETA],
+		         f->method == MAS_FORECAST_ETS
+		                 ? "ETS stays"
+		                 : mas_forecast_method_name(f->method));
+	snprintf(text, sizeof(text), "%s: lowest AICc of %zu ETS models%s; "
+	         "intervals x%.3g from %zu past forecast errors%s",
+	         mas_stats_ets_name(f->ets.model), tried, check, f->widening,
+	         f->calibration_errors,
+	         f->truncated ? "; never negative: cut at 0" : "");
+	return jv_string(text);
+}
+
+/* meta.plans with each achieved forecast's "chosen" reason. */
+static jv annotated_plans(const struct analyze_beliefs *beliefs,
+                          const struct mas_bdi *bdi)
+{
+	jv trace = mas_bdi_trace(bdi);
+	int count = jv_array_length(jv_copy(trace));
+
+	for (int i = 0; i < count; i++) {
+		jv entry = jv_array_get(jv_copy(trace), i);
+		jv goal = jv_object_get(jv_copy(entry), jv_string("goal"));
+		jv subject = jv_object_get(jv_copy(entry), jv_string("subject"));
+		const struct analyze_metric *metric = NULL;
+
+		if (jv_get_kind(goal) == JV_KIND_STRING &&
+		    strcmp(jv_string_value(goal), "forecast") == 0 &&
+		    jv_get_kind(subject) == JV_KIND_STRING)
+			metric = metric_of(beliefs, jv_string_value(subject));
+		if (metric && metric->has_fit && metric->horizon)
+			trace = jv_array_set(trace, i, set(entry, "chosen",
+			        choice_text(&metric->forecast)));
+		else
+			jv_free(entry);
+		jv_free(goal);
+		jv_free(subject);
+	}
+	return trace;
+}
+
 static jv result_json(struct analyze_beliefs *beliefs, struct mas_bdi *bdi,
                       size_t rows_total)
 {
@@ -849,7 +946,7 @@ static jv result_json(struct analyze_beliefs *beliefs, struct mas_bdi *bdi,
 		jv_free(omitted);
 	return set(out, "meta", JV_OBJECT(
 		jv_string("engine"), jv_string("embedded"),
-		jv_string("plans"), mas_bdi_trace(bdi),
+		jv_string("plans"), annotated_plans(beliefs, bdi),
 		jv_string("data"), data_meta(beliefs, rows_total)));
 }
 
@@ -894,7 +991,7 @@ static void plot_metric(const struct analyze_beliefs *beliefs,
 static void release_metric(struct analyze_metric *metric)
 {
 	if (metric->has_fit)
-		mas_stats_ets_release(&metric->fit);
+		mas_forecast_release(&metric->forecast);
 	if (metric->has_anomalies)
 		mas_stats_anomalies_release(&metric->anomalies);
 	free(metric->mean);

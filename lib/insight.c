@@ -133,11 +133,11 @@ static jv forecast_sentence(const struct analyze_beliefs *beliefs,
 	if (chinese(beliefs))
 		snprintf(text, sizeof(text), words->forecast, metric->name,
 		         span, change, 100 * metric->confidence,
-		         mas_stats_ets_name(metric->fit.model));
+		         mas_forecast_name(&metric->forecast));
 	else
 		snprintf(text, sizeof(text), words->forecast, metric->name,
 		         change, span, 100 * metric->confidence,
-		         mas_stats_ets_name(metric->fit.model));
+		         mas_forecast_name(&metric->forecast));
 	return add(out, text);
 }
 
@@ -146,7 +146,8 @@ static jv season_sentence(const struct analyze_beliefs *beliefs,
 {
 	char text[256];
 
-	if (metric->period < 2 || !metric->has_fit || metric->fit.period < 2)
+	if (metric->period < 2 || !metric->has_fit ||
+	    !mas_forecast_seasonal(&metric->forecast))
 		return out;
 	if (chinese(beliefs))
 		snprintf(text, sizeof(text), books[1].season, metric->name,

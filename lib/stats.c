@@ -761,10 +761,40 @@ static int span_fill(struct span *s, const double *y, size_t count)
 	return MAS_STATS_OK;
 }
 
+int mas_stats_fill_gaps(const double *y, size_t count, double **values,
+                        size_t *first, size_t *n, size_t *filled)
+{
+	struct span s;
+	int status;
+
+	if (!values || (!y && count))
+		return MAS_STATS_EINVAL;
+	*values = NULL;
+	status = span_fill(&s, y, count);
+	if (first)
+		*first = s.first;
+	if (n)
+		*n = s.n;
+	if (filled)
+		*filled = s.filled;
+	if (status == MAS_STATS_OK)
+		*values = s.values;
+	else
+		free(s.values);
+	return status;
+}
+
 /* ------------------------------------------------------------------ */
 /* Nelder-Mead                                                         */
 
 typedef double (*objective_fn)(const double *point, void *context);
+
+/*
+ * The objective (ETS: -2 log-likelihood) is taken as minimal once the
+ * simplex's values agree to this: a tenth of a thousandth of a unit of
+ * AICc, far below any difference that changes a choice of model.
+ */
+#define SIMPLEX_TOLERANCE 1e-3
 
 struct simplex {
 	size_t dim, evaluations, max_evaluations;
@@ -934,7 +964,7 @@ static double simplex_run(struct simplex *s, double *start,
 
 		simplex_order(s, &best, &worst, &second);
 		spread = s->values[worst] - s->values[best];
-		if (spread <= 1e-12 * fabs(s->values[best]) + 1e-300)
+		if (spread <= SIMPLEX_TOLERANCE)
 			break;
 		if (s->evaluations >= s->max_evaluations)
 			break;
@@ -946,8 +976,9 @@ static double simplex_run(struct simplex *s, double *start,
 
 /*
  * Minimises f from start (overwritten with the minimum), restarting with
- * a fresh simplex around the best point until a restart gains less than
- * 1e-10: a collapsed simplex is Nelder-Mead's usual way to stall.
+ * a fresh simplex around the best point while a restart gains more than
+ * SIMPLEX_TOLERANCE, at most twice: a collapsed simplex is Nelder-Mead's
+ * usual way to stall, and each restart costs as much as the first run.
  */
 static int minimise(objective_fn f, void *context, double *start,
                     const double *step, size_t dim, double *value)
@@ -962,13 +993,13 @@ static int minimise(objective_fn f, void *context, double *start,
 	}
 	s.f = f;
 	s.context = context;
-	for (restart = 0; restart < 8; restart++) {
+	for (restart = 0; restart < 3; restart++) {
 		double found;
 
 		s.evaluations = 0;
-		s.max_evaluations = 500 * (dim + 1);
+		s.max_evaluations = 200 * (dim + 1);
 		found = simplex_run(&s, start, step);
-		if (!(found < best - 1e-10 * fabs(best))) {
+		if (!(found < best - SIMPLEX_TOLERANCE)) {
 			best = fmin(best, found);
 			break;
 		}
@@ -983,9 +1014,33 @@ static int minimise(objective_fn f, void *context, double *start,
 /* Exponential smoothing                                               */
 
 struct ets_shape {
-	int trend, damped, seasonal;
+	int error_mult, trend, damped, seasonal, season_mult;
 	size_t m; /* 1 without season, so that i % m is harmless */
 };
+
+/* The models of stats.h, in enum order. */
+static const struct ets_kind {
+	const char *name;
+	char error, trend, season; /* 'A', 'M' or 'N' */
+	int damped;
+} ets_kinds[MAS_STATS_ETS_MODELS] = {
+	{ "ANN", 'A', 'N', 'N', 0 },  { "AAN", 'A', 'A', 'N', 0 },
+	{ "AAdN", 'A', 'A', 'N', 1 }, { "ANA", 'A', 'N', 'A', 0 },
+	{ "AAA", 'A', 'A', 'A', 0 },  { "AAdA", 'A', 'A', 'A', 1 },
+	{ "MNN", 'M', 'N', 'N', 0 },  { "MAN", 'M', 'A', 'N', 0 },
+	{ "MAdN", 'M', 'A', 'N', 1 }, { "MNA", 'M', 'N', 'A', 0 },
+	{ "MAA", 'M', 'A', 'A', 0 },  { "MAdA", 'M', 'A', 'A', 1 },
+	{ "MNM", 'M', 'N', 'M', 0 },  { "MAM", 'M', 'A', 'M', 0 },
+	{ "MAdM", 'M', 'A', 'M', 1 },
+};
+
+/* R's usual bounds (ets(): lower, upper). */
+#define ETS_LOWER 1e-4
+#define ETS_UPPER 0.9999
+#define ETS_PHI_LOWER 0.8
+#define ETS_PHI_UPPER 0.98
+/* A multiplicative state this close to 0 makes the model undefined. */
+#define ETS_TINY 1e-10
 
 static int ets_model_ok(enum mas_stats_ets_model model)
 {
@@ -995,17 +1050,17 @@ static int ets_model_ok(enum mas_stats_ets_model model)
 static struct ets_shape ets_shape_of(enum mas_stats_ets_model model,
                                      size_t period)
 {
-	struct ets_shape shape = { 0, 0, 0, 1 };
+	struct ets_shape shape = { 0, 0, 0, 0, 0, 1 };
+	const struct ets_kind *kind;
 
-	shape.trend = model == MAS_STATS_ETS_AAN ||
-	              model == MAS_STATS_ETS_AADN ||
-	              model == MAS_STATS_ETS_AAA ||
-	              model == MAS_STATS_ETS_AADA;
-	shape.damped =
-		model == MAS_STATS_ETS_AADN || model == MAS_STATS_ETS_AADA;
-	shape.seasonal = model == MAS_STATS_ETS_ANA ||
-	                 model == MAS_STATS_ETS_AAA ||
-	                 model == MAS_STATS_ETS_AADA;
+	if (!ets_model_ok(model))
+		return shape;
+	kind = &ets_kinds[model];
+	shape.error_mult = kind->error == 'M';
+	shape.trend = kind->trend == 'A';
+	shape.damped = kind->damped;
+	shape.seasonal = kind->season != 'N';
+	shape.season_mult = kind->season == 'M';
 	if (shape.seasonal)
 		shape.m = period;
 	return shape;
@@ -1026,11 +1081,32 @@ static size_t ets_parameters(const struct ets_shape *shape)
 
 const char *mas_stats_ets_name(enum mas_stats_ets_model model)
 {
-	static const char *const names[MAS_STATS_ETS_MODELS] = {
-		"ANN", "AAN", "AAdN", "ANA", "AAA", "AAdA"
-	};
+	return ets_model_ok(model) ? ets_kinds[model].name : "?";
+}
 
-	return ets_model_ok(model) ? names[model] : "?";
+int mas_stats_ets_error_mult(enum mas_stats_ets_model model)
+{
+	return ets_shape_of(model, 2).error_mult;
+}
+
+int mas_stats_ets_has_trend(enum mas_stats_ets_model model)
+{
+	return ets_shape_of(model, 2).trend;
+}
+
+int mas_stats_ets_damped(enum mas_stats_ets_model model)
+{
+	return ets_shape_of(model, 2).damped;
+}
+
+int mas_stats_ets_seasonal(enum mas_stats_ets_model model)
+{
+	return ets_shape_of(model, 2).seasonal;
+}
+
+int mas_stats_ets_season_mult(enum mas_stats_ets_model model)
+{
+	return ets_shape_of(model, 2).season_mult;
 }
 
 size_t mas_stats_ets_min_length(enum mas_stats_ets_model model,
@@ -1075,44 +1151,92 @@ void mas_stats_ets_release(struct mas_stats_ets *fit)
 struct ets_states {
 	double level, trend;
 	double *season; /* ring of m: season[i % m] serves observation i */
+	size_t at;      /* where in the ring the next observation is */
 };
+
+/* What a run adds up: the criterion needs E and, for M errors, the
+ * product of the forecasts, kept as mantissa and binary exponent so that
+ * it costs no log per step. */
+struct ets_sums {
+	double sse;      /* sum (y - yhat)^2 */
+	double rel;      /* sum ((y - yhat) / yhat)^2 */
+	double mantissa; /* prod |yhat| = mantissa 2^exponent */
+	long exponent;
+};
+
+static double ets_sums_logf(const struct ets_sums *sums)
+{
+	return log(sums->mantissa) + (double)sums->exponent * M_LN2;
+}
 
 /*
  * The recursions of stats.h over y[0..n-1] (y NULL: all zero, to trace
- * how initial states propagate); season is updated in place.  fitted may
- * be NULL (the optimiser needs only the SSE).  Returns the SSE, or
- * HUGE_VAL when it overflowed: unstable parameters.
+ * how initial states propagate); st is updated in place.  fitted may be
+ * NULL (the optimiser needs only the sums).  Returns 0, or -1 when a
+ * number overflowed or a multiplicative state reached 0: parameters or
+ * states the model cannot run with.  No allocation: the optimiser calls
+ * it thousands of times per fit.
  */
-static double ets_run(const struct ets_shape *shape,
-                      const struct mas_stats_ets_params *par,
-                      struct ets_states *st, const double *y, size_t n,
-                      double *fitted)
+static int ets_run(const struct ets_shape *shape,
+                   const struct mas_stats_ets_params *par,
+                   struct ets_states *st, const double *y, size_t n,
+                   double *fitted, struct ets_sums *sums)
 {
-	/* one loop for all six models: absent parts are zeros that stay 0 */
+	/* one loop for all models: absent parts are zeros that stay 0 */
 	double none = 0, *season = shape->seasonal ? st->season : &none;
-	double phi = shape->damped ? par->phi : 1;
+	double phi = shape->damped ? par->phi : 1, alpha = par->alpha;
 	double beta = shape->trend ? par->beta : 0;
 	double gamma = shape->seasonal ? par->gamma : 0;
 	double level = st->level, trend = shape->trend ? st->trend : 0;
-	double sse = 0;
-	size_t i, at = 0, m = shape->seasonal ? shape->m : 1;
+	double sse = 0, rel = 0, mantissa = 1;
+	long exponent = 0;
+	size_t i, at = st->at, m = shape->seasonal ? shape->m : 1;
 
 	for (i = 0; i < n; i++) {
-		double damped_trend = phi * trend;
-		double forecast = level + damped_trend + season[at];
-		double error = (y ? y[i] : 0) - forecast;
+		double damped_trend = phi * trend, q = level + damped_trend;
+		double s = season[at], forecast, error, u, v;
 
+		if (shape->season_mult) {
+			if (!(fabs(s) > ETS_TINY && fabs(q) > ETS_TINY))
+				return -1;
+			forecast = q * s;
+			error = (y ? y[i] : 0) - forecast;
+			u = error / s;
+			v = error / q;
+		} else {
+			forecast = q + s;
+			error = (y ? y[i] : 0) - forecast;
+			u = v = error;
+		}
 		if (fitted)
 			fitted[i] = forecast;
-		level += damped_trend + par->alpha * error;
-		trend = damped_trend + beta * error;
-		season[at] += gamma * error;
+		level = q + alpha * u;
+		trend = damped_trend + beta * u;
+		season[at] += gamma * v;
 		at = at + 1 == m ? 0 : at + 1;
 		sse += error * error;
+		if (shape->error_mult) {
+			int e;
+			double r = error / forecast;
+
+			rel += r * r;
+			mantissa = frexp(mantissa * fabs(forecast), &e);
+			exponent += e;
+		}
 	}
 	st->level = level;
 	st->trend = trend;
-	return isfinite(sse) ? sse : HUGE_VAL;
+	st->at = at;
+	if (sums) {
+		sums->sse = sse;
+		sums->rel = rel;
+		sums->mantissa = mantissa;
+		sums->exponent = exponent;
+	}
+	if (!isfinite(sse) || !isfinite(rel) || !isfinite(level) ||
+	    (shape->error_mult && !(mantissa > 0)))
+		return -1;
+	return 0;
 }
 
 /* Centred moving average at t: 2 x m when m is even, plain m when odd. */
@@ -1132,8 +1256,12 @@ static double centred_average(const double *y, size_t t, size_t m)
 	return total / (double)m;
 }
 
-/* Seasonal indices of a classical additive decomposition, sum 0. */
-static void seasonal_indices(const double *y, size_t n, size_t m,
+/*
+ * Seasonal indices of a classical decomposition of the first min(3, n/m)
+ * whole periods: additive (sum 0) or, with mult, multiplicative (mean 1,
+ * each at least 0.01 as in R's initstate).
+ */
+static void seasonal_indices(const double *y, size_t n, size_t m, int mult,
                              double *season)
 {
 	size_t periods = n / m < 3 ? n / m : 3, length = periods * m;
@@ -1146,35 +1274,50 @@ static void seasonal_indices(const double *y, size_t n, size_t m,
 		size_t seen = 0;
 
 		for (t = j; t + half < length; t += m) {
+			double average;
+
 			if (t < half)
 				continue;
-			total += y[t] - centred_average(y, t, m);
+			average = centred_average(y, t, m);
+			if (mult && !(average > 0))
+				continue;
+			total += mult ? y[t] / average : y[t] - average;
 			seen++;
 		}
-		season[j] = seen ? total / (double)seen : 0;
+		season[j] = seen ? total / (double)seen : mult;
 		mean += season[j];
 	}
 	mean /= (double)m;
-	for (j = 0; j < m; j++)
-		season[j] -= mean;
+	for (j = 0; j < m; j++) {
+		if (!mult)
+			season[j] -= mean;
+		else
+			season[j] = fmax(season[j] / mean, 0.01);
+	}
 }
 
 /* ------------------------------------------------------------------ */
 /* ETS estimation                                                      */
 /*
- * For fixed smoothing parameters the one-step errors of these additive
- * models are affine in the initial states (x_t = D x_{t-1} + g y_t, D
- * constant), so the states that minimise the SSE solve a linear
- * least-squares problem.  Nelder-Mead then searches only the smoothing
- * parameters, at most 4, each point scored with its best states: searched
- * jointly, a dozen state coordinates made it stall well short of the
- * optimum.
+ * Without a multiplicative season the one-step errors are affine in the
+ * initial states (x_t = D x_{t-1} + g y_t, D constant), so the states
+ * that minimise their sum of squares solve a linear least-squares
+ * problem.  Nelder-Mead then searches only the smoothing parameters, at
+ * most 4: searched jointly, a dozen state coordinates made it stall well
+ * short of the optimum.  The exact states cost (states + 1) runs and a QR
+ * per point, so long seasonal series take them once, at the optimum of a
+ * search from R's heuristic states, and search again from there.
  */
+
+/* Budget of n (states)^2 under which every point gets its best states:
+ * every non-seasonal fit, and seasonal ones of a few periods. */
+#define ETS_PROFILE_BUDGET 40000
 
 struct ets_problem {
 	struct ets_shape shape;
 	const double *y;
 	size_t n;
+	int profile;          /* best states for every point tried */
 	size_t free_season;   /* seasonal states estimated: m - 1, or 0 */
 	size_t columns;       /* states estimated: 1 + trend + free_season */
 	double *design;       /* n x columns, column-major */
@@ -1182,8 +1325,10 @@ struct ets_problem {
 	double *diagonal;     /* columns, scratch of least_squares */
 	double *coefficients; /* columns */
 	double *fixed_season; /* m: zeros, or the heuristic if not estimated */
-	struct ets_states initial; /* best states for the last point scored */
+	struct ets_states initial; /* states the next run starts from */
 	struct ets_states work;    /* scratch for one run */
+	double *saved_season;      /* m: initial.season kept while polishing */
+	double floor_sse, floor_rel; /* see ets_criterion */
 };
 
 /*
@@ -1238,6 +1383,7 @@ static void ets_zero_states(const struct ets_problem *p,
 	size_t j;
 
 	st->level = st->trend = 0;
+	st->at = 0;
 	for (j = 0; p->shape.seasonal && j < p->shape.m; j++)
 		st->season[j] = 0;
 }
@@ -1260,26 +1406,32 @@ static void ets_unit_states(const struct ets_problem *p, size_t column,
 	}
 }
 
-/* Fills p->initial with the best states for par; 0, or -1 if a run
- * overflowed (parameters far outside any stable region). */
+/*
+ * Fills p->initial with the states that minimise the sum of squared
+ * one-step errors for par (models without a multiplicative season);
+ * 0, or -1 if a run overflowed (parameters far outside any stable
+ * region).
+ */
 static int ets_best_states(struct ets_problem *p,
                            const struct mas_stats_ets_params *par)
 {
 	struct ets_states *st = &p->work;
+	struct ets_shape additive = p->shape;
 	size_t trend = (size_t)p->shape.trend, i, j, m = p->shape.m;
 	double moved = 0;
 
+	additive.error_mult = 0; /* the recursion is the same */
 	ets_zero_states(p, st);
 	if (p->shape.seasonal)
 		memcpy(st->season, p->fixed_season, m * sizeof(double));
-	if (ets_run(&p->shape, par, st, p->y, p->n, p->target) == HUGE_VAL)
+	if (ets_run(&additive, par, st, p->y, p->n, p->target, NULL) < 0)
 		return -1;
 	for (i = 0; i < p->n; i++)
 		p->target[i] = p->y[i] - p->target[i];
 	for (j = 0; j < p->columns; j++) {
 		ets_unit_states(p, j, st);
-		if (ets_run(&p->shape, par, st, NULL, p->n,
-		            p->design + j * p->n) == HUGE_VAL)
+		if (ets_run(&additive, par, st, NULL, p->n,
+		            p->design + j * p->n, NULL) < 0)
 			return -1;
 	}
 	least_squares(p->design, p->n, p->columns, p->target,
@@ -1297,28 +1449,98 @@ static int ets_best_states(struct ets_problem *p,
 	return 0;
 }
 
+/*
+ * ets_best_states for a model without season, in one pass and no
+ * arrays: the run from zero states and the runs from a unit level and a
+ * unit trend go side by side, adding up the 2 x 2 normal equations of
+ * the least-squares problem.  For additive errors the minimal sum of
+ * squares follows from them too (in *sse; NaN when cancellation makes
+ * it unreliable, so that the caller runs the model instead).
+ */
+static int ets_best_states_plain(struct ets_problem *p,
+                                 const struct mas_stats_ets_params *par,
+                                 double *sse)
+{
+	double phi = p->shape.damped ? par->phi : 1, alpha = par->alpha;
+	double beta = p->shape.trend ? par->beta : 0;
+	double l = 0, b = 0, la = 1, ba = 0, lc = 0, bc = 1;
+	double saa = 0, sac = 0, scc = 0, sat = 0, sct = 0, stt = 0;
+	double level, trend = 0, rest;
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		double f = l + phi * b, a = la + phi * ba, c = lc + phi * bc;
+		double t = p->y[i] - f;
+
+		saa += a * a;
+		sac += a * c;
+		scc += c * c;
+		sat += a * t;
+		sct += c * t;
+		stt += t * t;
+		l = f + alpha * t;
+		b = phi * b + beta * t;
+		la = a - alpha * a;
+		ba = phi * ba - beta * a;
+		lc = c - alpha * c;
+		bc = phi * bc - beta * c;
+	}
+	if (!isfinite(stt) || !isfinite(saa) || !isfinite(scc))
+		return -1;
+	if (p->shape.trend) {
+		double det = saa * scc - sac * sac;
+
+		if (!(det > 1e-12 * saa * scc))
+			return -1;
+		level = (scc * sat - sac * sct) / det;
+		trend = (saa * sct - sac * sat) / det;
+	} else {
+		level = saa > 0 ? sat / saa : 0;
+	}
+	p->initial.level = level;
+	p->initial.trend = trend;
+	rest = stt - level * sat - trend * sct;
+	*sse = rest > 1e-9 * stt ? rest : NAN;
+	return 0;
+}
+
 static double logistic(double u)
 {
 	return 1 / (1 + exp(-u));
 }
 
-static double logit(double p)
+/* The coordinate that puts v at its place in [lo, hi]. */
+static double coordinate(double v, double lo, double hi)
 {
-	return log(p / (1 - p));
+	double f = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+
+	f = fmin(fmax(f, 1e-6), 1 - 1e-6);
+	return log(f / (1 - f));
 }
 
-/* The admissible ranges of stats.h, one unbounded coordinate each. */
+static double within(double u, double lo, double hi)
+{
+	return lo + (hi - lo) * logistic(u);
+}
+
+/* The usual bounds of stats.h, one unbounded coordinate each. */
 static void ets_decode_params(const struct ets_shape *shape,
                               const double *point,
                               struct mas_stats_ets_params *par)
 {
 	size_t i = 0;
 
-	par->alpha = logistic(point[i++]);
-	par->beta = shape->trend ? par->alpha * logistic(point[i++]) : 0;
-	par->gamma =
-		shape->seasonal ? (1 - par->alpha) * logistic(point[i++]) : 0;
-	par->phi = shape->damped ? 0.8 + 0.18 * logistic(point[i++]) : 1;
+	par->alpha = within(point[i++], ETS_LOWER, ETS_UPPER);
+	par->beta = shape->trend ? within(point[i++], ETS_LOWER,
+	                                  fmin(par->alpha, ETS_UPPER))
+	                         : 0;
+	par->gamma = shape->seasonal
+	                     ? within(point[i++], ETS_LOWER,
+	                              fmin(1 - par->alpha, ETS_UPPER))
+	                     : 0;
+	par->phi = shape->damped
+	                   ? within(point[i++], ETS_PHI_LOWER, ETS_PHI_UPPER)
+	                   : 1;
 }
 
 static size_t ets_param_count(const struct ets_shape *shape)
@@ -1333,68 +1555,170 @@ static void ets_encode_params(const struct ets_shape *shape,
 {
 	size_t i = 0;
 
-	point[i++] = logit(par->alpha);
+	point[i++] = coordinate(par->alpha, ETS_LOWER, ETS_UPPER);
 	if (shape->trend)
-		point[i++] = logit(par->beta / par->alpha);
+		point[i++] = coordinate(par->beta, ETS_LOWER,
+		                        fmin(par->alpha, ETS_UPPER));
 	if (shape->seasonal)
-		point[i++] = logit(par->gamma / (1 - par->alpha));
+		point[i++] = coordinate(par->gamma, ETS_LOWER,
+		                        fmin(1 - par->alpha, ETS_UPPER));
 	if (shape->damped)
-		point[i++] = logit((par->phi - 0.8) / 0.18);
+		point[i++] = coordinate(par->phi, ETS_PHI_LOWER,
+		                        ETS_PHI_UPPER);
 }
 
-/* SSE at a point, with the best initial states for it. */
+static void ets_copy_states(const struct ets_problem *p,
+                            struct ets_states *to,
+                            const struct ets_states *from)
+{
+	to->level = from->level;
+	to->trend = from->trend;
+	if (p->shape.seasonal)
+		memcpy(to->season, from->season, p->shape.m * sizeof(double));
+}
+
+/* -2 log-likelihood less its constant: R's "lik", n log E plus
+ * 2 sum log|yhat| for M errors, E floored as stats.h says. */
+static double ets_criterion(const struct ets_problem *p,
+                            const struct ets_sums *sums)
+{
+	double n = (double)p->n;
+
+	if (!p->shape.error_mult)
+		return n * log(fmax(sums->sse, p->floor_sse));
+	return n * log(fmax(sums->rel, p->floor_rel)) +
+	       2 * ets_sums_logf(sums);
+}
+
+/* The criterion at the states in p->initial (left as they were). */
+static double ets_score_at(struct ets_problem *p,
+                           const struct mas_stats_ets_params *par)
+{
+	struct ets_sums sums;
+
+	ets_copy_states(p, &p->work, &p->initial);
+	p->work.at = 0;
+	if (ets_run(&p->shape, par, &p->work, p->y, p->n, NULL, &sums) < 0)
+		return HUGE_VAL;
+	return ets_criterion(p, &sums);
+}
+
 static double ets_objective(const double *point, void *context)
 {
 	struct ets_problem *p = context;
 	struct mas_stats_ets_params par;
 
 	ets_decode_params(&p->shape, point, &par);
-	if (ets_best_states(p, &par) < 0)
+	if (p->profile && !p->shape.seasonal) {
+		double sse;
+
+		if (ets_best_states_plain(p, &par, &sse) < 0)
+			return HUGE_VAL;
+		if (!p->shape.error_mult && isfinite(sse))
+			return (double)p->n * log(fmax(sse, p->floor_sse));
+		return ets_score_at(p, &par);
+	}
+	if (p->profile && ets_best_states(p, &par) < 0)
 		return HUGE_VAL;
-	p->work.level = p->initial.level;
-	p->work.trend = p->initial.trend;
-	if (p->shape.seasonal)
-		memcpy(p->work.season, p->initial.season,
-		       p->shape.m * sizeof(double));
-	return ets_run(&p->shape, &par, &p->work, p->y, p->n, NULL);
+	return ets_score_at(p, &par);
+}
+
+/*
+ * R's initstate: seasonal indices from a classical decomposition, then a
+ * least-squares line (or the mean, without trend) through the first
+ * max(10, 2m) seasonally adjusted values.
+ */
+static void ets_heuristic_states(struct ets_problem *p)
+{
+	const struct ets_shape *shape = &p->shape;
+	size_t m = shape->m, t;
+	size_t use = p->n < (2 * m > 10 ? 2 * m : 10) ? p->n
+	                                               : (2 * m > 10 ? 2 * m
+	                                                             : 10);
+	double sx = 0, sy = 0, sxx = 0, sxy = 0;
+
+	if (shape->seasonal)
+		seasonal_indices(p->y, p->n, m, shape->season_mult,
+		                 p->initial.season);
+	for (t = 0; t < use; t++) {
+		double x = (double)(t + 1), v = p->y[t];
+
+		if (shape->seasonal)
+			v = shape->season_mult ? v / p->initial.season[t % m]
+			                       : v - p->initial.season[t % m];
+		sx += x;
+		sy += v;
+		sxx += x * x;
+		sxy += x * v;
+	}
+	p->initial.trend = 0;
+	p->initial.level = sy / (double)use;
+	if (shape->trend && use >= 2) {
+		double d = (double)use;
+
+		p->initial.trend = (d * sxy - sx * sy) / (d * sxx - sx * sx);
+		p->initial.level = (sy - p->initial.trend * sx) / d;
+	}
 }
 
 #define ETS_MAX_PARAMS 4
 
-/*
- * Several starting alphas, because the SSE can have separate basins (a
- * fast level, or a slow one with a steady trend) and Nelder-Mead keeps to
- * the one it starts in.  Fixed starts keep the fit deterministic.
- */
-static int ets_optimise(struct ets_problem *p, double *point, double *sse)
+/* R's initparam: alpha a fifth of its range over m, beta a tenth of
+ * alpha, gamma a twentieth of 1 - alpha, phi near its top. */
+static void ets_start(const struct ets_problem *p, double *point)
 {
-	/* alpha, beta / alpha, gamma / (1 - alpha); phi starts at 0.9 */
-	static const double starts[][3] = { { 0.5, 0.1, 0.1 },
-		                            { 0.1, 0.1, 0.1 },
-		                            { 0.9, 0.1, 0.1 },
-		                            { 0.02, 0.1, 0.1 },
-		                            { 0.01, 0.01, 0.01 } };
-	double step[ETS_MAX_PARAMS] = { 0.5, 0.5, 0.5, 0.5 };
-	double candidate[ETS_MAX_PARAMS], best = HUGE_VAL, value;
-	size_t dim = ets_param_count(&p->shape), i;
+	double m = p->shape.seasonal ? (double)p->shape.m : 1;
+	struct mas_stats_ets_params par;
 
-	for (i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
-		double alpha = starts[i][0];
-		struct mas_stats_ets_params par = {
-			alpha, alpha * starts[i][1],
-			(1 - alpha) * starts[i][2], 0.9
-		};
+	par.alpha = ETS_LOWER + 0.2 * (ETS_UPPER - ETS_LOWER) / m;
+	par.beta = ETS_LOWER + 0.1 * (par.alpha - ETS_LOWER);
+	par.gamma = ETS_LOWER + 0.05 * (1 - par.alpha - ETS_LOWER);
+	par.phi = ETS_PHI_LOWER + 0.99 * (ETS_PHI_UPPER - ETS_PHI_LOWER);
+	ets_encode_params(&p->shape, &par, point);
+}
 
-		ets_encode_params(&p->shape, &par, candidate);
-		if (minimise(ets_objective, p, candidate, step, dim, &value))
-			return MAS_STATS_ENOMEM;
-		if (i > 0 && !(value < best))
-			continue;
-		best = value;
-		memcpy(point, candidate, sizeof(candidate));
+/*
+ * Without the exact states at every point: take them at the optimum,
+ * search again from there, and keep whichever states scored better
+ * (for M errors the least-squares states need not be the likelier).
+ */
+static int ets_polish(struct ets_problem *p, double *point, double *value)
+{
+	static const double step[ETS_MAX_PARAMS] = { 0.3, 0.3, 0.3, 0.3 };
+	struct mas_stats_ets_params par;
+	struct ets_states saved = { 0, 0, p->saved_season, 0 };
+	double moved[ETS_MAX_PARAMS], again;
+	size_t dim = ets_param_count(&p->shape);
+
+	ets_decode_params(&p->shape, point, &par);
+	ets_copy_states(p, &saved, &p->initial);
+	if (ets_best_states(p, &par) < 0) {
+		ets_copy_states(p, &p->initial, &saved);
+		return MAS_STATS_OK;
 	}
-	*sse = best;
+	memcpy(moved, point, sizeof(moved));
+	if (minimise(ets_objective, p, moved, step, dim, &again))
+		return MAS_STATS_ENOMEM;
+	if (again < *value) {
+		*value = again;
+		memcpy(point, moved, sizeof(moved));
+	} else {
+		ets_copy_states(p, &p->initial, &saved);
+	}
 	return MAS_STATS_OK;
+}
+
+static int ets_optimise(struct ets_problem *p, double *point, double *value)
+{
+	static const double step[ETS_MAX_PARAMS] = { 0.5, 0.5, 0.5, 0.5 };
+	size_t dim = ets_param_count(&p->shape);
+
+	ets_start(p, point);
+	if (minimise(ets_objective, p, point, step, dim, value))
+		return MAS_STATS_ENOMEM;
+	if (p->profile || p->shape.season_mult || *value == HUGE_VAL)
+		return MAS_STATS_OK;
+	return ets_polish(p, point, value);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1416,6 +1740,16 @@ static int ets_allocate(struct mas_stats_ets *fit, size_t count, size_t m)
 	for (i = 0; i < count; i++)
 		fit->fitted[i] = fit->residuals[i] = NAN;
 	return MAS_STATS_OK;
+}
+
+static int all_positive(const double *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!(v[i] > 0))
+			return 0;
+	return 1;
 }
 
 /* Prepares fit for model over y: checks, trims, fills gaps, allocates. */
@@ -1460,21 +1794,34 @@ static void ets_end(struct mas_stats_ets *fit, int status)
 	fit->season0 = fit->season = fit->fitted = fit->residuals = NULL;
 }
 
-/* SSE, sigma2 and the information criteria of stats.h. */
-static void ets_scores(struct mas_stats_ets *fit, const double *y,
-                       size_t n)
+/* The floors of stats.h under E, so that an exact fit scores finitely. */
+static void ets_floors(const double *y, size_t n, double *sse, double *rel)
 {
-	double n_d = (double)n, k = (double)fit->k, biggest = 0, sse;
+	double biggest = 0;
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		biggest = fmax(biggest, fabs(y[i]));
-	/* an exact fit would give log 0; see mas_stats_ets_fit */
 	if (biggest == 0)
 		biggest = 1;
-	sse = fmax(fit->sse, n_d * (1e-15 * biggest) * (1e-15 * biggest));
-	fit->sigma2 = n_d > k ? fit->sse / (n_d - k) : NAN;
-	fit->loglik = -n_d / 2 * (log(2 * PI * sse / n_d) + 1);
+	*sse = (double)n * (1e-15 * biggest) * (1e-15 * biggest);
+	*rel = (double)n * 1e-30;
+}
+
+/* sigma2 and the information criteria of stats.h. */
+static void ets_scores(struct mas_stats_ets *fit, const double *y,
+                       size_t n, const struct ets_sums *sums)
+{
+	int mult = ets_shape_of(fit->model, fit->period).error_mult;
+	double n_d = (double)n, k = (double)fit->k, floor_sse, floor_rel;
+	double raw = mult ? sums->rel : sums->sse, e;
+
+	ets_floors(y, n, &floor_sse, &floor_rel);
+	e = fmax(raw, mult ? floor_rel : floor_sse);
+	fit->sigma2 = n_d > k ? raw / (n_d - k) : NAN;
+	fit->loglik = -n_d / 2 * (log(2 * PI * e / n_d) + 1);
+	if (mult)
+		fit->loglik -= ets_sums_logf(sums);
 	fit->aic = -2 * fit->loglik + 2 * (k + 1);
 	fit->aicc = n_d - k - 2 > 0
 	                    ? fit->aic + 2 * (k + 1) * (k + 2) / (n_d - k - 2)
@@ -1502,18 +1849,23 @@ static void rotate_left(double *v, size_t n, size_t by)
 }
 
 /* Runs the model from the states in fit (level0, trend0, season0) and
- * records fitted values, residuals, final states and scores. */
-static void ets_finish(struct mas_stats_ets *fit, const double *input,
-                       const struct span *s)
+ * records fitted values, residuals, final states and scores.  -1 when
+ * the run cannot be made (a multiplicative state at 0). */
+static int ets_finish(struct mas_stats_ets *fit, const double *input,
+                      const struct span *s)
 {
 	struct ets_shape shape = ets_shape_of(fit->model, fit->period);
-	struct ets_states st = { fit->level0, fit->trend0, fit->season };
+	struct ets_states st = { fit->level0, fit->trend0, fit->season, 0 };
+	struct ets_sums sums;
 	double *fitted = fit->fitted + fit->first;
 	size_t i, m = fit->period;
 
 	if (m)
 		memcpy(fit->season, fit->season0, m * sizeof(double));
-	fit->sse = ets_run(&shape, &fit->params, &st, s->values, s->n, fitted);
+	if (ets_run(&shape, &fit->params, &st, s->values, s->n, fitted,
+	            &sums) < 0)
+		return -1;
+	fit->sse = sums.sse;
 	fit->level = st.level;
 	fit->trend = shape.trend ? st.trend : 0;
 	for (i = 0; i < s->n; i++) {
@@ -1525,7 +1877,18 @@ static void ets_finish(struct mas_stats_ets *fit, const double *input,
 	/* rotate the ring so that season[k] serves forecast step k + 1 */
 	if (m)
 		rotate_left(fit->season, m, s->n % m);
-	ets_scores(fit, s->values, s->n);
+	ets_scores(fit, s->values, s->n, &sums);
+	return 0;
+}
+
+/* Multiplicative models need values above 0 (R: "inappropriate model
+ * for data with negative or zero values"). */
+static int ets_data_ok(enum mas_stats_ets_model model, const struct span *s)
+{
+	struct ets_shape shape = ets_shape_of(model, 2);
+
+	return !(shape.error_mult || shape.season_mult) ||
+	       all_positive(s->values, s->n);
 }
 
 int mas_stats_ets_smooth(struct mas_stats_ets *fit,
@@ -1554,7 +1917,8 @@ int mas_stats_ets_smooth(struct mas_stats_ets *fit,
 		if (fit->period)
 			memcpy(fit->season0, season0,
 			       fit->period * sizeof(double));
-		ets_finish(fit, y, &s);
+		if (ets_finish(fit, y, &s) < 0)
+			status = MAS_STATS_ERANGE;
 	}
 	ets_end(fit, status);
 	free(s.values);
@@ -1570,21 +1934,53 @@ static void ets_problem_free(struct ets_problem *p)
 	free(p->fixed_season);
 	free(p->initial.season);
 	free(p->work.season);
+	free(p->saved_season);
 }
 
 static int ets_problem_alloc(struct ets_problem *p, size_t m)
 {
 	size_t columns = p->columns, seasons = m ? m : 1;
+	int exact = !p->shape.season_mult;
 
-	p->design = malloc(p->n * columns * sizeof(double));
-	p->target = malloc(p->n * sizeof(double));
+	if (exact) {
+		p->design = malloc(p->n * columns * sizeof(double));
+		p->target = malloc(p->n * sizeof(double));
+	}
 	p->diagonal = malloc(columns * sizeof(double));
 	p->coefficients = malloc(columns * sizeof(double));
 	p->fixed_season = calloc(seasons, sizeof(double));
 	p->initial.season = malloc(seasons * sizeof(double));
 	p->work.season = malloc(seasons * sizeof(double));
-	return p->design && p->target && p->diagonal && p->coefficients &&
-	       p->fixed_season && p->initial.season && p->work.season;
+	p->saved_season = malloc(seasons * sizeof(double));
+	return (!exact || (p->design && p->target)) && p->diagonal &&
+	       p->coefficients && p->fixed_season && p->initial.season &&
+	       p->work.season && p->saved_season;
+}
+
+/* Sets up the problem of fitting fit's model to the span. */
+static int ets_problem_init(struct ets_problem *p,
+                            const struct mas_stats_ets *fit,
+                            const struct span *s)
+{
+	memset(p, 0, sizeof(*p));
+	p->shape = ets_shape_of(fit->model, fit->period);
+	p->y = s->values;
+	p->n = s->n;
+	if (p->shape.seasonal && !p->shape.season_mult &&
+	    fit->period <= MAS_STATS_ETS_OPTIMISED_PERIOD)
+		p->free_season = fit->period - 1;
+	p->columns = 1 + (size_t)p->shape.trend + p->free_season;
+	p->profile = !p->shape.season_mult &&
+	             p->n * p->columns * p->columns <= ETS_PROFILE_BUDGET;
+	ets_floors(p->y, p->n, &p->floor_sse, &p->floor_rel);
+	if (!ets_problem_alloc(p, fit->period))
+		return MAS_STATS_ENOMEM;
+	ets_heuristic_states(p);
+	/* seasonal states not estimated stay at the heuristic's */
+	if (p->shape.seasonal && !p->free_season)
+		memcpy(p->fixed_season, p->initial.season,
+		       p->shape.m * sizeof(double));
+	return MAS_STATS_OK;
 }
 
 /* The estimation proper, on the gap-filled span; fills the parameters
@@ -1592,30 +1988,21 @@ static int ets_problem_alloc(struct ets_problem *p, size_t m)
 static int ets_estimate(struct mas_stats_ets *fit, const struct span *s)
 {
 	struct ets_problem p;
-	double point[ETS_MAX_PARAMS], sse = HUGE_VAL;
-	int status = MAS_STATS_ENOMEM;
+	double point[ETS_MAX_PARAMS], value = HUGE_VAL;
+	int status = ets_problem_init(&p, fit, s);
 
-	memset(&p, 0, sizeof(p));
-	p.shape = ets_shape_of(fit->model, fit->period);
-	p.y = s->values;
-	p.n = s->n;
-	if (p.shape.seasonal && fit->period <= MAS_STATS_ETS_OPTIMISED_PERIOD)
-		p.free_season = fit->period - 1;
-	p.columns = 1 + (size_t)p.shape.trend + p.free_season;
-	if (ets_problem_alloc(&p, fit->period)) {
-		if (p.shape.seasonal && !p.free_season)
-			seasonal_indices(p.y, p.n, p.shape.m, p.fixed_season);
-		status = ets_optimise(&p, point, &sse);
-	}
+	if (status == MAS_STATS_OK)
+		status = ets_optimise(&p, point, &value);
 	if (status == MAS_STATS_OK) {
 		ets_decode_params(&p.shape, point, &fit->params);
 		/* every point overflowed: squares of the data do not fit */
-		if (sse == HUGE_VAL || ets_best_states(&p, &fit->params) < 0)
+		if (value == HUGE_VAL ||
+		    (p.profile && ets_best_states(&p, &fit->params) < 0))
 			status = MAS_STATS_ERANGE;
 	}
 	if (status == MAS_STATS_OK) {
 		fit->level0 = p.initial.level;
-		fit->trend0 = p.initial.trend;
+		fit->trend0 = p.shape.trend ? p.initial.trend : 0;
 		if (fit->period)
 			memcpy(fit->season0, p.initial.season,
 			       fit->period * sizeof(double));
@@ -1634,32 +2021,43 @@ int mas_stats_ets_fit(struct mas_stats_ets *fit,
 	if (status == MAS_STATS_OK &&
 	    s.n < mas_stats_ets_min_length(model, period))
 		status = MAS_STATS_ESHORT;
+	if (status == MAS_STATS_OK && !ets_data_ok(model, &s))
+		status = MAS_STATS_EINVAL;
 	if (status == MAS_STATS_OK)
 		status = ets_estimate(fit, &s);
-	if (status == MAS_STATS_OK)
-		ets_finish(fit, y, &s);
+	if (status == MAS_STATS_OK && ets_finish(fit, y, &s) < 0)
+		status = MAS_STATS_ERANGE;
 	ets_end(fit, status);
 	free(s.values);
 	return status;
 }
 
+/* Whether auto tries model on n values, positive or not. */
 static int ets_candidate(enum mas_stats_ets_model model, size_t n,
-                         size_t period)
+                         size_t period, int positive)
 {
+	struct ets_shape shape = ets_shape_of(model, period);
 	size_t need = mas_stats_ets_min_length(model, period);
 
+	if ((shape.error_mult || shape.season_mult) && !positive)
+		return 0;
 	return need > 0 && n >= need;
 }
 
-/* Length of the span mas_stats_ets_fit would use. */
-static size_t trimmed_length(const double *y, size_t count)
+/* Length of the span mas_stats_ets_fit would use, and whether every
+ * finite value in it is above 0. */
+static size_t trimmed_length(const double *y, size_t count, int *positive)
 {
-	size_t first = 0, end = count;
+	size_t first = 0, end = count, i;
 
 	while (first < count && !isfinite(y[first]))
 		first++;
 	while (end > first && !isfinite(y[end - 1]))
 		end--;
+	*positive = end > first;
+	for (i = first; i < end; i++)
+		if (isfinite(y[i]) && !(y[i] > 0))
+			*positive = 0;
 	return end - first;
 }
 
@@ -1669,19 +2067,19 @@ int mas_stats_ets_auto(struct mas_stats_ets *best, const double *y,
 {
 	struct mas_stats_ets trial;
 	size_t n;
-	int model, found = 0, status = MAS_STATS_ESHORT;
+	int model, found = 0, status = MAS_STATS_ESHORT, positive;
 
 	for (model = 0; aicc && model < MAS_STATS_ETS_MODELS; model++)
 		aicc[model] = NAN;
 	if (!best || (!y && count))
 		return MAS_STATS_EINVAL;
 	mas_stats_ets_release(best);
-	n = trimmed_length(y, count);
+	n = trimmed_length(y, count, &positive);
 	mas_stats_ets_init(&trial);
 	for (model = 0; model < MAS_STATS_ETS_MODELS; model++) {
 		int fitted;
 
-		if (!ets_candidate(model, n, period))
+		if (!ets_candidate(model, n, period, positive))
 			continue;
 		fitted = mas_stats_ets_fit(&trial, model, y, count, period);
 		if (fitted != MAS_STATS_OK)
@@ -1708,16 +2106,231 @@ int mas_stats_ets_auto(struct mas_stats_ets *best, const double *y,
 	return status;
 }
 
+/* ------------------------------------------------------------------ */
+/* ETS forecasts                                                       */
+
+/* Point forecasts from states: season[(offset + h - 1) % m] serves step
+ * h (offset 0 for the rotated final states). */
+static void ets_points(const struct ets_shape *shape,
+                       const struct mas_stats_ets_params *par, double level,
+                       double trend, const double *season, size_t offset,
+                       size_t horizon, double *out)
+{
+	double damping = 0, power = 1;
+	size_t h;
+
+	for (h = 1; h <= horizon; h++) {
+		double q, s = 0;
+
+		power *= shape->damped ? par->phi : 1;
+		damping += power; /* phi + ... + phi^h */
+		q = level + (shape->trend ? damping * trend : 0);
+		if (shape->seasonal)
+			s = season[(offset + h - 1) % shape->m];
+		out[h - 1] = shape->season_mult ? q * s : q + s;
+	}
+}
+
 /* c_j of stats.h, damping being phi + ... + phi^j. */
 static double ets_weight(const struct ets_shape *shape,
                          const struct mas_stats_ets_params *par,
                          double damping, size_t j)
 {
-	double c = par->alpha + par->beta * damping;
+	double c = par->alpha + (shape->trend ? par->beta * damping : 0);
 
 	if (shape->seasonal && j % shape->m == 0)
 		c += par->gamma;
 	return c;
+}
+
+/* v_h of classes 1 and 2 (stats.h) into var[0..horizon-1]; theta is
+ * scratch of horizon doubles, NULL for class 1. */
+static void ets_variances(const struct mas_stats_ets *fit,
+                          const struct ets_shape *shape, const double *mean,
+                          size_t horizon, double *var, double *theta)
+{
+	const struct mas_stats_ets_params *par = &fit->params;
+	double damping = 0, power = 1, spread = 0, s2 = fit->sigma2;
+	size_t h, j;
+
+	for (h = 1; h <= horizon; h++) {
+		power *= shape->damped ? par->phi : 1;
+		damping += power;
+		if (!theta) {
+			var[h - 1] = s2 * (1 + spread);
+			spread += pow(ets_weight(shape, par, damping, h), 2);
+			continue;
+		}
+		/* var holds c_j^2 while theta is built */
+		var[h - 1] = pow(ets_weight(shape, par, damping, h), 2);
+		theta[h - 1] = mean[h - 1] * mean[h - 1];
+		for (j = 1; j < h; j++)
+			theta[h - 1] += s2 * var[j - 1] * theta[h - 1 - j];
+	}
+	for (h = 0; theta && h < horizon; h++)
+		var[h] = (1 + s2) * theta[h] - mean[h] * mean[h];
+}
+
+/* A fixed-seed generator (splitmix64) and normal draws (Box-Muller). */
+static double uniform_draw(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	z ^= z >> 31;
+	return ((double)(z >> 11) + 0.5) * 0x1p-53;
+}
+
+static double normal_draw(uint64_t *state)
+{
+	double u = uniform_draw(state), v = uniform_draw(state);
+
+	return sqrt(-2 * log(u)) * cos(2 * PI * v);
+}
+
+/* The k-th smallest of v[0..n-1] (reordered), by quickselect. */
+static double select_kth(double *v, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n - 1;
+
+	while (lo < hi) {
+		double pivot = v[lo + (hi - lo) / 2];
+		size_t i = lo, j = hi;
+
+		while (i <= j) {
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j) {
+				double keep = v[i];
+
+				v[i] = v[j];
+				v[j] = keep;
+				i++;
+				if (j == 0)
+					break;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			return v[k];
+	}
+	return v[k];
+}
+
+/* The p-quantile (type 7, as mas_stats_quantile) of v, reordered. */
+static double quantile_unsorted(double *v, size_t n, double p)
+{
+	double h = (double)(n - 1) * p, below, above = 0;
+	size_t k = (size_t)floor(h), i;
+
+	below = select_kth(v, n, k);
+	if (k + 1 >= n)
+		return below;
+	/* after selection everything past k is >= below: take their min */
+	above = v[k + 1];
+	for (i = k + 2; i < n; i++)
+		above = fmin(above, v[i]);
+	return below + (h - (double)k) * (above - below);
+}
+
+/* One simulated path of horizon values into out (stride paths). */
+static void ets_path(const struct mas_stats_ets *fit,
+                     const struct ets_shape *shape, double *season,
+                     uint64_t *seed, size_t horizon, double *out,
+                     size_t stride)
+{
+	const struct mas_stats_ets_params *par = &fit->params;
+	double level = fit->level, trend = fit->trend, sd = sqrt(fit->sigma2);
+	double phi = shape->damped ? par->phi : 1;
+	size_t h, m = shape->m;
+
+	if (shape->seasonal)
+		memcpy(season, fit->season, m * sizeof(double));
+	for (h = 0; h < horizon; h++) {
+		double damped_trend = shape->trend ? phi * trend : 0;
+		double q = level + damped_trend, u, v, y, e;
+		double s = shape->seasonal ? season[h % m] : 0;
+		double f = shape->season_mult ? q * s : q + s;
+		double draw = sd * normal_draw(seed);
+
+		y = shape->error_mult ? f * (1 + draw) : f + draw;
+		e = y - f;
+		u = v = e;
+		if (shape->season_mult) {
+			u = fabs(s) > ETS_TINY ? e / s : 0;
+			v = fabs(q) > ETS_TINY ? e / q : 0;
+		}
+		level = q + par->alpha * u;
+		trend = damped_trend + par->beta * u;
+		if (shape->seasonal)
+			season[h % m] = s + par->gamma * v;
+		out[h * stride] = y;
+	}
+}
+
+/* Interval bounds from simulated paths. */
+static int ets_simulate(const struct mas_stats_ets *fit,
+                        const struct ets_shape *shape, size_t horizon,
+                        double coverage, double *lower, double *upper)
+{
+	size_t paths = MAS_STATS_ETS_PATHS, i, h;
+	double *values, *season;
+	uint64_t seed = 20080101; /* any fixed value: same fit, same bounds */
+
+	if (horizon > 400)
+		paths = 400000 / horizon > 100 ? 400000 / horizon : 100;
+	values = malloc(paths * horizon * sizeof(double));
+	season = malloc((shape->m ? shape->m : 1) * sizeof(double));
+	if (!values || !season) {
+		free(values);
+		free(season);
+		return MAS_STATS_ENOMEM;
+	}
+	for (i = 0; i < paths; i++)
+		ets_path(fit, shape, season, &seed, horizon, values + i, paths);
+	for (h = 0; h < horizon; h++) {
+		double *row = values + h * paths;
+
+		lower[h] = quantile_unsorted(row, paths, (1 - coverage) / 2);
+		upper[h] = quantile_unsorted(row, paths, (1 + coverage) / 2);
+	}
+	free(values);
+	free(season);
+	return MAS_STATS_OK;
+}
+
+/* Class 1 and 2 bounds: mean -/+ z sqrt(v_h). */
+static int ets_analytic(const struct mas_stats_ets *fit,
+                        const struct ets_shape *shape, size_t horizon,
+                        double coverage, const double *mean, double *lower,
+                        double *upper)
+{
+	double z = mas_stats_normal_quantile((1 + coverage) / 2);
+	double *theta = NULL;
+	size_t h;
+
+	if (shape->error_mult) {
+		theta = malloc(horizon * sizeof(double));
+		if (!theta)
+			return MAS_STATS_ENOMEM;
+	}
+	/* upper holds the variances until the bounds replace them */
+	ets_variances(fit, shape, mean, horizon, upper, theta);
+	for (h = 0; h < horizon; h++) {
+		double sd = sqrt(fmax(upper[h], 0));
+
+		lower[h] = mean[h] - z * sd;
+		upper[h] = mean[h] + z * sd;
+	}
+	free(theta);
+	return MAS_STATS_OK;
 }
 
 int mas_stats_ets_forecast(const struct mas_stats_ets *fit, size_t horizon,
@@ -1725,8 +2338,6 @@ int mas_stats_ets_forecast(const struct mas_stats_ets *fit, size_t horizon,
                            double *upper)
 {
 	struct ets_shape shape;
-	const struct mas_stats_ets_params *par;
-	double z = NAN, damping = 0, power = 1, spread = 0;
 	int intervals = lower && upper;
 	size_t h;
 
@@ -1734,24 +2345,59 @@ int mas_stats_ets_forecast(const struct mas_stats_ets *fit, size_t horizon,
 	    (intervals && !(coverage > 0 && coverage < 1)))
 		return MAS_STATS_EINVAL;
 	shape = ets_shape_of(fit->model, fit->period);
-	par = &fit->params;
-	if (intervals)
-		z = mas_stats_normal_quantile((1 + coverage) / 2);
-	for (h = 1; h <= horizon; h++) {
-		double seasonal =
-			shape.seasonal ? fit->season[(h - 1) % shape.m] : 0;
-		double sd;
-
-		power *= shape.damped ? par->phi : 1;
-		damping += power; /* phi + ... + phi^h */
-		mean[h - 1] = fit->level + damping * fit->trend + seasonal;
-		if (!intervals)
-			continue;
-		sd = sqrt(fit->sigma2 * (1 + spread));
-		lower[h - 1] = mean[h - 1] - z * sd;
-		upper[h - 1] = mean[h - 1] + z * sd;
-		spread += pow(ets_weight(&shape, par, damping, h), 2);
+	ets_points(&shape, &fit->params, fit->level, fit->trend, fit->season,
+	           0, horizon, mean);
+	if (!intervals || horizon == 0)
+		return MAS_STATS_OK;
+	if (!isfinite(fit->sigma2)) {
+		for (h = 0; h < horizon; h++)
+			lower[h] = upper[h] = NAN;
+		return MAS_STATS_OK;
 	}
+	if (shape.error_mult && (shape.seasonal || shape.season_mult))
+		return ets_simulate(fit, &shape, horizon, coverage, lower,
+		                    upper);
+	return ets_analytic(fit, &shape, horizon, coverage, mean, lower,
+	                    upper);
+}
+
+int mas_stats_ets_origin_forecasts(const struct mas_stats_ets *fit,
+                                   const double *y, size_t from,
+                                   size_t horizon, double *out)
+{
+	struct ets_shape shape;
+	struct ets_states st;
+	struct span s;
+	size_t t, m;
+	int status;
+
+	if (!fit || !fit->fitted || !y || !out || from < 1 || from >= fit->n)
+		return MAS_STATS_EINVAL;
+	shape = ets_shape_of(fit->model, fit->period);
+	m = shape.seasonal ? shape.m : 1;
+	status = span_fill(&s, y, fit->count);
+	st.level = fit->level0;
+	st.trend = fit->trend0;
+	st.at = 0;
+	st.season = malloc(m * sizeof(double));
+	if (status != MAS_STATS_OK || !st.season || s.n != fit->n) {
+		free(s.values);
+		free(st.season);
+		return status != MAS_STATS_OK ? status : MAS_STATS_ENOMEM;
+	}
+	if (shape.seasonal)
+		memcpy(st.season, fit->season0, m * sizeof(double));
+	/* a run of one value at a time from the states it reached */
+	ets_run(&shape, &fit->params, &st, s.values, from, NULL, NULL);
+	for (t = from; t < fit->n; t++) {
+		ets_points(&shape, &fit->params, st.level, st.trend,
+		           st.season, st.at, horizon,
+		           out + (t - from) * horizon);
+		ets_run(&shape, &fit->params, &st, s.values + t, 1, NULL,
+		        NULL);
+	}
+	free(s.values);
+	free(st.season);
 	return MAS_STATS_OK;
 }
 

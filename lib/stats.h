@@ -22,7 +22,9 @@
  *   the input arrays (0-based); "time" for a trend without x is the
  *   position.
  * - Nothing here reads global state, allocates behind the caller's back or
- *   uses randomness: same input, same output.
+ *   uses randomness (the simulated intervals draw from a fixed seed):
+ *   same input, same output.  Every function is safe to call from
+ *   several threads at once on different structs.
  */
 #ifndef MAS_STATS_H
 #define MAS_STATS_H
@@ -141,19 +143,43 @@ int mas_stats_trend_residuals(const struct mas_stats_trend *fit,
                               size_t count, double *residuals);
 
 /* ------------------------------------------------------------------ */
-/* Exponential smoothing (ETS, additive errors)                        */
+/* Gaps                                                                */
+
 /*
- * Models of Hyndman, Koehler, Ord & Snyder, "Forecasting with Exponential
- * Smoothing" (2008), in their error-correction form, with one-step
- * forecast yhat_t and error e_t = y_t - yhat_t:
+ * The span the models fit: y[0..count-1] without its leading and
+ * trailing missing values, interior ones filled by linear interpolation.
+ * *values (n doubles, malloc'd, the caller's to free) holds them; *first
+ * is the index in y of the first, *filled counts the values filled (each
+ * out pointer but values may be NULL).  MAS_STATS_ESHORT (values NULL)
+ * when no value is finite, MAS_STATS_ENOMEM, MAS_STATS_EINVAL on NULL.
+ */
+int mas_stats_fill_gaps(const double *y, size_t count, double **values,
+                        size_t *first, size_t *n, size_t *filled);
+
+/* ------------------------------------------------------------------ */
+/* Exponential smoothing (ETS)                                         */
+/*
+ * The innovations state-space models of Hyndman, Koehler, Ord & Snyder,
+ * "Forecasting with Exponential Smoothing" (2008), with the model set,
+ * parameter bounds and selection of R's forecast::ets().  A model is
+ * named by its error (A additive, M multiplicative), trend (N none, A
+ * additive, Ad damped) and season (N, A, M).  With level l, trend b and
+ * seasonal state s = s_{t-m} before value t, q = l + phi b (b = 0
+ * without trend, phi = 1 without damping):
  *
- *   yhat_t = l + phi b + s_{t-m}         (b = 0 without trend, phi = 1
- *   l_t    = l + phi b + alpha e_t        without damping, s = 0 without
- *   b_t    = phi b + beta e_t             season; l, b are at t - 1)
- *   s_t    = s_{t-m} + gamma e_t
- *   forecast h steps after the last observation n:
- *          l_n + (phi + ... + phi^h) b_n + s_{n+h-m(k+1)}, k = (h-1)/m
+ *   forecast    yhat_t = q + s           (additive or no season, s = 0)
+ *               yhat_t = q s             (multiplicative season)
+ *   error       e_t = y_t - yhat_t       (A);  (y_t - yhat_t) / yhat_t (M)
+ *   updates     l_t = q + alpha u,  b_t = phi b + beta u,
+ *               s_t = s + gamma v,  where u = v = y_t - yhat_t with an
+ *               additive season, u = (y_t - yhat_t) / s and
+ *               v = (y_t - yhat_t) / q with a multiplicative one
+ *   forecast h steps after the last value n:
+ *               (l_n + (phi + ... + phi^h) b_n) (+ or x) s_{n+h-m(k+1)},
+ *               k = (h-1)/m
  *
+ * These updates are the same for both error types (R's etscalc.c writes
+ * them so); the error type changes the likelihood and the intervals.
  * beta is the book's beta (= alpha * beta* of Holt's form; statsmodels'
  * holtwinters takes beta*, its ETSModel beta); gamma is the book's gamma.
  *
@@ -167,17 +193,31 @@ enum mas_stats_ets_model {
 	MAS_STATS_ETS_AADN, /* damped trend */
 	MAS_STATS_ETS_ANA,  /* level and additive season */
 	MAS_STATS_ETS_AAA,  /* additive Holt-Winters */
-	MAS_STATS_ETS_AADA  /* damped additive Holt-Winters */
+	MAS_STATS_ETS_AADA, /* damped additive Holt-Winters */
+	MAS_STATS_ETS_MNN,  /* the same six with multiplicative errors */
+	MAS_STATS_ETS_MAN,
+	MAS_STATS_ETS_MADN,
+	MAS_STATS_ETS_MNA,
+	MAS_STATS_ETS_MAA,
+	MAS_STATS_ETS_MADA,
+	MAS_STATS_ETS_MNM,  /* multiplicative season (and errors) */
+	MAS_STATS_ETS_MAM,  /* multiplicative Holt-Winters */
+	MAS_STATS_ETS_MADM
 };
-#define MAS_STATS_ETS_MODELS 6
+#define MAS_STATS_ETS_MODELS 15
 
-/* Seasonal initial states are optimised only up to this period. */
+/* Seasonal initial states are estimated only up to this period; beyond
+ * it they stay at the classical decomposition's indices (R's ets()
+ * fits no seasonal model there at all). */
 #define MAS_STATS_ETS_OPTIMISED_PERIOD 24
 
+/* Paths simulated for the intervals of models without a closed form. */
+#define MAS_STATS_ETS_PATHS 1000
+
 struct mas_stats_ets_params {
-	double alpha; /* level, 0 < alpha < 1 */
-	double beta;  /* trend, 0 < beta < alpha; 0 without trend */
-	double gamma; /* season, 0 < gamma < 1 - alpha; 0 without season */
+	double alpha; /* level, 1e-4 <= alpha <= 0.9999 */
+	double beta;  /* trend, 1e-4 <= beta <= alpha; 0 without trend */
+	double gamma; /* season, 1e-4 <= gamma <= 1 - alpha; 0 without */
 	double phi;   /* damping, 0.8 <= phi <= 0.98; 1 when not damped */
 };
 
@@ -196,28 +236,40 @@ struct mas_stats_ets {
 	size_t first, n;    /* values fitted: input[first .. first + n - 1] */
 	size_t interpolated;/* interior missing values filled */
 	double *fitted;     /* count one-step forecasts; NaN off the span */
-	double *residuals;  /* count one-step errors; NaN where y missing */
-	double sse;         /* sum of squared one-step errors over the n values
+	double *residuals;  /* count y - fitted (for either error type);
+	                       NaN where y is missing */
+	double sse;         /* sum of squared y - fitted over the n values
 	                       (interpolated ones included) */
 	size_t k;           /* parameters: smoothing ones + initial states, the
 	                       seasonal ones counted m - 1 (Hyndman) */
-	double sigma2;      /* sse / (n - k); NaN if n <= k */
-	double loglik;      /* -n/2 (log(2 pi sse/n) + 1), Gaussian at MLE,
-	                       sse floored as told at mas_stats_ets_fit */
+	double sigma2;      /* variance of the errors e_t: sum e_t^2 / (n - k),
+	                       relative errors for M models; NaN if n <= k */
+	double loglik;      /* Gaussian log-likelihood at the estimate:
+	                       -n/2 (log(2 pi E/n) + 1) - [M] sum log|yhat_t|,
+	                       E = sum e_t^2, floored as told at
+	                       mas_stats_ets_fit */
 	double aic;         /* -2 loglik + 2 (k + 1), the +1 for sigma^2 */
 	double aicc;        /* aic + 2 (k+1)(k+2) / (n - k - 2); NaN if the
 	                       denominator is not positive */
 };
 
-/* Short name: "ANN", "AAN", "AAdN", "ANA", "AAA", "AAdA"; "?" otherwise. */
+/* Short name: "ANN", "AAdN", "MAdM", ...; "?" for no model. */
 const char *mas_stats_ets_name(enum mas_stats_ets_model model);
+
+/* Whether the model has multiplicative errors, a trend, a damped trend, a
+ * season, a multiplicative season (0 or 1 each; 0 for no model). */
+int mas_stats_ets_error_mult(enum mas_stats_ets_model model);
+int mas_stats_ets_has_trend(enum mas_stats_ets_model model);
+int mas_stats_ets_damped(enum mas_stats_ets_model model);
+int mas_stats_ets_seasonal(enum mas_stats_ets_model model);
+int mas_stats_ets_season_mult(enum mas_stats_ets_model model);
 
 /*
  * Fewest values (after trimming missing ends) mas_stats_ets_fit accepts:
  * k + 3, where k is as in struct mas_stats_ets, and for seasonal models
  * at least 2m + 2.  So ANN 5, AAN 7, AAdN 8; ANA, AAA, AAdA
- * max(2m + 2, m + 5 | m + 7 | m + 8).  0 for a seasonal model with m < 2
- * or an unknown model (no length suffices).
+ * max(2m + 2, m + 5 | m + 7 | m + 8); the M models as their A twins.
+ * 0 for a seasonal model with m < 2 or an unknown model.
  */
 size_t mas_stats_ets_min_length(enum mas_stats_ets_model model,
                                 size_t period);
@@ -227,30 +279,37 @@ void mas_stats_ets_release(struct mas_stats_ets *fit);
 
 /*
  * Fits a model to y[0..count-1] with period m (ignored, stored as 0, for
- * non-seasonal models; must be >= 2 for seasonal ones).
+ * non-seasonal models; must be >= 2 for seasonal ones).  Models with
+ * multiplicative errors or season need every value > 0 (else
+ * MAS_STATS_EINVAL).
  *
- * Smoothing parameters minimise the SSE of one-step errors by Nelder-Mead,
- * kept inside the ranges of struct mas_stats_ets_params by logistic
- * transforms, from 5 fixed starting points (deterministic; the best
- * wins).  The initial states are not guessed: for the parameters at
- * hand, the one-step errors are affine in them, so the level, trend and
- * m - 1 seasonal states (the m-th makes their sum 0) that minimise the
- * SSE are found exactly by linear least squares, for each point the
- * optimiser tries.  When m > MAS_STATS_ETS_OPTIMISED_PERIOD the seasonal
- * states are instead fixed at the indices of a classical additive
- * decomposition (centred moving average, 2 x m when m is even) of the
- * first min(3, n/m) whole periods, normalised to sum 0 (Hyndman et al.
- * 2008, sec. 2.6.1), and k still counts them.  Cost grows with n and
- * about as m^2: mas_stats_ets_auto on 1000 values takes some 0.04 s
- * without season, 0.2 s with m = 7, 0.3 s with m = 12, 0.8 s with m = 24.
+ * The smoothing parameters maximise the likelihood (R's opt.crit "lik":
+ * n log E, plus 2 sum log|yhat_t| for M errors) by Nelder-Mead inside
+ * the usual bounds of struct mas_stats_ets_params (logistic transforms),
+ * from R's initparam start, with one restart when the simplex collapsed
+ * short of the optimum.  Initial states: the seasonal indices of a
+ * classical decomposition (additive or multiplicative; centred moving
+ * average, 2 x m when m is even) of the first min(3, n/m) whole periods,
+ * and a least-squares line through the first max(10, 2m) seasonally
+ * adjusted values, as R's initstate.  For models without a
+ * multiplicative season the errors are affine in the initial states, so
+ * the states that minimise the sum of squared errors are found exactly
+ * by linear least squares (level, trend and m - 1 seasonal states, the
+ * m-th making their sum 0): for every point the optimiser tries when
+ * that is cheap (n (states)^2 <= 40000: every non-seasonal fit and
+ * short seasonal ones), else once at the optimum, which is then
+ * searched again from the new states.  When m >
+ * MAS_STATS_ETS_OPTIMISED_PERIOD the seasonal states stay at the
+ * decomposition's indices, and k still counts them.
  *
- * Returns MAS_STATS_EINVAL (NULL, unknown model, seasonal with m < 2),
- * MAS_STATS_ESHORT (fewer than mas_stats_ets_min_length values),
- * MAS_STATS_ERANGE (values near 1e154 or beyond), MAS_STATS_ENOMEM, or
- * MAS_STATS_OK.  A series fitted exactly (sse 0,
- * e.g. a constant) is OK; its likelihood uses sse floored at
- * n (1e-15 max|y|)^2 (max|y| taken as 1 if 0) so that scores stay finite
- * and the simplest model wins a tie.
+ * Returns MAS_STATS_EINVAL (NULL, unknown model, seasonal with m < 2, a
+ * multiplicative model over a value <= 0), MAS_STATS_ESHORT (fewer than
+ * mas_stats_ets_min_length values), MAS_STATS_ERANGE (values near 1e154
+ * or beyond, or no parameters keep the model finite),
+ * MAS_STATS_ENOMEM, or MAS_STATS_OK.  A series fitted exactly (E 0,
+ * e.g. a constant) is OK; its likelihood uses E floored at
+ * n (1e-15 max|y|)^2 (max|y| taken as 1 if 0; n 1e-30 for M errors) so
+ * that scores stay finite and the simplest model wins a tie.
  */
 int mas_stats_ets_fit(struct mas_stats_ets *fit,
                       enum mas_stats_ets_model model, const double *y,
@@ -258,10 +317,10 @@ int mas_stats_ets_fit(struct mas_stats_ets *fit,
 
 /*
  * Runs a model with given parameters and initial states, no fitting:
- * params are used as given (admissibility not checked), season0 (m values,
- * NULL without season) as described in struct mas_stats_ets.  Fills fit as
- * mas_stats_ets_fit does; sigma2, aic and aicc are NaN when n is too small
- * for them.  MAS_STATS_ESHORT when no value is finite.
+ * params are used as given (bounds not checked), season0 (m values,
+ * NULL without season) as described in struct mas_stats_ets.  Fills fit
+ * as mas_stats_ets_fit does; sigma2, aic and aicc are NaN when n is too
+ * small for them.  MAS_STATS_ESHORT when no value is finite.
  */
 int mas_stats_ets_smooth(struct mas_stats_ets *fit,
                          enum mas_stats_ets_model model, const double *y,
@@ -271,34 +330,60 @@ int mas_stats_ets_smooth(struct mas_stats_ets *fit,
 
 /*
  * Fits every candidate and keeps the one with the lowest AICc (a tie goes
- * to the earlier, simpler model in enum order).  Candidates: ANN, AAN,
- * AAdN when long enough; ANA, AAA, AAdA too when period >= 2 and long
- * enough (see mas_stats_ets_min_length).  aicc, if not NULL, receives
- * MAS_STATS_ETS_MODELS scores indexed by model, NaN for models not tried.
- * MAS_STATS_OK when some candidate fitted; else the failure of the last
- * one tried (MAS_STATS_ERANGE, MAS_STATS_ENOMEM), or MAS_STATS_ESHORT when
- * the series is too short for any; best then holds no model.
+ * to the earlier model in enum order), as R's ets(y) with its defaults
+ * (restrict = TRUE, no multiplicative trend).  Candidates, each when long
+ * enough (mas_stats_ets_min_length): ANN, AAN, AAdN; ANA, AAA, AAdA when
+ * period >= 2; when every value is > 0 also the M-error twins of these,
+ * and MNM, MAM, MAdM when period >= 2.  aicc, if not NULL, receives
+ * MAS_STATS_ETS_MODELS scores indexed by model, NaN for models not
+ * tried.  MAS_STATS_OK when some candidate fitted; else the failure of
+ * the last one tried (MAS_STATS_ERANGE, MAS_STATS_ENOMEM), or
+ * MAS_STATS_ESHORT when the series is too short for any; best then
+ * holds no model.
  */
 int mas_stats_ets_auto(struct mas_stats_ets *best, const double *y,
                        size_t count, size_t period,
                        double aicc[MAS_STATS_ETS_MODELS]);
 
 /*
- * Point forecasts mean[h-1] for h = 1..horizon, and, if lower and upper
- * are not NULL, prediction intervals of the given coverage (0 < coverage
- * < 1, e.g. 0.95): mean -/+ z sqrt(v_h), z the normal quantile at
- * (1 + coverage) / 2, v_h the analytic variance of the class-1 models
- * (Hyndman et al. 2008, Table 6.1):
- *   v_h = sigma2 (1 + sum_{j=1}^{h-1} c_j^2),
- *   c_j = alpha + beta (phi + ... + phi^j) + gamma [j % m == 0]
- * (for AAN c_j = alpha + beta j, which sums to FPP's closed forms).  Uses
- * fit->sigma2 as it is, so a caller may set its own.  Bounds are NaN when
- * sigma2 is.  Arrays are the caller's, horizon long.  MAS_STATS_EINVAL for
- * a fit that holds no model, NULL mean, or a bad coverage.
+ * Point forecasts mean[h-1] for h = 1..horizon (the formula above), and,
+ * if lower and upper are not NULL, prediction intervals of the given
+ * coverage (0 < coverage < 1, e.g. 0.95), z the normal quantile at
+ * (1 + coverage) / 2:
+ *   A errors, no multiplicative season (class 1 of Hyndman et al. 2008,
+ *   Table 6.1): mean -/+ z sqrt(v_h),
+ *     v_h = sigma2 (1 + sum_{j=1}^{h-1} c_j^2),
+ *     c_j = alpha + beta (phi + ... + phi^j) + gamma [j % m == 0];
+ *   MNN, MAN, MAdN (class 2): the same with
+ *     v_h = (1 + sigma2) theta_h - mean_h^2, theta_1 = mean_1^2,
+ *     theta_h = mean_h^2 + sigma2 sum_{j=1}^{h-1} c_j^2 theta_{h-j};
+ *   the other M models: the quantiles of MAS_STATS_ETS_PATHS sample
+ *     paths (fewer when horizon > 400), simulated with Gaussian errors
+ *     of variance sigma2 from a fixed seed, so the same fit gives the
+ *     same bounds.
+ * Uses fit->sigma2 as it is, so a caller may set its own.  Bounds are NaN
+ * when sigma2 is.  Arrays are the caller's, horizon long.
+ * MAS_STATS_EINVAL for a fit that holds no model, NULL mean, or a bad
+ * coverage; MAS_STATS_ENOMEM (simulation only).
  */
 int mas_stats_ets_forecast(const struct mas_stats_ets *fit, size_t horizon,
                            double coverage, double *mean, double *lower,
                            double *upper);
+
+/*
+ * Forecasts from past origins, for rolling-origin checks without a
+ * refit: with the fitted parameters and initial states, the model is run
+ * through its values again, and at each origin t = from .. n - 1 (values
+ * of the fitted span consumed, so from >= 1) the forecasts of the next
+ * horizon values are written to out[(t - from) horizon + h - 1]
+ * (h = 1..horizon), whether or not those values exist.  out holds
+ * (n - from) horizon doubles, the caller's.  MAS_STATS_EINVAL for a fit
+ * without a model, a from outside 1..n - 1, or NULL out; y must be the
+ * input the fit was made on (its gaps are filled again).
+ */
+int mas_stats_ets_origin_forecasts(const struct mas_stats_ets *fit,
+                                   const double *y, size_t from,
+                                   size_t horizon, double *out);
 
 /* ------------------------------------------------------------------ */
 /* Seasonal period                                                     */

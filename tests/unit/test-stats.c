@@ -406,10 +406,13 @@ static void test_ets_fit_each(void)
 		CHECK_INT(mas_stats_ets_forecast(&fit, 14, 0.8, mean, lower,
 		                                 upper),
 		          MAS_STATS_OK);
-		/* intervals never narrow with the horizon (they stay level,
-		 * up to rounding, when alpha and beta fit as ~0) */
-		CHECK(upper[13] - lower[13] >=
-		      (upper[0] - lower[0]) * (1 - 1e-12));
+		/* intervals never narrow with the horizon at one phase of
+		 * the season (they stay level, up to rounding, when alpha
+		 * and beta fit as ~0; simulated ones up to their noise) */
+		CHECK(upper[7] - lower[7] >=
+		      (upper[0] - lower[0]) *
+		              (1 - (mas_stats_ets_error_mult(model) ? 0.05
+		                                                    : 1e-12)));
 		CHECK(lower[0] < mean[0] && mean[0] < upper[0]);
 	}
 	mas_stats_ets_release(&fit);
