@@ -501,6 +501,20 @@ int mas_json_equal_text(const char *a, size_t a_length, const char *b,
 {
 	if (a_length == b_length && memcmp(a, b, a_length) == 0)
 		return 1;
-	return jv_equal(jv_parse_sized(a, (int)a_length),
-	                jv_parse_sized(b, (int)b_length));
+	return mas_json_same_value(jv_parse_sized(a, (int)a_length),
+	                           jv_parse_sized(b, (int)b_length));
+}
+
+int mas_json_same_value(jv a, jv b)
+{
+	char a_text[MAS_JSON_NUMBER_SIZE], b_text[MAS_JSON_NUMBER_SIZE];
+
+	if (jv_get_kind(a) != JV_KIND_NUMBER ||
+	    jv_get_kind(b) != JV_KIND_NUMBER)
+		return jv_equal(a, b);
+	mas_json_number(jv_number_value(a), a_text);
+	mas_json_number(jv_number_value(b), b_text);
+	jv_free(a);
+	jv_free(b);
+	return strcmp(a_text, b_text) == 0;
 }

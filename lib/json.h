@@ -49,6 +49,11 @@ char *mas_json_with_id(const char *line, size_t length, const char *id,
 int mas_json_equal_text(const char *a, size_t a_length, const char *b,
                         size_t b_length);
 
+/* Whether A and B (consumed) are equal, numbers compared as they are
+ * written (libjq reads 1e999 as infinity but writes it as the largest
+ * double, which must still name the same record). */
+int mas_json_same_value(jv a, jv b);
+
 /*
  * VALUE (consumed) as compact JSON text, malloc'd, NUL-terminated,
  * *LENGTH bytes, exactly as jv_dump_string(VALUE, 0) writes it; but

@@ -45,13 +45,20 @@ struct reader {
  * ticket modulo its size.  Only asynchronous runs use it; a synchronous
  * run writes each record as it is emitted.
  */
+/* An output place: a record read, not yet written. */
+struct slot {
+	jv record;         /* jv_invalid() while it waits; jv_true() when
+	                    * LINE holds it as text */
+	char *line;        /* mas_run_complete_line's, or NULL */
+	size_t length;
+	struct mas_span *span;   /* the record's span, or NULL */
+	double started;          /* when it was read */
+	char *id_text;           /* its id as written in the input, when
+	                          * libjq would write it otherwise */
+};
+
 struct pending {
-	jv *records;       /* jv_invalid() while a slot waits; jv_true()
-	                    * when LINES holds it as text */
-	char **lines;      /* mas_run_complete_line's, or NULL */
-	size_t *lengths;
-	struct mas_span **spans; /* each record's span, or NULL */
-	double *started;         /* when each record was read */
+	struct slot *slots;
 	size_t size;       /* capacity, a power of two */
 	size_t head;       /* ticket of the oldest unwritten record */
 	size_t tail;       /* next ticket to hand out */
@@ -76,6 +83,7 @@ struct mas_run {
 	struct pending pending;
 	struct mas_span *record_span; /* of the record being handled */
 	double record_started;        /* when it was read, monotonic */
+	char *record_id_text;         /* its id's text, kept (slot) */
 };
 
 static double last_flush;
@@ -223,12 +231,65 @@ static void write_text(const char *text, size_t size)
 		mas_output_flush();
 }
 
-static void write_line(jv record)
+/*
+ * TEXT, an output line, with its top-level id written as ID_TEXT was in
+ * the input, when the program kept the id's value: libjq reads numbers
+ * as doubles and would write 9007199254740993 as 9007199254740992, and
+ * 1.0 as 1.  Malloc'd, or NULL when nothing changes.
+ */
+static char *with_input_id(const char *text, size_t size,
+                           const char *id_text, size_t *out_size)
+{
+	size_t id_size = id_text ? strlen(id_text) : 0;
+	char written[MAS_JSON_NUMBER_SIZE];
+	struct mas_json_scan scan;
+	size_t before, after, written_size;
+	jv value;
+	char *out;
+
+	if (!id_text || !mas_json_scan_object(text, size, &scan) || !scan.id)
+		return NULL;
+	/* the id as libjq would have written it, unchanged by the program */
+	value = jv_parse_sized(id_text, (int)id_size);
+	written_size = jv_get_kind(value) == JV_KIND_NUMBER ?
+	               mas_json_number(jv_number_value(value), written) : 0;
+	jv_free(value);
+	if (written_size != scan.id_length ||
+	    memcmp(written, scan.id, written_size) != 0)
+		return NULL;
+	before = (size_t)(scan.id - text);
+	after = size - before - scan.id_length;
+	*out_size = before + id_size + after;
+	out = malloc(*out_size + 1);
+	if (!out)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	memcpy(out, text, before);
+	memcpy(out + before, id_text, id_size);
+	memcpy(out + before + id_size, scan.id + scan.id_length, after);
+	out[*out_size] = '\0';
+	return out;
+}
+
+/* TEXT as write_text writes it, its id as the input wrote it. */
+static void write_text_as(const char *text, size_t size, const char *id_text)
+{
+	size_t kept_size;
+	char *kept = with_input_id(text, size, id_text, &kept_size);
+
+	if (kept) {
+		write_text(kept, kept_size);
+		free(kept);
+	} else {
+		write_text(text, size);
+	}
+}
+
+static void write_line(jv record, const char *id_text)
 {
 	size_t length;
 	char *text = mas_json_dump_text(record, &length);
 
-	write_text(text, length);
+	write_text_as(text, length, id_text);
 	free(text);
 }
 
@@ -330,11 +391,12 @@ static jv finish_record(struct mas_span *span, double started, jv record)
 	return finish_span(span, record);
 }
 
-static void write_record(struct mas_run *run, jv record)
+static void write_record(struct mas_run *run, jv record,
+                         const char *id_text)
 {
 	if (jv_get_kind(record) == JV_KIND_OBJECT)
 		count_error(run, jv_copy(record));
-	write_line(record);
+	write_line(record, id_text);
 }
 
 static size_t pending_count(const struct mas_run *run)
@@ -345,48 +407,37 @@ static size_t pending_count(const struct mas_run *run)
 static void pending_grow(struct pending *pending)
 {
 	size_t size = pending->size ? pending->size * 2 : 64;
-	jv *records = malloc(size * sizeof(*records));
-	char **lines = malloc(size * sizeof(*lines));
-	size_t *lengths = malloc(size * sizeof(*lengths));
-	struct mas_span **spans = malloc(size * sizeof(*spans));
-	double *started = malloc(size * sizeof(*started));
+	struct slot *slots = malloc(size * sizeof(*slots));
 
-	if (!records || !lines || !lengths || !spans || !started)
+	if (!slots)
 		mas_die(MAS_EXIT_IO, "out of memory");
-	for (size_t t = pending->head; t < pending->tail; t++) {
-		size_t from = t & (pending->size - 1), to = t & (size - 1);
-		records[to] = pending->records[from];
-		lines[to] = pending->lines[from];
-		lengths[to] = pending->lengths[from];
-		spans[to] = pending->spans[from];
-		started[to] = pending->started[from];
-	}
-	free(pending->records);
-	free(pending->lines);
-	free(pending->lengths);
-	free(pending->spans);
-	free(pending->started);
-	pending->records = records;
-	pending->lines = lines;
-	pending->lengths = lengths;
-	pending->spans = spans;
-	pending->started = started;
+	for (size_t t = pending->head; t < pending->tail; t++)
+		slots[t & (size - 1)] = pending->slots[t & (pending->size - 1)];
+	free(pending->slots);
+	pending->slots = slots;
 	pending->size = size;
+}
+
+static struct slot *slot_of(struct pending *pending, size_t ticket)
+{
+	return &pending->slots[ticket & (pending->size - 1)];
 }
 
 size_t mas_run_defer(struct mas_run *run)
 {
 	struct pending *pending = &run->pending;
+	struct slot *slot;
 
 	if (pending->tail - pending->head == pending->size)
 		pending_grow(pending);
-	pending->records[pending->tail & (pending->size - 1)] = jv_invalid();
-	pending->lines[pending->tail & (pending->size - 1)] = NULL;
-	/* The record's span waits with it and ends when it is complete. */
-	pending->spans[pending->tail & (pending->size - 1)] = run->record_span;
-	pending->started[pending->tail & (pending->size - 1)] =
-		run->record_started;
+	slot = slot_of(pending, pending->tail);
+	/* The record's span and id text wait with it. */
+	*slot = (struct slot){
+		.record = jv_invalid(), .span = run->record_span,
+		.started = run->record_started, .id_text = run->record_id_text,
+	};
 	run->record_span = NULL;
+	run->record_id_text = NULL;
 	return pending->tail++;
 }
 
@@ -396,54 +447,52 @@ static void write_ready(struct mas_run *run)
 	struct pending *pending = &run->pending;
 
 	while (pending->head < pending->tail) {
-		size_t at = pending->head & (pending->size - 1);
-		jv *slot = &pending->records[at];
+		struct slot *slot = slot_of(pending, pending->head);
 
-		if (!jv_is_valid(*slot))
+		if (!jv_is_valid(slot->record))
 			break;
-		if (pending->lines[at]) {
-			write_text(pending->lines[at], pending->lengths[at]);
-			free(pending->lines[at]);
-			pending->lines[at] = NULL;
+		if (slot->line) {
+			write_text_as(slot->line, slot->length, slot->id_text);
+			free(slot->line);
+			slot->line = NULL;
 		} else {
-			write_record(run, *slot);
+			write_record(run, slot->record, slot->id_text);
 		}
-		*slot = jv_invalid();
+		free(slot->id_text);
+		slot->id_text = NULL;
+		slot->record = jv_invalid();
 		pending->head++;
 	}
 }
 
 void mas_run_complete(struct mas_run *run, size_t ticket, jv record)
 {
-	struct pending *pending = &run->pending;
-	size_t slot = ticket & (pending->size - 1);
+	struct slot *slot = slot_of(&run->pending, ticket);
 
-	record = finish_record(pending->spans[slot], pending->started[slot],
-	                       record);
-	pending->spans[slot] = NULL;
-	pending->records[slot] = record;
+	record = finish_record(slot->span, slot->started, record);
+	slot->span = NULL;
+	slot->record = record;
 	write_ready(run);
 }
 
 void mas_run_complete_line(struct mas_run *run, size_t ticket, char *line,
                            size_t length)
 {
-	struct pending *pending = &run->pending;
-	size_t slot = ticket & (pending->size - 1);
+	struct slot *slot = slot_of(&run->pending, ticket);
 
 	/* Spans, metrics and -v lines read the record: only then is it
 	 * worth parsing. */
 	if (mas_trace_enabled() || mas_metrics_enabled() ||
-	    mas_log_get_level() >= MAS_LOG_INFO || pending->spans[slot]) {
+	    mas_log_get_level() >= MAS_LOG_INFO || slot->span) {
 		jv record = jv_parse_sized(line, (int)length);
 
 		free(line);
 		mas_run_complete(run, ticket, record);
 		return;
 	}
-	pending->records[slot] = jv_true();
-	pending->lines[slot] = line;
-	pending->lengths[slot] = length;
+	slot->record = jv_true();
+	slot->line = line;
+	slot->length = length;
 	write_ready(run);
 }
 
@@ -458,7 +507,7 @@ void mas_run_emit(struct mas_run *run, jv record)
 		struct mas_span *span = run->record_span;
 		run->record_span = NULL;
 		write_record(run, finish_record(span, run->record_started,
-		                                record));
+		                                record), run->record_id_text);
 		return;
 	}
 	mas_run_complete(run, mas_run_defer(run), record);
@@ -741,6 +790,27 @@ static jv parse_line(struct mas_run *run, const char *line, size_t length,
 	return value;
 }
 
+/* The id's text in LINE when it is a number libjq would write otherwise
+ * (malloc'd), else NULL: ids of any type are kept as they came. */
+static char *numeric_id_text(const char *line, size_t length, jv record)
+{
+	jv id = jv_object_get(jv_copy(record), jv_string("id"));
+	char canonical[MAS_JSON_NUMBER_SIZE];
+	struct mas_json_scan scan;
+	size_t size;
+
+	if (jv_get_kind(id) != JV_KIND_NUMBER) {
+		jv_free(id);
+		return NULL;
+	}
+	size = mas_json_number(jv_number_value(id), canonical);
+	jv_free(id);
+	if (!mas_json_scan_object(line, length, &scan) || !scan.id ||
+	    (scan.id_length == size && memcmp(scan.id, canonical, size) == 0))
+		return NULL;
+	return strndup(scan.id, scan.id_length);
+}
+
 /* Gives RECORD an id if it has none (or a null one), placed first. */
 static jv ensure_id(jv record)
 {
@@ -816,9 +886,14 @@ static void run_file(struct mas_run *run)
 			mas_run_emit(run, record);
 			continue;
 		}
-		if (!options->keep_rows_raw)
+		if (!options->keep_rows_raw) {
 			record = ensure_id(record);
+			run->record_id_text = numeric_id_text(line, length,
+			                                      record);
+		}
 		options->each(run, record, options->data);
+		free(run->record_id_text);
+		run->record_id_text = NULL;
 		/* Whatever the program did not emit or defer ends here. */
 		mas_trace_set_current(NULL);
 		mas_span_end(run->record_span);
@@ -865,11 +940,7 @@ int mas_run_records(const struct mas_run_options *options)
 	}
 	progress_show(&run, 1);
 	mas_output_flush();
-	free(run.pending.records);
-	free(run.pending.lines);
-	free(run.pending.lengths);
-	free(run.pending.spans);
-	free(run.pending.started);
+	free(run.pending.slots);
 	if (run.status)
 		return run.status;
 	if (run.failed == 0)

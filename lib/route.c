@@ -277,7 +277,7 @@ static int same_id(jv id, struct answer_id *answer)
 		answer->value = jv_parse_sized(answer->text,
 		                               (int)answer->length);
 	}
-	return jv_equal(jv_copy(id), jv_copy(answer->value));
+	return mas_json_same_value(jv_copy(id), jv_copy(answer->value));
 }
 
 /* Where the record ANSWER names waits on ROUTE, behind the oldest; 0:
@@ -356,7 +356,7 @@ static void answer_parsed(struct mas_route_set *set, struct route *route,
 	}
 	id = jv_object_get(jv_copy(value), jv_string("id"));
 	if (jv_is_valid(id) && jv_is_valid(oldest(route)->id) &&
-	    !jv_equal(jv_copy(id), jv_copy(oldest(route)->id))) {
+	    !mas_json_same_value(jv_copy(id), jv_copy(oldest(route)->id))) {
 		jv_free(value);
 		value = route_error(route, jv_copy(oldest(route)->id),
 		                    bad_line(route, "answered for another "

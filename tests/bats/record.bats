@@ -196,3 +196,29 @@ setup() {
 	run --separate-stderr mas-analyze --quiet --config "$XDG_CONFIG_HOME/cfg" < <(tiny_task a)
 	[ -z "$stderr" ]
 }
+
+@test "numeric ids are written back as the input wrote them, through every kind of program" {
+	ids='9007199254740993 123456789012345678901234567890123456789012345678901234567890 1e999 1.0 -0 42 1.5e3'
+	for id in $ids; do
+		printf '{"id":%s,"analysis_type":"describe","data":{"x":[1,2,3]},"type":"a"}\n' "$id"
+	done >"$BATS_TEST_TMPDIR/in"
+	want=$(printf '%s\n' $ids)
+	run --separate-stderr mas-analyze "$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | sed 's/^{"id":\([^,]*\),.*/\1/')" = "$want" ]
+	printf 'node a jq .x = 1\nnode b run cat\nstart -> a\na -> b\nb -> end\n' \
+		>"$BATS_TEST_TMPDIR/f.flow"
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/f.flow" \
+		"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | sed 's/^{"id":\([^,]*\),.*/\1/')" = "$want" ]
+	run --separate-stderr mas-bus route --to 'a=jq -c --unbuffered .' \
+		"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | sed 's/^{"id":\([^,]*\),.*/\1/')" = "$want" ]
+	# a program that changes the id's value writes its own
+	printf 'node a jq .id += 1\nstart -> a\na -> end\n' >"$BATS_TEST_TMPDIR/g.flow"
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/g.flow" \
+		<<<'{"id":1.0}'
+	[[ "$output" == '{"id":2,'* ]]
+}
