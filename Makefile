@@ -72,6 +72,12 @@ check: deps
 	@$(MAKE) --no-print-directory all $(UNITS) $(HELPERS)
 	@SANITIZE=$(SANITIZE) tests/run $(UNITS)
 
+# The fault scripts: kill -9, full disks, locked stores, dead servers,
+# misbehaving co-processes, each counting records in against out.
+check-faults: deps
+	@$(MAKE) --no-print-directory all $(HELPERS)
+	@tests/faults/run
+
 bench: all $(HELPERS)
 	@tests/bench/run
 
@@ -100,5 +106,5 @@ uninstall:
 clean:
 	rm -rf bin lib/*.o lib/libmas.a tests/unit/bin tests/helpers/bin
 
-.PHONY: all deps check bench lint-man demo install uninstall clean
+.PHONY: all deps check check-faults bench lint-man demo install uninstall clean
 .SECONDARY:

@@ -164,9 +164,10 @@ static void open_sessions(struct chat_command *command)
 	int status = mas_store_open_configured(&command->store,
 	                                       &command->cli.config, &error);
 
-	if (status == MAS_STORE_BUSY) {
+	if (MAS_STORE_TRANSIENT(status)) {
 		/* for now: every record says so, and the run exits 75 */
-		command->unavailable = mas_store_busy_error(error);
+		command->unavailable = mas_store_unavailable_error(status,
+		                                                   error);
 		mas_error_log("state store: %s", error);
 		free(error);
 		return;
@@ -182,8 +183,9 @@ static void open_sessions(struct chat_command *command)
 		mas_die(MAS_EXIT_USAGE, "state store: %s",
 		        error ? error : "cannot use");
 	status = mas_sessions_purge(command->sessions, &error);
-	if (status == MAS_STORE_BUSY) {
-		command->unavailable = mas_store_busy_error(error);
+	if (MAS_STORE_TRANSIENT(status)) {
+		command->unavailable = mas_store_unavailable_error(status,
+		                                                   error);
 		mas_error_log("state store: %s", error);
 	} else if (status != 0) {
 		mas_die(MAS_EXIT_USAGE, "state store: %s",

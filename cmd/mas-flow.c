@@ -20,6 +20,7 @@
 #include "log.h"
 #include "mas.h"
 #include "record.h"
+#include "store.h"
 
 #include "banned.h"
 
@@ -193,11 +194,29 @@ static int has_interrupt(const struct mas_flow *flow)
 	return 0;
 }
 
+/* No checkpoint can be stored for now (a locked store, a full disk):
+ * each record says so, and the run exits 75 to be tried again. */
+static int unavailable(struct flow_command *command, int status,
+                       char *error)
+{
+	struct mas_run_options run = {
+		.files = command->cli.files,
+		.file_count = command->cli.file_count,
+	};
+
+	mas_error_log("%s", error);
+	status = mas_run_records_failing(&run, mas_store_unavailable_error(
+		status, error));
+	free(error);
+	return status;
+}
+
 static int run_flow(struct flow_command *command, struct mas_flow *flow)
 {
 	struct mas_run_options run = { 0 };
 	struct mas_flow_run_options settings = { 0 };
 	char fresh[MAS_ID_SIZE], *error = NULL, *path;
+	int status;
 
 	if (command->recursion_limit)
 		flow->recursion_limit = command->recursion_limit;
@@ -212,8 +231,10 @@ static int run_flow(struct flow_command *command, struct mas_flow *flow)
 		path = realpath(command->file, NULL);
 		settings.checkpoint = mas_flow_checkpoint_open(
 			&command->cli.config, command->run_id,
-			path ? path : command->file, &error);
+			path ? path : command->file, &status, &error);
 		free(path);
+		if (!settings.checkpoint && MAS_STORE_TRANSIENT(status))
+			return unavailable(command, status, error);
 		if (!settings.checkpoint)
 			mas_die(MAS_EXIT_USAGE, "%s", error);
 		mas_flow_checkpoint_output(settings.checkpoint, STDOUT_FILENO);

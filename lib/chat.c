@@ -1244,9 +1244,13 @@ static double number_at(jv object, const char *a, const char *b)
 	return x;
 }
 
-/* Remember the turn RESULT (borrowed) answered. */
-static void remember(struct mas_chat *chat, struct mas_session *session,
-                     const char *message, jv input, jv result)
+/* Remember the turn RESULT (consumed) answered, and return it; or, when
+ * the session could not be saved, the failure: an answer the session
+ * does not remember would make the next turn wrong, so the record fails
+ * (for now, when the store is locked or the disk full) and is answered
+ * again when tried again. */
+static jv remember(struct mas_chat *chat, struct mas_session *session,
+                   const char *message, jv input, jv result)
 {
 	jv slots = jv_object_get(jv_copy(result), jv_string("slots"));
 	struct mas_session_turn turn = {
@@ -1261,8 +1265,25 @@ static void remember(struct mas_chat *chat, struct mas_session *session,
 		.slots = slots,
 	};
 
-	mas_session_save(chat->options->sessions, session, &turn);
+	int status = mas_session_save(chat->options->sessions, session,
+	                              &turn);
+	jv error;
+
 	jv_free(slots);
+	if (status == 0)
+		return result;
+	jv_free(result);
+	if (MAS_STORE_TRANSIENT(status)) {
+		jv why = jv_string_fmt("session %s not saved", session->id);
+
+		error = mas_store_unavailable_error(status,
+		                                    jv_string_value(why));
+		jv_free(why);
+	} else {
+		error = mas_error(MAS_ERR_INTERNAL, "session %s could not be "
+		                  "saved", session->id);
+	}
+	return jv_invalid_with_msg(error);
 }
 
 /* ---- the agent ---- */
@@ -1342,8 +1363,9 @@ void mas_chat_turn_finish(struct mas_chat_turn *turn, jv result,
 	if (turn->has_session && jv_is_valid(result)) {
 		jv message = jv_object_get(jv_copy(turn->input),
 		                           jv_string("message"));
-		remember(turn->chat, &turn->session, jv_string_value(message),
-		         turn->input, result);
+		result = remember(turn->chat, &turn->session,
+		                  jv_string_value(message), turn->input,
+		                  result);
 		jv_free(message);
 	}
 	if (turn->has_session)
@@ -1379,7 +1401,8 @@ static jv answer(struct mas_chat *chat, jv input, struct mas_chat_turn **turn)
 		return jv_invalid();
 	}
 	if (b.has_session)
-		remember(chat, &b.session, b.message, b.input, result);
+		result = remember(chat, &b.session, b.message, b.input,
+		                  result);
 	release_beliefs(&b);
 	return result;
 }

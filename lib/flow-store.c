@@ -99,7 +99,7 @@ static int start_run(struct mas_flow_checkpoint *c, const char *flow,
 	if (rc != SQLITE_DONE) {
 		mas_error_set(error, "%s: %s", c->store.path,
 		                     sqlite3_errmsg(c->store.db));
-		return -1;
+		return mas_store_status(rc);
 	}
 	return 0;
 }
@@ -138,12 +138,16 @@ static int prepare(struct mas_flow_checkpoint *c, char **error)
 
 struct mas_flow_checkpoint *mas_flow_checkpoint_open(
 	const struct mas_config *config, const char *run_id,
-	const char *flow, char **error)
+	const char *flow, int *status, char **error)
 {
 	struct mas_flow_checkpoint *c = new_checkpoint(run_id);
 
-	if (mas_store_open_configured(&c->store, config, error) != 0 ||
-	    start_run(c, flow, error) != 0 || prepare(c, error) != 0) {
+	*status = mas_store_open_configured(&c->store, config, error);
+	if (*status == 0)
+		*status = start_run(c, flow, error);
+	if (*status == 0)
+		*status = prepare(c, error);
+	if (*status != 0) {
 		free_checkpoint(c);
 		return NULL;
 	}

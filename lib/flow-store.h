@@ -40,11 +40,12 @@ enum {
 /*
  * Open the store CONFIG points to and start run RUN_ID of the flow file
  * FLOW.  NULL with a malloc'd message in *ERROR when the store cannot be
- * opened or the run id is taken.
+ * opened or the run id is taken; *STATUS then says whether that is for
+ * now (MAS_STORE_TRANSIENT: locked, disk full) or -1.
  */
 struct mas_flow_checkpoint *mas_flow_checkpoint_open(
 	const struct mas_config *config, const char *run_id,
-	const char *flow, char **error);
+	const char *flow, int *status, char **error);
 
 /*
  * Open run RUN_ID again, to resume it: its flow file's path in *FLOW

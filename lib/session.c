@@ -85,9 +85,7 @@ int mas_sessions_purge(struct mas_sessions *s, char **error)
 	             sqlite3_errmsg(s->store->db)) < 0)
 		*error = NULL;
 	sqlite3_finalize(st);
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return MAS_STORE_BUSY;
-	return rc == SQLITE_OK ? 0 : -1;
+	return rc == SQLITE_OK ? 0 : mas_store_status(rc);
 }
 
 struct mas_sessions *mas_sessions_new(struct mas_store *store, double ttl,
@@ -295,6 +293,13 @@ static void refresh(struct mas_sessions *sessions,
 	mas_session_release(&now);
 }
 
+/* Why the last statement failed, as a MAS_STORE_ status, before a
+ * ROLLBACK clears it. */
+static int failure(struct mas_sessions *sessions)
+{
+	return mas_store_status(sqlite3_errcode(sessions->store->db));
+}
+
 int mas_session_save(struct mas_sessions *sessions,
                      struct mas_session *session,
                      const struct mas_session_turn *turn)
@@ -304,7 +309,7 @@ int mas_session_save(struct mas_sessions *sessions,
 	int status;
 
 	if (exec(sessions, "BEGIN IMMEDIATE"))
-		return -1;
+		return failure(sessions);
 	/* Another turn of the session may have been saved since it was
 	 * loaded (records in flight at once, another process): number
 	 * this one after it. */
@@ -314,8 +319,9 @@ int mas_session_save(struct mas_sessions *sessions,
 		sqlite3_stmt *st = statement(sessions, FORGET);
 		sqlite3_bind_text(st, 1, session->id, -1, SQLITE_STATIC);
 		if (step_done(sessions, st)) {
+			status = failure(sessions);
 			exec(sessions, "ROLLBACK");
-			return -1;
+			return status;
 		}
 	}
 	advance(session, turn);
@@ -327,10 +333,12 @@ int mas_session_save(struct mas_sessions *sessions,
 		status = add_turn(sessions, session, turn, at);
 	session->turns++;
 	jv_free(dumped);
-	if (status == 0)
-		status = exec(sessions, "COMMIT");
-	else
+	if (status == 0 && exec(sessions, "COMMIT"))
+		status = -1;
+	if (status != 0) {
+		status = failure(sessions);
 		exec(sessions, "ROLLBACK");
+	}
 	session->exists = status == 0;
 	return status;
 }

@@ -57,7 +57,8 @@ void mas_sessions_free(struct mas_sessions *sessions);
  * Delete the sessions that expired (none when TTL is 0), the first write
  * a program makes, so a store it cannot write is found before any record:
  * returns 0, or -1 (MAS_STORE_BUSY when another process keeps the store
- * locked) with a malloc'd message in *ERROR.
+ * locked, MAS_STORE_FULL when the disk is full) with a malloc'd message
+ * in *ERROR.
  */
 int mas_sessions_purge(struct mas_sessions *sessions, char **error);
 
@@ -80,8 +81,8 @@ jv mas_session_history(struct mas_sessions *sessions, const char *id,
 
 /*
  * Remember TURN as the next turn of SESSION (whose counters it updates:
- * turns, last intent, streak, slots).  Returns 0, or -1 on a database
- * error (logged).
+ * turns, last intent, streak, slots).  Returns 0, or on a database error
+ * (logged) -1, MAS_STORE_BUSY or MAS_STORE_FULL.
  */
 int mas_session_save(struct mas_sessions *sessions,
                      struct mas_session *session,

@@ -161,8 +161,7 @@ static int make_parents(const char *path, char **error)
 	return 0;
 }
 
-/* 0, or -1 (MAS_STORE_BUSY when another process holds the lock) with
- * *ERROR set. */
+/* 0, or -1 (or a transient MAS_STORE_ status) with *ERROR set. */
 /* How long to wait for another process's lock (state.busy_timeout). */
 static int busy_timeout_ms = MAS_STORE_BUSY_TIMEOUT_MS;
 
@@ -176,8 +175,7 @@ static int run_sql(sqlite3 *db, const char *sql, char **error,
 		mas_error_set(error, "%s: %s", path,
 		              message ? message : "sqlite error");
 		sqlite3_free(message);
-		return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ?
-		       MAS_STORE_BUSY : -1;
+		return mas_store_status(rc);
 	}
 	return 0;
 }
@@ -352,12 +350,32 @@ void mas_store_close(struct mas_store *store)
 	store->path = NULL;
 }
 
-jv mas_store_busy_error(const char *message)
+int mas_store_status(int rc)
 {
-	jv error = mas_error(MAS_ERR_TIMEOUT, "state store: %s (another "
-	                     "process held its lock for %g s); try again "
-	                     "later", message ? message : "locked",
-	                     busy_timeout_ms / 1000.0);
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return MAS_STORE_BUSY;
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+		return MAS_STORE_FULL;
+	default:
+		return -1;
+	}
+}
 
+jv mas_store_unavailable_error(int status, const char *message)
+{
+	jv error;
+
+	if (status == MAS_STORE_BUSY)
+		error = mas_error(MAS_ERR_TIMEOUT, "state store: %s (another "
+		                  "process held its lock for %g s); try again "
+		                  "later", message ? message : "locked",
+		                  busy_timeout_ms / 1000.0);
+	else
+		error = mas_error(MAS_ERR_INTERNAL, "state store: %s (no room "
+		                  "to write); try again once there is",
+		                  message ? message : "disk full");
 	return jv_object_set(error, jv_string("transient"), jv_true());
 }

@@ -37,30 +37,44 @@ struct mas_store {
  */
 char *mas_store_path(const struct mas_config *config, char **error);
 
-/* What opening returns when another process held the store's lock for
- * longer than the busy timeout: a transient failure, worth a retry. */
+/*
+ * What opening (and the first writes) return when the store cannot be
+ * used for now, a transient failure worth a retry: another process held
+ * its lock for longer than the busy timeout (BUSY), or the disk is full
+ * or failed a write (FULL).
+ */
 #define MAS_STORE_BUSY (-2)
+#define MAS_STORE_FULL (-3)
+
+/* Whether STATUS, as opening returned it, is one of those. */
+#define MAS_STORE_TRANSIENT(status) \
+	((status) == MAS_STORE_BUSY || (status) == MAS_STORE_FULL)
+
+/* The MAS_STORE_ status for an SQLite result code: BUSY, FULL or -1. */
+int mas_store_status(int sqlite_rc);
 
 /*
  * Open (creating if needed) and migrate the store at PATH.  Returns 0, or
- * -1 (MAS_STORE_BUSY: locked) with a malloc'd one-line message in *ERROR
- * naming the file.
+ * -1 (MAS_STORE_BUSY: locked, MAS_STORE_FULL: no room) with a malloc'd
+ * one-line message in *ERROR naming the file.
  */
 int mas_store_open(struct mas_store *store, const char *path, char **error);
 
 /*
  * mas_store_path and mas_store_open in one: the store CONFIG points to.
- * Returns 0, or -1 or MAS_STORE_BUSY with a malloc'd message in *ERROR.
+ * Returns 0, or -1, MAS_STORE_BUSY or MAS_STORE_FULL with a malloc'd
+ * message in *ERROR.
  */
 int mas_store_open_configured(struct mas_store *store,
                               const struct mas_config *config, char **error);
 
 /*
- * The error object for records a program cannot answer because opening
- * the store failed with MAS_STORE_BUSY; MESSAGE is what the open said
- * (borrowed).  Code TIMEOUT, transient: the run exits 75, retry later.
+ * The error object for records a program cannot answer because the
+ * store failed with STATUS, MAS_STORE_BUSY (code TIMEOUT) or
+ * MAS_STORE_FULL (code INTERNAL); MESSAGE is what it said (borrowed).
+ * Transient either way: the run exits 75, retry later.
  */
-jv mas_store_busy_error(const char *message);
+jv mas_store_unavailable_error(int status, const char *message);
 
 /* The schema version this program migrates to. */
 int mas_store_schema_version(void);

@@ -3,7 +3,7 @@
 # with the input given again, appending to the same output file: every
 # record must come out, whole, and duplicates stay within what
 # mas-flow(1) promises.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/common"
 
 n=${RECORDS:-20000}
 kills=${KILLS:-10}
