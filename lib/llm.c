@@ -1468,15 +1468,22 @@ static void set_options(struct mas_llm *llm, struct req *r)
 
 static void log_attempt(const struct mas_llm *llm, const struct req *r)
 {
+	char *body;
+
 	if (mas_log_get_level() < MAS_LOG_DEBUG)
 		return;
 	/* The headers are logged by hand, never by CURLOPT_VERBOSE: that
-	 * would print the key. */
+	 * would print the key.  The body may quote a reply that echoed it
+	 * (a request asked again): scrubbed whole, then cut. */
+	body = scrub(llm, strndup(r->payload, r->payload_len));
+	if (!body)
+		mas_die(MAS_EXIT_IO, "out of memory");
 	mas_debug("llm: POST %s attempt %d, %zu bytes, Authorization: %s; "
 	          "body: %.500s%s",
 	          llm->url, r->attempts, r->payload_len,
-	          llm->key ? "Bearer [redacted]" : "(none)", r->payload,
-	          r->payload_len > 500 ? "..." : "");
+	          llm->key ? "Bearer [redacted]" : "(none)", body,
+	          strlen(body) > 500 ? "..." : "");
+	free(body);
 }
 
 static size_t free_slot(const struct mas_llm *llm)
@@ -1850,7 +1857,9 @@ static char *missing_field(jv required, jv parsed) /* borrows both */
 static char *check_structured(struct req *r, jv *reply)
 {
 	jv content = jv_object_get(jv_copy(*reply), jv_string("content"));
-	jv parsed = mas_llm_parse_content(jv_string_value(content));
+	jv parsed = mas_llm_parse_content(jv_get_kind(content) ==
+	                                  JV_KIND_STRING ?
+	                                  jv_string_value(content) : "");
 	char *why = NULL;
 
 	jv_free(content);

@@ -440,6 +440,19 @@ $(req leak)"
 	grep -q "Bearer $KEY" "$FAKE_OPENAI_LOG"
 }
 
+@test "llm: a reply that echoes the key is scrubbed from the debug log of the request asked again" {
+	rules "{\"times\": 1, \"json\": {\"intent\": \"$KEY\"}}" \
+		'{"json": {"intent": "weather", "sentiment": "neutral"}}'
+	fake_openai_start --script "$SCRIPT"
+	export OPENAI_API_KEY=$KEY MAS_LOG_LEVEL=debug
+	run --separate-stderr llm <<<"$(req hi '{response_format: {type: "object"}, required: ["intent", "sentiment"]}')"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"asking again"* ]]
+	[[ "$stderr" == *"[redacted]"* ]]
+	[[ "$stderr" != *"$KEY"* ]]
+	[[ "$output" != *"$KEY"* ]]
+}
+
 @test "llm: bad options and configuration exit 2" {
 	run -2 llm-cli --base-url ftp://example.org --model m </dev/null
 	[[ "$output" == *"not an http:// or https:// URL"* ]]
