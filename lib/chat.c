@@ -992,6 +992,12 @@ static jv validate(jv input)
 		                  "a string, got %s", jv_kind_name(kind));
 	else if (jv_string_length_bytes(jv_copy(message)) == 0)
 		status = mas_fail(MAS_ERR_INVALID_REQUEST, "message: empty");
+	else if (jv_string_length_bytes(jv_copy(message)) >
+	         MAS_CHAT_MESSAGE_MAX)
+		status = mas_fail(MAS_ERR_INVALID_REQUEST, "message: %d bytes, "
+		                  "longer than the %d a message may have",
+		                  jv_string_length_bytes(jv_copy(message)),
+		                  MAS_CHAT_MESSAGE_MAX);
 	else
 		status = jv_true();
 	jv_free(message);

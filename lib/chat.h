@@ -30,6 +30,12 @@
 #include "engine.h"
 #include "session.h"
 
+/* The longest message answered, in bytes: a customer's message is a few
+ * sentences, and the classifier's features grow with the text, so a
+ * 200 MB "message" would cost gigabytes; a longer one is INVALID_REQUEST
+ * naming the field. */
+#define MAS_CHAT_MESSAGE_MAX 65536
+
 struct mas_chat_options {
 	const char *kb_path;
 	const char *sentiment_train;   /* labelled examples, or NULL: the

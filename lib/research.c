@@ -687,6 +687,13 @@ static jv task_query(jv task)
 		jv_free(query);
 		return mas_fail(MAS_ERR_INVALID_REQUEST, "query: empty");
 	}
+	if (strlen(text) > MAS_RESEARCH_QUERY_MAX) {
+		jv error = mas_fail(MAS_ERR_INVALID_REQUEST, "query: %zu bytes, "
+		                    "longer than the %d a query may have",
+		                    strlen(text), MAS_RESEARCH_QUERY_MAX);
+		jv_free(query);
+		return error;
+	}
 	return query;
 }
 

@@ -19,6 +19,11 @@
 #ifndef MAS_RESEARCH_H
 #define MAS_RESEARCH_H
 
+/* The longest query answered, in bytes: retrieval's work and memory grow
+ * with the query's terms, so a huge one is INVALID_REQUEST naming the
+ * field rather than minutes and gigabytes. */
+#define MAS_RESEARCH_QUERY_MAX 65536
+
 #include <stddef.h>
 
 #include <jv.h>

@@ -384,3 +384,14 @@ kb_file() {
 	[ "$status" -eq 0 ]
 	output_jq '.chat.intent == "greeting"'
 }
+
+@test "a message longer than 65536 bytes is an error naming the field, in bounded memory" {
+	jq -nc '{id: "big", message: ("how much is pro " * 250000)}' >"$BATS_TEST_TMPDIR/big"
+	jq -nc '{id: "ok", message: ("how much is pro " * 4096)}' >>"$BATS_TEST_TMPDIR/big"
+	run --separate-stderr /usr/bin/time -f '%M' mas-chat --kb "$KB" \
+		--no-sessions "$BATS_TEST_TMPDIR/big"
+	[ "$status" -eq 1 ]
+	output_jq -s '.[0].error.message == "message: 4000000 bytes, longer than the 65536 a message may have" and .[1].chat.intent == "pricing"'
+	# peak memory within a few times the 4 MB line (ASan's own aside)
+	[ "${SANITIZE:-}" = 1 ] || [ "$(tail -1 <<<"$stderr")" -lt 30000 ]
+}

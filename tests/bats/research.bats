@@ -251,3 +251,11 @@ ask() {
 	run bash -c "mas-research --corpus $CORPUS <<<'{\"query\":\"battery\"}' > /dev/full"
 	[ "$status" -eq 74 ]
 }
+
+@test "a query longer than 65536 bytes is an error naming the field" {
+	jq -nc '{id: "big", query: ("battery storage " * 10000)}' \
+		>"$BATS_TEST_TMPDIR/big"
+	run -1 --separate-stderr mas-research --corpus examples/corpus \
+		"$BATS_TEST_TMPDIR/big"
+	output_jq '.error.message == "query: 160000 bytes, longer than the 65536 a query may have"'
+}
