@@ -15,11 +15,13 @@
  *    models' warm-up, then MAS_FORECAST_CHECKED origins at most, each
  *    followed by a full check horizon of min(horizon, 2m) values; at
  *    least m/2 + 1 origins, else no check), the ETS winner, seasonal
- *    naive and Theta forecast from each of the last origins with the
- *    parameters fitted on the whole series, and the one with the lowest
- *    mean absolute error wins (a tie goes to ETS, then seasonal naive).
- *    Scores are reported scaled by the in-sample mean absolute seasonal
- *    difference (MASE).
+ *    naive, Theta and Comb (the mean of the three) forecast from each
+ *    of the last origins.  No peeking: the ETS model and Theta are
+ *    fitted again on the values before the first origin, then run
+ *    through the rest with those parameters.  The lowest OWA wins (the
+ *    M4 score: the mean of sMAPE and mean absolute error, each relative
+ *    to seasonal naive's; a tie goes to ETS, then seasonal naive,
+ *    Theta, Comb).  sMAPE and MASE are reported too.
  * 3. Intervals.  The winner's own intervals (analytic or simulated, see
  *    mas_stats_ets_forecast; seasonal naive: sigma^2 (k + 1) at step h,
  *    k = (h - 1)/m, sigma^2 the mean squared seasonal difference; Theta:
@@ -48,9 +50,10 @@
 enum mas_forecast_method {
 	MAS_FORECAST_ETS,
 	MAS_FORECAST_SNAIVE, /* seasonal naive */
-	MAS_FORECAST_THETA   /* Theta after a classical decomposition */
+	MAS_FORECAST_THETA,  /* Theta after a classical decomposition */
+	MAS_FORECAST_COMB    /* the mean of the three */
 };
-#define MAS_FORECAST_METHODS 3
+#define MAS_FORECAST_METHODS 4
 
 struct mas_forecast {
 	enum mas_forecast_method method; /* the winner */
@@ -65,7 +68,9 @@ struct mas_forecast {
 	/* the seasonal check: origins used (0: not made) and each method's
 	 * score there (NaN when not made) */
 	size_t checked;
-	double score[MAS_FORECAST_METHODS];
+	double score[MAS_FORECAST_METHODS]; /* OWA: the winner's lowest */
+	double smape[MAS_FORECAST_METHODS]; /* sMAPE, % */
+	double mase[MAS_FORECAST_METHODS];
 	double widening;           /* the factor c of step 3 */
 	size_t calibration_errors; /* errors it was measured on */
 	int truncated;             /* the series is never negative */
