@@ -33,6 +33,7 @@ void mas_forecast_release(struct mas_forecast *f)
 	free(f->mean);
 	free(f->lower);
 	free(f->upper);
+	free(f->factor);
 	mas_forecast_init(f);
 }
 
@@ -543,31 +544,34 @@ static double estimated(const struct mas_forecast *f)
 	return 1;
 }
 
-/*
- * Step 3 of forecast.h: the factor from the errors of forecasts from
- * every origin after the warm-up.
- */
-static int calibrate(struct mas_forecast *f, const struct theta *th,
-                     const struct series *s, double *fc)
+/* Fewest errors a step's own factor is measured on; steps with fewer
+ * take the factor of the step before. */
+#define CALIBRATION_MIN 5
+
+/* The factor sd must be multiplied by for the errors' spread: the
+ * root mean square of n ratios |e| / sd. */
+static double step_factor(const double *ratio, size_t n)
 {
-	struct methods fm = { &f->ets, s->input, th };
+	size_t i;
+	double total = 0;
+
+	for (i = 0; i < n; i++)
+		total += ratio[i] * ratio[i];
+	return sqrt(total / (double)n);
+}
+
+/* Ratios |e| / sd of the h-step errors of the winner's forecasts from
+ * every origin after the warm-up, into ratio[(h - 1) slots ...]. */
+static void error_ratios(const struct mas_forecast *f,
+                         const struct series *s, const double *fc,
+                         size_t warm, size_t horizon, double *ratio,
+                         size_t *count)
+{
 	double z = mas_stats_normal_quantile((1 + f->coverage) / 2);
-	double df = (double)s->n - estimated(f), total = 0;
-	size_t warm = s->m > 1 ? 2 * s->m : 3, t, h, used = 0;
-	size_t horizon = f->horizon;
+	size_t t, h, slots = s->n - warm;
 	int relative = f->method == MAS_FORECAST_ETS &&
 	               mas_stats_ets_error_mult(f->ets.model);
-	int status;
 
-	if (warm < f->ets.k)
-		warm = f->ets.k;
-	if (horizon > s->n)
-		horizon = s->n;
-	if (s->n <= warm + 1)
-		return MAS_STATS_OK;
-	status = origin_forecasts(f->method, &fm, s, warm, horizon, fc);
-	if (status != MAS_STATS_OK)
-		return status;
 	for (t = warm; t < s->n; t++)
 		for (h = 1; h <= horizon && t + h - 1 < s->n; h++) {
 			double sd = (f->upper[h - 1] - f->lower[h - 1]) /
@@ -581,16 +585,120 @@ static int calibrate(struct mas_forecast *f, const struct theta *th,
 			}
 			if (!(sd > 0) || !isfinite(e))
 				continue;
-			total += e * e / (sd * sd);
-			used++;
+			ratio[(h - 1) * slots + count[h - 1]++] = fabs(e) / sd;
 		}
-	f->calibration_errors = used;
-	if (used > 0)
-		f->widening = fmax(1, sqrt(total / (double)used));
+}
+
+/*
+ * Short series: the winner refitted on the values before each of the
+ * last origins (at most MAS_FORECAST_REFITS, after half the series),
+ * its h-step errors from there as ratios to sd_h; ETS only (the
+ * benchmarks have little to estimate).  Returns the origins used.
+ */
+static size_t refit_ratios(const struct mas_forecast *f,
+                           const struct series *s, size_t horizon,
+                           double *ratio, size_t slots, size_t *count)
+{
+	double z = mas_stats_normal_quantile((1 + f->coverage) / 2);
+	double *ahead = malloc(horizon * sizeof(double));
+	size_t t, h, first = s->n / 2, used = 0;
+	size_t need = mas_stats_ets_min_length(f->ets.model, f->period);
+	int relative = mas_stats_ets_error_mult(f->ets.model);
+	struct mas_stats_ets fit;
+
+	if (!ahead)
+		return 0;
+	if (first < need)
+		first = need;
+	if (s->n > first + MAS_FORECAST_REFITS)
+		first = s->n - MAS_FORECAST_REFITS;
+	mas_stats_ets_init(&fit);
+	for (t = first; t < s->n; t++) {
+		if (mas_stats_ets_fit(&fit, f->ets.model, s->y, t,
+		                      f->period) != MAS_STATS_OK ||
+		    mas_stats_ets_forecast(&fit, horizon, f->coverage, ahead,
+		                           NULL, NULL) != MAS_STATS_OK)
+			continue;
+		used++;
+		for (h = 1; h <= horizon && t + h - 1 < s->n; h++) {
+			double sd = (f->upper[h - 1] - f->lower[h - 1]) /
+			            (2 * z);
+			double e = s->y[t + h - 1] - ahead[h - 1];
+
+			if (relative) {
+				e /= ahead[h - 1];
+				sd /= fabs(f->mean[h - 1]);
+			}
+			if (!(sd > 0) || !isfinite(e) || count[h - 1] >= slots)
+				continue;
+			ratio[(h - 1) * slots + count[h - 1]++] = fabs(e) / sd;
+		}
+	}
+	mas_stats_ets_release(&fit);
+	free(ahead);
+	return used;
+}
+
+/*
+ * Step 3 of forecast.h: a factor per step from the errors of forecasts
+ * from every origin after the warm-up.
+ */
+static int calibrate(struct mas_forecast *f, const struct theta *th,
+                     const struct series *s, double *fc)
+{
+	struct methods fm = { &f->ets, s->input, th };
+	double z = mas_stats_normal_quantile((1 + f->coverage) / 2);
+	double df = (double)s->n - estimated(f), small = 1, last = 1;
+	double *ratio = NULL;
+	size_t warm = s->m > 1 ? 2 * s->m : 3, h, used = 0, *count = NULL;
+	size_t horizon = f->horizon;
+	int status = MAS_STATS_OK, refit = 0;
+
+	if (warm < f->ets.k)
+		warm = f->ets.k;
+	if (horizon > s->n)
+		horizon = s->n;
 	if (df >= 1)
-		f->widening *= mas_stats_t_quantile((1 + f->coverage) / 2, df) /
-		               z;
-	return MAS_STATS_OK;
+		small = mas_stats_t_quantile((1 + f->coverage) / 2, df) / z;
+	if (s->n > warm + 1) {
+		ratio = malloc((s->n - warm) * horizon * sizeof(double));
+		count = calloc(horizon, sizeof(size_t));
+		if (!ratio || !count)
+			status = MAS_STATS_ENOMEM;
+	}
+	if (status == MAS_STATS_OK && ratio &&
+	    f->method == MAS_FORECAST_ETS && s->n <= MAS_FORECAST_SHORT) {
+		refit = refit_ratios(f, s, horizon, ratio, s->n - warm,
+		                     count) > 0;
+	}
+	if (status == MAS_STATS_OK && ratio && !refit) {
+		status = origin_forecasts(f->method, &fm, s, warm, horizon,
+		                          fc);
+		if (status == MAS_STATS_OK)
+			error_ratios(f, s, fc, warm, horizon, ratio, count);
+	}
+	f->widening = 0;
+	for (h = 0; status == MAS_STATS_OK && h < f->horizon; h++) {
+		if (ratio && h < horizon && count[h] >= CALIBRATION_MIN) {
+			/* never narrower than a nearer step's */
+			double c = step_factor(ratio + h * (s->n - warm),
+			                       count[h]);
+
+			/* a variance measured on count[h] errors */
+			if (refit)
+				c *= mas_stats_t_quantile(
+					(1 + f->coverage) / 2,
+					(double)count[h]) / z;
+			last = fmax(last, c);
+			used += count[h];
+		}
+		f->factor[h] = refit ? last : last * small;
+		f->widening += f->factor[h] / (double)f->horizon;
+	}
+	f->calibration_errors = used;
+	free(ratio);
+	free(count);
+	return status;
 }
 
 static void widen(struct mas_forecast *f)
@@ -598,10 +706,10 @@ static void widen(struct mas_forecast *f)
 	size_t h;
 
 	for (h = 0; h < f->horizon; h++) {
-		f->lower[h] = f->mean[h] - f->widening * (f->mean[h] -
-		                                          f->lower[h]);
-		f->upper[h] = f->mean[h] + f->widening * (f->upper[h] -
-		                                          f->mean[h]);
+		double c = f->factor[h];
+
+		f->lower[h] = f->mean[h] - c * (f->mean[h] - f->lower[h]);
+		f->upper[h] = f->mean[h] + c * (f->upper[h] - f->mean[h]);
 	}
 }
 
@@ -629,7 +737,8 @@ static int forecast_arrays(struct mas_forecast *f, size_t horizon)
 	f->mean = malloc(horizon * sizeof(double));
 	f->lower = malloc(horizon * sizeof(double));
 	f->upper = malloc(horizon * sizeof(double));
-	return f->mean && f->lower && f->upper ? MAS_STATS_OK
+	f->factor = malloc(horizon * sizeof(double));
+	return f->mean && f->lower && f->upper && f->factor ? MAS_STATS_OK
 	                                       : MAS_STATS_ENOMEM;
 }
 

@@ -260,3 +260,16 @@ task() {
 	output_jq '.analysis.predictions[].y.forecast | length == 48'
 	output_jq '.analysis.meta.plans[] | select(.goal == "forecast") | .chosen | test("OWA ETS .*Comb")'
 }
+
+@test "a short yearly series: intervals calibrated on refitted past forecasts, never narrowing along the horizon" {
+	series-gen yearly 1 5 | awk '{
+		printf "{\"analysis_type\":\"trend_prediction\",\"parameters\":{\"prediction_horizon\":6},\"data\":{\"y\":["
+		for (i = 5; i < 5 + $4; i++)
+			printf "%s%s", (i > 5 ? "," : ""), $i
+		printf "]}}\n"
+	}' > "$BATS_TEST_TMPDIR/task.json"
+	run --separate-stderr mas-analyze "$BATS_TEST_TMPDIR/task.json"
+	[ "$status" -eq 0 ]
+	output_jq '.analysis.predictions[].y.selection | .calibration_errors >= 5 and .interval_widening >= 1'
+	output_jq '[.analysis.predictions[].y.forecast[] | .upper - .lower] | . as $w | all(range(1; length); $w[.] >= $w[. - 1] * 0.999)'
+}
