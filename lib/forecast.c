@@ -431,8 +431,13 @@ static int seasonal_check(struct mas_forecast *f, const struct series *s,
 	origins = s->n - warm - horizon + 1;
 	if (origins > MAS_FORECAST_CHECKED)
 		origins = MAS_FORECAST_CHECKED;
+	/* the refits see half the series at least: fitted on much less,
+	 * a seasonal ETS model would lose the check for want of data */
+	if (s->n - horizon + 1 - origins < s->n / 2)
+		origins = s->n - horizon + 1 - s->n / 2;
 	from = s->n - horizon - origins + 1;
-	if (from < mas_stats_ets_min_length(f->ets.model, f->period))
+	if (origins < m / 2 + 1 ||
+	    from < mas_stats_ets_min_length(f->ets.model, f->period))
 		return MAS_STATS_OK;
 	fm.ets_y = s->y;
 	mas_stats_ets_init(&ets);

@@ -14,7 +14,8 @@
  * 2. Seasonal check.  With a period m >= 2 and enough values (2m for the
  *    models' warm-up, then MAS_FORECAST_CHECKED origins at most, each
  *    followed by a full check horizon of min(horizon, 2m) values; at
- *    least m/2 + 1 origins, else no check), the ETS winner, seasonal
+ *    least m/2 + 1 origins, none in the first half of the series, else
+ *    no check), the ETS winner, seasonal
  *    naive, Theta and Comb (the mean of the three) forecast from each
  *    of the last origins.  No peeking: the ETS model and Theta are
  *    fitted again on the values before the first origin, then run
