@@ -685,6 +685,8 @@ static const char *method_label(const struct mas_forecast *f, char *buf,
 		return "seasonal naive";
 	if (f->method == MAS_FORECAST_THETA)
 		return f->theta_seasonal ? "Theta, deseasonalised" : "Theta";
+	if (f->method == MAS_FORECAST_COMB)
+		return "mean of ETS, Theta and seasonal naive";
 	snprintf(buf, size, "ETS(%c,%s,%c)",
 	         mas_stats_ets_error_mult(model) ? 'M' : 'A',
 	         mas_stats_ets_damped(model) ? "Ad"
@@ -714,13 +716,17 @@ static jv selection_json(const struct mas_forecast *f)
 	                   jv_string("aicc"), aicc_json(f));
 
 	if (f->checked) {
-		jv scores = jv_object();
-		for (int m = 0; m < MAS_FORECAST_METHODS; m++)
-			scores = set(scores, mas_forecast_method_name(m),
-			             number(f->score[m]));
+		jv owa = jv_object(), smape = jv_object(), mase = jv_object();
+		for (int m = 0; m < MAS_FORECAST_METHODS; m++) {
+			const char *name = mas_forecast_method_name(m);
+			owa = set(owa, name, number(f->score[m]));
+			smape = set(smape, name, number(f->smape[m]));
+			mase = set(mase, name, number(f->mase[m]));
+		}
 		out = set(out, "check", JV_OBJECT(
 			jv_string("origins"), jv_number((double)f->checked),
-			jv_string("mase"), scores));
+			jv_string("owa"), owa, jv_string("smape"), smape,
+			jv_string("mase"), mase));
 	}
 	out = set(out, "winner", jv_string(mas_forecast_method_name(f->method)));
 	out = set(out, "interval_widening", number(f->widening));
@@ -853,10 +859,11 @@ static jv choice_text(const struct mas_forecast *f)
 		tried += isfinite(f->aicc[model]) != 0;
 	if (f->checked)
 		snprintf(check, sizeof(check), "; over the last %zu origins "
-		         "MASE ETS %.3g, SNaive %.3g, Theta %.3g, so %s",
-		         f->checked, f->score[MAS_FORECAST_ETS],
+		         "OWA ETS %.3g, SNaive %.3g, Theta %.3g, Comb %.3g, "
+		         "so %s", f->checked, f->score[MAS_FORECAST_ETS],
 		         f->score[MAS_FORECAST_SNAIVE],
 		         f->score[MAS_FORECAST_THETA],
+		         f->score[MAS_FORECAST_COMB],
 		         f->method == MAS_FORECAST_ETS
 		                 ? "ETS stays"
 		                 : mas_forecast_method_name(f->method));

@@ -296,9 +296,12 @@ void mas_stats_ets_release(struct mas_stats_ets *fit);
  * the states that minimise the sum of squared errors are found exactly
  * by linear least squares (level, trend and m - 1 seasonal states, the
  * m-th making their sum 0): for every point the optimiser tries when
- * that is cheap (n (states)^2 <= 40000: every non-seasonal fit and
- * short seasonal ones), else once at the optimum, which is then
- * searched again from the new states.  When m >
+ * that is cheap (n (states)^2 <= 2000: every non-seasonal fit and
+ * the shortest seasonal ones), else once at the optimum, which is then
+ * searched again from the new states, states and parameters in turn
+ * while that gains (4 rounds at most).  Nelder-Mead restarts from its
+ * optimum with a simplex a fifth the size, to check it did not
+ * collapse short of it.  When m >
  * MAS_STATS_ETS_OPTIMISED_PERIOD the seasonal states stay at the
  * decomposition's indices, and k still counts them.
  *

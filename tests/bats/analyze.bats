@@ -245,3 +245,31 @@ task() {
 	run bash -c "mas-analyze examples/tasks.jsonl | jq -c 'del(.analysis.created_at, .analysis.completed_at)' | md5sum; mas-analyze examples/tasks.jsonl | jq -c 'del(.analysis.created_at, .analysis.completed_at)' | md5sum"
 	[ "${lines[0]}" = "${lines[1]}" ]
 }
+
+@test "a seasonal series: ETS, seasonal naive, Theta and Comb scored without peeking, the lowest OWA wins" {
+	series-gen hourly 1 3 | awk '{
+		printf "{\"analysis_type\":\"trend_prediction\",\"parameters\":{\"prediction_horizon\":48,\"seasonal_period\":24},\"data\":{\"y\":["
+		for (i = 5; i < 5 + $4; i++)
+			printf "%s%s", (i > 5 ? "," : ""), $i
+		printf "]}}\n"
+	}' > "$BATS_TEST_TMPDIR/task.json"
+	run --separate-stderr mas-analyze "$BATS_TEST_TMPDIR/task.json"
+	[ "$status" -eq 0 ]
+	output_jq '.analysis.predictions[].y.selection.check | .origins == 48 and (.owa | keys == ["Comb","ETS","SNaive","Theta"]) and .owa.SNaive == 1'
+	output_jq '.analysis.predictions[].y.selection | .winner == (.check.owa | to_entries | min_by(.value) | .key)'
+	output_jq '.analysis.predictions[].y.forecast | length == 48'
+	output_jq '.analysis.meta.plans[] | select(.goal == "forecast") | .chosen | test("OWA ETS .*Comb")'
+}
+
+@test "a short yearly series: intervals calibrated on refitted past forecasts, never narrowing along the horizon" {
+	series-gen yearly 1 5 | awk '{
+		printf "{\"analysis_type\":\"trend_prediction\",\"parameters\":{\"prediction_horizon\":6},\"data\":{\"y\":["
+		for (i = 5; i < 5 + $4; i++)
+			printf "%s%s", (i > 5 ? "," : ""), $i
+		printf "]}}\n"
+	}' > "$BATS_TEST_TMPDIR/task.json"
+	run --separate-stderr mas-analyze "$BATS_TEST_TMPDIR/task.json"
+	[ "$status" -eq 0 ]
+	output_jq '.analysis.predictions[].y.selection | .calibration_errors >= 5 and .interval_widening >= 1'
+	output_jq '[.analysis.predictions[].y.forecast[] | .upper - .lower] | . as $w | all(range(1; length); $w[.] >= $w[. - 1] * 0.999)'
+}

@@ -8,13 +8,15 @@
 # missing; without it the R rows are left out.  BASELINE_BIN=path adds
 # the rows of another mas-analyze build (e.g. an older commit) for a
 # before/after comparison.  HOURLY, DAILY, YEARLY set the series counts
-# (R's ets takes ~3 CPU s per hourly series).
+# (R's ets takes ~3 CPU s per hourly series).  COVERAGE (default 95) is
+# the nominal coverage of every method's intervals, in percent.
 . tests/bench/lib.sh
 set -eu
 
 HOURLY=${HOURLY:-30}
 DAILY=${DAILY:-120}
 YEARLY=${YEARLY:-300}
+COVERAGE=${COVERAGE:-95}
 dir="$OUT/forecast"
 mkdir -p "$dir"
 
@@ -95,7 +97,7 @@ cpu() {
 mas_forecasts() {
 	# $1 binary, $2 set, $3 label
 	to_tasks "$dir/$2.txt" > "$dir/$2.tasks"
-	cpu "$3-$2" "'$1' --jobs 1 '$dir/$2.tasks' > '$dir/$2.$3.out'"
+	cpu "$3-$2" "'$1' --jobs 1 --coverage 0.$COVERAGE '$dir/$2.tasks' > '$dir/$2.$3.out'"
 	jq -r '.id as $id | .analysis.predictions[][] | .forecast[] |
 		"\($id) \(.step) \(.value) \(.lower) \(.upper)"' \
 		"$dir/$2.$3.out" > "$dir/$2.$3.fc"
@@ -103,9 +105,10 @@ mas_forecasts() {
 
 r_forecasts() {
 	# $1 set: writes $set.ets.fc, $set.theta.fc and their CPU seconds
-	Rscript --vanilla - "$dir/$1.txt" "$dir/$1" <<'EOF' >> "$dir/cpu"
+	Rscript --vanilla - "$dir/$1.txt" "$dir/$1" "$COVERAGE" <<'EOF' >> "$dir/cpu"
 suppressPackageStartupMessages(library(forecast))
 args <- commandArgs(TRUE)
+level <- as.numeric(args[3])
 lines <- readLines(args[1])
 write_fc <- function(out, id, f) {
 	cat(sprintf("%s %d %.10g %.10g %.10g\n", id, seq_along(f$mean),
@@ -121,12 +124,12 @@ for (line in lines) {
 	id <- head[1]; m <- as.integer(head[2]); h <- as.integer(head[3])
 	y <- ts(as.numeric(head[-(1:4)]), frequency = max(m, 1))
 	t0 <- proc.time()
-	f <- tryCatch(forecast(ets(y), h = h, level = 95),
+	f <- tryCatch(forecast(ets(y), h = h, level = level),
 	              error = function(e) NULL)
 	t_ets <- t_ets + sum((proc.time() - t0)[1:2])
 	if (!is.null(f)) write_fc(ets_out, id, f)
 	t0 <- proc.time()
-	f <- tryCatch(thetaf(y, h = h, level = 95), error = function(e) NULL)
+	f <- tryCatch(thetaf(y, h = h, level = level), error = function(e) NULL)
 	t_theta <- t_theta + sum((proc.time() - t0)[1:2])
 	if (!is.null(f)) write_fc(theta_out, id, f)
 }
@@ -178,14 +181,30 @@ score() {
 
 # seasonal naive (naive without a period), with R's snaive intervals
 snaive() {
-	awk '{
+	z=$(echo "$COVERAGE" | awk '{
+		# the normal quantile at (1 + p) / 2 by bisection
+		p = (1 + $1 / 100) / 2; lo = 0; hi = 10
+		for (i = 0; i < 60; i++) {
+			mid = (lo + hi) / 2; x = mid / sqrt(2)
+			# erf by Abramowitz-Stegun 7.1.26
+			t = 1 / (1 + 0.3275911 * x)
+			e = 1.061405429
+			e = -1.453152027 + t * e
+			e = 1.421413741 + t * e
+			e = -0.284496736 + t * e
+			e = 1 - t * (0.254829592 + t * e) * exp(-x * x)
+			if ((1 + e) / 2 < p) lo = mid; else hi = mid
+		}
+		printf "%.6f", lo
+	}')
+	awk -v z="$z" '{
 		m = $2 < 1 ? 1 : $2; h = $3; n = $4; s = 0
 		for (t = 5 + m; t < 5 + n; t++)
 			s += ($t - $(t - m)) ^ 2
 		sd = sqrt(s / (n - m))
 		for (k = 1; k <= h; k++) {
 			f = $(5 + n - m + (k - 1) % m)
-			w = 1.959964 * sd * sqrt(int((k - 1) / m) + 1)
+			w = z * sd * sqrt(int((k - 1) / m) + 1)
 			print $1, k, f, f - w, f + w
 		}
 	}' "$dir/$1.txt" > "$dir/$1.snaive.fc"
@@ -202,7 +221,7 @@ for set in $sets; do
 	[ "$have_r" -eq 1 ] && r_forecasts "$set"
 done
 
-echo "mas-analyze forecasts, rolling origin (issue 20); 95 % intervals"
+echo "mas-analyze forecasts, rolling origin (issue 20); $COVERAGE % intervals"
 printf '  %-9s %-12s %6s %6s %5s %5s %5s %9s %s\n' set method sMAPE MASE \
 	cover h=1 h=H "CPU/series" series
 for set in $sets; do
