@@ -42,24 +42,30 @@ MAN7     := $(sort $(wildcard man/*.7))
 all: $(BINS)
 
 # Objects depend on every header: the library is small, and a stale object
-# is a worse cost than a rebuild.
-lib/%.o: lib/%.c $(wildcard lib/*.h)
+# is a worse cost than a rebuild.  They depend on the flags too: a build
+# with other flags (SANITIZE=1, another CFLAGS) rebuilds everything.
+BUILD_FLAGS := $(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) $(LDFLAGS) $(LIBS)
+.build-flags: FORCE
+	@printf '%s\n' '$(BUILD_FLAGS)' | cmp -s - $@ || \
+	    printf '%s\n' '$(BUILD_FLAGS)' >$@
+
+lib/%.o: lib/%.c $(wildcard lib/*.h) .build-flags
 	$(call say,CC,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -c -o $@ $<
 
 lib/libmas.a: $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $(LIB_OBJ)
 
-bin/%: cmd/%.c lib/libmas.a
+bin/%: cmd/%.c lib/libmas.a .build-flags
 	@mkdir -p bin
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -o $@ $< \
 	    lib/libmas.a $(LDFLAGS) $(LIBS)
 
-tests/unit/bin/%: tests/unit/%.c tests/unit/unit.h lib/libmas.a
+tests/unit/bin/%: tests/unit/%.c tests/unit/unit.h lib/libmas.a .build-flags
 	@mkdir -p tests/unit/bin
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -o $@ $< \
 	    lib/libmas.a $(LDFLAGS) $(LIBS)
 
-tests/helpers/bin/%: tests/helpers/%.c lib/libmas.a
+tests/helpers/bin/%: tests/helpers/%.c lib/libmas.a .build-flags
 	@mkdir -p tests/helpers/bin
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -o $@ $< \
 	    lib/libmas.a $(LDFLAGS) $(LIBS)
@@ -104,7 +110,8 @@ uninstall:
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(MAN7))
 
 clean:
-	rm -rf bin lib/*.o lib/libmas.a tests/unit/bin tests/helpers/bin
+	rm -rf bin lib/*.o lib/libmas.a tests/unit/bin tests/helpers/bin \
+	    .build-flags
 
-.PHONY: all deps check check-faults bench lint-man demo install uninstall clean
+.PHONY: FORCE all deps check check-faults bench lint-man demo install uninstall clean
 .SECONDARY:
