@@ -788,6 +788,12 @@ static void graph_dot(const struct mas_flow *flow, FILE *out)
 			fprintf(out, "\t\"%s\" -> \"%s\" [style=dashed];\n",
 			        flow->nodes[i].name,
 			        flow->nodes[flow->nodes[i].branches[b]].name);
+	/* where a failure goes: a node reached only so is no orphan */
+	for (size_t i = 0; i < flow->node_count; i++)
+		if (flow->nodes[i].on_error != MAS_FLOW_UNKNOWN)
+			fprintf(out, "\t\"%s\" -> \"%s\" [style=dashed, "
+			        "label=\"on error\"];\n", flow->nodes[i].name,
+			        end_name(flow, flow->nodes[i].on_error, 0));
 	fputs("}\n", out);
 }
 
@@ -813,6 +819,11 @@ static void graph_mermaid(const struct mas_flow *flow, FILE *out)
 		for (size_t b = 0; b < flow->nodes[i].branch_count; b++)
 			fprintf(out, "\t%s -.-> %s\n", flow->nodes[i].name,
 			        flow->nodes[flow->nodes[i].branches[b]].name);
+	for (size_t i = 0; i < flow->node_count; i++)
+		if (flow->nodes[i].on_error != MAS_FLOW_UNKNOWN)
+			fprintf(out, "\t%s -.->|\"on error\"| %s\n",
+			        flow->nodes[i].name,
+			        end_name(flow, flow->nodes[i].on_error, 1));
 }
 
 int mas_flow_graph(const struct mas_flow *flow, const char *format,

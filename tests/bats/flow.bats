@@ -128,6 +128,23 @@ flow_file() {
 	grep -qF 'double["double (run)"]' <<<"$output"
 }
 
+@test "graph: on_error routes are drawn dashed and labelled, in DOT and Mermaid" {
+	cat >"$BATS_TEST_TMPDIR/err.flow" <<-'EOF'
+	node fetch  on_error=fallback run false
+	node fallback  jq '.fell = true'
+	start -> fetch
+	fetch -> end
+	fallback -> end
+	EOF
+	run --separate-stderr mas-flow graph "$BATS_TEST_TMPDIR/err.flow"
+	[ "$status" -eq 0 ]
+	grep -qxF $'\t"fetch" -> "fallback" [style=dashed, label="on error"];' \
+		<<<"$output"
+	mas-flow graph "$BATS_TEST_TMPDIR/err.flow" | dot -Tsvg >/dev/null
+	run --separate-stderr mas-flow graph -f mermaid "$BATS_TEST_TMPDIR/err.flow"
+	grep -qxF $'\tfetch -.->|"on error"| fallback' <<<"$output"
+}
+
 @test "graph: a broken flow is not drawn" {
 	run --separate-stderr mas-flow graph "$FLOWS/errors.flow"
 	[ "$status" -eq 2 ]
