@@ -339,6 +339,10 @@ static char *spliced_line(struct token *t, size_t *length)
 
 static void remember_order(struct runner_root *root, size_t ticket, long seq)
 {
+	/* only the emitted mark of checkpoints reads it, and only its
+	 * flush hook takes from it: without, it would grow for ever */
+	if (!root->options.checkpoint)
+		return;
 	if (root->order_tail - root->order_head == root->order_size) {
 		size_t size = root->order_size ? root->order_size * 2 : 1024;
 		size_t *tickets = allocate(size, sizeof(*tickets));

@@ -473,3 +473,23 @@ records() {
 	output_jq -s '[.[].fixed] == [null, "two", null]'
 	output_jq -s '.[1].meta.flow | map(.node) == ["check", "fix"]'
 }
+
+@test "run: a long stream runs in constant memory" {
+	[ "${SANITIZE:-}" != 1 ] || skip "ASan's own memory"
+	flow_file two <<-'EOF'
+	node a  jq '.a = 1'
+	node b  jq '.b = .n'
+	start -> a
+	a -> b
+	b -> end
+	EOF
+	rss() {
+		records "$1" | /usr/bin/time -f %M mas-flow run \
+			"$BATS_TEST_TMPDIR/two.flow" 2>&1 >/dev/null | tail -1
+	}
+	small=$(rss 50000)
+	large=$(rss 250000)
+	echo "peak KB: 50,000 records $small, 250,000 records $large"
+	# five times the records, not 1 MB more
+	[ "$((large - small))" -lt 1024 ]
+}
