@@ -243,6 +243,7 @@ static int run_flow(struct flow_command *command, struct mas_flow *flow)
 	run.files = command->cli.files;
 	run.file_count = command->cli.file_count;
 	run.each = mas_flow_each;
+	run.line = mas_flow_line;
 	return run_records(command, flow, &settings, &run);
 }
 

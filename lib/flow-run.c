@@ -30,6 +30,7 @@
 #include "flow-path.h"
 #include "flow-store.h"
 #include "flow.h"
+#include "id.h"
 #include "json.h"
 #include "log.h"
 #include "mas.h"
@@ -1300,6 +1301,7 @@ static char *record_id(jv state)
 	return text;
 }
 
+/* A record's token, its state STATE, or (invalid) set by the caller. */
 static struct token *top_token(struct runner_root *root, struct mas_run *run,
                                jv state)
 {
@@ -1307,26 +1309,83 @@ static struct token *top_token(struct runner_root *root, struct mas_run *run,
 
 	root->run = run;
 	t->ticket = mas_run_defer(run);
-	t->started = epoch_seconds();
-	t->id = record_id(t->state);
+	if (root->options.joblog)
+		t->started = epoch_seconds();
+	if (jv_is_valid(t->state))
+		t->id = record_id(t->state);
 	push_frame(t, root->flow, 0);
 	return t;
 }
+
+/* Records a resume given its input again finds already stored are
+ * skipped: their stored state is what counts. */
+static int skip_stored(struct runner_root *root)
+{
+	if (root->skipped >= root->options.skip)
+		return 0;
+	root->skipped++;
+	return 1;
+}
+
+static void start_token(struct runner_root *root, struct token *t);
 
 void mas_flow_each(struct mas_run *run, jv record, void *data)
 {
 	struct mas_flow *flow = data;
 	struct runner_root *root = flow->runner->root;
-	struct token *t;
 
-	if (root->skipped < root->options.skip) {
-		/* stored before the resume: its stored state is what
-		 * counts */
-		root->skipped++;
+	if (skip_stored(root)) {
 		jv_free(record);
 		return;
 	}
-	t = top_token(root, run, record);
+	start_token(root, top_token(root, run, record));
+}
+
+int mas_flow_line(struct mas_run *run, const char *line, size_t length,
+                  void *data)
+{
+	struct mas_flow *flow = data;
+	struct runner_root *root = flow->runner->root;
+	struct mas_json_scan scan;
+	char fresh[MAS_ID_SIZE + 2];
+	struct token *t;
+
+	/* spans read the record, bad lines get the loop's words, and an id
+	 * that is not a string is the loop's to keep as written */
+	if (mas_trace_enabled() ||
+	    !mas_json_scan_object(line, length, &scan) ||
+	    (scan.id && scan.id[0] != '"') ||
+	    mas_utf8_invalid_offset(line, length) != length)
+		return 0;
+	if (skip_stored(root))
+		return 1;
+	t = top_token(root, run, jv_invalid());
+	if (scan.id) {
+		t->id = strndup(scan.id, scan.id_length);
+		if (!t->id)
+			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		set_line(t, line, length, &scan);
+	} else {
+		/* the id every record has, first, as the loop gives it */
+		size_t n;
+
+		fresh[0] = '"';
+		mas_id_new(fresh + 1);
+		n = strlen(fresh);
+		fresh[n] = '"';
+		fresh[n + 1] = '\0';
+		t->id = strdup(fresh);
+		if (!t->id)
+			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		set_line_with_id(t, line, length);
+	}
+	start_token(root, t);
+	return 1;
+}
+
+/* Number a new record's token, store it, and set it going. */
+static void start_token(struct runner_root *root, struct token *t)
+{
 	t->seq = ++root->seq;
 	remember_order(root, t->ticket, t->seq);
 	if (root->options.checkpoint) {

@@ -143,6 +143,15 @@ void mas_flow_each(struct mas_run *run, jv record, void *data);
 void mas_flow_wait(struct mas_run *run, int timeout_ms, int fd, void *data);
 void mas_flow_input_end(struct mas_run *run, void *data);
 
+/*
+ * The record loop's `line` for mas-flow run: a line that is a JSON
+ * object with a string id (or none, which it is given) starts its walk
+ * as the text it is, parsed only when a node must look inside; others
+ * (returns 0) go the loop's way.
+ */
+int mas_flow_line(struct mas_run *run, const char *line, size_t length,
+                  void *data);
+
 /* Seconds a run node without timeout= may owe answers without writing
  * any before it counts as hung. */
 #define MAS_FLOW_SILENCE 300.0
