@@ -1634,9 +1634,31 @@ struct narration {
 
 /* A reply whose insights are sentences holding only given figures, or
  * the failure that stands for it. */
+/*
+ * OUTCOME (consumed), a reply the checks turned down with ERROR: it is
+ * forgotten from the cache, so it is not replayed next time, and
+ * reported like any failed model request, with its attempts; not
+ * transient, as the same prompt may well get the same answer.
+ */
+static jv rejected(struct narration *narration, jv outcome, jv error)
+{
+	jv key = jv_object_get(jv_copy(outcome), jv_string("cache_key"));
+	jv attempts = jv_object_get(outcome, jv_string("attempts"));
+
+	if (jv_get_kind(key) == JV_KIND_STRING)
+		mas_llm_forget(narration->engine->llm, jv_string_value(key));
+	jv_free(key);
+	error = jv_object_set(error, jv_string("transient"), jv_false());
+	if (jv_get_kind(attempts) == JV_KIND_NUMBER)
+		error = jv_object_set(error, jv_string("attempts"), attempts);
+	else
+		jv_free(attempts);
+	return jv_invalid_with_msg(error);
+}
+
 static jv checked_narration(struct narration *narration, jv outcome)
 {
-	jv sentences, invented;
+	jv sentences, invented, error;
 
 	if (!jv_is_valid(outcome))
 		return outcome;
@@ -1646,27 +1668,20 @@ static jv checked_narration(struct narration *narration, jv outcome)
 	if (jv_get_kind(sentences) != JV_KIND_ARRAY ||
 	    jv_array_length(jv_copy(sentences)) == 0) {
 		jv_free(sentences);
-		jv_free(outcome);
-		return mas_fail(MAS_ERR_UPSTREAM_ERROR, "narration: no "
-		                "insights in the reply");
+		return rejected(narration, outcome, mas_error(
+			MAS_ERR_UPSTREAM_ERROR, "narration: no insights in "
+			"the reply"));
 	}
 	invented = mas_narrate_invented(sentences, narration->facts);
 	jv_free(sentences);
 	if (jv_array_length(jv_copy(invented)) > 0) {
 		jv first = jv_array_get(invented, 0);
-		jv key = jv_object_get(outcome, jv_string("cache_key"));
-		jv error = mas_error(MAS_ERR_UPSTREAM_ERROR, "narration: the "
-		                     "model wrote %s, which is not one of the "
-		                     "computed figures", jv_string_value(first));
-		/* Not replayed next time, and not retried by cron: the same
-		 * prompt may well get the same answer. */
-		if (jv_get_kind(key) == JV_KIND_STRING)
-			mas_llm_forget(narration->engine->llm,
-			               jv_string_value(key));
-		jv_free(key);
+
+		error = mas_error(MAS_ERR_UPSTREAM_ERROR, "narration: the "
+		                  "model wrote %s, which is not one of the "
+		                  "computed figures", jv_string_value(first));
 		jv_free(first);
-		return jv_invalid_with_msg(jv_object_set(
-			error, jv_string("transient"), jv_false()));
+		return rejected(narration, outcome, error);
 	}
 	jv_free(invented);
 	return outcome;

@@ -52,6 +52,19 @@ teardown() {
 	output_jq '.analysis.insights[0] | startswith("xyzzy is increasing")'
 }
 
+@test "a narration without insights is not cached, and fails like any model failure" {
+	fake_openai_serve '{"json":{"insights":[]}}'
+	task=$(jq -nc '{id:"x",analysis_type:"trend",data:{xyzzy:[1,2,3,5,8,13]}}')
+	for try in 1 2; do
+		run -1 --separate-stderr mas-analyze --fallback error <<<"$task"
+		output_jq '.error.code == "UPSTREAM_ERROR" and
+			.error.message == "narration: no insights in the reply" and
+			.error.transient == false and .error.attempts >= 1'
+	done
+	# asked again the second time: nothing useless was replayed
+	[ "$(grep -c '' "$FAKE_OPENAI_LOG")" -eq 2 ]
+}
+
 @test "--fallback error turns a model failure into the record's error" {
 	fake_openai_serve '{"contains":"xyzzy","json":{"insights":["xyzzy will grow 42.42% next year."]}}'
 	run --separate-stderr mas-analyze --fallback error < <(jq -nc '{id:"x",analysis_type:"trend",data:{xyzzy:[1,2,3,5,8,13]}}')
