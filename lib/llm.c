@@ -467,6 +467,7 @@ struct mas_llm {
 	long long tokens_used;      /* for the budget, estimates included */
 	long long reserved;         /* estimated cost of those in flight */
 	int held;                   /* the queue waits for the budget */
+	int budget_told;            /* its end was logged */
 	struct mas_llm_stats stats;
 };
 
@@ -1099,6 +1100,13 @@ static jv budget_failure(struct mas_llm *llm, const struct req *r)
 	snprintf(message, sizeof(message),
 	         "token budget of %lld used up (--max-tokens-total)",
 	         llm->o.max_tokens_total);
+	/* once, at the default level: every later record falls back or
+	 * fails for it, and a user without -v must know why */
+	if (!llm->budget_told) {
+		llm->budget_told = 1;
+		mas_warn("llm: %s: no more model requests this run",
+		         message);
+	}
 	return failure(llm, MAS_ERR_FORBIDDEN, 0, r->attempts, 0, message);
 }
 

@@ -139,11 +139,13 @@ teardown() {
 
 @test "--max-tokens-total stops asking the model; later records fall back" {
 	fake_openai_serve "$good"
-	run --separate-stderr mas-analyze --no-cache --max-tokens-total 10 < <(echo "$task1"; echo "$task1" | jq -c '.id = "again"')
+	run --separate-stderr mas-analyze --no-cache --max-tokens-total 10 < <(echo "$task1"; echo "$task1" | jq -c '.id = "again"'; echo "$task1" | jq -c '.id = "third"')
 	[ "$status" -eq 0 ]
 	output_jq -s '.[0].analysis.meta.engine == "llm"'
 	output_jq -s '.[1].analysis.meta.engine == "embedded" and (.[1].analysis.meta.fallback_reason | startswith("FORBIDDEN"))'
 	[ "$(fake_openai_requests)" -eq 1 ]
+	# said once on stderr at the default level, not once a record
+	[ "$(grep -c 'token budget of 10 used up' <<<"$stderr")" -eq 1 ]
 }
 
 @test "--jobs keeps many requests in flight and the output in input order" {
