@@ -1669,13 +1669,43 @@ static int http_failure(struct req *r, struct outcome *out)
 	return -1;
 }
 
+/* The server's token counts, the three of the OpenAI protocol only:
+ * servers add their own (llama-server's prompt_tokens_details), which
+ * would make a record's shape depend on the server.  Null for none. */
+static jv usage_counts(jv usage)
+{
+	static const char *const names[] = {
+		"prompt_tokens", "completion_tokens", "total_tokens",
+	};
+	jv counts = jv_object();
+	int found = 0;
+
+	if (jv_get_kind(usage) != JV_KIND_OBJECT) {
+		jv_free(usage);
+		return jv_null();
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		jv n = jv_object_get(jv_copy(usage), jv_string(names[i]));
+
+		if (jv_get_kind(n) == JV_KIND_NUMBER) {
+			counts = jv_object_set(counts, jv_string(names[i]), n);
+			found = 1;
+		} else {
+			jv_free(n);
+		}
+	}
+	jv_free(usage);
+	if (found)
+		return counts;
+	jv_free(counts);
+	return jv_null();
+}
+
 static jv reply_object(jv content, jv model, jv finish, jv usage)
 {
 	return JV_OBJECT(jv_string("content"), content, jv_string("model"),
 	                 model, jv_string("finish_reason"), finish,
-	                 jv_string("usage"),
-	                 jv_get_kind(usage) == JV_KIND_OBJECT ? usage
-	                                                      : jv_null());
+	                 jv_string("usage"), usage_counts(usage));
 }
 
 static jv or_requested(jv value, const struct req *r)

@@ -383,9 +383,10 @@ big_records() {
 	wait
 	[ "$(line_count)" -eq 20 ]
 	# Twenty round trips, one at a time: well under a second each
-	# (a pull waiting for a full batch once took most of a second).
+	# (a pull waiting for a full batch once took most of a second, 20 s
+	# in all: the bound is loose enough for a loaded machine).
 	echo "20 requests in $elapsed_ms ms"
-	[ "$elapsed_ms" -lt 8000 ]
+	[ "$elapsed_ms" -lt 15000 ]
 }
 
 @test "bus: serve replies to TOPIC.done when there is no reply_to" {

@@ -56,7 +56,8 @@ elapsed() {
 	output_jq '.content == "This is a fake reply." and .model == "test-model"
 		and .finish_reason == "stop" and .cached == false
 		and .attempts == 1 and .latency_ms >= 0
-		and .usage.total_tokens == .usage.prompt_tokens + .usage.completion_tokens'
+		and .usage.total_tokens == .usage.prompt_tokens + .usage.completion_tokens
+		and (.usage | keys) == ["completion_tokens", "prompt_tokens", "total_tokens"]'
 	[ "$(requests_seen)" -eq 1 ]
 	jq -e --arg key "Bearer $KEY" '.path == "/v1/chat/completions"
 		and .method == "POST"

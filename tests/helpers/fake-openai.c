@@ -53,7 +53,8 @@
  *   "json": VALUE        content = VALUE serialised (structured output)
  *   "echo": true         content = the last user message's content
  *   "finish_reason": S   ("stop")
- *   "usage": false       leave usage out; else tokens are bytes/4, at least 1
+ *   "usage": false       leave usage out; else tokens are bytes/4, at least 1,
+ *                        and prompt_tokens_details as OpenAI's servers add
  *   "delay_ms": N        wait before answering (other connections go on)
  *   "hang": true         never answer; close when the client does
  *   "close": true        close the connection without answering
@@ -1290,9 +1291,12 @@ static jv usage_object(const struct answer *a)
 			  jv_number(a->prompt_tokens));
 	u = jv_object_set(u, jv_string("completion_tokens"),
 			  jv_number(a->completion_tokens));
-	return jv_object_set(u, jv_string("total_tokens"),
-			     jv_number(a->prompt_tokens +
-				       a->completion_tokens));
+	u = jv_object_set(u, jv_string("total_tokens"),
+			  jv_number(a->prompt_tokens + a->completion_tokens));
+	/* what OpenAI and llama-server add beside the three counts */
+	return jv_object_set(u, jv_string("prompt_tokens_details"),
+			     JV_OBJECT(jv_string("cached_tokens"),
+				       jv_number(0)));
 }
 
 /* The fields every completion and chunk starts with. */
