@@ -77,6 +77,7 @@ struct mas_run {
 	struct progress progress;
 	struct reader reader;
 	unsigned long records_in;
+	unsigned long records_out;    /* lines written, for the progress */
 	unsigned long failed;
 	unsigned long failed_permanent;
 	int status;
@@ -138,13 +139,13 @@ static void progress_show(struct mas_run *run, int last)
 		return;
 	}
 	elapsed = now - progress->started;
-	rate = elapsed > 0 ? (double)run->records_in / elapsed : 0;
+	rate = elapsed > 0 ? (double)run->records_out / elapsed : 0;
 	left = progress->done > 0
 	               ? elapsed * (progress->total - progress->done) /
 	                         progress->done
 	               : 0;
 	snprintf(line, sizeof(line), "\r%s: %lu records  %.0f/s  %3.0f%%  "
-	         "ETA %d:%02d \033[K", mas_log_program(), run->records_in,
+	         "ETA %d:%02d \033[K", mas_log_program(), run->records_out,
 	         rate, 100 * progress->done / progress->total,
 	         (int)(left / 60), (int)left % 60);
 	fputs(line, stderr);
@@ -397,6 +398,8 @@ static void write_record(struct mas_run *run, jv record,
 	if (jv_get_kind(record) == JV_KIND_OBJECT)
 		count_error(run, jv_copy(record));
 	write_line(record, id_text);
+	run->records_out++;
+	progress_show(run, 0);
 }
 
 static size_t pending_count(const struct mas_run *run)
@@ -455,6 +458,8 @@ static void write_ready(struct mas_run *run)
 			write_text_as(slot->line, slot->length, slot->id_text);
 			free(slot->line);
 			slot->line = NULL;
+			run->records_out++;
+			progress_show(run, 0);
 		} else {
 			write_record(run, slot->record, slot->id_text);
 		}
@@ -617,8 +622,6 @@ static int reader_fill(struct mas_run *run)
 	if (got == 0)
 		reader->eof = 1;
 	reader->end += (size_t)got;
-	run->progress.done += (double)got;
-	progress_show(run, 0);
 	mas_metrics_tick();
 	return 0;
 }
@@ -641,6 +644,9 @@ static char *reader_next(struct mas_run *run, size_t *length)
 			reader->start += size + (newline ? 1 : 0);
 			reader->scanned = 0;
 			reader->line++;
+			/* how far the run is: what it has taken, not what
+			 * it read ahead */
+			run->progress.done += (double)size + (newline ? 1 : 0);
 			if (size > 0 && line[size - 1] == '\r')
 				size--;
 			*length = size;

@@ -198,6 +198,26 @@ start_sink() {
 	! grep -aq 'ETA' "$BATS_TEST_TMPDIR/tty2"
 }
 
+@test "the progress line follows the records written, about four times a second" {
+	awk 'BEGIN { for (i = 1; i <= 1500; i++)
+		printf "{\"id\":\"r%d\",\"n\":%d}\n", i, i }' \
+		>"$BATS_TEST_TMPDIR/in"
+	# about 2 s of work: a millisecond a record
+	printf '%s\n' "node slow  run perl -ne '\$| = 1; select(undef, undef, undef, 0.001); print'" \
+		'start -> slow' 'slow -> end' >"$BATS_TEST_TMPDIR/slow.flow"
+	script -qefc "mas-flow run '$BATS_TEST_TMPDIR/slow.flow' '$BATS_TEST_TMPDIR/in' > /dev/null" \
+		"$BATS_TEST_TMPDIR/tty" > /dev/null
+	tr '\r' '\n' <"$BATS_TEST_TMPDIR/tty" |
+		sed -n 's/^mas-flow: \([0-9]*\) records .* \([0-9]*\)%.*/\1 \2/p' \
+		>"$BATS_TEST_TMPDIR/shown"
+	cat "$BATS_TEST_TMPDIR/shown"
+	# several updates, the counts of records written growing with the
+	# percentage, never a percentage far ahead of the records
+	[ "$(grep -c '' "$BATS_TEST_TMPDIR/shown")" -ge 4 ]
+	sort -n -c "$BATS_TEST_TMPDIR/shown"
+	awk '$2 > 5 && $1 == 0 { exit 1 }' "$BATS_TEST_TMPDIR/shown"
+}
+
 @test "mas-chat | mas-research | mas-analyze is one trace, each program under the last" {
 	export MAS_STATE_DIR="$BATS_TEST_TMPDIR/state" MAS_TRACE="$trace"
 	run --separate-stderr bash -c "echo '{\"id\":\"q1\",\"message\":\"How much is the pro plan?\",\"session_id\":\"s1\"}' |
