@@ -1,18 +1,29 @@
 /*
  * expr.c — user-supplied jq expressions over libjq (see expr.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jq.h>
 
 #include "expr.h"
+#include "log.h"
+#include "mas.h"
 #include "banned.h"
+
+/* A jq_state that expressions compiled together share. */
+struct shared {
+	jq_state *jq;
+	size_t refs;
+};
 
 struct mas_expr {
 	jq_state *jq;
 	char *text;
 	jv messages; /* compile errors, collected by collect_error */
+	struct shared *shared; /* compiled with others, or NULL */
+	size_t index;          /* which of them */
 };
 
 static void collect_error(void *data, jv message)
@@ -108,6 +119,9 @@ jv mas_expr_first(struct mas_expr *expr, jv input)
 {
 	jv result;
 
+	/* one of many: the program picks it by the number before INPUT */
+	if (expr->shared)
+		input = JV_ARRAY(jv_number((double)expr->index), input);
 	jq_start(expr->jq, input, 0);
 	result = jq_next(expr->jq);
 	if (!jv_is_valid(result) && jv_invalid_has_msg(jv_copy(result)))
@@ -137,9 +151,74 @@ void mas_expr_free(struct mas_expr *expr)
 {
 	if (!expr)
 		return;
+	if (expr->shared) {
+		if (--expr->shared->refs == 0) {
+			jq_teardown(&expr->shared->jq);
+			free(expr->shared);
+		}
+		expr->jq = NULL;
+	}
 	if (expr->jq)
 		jq_teardown(&expr->jq);
 	jv_free(expr->messages);
 	free(expr->text);
 	free(expr);
+}
+
+/* One program for TEXTS: each a function, and a dispatch on the number
+ * the input pairs the state with.  NULL when memory is short. */
+static char *program_of(const char *const *texts, size_t count)
+{
+	char *program = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&program, &size);
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < count; i++)
+		fprintf(out, "def __mas_expr_%zu: %s\n;\n", i, texts[i]);
+	fputs(".[0] as $__mas_i | .[1] | ", out);
+	for (size_t i = 0; i < count; i++)
+		fprintf(out, "%sif $__mas_i == %zu then __mas_expr_%zu ",
+		        i ? "el" : "", i, i);
+	fputs("else empty end\n", out);
+	if (fclose(out) != 0) {
+		free(program);
+		return NULL;
+	}
+	return program;
+}
+
+int mas_expr_compile_many(const char *const *texts, size_t count,
+                          struct mas_expr **exprs)
+{
+	char *program, *error = NULL;
+	struct mas_expr *whole;
+	struct shared *shared;
+
+	if (count == 0)
+		return 0;
+	program = program_of(texts, count);
+	whole = program ? mas_expr_compile(program, &error) : NULL;
+	free(program);
+	free(error);
+	shared = whole ? calloc(1, sizeof(*shared)) : NULL;
+	if (!shared) {
+		mas_expr_free(whole);
+		return -1;
+	}
+	shared->jq = whole->jq;
+	whole->jq = NULL;
+	mas_expr_free(whole);
+	for (size_t i = 0; i < count; i++) {
+		exprs[i] = calloc(1, sizeof(*exprs[i]));
+		if (!exprs[i] || !(exprs[i]->text = strdup(texts[i])))
+			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		exprs[i]->jq = shared->jq;
+		exprs[i]->messages = jv_array();
+		exprs[i]->shared = shared;
+		exprs[i]->index = i;
+		shared->refs++;
+	}
+	return 0;
 }

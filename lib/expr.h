@@ -18,6 +18,20 @@ struct mas_expr;
  */
 struct mas_expr *mas_expr_compile(const char *text, char **error);
 
+/*
+ * Compile the COUNT programs TEXTS as one jq program and set EXPRS[i] to
+ * each, as mas_expr_compile would.  libjq builds its library of builtins
+ * anew for every program it compiles, most of the cost of a small one:
+ * a flow of many jq nodes and conditions pays it once this way, not
+ * once an expression.  The expressions share one jq_state (so one
+ * thread), and each is freed with mas_expr_free as usual.  Returns 0,
+ * or -1 when the whole does not compile (a text that is not a program,
+ * or one only valid at the top, with an import): nothing is set then;
+ * compile each alone to find which, and why.
+ */
+int mas_expr_compile_many(const char *const *texts, size_t count,
+                          struct mas_expr **exprs);
+
 /* The source text the expression was compiled from (borrowed). */
 const char *mas_expr_text(const struct mas_expr *expr);
 

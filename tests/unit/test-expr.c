@@ -268,6 +268,50 @@ static void test_free_null(void)
 	mas_expr_free(NULL);
 }
 
+/* Compiled as one program, each behaves as if alone, in any order, and
+ * they are freed one by one. */
+static void test_compile_many(void)
+{
+	const char *texts[] = {
+		".a + 1", "def twice: . * 2; .a | twice # a comment",
+		"reduce .b[] as $x (0; . + $x)", "empty", "error(\"no\")",
+		".a > 1",
+	};
+	struct mas_expr *e[6];
+	jv error;
+
+	CHECK_INT(mas_expr_compile_many(texts, 6, e), 0);
+	CHECK(same(mas_expr_first(e[2], parse("{\"b\":[1,2,3]}")),
+	           jv_number(6)));
+	CHECK(same(mas_expr_first(e[0], parse("{\"a\":1}")), jv_number(2)));
+	CHECK(same(mas_expr_first(e[1], parse("{\"a\":5}")), jv_number(10)));
+	CHECK_STR(mas_expr_text(e[1]),
+	          "def twice: . * 2; .a | twice # a comment");
+	jv result = mas_expr_first(e[3], parse("{}"));
+	CHECK(!jv_is_valid(result) && !jv_invalid_has_msg(jv_copy(result)));
+	jv_free(result);
+	result = mas_expr_first(e[4], parse("{}"));
+	CHECK(!jv_is_valid(result));
+	error = jv_invalid_get_msg(result);
+	CHECK_STR(jv_string_value(error), "no");
+	jv_free(error);
+	CHECK_INT(mas_expr_test(e[5], parse("{\"a\":2}"), &error), 1);
+	CHECK_INT(mas_expr_test(e[5], parse("{\"a\":0}"), &error), 0);
+	for (int i = 5; i >= 0; i--)
+		mas_expr_free(e[i]);
+}
+
+static void test_compile_many_refuses_a_bad_one(void)
+{
+	const char *texts[] = { ".a", ".b |", "import \"x\" as x; ." };
+	struct mas_expr *e[3] = { NULL, NULL, NULL };
+
+	CHECK_INT(mas_expr_compile_many(texts, 2, e), -1);
+	CHECK(e[0] == NULL && e[1] == NULL);
+	CHECK_INT(mas_expr_compile_many(texts + 2, 1, e), -1);
+	CHECK_INT(mas_expr_compile_many(texts, 0, e), 0);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_compile_and_text);
@@ -283,5 +327,7 @@ int main(void)
 	UNIT_RUN(test_conditions);
 	UNIT_RUN(test_condition_error);
 	UNIT_RUN(test_free_null);
+	UNIT_RUN(test_compile_many);
+	UNIT_RUN(test_compile_many_refuses_a_bad_one);
 	return unit_done();
 }
