@@ -13,13 +13,14 @@
 #include "banned.h"
 
 #define MAGIC "MASBM25"
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2
 #define BYTE_ORDER_MARK 0x01020304u
 
 /* The block: a header, then each section 8-byte aligned. */
 struct header {
 	char magic[8];
 	uint32_t version, byte_order;
+	uint32_t tokenizer, pad;  /* MAS_TEXT_VERSION of the tokens */
 	uint32_t docs, passages, terms, table_size;
 	uint64_t postings, strings_size;
 	double avgdl;
@@ -294,6 +295,7 @@ static void layout(struct header *h, const struct mas_index_builder *b)
 	memcpy(h->magic, MAGIC, sizeof(MAGIC));
 	h->version = FORMAT_VERSION;
 	h->byte_order = BYTE_ORDER_MARK;
+	h->tokenizer = MAS_TEXT_VERSION;
 	h->docs = (uint32_t)COUNT(b->docs, struct doc_rec);
 	h->passages = (uint32_t)COUNT(b->passages, struct passage_rec);
 	h->terms = (uint32_t)COUNT(b->terms, struct term_rec);
@@ -626,6 +628,7 @@ static int header_ok(const struct header *h, uint64_t size)
 {
 	if (size < sizeof(*h) || memcmp(h->magic, MAGIC, sizeof(MAGIC)) != 0 ||
 	    h->version != FORMAT_VERSION || h->byte_order != BYTE_ORDER_MARK ||
+	    h->tokenizer != MAS_TEXT_VERSION ||
 	    h->size != size || h->table_size == 0 ||
 	    (h->table_size & (h->table_size - 1)) != 0 ||
 	    h->terms >= h->table_size)

@@ -128,8 +128,9 @@ int mas_index_save(const struct mas_index *index, struct mas_store *store,
 /*
  * The index kept under KEY when its signature is SIGNATURE, or NULL: with
  * *ERROR NULL when there is none or it is stale (the files changed, or it
- * was written by another version of the format), with *ERROR (malloc'd)
- * when reading failed.
+ * was written by another version of the format or of the tokenizer,
+ * MAS_TEXT_VERSION: its terms would not be the query's), with *ERROR
+ * (malloc'd) when reading failed.
  */
 struct mas_index *mas_index_load(struct mas_store *store, const char *key,
                                  const char *signature, char **error);

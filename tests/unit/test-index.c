@@ -228,6 +228,15 @@ static void test_corpus_and_store(void)
 		CHECK(mas_index_term(loaded, "电池", strlen("电池")) >= 0);
 	}
 	mas_index_free(loaded);
+	/* an index made by another tokenizer (MAS_TEXT_VERSION at byte 16
+	 * of the block) is stale too: its terms are not the query's */
+	CHECK_INT(sqlite3_exec(store.db, "UPDATE research_index SET data ="
+	                       " substr(data, 1, 16) || x'01000000' ||"
+	                       " substr(data, 21)", NULL, NULL, NULL),
+	          SQLITE_OK);
+	loaded = mas_index_load(&store, corpus.key, signature, &error);
+	CHECK(loaded == NULL && error == NULL);
+	mas_index_free(loaded);
 	/* another signature: stale, no error */
 	loaded = mas_index_load(&store, corpus.key, "[]", &error);
 	CHECK(loaded == NULL && error == NULL);
