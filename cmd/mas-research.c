@@ -28,6 +28,7 @@ enum {
 	OPT_BM25_K1,
 	OPT_BM25_B,
 	OPT_TITLE_WEIGHT,
+	OPT_FEEDBACK,
 };
 
 struct research_command {
@@ -53,6 +54,9 @@ static const struct argp_option options[] = {
 	{ "retrieve-only", OPT_RETRIEVE_ONLY, NULL, 0,
 	  "Only rank the sources: no summary, findings or recommendations",
 	  0 },
+	{ "feedback", OPT_FEEDBACK, NULL, 0,
+	  "With --retrieve-only: widen a query whose evidence is thin by "
+	  "pseudo-relevance feedback (the answer does it always)", 0 },
 	{ "bm25-k1", OPT_BM25_K1, "K1", 0,
 	  "BM25's k1, 0 to 100 (default: research.bm25_k1, "
 	  "MAS_RESEARCH_BM25_K1, 1.2)", 0 },
@@ -96,6 +100,7 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		               MAS_CONFIG_FLAG);
 		break;
 	case OPT_RETRIEVE_ONLY: o->retrieve_only = 1; break;
+	case OPT_FEEDBACK: o->feedback = 1; break;
 	case OPT_BM25_K1:
 		mas_config_set(&command->cli.config, "research.bm25_k1", arg,
 		               MAS_CONFIG_FLAG);

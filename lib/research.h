@@ -38,6 +38,7 @@ struct mas_research_options {
 	const char *depth;         /* for tasks without one; NULL: standard */
 	size_t sources;            /* --sources; 0: by depth */
 	int retrieve_only;         /* only the ranked sources */
+	int feedback;              /* with retrieve_only: expand when thin */
 };
 
 struct mas_researcher;

@@ -84,3 +84,27 @@ ids() {
 	[[ "$stderr" == *"research.title_weight"* ]]
 	[ -z "$output" ]
 }
+
+@test "--retrieve-only is a pure first stage: no feedback, the top n the same whatever --sources" {
+	queries=$(jq -c '{query}' tests/fixtures/research/qrels.jsonl; ask "zebra migration and sodium"; ask "企业数字化转型策略 市场调研")
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --sources 10 <<<"$queries"
+	[ "$status" -eq 0 ]
+	ten=$(jq -c '[.research.sources[].passage_id]' <<<"$output")
+	output_jq -s 'all(.research.meta.retrieval_rounds == 1 and .research.meta.expansion_terms == [])'
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --sources 20 <<<"$queries"
+	twenty=$(jq -c '[.research.sources[].passage_id][:10]' <<<"$output")
+	[ "$ten" = "$twenty" ]
+	[ "$(wc -l <<<"$ten")" -eq 26 ]
+	# --feedback widens a thin query, as an answer does
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --feedback < <(ask "zebra migration and sodium")
+	output_jq '.research.meta.retrieval_rounds == 2 and (.research.meta.expansion_terms | length > 0)'
+}
+
+@test "a string task (from --input) is the query; a bare string line is an error record naming the line" {
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --sources 1 --input .q <<<'{"q":"thermal runaway"}'
+	[ "$status" -eq 0 ]
+	output_jq '.research.query == "thermal runaway" and (.research.sources | length == 1)'
+	# the record contract: a line is an object, where the answer goes
+	run -1 --separate-stderr mas-research --corpus examples/corpus <<<'"thermal runaway"'
+	output_jq '.error.message == "line 1: expected a JSON object, got a string"'
+}
