@@ -25,6 +25,10 @@ enum {
 	OPT_SOURCES = 0x200,
 	OPT_DEPTH,
 	OPT_RETRIEVE_ONLY,
+	OPT_BM25_K1,
+	OPT_BM25_B,
+	OPT_TITLE_WEIGHT,
+	OPT_FEEDBACK,
 };
 
 struct research_command {
@@ -50,6 +54,18 @@ static const struct argp_option options[] = {
 	{ "retrieve-only", OPT_RETRIEVE_ONLY, NULL, 0,
 	  "Only rank the sources: no summary, findings or recommendations",
 	  0 },
+	{ "feedback", OPT_FEEDBACK, NULL, 0,
+	  "With --retrieve-only: widen a query whose evidence is thin by "
+	  "pseudo-relevance feedback (the answer does it always)", 0 },
+	{ "bm25-k1", OPT_BM25_K1, "K1", 0,
+	  "BM25's k1, 0 to 100 (default: research.bm25_k1, "
+	  "MAS_RESEARCH_BM25_K1, 1.2)", 0 },
+	{ "bm25-b", OPT_BM25_B, "B", 0,
+	  "BM25's b, 0 to 1 (default: research.bm25_b, MAS_RESEARCH_BM25_B, "
+	  "0.75)", 0 },
+	{ "title-weight", OPT_TITLE_WEIGHT, "W", 0,
+	  "What a title word counts, in text words, 0 to 100 (default: "
+	  "research.title_weight, MAS_RESEARCH_TITLE_WEIGHT, 1)", 0 },
 	{ 0 }
 };
 
@@ -84,6 +100,19 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		               MAS_CONFIG_FLAG);
 		break;
 	case OPT_RETRIEVE_ONLY: o->retrieve_only = 1; break;
+	case OPT_FEEDBACK: o->feedback = 1; break;
+	case OPT_BM25_K1:
+		mas_config_set(&command->cli.config, "research.bm25_k1", arg,
+		               MAS_CONFIG_FLAG);
+		break;
+	case OPT_BM25_B:
+		mas_config_set(&command->cli.config, "research.bm25_b", arg,
+		               MAS_CONFIG_FLAG);
+		break;
+	case OPT_TITLE_WEIGHT:
+		mas_config_set(&command->cli.config, "research.title_weight",
+		               arg, MAS_CONFIG_FLAG);
+		break;
 	case ARGP_KEY_ARG:
 		/* "index" first is the command; ./index is a file */
 		if (command->arguments++ == 0 && strcmp(arg, "index") == 0)
@@ -237,6 +266,15 @@ static void check_depth(const char *depth)
 		        "comprehensive", depth);
 }
 
+static void check_params(const struct mas_config *config)
+{
+	struct mas_index_params params;
+	char *error = NULL;
+
+	if (mas_research_params(config, &params, &error) != 0)
+		mas_die(MAS_EXIT_USAGE, "%s", error);
+}
+
 int main(int argc, char **argv)
 {
 	static const char doc[] =
@@ -267,6 +305,7 @@ int main(int argc, char **argv)
 	command.options.depth = mas_config_get(&command.cli.config,
 	                                       "research.depth");
 	check_depth(command.options.depth);
+	check_params(&command.cli.config);
 	if (command.index_mode) {
 		status = index_corpus(&command);
 		goto done;

@@ -13,18 +13,19 @@
 #include "banned.h"
 
 #define MAGIC "MASBM25"
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 3
 #define BYTE_ORDER_MARK 0x01020304u
 
 /* The block: a header, then each section 8-byte aligned. */
 struct header {
 	char magic[8];
 	uint32_t version, byte_order;
+	uint32_t tokenizer, pad;  /* MAS_TEXT_VERSION of the tokens */
 	uint32_t docs, passages, terms, table_size;
 	uint64_t postings, strings_size;
-	double avgdl;
+	uint64_t text_tokens, title_tokens; /* summed over passages */
 	uint64_t off_docs, off_passages, off_terms, off_table, off_post,
-	         off_tf, off_strings, size;
+	         off_tf, off_ttf, off_strings, size;
 };
 
 struct doc_rec {
@@ -33,7 +34,8 @@ struct doc_rec {
 };
 
 struct passage_rec {
-	uint32_t doc, number, text, length, tokens;
+	uint32_t doc, number, text, length;
+	uint32_t tokens, title_tokens; /* of its text, of its title */
 };
 
 struct term_rec {
@@ -49,8 +51,11 @@ struct mas_index {
 	const struct term_rec *terms;
 	const uint32_t *table;
 	const uint32_t *post;  /* passage of each posting */
-	const uint16_t *tf;    /* its count, capped at 65535 */
+	const uint16_t *tf;    /* its count in the text, capped at 65535 */
+	const uint8_t *ttf;    /* its count in the title, capped at 255 */
 	const char *strings;
+	struct mas_index_params params;
+	double avgdl;          /* with params.title_weight */
 	double *scores;        /* search scratch, one per passage */
 	uint32_t *touched;
 };
@@ -94,7 +99,7 @@ static uint64_t add_string(struct buf *b, const char *s, size_t length)
 
 struct entry {
 	uint32_t term;
-	uint32_t tf;
+	uint32_t tf, ttf;  /* in the text, in the title */
 };
 
 struct mas_index_builder {
@@ -106,7 +111,7 @@ struct mas_index_builder {
 	struct buf entry_counts;           /* uint32: entries per passage */
 	struct buf title_terms;            /* uint32: current title's */
 	struct buf scratch;                /* uint32: current passage's */
-	uint64_t total_tokens;
+	uint64_t text_tokens, title_tokens;
 	int too_big;
 };
 
@@ -212,6 +217,13 @@ static uint32_t offset32(struct mas_index_builder *b, uint64_t offset)
 	return (uint32_t)offset;
 }
 
+static int compare_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 uint32_t mas_index_add_document(struct mas_index_builder *b, const char *id,
                                 const char *title, const char *path)
 {
@@ -226,17 +238,52 @@ uint32_t mas_index_add_document(struct mas_index_builder *b, const char *id,
 	b->scratch.size = 0;
 	mas_text_tokens(title, strlen(title), 0, collect_term, b);
 	b->title_terms.size = 0;
-	if (b->scratch.size) /* a title of no terms: data may be NULL */
+	if (b->scratch.size) { /* a title of no terms: data may be NULL */
 		memcpy(grow(&b->title_terms, b->scratch.size), b->scratch.data,
 		       b->scratch.size);
+		qsort(b->title_terms.data, COUNT(b->title_terms, uint32_t),
+		      sizeof(uint32_t), compare_u32);
+	}
 	return (uint32_t)COUNT(b->docs, struct doc_rec) - 1;
 }
 
-static int compare_u32(const void *a, const void *b)
+/* The run of equal ids at IDS[*I..N) (sorted): its id and length, with
+ * *I moved past it. */
+static uint32_t run_of(const uint32_t *ids, size_t n, size_t *i,
+                       uint32_t *count)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	size_t j = *i;
 
-	return x < y ? -1 : x > y;
+	while (j < n && ids[j] == ids[*i])
+		j++;
+	*count = (uint32_t)(j - *i);
+	*i = j;
+	return ids[j - 1];
+}
+
+/* Entries of the passage whose sorted text terms are TEXT[0..N) and
+ * title terms TITLE[0..M): a merge, so a term in both is one entry. */
+static uint32_t add_entries(struct mas_index_builder *b, const uint32_t *text,
+                            size_t n, const uint32_t *title, size_t m)
+{
+	struct term_rec *terms = (struct term_rec *)b->terms.data;
+	size_t i = 0, j = 0;
+	uint32_t entries = 0;
+
+	while (i < n || j < m) {
+		struct entry *e = PUSH(&b->entries, struct entry);
+		uint32_t next = i < n && (j >= m || text[i] <= title[j])
+		                        ? text[i] : title[j];
+		e->term = next;
+		e->tf = e->ttf = 0;
+		if (i < n && text[i] == next)
+			run_of(text, n, &i, &e->tf);
+		if (j < m && title[j] == next)
+			run_of(title, m, &j, &e->ttf);
+		terms[next].df++;
+		entries++;
+	}
+	return entries;
 }
 
 void mas_index_add_passage(struct mas_index_builder *b, const char *text,
@@ -245,39 +292,25 @@ void mas_index_add_passage(struct mas_index_builder *b, const char *text,
 	struct doc_rec *doc = (struct doc_rec *)b->docs.data +
 	                      COUNT(b->docs, struct doc_rec) - 1;
 	struct passage_rec *passage = PUSH(&b->passages, struct passage_rec);
-	struct term_rec *terms;
-	uint32_t *ids, *counted;
-	size_t n;
+	uint32_t *ids;
+	size_t n, m = COUNT(b->title_terms, uint32_t);
 
 	passage->doc = (uint32_t)COUNT(b->docs, struct doc_rec) - 1;
 	passage->number = ++doc->passage_count;
 	passage->text = offset32(b, add_string(&b->strings, text, length));
 	passage->length = (uint32_t)length;
 	b->scratch.size = 0;
-	if (b->title_terms.size) /* data may be NULL when empty */
-		memcpy(grow(&b->scratch, b->title_terms.size),
-		       b->title_terms.data, b->title_terms.size);
 	mas_text_tokens(text, length, 0, collect_term, b);
 	ids = (uint32_t *)b->scratch.data;
 	n = COUNT(b->scratch, uint32_t);
 	passage->tokens = (uint32_t)n;
-	b->total_tokens += n;
-	qsort(ids, n, sizeof(uint32_t), compare_u32);
-	terms = (struct term_rec *)b->terms.data;
-	counted = PUSH(&b->entry_counts, uint32_t);
-	*counted = 0;
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		struct entry *e;
-		while (j < n && ids[j] == ids[i])
-			j++;
-		e = PUSH(&b->entries, struct entry);
-		e->term = ids[i];
-		e->tf = (uint32_t)(j - i);
-		terms[ids[i]].df++;
-		(*counted)++;
-		i = j;
-	}
+	passage->title_tokens = (uint32_t)m;
+	b->text_tokens += n;
+	b->title_tokens += m;
+	if (n)
+		qsort(ids, n, sizeof(uint32_t), compare_u32);
+	*PUSH(&b->entry_counts, uint32_t) = add_entries(
+		b, ids, n, (const uint32_t *)b->title_terms.data, m);
 }
 
 static uint64_t align8(uint64_t n)
@@ -294,13 +327,15 @@ static void layout(struct header *h, const struct mas_index_builder *b)
 	memcpy(h->magic, MAGIC, sizeof(MAGIC));
 	h->version = FORMAT_VERSION;
 	h->byte_order = BYTE_ORDER_MARK;
+	h->tokenizer = MAS_TEXT_VERSION;
 	h->docs = (uint32_t)COUNT(b->docs, struct doc_rec);
 	h->passages = (uint32_t)COUNT(b->passages, struct passage_rec);
 	h->terms = (uint32_t)COUNT(b->terms, struct term_rec);
 	h->table_size = b->table_size;
 	h->postings = COUNT(b->entries, struct entry);
 	h->strings_size = b->strings.size + b->term_text.size;
-	h->avgdl = h->passages ? (double)b->total_tokens / h->passages : 0;
+	h->text_tokens = b->text_tokens;
+	h->title_tokens = b->title_tokens;
 	h->off_docs = at;
 	at = align8(at + b->docs.size);
 	h->off_passages = at;
@@ -313,6 +348,8 @@ static void layout(struct header *h, const struct mas_index_builder *b)
 	at = align8(at + h->postings * 4);
 	h->off_tf = at;
 	at = align8(at + h->postings * 2);
+	h->off_ttf = at;
+	at = align8(at + h->postings);
 	h->off_strings = at;
 	h->size = align8(at + h->strings_size);
 }
@@ -329,7 +366,22 @@ static void attach(struct mas_index *index)
 	index->table = (const uint32_t *)(index->block + h->off_table);
 	index->post = (const uint32_t *)(index->block + h->off_post);
 	index->tf = (const uint16_t *)(index->block + h->off_tf);
+	index->ttf = (const uint8_t *)(index->block + h->off_ttf);
 	index->strings = index->block + h->off_strings;
+	index->params = (struct mas_index_params)MAS_INDEX_PARAMS_DEFAULT;
+	mas_index_set_params(index, &index->params);
+}
+
+void mas_index_set_params(struct mas_index *index,
+                          const struct mas_index_params *params)
+{
+	const struct header *h = index->h;
+
+	index->params = *params;
+	index->avgdl = h->passages
+		? (h->text_tokens + params->title_weight * h->title_tokens) /
+		  h->passages
+		: 0;
 }
 
 /* Postings in term order, each term's by passage: a counting sort of the
@@ -340,6 +392,7 @@ static void scatter(struct mas_index_builder *b, char *block,
 	struct term_rec *terms = (struct term_rec *)(block + h->off_terms);
 	uint32_t *post = (uint32_t *)(block + h->off_post);
 	uint16_t *tf = (uint16_t *)(block + h->off_tf);
+	uint8_t *ttf = (uint8_t *)(block + h->off_ttf);
 	const struct entry *e = (const struct entry *)b->entries.data;
 	uint64_t *cursor = malloc((h->terms + 1) * sizeof(uint64_t));
 	uint64_t at = 0, k = 0;
@@ -359,6 +412,8 @@ static void scatter(struct mas_index_builder *b, char *block,
 			post[slot] = p;
 			tf[slot] = (uint16_t)(e[k].tf > 65535 ? 65535
 			                                      : e[k].tf);
+			ttf[slot] = (uint8_t)(e[k].ttf > 255 ? 255
+			                                     : e[k].ttf);
 		}
 	}
 	free(cursor);
@@ -430,7 +485,7 @@ size_t mas_index_bytes(const struct mas_index *index)
 
 double mas_index_avgdl(const struct mas_index *index)
 {
-	return index->h->avgdl;
+	return index->avgdl;
 }
 
 void mas_index_passage(const struct mas_index *index, uint32_t passage,
@@ -446,7 +501,7 @@ void mas_index_passage(const struct mas_index *index, uint32_t passage,
 	out->length = p->length;
 	out->doc = p->doc;
 	out->number = p->number;
-	out->tokens = p->tokens;
+	out->tokens = p->tokens + p->title_tokens;
 }
 
 int64_t mas_index_term(const struct mas_index *index, const char *token,
@@ -483,12 +538,14 @@ double mas_index_idf(const struct mas_index *index, uint32_t term)
 	return log(1 + (n - df + 0.5) / (df + 0.5));
 }
 
-double mas_index_bm25(double idf, double tf, double dl, double avgdl)
+double mas_index_bm25(const struct mas_index_params *p, double idf,
+                      double tf, double dl, double avgdl)
 {
-	double norm = 1 - MAS_INDEX_B + MAS_INDEX_B * dl / (avgdl > 0 ? avgdl
-	                                                              : 1);
+	double norm = 1 - p->b + p->b * dl / (avgdl > 0 ? avgdl : 1);
 
-	return idf * tf * (MAS_INDEX_K1 + 1) / (tf + MAS_INDEX_K1 * norm);
+	if (tf <= 0)
+		return 0;
+	return idf * tf * (p->k1 + 1) / (tf + p->k1 * norm);
 }
 
 /* ---- search ---- */
@@ -530,15 +587,21 @@ static void accumulate(struct mas_index *index, uint32_t term, double weight,
 {
 	const struct term_rec *t = &index->terms[term];
 	double idf = mas_index_idf(index, term) * weight;
-	double avgdl = index->h->avgdl;
+	double w = index->params.title_weight;
 
 	for (uint64_t i = t->postings; i < t->postings + t->df; i++) {
 		uint32_t p = index->post[i];
+		const struct passage_rec *rec = &index->passages[p];
+		double tf = index->tf[i] + w * index->ttf[i];
+		double dl = rec->tokens + w * rec->title_tokens;
+		double score;
+		if (tf <= 0)
+			continue; /* only in the title, weighed 0 */
+		score = mas_index_bm25(&index->params, idf, tf, dl,
+		                       index->avgdl);
 		if (index->scores[p] == 0)
 			index->touched[(*touched)++] = p;
-		index->scores[p] += mas_index_bm25(idf, index->tf[i],
-		                                   index->passages[p].tokens,
-		                                   avgdl);
+		index->scores[p] += score;
 	}
 }
 
@@ -626,6 +689,7 @@ static int header_ok(const struct header *h, uint64_t size)
 {
 	if (size < sizeof(*h) || memcmp(h->magic, MAGIC, sizeof(MAGIC)) != 0 ||
 	    h->version != FORMAT_VERSION || h->byte_order != BYTE_ORDER_MARK ||
+	    h->tokenizer != MAS_TEXT_VERSION ||
 	    h->size != size || h->table_size == 0 ||
 	    (h->table_size & (h->table_size - 1)) != 0 ||
 	    h->terms >= h->table_size)
@@ -639,6 +703,7 @@ static int header_ok(const struct header *h, uint64_t size)
 	       section_ok(h, h->off_table, (uint64_t)h->table_size * 4) &&
 	       section_ok(h, h->off_post, h->postings * 4) &&
 	       section_ok(h, h->off_tf, h->postings * 2) &&
+	       section_ok(h, h->off_ttf, h->postings) &&
 	       section_ok(h, h->off_strings, h->strings_size);
 }
 

@@ -11,18 +11,26 @@
  * storing it is writing the block and loading it is reading it back: no
  * parsing, and no more memory than its size.
  *
- * Ranking is Okapi BM25 with k1 = 1.2 and b = 0.75:
+ * Ranking is Okapi BM25 over two fields, the title and the text, each
+ * passage's title counting TITLE_WEIGHT times (BM25F with one b):
  *
  *	score(p, q) = sum over query terms t of
  *	    w(t) * idf(t) * tf * (k1 + 1) /
  *	        (tf + k1 * (1 - b + b * dl / avgdl))
+ *	tf = tf_text + title_weight * tf_title
+ *	dl = dl_text + title_weight * dl_title
  *	idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))
  *
- * with tf the count of t in passage p, dl the passage's length in tokens,
- * avgdl the mean length, N the number of passages, df the number holding
- * t, and w(t) the query's weight for t (its count in the query, or less
- * for expansion terms).  This idf (Lucene's) is never negative, so a term
- * in most passages adds little rather than subtracting.
+ * with tf_text and tf_title the counts of t in passage p's text and its
+ * document's title, dl_* their lengths in tokens, avgdl the mean dl, N
+ * the number of passages, df the number holding t (in either field), and
+ * w(t) the query's weight for t (its count in the query, or less for
+ * expansion terms).  This idf (Lucene's) is never negative, so a term in
+ * most passages adds little rather than subtracting.  k1, b and
+ * title_weight are chosen when searching (mas_index_set_params), not
+ * when building: the two fields are counted apart in the index, so one
+ * stored index serves every setting.  k1 1.2, b 0.75 and title weight 1
+ * (the title as if it were part of the text) are the defaults.
  */
 #ifndef MAS_INDEX_H
 #define MAS_INDEX_H
@@ -32,8 +40,13 @@
 
 #include "store.h"
 
-#define MAS_INDEX_K1 1.2
-#define MAS_INDEX_B 0.75
+/* BM25's parameters, as above. */
+struct mas_index_params {
+	double k1;           /* 0 to 100: how fast tf saturates */
+	double b;            /* 0 to 1: how much length normalises */
+	double title_weight; /* 0 to 100: a title token, in text tokens */
+};
+#define MAS_INDEX_PARAMS_DEFAULT { 1.2, 0.75, 1.0 }
 
 struct mas_index;
 struct mas_index_builder;
@@ -76,7 +89,7 @@ struct mas_index_passage {
 	size_t length;     /* of text, in bytes */
 	uint32_t doc;      /* document number */
 	uint32_t number;   /* 1-based position in its document */
-	uint32_t tokens;   /* dl */
+	uint32_t tokens;   /* of its title and text, unweighted */
 };
 void mas_index_passage(const struct mas_index *index, uint32_t passage,
                        struct mas_index_passage *out);
@@ -93,9 +106,16 @@ const char *mas_index_term_text(const struct mas_index *index,
 uint32_t mas_index_df(const struct mas_index *index, uint32_t term);
 double mas_index_idf(const struct mas_index *index, uint32_t term);
 
+/* Search INDEX with PARAMS (copied) from now on; an index starts with
+ * MAS_INDEX_PARAMS_DEFAULT.  mas_index_avgdl follows title_weight. */
+void mas_index_set_params(struct mas_index *index,
+                          const struct mas_index_params *params);
+
 /* The BM25 weight of one term: IDF * tf (k1 + 1) / (tf + k1 (1 - b + b
- * dl / avgdl)).  Exported for the unit tests and for bounds. */
-double mas_index_bm25(double idf, double tf, double dl, double avgdl);
+ * dl / avgdl)) with PARAMS' k1 and b, 0 when tf is 0.  Exported for the
+ * unit tests and for bounds. */
+double mas_index_bm25(const struct mas_index_params *params, double idf,
+                      double tf, double dl, double avgdl);
 
 /* A weighted query term and a scored passage. */
 struct mas_index_term {
@@ -128,8 +148,9 @@ int mas_index_save(const struct mas_index *index, struct mas_store *store,
 /*
  * The index kept under KEY when its signature is SIGNATURE, or NULL: with
  * *ERROR NULL when there is none or it is stale (the files changed, or it
- * was written by another version of the format), with *ERROR (malloc'd)
- * when reading failed.
+ * was written by another version of the format or of the tokenizer,
+ * MAS_TEXT_VERSION: its terms would not be the query's), with *ERROR
+ * (malloc'd) when reading failed.
  */
 struct mas_index *mas_index_load(struct mas_store *store, const char *key,
                                  const char *signature, char **error);

@@ -3,6 +3,8 @@
  * built on the fly (research.h).  Shared by mas-research and mas-flow's
  * research nodes.
  */
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "corpus.h"
@@ -58,14 +60,58 @@ static struct mas_index *fly_index(const struct mas_corpus *corpus,
 	return index;
 }
 
+/* The setting KEY as a number from LOW to HIGH into *OUT, or -1 with
+ * *ERROR naming the key, its option and variable. */
+static int number_setting(const struct mas_config *config, const char *key,
+                          const char *option, const char *variable,
+                          double low, double high, double *out,
+                          char **error)
+{
+	const char *text = mas_config_get(config, key);
+	char *end;
+	double value;
+
+	if (!text)
+		return 0; /* keeps the default */
+	errno = 0;
+	value = strtod(text, &end);
+	if (end == text || *end != '\0' || errno != 0 || !isfinite(value) ||
+	    value < low || value > high)
+		return mas_error_set(error, "%s (%s, %s): '%s' is not a number "
+		                     "from %g to %g", key, option, variable,
+		                     text, low, high);
+	*out = value;
+	return 0;
+}
+
+int mas_research_params(const struct mas_config *config,
+                        struct mas_index_params *params, char **error)
+{
+	*params = (struct mas_index_params)MAS_INDEX_PARAMS_DEFAULT;
+	if (number_setting(config, "research.bm25_k1", "--bm25-k1",
+	                   "MAS_RESEARCH_BM25_K1", 0, 100, &params->k1,
+	                   error) != 0 ||
+	    number_setting(config, "research.bm25_b", "--bm25-b",
+	                   "MAS_RESEARCH_BM25_B", 0, 1, &params->b,
+	                   error) != 0 ||
+	    number_setting(config, "research.title_weight", "--title-weight",
+	                   "MAS_RESEARCH_TITLE_WEIGHT", 0, 100,
+	                   &params->title_weight, error) != 0)
+		return -1;
+	return 0;
+}
+
 struct mas_index *mas_research_open_corpus(char *const *roots, size_t count,
                                            const struct mas_config *config,
                                            char **error)
 {
+	struct mas_index_params params;
 	struct mas_corpus corpus;
 	struct mas_index *index;
 	char *signature;
 
+	if (mas_research_params(config, &params, error) != 0)
+		return NULL;
 	if (mas_corpus_scan(&corpus, roots, count, error) != 0) {
 		mas_corpus_release(&corpus); /* the roots before the bad one */
 		return NULL;
@@ -76,6 +122,8 @@ struct mas_index *mas_research_open_corpus(char *const *roots, size_t count,
 		mas_info("using the stored index of %zu files", corpus.count);
 	else
 		index = fly_index(&corpus, error);
+	if (index)
+		mas_index_set_params(index, &params);
 	free(signature);
 	mas_corpus_release(&corpus);
 	return index;

@@ -304,10 +304,14 @@ static int step_check(struct mas_bdi *bdi, void *b, const char *subject)
 	                    e->good, r->want, e->coverage);
 }
 
+/* A first stage (--retrieve-only) stays pure, its ranking the same
+ * whatever --sources asks, unless --feedback asks for expansion. */
 static int can_feed_back(const void *b, const char *subject)
 {
 	const struct research *r = b;
 
+	if (r->options->retrieve_only && !r->options->feedback)
+		return 0;
 	return r->index && r->rounds == 1 && r->best.hit_count > 0;
 }
 

@@ -38,6 +38,7 @@ struct mas_research_options {
 	const char *depth;         /* for tasks without one; NULL: standard */
 	size_t sources;            /* --sources; 0: by depth */
 	int retrieve_only;         /* only the ranked sources */
+	int feedback;              /* with retrieve_only: expand when thin */
 };
 
 struct mas_researcher;
@@ -73,12 +74,22 @@ int mas_research_depth_valid(const char *name);
 #define MAS_RESEARCH_FLY_LIMIT (16LL << 20)
 
 /*
+ * BM25's parameters from CONFIG: research.bm25_k1 (0 to 100),
+ * research.bm25_b (0 to 1) and research.title_weight (0 to 100), each
+ * MAS_INDEX_PARAMS_DEFAULT's when unset.  Returns 0, or -1 with *ERROR
+ * (malloc'd) naming the key, its option and its variable.
+ */
+int mas_research_params(const struct mas_config *config,
+                        struct mas_index_params *params, char **error);
+
+/*
  * The index for answering from the corpus ROOTS[0..COUNT) (files and
  * folders, corpus.h): the one kept in the state store CONFIG names when it
  * matches the files, else one built now when the corpus is at most
- * MAS_RESEARCH_FLY_LIMIT bytes.  A store that cannot be opened or read is
- * logged and the index built on the fly.  Returns NULL with *ERROR
- * (malloc'd) when a root cannot be read, the corpus is too large to index
+ * MAS_RESEARCH_FLY_LIMIT bytes, set to search with CONFIG's BM25
+ * parameters (mas_research_params).  A store that cannot be opened or
+ * read is logged and the index built on the fly.  Returns NULL with
+ * *ERROR (malloc'd) when a parameter is bad, a root cannot be read, the corpus is too large to index
  * on the fly, or the index cannot be built.
  */
 struct mas_index *mas_research_open_corpus(char *const *roots, size_t count,

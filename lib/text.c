@@ -1,8 +1,12 @@
 /*
  * text.c — tokens, sentences and n-grams over UTF-8 text (see text.h).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <libstemmer.h>
+#include <utf8proc.h>
 
 #include "log.h"
 #include "mas.h"
@@ -281,133 +285,102 @@ int mas_text_is_stopword(const char *word, size_t length)
 	               sizeof(*stopwords), compare_stopword) != NULL;
 }
 
-/* ---- Porter's step 1 ---- */
+/* ---- stemming ---- */
 
-struct stem {
-	char *b;
-	size_t k; /* length */
+/*
+ * The Snowball stemmers, one set per thread: an sb_stemmer keeps its
+ * result and work space inside, so it may not be shared, and opening one
+ * per word would cost more than stemming it.  A thread's set is made on
+ * its first word and freed when the thread ends (the key's destructor);
+ * the main thread's lives until exit.
+ */
+enum { STEM_ENGLISH, STEM_RUSSIAN, STEM_GREEK, STEM_LANGUAGES };
+
+static const char *const stem_names[STEM_LANGUAGES] = {
+	"english", "russian", "greek",
 };
 
-static int consonant(const struct stem *s, size_t i)
+static pthread_key_t stem_key;
+static pthread_once_t stem_once = PTHREAD_ONCE_INIT;
+
+static void free_stemmers(void *data)
 {
-	switch (s->b[i]) {
-	case 'a': case 'e': case 'i': case 'o': case 'u':
-		return 0;
-	case 'y':
-		return i == 0 ? 1 : !consonant(s, i - 1);
+	struct sb_stemmer **set = data;
+
+	for (int i = 0; i < STEM_LANGUAGES; i++)
+		sb_stemmer_delete(set[i]);
+	free(set);
+}
+
+static void make_stem_key(void)
+{
+	if (pthread_key_create(&stem_key, free_stemmers) != 0)
+		mas_die(MAS_EXIT_IO, "out of memory");
+}
+
+static struct sb_stemmer *stemmer(int language)
+{
+	struct sb_stemmer **set;
+
+	pthread_once(&stem_once, make_stem_key);
+	set = pthread_getspecific(stem_key);
+	if (!set) {
+		set = calloc(STEM_LANGUAGES, sizeof(*set));
+		if (!set || pthread_setspecific(stem_key, set) != 0)
+			mas_die(MAS_EXIT_IO, "out of memory");
 	}
-	return 1;
-}
-
-/* Porter's m: the number of VC sequences in b[0..j). */
-static int measure(const struct stem *s, size_t j)
-{
-	size_t i = 0;
-	int m = 0;
-
-	while (i < j && consonant(s, i))
-		i++;
-	while (i < j) {
-		while (i < j && !consonant(s, i))
-			i++;
-		if (i >= j)
-			break;
-		while (i < j && consonant(s, i))
-			i++;
-		m++;
+	if (!set[language]) {
+		set[language] = sb_stemmer_new(stem_names[language], "UTF_8");
+		if (!set[language])
+			mas_die(MAS_EXIT_IO, "libstemmer: cannot open the "
+			        "%s stemmer", stem_names[language]);
 	}
-	return m;
+	return set[language];
 }
 
-static int has_vowel(const struct stem *s, size_t j)
+/* The language of a folded word: all a-z, all lowercase Cyrillic or all
+ * lowercase Greek; -1 for digits or mixed scripts. */
+static int word_language(const char *word, size_t length)
 {
-	for (size_t i = 0; i < j; i++)
-		if (!consonant(s, i))
-			return 1;
-	return 0;
-}
+	const char *p = word, *end = word + length;
+	int language = -1;
 
-static int ends(const struct stem *s, const char *suffix)
-{
-	size_t n = strlen(suffix);
-
-	return s->k >= n && memcmp(s->b + s->k - n, suffix, n) == 0;
-}
-
-/* cvc at the end of b[0..j), the last c not w, x or y: "hop", not "how". */
-static int cvc(const struct stem *s, size_t j)
-{
-	char last;
-
-	if (j < 3 || !consonant(s, j - 1) || consonant(s, j - 2) ||
-	    !consonant(s, j - 3))
-		return 0;
-	last = s->b[j - 1];
-	return last != 'w' && last != 'x' && last != 'y';
-}
-
-static void set_end(struct stem *s, size_t cut, const char *with)
-{
-	size_t n = strlen(with);
-
-	memcpy(s->b + s->k - cut, with, n);
-	s->k = s->k - cut + n;
-}
-
-static void step1a(struct stem *s)
-{
-	if (ends(s, "sses") || ends(s, "ies"))
-		s->k -= 2;
-	else if (s->b[s->k - 1] == 's' && !ends(s, "ss"))
-		s->k -= 1;
-}
-
-/* After -ed or -ing went: restore an e, or undouble a consonant. */
-static void step1b_tidy(struct stem *s)
-{
-	char last = s->b[s->k - 1];
-
-	if (ends(s, "at") || ends(s, "bl") || ends(s, "iz"))
-		set_end(s, 0, "e");
-	else if (s->k >= 2 && last == s->b[s->k - 2] &&
-	         consonant(s, s->k - 1) && last != 'l' && last != 's' &&
-	         last != 'z')
-		s->k -= 1;
-	else if (measure(s, s->k) == 1 && cvc(s, s->k))
-		set_end(s, 0, "e");
-}
-
-static void step1b(struct stem *s)
-{
-	if (ends(s, "eed")) {
-		if (measure(s, s->k - 3) > 0)
-			s->k -= 1;
-		return;
+	while (p < end) {
+		int32_t cp = mas_text_decode(&p, end);
+		int this;
+		if (cp >= 'a' && cp <= 'z')
+			this = STEM_ENGLISH;
+		else if ((cp >= 0x0430 && cp <= 0x044F) || cp == 0x0451)
+			this = STEM_RUSSIAN;
+		else if (cp >= 0x03B1 && cp <= 0x03C9)
+			this = STEM_GREEK;
+		else
+			return -1;
+		if (language >= 0 && this != language)
+			return -1;
+		language = this;
 	}
-	if (ends(s, "ed") && has_vowel(s, s->k - 2)) {
-		s->k -= 2;
-		step1b_tidy(s);
-	} else if (ends(s, "ing") && has_vowel(s, s->k - 3)) {
-		s->k -= 3;
-		step1b_tidy(s);
-	}
+	return language;
 }
 
 size_t mas_text_stem(char *word, size_t length)
 {
-	struct stem s = { word, length };
+	struct sb_stemmer *s;
+	const sb_symbol *stem;
+	int language = word_language(word, length);
+	size_t n;
 
-	if (length <= 2)
+	if (language < 0 || length <= 2 || length > MAS_TEXT_MAX_TOKEN)
 		return length;
-	for (size_t i = 0; i < length; i++)
-		if (word[i] < 'a' || word[i] > 'z')
-			return length;
-	step1a(&s);
-	if (s.k > 2)
-		step1b(&s);
-	if (s.k > 2 && s.b[s.k - 1] == 'y' && has_vowel(&s, s.k - 1))
-		s.b[s.k - 1] = 'i';
-	return s.k;
+	s = stemmer(language);
+	stem = sb_stemmer_stem(s, (const sb_symbol *)word, (int)length);
+	if (!stem)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	n = (size_t)sb_stemmer_length(s);
+	if (n > MAS_TEXT_MAX_TOKEN)
+		return length; /* never seen; keeps the word's room */
+	memcpy(word, stem, n);
+	return n;
 }
 
 /* ---- tokens ---- */
@@ -439,13 +412,12 @@ static void flush_word(struct tokenizer *t)
 	t->length = 0;
 	if (length == 0)
 		return;
-	if (ascii_letters(t->word, length)) {
-		if (!(t->flags & MAS_TEXT_KEEP_STOPWORDS) &&
-		    mas_text_is_stopword(t->word, length))
-			return;
-		if (!(t->flags & MAS_TEXT_NO_STEM))
-			length = mas_text_stem(t->word, length);
-	}
+	if (!(t->flags & MAS_TEXT_KEEP_STOPWORDS) &&
+	    ascii_letters(t->word, length) &&
+	    mas_text_is_stopword(t->word, length))
+		return;
+	if (!(t->flags & MAS_TEXT_NO_STEM))
+		length = mas_text_stem(t->word, length);
 	t->word[length] = '\0';
 	t->fn(t->user, t->word, length, MAS_TEXT_WORD);
 }
@@ -531,6 +503,45 @@ static const char *joiner(struct tokenizer *t, int32_t cp, const char *p,
 	return NULL;
 }
 
+/*
+ * The compatibility decomposition (NFKC's, case-folded) of a code point
+ * the tables above take as a separator, into OUT, when it is made of
+ * letters and digits only: the ligatures "ﬁ" and "ﬂ" of text copied from
+ * PDFs, superscript and circled digits, "㎏".  Returns how many code
+ * points, or 0 when CP stays a separator.  utf8proc's tables, not ours:
+ * there are thousands of such characters.
+ */
+static size_t compatibility(int32_t cp, int32_t out[8])
+{
+	utf8proc_ssize_t n;
+
+	if (cp < 0x80)
+		return 0;
+	n = utf8proc_decompose_char(cp, out, 8, UTF8PROC_DECOMPOSE |
+	                            UTF8PROC_COMPAT | UTF8PROC_CASEFOLD,
+	                            NULL);
+	if (n <= 0 || n > 8 || (n == 1 && out[0] == cp))
+		return 0;
+	for (utf8proc_ssize_t i = 0; i < n; i++)
+		if (!is_word_class(out[i]))
+			return 0;
+	return (size_t)n;
+}
+
+/* A separator that is letters in disguise (compatibility()) goes into
+ * the word; returns whether CP was one. */
+static int add_compatible(struct tokenizer *t, int32_t cp)
+{
+	int32_t parts[8];
+	size_t n = compatibility(cp, parts);
+
+	if (n > 0)
+		flush_cjk(t);
+	for (size_t i = 0; i < n; i++)
+		add_folded(t, parts[i]);
+	return n > 0;
+}
+
 void mas_text_tokens(const char *text, size_t size, unsigned flags,
                      mas_text_token_fn fn, void *user)
 {
@@ -557,6 +568,8 @@ void mas_text_tokens(const char *text, size_t size, unsigned flags,
 			add_cjk(&t, at, (size_t)(p - at));
 			break;
 		case MAS_TEXT_SEPARATOR:
+			if (add_compatible(&t, cp))
+				break;
 			joined = joiner(&t, cp, p, end);
 			if (joined) {
 				p = joined;

@@ -16,11 +16,23 @@
  * - Numbers are tokens like words: "2024", "3.5" (a '.' between digits
  *   stays), "1,000" (a ',' between digits is dropped: 1000), "co2".
  * - English stop words (the, of, is, ...; mas_text_is_stopword) are
- *   dropped, then a light stemmer is applied (mas_text_stem): Porter's
- *   step 1 (Porter 1980, steps 1a, 1b and 1c) — plurals, -ed and -ing,
- *   and a final y after a vowel-bearing stem becomes i — without the
- *   derivational steps 2 to 5, which merge more but also mangle more.
- *   Greek and Cyrillic words are folded but not stemmed.
+ *   dropped, then words are stemmed (mas_text_stem) by the Snowball
+ *   stemmers of libstemmer: Porter2 ("english") for words of a-z,
+ *   "russian" for Cyrillic words and "greek" for Greek ones; words with
+ *   digits or of mixed scripts are left alone.  Porter2 replaced a
+ *   hand-written Porter step 1 (plurals, -ed, -ing only): on the shipped
+ *   judged queries (tests/fixtures/research) it is as good, and it also
+ *   merges derivations (connection, connected and connecting are
+ *   connect) with a maintained list of exceptions.
+ * - Case folding is this module's own tables (below) for the letters
+ *   of the scripts above; a code point they take as a separator but
+ *   whose Unicode compatibility decomposition (NFKC, case-folded, by
+ *   utf8proc) is letters and digits is those letters: the ligatures of
+ *   text copied from PDFs ("ﬁnancial" is financial, not "nancial"),
+ *   superscript and circled digits ("m²" is m2), "㎏" is kg.  utf8proc
+ *   holds thousands of such mappings that hand-written tables would not;
+ *   the tables stay for the common letters, which they fold as
+ *   retrieval wants and NFKC does not (accents stripped, ß as ss).
  * - CJK text — Han, Hiragana, Katakana, Hangul — has no spaces, so a run
  *   of CJK characters becomes its overlapping character bigrams
  *   ("人工智能" is 人工, 工智, 智能), the usual choice for Chinese,
@@ -31,7 +43,9 @@
  *   valid UTF-8 is skipped like punctuation (input is validated upstream;
  *   this only keeps the tokenizer total).
  *
- * Every function here is pure and thread-safe.  Token text handed to a
+ * Every function here is thread-safe: the stemmers, which keep state,
+ * are one set per thread (made on a thread's first word, freed when it
+ * ends).  Token text handed to a
  * callback is NUL-terminated and valid only during the call.
  */
 #ifndef MAS_TEXT_H
@@ -41,6 +55,11 @@
 #include <stdint.h>
 
 #include <jv.h>
+
+/* The tokenizer's version: raised whenever the tokens of some text
+ * change (another stemmer, other folding), so that an index built by an
+ * older tokenizer is never used with this one (index.h). */
+#define MAS_TEXT_VERSION 2
 
 /* The longest token passed to a callback, in bytes; longer runs are cut
  * (such "words" are hashes or base64, never what a reader searches). */
@@ -77,7 +96,7 @@ size_t mas_text_fold(int32_t cp, char out[4]);
 /* Flags for mas_text_tokens. */
 enum {
 	MAS_TEXT_KEEP_STOPWORDS = 1, /* do not drop English stop words */
-	MAS_TEXT_NO_STEM = 2,        /* do not stem English words */
+	MAS_TEXT_NO_STEM = 2,        /* do not stem words */
 };
 
 /* What a token is. */
@@ -104,9 +123,11 @@ jv mas_text_token_array(const char *text, size_t size, unsigned flags);
 int mas_text_is_stopword(const char *word, size_t length);
 
 /*
- * Stem WORD (folded ASCII letters, LENGTH bytes) in place with Porter's
- * step 1 and return the new length.  Words of 2 letters or less, and
- * words with anything but a-z, are left alone.
+ * Stem WORD (a folded word, LENGTH bytes) in place with the Snowball
+ * stemmer of its script, as said at the top, and return the new length,
+ * at most MAS_TEXT_MAX_TOKEN (a stem may be longer than its word: WORD
+ * must have room for MAS_TEXT_MAX_TOKEN bytes).  Words of 2 bytes or less, longer than
+ * MAS_TEXT_MAX_TOKEN, or with digits or mixed scripts are left alone.
  */
 size_t mas_text_stem(char *word, size_t length);
 

@@ -57,7 +57,7 @@ examples_of() {
 	for program in bin/*; do
 		name=$(basename "$program")
 		page="man/$name.1"
-		options=$("$program" --help | grep -oE -- '--[a-z][a-z-]*' | sort -u)
+		options=$("$program" --help | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u)
 		for option in $options; do
 			flag=${option#--}
 			# mdoc writes --flag as "Fl -flag": Fl adds one dash.

@@ -3,6 +3,7 @@
  * cutting, corpus files, and the index kept in the state store
  * (lib/index.h, lib/corpus.h).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,13 +95,63 @@ static void test_bm25_by_hand(void)
 
 static void test_bm25_formula(void)
 {
+	const struct mas_index_params p = MAS_INDEX_PARAMS_DEFAULT;
+	const struct mas_index_params flat = { 0.9, 0, 1 };
+
 	/* tf 0 scores nothing; the weight tends to idf (k1 + 1) */
-	CHECK_NEAR(mas_index_bm25(2.0, 0, 10, 10), 0, 1e-12);
-	CHECK_NEAR(mas_index_bm25(2.0, 1e9, 10, 10), 2.0 * 2.2, 1e-6);
+	CHECK_NEAR(mas_index_bm25(&p, 2.0, 0, 10, 10), 0, 1e-12);
+	CHECK_NEAR(mas_index_bm25(&p, 2.0, 1e9, 10, 10), 2.0 * 2.2, 1e-6);
 	/* an average-length passage with tf 1 scores idf exactly */
-	CHECK_NEAR(mas_index_bm25(2.0, 1, 10, 10), 2.0, 1e-12);
+	CHECK_NEAR(mas_index_bm25(&p, 2.0, 1, 10, 10), 2.0, 1e-12);
 	/* longer passages score less for the same count */
-	CHECK(mas_index_bm25(1, 2, 20, 10) < mas_index_bm25(1, 2, 5, 10));
+	CHECK(mas_index_bm25(&p, 1, 2, 20, 10) <
+	      mas_index_bm25(&p, 1, 2, 5, 10));
+	/* b 0: length does not matter; k1 0.9: 2 * 1.9 / (2 + 0.9) */
+	CHECK_NEAR(mas_index_bm25(&flat, 1, 2, 20, 10),
+	           mas_index_bm25(&flat, 1, 2, 5, 10), 1e-12);
+	CHECK_NEAR(mas_index_bm25(&flat, 1, 2, 20, 10), 3.8 / 2.9, 1e-12);
+}
+
+/*
+ * Titles are a field of their own: d1 "Solar" / "wind turbines" (text 2
+ * tokens, title 1) and d2 untitled / "solar solar panels" (3).  N = 2,
+ * idf(solar) = ln(1 + 0.5/2.5) = ln 1.2.  With title weight 2, p0 has
+ * tf 2 and dl 2 + 2 = 4, avgdl (5 + 2 * 1) / 2 = 3.5, so with k1 1.2 and
+ * b 0.75 solar scores ln 1.2 * 2 * 2.2 / (2 + 1.2 (0.25 + 0.75 * 4/3.5))
+ * there (p1, tf 2 in 3 tokens, still ranks first); with title weight 0
+ * only p1 holds it.
+ */
+static void test_title_weight(void)
+{
+	struct mas_index_builder *b = mas_index_builder_new();
+	struct mas_index_params p = MAS_INDEX_PARAMS_DEFAULT;
+	struct mas_index_hit hits[2];
+	struct mas_index_term query;
+	struct mas_index *index;
+	char *error = NULL;
+	double norm = 0.25 + 0.75 * 4 / 3.5;
+
+	mas_index_add_document(b, "d1", "Solar", "d1.txt");
+	mas_index_add_passage(b, "wind turbines", 13);
+	mas_index_add_document(b, "d2", "", "d2.txt");
+	mas_index_add_passage(b, "solar solar panels", 18);
+	index = mas_index_build(b, &error);
+	CHECK(index != NULL);
+	/* the default: the title as if it were text, avgdl 6 / 2 */
+	CHECK_NEAR(mas_index_avgdl(index), 3, 1e-12);
+	query = (struct mas_index_term){ term(index, "solar"), 1 };
+	p.title_weight = 2;
+	mas_index_set_params(index, &p);
+	CHECK_NEAR(mas_index_avgdl(index), 3.5, 1e-12);
+	CHECK_INT(mas_index_search(index, &query, 1, 2, hits), 2);
+	CHECK_INT(hits[1].passage, 0);
+	CHECK_NEAR(hits[1].score, log(1.2) * 2 * 2.2 / (2 + 1.2 * norm),
+	           1e-12);
+	p.title_weight = 0;
+	mas_index_set_params(index, &p);
+	CHECK_INT(mas_index_search(index, &query, 1, 2, hits), 1);
+	CHECK_INT(hits[0].passage, 1);
+	mas_index_free(index);
 }
 
 static void test_ties_and_top_k(void)
@@ -228,6 +279,15 @@ static void test_corpus_and_store(void)
 		CHECK(mas_index_term(loaded, "电池", strlen("电池")) >= 0);
 	}
 	mas_index_free(loaded);
+	/* an index made by another tokenizer (MAS_TEXT_VERSION at byte 16
+	 * of the block) is stale too: its terms are not the query's */
+	CHECK_INT(sqlite3_exec(store.db, "UPDATE research_index SET data ="
+	                       " substr(data, 1, 16) || x'01000000' ||"
+	                       " substr(data, 21)", NULL, NULL, NULL),
+	          SQLITE_OK);
+	loaded = mas_index_load(&store, corpus.key, signature, &error);
+	CHECK(loaded == NULL && error == NULL);
+	mas_index_free(loaded);
 	/* another signature: stale, no error */
 	loaded = mas_index_load(&store, corpus.key, "[]", &error);
 	CHECK(loaded == NULL && error == NULL);
@@ -250,6 +310,7 @@ int main(void)
 	mas_log_init("test-index");
 	UNIT_RUN(test_bm25_by_hand);
 	UNIT_RUN(test_bm25_formula);
+	UNIT_RUN(test_title_weight);
 	UNIT_RUN(test_ties_and_top_k);
 	UNIT_RUN(test_passages);
 	UNIT_RUN(test_corpus_and_store);

@@ -1,0 +1,110 @@
+#!/usr/bin/env bats
+# mas-research(1) retrieval: the Snowball stemmers, BM25's parameters and
+# the title weight, corpus formats and patterns, and --retrieve-only as a
+# first stage.
+
+load helpers
+
+setup() {
+	common_setup
+	unset MAS_CORPUS MAS_RESEARCH_DEPTH MAS_RESEARCH_BM25_K1 \
+		MAS_RESEARCH_BM25_B MAS_RESEARCH_TITLE_WEIGHT
+	C="$BATS_TEST_TMPDIR/corpus"
+	mkdir -p "$C"
+}
+
+ask() {
+	jq -nc --arg q "$1" '{query: $q}'
+}
+
+# Two documents: "solar" in a's title only, in b's text only.
+titled() {
+	printf '%s\n' '{"id":"a","title":"Solar","text":"wind turbines spin"}' \
+		'{"id":"b","title":"Notes","text":"solar panels on roofs"}' \
+		>"$C/docs.jsonl"
+}
+
+ids() {
+	jq -c '[.research.sources[].id]' <<<"$output"
+}
+
+@test "stems by Porter2 and Snowball's Russian: other forms of a word match" {
+	printf '%s\n' '{"id":"en","text":"The connection was generous."}' \
+		'{"id":"ru","text":"Улицы Москвы широкие."}' >"$C/docs.jsonl"
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only < <(ask "connecting generously")
+	[ "$status" -eq 0 ]
+	[ "$(ids)" = '["en"]' ]
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only < <(ask "москва")
+	[ "$(ids)" = '["ru"]' ]
+	# a ligature from a PDF is its letters
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only < <(ask "ﬁ-connections")
+	output_jq '.research.meta.unmatched_terms == ["fi"] and .research.sources[0].id == "en"'
+}
+
+@test "--title-weight: 0 ignores titles, 10 puts a title match first" {
+	titled
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only < <(ask solar)
+	[ "$status" -eq 0 ]
+	[ "$(ids)" = '["a","b"]' ] # equal scores: the earlier passage
+	output_jq '.research.sources[0].score == .research.sources[1].score'
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only --title-weight 0 < <(ask solar)
+	[ "$(ids)" = '["b"]' ]
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only --title-weight 10 < <(ask solar)
+	[ "$(ids)" = '["a","b"]' ]
+	output_jq '.research.sources[0].score > .research.sources[1].score'
+}
+
+@test "BM25 settings: variables and options, the option winning; one stored index serves all" {
+	titled
+	run --separate-stderr mas-research index --corpus "$C"
+	[ "$status" -eq 0 ]
+	MAS_RESEARCH_TITLE_WEIGHT=0 run --separate-stderr mas-research -v --corpus "$C" --retrieve-only < <(ask solar)
+	[ "$(ids)" = '["b"]' ]
+	[[ "$stderr" == *"using the stored index"* ]]
+	MAS_RESEARCH_TITLE_WEIGHT=0 run --separate-stderr mas-research --corpus "$C" --retrieve-only --title-weight 10 < <(ask solar)
+	[ "$(ids)" = '["a","b"]' ]
+	# k1 and b change the scores: b 0 ignores length, k1 0 counts once
+	printf '%s\n' '{"id":"long","text":"solar solar solar one two three four five six seven eight"}' \
+		'{"id":"short","text":"solar"}' >"$C/docs.jsonl"
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only < <(ask solar)
+	[ "$(ids)" = '["short","long"]' ]
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only --bm25-b 0 < <(ask solar)
+	[ "$(ids)" = '["long","short"]' ]
+	MAS_RESEARCH_BM25_K1=0 run --separate-stderr mas-research --corpus "$C" --retrieve-only < <(ask solar)
+	output_jq '.research.sources[0].score == .research.sources[1].score'
+}
+
+@test "a bad BM25 setting is a usage error naming it" {
+	titled
+	run -2 --separate-stderr mas-research --corpus "$C" --bm25-b 1.5 < <(ask solar)
+	[ "$stderr" = "mas-research: error: research.bm25_b (--bm25-b, MAS_RESEARCH_BM25_B): '1.5' is not a number from 0 to 1" ]
+	MAS_RESEARCH_BM25_K1=fast run -2 --separate-stderr mas-research --corpus "$C" < <(ask solar)
+	[[ "$stderr" == *"research.bm25_k1 (--bm25-k1, MAS_RESEARCH_BM25_K1): 'fast' is not a number from 0 to 100"* ]]
+	run -2 --separate-stderr mas-research --corpus "$C" --title-weight -1 < <(ask solar)
+	[[ "$stderr" == *"research.title_weight"* ]]
+	[ -z "$output" ]
+}
+
+@test "--retrieve-only is a pure first stage: no feedback, the top n the same whatever --sources" {
+	queries=$(jq -c '{query}' tests/fixtures/research/qrels.jsonl; ask "zebra migration and sodium"; ask "企业数字化转型策略 市场调研")
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --sources 10 <<<"$queries"
+	[ "$status" -eq 0 ]
+	ten=$(jq -c '[.research.sources[].passage_id]' <<<"$output")
+	output_jq -s 'all(.research.meta.retrieval_rounds == 1 and .research.meta.expansion_terms == [])'
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --sources 20 <<<"$queries"
+	twenty=$(jq -c '[.research.sources[].passage_id][:10]' <<<"$output")
+	[ "$ten" = "$twenty" ]
+	[ "$(wc -l <<<"$ten")" -eq 26 ]
+	# --feedback widens a thin query, as an answer does
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --feedback < <(ask "zebra migration and sodium")
+	output_jq '.research.meta.retrieval_rounds == 2 and (.research.meta.expansion_terms | length > 0)'
+}
+
+@test "a string task (from --input) is the query; a bare string line is an error record naming the line" {
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --sources 1 --input .q <<<'{"q":"thermal runaway"}'
+	[ "$status" -eq 0 ]
+	output_jq '.research.query == "thermal runaway" and (.research.sources | length == 1)'
+	# the record contract: a line is an object, where the answer goes
+	run -1 --separate-stderr mas-research --corpus examples/corpus <<<'"thermal runaway"'
+	output_jq '.error.message == "line 1: expected a JSON object, got a string"'
+}
