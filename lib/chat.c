@@ -34,6 +34,7 @@ struct mas_chat {
 	size_t classes;             /* intents, and one for out of scope */
 	size_t oos_class;           /* NO_CLASS without examples */
 	double threshold;
+	struct mas_classify_calibration calibration;
 	struct mas_sentiment *sentiment;
 	struct mas_features *faq_vectors; /* one per FAQ question */
 	size_t *faq_of_vector;
@@ -104,8 +105,8 @@ static void vectorise_faqs(struct mas_chat *chat)
 static void train(struct mas_chat *chat)
 {
 	struct training t = { 0 };
+	struct mas_classify_params params = { 0 };
 	double start = mas_clock_monotonic();
-
 	chat->oos_class = chat->kb.out_of_scope_count ? chat->kb.intent_count
 	                                              : NO_CLASS;
 	chat->classes = chat->kb.intent_count + (chat->oos_class != NO_CLASS);
@@ -113,12 +114,14 @@ static void train(struct mas_chat *chat)
 	chat->examples = t.count;
 	/* Calibrate first: its models are gone before the real one is
 	 * made, so that two never take memory at once. */
+	mas_classify_calibrate(t.texts, t.labels, t.count, chat->classes,
+	                       NO_CLASS, 5, chat->options->oos_recall,
+	                       &params, &chat->calibration);
 	chat->threshold = chat->options->threshold >= 0
-	        ? chat->options->threshold
-	        : mas_classify_calibrate(t.texts, t.labels, t.count,
-	                                 chat->classes, NO_CLASS, 5, NULL);
+	        ? chat->options->threshold : chat->calibration.threshold;
 	chat->classifier = mas_classify_train(t.texts, t.labels, t.count,
-	                                      chat->classes, NULL);
+	                                      chat->classes, &params);
+	mas_classify_set_scale(chat->classifier, chat->calibration.scale);
 	vectorise_faqs(chat);
 	chat->train_seconds = mas_clock_monotonic() - start;
 	free(t.texts);

@@ -46,6 +46,9 @@ struct mas_chat_options {
 	const char *session;           /* session_id for records without
 	                                * one, or NULL */
 	double threshold;              /* < 0: calibrated */
+	double oos_recall;             /* out-of-scope recall the threshold
+	                                * aims at, or 0: the default rule
+	                                * (classify.h) */
 	struct mas_sessions *sessions; /* memory, or NULL: none (borrowed) */
 	const struct mas_engine *engine; /* the model, or NULL (borrowed) */
 	/* With a model: the reply's text as it streams in, for the

@@ -1,10 +1,12 @@
 /*
- * classify.c — features, softmax regression and its threshold (see
+ * classify.c — features, a linear model by LIBLINEAR and its threshold (see
  * classify.h).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <linear.h>
 
 #include "classify.h"
 #include "log.h"
@@ -412,6 +414,15 @@ static void features_normalise(struct mas_features *f)
 
 /* ---- the model ---- */
 
+/*
+ * Eight floats at once, in GCC's and Clang's vector extension: the
+ * compiler uses SIMD where the machine has it and plain code where not.
+ * Every message costs (features x classes) multiply-adds, so this is
+ * where the time goes, in training and in answering alike.
+ */
+typedef float vec8 __attribute__((vector_size(32)));
+#define LANES 8
+
 struct mas_classifier {
 	size_t classes, features;
 	struct vocab vocab;
@@ -420,7 +431,24 @@ struct mas_classifier {
 	float *weights;     /* features x stride, row per feature,
 	                     * 32-byte aligned */
 	float *bias;        /* per class */
+	double scale;       /* of the scores, in the softmax */
 };
+
+/* Zeroed weights and biases for C's classes and features. */
+static void allocate_weights(struct mas_classifier *c)
+{
+	size_t size;
+
+	c->stride = (c->classes + LANES - 1) / LANES * LANES;
+	size = (c->features ? c->features : 1) * c->stride *
+	       sizeof(*c->weights);
+	c->weights = aligned_alloc(32, size);
+	if (c->weights)
+		memset(c->weights, 0, size);
+	c->bias = calloc(c->classes, sizeof(*c->bias));
+	if (!c->weights || !c->bias)
+		mas_die(MAS_EXIT_IO, "out of memory");
+}
 
 size_t mas_classify_classes(const struct mas_classifier *classifier)
 {
@@ -461,14 +489,6 @@ void mas_classify_vector(const struct mas_classifier *classifier,
 	raw_free(&raw);
 }
 
-/*
- * Eight floats at once, in GCC's and Clang's vector extension: the
- * compiler uses SIMD where the machine has it and plain code where not.
- * Every message costs (features x classes) multiply-adds, so this is
- * where the time goes, in training and in answering alike.
- */
-typedef float vec8 __attribute__((vector_size(32)));
-#define LANES 8
 
 /* ACC (STRIDE / LANES vectors) = sum of X's values times their rows. */
 static void accumulate(const struct mas_classifier *c,
@@ -487,10 +507,10 @@ static void accumulate(const struct mas_classifier *c,
 	}
 }
 
-/* Class probabilities of X into P, the weights times SCALE. */
+/* Class probabilities of X into P: the softmax of its scores times the
+ * model's scale (fitted by mas_classify_calibrate). */
 static void softmax_scores(const struct mas_classifier *c,
-                           const struct mas_features *x, double scale,
-                           double *p)
+                           const struct mas_features *x, double *p)
 {
 	size_t K = c->classes;
 	vec8 acc[c->stride / LANES];
@@ -499,7 +519,7 @@ static void softmax_scores(const struct mas_classifier *c,
 
 	accumulate(c, x, acc);
 	for (size_t k = 0; k < K; k++) {
-		p[k] = scores[k] * scale + c->bias[k];
+		p[k] = ((double)scores[k] + c->bias[k]) * c->scale;
 		if (p[k] > top)
 			top = p[k];
 	}
@@ -525,7 +545,7 @@ size_t mas_classify_predict_vector(const struct mas_classifier *classifier,
                                    const struct mas_features *features,
                                    double *probs)
 {
-	softmax_scores(classifier, features, 1.0, probs);
+	softmax_scores(classifier, features, probs);
 	return argmax(probs, classifier->classes);
 }
 
@@ -540,30 +560,6 @@ size_t mas_classify_predict(const struct mas_classifier *classifier,
 	best = mas_classify_predict_vector(classifier, &f, probs);
 	mas_features_release(&f);
 	return best;
-}
-
-/* ---- training ---- */
-
-static uint64_t next_random(uint64_t *state)
-{
-	/* xorshift64*: enough for shuffling, and the same everywhere. */
-	uint64_t x = *state;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*state = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static void shuffle(size_t *order, size_t n, uint64_t *state)
-{
-	for (size_t i = n; i > 1; i--) {
-		size_t j = (size_t)(next_random(state) % i);
-		size_t t = order[i - 1];
-		order[i - 1] = order[j];
-		order[j] = t;
-	}
 }
 
 /*
@@ -634,92 +630,137 @@ static void build_vocabulary(struct mas_classifier *c,
 	free(df);
 }
 
+/* ---- training, by LIBLINEAR ---- */
+
 static void set_defaults(struct mas_classify_params *p,
                          const struct mas_classify_params *given)
 {
 	static const struct mas_classify_params zero;
 
 	*p = given ? *given : zero;
-	if (p->rate <= 0)
-		p->rate = 4;
-	if (p->l2 <= 0)
-		p->l2 = 1e-5;
-	if (!p->seed)
-		p->seed = 0x6d61732d63686174ULL; /* "mas-chat" */
+	if (p->solver == MAS_CLASSIFY_DEFAULT)
+		p->solver = MAS_CLASSIFY_SVM;
+	if (p->c <= 0)
+		p->c = 1;
+	if (p->scale <= 0)
+		p->scale = p->solver == MAS_CLASSIFY_LR ? 1 : 5;
 }
 
-/* Weights are kept divided by SCALE, so that L2 decay of every weight
- * is one multiplication of SCALE (the trick of Bottou's SGD). */
-static void rescale(struct mas_classifier *c, double *scale)
+/* LIBLINEAR prints its progress to stdout, which is the record stream. */
+static void quiet(const char *message)
 {
-	size_t total = c->features * c->stride;
-
-	for (size_t i = 0; i < total; i++)
-		c->weights[i] = (float)(c->weights[i] * *scale);
-	*scale = 1;
+	(void)message;
 }
 
-static void sgd_step(struct mas_classifier *c, const struct mas_features *x,
-                     size_t label, double rate, double *scale,
-                     double *p)
+/* The vectors as LIBLINEAR's problem: 1-based feature nodes, then the
+ * bias feature (index FEATURES + 1, value 1), then index -1.  *SPACE
+ * holds the nodes; the caller frees it, PROB->x and PROB->y. */
+static void problem_build(struct problem *prob, struct feature_node **space,
+                          const struct mas_features *vectors,
+                          const size_t *labels, size_t n, size_t features)
 {
-	size_t K = c->classes, n = c->stride / LANES;
-	double step = rate / *scale;
-	vec8 gradient[n];
-	float *g = (float *)gradient;
+	size_t total = 0, at = 0;
 
-	softmax_scores(c, x, *scale, p);
-	p[label] -= 1; /* the gradient of the loss for each score */
-	for (size_t j = 0; j < n; j++)
-		gradient[j] = (vec8){ 0 };
-	for (size_t k = 0; k < K; k++)
-		g[k] = (float)(p[k] * step);
-	for (size_t i = 0; i < x->count; i++) {
-		vec8 *row = (vec8 *)(c->weights +
-		                     (size_t)x->index[i] * c->stride);
-		float v = x->value[i];
-		for (size_t j = 0; j < n; j++)
-			row[j] -= v * gradient[j];
+	for (size_t i = 0; i < n; i++)
+		total += vectors[i].count + 2;
+	*space = malloc(total * sizeof(**space));
+	prob->x = malloc(n * sizeof(*prob->x));
+	prob->y = malloc(n * sizeof(*prob->y));
+	if (!*space || !prob->x || !prob->y)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct feature_node *x = *space + at;
+		prob->x[i] = x;
+		prob->y[i] = (double)labels[i];
+		for (size_t j = 0; j < vectors[i].count; j++) {
+			x[j].index = (int)vectors[i].index[j] + 1;
+			x[j].value = vectors[i].value[j];
+		}
+		x[vectors[i].count].index = (int)features + 1;
+		x[vectors[i].count].value = 1;
+		x[vectors[i].count + 1].index = -1;
+		at += vectors[i].count + 2;
 	}
-	for (size_t k = 0; k < K; k++)
-		c->bias[k] -= (float)(rate * p[k]);
+	prob->l = (int)n;
+	prob->n = (int)features + 1;
+	prob->bias = 1;
+}
+
+static int solver_type(enum mas_classify_solver solver)
+{
+	switch (solver) {
+	case MAS_CLASSIFY_LR:
+		return L2R_LR;
+	case MAS_CLASSIFY_CS:
+		return MCSVM_CS;
+	default:
+		return L2R_L2LOSS_SVC_DUAL;
+	}
+}
+
+/* Copies MODEL's weights into C's rows, class by class.  A binary model
+ * has one weight vector, for its first label: the other class scores 0,
+ * so that the softmax of the two is the logistic of the one.  A class
+ * that had no examples scores far below any other. */
+static void take_weights(struct mas_classifier *c, const struct model *m)
+{
+	int nr_w = m->nr_class == 2 && m->param.solver_type != MCSVM_CS
+	                   ? 1 : m->nr_class;
+	size_t F = c->features;
+
+	for (size_t k = 0; k < c->classes; k++)
+		c->bias[k] = -1e9f;
+	for (int j = 0; j < m->nr_class; j++) {
+		size_t k = (size_t)m->label[j];
+		if (j >= nr_w) {
+			c->bias[k] = 0;
+			continue;
+		}
+		for (size_t f = 0; f < F; f++)
+			c->weights[f * c->stride + k] =
+			        (float)m->w[f * (size_t)nr_w + (size_t)j];
+		c->bias[k] = (float)(m->w[F * (size_t)nr_w + (size_t)j] *
+		                     m->bias);
+	}
+}
+
+static size_t distinct_labels(const size_t *labels, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (labels[i] != labels[0])
+			return 2;
+	return 1;
 }
 
 static void fit(struct mas_classifier *c, const struct mas_features *vectors,
                 const size_t *labels, size_t n,
                 const struct mas_classify_params *p)
 {
-	size_t *order = malloc(n * sizeof(*order));
-	double *probs = malloc(c->classes * sizeof(*probs));
-	uint64_t state = p->seed;
-	double scale = 1;
-	int epochs = p->epochs;
+	struct problem prob;
+	struct parameter param = { 0 };
+	struct feature_node *space;
+	struct model *model;
 
-	/* Larger sets converge in fewer passes: each pass makes more
-	 * updates, and a 15,000-text KB must train in about a second. */
-	if (epochs <= 0)
-		epochs = n <= 2000 ? 30 : (int)(60000 / n) < 3
-		                                ? 3 : (int)(60000 / n);
-
-	if (!order || !probs)
-		mas_die(MAS_EXIT_IO, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		order[i] = i;
-	for (int epoch = 0; epoch < epochs; epoch++) {
-		/* A rate that shrinks over epochs settles the weights. */
-		double rate = p->rate / (1 + epoch * 0.5);
-		shuffle(order, n, &state);
-		for (size_t i = 0; i < n; i++) {
-			sgd_step(c, &vectors[order[i]], labels[order[i]], rate,
-			         &scale, probs);
-			scale *= 1 - rate * p->l2;
-			if (scale < 1e-6)
-				rescale(c, &scale);
-		}
+	if (distinct_labels(labels, n) == 1) {
+		/* nothing to separate: that class, always */
+		for (size_t k = 0; k < c->classes; k++)
+			c->bias[k] = k == labels[0] ? 0 : -1e9f;
+		return;
 	}
-	rescale(c, &scale);
-	free(order);
-	free(probs);
+	problem_build(&prob, &space, vectors, labels, n, c->features);
+	param.solver_type = solver_type(p->solver);
+	param.C = p->c;
+	param.eps = param.solver_type == L2R_LR ? 0.01 : 0.1;
+	set_print_string_function(quiet);
+	/* The dual solvers visit examples in an order drawn by rand():
+	 * seeded, the same texts give the same model, bit for bit. */
+	srand(1);
+	model = train(&prob, &param);
+	take_weights(c, model);
+	free_and_destroy_model(&model);
+	free(space);
+	free(prob.x);
+	free(prob.y);
 }
 
 struct mas_classifier *mas_classify_train(const char *const *texts,
@@ -732,7 +773,6 @@ struct mas_classifier *mas_classify_train(const char *const *texts,
 	struct mas_classify_params p;
 	struct raw *raws;
 	struct mas_features *vectors;
-	size_t weights_size;
 
 	if (n == 0 || classes == 0)
 		return NULL;
@@ -743,21 +783,14 @@ struct mas_classifier *mas_classify_train(const char *const *texts,
 	if (!c || !raws || !vectors)
 		mas_die(MAS_EXIT_IO, "out of memory");
 	c->classes = classes;
+	c->scale = p.scale;
 	build_vocabulary(c, texts, n, raws);
 	for (size_t t = 0; t < n; t++) {
 		weigh(&c->vocab, c->idf, &raws[t], &vectors[t]);
 		raw_free(&raws[t]);
 	}
 	free(raws);
-	c->stride = (classes + LANES - 1) / LANES * LANES;
-	weights_size = (c->features ? c->features : 1) * c->stride *
-	               sizeof(*c->weights);
-	c->weights = aligned_alloc(sizeof(vec8), weights_size);
-	if (c->weights)
-		memset(c->weights, 0, weights_size);
-	c->bias = calloc(classes, sizeof(*c->bias));
-	if (!c->weights || !c->bias)
-		mas_die(MAS_EXIT_IO, "out of memory");
+	allocate_weights(c);
 	fit(c, vectors, labels, n, &p);
 	for (size_t t = 0; t < n; t++)
 		mas_features_release(&vectors[t]);
@@ -776,63 +809,56 @@ void mas_classify_free(struct mas_classifier *classifier)
 	free(classifier);
 }
 
+double mas_classify_scale(const struct mas_classifier *classifier)
+{
+	return classifier->scale;
+}
+
+void mas_classify_set_scale(struct mas_classifier *classifier, double scale)
+{
+	if (scale > 0)
+		classifier->scale = scale;
+}
+
 /* ---- calibration ---- */
 
-struct scored {
-	double p;
-	int kind; /* 1 correct in scope, 0 wrong in scope, -1 out of scope */
-};
-
-static int compare_scored(const void *a, const void *b)
+/* The scores of X, before the softmax's scale, into S (CLASSES). */
+static void raw_scores(const struct mas_classifier *c,
+                       const struct mas_features *x, double *s)
 {
-	double x = ((const struct scored *)a)->p;
-	double y = ((const struct scored *)b)->p;
+	vec8 acc[c->stride / LANES];
+	const float *scores = (const float *)acc;
 
-	return x < y ? -1 : x > y;
+	accumulate(c, x, acc);
+	for (size_t k = 0; k < c->classes; k++)
+		s[k] = (double)scores[k] + c->bias[k];
 }
 
-/* The threshold with the best balanced accuracy: accepted correct
- * answers plus refused out-of-scope texts, each as a fraction.  S is
- * sorted; thresholds fall midway between neighbours. */
-static double best_split(const struct scored *s, size_t n, size_t in,
-                         size_t oos)
+/* The softmax of SCALE times S into P; returns the log of its sum
+ * relative to the top score (for the log-loss). */
+static double softmax(const double *s, size_t n, double scale, double *p)
 {
-	size_t correct = 0;
-	double j, best_j, best_t = 0;
+	double top = -INFINITY, sum = 0;
 
-	for (size_t i = 0; i < n; i++)
-		correct += s[i].kind == 1;
-	j = best_j = (double)correct / (double)in;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i].kind == 1)
-			j -= 1.0 / (double)in;
-		else if (s[i].kind == -1)
-			j += 1.0 / (double)oos;
-		if (j > best_j + 1e-12 &&
-		    (i + 1 == n || s[i + 1].p > s[i].p)) {
-			best_j = j;
-			best_t = i + 1 < n ? (s[i].p + s[i + 1].p) / 2
-			                   : s[i].p + 1e-6;
-		}
+	for (size_t k = 0; k < n; k++)
+		if (s[k] * scale > top)
+			top = s[k] * scale;
+	for (size_t k = 0; k < n; k++) {
+		p[k] = exp(s[k] * scale - top);
+		sum += p[k];
 	}
-	return best_t;
+	for (size_t k = 0; k < n; k++)
+		p[k] /= sum;
+	return log(sum) + top;
 }
 
-/* Without out-of-scope examples: accept 95% of correct answers. */
-static double low_percentile(const struct scored *s, size_t n)
-{
-	size_t correct = 0, seen = 0, want;
-
-	for (size_t i = 0; i < n; i++)
-		correct += s[i].kind == 1;
-	if (correct == 0)
-		return 0;
-	want = correct / 20;
-	for (size_t i = 0; i < n; i++)
-		if (s[i].kind == 1 && seen++ == want)
-			return s[i].p;
-	return 0;
-}
+/* Held-out scores: row I of SCORES (CLASSES each) for example I, when
+ * HELD[I]. */
+struct heldout {
+	double *scores;
+	unsigned char *held;
+	size_t n, classes;
+};
 
 /* Which fold each example is held out in: round-robin within its label,
  * so every fold sees every label in proportion. */
@@ -852,77 +878,285 @@ static size_t *assign_folds(const size_t *labels, size_t n, size_t classes,
 
 /* Trains without fold F and scores the texts held out. */
 static void run_fold(const char *const *texts, const size_t *labels,
-                     size_t n, size_t classes, const size_t *fold, size_t f,
-                     size_t oos_label,
+                     const size_t *fold, size_t f,
                      const struct mas_classify_params *params,
-                     struct scored *out)
+                     struct heldout *h)
 {
-	const char **train = malloc(n * sizeof(*train));
-	size_t *train_labels = malloc(n * sizeof(*train_labels));
-	double *probs = malloc(classes * sizeof(*probs));
+	const char **train = malloc(h->n * sizeof(*train));
+	size_t *train_labels = malloc(h->n * sizeof(*train_labels));
 	struct mas_classifier *model;
+	struct mas_features x;
 	size_t m = 0;
 
-	if (!train || !train_labels || !probs)
+	if (!train || !train_labels)
 		mas_die(MAS_EXIT_IO, "out of memory");
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < h->n; i++)
 		if (fold[i] != f) {
 			train[m] = texts[i];
 			train_labels[m++] = labels[i];
 		}
-	model = mas_classify_train(train, train_labels, m, classes, params);
-	for (size_t i = 0; model && i < n; i++) {
-		size_t best;
+	model = mas_classify_train(train, train_labels, m, h->classes,
+	                           params);
+	mas_features_init(&x);
+	for (size_t i = 0; model && i < h->n; i++) {
 		if (fold[i] != f)
 			continue;
-		best = mas_classify_predict(model, texts[i], probs);
-		out[i].p = probs[best];
-		if (labels[i] != oos_label)
-			out[i].kind = best == labels[i];
-		else /* refused whatever the threshold: no say in it */
-			out[i].kind = best == oos_label ? -2 : -1;
+		mas_classify_vector(model, texts[i], &x);
+		raw_scores(model, &x, h->scores + i * h->classes);
+		h->held[i] = 1;
 	}
+	mas_features_release(&x);
 	mas_classify_free(model);
 	free(train);
 	free(train_labels);
-	free(probs);
 }
 
-double mas_classify_calibrate(const char *const *texts, const size_t *labels,
-                              size_t n, size_t classes, size_t oos_label,
-                              size_t folds,
-                              const struct mas_classify_params *params)
+/* The slope and curvature of the held-out log-loss in SCALE: the mean,
+ * over examples, of the expected score less the true one, and of the
+ * scores' variance. */
+static void loss_slope(const struct heldout *h, const size_t *labels,
+                       double scale, double *slope, double *curve,
+                       double *p)
 {
-	struct scored *s;
-	size_t *fold, in = 0, oos = 0, m = 0;
-	double threshold;
+	size_t m = 0;
 
-	if (n < 2 || classes == 0)
+	*slope = *curve = 0;
+	for (size_t i = 0; i < h->n; i++) {
+		const double *s = h->scores + i * h->classes;
+		double mean = 0, square = 0;
+		if (!h->held[i])
+			continue;
+		softmax(s, h->classes, scale, p);
+		for (size_t k = 0; k < h->classes; k++) {
+			mean += p[k] * s[k];
+			square += p[k] * s[k] * s[k];
+		}
+		*slope += mean - s[labels[i]];
+		*curve += square - mean * mean;
+		m++;
+	}
+	*slope /= m ? (double)m : 1;
+	*curve /= m ? (double)m : 1;
+}
+
+/*
+ * The softmax scale that minimises the held-out log-loss: the loss is
+ * convex in the scale, so Newton's method within a bracket that
+ * bisection keeps (a scale from 0.01 to 1000).
+ */
+static double fit_scale(const struct heldout *h, const size_t *labels)
+{
+	double low = 0.01, high = 1000, scale = 5;
+	double *p = malloc(h->classes * sizeof(*p));
+
+	if (!p)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (int i = 0; i < 50 && high - low > 1e-4 * scale; i++) {
+		double slope, curve, next;
+		loss_slope(h, labels, scale, &slope, &curve, p);
+		if (slope > 0)
+			high = scale;
+		else
+			low = scale;
+		next = curve > 0 ? scale - slope / curve : -1;
+		scale = next > low && next < high ? next : (low + high) / 2;
+		if (fabs(slope) < 1e-9)
+			break;
+	}
+	free(p);
+	return scale;
+}
+
+struct scored {
+	double p;
+	int kind; /* 1 correct in scope, 0 wrong in scope, -1 out of scope
+	           * (-2 when it was taken for out of scope already) */
+};
+
+static int compare_scored(const void *a, const void *b)
+{
+	double x = ((const struct scored *)a)->p;
+	double y = ((const struct scored *)b)->p;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A threshold midway between S[I] and the next, or just above S[I]. */
+static double between(const struct scored *s, size_t n, size_t i)
+{
+	return i + 1 < n ? (s[i].p + s[i + 1].p) / 2 : s[i].p + 1e-6;
+}
+
+/* The threshold with the most in-scope accuracy plus out-of-scope
+ * recall, each as a fraction; S is sorted. */
+static double best_sum(const struct scored *s, size_t n, size_t in,
+                       size_t oos)
+{
+	size_t correct = 0;
+	double j, best_j, best_t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		correct += s[i].kind == 1;
+	j = best_j = (double)correct / (double)in;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].kind == 1)
+			j -= 1.0 / (double)in;
+		else if (s[i].kind == -1)
+			j += 1.0 / (double)oos;
+		if (j > best_j + 1e-12 &&
+		    (i + 1 == n || s[i + 1].p > s[i].p)) {
+			best_j = j;
+			best_t = between(s, n, i);
+		}
+	}
+	return best_t;
+}
+
+/* The lowest threshold at which out-of-scope recall reaches TARGET;
+ * S is sorted.  REFUSED already are those taken for out of scope. */
+static double recall_target(const struct scored *s, size_t n, size_t oos,
+                            size_t refused, double target)
+{
+	size_t caught = refused;
+
+	if ((double)caught >= target * (double)oos)
 		return 0;
+	for (size_t i = 0; i < n; i++) {
+		caught += s[i].kind == -1;
+		if ((double)caught >= target * (double)oos - 1e-9 &&
+		    (i + 1 == n || s[i + 1].p > s[i].p))
+			return between(s, n, i);
+	}
+	return s[n - 1].p + 1e-6;
+}
+
+/* Without out-of-scope examples: accept 95% of correct answers. */
+static double low_percentile(const struct scored *s, size_t n)
+{
+	size_t correct = 0, seen = 0, want;
+
+	for (size_t i = 0; i < n; i++)
+		correct += s[i].kind == 1;
+	if (correct == 0)
+		return 0;
+	want = correct / 20;
+	for (size_t i = 0; i < n; i++)
+		if (s[i].kind == 1 && seen++ == want)
+			return s[i].p;
+	return 0;
+}
+
+/* Each held-out example's top probability under SCALE and its kind;
+ * returns how many, with the counts of in-scope and out-of-scope ones
+ * and of those taken for out of scope whatever the threshold. */
+static size_t score_heldout(const struct heldout *h, const size_t *labels,
+                            size_t oos_label, double scale,
+                            struct scored *s, size_t counts[3])
+{
+	double *p = malloc(h->classes * sizeof(*p));
+	size_t m = 0;
+
+	if (!p)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	counts[0] = counts[1] = counts[2] = 0;
+	for (size_t i = 0; i < h->n; i++) {
+		size_t best = 0;
+		if (!h->held[i])
+			continue;
+		softmax(h->scores + i * h->classes, h->classes, scale, p);
+		for (size_t k = 1; k < h->classes; k++)
+			if (p[k] > p[best])
+				best = k;
+		s[m].p = p[best];
+		if (labels[i] != oos_label) {
+			s[m].kind = best == labels[i];
+			counts[0]++;
+		} else {
+			s[m].kind = best == oos_label ? -2 : -1;
+			counts[1]++;
+			counts[2] += best == oos_label;
+		}
+		m++;
+	}
+	free(p);
+	return m;
+}
+
+/* The cross-validated figures at threshold OUT->threshold. */
+static void estimate(const struct scored *s, size_t m, const size_t c[3],
+                     struct mas_classify_calibration *out)
+{
+	size_t top1 = 0, kept = 0, refused = c[2];
+
+	for (size_t i = 0; i < m; i++) {
+		top1 += s[i].kind == 1;
+		kept += s[i].kind == 1 && s[i].p >= out->threshold;
+		refused += s[i].kind == -1 && s[i].p < out->threshold;
+	}
+	out->top1 = c[0] ? (double)top1 / (double)c[0] : 0;
+	out->accuracy = c[0] ? (double)kept / (double)c[0] : 0;
+	out->oos_recall = c[1] ? (double)refused / (double)c[1] : -1;
+}
+
+static void choose_threshold(struct scored *s, size_t m, const size_t c[3],
+                             double target,
+                             struct mas_classify_calibration *out)
+{
+	qsort(s, m, sizeof(*s), compare_scored);
+	if (m == 0 || c[0] == 0) {
+		out->threshold = 0;
+		out->rule = "none";
+	} else if (c[1] == 0) {
+		out->threshold = low_percentile(s, m);
+		out->rule = "correct_p5";
+	} else if (target > 0) {
+		out->threshold = recall_target(s, m, c[1], c[2], target);
+		out->rule = "oos_recall";
+	} else {
+		out->threshold = best_sum(s, m, c[0], c[1]);
+		out->rule = "accuracy+recall";
+	}
+	estimate(s, m, c, out);
+}
+
+int mas_classify_calibrate(const char *const *texts, const size_t *labels,
+                           size_t n, size_t classes, size_t oos_label,
+                           size_t folds, double oos_recall,
+                           const struct mas_classify_params *params,
+                           struct mas_classify_calibration *out)
+{
+	struct mas_classify_params p;
+	struct heldout h = { 0 };
+	struct scored *s;
+	size_t *fold, m, counts[3];
+
+	set_defaults(&p, params);
+	memset(out, 0, sizeof(*out));
+	out->scale = p.scale;
+	out->rule = "none";
+	out->target = oos_recall;
+	out->oos_recall = -1;
+	if (n < 2 || classes == 0)
+		return -1;
 	folds = folds < 2 ? 2 : folds;
-	s = calloc(n, sizeof(*s));
-	if (!s)
+	h.n = n;
+	h.classes = classes;
+	h.scores = malloc(n * classes * sizeof(*h.scores));
+	h.held = calloc(n, 1);
+	s = malloc(n * sizeof(*s));
+	if (!h.scores || !h.held || !s)
 		mas_die(MAS_EXIT_IO, "out of memory");
 	fold = assign_folds(labels, n, classes, folds);
-	for (size_t i = 0; i < n; i++)
-		s[i].kind = -3; /* not held out (yet) */
 	/* Past 5,000 texts one fold (an 80/20 split with 5 folds) is
 	 * plenty, and training four more models would cost seconds. */
 	for (size_t f = 0; f < (n > 5000 ? 1 : folds); f++)
-		run_fold(texts, labels, n, classes, fold, f, oos_label, params,
-		         s);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i].kind == -3)
-			continue;
-		in += labels[i] != oos_label;
-		oos += labels[i] == oos_label;
-		if (s[i].kind != -2)
-			s[m++] = s[i];
-	}
-	qsort(s, m, sizeof(*s), compare_scored);
-	threshold = oos && in ? best_split(s, m, in, oos)
-	                      : low_percentile(s, m);
+		run_fold(texts, labels, fold, f, &p, &h);
+	out->scale = fit_scale(&h, labels);
+	m = score_heldout(&h, labels, oos_label, out->scale, s, counts);
+	choose_threshold(s, m, counts, oos_recall, out);
 	free(fold);
 	free(s);
-	return threshold;
+	free(h.scores);
+	free(h.held);
+	return 0;
 }

@@ -6,6 +6,7 @@
  * and the plans through mas_chat_reply, sessions and follow-ups.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "chat.h"
@@ -150,13 +151,29 @@ static void test_calibrate(void)
 	};
 	static const size_t labels[] = { 0, 0, 0, 0, 0, 1, 1, 1, 1, 1,
 		                         2, 2, 2, 2, 2 };
-	double t = mas_classify_calibrate(texts, labels, 15, 3, 2, 5, NULL);
-	double u = mas_classify_calibrate(texts, labels, 15, 3, (size_t)-1,
-	                                  5, NULL);
+	struct mas_classify_calibration t, u, r, none;
 
-	CHECK(t >= 0 && t < 1);
-	CHECK(u >= 0 && u < 1);
-	CHECK(mas_classify_calibrate(texts, labels, 1, 3, 2, 5, NULL) == 0);
+	CHECK_INT(mas_classify_calibrate(texts, labels, 15, 3, 2, 5, 0, NULL,
+	                                 &t), 0);
+	CHECK(t.threshold >= 0 && t.threshold < 1);
+	CHECK(strcmp(t.rule, "accuracy+recall") == 0);
+	CHECK(t.scale > 0.01 && t.scale < 1000);
+	CHECK(t.oos_recall >= 0 && t.oos_recall <= 1);
+	CHECK(t.accuracy <= t.top1);
+	CHECK_INT(mas_classify_calibrate(texts, labels, 15, 3, (size_t)-1, 5,
+	                                 0, NULL, &u), 0);
+	CHECK(u.threshold >= 0 && u.threshold < 1);
+	CHECK(strcmp(u.rule, "correct_p5") == 0);
+	CHECK(u.oos_recall == -1);
+	/* asking for all out-of-scope texts refused gets them */
+	CHECK_INT(mas_classify_calibrate(texts, labels, 15, 3, 2, 5, 1.0,
+	                                 NULL, &r), 0);
+	CHECK(strcmp(r.rule, "oos_recall") == 0);
+	CHECK(r.oos_recall == 1.0);
+	CHECK(r.threshold >= t.threshold);
+	CHECK_INT(mas_classify_calibrate(texts, labels, 1, 3, 2, 5, 0, NULL,
+	                                 &none), -1);
+	CHECK(none.threshold == 0 && strcmp(none.rule, "none") == 0);
 }
 
 static void test_negation_flips(void)
