@@ -32,6 +32,7 @@ enum {
 	OPT_SESSION_TTL,
 	OPT_NO_SESSIONS,
 	OPT_THRESHOLD,
+	OPT_OOS_RECALL,
 };
 
 struct chat_command {
@@ -67,6 +68,10 @@ static const struct argp_option options[] = {
 	{ "threshold", OPT_THRESHOLD, "P", 0,
 	  "Refuse intents less probable than P (default: calibrated on the "
 	  "knowledge base)", 0 },
+	{ "oos-recall", OPT_OOS_RECALL, "P", 0,
+	  "Calibrate the threshold to refuse a fraction P of the knowledge "
+	  "base's out-of-scope examples (default 0.7); 0: for the most "
+	  "in-scope accuracy plus out-of-scope recall", 0 },
 	{ "interactive", OPT_INTERACTIVE, NULL, 0,
 	  "Converse on the terminal, in one session, until Ctrl-D", 0 },
 	{ 0 }
@@ -81,6 +86,17 @@ static double parse_threshold(const char *text)
 		mas_die(MAS_EXIT_USAGE, "--threshold: '%s' is not a number "
 		        "from 0 up to 1", text);
 	return value;
+}
+
+static double parse_recall(const char *text)
+{
+	char *end;
+	double value = strtod(text, &end);
+
+	if (end == text || *end != '\0' || !(value >= 0 && value <= 1))
+		mas_die(MAS_EXIT_USAGE, "--oos-recall: '%s' is not a number "
+		        "from 0 to 1", text);
+	return value > 0 ? value : -1; /* -1: the accuracy+recall rule */
 }
 
 /* "en", "zh" or a locale name starting with either. */
@@ -134,6 +150,7 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_SESSIONS: command->no_sessions = 1; break;
 	case OPT_THRESHOLD: o->threshold = parse_threshold(arg); break;
+	case OPT_OOS_RECALL: o->oos_recall = parse_recall(arg); break;
 	case OPT_INTERACTIVE: command->interactive = 1; break;
 	case ARGP_KEY_ARG: positional(command, arg, state); break;
 	default: return ARGP_ERR_UNKNOWN;

@@ -107,6 +107,10 @@ static void train(struct mas_chat *chat)
 	struct training t = { 0 };
 	struct mas_classify_params params = { 0 };
 	double start = mas_clock_monotonic();
+	double recall = chat->options->oos_recall;
+
+	if (recall == 0)
+		recall = MAS_CHAT_OOS_RECALL;
 	chat->oos_class = chat->kb.out_of_scope_count ? chat->kb.intent_count
 	                                              : NO_CLASS;
 	chat->classes = chat->kb.intent_count + (chat->oos_class != NO_CLASS);
@@ -115,7 +119,7 @@ static void train(struct mas_chat *chat)
 	/* Calibrate first: its models are gone before the real one is
 	 * made, so that two never take memory at once. */
 	mas_classify_calibrate(t.texts, t.labels, t.count, chat->classes,
-	                       NO_CLASS, 5, chat->options->oos_recall,
+	                       chat->oos_class, 5, recall > 0 ? recall : 0,
 	                       &params, &chat->calibration);
 	chat->threshold = chat->options->threshold >= 0
 	        ? chat->options->threshold : chat->calibration.threshold;
@@ -172,9 +176,27 @@ static jv round4(double x)
 	return jv_number(round(x * 10000) / 10000);
 }
 
-jv mas_chat_info(const struct mas_chat *chat)
+/* How the threshold was chosen: "given" (--threshold), else the rule
+ * of the calibration (classify.h). */
+static const char *threshold_rule(const struct mas_chat *chat)
+{
+	return chat->options->threshold >= 0 ? "given"
+	                                     : chat->calibration.rule;
+}
+
+/* The cross-validated figures of the calibration (classify.h). */
+static jv cv_json(const struct mas_classify_calibration *c)
 {
 	return JV_OBJECT(
+		jv_string("top1"), round4(c->top1),
+		jv_string("accuracy"), round4(c->accuracy),
+		jv_string("oos_recall"),
+		c->oos_recall < 0 ? jv_null() : round4(c->oos_recall));
+}
+
+jv mas_chat_info(const struct mas_chat *chat)
+{
+	jv info = JV_OBJECT(
 		jv_string("kb"), jv_string(chat->kb.path),
 		jv_string("intents"), jv_number((double)chat->kb.intent_count),
 		jv_string("examples"), jv_number((double)chat->examples),
@@ -182,9 +204,15 @@ jv mas_chat_info(const struct mas_chat *chat)
 		jv_string("features"), jv_number((double)
 			mas_classify_feature_count(chat->classifier)),
 		jv_string("threshold"), round4(chat->threshold),
-		jv_string("train_seconds"), round4(chat->train_seconds),
-		jv_string("sentiment"),
-		jv_string(chat->sentiment ? "model" : "lexicon"));
+		jv_string("threshold_rule"), jv_string(threshold_rule(chat)),
+		jv_string("scale"), round4(chat->calibration.scale));
+
+	info = jv_object_set(info, jv_string("cv"),
+	                     cv_json(&chat->calibration));
+	info = jv_object_set(info, jv_string("train_seconds"),
+	                     round4(chat->train_seconds));
+	return jv_object_set(info, jv_string("sentiment"), jv_string(
+		chat->sentiment ? "model" : "lexicon"));
 }
 
 /* ---- beliefs ---- */
@@ -1168,6 +1196,7 @@ static jv meta_json(const struct chat_beliefs *b, struct mas_bdi *bdi)
 		jv_string("knowledge"), jv_copy(b->knowledge),
 		jv_string("candidates"), candidates_json(b),
 		jv_string("threshold"), round4(b->chat->threshold),
+		jv_string("threshold_rule"), jv_string(threshold_rule(b->chat)),
 		jv_string("followup"), jv_bool(b->followup),
 		jv_string("turn"), b->has_session
 		        ? jv_number((double)b->session.turns + 1) : jv_null(),

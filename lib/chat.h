@@ -36,6 +36,12 @@
  * naming the field. */
 #define MAS_CHAT_MESSAGE_MAX 65536
 
+/* The out-of-scope recall the threshold aims at by default: a stated
+ * target rather than the most accuracy plus recall, which on a few dozen
+ * out-of-scope examples refused one in ten good answers
+ * (mas-chat(1), METHODS). */
+#define MAS_CHAT_OOS_RECALL 0.7
+
 struct mas_chat_options {
 	const char *kb_path;
 	const char *sentiment_train;   /* labelled examples, or NULL: the
@@ -46,9 +52,11 @@ struct mas_chat_options {
 	const char *session;           /* session_id for records without
 	                                * one, or NULL */
 	double threshold;              /* < 0: calibrated */
-	double oos_recall;             /* out-of-scope recall the threshold
-	                                * aims at, or 0: the default rule
-	                                * (classify.h) */
+	double oos_recall;             /* with out-of-scope examples, the
+	                                * recall the threshold aims at
+	                                * (classify.h, "oos_recall"); 0:
+	                                * MAS_CHAT_OOS_RECALL; < 0: the
+	                                * "accuracy+recall" rule */
 	struct mas_sessions *sessions; /* memory, or NULL: none (borrowed) */
 	const struct mas_engine *engine; /* the model, or NULL (borrowed) */
 	/* With a model: the reply's text as it streams in, for the

@@ -55,14 +55,16 @@ printf '  100,000 messages in 1,000 sessions (SQLite): %.2f s, %.0f messages/s, 
 
 # Accuracy on held-out messages.
 mas-chat --no-sessions -k "$kb" "$heldout" > "$OUT/chat-heldout.out"
-jq -rs '[(map(select(.intent != "out_of_scope")) | (map(select(.chat.intent == .intent)) | length) / length),
-         (map(select(.intent == "out_of_scope")) | (map(select(.chat.intent == "out_of_scope")) | length) / length),
-         ((map(select(.chat.sentiment.label == .sentiment)) | length) / length), length] | @tsv' \
+jq -rs '[(map(select(.intent != "out_of_scope")) | (map(select(.chat.meta.candidates[0].intent == .intent)) | length) / length),
+         (map(select(.intent != "out_of_scope")) | (map(select(.chat.intent == .intent and (.chat.status // "answer") == "answer")) | length) / length),
+         (map(select(.intent == "out_of_scope")) | (map(select((.chat.status // "x") != "answer" or .chat.intent == "out_of_scope")) | length) / length),
+         ((map(select(.chat.sentiment.label == .sentiment)) | length) / length), length,
+         .[0].chat.meta.threshold_rule] | @tsv' \
 	"$OUT/chat-heldout.out" | {
-	read -r intent oos sentiment n
+	read -r top1 intent oos sentiment n rule
 	echo "examples/kb.jsonl on $n held-out messages ($heldout):"
-	printf '  intent accuracy %.3f, out-of-scope recall %.3f, sentiment accuracy %.3f\n' \
-		"$intent" "$oos" "$sentiment"
+	printf '  intent top-1 %.3f; at the threshold (%s): answered right %.3f (target >= top-1 - 0.03), out of scope refused %.3f (target >= 0.70); sentiment accuracy %.3f\n' \
+		"$top1" "$rule" "$intent" "$oos" "$sentiment"
 }
 jq -r .intent "$bigheld" > "$OUT/chat-want.txt"
 head -1500 "$OUT/chat-plain.out" |
