@@ -438,6 +438,10 @@ static jv merged(const struct mas_chat_turn *turn, jv result, jv outcome)
 			turn, jv_string_value(intent),
 			jv_object_get(jv_copy(result),
 			              jv_string("suggested_actions"))));
+	/* the model decides: an intent it names is taken */
+	result = set(result, "status", jv_string(
+		strcmp(jv_string_value(intent), "out_of_scope") == 0
+		        ? "out_of_scope" : "answer"));
 	result = set(result, "intent", intent);
 	jv_free(old);
 	jv_free(reply);

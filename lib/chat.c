@@ -239,6 +239,8 @@ struct chat_beliefs {
 	jv slots;                   /* and those the session remembers */
 
 	long intent;                /* -1: out of scope */
+	long clarify;               /* -1, or the intent a clarifying
+	                             * question asks about first */
 	double confidence;
 	int followup;
 
@@ -722,6 +724,7 @@ static int step_ask_which_intent(struct mas_bdi *bdi, void *beliefs,
 	for (size_t i = 0; i < count; i++)
 		labels[i] = intent_label(&b->chat->kb.intents[best[i]],
 		                         b->lang);
+	b->clarify = (long)best[0];
 	set_response(b, message_text(b, "clarify", JV_OBJECT(
 		jv_string("candidates"), join_list(labels, count, b->lang))));
 	add_action(b, "confirm_intent");
@@ -1203,6 +1206,17 @@ static jv meta_json(const struct chat_beliefs *b, struct mas_bdi *bdi)
 		jv_string("plans"), mas_bdi_trace(bdi));
 }
 
+/* The intent taken; unsure, the best candidate (with status "clarify");
+ * else out_of_scope. */
+static const char *intent_name(const struct chat_beliefs *b)
+{
+	if (b->intent >= 0)
+		return intent_of(b)->name;
+	if (b->clarify >= 0)
+		return b->chat->kb.intents[b->clarify].name;
+	return "out_of_scope";
+}
+
 static jv result_json(const struct chat_beliefs *b, struct mas_bdi *bdi)
 {
 	char now[MAS_CLOCK_ISO_SIZE];
@@ -1211,9 +1225,10 @@ static jv result_json(const struct chat_beliefs *b, struct mas_bdi *bdi)
 	mas_clock_now_iso(now);
 	out = JV_OBJECT(
 		jv_string("response"), jv_string(b->response),
-		jv_string("intent"), jv_string(b->intent >= 0
-		                               ? intent_of(b)->name
-		                               : "out_of_scope"),
+		jv_string("intent"), jv_string(intent_name(b)),
+		jv_string("status"), jv_string(
+			b->intent >= 0 ? "answer"
+			: b->clarify >= 0 ? "clarify" : "out_of_scope"),
 		jv_string("sentiment"), JV_OBJECT(
 			jv_string("label"), jv_string(b->sentiment),
 			jv_string("score"), round4(b->score)),
@@ -1282,6 +1297,18 @@ static double number_at(jv object, const char *a, const char *b)
 	return x;
 }
 
+/* The intent a session remembers of RESULT (borrowed): the one taken,
+ * not the candidate of a clarifying question, which the next turn must
+ * not carry on as if it had been understood. */
+static const char *remembered_intent(jv result)
+{
+	const char *status = string_at(result, "status", NULL);
+
+	if (status && strcmp(status, "clarify") == 0)
+		return "out_of_scope";
+	return string_at(result, "intent", NULL);
+}
+
 /* Remember the turn RESULT (consumed) answered, and return it; or, when
  * the session could not be saved, the failure: an answer the session
  * does not remember would make the next turn wrong, so the record fails
@@ -1295,7 +1322,7 @@ static jv remember(struct mas_chat *chat, struct mas_session *session,
 		.user_id = string_at(input, "user_id", NULL),
 		.message = message,
 		.response = string_at(result, "response", NULL),
-		.intent = string_at(result, "intent", NULL),
+		.intent = remembered_intent(result),
 		.confidence = number_at(result, "confidence", NULL),
 		.sentiment = string_at(result, "sentiment", "label"),
 		.score = number_at(result, "sentiment", "score"),
@@ -1421,7 +1448,8 @@ void mas_chat_turn_finish(struct mas_chat_turn *turn, jv result,
  * the turn remembered. */
 static jv answer(struct mas_chat *chat, jv input, struct mas_chat_turn **turn)
 {
-	struct chat_beliefs b = { .chat = chat, .input = input };
+	struct chat_beliefs b = { .chat = chat, .input = input,
+	                          .clarify = -1 };
 	jv status = validate(input);
 	jv result;
 

@@ -231,15 +231,24 @@ kb_file() {
 @test "low confidence: a clarifying question naming the likely intents" {
 	run --separate-stderr chat --no-sessions --threshold 0.999 <<< '{"message":"I was charged and want my money"}'
 	[ "$status" -eq 0 ]
-	output_jq '.chat.meta.plan == "clarify" and .chat.intent == "out_of_scope"'
+	# the best candidate is kept, marked as unsure: not "none of these"
+	output_jq '.chat.meta.plan == "clarify" and .chat.status == "clarify" and .chat.intent == "refund"'
+	output_jq '.chat.intent == .chat.meta.candidates[0].intent'
 	output_jq '.chat.response | startswith("Sorry, I'"'"'m not sure I understood. Is your question about")'
 	output_jq '.chat.suggested_actions == ["confirm_intent"] and .chat.meta.threshold == 0.999'
+	# the session does not take the candidate as understood
+	chat --threshold 0.999 <<< '{"message":"I was charged and want my money","session_id":"c"}' >/dev/null
+	run --separate-stderr mas-chat sessions show c
+	[ "$status" -eq 0 ]
+	output_jq '.last_intent == "out_of_scope"'
+	run --separate-stderr chat --no-sessions <<< '{"message":"how much is the pro plan?"}'
+	output_jq '.chat.status == "answer" and .chat.intent == "pricing"'
 }
 
 @test "out of scope: declined, naming what can be asked" {
 	run --separate-stderr chat --no-sessions < <(printf '%s\n' '{"message":"tell me a joke about cats"}' '{"message":"给我讲个笑话吧"}')
 	[ "$status" -eq 0 ]
-	output_jq -s 'all(.chat.intent == "out_of_scope" and .chat.meta.plan == "out_of_scope")'
+	output_jq -s 'all(.chat.intent == "out_of_scope" and .chat.status == "out_of_scope" and .chat.meta.plan == "out_of_scope")'
 	output_jq -s '.[0].chat.response | test("prices")'
 	output_jq -s '.[1].chat.response | test("价格")'
 	output_jq -s '.[0].chat.suggested_actions == ["rephrase","connect_human"]'
@@ -338,8 +347,8 @@ kb_file() {
 	chat --no-sessions < "$HELDOUT" > "$BATS_TEST_TMPDIR/eval.jsonl"
 	jq -s '{
 	    top1: (map(select(.intent != "out_of_scope")) | (map(select(.chat.meta.candidates[0].intent == .intent)) | length) / length),
-	    intent: (map(select(.intent != "out_of_scope")) | (map(select(.chat.intent == .intent)) | length) / length),
-	    oos: (map(select(.intent == "out_of_scope")) | (map(select(.chat.intent == "out_of_scope")) | length) / length),
+	    intent: (map(select(.intent != "out_of_scope")) | (map(select(.chat.intent == .intent and .chat.status == "answer")) | length) / length),
+	    oos: (map(select(.intent == "out_of_scope")) | (map(select(.chat.status != "answer")) | length) / length),
 	    sentiment: ((map(select(.chat.sentiment.label == .sentiment)) | length) / length)}' \
 		"$BATS_TEST_TMPDIR/eval.jsonl" > "$BATS_TEST_TMPDIR/figures.json"
 	cat "$BATS_TEST_TMPDIR/figures.json"
