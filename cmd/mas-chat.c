@@ -42,6 +42,7 @@ struct chat_command {
 	int interactive;
 	int no_sessions;
 	int sessions_mode;        /* `mas-chat sessions VERB [ID]` */
+	int train_mode;           /* `mas-chat train` */
 	const char *verb, *id;
 	struct mas_store store;
 	int store_open;
@@ -193,6 +194,7 @@ static void open_sessions(struct chat_command *command)
 		mas_die(MAS_EXIT_USAGE, "state store: %s",
 		        error ? error : "cannot open");
 	command->store_open = 1;
+	command->options.store = &command->store;
 	command->sessions = mas_sessions_new(&command->store,
 	                                     session_ttl(&command->cli.config),
 	                                     &error);
@@ -471,10 +473,52 @@ static struct mas_chat *make_agent(struct chat_command *command)
 	return chat;
 }
 
+/* `mas-chat train`: the model into the state store, ahead of the runs
+ * that read it; its summary (mas_chat_info) on stdout.  Exit 75 when the
+ * store cannot take it for now. */
+static int train_command(struct chat_command *command)
+{
+	char *error = NULL;
+	int status = mas_store_open_configured(&command->store,
+	                                       &command->cli.config, &error);
+	struct mas_chat *chat;
+	jv info, text;
+	const char *source;
+
+	if (status != 0) {
+		mas_error_log("state store: %s", error ? error : "cannot open");
+		free(error);
+		return MAS_STORE_TRANSIENT(status) ? MAS_EXIT_TEMPFAIL
+		                                   : MAS_EXIT_USAGE;
+	}
+	command->store_open = 1;
+	command->options.store = &command->store;
+	chat = make_agent(command);
+	info = mas_chat_info(chat);
+	text = jv_dump_string(jv_copy(info), 0);
+	mas_output_init();
+	printf("%s\n", jv_string_value(text));
+	jv_free(text);
+	text = jv_object_get(info, jv_string("model"));
+	source = jv_string_value(text);
+	status = strcmp(source, "trained in memory") == 0 ? MAS_EXIT_TEMPFAIL
+	                                                  : MAS_EXIT_OK;
+	if (status)
+		mas_error_log("the model could not be stored; try again "
+		              "later");
+	jv_free(text);
+	mas_chat_free(chat);
+	mas_store_close(&command->store);
+	return status;
+}
+
 static void check_usage(struct chat_command *command)
 {
 	if (command->sessions_mode)
 		return;
+	if (command->train_mode && (command->cli.file_count > 0 ||
+	                            command->interactive))
+		mas_die(MAS_EXIT_USAGE, "train takes no input: give --kb");
 	if (command->verb)
 		mas_die(MAS_EXIT_USAGE, "unexpected argument");
 	if (command->interactive && command->cli.file_count > 0)
@@ -490,7 +534,8 @@ int main(int argc, char **argv)
 		"out, remembering sessions.\v"
 		"Reads JSON Lines from the FILEs (or stdin) and writes JSON "
 		"Lines to stdout.  `mas-chat sessions list|show ID|delete ID` "
-		"inspects the sessions.  See mas-chat(1) and mas-chat(5).";
+		"inspects the sessions; `mas-chat train` stores the trained "
+		"model ahead of the runs.  See mas-chat(1) and mas-chat(5).";
 	struct argp_child children[] = {
 		{ &mas_cli_argp, 0, "Options every mas program takes:", 0 },
 		{ &mas_engine_argp, 0, "Options for a model endpoint "
@@ -498,7 +543,8 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	struct argp argp = { options, parse_option,
-		             "[FILE...]\nsessions list|show ID|delete ID", doc,
+		             "[FILE...]\nsessions list|show ID|delete ID\ntrain",
+		             doc,
 		             children, NULL, NULL };
 	struct chat_command command = { 0 };
 	struct conversation conversation = { 0 };
@@ -513,12 +559,23 @@ int main(int argc, char **argv)
 		argv[1] = argv[0];
 		argv++;
 		argc--;
+	} else if (argc > 1 && strcmp(argv[1], "train") == 0) {
+		command.train_mode = 1;
+		argv[1] = argv[0];
+		argv++;
+		argc--;
 	}
 	mas_cli_parse(&command.cli, &argp, argc, argv, &command);
 	check_usage(&command);
 	mas_cli_setup(&command.cli);
 	if (command.sessions_mode) {
 		status = sessions_command(&command);
+		mas_cli_release(&command.cli);
+		mas_output_close();
+		return status;
+	}
+	if (command.train_mode) {
+		status = train_command(&command);
 		mas_cli_release(&command.cli);
 		mas_output_close();
 		return status;

@@ -9,6 +9,7 @@
 
 #include "bdi.h"
 #include "chat.h"
+#include "chat-cache.h"
 #include "chat-model.h"
 #include "classify.h"
 #include "clock.h"
@@ -41,6 +42,7 @@ struct mas_chat {
 	size_t faq_vector_count;
 	size_t examples;
 	double train_seconds;
+	const char *model_source;   /* for mas_chat_info */
 };
 
 /* ---- training ---- */
@@ -102,34 +104,180 @@ static void vectorise_faqs(struct mas_chat *chat)
 	chat->faq_vector_count = count;
 }
 
-static void train(struct mas_chat *chat)
+/* The out-of-scope recall the calibration aims at, 0 for none. */
+static double recall_target(const struct mas_chat *chat)
 {
-	struct training t = { 0 };
-	struct mas_classify_params params = { 0 };
-	double start = mas_clock_monotonic();
 	double recall = chat->options->oos_recall;
 
 	if (recall == 0)
 		recall = MAS_CHAT_OOS_RECALL;
-	chat->oos_class = chat->kb.out_of_scope_count ? chat->kb.intent_count
-	                                              : NO_CLASS;
-	chat->classes = chat->kb.intent_count + (chat->oos_class != NO_CLASS);
+	return recall > 0 ? recall : 0;
+}
+
+static void train(struct mas_chat *chat)
+{
+	struct training t = { 0 };
+	struct mas_classify_params params = { 0 };
+
 	collect(&chat->kb, &t, chat->oos_class);
 	chat->examples = t.count;
 	/* Calibrate first: its models are gone before the real one is
 	 * made, so that two never take memory at once. */
 	mas_classify_calibrate(t.texts, t.labels, t.count, chat->classes,
-	                       chat->oos_class, 5, recall > 0 ? recall : 0,
+	                       chat->oos_class, 5, recall_target(chat),
 	                       &params, &chat->calibration);
-	chat->threshold = chat->options->threshold >= 0
-	        ? chat->options->threshold : chat->calibration.threshold;
 	chat->classifier = mas_classify_train(t.texts, t.labels, t.count,
 	                                      chat->classes, &params);
 	mas_classify_set_scale(chat->classifier, chat->calibration.scale);
-	vectorise_faqs(chat);
-	chat->train_seconds = mas_clock_monotonic() - start;
 	free(t.texts);
 	free(t.labels);
+}
+
+/* ---- the model cache ---- */
+
+/* What shapes training, for the cache's key (chat-cache.h): bump the
+ * format when the cached bytes change. */
+static void shape(const struct mas_chat *chat, char *out, size_t size)
+{
+	snprintf(out, size, "mas-chat model 1; features %016llx; "
+	         "liblinear svm c=1; folds 5; oos_recall %.17g",
+	         (unsigned long long)mas_classify_fingerprint(),
+	         recall_target(chat));
+}
+
+static const char *const rules[] = {
+	"none", "correct_p5", "accuracy+recall", "oos_recall", NULL
+};
+
+/* The chat's part of a cached model, before the classifier's bytes. */
+struct cached {
+	char magic[8];
+	uint64_t examples, rule;
+	double threshold, scale, target, top1, accuracy, oos_recall;
+};
+
+static void *cache_bytes(const struct mas_chat *chat, size_t *size)
+{
+	const struct mas_classify_calibration *k = &chat->calibration;
+	struct cached head = { "mas-cht", chat->examples, 0, k->threshold,
+	                       k->scale, k->target, k->top1, k->accuracy,
+	                       k->oos_recall };
+	size_t model_size;
+	void *model = mas_classify_save(chat->classifier, &model_size);
+	char *bytes = malloc(sizeof(head) + model_size);
+
+	if (!bytes)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t r = 0; rules[r]; r++)
+		if (strcmp(rules[r], k->rule) == 0)
+			head.rule = r;
+	memcpy(bytes, &head, sizeof(head));
+	memcpy(bytes + sizeof(head), model, model_size);
+	free(model);
+	*size = sizeof(head) + model_size;
+	return bytes;
+}
+
+/* The model of BYTES, when they hold one for CHAT's classes. */
+static int from_cache(struct mas_chat *chat, const char *bytes, size_t size)
+{
+	struct cached head;
+	struct mas_classify_calibration *k = &chat->calibration;
+
+	if (size < sizeof(head))
+		return -1;
+	memcpy(&head, bytes, sizeof(head));
+	if (memcmp(head.magic, "mas-cht", 8) != 0 ||
+	    head.rule >= sizeof(rules) / sizeof(rules[0]) - 1)
+		return -1;
+	chat->classifier = mas_classify_load(bytes + sizeof(head),
+	                                     size - sizeof(head));
+	if (!chat->classifier)
+		return -1;
+	if (mas_classify_classes(chat->classifier) != chat->classes) {
+		mas_classify_free(chat->classifier);
+		chat->classifier = NULL;
+		return -1;
+	}
+	chat->examples = head.examples;
+	k->rule = rules[head.rule];
+	k->threshold = head.threshold;
+	k->scale = head.scale;
+	k->target = head.target;
+	k->top1 = head.top1;
+	k->accuracy = head.accuracy;
+	k->oos_recall = head.oos_recall;
+	return 0;
+}
+
+/* The cached model for KEY; 0 when it was there and whole. */
+static int load_cached(struct mas_chat *chat, const char *key)
+{
+	char *error = NULL;
+	size_t size = 0;
+	char *bytes = mas_chat_cache_get(chat->options->store, key, &size,
+	                                 &error);
+	int status = bytes ? from_cache(chat, bytes, size) : -1;
+
+	if (error)
+		mas_warn("%s; training in memory", error);
+	else if (bytes && status)
+		mas_warn("model cache: the stored model for %s is not one "
+		         "this program reads; training again", chat->kb.path);
+	free(error);
+	free(bytes);
+	return status;
+}
+
+/* Stores the model under KEY; a store that cannot take it (locked, full)
+ * costs the next start a training, nothing more. */
+static void store_trained(struct mas_chat *chat, const char *key)
+{
+	char *error = NULL;
+	size_t size;
+	void *bytes = cache_bytes(chat, &size);
+	int status = mas_chat_cache_put(chat->options->store, key,
+	                                chat->kb.path, bytes, size, &error);
+
+	if (status)
+		mas_warn("%s; the model is not cached", error ? error
+		         : "model cache: cannot store");
+	chat->model_source = status ? "trained in memory" : "trained";
+	free(error);
+	free(bytes);
+}
+
+/* The classifier: from the cache when it has it, else trained (and
+ * cached); then the FAQ questions' vectors. */
+static void make_model(struct mas_chat *chat)
+{
+	double start = mas_clock_monotonic();
+	char key[65], options[256], *error = NULL;
+	int keyed = 0;
+
+	chat->oos_class = chat->kb.out_of_scope_count ? chat->kb.intent_count
+	                                              : NO_CLASS;
+	chat->classes = chat->kb.intent_count + (chat->oos_class != NO_CLASS);
+	chat->model_source = "trained in memory";
+	if (chat->options->store) {
+		shape(chat, options, sizeof(options));
+		keyed = mas_chat_cache_key(chat->kb.path, options, key,
+		                           &error) == 0;
+		if (!keyed)
+			mas_warn("model cache: %s", error);
+		free(error);
+	}
+	if (keyed && load_cached(chat, key) == 0) {
+		chat->model_source = "cached";
+	} else {
+		train(chat);
+		if (keyed)
+			store_trained(chat, key);
+	}
+	chat->threshold = chat->options->threshold >= 0
+	        ? chat->options->threshold : chat->calibration.threshold;
+	vectorise_faqs(chat);
+	chat->train_seconds = mas_clock_monotonic() - start;
 }
 
 struct mas_chat *mas_chat_new(const struct mas_chat_options *options,
@@ -153,7 +301,7 @@ struct mas_chat *mas_chat_new(const struct mas_chat_options *options,
 			return NULL;
 		}
 	}
-	train(chat);
+	make_model(chat);
 	return chat;
 }
 
@@ -209,6 +357,8 @@ jv mas_chat_info(const struct mas_chat *chat)
 
 	info = jv_object_set(info, jv_string("cv"),
 	                     cv_json(&chat->calibration));
+	info = jv_object_set(info, jv_string("model"),
+	                     jv_string(chat->model_source));
 	info = jv_object_set(info, jv_string("train_seconds"),
 	                     round4(chat->train_seconds));
 	return jv_object_set(info, jv_string("sentiment"), jv_string(

@@ -29,6 +29,7 @@
 #include "agent.h"
 #include "engine.h"
 #include "session.h"
+#include "store.h"
 
 /* The longest message answered, in bytes: a customer's message is a few
  * sentences, and the classifier's features grow with the text, so a
@@ -58,6 +59,9 @@ struct mas_chat_options {
 	                                * MAS_CHAT_OOS_RECALL; < 0: the
 	                                * "accuracy+recall" rule */
 	struct mas_sessions *sessions; /* memory, or NULL: none (borrowed) */
+	struct mas_store *store;       /* where trained models are cached
+	                                * (chat-cache.h), or NULL: train at
+	                                * every start (borrowed) */
 	const struct mas_engine *engine; /* the model, or NULL (borrowed) */
 	/* With a model: the reply's text as it streams in, for the
 	 * interactive mode; NULL for none. */
@@ -78,7 +82,9 @@ struct mas_chat *mas_chat_new(const struct mas_chat_options *options,
 void mas_chat_free(struct mas_chat *chat);
 
 /* What was loaded: {"kb", "intents", "examples", "faqs", "features",
- * "threshold", "train_seconds", "sentiment"}. */
+ * "threshold", "threshold_rule", "scale", "cv", "model", "train_seconds",
+ * "sentiment"}; model is "cached" (read from the store), "trained" (and
+ * stored) or "trained in memory" (no store, or it failed). */
 jv mas_chat_info(const struct mas_chat *chat);
 
 /*

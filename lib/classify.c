@@ -1160,3 +1160,127 @@ int mas_classify_calibrate(const char *const *texts, const size_t *labels,
 	free(h.held);
 	return 0;
 }
+
+/* ---- a model as bytes ---- */
+
+#define BLOB_MAGIC "mas-clf"      /* with its NUL: 8 bytes */
+#define BLOB_VERSION 1
+#define BLOB_ORDER 0x01020304u
+
+struct blob_header {
+	char magic[8];
+	uint32_t version, byte_order;
+	uint64_t classes, features;
+	double scale;
+};
+
+static size_t blob_size(uint64_t classes, uint64_t features)
+{
+	return sizeof(struct blob_header) +
+	       features * (sizeof(uint64_t) + sizeof(float)) +
+	       features * classes * sizeof(float) + classes * sizeof(float);
+}
+
+void *mas_classify_save(const struct mas_classifier *c, size_t *size)
+{
+	struct blob_header h = { BLOB_MAGIC, BLOB_VERSION, BLOB_ORDER,
+	                         c->classes, c->features, c->scale };
+	char *blob, *at;
+	uint64_t *keys = calloc(c->features + 1, sizeof(*keys));
+
+	*size = blob_size(c->classes, c->features);
+	blob = malloc(*size);
+	if (!blob || !keys)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t i = 0; i <= c->vocab.mask; i++)
+		if (c->vocab.keys[i])
+			keys[c->vocab.values[i]] = c->vocab.keys[i];
+	memcpy(blob, &h, sizeof(h));
+	at = blob + sizeof(h);
+	memcpy(at, keys, c->features * sizeof(*keys));
+	at += c->features * sizeof(*keys);
+	memcpy(at, c->idf, c->features * sizeof(*c->idf));
+	at += c->features * sizeof(*c->idf);
+	for (size_t f = 0; f < c->features; f++) {
+		memcpy(at, c->weights + f * c->stride,
+		       c->classes * sizeof(float));
+		at += c->classes * sizeof(float);
+	}
+	memcpy(at, c->bias, c->classes * sizeof(*c->bias));
+	free(keys);
+	return blob;
+}
+
+/* The vocabulary of KEYS, in order; -1 when a key repeats (a damaged
+ * blob). */
+static int load_vocab(struct mas_classifier *c, const char *keys)
+{
+	vocab_init(&c->vocab, c->features);
+	for (size_t f = 0; f < c->features; f++) {
+		uint64_t key;
+		memcpy(&key, keys + f * sizeof(key), sizeof(key));
+		if (vocab_add(&c->vocab, key) != f)
+			return -1;
+	}
+	return 0;
+}
+
+struct mas_classifier *mas_classify_load(const void *data, size_t size)
+{
+	struct blob_header h;
+	struct mas_classifier *c;
+	const char *at = data;
+
+	if (size < sizeof(h))
+		return NULL;
+	memcpy(&h, data, sizeof(h));
+	if (memcmp(h.magic, BLOB_MAGIC, sizeof(h.magic)) != 0 ||
+	    h.version != BLOB_VERSION || h.byte_order != BLOB_ORDER ||
+	    h.classes == 0 || h.classes > 1u << 20 ||
+	    h.features > 1u << 28 || !(h.scale > 0) ||
+	    size != blob_size(h.classes, h.features))
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	c->classes = h.classes;
+	c->features = h.features;
+	c->scale = h.scale;
+	at += sizeof(h);
+	if (load_vocab(c, at)) {
+		vocab_release(&c->vocab);
+		free(c);
+		return NULL;
+	}
+	at += c->features * sizeof(uint64_t);
+	c->idf = malloc((c->features ? c->features : 1) * sizeof(*c->idf));
+	if (!c->idf)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	memcpy(c->idf, at, c->features * sizeof(*c->idf));
+	at += c->features * sizeof(*c->idf);
+	allocate_weights(c);
+	for (size_t f = 0; f < c->features; f++) {
+		memcpy(c->weights + f * c->stride, at,
+		       c->classes * sizeof(float));
+		at += c->classes * sizeof(float);
+	}
+	memcpy(c->bias, at, c->classes * sizeof(*c->bias));
+	return c;
+}
+
+uint64_t mas_classify_fingerprint(void)
+{
+	static const char probe[] =
+		"The runners were running quickly, don't they? "
+		"Prices: 1,000 ÉTÉ naïve 价格是多少 ＡＩ";
+	struct raw raw = { 0 };
+	uint64_t sum = FNV_OFFSET;
+
+	extract(probe, &raw);
+	/* order-free: the sum and the xor of the features' hashes, each
+	 * weighed by its count */
+	for (size_t i = 0; i < raw.n; i++)
+		sum += raw.hash[i] * raw.count[i] ^ (raw.hash[i] >> 7);
+	raw_free(&raw);
+	return mix(sum, (uint32_t)raw.n) ^ ((uint64_t)liblinear_version << 48);
+}

@@ -140,6 +140,24 @@ size_t mas_classify_predict(const struct mas_classifier *classifier,
 double mas_classify_scale(const struct mas_classifier *classifier);
 void mas_classify_set_scale(struct mas_classifier *classifier, double scale);
 
+/*
+ * The model as bytes, for a cache (malloc'd, *SIZE of them): this
+ * machine's byte order, read back only by the same program build
+ * format.  mas_classify_load makes a model of them, or returns NULL when
+ * they are not one (another format, damaged): the caller trains anew.
+ */
+void *mas_classify_save(const struct mas_classifier *classifier,
+                        size_t *size);
+struct mas_classifier *mas_classify_load(const void *data, size_t size);
+
+/*
+ * A fingerprint of the feature extractor (lib/text's folding, tokens and
+ * stemmer, as they turn a fixed probe text into features) and of the
+ * LIBLINEAR version: part of a cached model's key, so that a model made
+ * by other features or another learner is never read back.
+ */
+uint64_t mas_classify_fingerprint(void);
+
 struct mas_classify_calibration {
 	double threshold;   /* refuse a top probability under this */
 	double scale;       /* the softmax scale fitted by cross-validation */

@@ -107,6 +107,11 @@ static const char *const migrations[] = {
 	"ALTER TABLE flow_run ADD COLUMN out_ino INTEGER;"
 	"ALTER TABLE flow_run ADD COLUMN out_offset INTEGER;"
 	"UPDATE flow_record SET id = json_quote(id) WHERE id IS NOT NULL;",
+	/* 9: mas-chat's trained models (chat-cache.c): key is the SHA-256
+	 * of the knowledge base's bytes and of what shapes training, kb the
+	 * path it was read from (for people), model the model's bytes. */
+	"CREATE TABLE chat_model (key TEXT PRIMARY KEY, kb TEXT NOT NULL,"
+	"  created REAL NOT NULL, model BLOB NOT NULL);",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
