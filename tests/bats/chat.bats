@@ -431,3 +431,62 @@ kb_file() {
 	# peak memory within a few times the 4 MB line (ASan's own aside)
 	[ "${SANITIZE:-}" = 1 ] || [ "$(tail -1 <<<"$stderr")" -lt 30000 ]
 }
+
+@test "the model cache: train stores it, a run reads it, a changed KB or option trains anew, same answers" {
+	db="$MAS_STATE_DIR/mas.db"
+	run --separate-stderr mas-chat train --kb "$KB"
+	[ "$status" -eq 0 ]
+	output_jq '.model == "trained" and .intents == 12 and .threshold_rule == "oos_recall"'
+	[ "$(sqlite3 "$db" 'SELECT count(*) FROM chat_model')" -eq 1 ]
+	run --separate-stderr mas-chat train --kb "$KB"
+	output_jq '.model == "cached"'
+	run --separate-stderr chat -v < "$HELDOUT"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *'"model":"cached"'* ]]
+	jq -c 'del(.id, .chat.timestamp)' <<< "$output" > "$BATS_TEST_TMPDIR/cached"
+	run --separate-stderr chat --no-sessions -v < "$HELDOUT"
+	[[ "$stderr" == *'"model":"trained in memory"'* ]]
+	jq -c 'del(.id, .chat.timestamp)' <<< "$output" > "$BATS_TEST_TMPDIR/trained"
+	cmp "$BATS_TEST_TMPDIR/cached" "$BATS_TEST_TMPDIR/trained"
+	# an option that shapes training is another key
+	run --separate-stderr chat -v --oos-recall 0.9 <<< '{"message":"hi"}'
+	[[ "$stderr" == *'"model":"trained"'* ]]
+	# another KB at the same path replaces the path's old models
+	cp "$KB" "$BATS_TEST_TMPDIR/kb.jsonl"
+	run --separate-stderr mas-chat train --kb "$BATS_TEST_TMPDIR/kb.jsonl"
+	output_jq '.model == "trained"'
+	echo '{"type":"out_of_scope","examples":["what is the capital of peru"]}' >> "$BATS_TEST_TMPDIR/kb.jsonl"
+	run --separate-stderr mas-chat train --kb "$BATS_TEST_TMPDIR/kb.jsonl"
+	output_jq '.model == "trained" and .examples == 400'
+	[ "$(sqlite3 "$db" "SELECT count(*) FROM chat_model WHERE kb = '$BATS_TEST_TMPDIR/kb.jsonl'")" -eq 1 ]
+	run --separate-stderr mas-chat train --kb "$BATS_TEST_TMPDIR/kb.jsonl" "$HELDOUT"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"train takes no input"* ]]
+}
+
+@test "the model cache: a damaged model is trained again; a store that cannot take it leaves the model in memory" {
+	db="$MAS_STATE_DIR/mas.db"
+	mas-chat train --kb "$KB" >/dev/null
+	sqlite3 "$db" "UPDATE chat_model SET model = x'00112233'"
+	run --separate-stderr chat -v <<< '{"message":"how much is pro?"}'
+	[ "$status" -eq 0 ]
+	output_jq '.chat.intent == "pricing"'
+	[[ "$stderr" == *"is not one this program reads; training again"* ]]
+	[[ "$stderr" == *'"model":"trained"'* ]]
+	sqlite3 "$db" "DELETE FROM chat_model; CREATE TRIGGER no_room BEFORE INSERT ON chat_model BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"
+	run --separate-stderr chat -v <<< '{"message":"how much is pro?"}'
+	[ "$status" -eq 0 ]
+	output_jq '.chat.intent == "pricing"'
+	[[ "$stderr" == *"database or disk is full; the model is not cached"* ]]
+	[[ "$stderr" == *'"model":"trained in memory"'* ]]
+	run --separate-stderr mas-chat train --kb "$KB"
+	[ "$status" -eq 75 ]
+	output_jq '.model == "trained in memory"'
+	[[ "$stderr" == *"the model could not be stored; try again later"* ]]
+	sqlite3 "$db" "DROP TRIGGER no_room"
+	lock_store "$db"
+	MAS_STATE_BUSY_TIMEOUT=0.3 run --separate-stderr mas-chat train --kb "$KB"
+	unlock_store
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"model cache: database is locked; the model is not cached"* ]]
+}
