@@ -69,13 +69,42 @@ static int fail(struct mas_store *store, int rc, char **error)
 	return mas_store_status(rc);
 }
 
+/* The SIZE bytes of the model in ROW, read straight into one buffer
+ * (a column's value would be assembled by SQLite first, then copied:
+ * megabytes twice at every start). */
+static void *read_model(struct mas_store *store, sqlite3_int64 row,
+                        size_t *size, char **error)
+{
+	sqlite3_blob *blob;
+	void *data;
+	int rc = sqlite3_blob_open(store->db, "main", "chat_model", "model",
+	                           row, 0, &blob);
+
+	if (rc != SQLITE_OK) {
+		fail(store, rc, error);
+		return NULL;
+	}
+	*size = (size_t)sqlite3_blob_bytes(blob);
+	data = malloc(*size ? *size : 1);
+	if (!data)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	rc = sqlite3_blob_read(blob, data, (int)*size, 0);
+	if (rc != SQLITE_OK) {
+		fail(store, rc, error);
+		free(data);
+		data = NULL;
+	}
+	sqlite3_blob_close(blob);
+	return data;
+}
+
 void *mas_chat_cache_get(struct mas_store *store, const char *key,
                          size_t *size, char **error)
 {
 	static const char sql[] =
-		"SELECT model FROM chat_model WHERE key = ?1";
+		"SELECT rowid FROM chat_model WHERE key = ?1";
 	sqlite3_stmt *statement;
-	void *data = NULL;
+	sqlite3_int64 row = 0;
 	int rc;
 
 	*error = NULL;
@@ -86,19 +115,12 @@ void *mas_chat_cache_get(struct mas_store *store, const char *key,
 	}
 	sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(statement);
-	if (rc == SQLITE_ROW) {
-		*size = (size_t)sqlite3_column_bytes(statement, 0);
-		data = malloc(*size ? *size : 1);
-		if (!data)
-			mas_die(MAS_EXIT_IO, "out of memory");
-		if (*size)
-			memcpy(data, sqlite3_column_blob(statement, 0),
-			       *size);
-	} else if (rc != SQLITE_DONE) {
+	if (rc == SQLITE_ROW)
+		row = sqlite3_column_int64(statement, 0);
+	else if (rc != SQLITE_DONE)
 		fail(store, rc, error);
-	}
 	sqlite3_finalize(statement);
-	return data;
+	return rc == SQLITE_ROW ? read_model(store, row, size, error) : NULL;
 }
 
 /* Runs SQL with KEY, KB_PATH and DATA bound as ?1, ?2, ?3. */
