@@ -89,7 +89,7 @@ jq -rs '[(map(select(.intent != "out_of_scope")) | (map(select(.chat.meta.candid
 }
 jq -r .intent "$bigheld" > "$OUT/chat-want.txt"
 head -1500 "$OUT/chat-plain.out" |
-	jq -r '[.chat.intent, .chat.meta.candidates[0].intent] | @tsv' > "$OUT/chat-got.txt"
+	jq -r '[(if .chat.status == "answer" then .chat.intent else "-" end), .chat.meta.candidates[0].intent] | @tsv' > "$OUT/chat-got.txt"
 paste "$OUT/chat-want.txt" "$OUT/chat-got.txt" |
 	awk -F '\t' '{ n++; a += $1 == $2; t += $1 == $3 }
 	    END { printf "150-intent knowledge base, %d held-out messages:\n  accuracy %.3f (best intent %.3f; the rest fell under the threshold)\n", n, a / n, t / n }'
