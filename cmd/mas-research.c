@@ -29,6 +29,9 @@ enum {
 	OPT_BM25_B,
 	OPT_TITLE_WEIGHT,
 	OPT_FEEDBACK,
+	OPT_INCLUDE,
+	OPT_EXCLUDE,
+	OPT_ID_FIELD,
 };
 
 struct research_command {
@@ -46,6 +49,16 @@ static const struct argp_option options[] = {
 	{ "corpus", OPT_CORPUS, "PATH", 0,
 	  "Answer from the .txt, .md and .jsonl files of PATH, a file or a "
 	  "folder (repeatable; default: research.corpus, MAS_CORPUS)", 0 },
+	{ "include", OPT_INCLUDE, "GLOB", 0,
+	  "In folders, take only the files GLOB matches (repeatable; "
+	  "default: research.include, MAS_RESEARCH_INCLUDE, or .txt, .text, "
+	  ".md, .markdown and .jsonl files)", 0 },
+	{ "exclude", OPT_EXCLUDE, "GLOB", 0,
+	  "In folders, skip the files and folders GLOB matches (repeatable; "
+	  "default: research.exclude, MAS_RESEARCH_EXCLUDE)", 0 },
+	{ "id-field", OPT_ID_FIELD, "NAME", 0,
+	  "The field of a JSON line that is its document's id (default: "
+	  "research.id_field, MAS_RESEARCH_ID_FIELD, or id, else _id)", 0 },
 	{ "sources", OPT_SOURCES, "N", 0,
 	  "Return N sources, 1 to 20 (default: by depth, 3, 5 or 10)", 0 },
 	{ "depth", OPT_DEPTH, "DEPTH", 0,
@@ -80,6 +93,23 @@ static void add_root(struct research_command *command, char *path)
 	command->roots = roots;
 }
 
+/* A repeated option adds a glob to the setting KEY (':' between). */
+static void add_pattern(struct mas_config *config, const char *key,
+                        const char *glob)
+{
+	const char *was = mas_config_get(config, key);
+	char *value;
+
+	if (mas_config_source_of(config, key) != MAS_CONFIG_FLAG || !was) {
+		mas_config_set(config, key, glob, MAS_CONFIG_FLAG);
+		return;
+	}
+	if (asprintf(&value, "%s:%s", was, glob) < 0)
+		mas_die(MAS_EXIT_USAGE, "out of memory");
+	mas_config_set(config, key, value, MAS_CONFIG_FLAG);
+	free(value);
+}
+
 static error_t parse_option(int key, char *arg, struct argp_state *state)
 {
 	struct research_command *command = state->input;
@@ -101,6 +131,16 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_RETRIEVE_ONLY: o->retrieve_only = 1; break;
 	case OPT_FEEDBACK: o->feedback = 1; break;
+	case OPT_INCLUDE:
+		add_pattern(&command->cli.config, "research.include", arg);
+		break;
+	case OPT_EXCLUDE:
+		add_pattern(&command->cli.config, "research.exclude", arg);
+		break;
+	case OPT_ID_FIELD:
+		mas_config_set(&command->cli.config, "research.id_field", arg,
+		               MAS_CONFIG_FLAG);
+		break;
 	case OPT_BM25_K1:
 		mas_config_set(&command->cli.config, "research.bm25_k1", arg,
 		               MAS_CONFIG_FLAG);
@@ -155,10 +195,12 @@ static void open_store(struct research_command *command,
 
 static void scan(struct research_command *command, struct mas_corpus *corpus)
 {
+	struct mas_corpus_rules rules;
 	char *error = NULL;
 
+	mas_research_rules(&command->cli.config, &rules);
 	if (mas_corpus_scan(corpus, command->roots, command->root_count,
-	                    &error) != 0)
+	                    &rules, &error) != 0)
 		mas_die(MAS_EXIT_USAGE, "%s", error);
 }
 
@@ -211,6 +253,8 @@ static int index_corpus(struct research_command *command)
 	                   jv_number(mas_index_passages(index)),
 	                   jv_string("terms"),
 	                   jv_number(mas_index_terms(index)));
+	report = jv_object_set(report, jv_string("duplicate_ids"),
+	                       jv_number(stats.duplicate_ids));
 	report = jv_object_set(report, jv_string("corpus_bytes"),
 	                       jv_number((double)corpus.bytes));
 	report = jv_object_set(report, jv_string("index_bytes"),

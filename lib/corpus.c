@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,11 +40,43 @@ static int has_suffix(const char *name, const char *suffix)
 	return n > m && strcasecmp(name + n - m, suffix) == 0;
 }
 
-static int wanted(const char *name)
+static int default_kind(const char *name)
 {
 	return has_suffix(name, ".txt") || has_suffix(name, ".text") ||
 	       has_suffix(name, ".md") || has_suffix(name, ".markdown") ||
 	       has_suffix(name, ".jsonl");
+}
+
+/* A glob with a '/' is matched against the path below the root, one
+ * without against the name (corpus.h). */
+static int matches(char *const *patterns, size_t count, const char *rel,
+                   const char *name)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (strchr(patterns[i], '/')) {
+			if (fnmatch(patterns[i], rel, FNM_PATHNAME) == 0)
+				return 1;
+		} else if (fnmatch(patterns[i], name, 0) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int excluded(const struct mas_corpus *corpus, const char *rel,
+                    const char *name)
+{
+	return matches(corpus->exclude, corpus->exclude_count, rel, name);
+}
+
+static int wanted(const struct mas_corpus *corpus, const char *rel,
+                  const char *name)
+{
+	if (excluded(corpus, rel, name))
+		return 0;
+	if (corpus->include_count == 0)
+		return default_kind(name);
+	return matches(corpus->include, corpus->include_count, rel, name);
 }
 
 static void add_file(struct mas_corpus *corpus, const char *path,
@@ -78,8 +111,40 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
+/* One entry NAME of a folder: PATH as reached, REAL its real path, REL
+ * its path below the root. */
 static void walk(struct mas_corpus *corpus, const char *dir,
-                 const char *real, int depth)
+                 const char *real, const char *rel, int depth);
+
+static void walk_entry(struct mas_corpus *corpus, const char *name,
+                       const char *path, const char *real, const char *rel,
+                       int depth)
+{
+	struct stat st;
+
+	if (name[0] == '.') {
+		if (strcmp(name, ".") && strcmp(name, ".."))
+			mas_info("%s: hidden, skipped", path);
+	} else if (stat(path, &st) != 0) {
+		mas_warn("%s: %s; skipped", path, strerror(errno));
+	} else if (S_ISDIR(st.st_mode)) {
+		if (excluded(corpus, rel, name))
+			mas_info("%s: excluded, skipped", path);
+		else if (depth < MAX_DEPTH)
+			walk(corpus, path, real, rel, depth + 1);
+		else
+			mas_warn("%s: nested too deep; skipped", path);
+	} else if (S_ISREG(st.st_mode) && wanted(corpus, rel, name)) {
+		add_file(corpus, path, real, &st);
+	} else if (corpus->include_count || corpus->exclude_count) {
+		mas_info("%s: not matched by the patterns, skipped", path);
+	} else {
+		mas_info("%s: not .txt, .md or .jsonl, skipped", path);
+	}
+}
+
+static void walk(struct mas_corpus *corpus, const char *dir,
+                 const char *real, const char *rel, int depth)
 {
 	struct dirent **names;
 	int count = scandir(dir, &names, NULL, by_name);
@@ -92,28 +157,29 @@ static void walk(struct mas_corpus *corpus, const char *dir,
 		const char *name = names[i]->d_name;
 		char *path = join_path(dir, name);
 		char *real_path = join_path(real, name);
-		struct stat st;
+		char *rel_path = *rel ? join_path(rel, name) : strdup(name);
 
-		if (name[0] == '.') {
-			if (strcmp(name, ".") && strcmp(name, ".."))
-				mas_info("%s: hidden, skipped", path);
-		} else if (stat(path, &st) != 0) {
-			mas_warn("%s: %s; skipped", path, strerror(errno));
-		} else if (S_ISDIR(st.st_mode)) {
-			if (depth < MAX_DEPTH)
-				walk(corpus, path, real_path, depth + 1);
-			else
-				mas_warn("%s: nested too deep; skipped", path);
-		} else if (S_ISREG(st.st_mode) && wanted(name)) {
-			add_file(corpus, path, real_path, &st);
-		} else {
-			mas_info("%s: not .txt, .md or .jsonl, skipped", path);
-		}
+		if (!rel_path)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		walk_entry(corpus, name, path, real_path, rel_path, depth);
 		free(path);
 		free(real_path);
+		free(rel_path);
 		free(names[i]);
 	}
 	free(names);
+}
+
+static void append_key(struct mas_corpus *corpus, const char *format,
+                       const char *value)
+{
+	size_t length = corpus->key ? strlen(corpus->key) : 0;
+	int more = snprintf(NULL, 0, format, value);
+
+	corpus->key = realloc(corpus->key, length + (size_t)more + 1);
+	if (!corpus->key)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	snprintf(corpus->key + length, (size_t)more + 1, format, value);
 }
 
 static int add_root(struct mas_corpus *corpus, const char *root, char **error)
@@ -121,7 +187,6 @@ static int add_root(struct mas_corpus *corpus, const char *root, char **error)
 	char *real = realpath(root, NULL);
 	struct stat st;
 	int fd;
-	size_t key_length = corpus->key ? strlen(corpus->key) : 0;
 
 	if (!real || stat(real, &st) != 0) {
 		free(real);
@@ -136,12 +201,9 @@ static int add_root(struct mas_corpus *corpus, const char *root, char **error)
 		return -1;
 	}
 	close(fd);
-	corpus->key = realloc(corpus->key, key_length + strlen(real) + 2);
-	if (!corpus->key)
-		mas_die(MAS_EXIT_IO, "out of memory");
-	snprintf(corpus->key + key_length, strlen(real) + 2, "%s\n", real);
+	append_key(corpus, "%s\n", real);
 	if (S_ISDIR(st.st_mode))
-		walk(corpus, root, real, 0);
+		walk(corpus, root, real, "", 0);
 	else if (S_ISREG(st.st_mode))
 		add_file(corpus, root, real, &st);
 	else
@@ -150,14 +212,63 @@ static int add_root(struct mas_corpus *corpus, const char *root, char **error)
 	return 0;
 }
 
+static void add_pattern(char ***list, size_t *count, char *pattern)
+{
+	*list = realloc(*list, (*count + 1) * sizeof(**list));
+	if (!*list)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	(*list)[(*count)++] = pattern;
+}
+
+/* The globs of RULES into CORPUS, split in one copy. */
+static void take_rules(struct mas_corpus *corpus,
+                       const struct mas_corpus_rules *rules)
+{
+	const char *include = rules && rules->include ? rules->include : "";
+	const char *exclude = rules && rules->exclude ? rules->exclude : "";
+	size_t n = strlen(include);
+	char *save = NULL;
+
+	if (asprintf(&corpus->patterns, "%s%c%s", include, 0, exclude) < 0)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (char *p = strtok_r(corpus->patterns, ":", &save); p;
+	     p = strtok_r(NULL, ":", &save))
+		add_pattern(&corpus->include, &corpus->include_count, p);
+	save = NULL;
+	for (char *p = strtok_r(corpus->patterns + n + 1, ":", &save); p;
+	     p = strtok_r(NULL, ":", &save))
+		add_pattern(&corpus->exclude, &corpus->exclude_count, p);
+	if (rules && rules->id_field && *rules->id_field) {
+		corpus->id_field = strdup(rules->id_field);
+		if (!corpus->id_field)
+			mas_die(MAS_EXIT_IO, "out of memory");
+	}
+}
+
+/* The rules that are set join the key: another choice of files or ids
+ * is another index (and the default's key is what it always was). */
+static void key_rules(struct mas_corpus *corpus,
+                      const struct mas_corpus_rules *rules)
+{
+	if (corpus->include_count)
+		append_key(corpus, "include=%s\n", rules->include);
+	if (corpus->exclude_count)
+		append_key(corpus, "exclude=%s\n", rules->exclude);
+	if (corpus->id_field)
+		append_key(corpus, "id_field=%s\n", corpus->id_field);
+}
+
 int mas_corpus_scan(struct mas_corpus *corpus, char *const *roots,
-                    size_t count, char **error)
+                    size_t count, const struct mas_corpus_rules *rules,
+                    char **error)
 {
 	memset(corpus, 0, sizeof(*corpus));
 	*error = NULL;
+	take_rules(corpus, rules);
 	for (size_t i = 0; i < count; i++)
 		if (add_root(corpus, roots[i], error) != 0)
 			return -1;
+	key_rules(corpus, rules);
 	return 0;
 }
 
@@ -189,6 +300,10 @@ void mas_corpus_release(struct mas_corpus *corpus)
 	}
 	free(corpus->files);
 	free(corpus->key);
+	free(corpus->include);
+	free(corpus->exclude);
+	free(corpus->patterns);
+	free(corpus->id_field);
 	memset(corpus, 0, sizeof(*corpus));
 }
 
@@ -445,7 +560,105 @@ static char *take_title(const char *path, const char **text, const char *end)
 	return strndup(p, (size_t)(stop - p));
 }
 
-static void index_text(struct mas_index_builder *builder,
+/* Where each document's id came from, to find the ids held twice. */
+struct seen {
+	char *id;
+	const char *path;     /* borrowed from the corpus */
+	size_t line;          /* 0: a whole file */
+	size_t order;
+};
+
+struct reader {
+	struct mas_index_builder *builder;
+	const struct mas_corpus *corpus;
+	struct seen *seen;
+	size_t seen_count, seen_capacity;
+};
+
+static void add_document(struct reader *reader, const char *id,
+                         const char *title, const char *path, size_t line)
+{
+	struct seen *s;
+
+	mas_index_add_document(reader->builder, id, title, path);
+	if (reader->seen_count == reader->seen_capacity) {
+		reader->seen_capacity = reader->seen_capacity
+		                                ? reader->seen_capacity * 2
+		                                : 256;
+		reader->seen = realloc(reader->seen, reader->seen_capacity *
+		                                     sizeof(*reader->seen));
+		if (!reader->seen)
+			mas_die(MAS_EXIT_IO, "out of memory");
+	}
+	s = &reader->seen[reader->seen_count];
+	s->id = strdup(id);
+	if (!s->id)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	s->path = path;
+	s->line = line;
+	s->order = reader->seen_count++;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct seen *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	if (c)
+		return c;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Ids warned about one by one; past these, only how many more. */
+#define DUPLICATES_NAMED 10
+#define PLACES_NAMED 10
+
+static void warn_duplicate(const struct seen *run, size_t n)
+{
+	char *places = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&places, &size);
+
+	if (!out)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t i = 0; i < n && i < PLACES_NAMED; i++) {
+		fprintf(out, "%s%s", i ? ", " : "", run[i].path);
+		if (run[i].line)
+			fprintf(out, ":%zu", run[i].line);
+	}
+	if (n > PLACES_NAMED)
+		fprintf(out, " and %zu more", n - PLACES_NAMED);
+	fclose(out);
+	mas_warn("duplicate id '%s' in %zu documents: %s; each is kept",
+	         run[0].id, n, places);
+	free(places);
+}
+
+/* Warns about each id held more than once; returns how many there are. */
+static size_t check_ids(struct reader *reader)
+{
+	struct seen *seen = reader->seen;
+	size_t count = reader->seen_count, duplicated = 0;
+
+	qsort(seen, count, sizeof(*seen), by_id);
+	for (size_t i = 0; i < count;) {
+		size_t j = i + 1;
+		while (j < count && strcmp(seen[j].id, seen[i].id) == 0)
+			j++;
+		if (j - i > 1 && duplicated++ < DUPLICATES_NAMED)
+			warn_duplicate(&seen[i], j - i);
+		i = j;
+	}
+	if (duplicated > DUPLICATES_NAMED)
+		mas_warn("%zu more ids are held by more than one document",
+		         duplicated - DUPLICATES_NAMED);
+	for (size_t i = 0; i < count; i++)
+		free(seen[i].id);
+	free(seen);
+	return duplicated;
+}
+
+static void index_text(struct reader *reader,
                        const struct mas_corpus_file *file, const char *data,
                        size_t size)
 {
@@ -457,15 +670,16 @@ static void index_text(struct mas_index_builder *builder,
 	title = take_title(file->path, &text, end);
 	if (!title)
 		mas_die(MAS_EXIT_IO, "out of memory");
-	mas_index_add_document(builder, file->path, title, file->path);
-	mas_corpus_passages(text, (size_t)(end - text), add_passage, builder);
+	add_document(reader, file->path, title, file->path, 0);
+	mas_corpus_passages(text, (size_t)(end - text), add_passage,
+	                    reader->builder);
 	free(title);
 }
 
-/* The document id of a JSON line: "id" as text, or PATH:LINE. */
-static jv line_id(jv doc, const char *path, size_t line)
+/* DOC's (borrowed) field NAME as an id, or invalid. */
+static jv id_named(jv doc, const char *name)
 {
-	jv id = jv_object_get(jv_copy(doc), jv_string("id"));
+	jv id = jv_object_get(jv_copy(doc), jv_string(name));
 
 	if (jv_get_kind(id) == JV_KIND_STRING && jv_string_length_bytes(
 		    jv_copy(id)) > 0)
@@ -473,10 +687,26 @@ static jv line_id(jv doc, const char *path, size_t line)
 	if (jv_get_kind(id) == JV_KIND_NUMBER)
 		return jv_dump_string(id, 0);
 	jv_free(id);
+	return jv_invalid();
+}
+
+/* The document id of a JSON line: the field named, else "id", else
+ * "_id", as text; else PATH:LINE. */
+static jv line_id(jv doc, const char *field, const char *path, size_t line)
+{
+	jv id = id_named(doc, field ? field : "id");
+
+	if (!jv_is_valid(id) && !field) {
+		jv_free(id);
+		id = id_named(doc, "_id");
+	}
+	if (jv_is_valid(id))
+		return id;
+	jv_free(id);
 	return jv_string_fmt("%s:%zu", path, line);
 }
 
-static int index_line(struct mas_index_builder *builder, const char *path,
+static int index_line(struct reader *reader, const char *path,
                       size_t line, const char *start, size_t length)
 {
 	jv doc = jv_parse_sized(start, (int)length);
@@ -496,24 +726,24 @@ static int index_line(struct mas_index_builder *builder, const char *path,
 		jv_free(doc);
 		return -1;
 	}
-	id = line_id(doc, path, line);
+	id = line_id(doc, reader->corpus->id_field, path, line);
 	title = jv_object_get(doc, jv_string("title"));
 	if (jv_get_kind(title) != JV_KIND_STRING) {
 		jv_free(title);
 		title = jv_copy(id);
 	}
-	mas_index_add_document(builder, jv_string_value(id),
-	                       jv_string_value(title), path);
+	add_document(reader, jv_string_value(id), jv_string_value(title),
+	             path, line);
 	mas_corpus_passages(jv_string_value(text),
 	                    (size_t)jv_string_length_bytes(jv_copy(text)),
-	                    add_passage, builder);
+	                    add_passage, reader->builder);
 	jv_free(id);
 	jv_free(title);
 	jv_free(text);
 	return 0;
 }
 
-static size_t index_jsonl(struct mas_index_builder *builder,
+static size_t index_jsonl(struct reader *reader,
                           const struct mas_corpus_file *file,
                           const char *data, size_t size, size_t *bad)
 {
@@ -524,7 +754,7 @@ static size_t index_jsonl(struct mas_index_builder *builder,
 		const char *eol = line_end(p, end);
 		line++;
 		if (!blank_line(p, end)) {
-			if (index_line(builder, file->path, line, p,
+			if (index_line(reader, file->path, line, p,
 			               (size_t)(eol - p)) == 0)
 				documents++;
 			else
@@ -539,7 +769,7 @@ struct mas_index *mas_corpus_index(const struct mas_corpus *corpus,
                                    struct mas_corpus_stats *stats,
                                    char **error)
 {
-	struct mas_index_builder *builder = mas_index_builder_new();
+	struct reader reader = { mas_index_builder_new(), corpus, NULL, 0, 0 };
 	struct mas_corpus_stats counts = { 0 };
 	struct mas_index *index;
 
@@ -566,15 +796,16 @@ struct mas_index *mas_corpus_index(const struct mas_corpus *corpus,
 		data = repair(file->path, data, &size);
 		counts.files++;
 		if (file->jsonl) {
-			counts.documents += index_jsonl(builder, file, data,
+			counts.documents += index_jsonl(&reader, file, data,
 			                                size, &bad);
 		} else {
-			index_text(builder, file, data, size);
+			index_text(&reader, file, data, size);
 			counts.documents++;
 		}
 		free(data);
 	}
-	index = mas_index_build(builder, error);
+	counts.duplicate_ids = check_ids(&reader);
+	index = mas_index_build(reader.builder, error);
 	if (stats)
 		*stats = counts;
 	return index;

@@ -4,11 +4,15 @@
  * indexed (lib/index.h).
  *
  * A root is a file or a folder.  Folders are walked recursively in byte
- * order of names, taking files ending in .txt, .text, .md, .markdown and
- * .jsonl; hidden files and folders (names starting with '.') and files of
- * other kinds are skipped, logged at level info.  A file named as a root
- * is taken whatever its name: as JSON Lines when it ends in .jsonl, else
- * as text.
+ * order of names, taking the files the include patterns match (by
+ * default those ending in .txt, .text, .md, .markdown and .jsonl) and no
+ * exclude pattern matches; a folder an exclude pattern matches is not
+ * walked.  A pattern is a glob (fnmatch(3)): without a '/' it is matched
+ * against a name, with one against the path below the root ("qrels/
+ * *.tsv").  Hidden files and folders (names starting with '.') and files
+ * left out are skipped, logged at level info.  A file named as a root is
+ * taken whatever its name and the patterns: as JSON Lines when it ends in
+ * .jsonl, else as text.
  *
  * A file is binary, and skipped with a warning naming it, when its first
  * 8 KiB hold a NUL byte or are not valid UTF-8.  Invalid UTF-8 further on
@@ -20,10 +24,13 @@
  * short line (at most 100 bytes) not ending like a sentence; the title
  * line is then not part of the text.  Else the title is the file's name
  * without its extension.  A .jsonl file holds one document per line,
- * {"id", "title", "text"}: "text" must be a non-empty string; "id" (a
- * string or a number) defaults to PATH:LINE and "title" to the id.  A
+ * {"id", "title", "text"}: "text" must be a non-empty string; the id (a
+ * string or a number) is the field the rules name, else "id", else
+ * "_id" (BEIR's shape), else PATH:LINE; "title" defaults to the id.  A
  * line that is not such an object is skipped with a warning naming the
- * file and line.
+ * file and line.  Ids should be unique: each id held by more than one
+ * document is warned about once, naming where each is (file:line), and
+ * every such document is kept.
  *
  * Passages: a document's paragraphs (separated by blank lines) become
  * its passages.  A paragraph shorter than 200 bytes (a heading, a short
@@ -53,11 +60,24 @@ struct mas_corpus_file {
 	int jsonl;
 };
 
+/* What to take from folders, and how to read JSON lines. */
+struct mas_corpus_rules {
+	const char *include;   /* globs separated by ':'; NULL: the kinds
+	                        * above */
+	const char *exclude;   /* globs separated by ':'; NULL: none */
+	const char *id_field;  /* NULL: "id", else "_id" */
+};
+
 struct mas_corpus {
 	struct mas_corpus_file *files;
 	size_t count, capacity;
-	char *key;             /* the roots' real paths, one a line */
+	char *key;             /* the roots' real paths, one a line, then
+	                        * the rules that are set */
 	long long bytes;       /* total size of the files */
+	char **include, **exclude;
+	size_t include_count, exclude_count;
+	char *patterns;        /* the rules' globs, split in place */
+	char *id_field;        /* NULL: "id", else "_id" */
 };
 
 /* Bytes of a file checked for the binary test. */
@@ -69,13 +89,15 @@ struct mas_corpus {
 #define MAS_CORPUS_PASSAGE_MAX 900
 
 /*
- * List the files of ROOTS[0..COUNT) into CORPUS (zeroed by the call).
- * Returns 0, or -1 with *ERROR (malloc'd, naming the root) when a root
- * does not exist or cannot be read; entries inside folders that cannot be
- * read are skipped with a warning.
+ * List the files of ROOTS[0..COUNT) into CORPUS (zeroed by the call) as
+ * RULES say (copied; NULL: the defaults).  Returns 0, or -1 with *ERROR
+ * (malloc'd, naming the root) when a root does not exist or cannot be
+ * read; entries inside folders that cannot be read are skipped with a
+ * warning.
  */
 int mas_corpus_scan(struct mas_corpus *corpus, char *const *roots,
-                    size_t count, char **error);
+                    size_t count, const struct mas_corpus_rules *rules,
+                    char **error);
 
 /* The signature of CORPUS as text (malloc'd). */
 char *mas_corpus_signature(const struct mas_corpus *corpus);
@@ -83,6 +105,7 @@ char *mas_corpus_signature(const struct mas_corpus *corpus);
 /* What reading a corpus found. */
 struct mas_corpus_stats {
 	size_t files, skipped, documents;
+	size_t duplicate_ids;  /* ids held by more than one document */
 };
 
 /*

@@ -101,18 +101,28 @@ int mas_research_params(const struct mas_config *config,
 	return 0;
 }
 
+void mas_research_rules(const struct mas_config *config,
+                        struct mas_corpus_rules *rules)
+{
+	rules->include = mas_config_get(config, "research.include");
+	rules->exclude = mas_config_get(config, "research.exclude");
+	rules->id_field = mas_config_get(config, "research.id_field");
+}
+
 struct mas_index *mas_research_open_corpus(char *const *roots, size_t count,
                                            const struct mas_config *config,
                                            char **error)
 {
 	struct mas_index_params params;
+	struct mas_corpus_rules rules;
 	struct mas_corpus corpus;
 	struct mas_index *index;
 	char *signature;
 
 	if (mas_research_params(config, &params, error) != 0)
 		return NULL;
-	if (mas_corpus_scan(&corpus, roots, count, error) != 0) {
+	mas_research_rules(config, &rules);
+	if (mas_corpus_scan(&corpus, roots, count, &rules, error) != 0) {
 		mas_corpus_release(&corpus); /* the roots before the bad one */
 		return NULL;
 	}

@@ -29,6 +29,7 @@
 #include <jv.h>
 
 #include "agent.h"
+#include "corpus.h"
 #include "engine.h"
 #include "index.h"
 
@@ -82,9 +83,14 @@ int mas_research_depth_valid(const char *name);
 int mas_research_params(const struct mas_config *config,
                         struct mas_index_params *params, char **error);
 
+/* The corpus rules CONFIG sets (research.include, research.exclude,
+ * research.id_field; borrowed from CONFIG), corpus.h. */
+void mas_research_rules(const struct mas_config *config,
+                        struct mas_corpus_rules *rules);
+
 /*
  * The index for answering from the corpus ROOTS[0..COUNT) (files and
- * folders, corpus.h): the one kept in the state store CONFIG names when it
+ * folders, corpus.h, taken as mas_research_rules says): the one kept in the state store CONFIG names when it
  * matches the files, else one built now when the corpus is at most
  * MAS_RESEARCH_FLY_LIMIT bytes, set to search with CONFIG's BM25
  * parameters (mas_research_params).  A store that cannot be opened or

@@ -108,3 +108,66 @@ ids() {
 	run -1 --separate-stderr mas-research --corpus examples/corpus <<<'"thermal runaway"'
 	output_jq '.error.message == "line 1: expected a JSON object, got a string"'
 }
+
+@test "a folder in BEIR's layout: the queries outrank the documents unless patterns leave them out" {
+	B=tests/fixtures/research/beir
+	queries=$(jq -c '{query: .text}' "$B/queries.jsonl")
+	run --separate-stderr mas-research --corpus "$B" --retrieve-only --sources 1 <<<"$queries"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.research.sources[0].id' <<<"$output" | paste -sd,)" = "q1,q2,q3" ]
+	# _id is the id, and only corpus.jsonl is read
+	run --separate-stderr mas-research -v --corpus "$B" --include corpus.jsonl --retrieve-only --sources 1 <<<"$queries"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.research.sources[0].id' <<<"$output" | paste -sd,)" = "doc-101,doc-102,doc-104" ]
+	[[ "$stderr" == *"$B/queries.jsonl: not matched by the patterns, skipped"* ]]
+	[[ "$stderr" == *"$B/qrels/test.tsv: not matched by the patterns, skipped"* ]]
+	output_jq -s 'map(.research.meta.corpus.documents) == [4, 4, 4]'
+	# or the queries left out, the other kinds still taken
+	run --separate-stderr mas-research --corpus "$B" --exclude queries.jsonl --retrieve-only --sources 1 <<<"$queries"
+	[ "$(jq -r '.research.sources[0].id' <<<"$output" | paste -sd,)" = "doc-101,doc-102,doc-104" ]
+}
+
+@test "--include and --exclude: a glob with a slash matches the path below the root, an excluded folder is not walked" {
+	mkdir -p "$C/a" "$C/b" "$C/b/deep"
+	echo "solar panels in a" >"$C/a/notes.md"
+	echo "solar panels in b" >"$C/b/notes.md"
+	echo "solar panels deeper" >"$C/b/deep/notes.md"
+	echo "solar panels in a log" >"$C/a/run.log"
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only --include 'a/*' < <(ask solar)
+	[ "$status" -eq 0 ]
+	[ "$(jq -c '[.research.sources[].id] | sort' <<<"$output")" = "[\"$C/a/notes.md\",\"$C/a/run.log\"]" ]
+	# * does not cross a slash; repeated options add up
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only --include 'b/*.md' --include '*.log' < <(ask solar)
+	[ "$(jq -c '[.research.sources[].id] | sort' <<<"$output")" = "[\"$C/a/run.log\",\"$C/b/notes.md\"]" ]
+	# a folder excluded by name, from the variable as from the option
+	MAS_RESEARCH_EXCLUDE=deep:a run --separate-stderr mas-research --corpus "$C" --retrieve-only < <(ask solar)
+	[ "$(ids)" = "[\"$C/b/notes.md\"]" ]
+	# a file named as the corpus is read whatever the patterns
+	run --separate-stderr mas-research --corpus "$C/a/run.log" --exclude '*.log' --retrieve-only < <(ask solar)
+	[ "$(ids)" = "[\"$C/a/run.log\"]" ]
+}
+
+@test "--id-field names the id; ids held twice are warned about once, with their lines" {
+	printf '%s\n' '{"docno":"D1","id":"x","text":"solar panels"}' \
+		'{"docno":"D2","id":"x","text":"wind turbines"}' \
+		'{"id":"y","text":"solar roofs"}' \
+		'{"docno":"D1","text":"solar farms"}' >"$C/docs.jsonl"
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only < <(ask solar)
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"warning: duplicate id 'x' in 2 documents: $C/docs.jsonl:1, $C/docs.jsonl:2; each is kept"* ]]
+	[ "$(grep -c duplicate <<<"$stderr")" -eq 1 ]
+	run --separate-stderr mas-research index --corpus "$C" --id-field docno
+	[ "$status" -eq 0 ]
+	[ "$(grep -c duplicate <<<"$stderr")" -eq 1 ]
+	[[ "$stderr" == *"duplicate id 'D1' in 2 documents: $C/docs.jsonl:1, $C/docs.jsonl:4; each is kept"* ]]
+	output_jq '.index.duplicate_ids == 1 and .index.documents == 4'
+	# the stored index (its key holds the id field) is used, and quiet
+	run --separate-stderr mas-research -v --corpus "$C" --id-field docno --retrieve-only < <(ask solar)
+	[[ "$stderr" == *"using the stored index"* ]]
+	[[ "$stderr" != *duplicate* ]]
+	[ "$(ids)" = "[\"D1\",\"D1\",\"$C/docs.jsonl:3\"]" ]
+	# without it, another corpus: indexed on the fly, ids from "id"
+	run --separate-stderr mas-research -v --corpus "$C" --retrieve-only < <(ask solar)
+	[[ "$stderr" == *"indexing 1 files on the fly"* ]]
+	[ "$(ids)" = "[\"x\",\"y\",\"$C/docs.jsonl:4\"]" ]
+}

@@ -252,7 +252,7 @@ static void test_corpus_and_store(void)
 	write_file(path, "hidden", 6);
 	roots[0] = dir;
 	mas_log_set_level(MAS_LOG_ERROR);
-	CHECK_INT(mas_corpus_scan(&corpus, roots, 1, &error), 0);
+	CHECK_INT(mas_corpus_scan(&corpus, roots, 1, NULL, &error), 0);
 	CHECK_INT(corpus.count, 3);
 	index = mas_corpus_index(&corpus, &stats, &error);
 	CHECK(index != NULL);
@@ -296,7 +296,7 @@ static void test_corpus_and_store(void)
 	mas_index_free(index);
 	mas_corpus_release(&corpus);
 	roots[0] = "/nonexistent/corpus";
-	CHECK_INT(mas_corpus_scan(&corpus, roots, 1, &error), -1);
+	CHECK_INT(mas_corpus_scan(&corpus, roots, 1, NULL, &error), -1);
 	CHECK_STR(error, "--corpus: /nonexistent/corpus: No such file or "
 	                 "directory");
 	free(error);
