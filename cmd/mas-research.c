@@ -32,6 +32,7 @@ enum {
 	OPT_INCLUDE,
 	OPT_EXCLUDE,
 	OPT_ID_FIELD,
+	OPT_RANK,
 };
 
 struct research_command {
@@ -60,7 +61,11 @@ static const struct argp_option options[] = {
 	  "The field of a JSON line that is its document's id (default: "
 	  "research.id_field, MAS_RESEARCH_ID_FIELD, or id, else _id)", 0 },
 	{ "sources", OPT_SOURCES, "N", 0,
-	  "Return N sources, 1 to 20 (default: by depth, 3, 5 or 10)", 0 },
+	  "Return N sources, 1 to 20, or to 1000 with --retrieve-only "
+	  "(default: by depth, 3, 5 or 10)", 0 },
+	{ "rank", OPT_RANK, "WHAT", 0,
+	  "With --retrieve-only: rank passages (the default) or documents, "
+	  "each by its best passage", 0 },
 	{ "depth", OPT_DEPTH, "DEPTH", 0,
 	  "brief, standard or comprehensive, for tasks that give no "
 	  "context.depth (default: standard)", 0 },
@@ -122,8 +127,15 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_CORPUS: add_root(command, arg); break;
 	case OPT_SOURCES:
-		o->sources = (size_t)mas_cli_parse_count("--sources", arg, 1,
-		                                         20);
+		o->sources = (size_t)mas_cli_parse_count(
+			"--sources", arg, 1, MAS_RESEARCH_RANKED_MAX);
+		break;
+	case OPT_RANK:
+		if (strcmp(arg, "documents") != 0 &&
+		    strcmp(arg, "passages") != 0)
+			mas_die(MAS_EXIT_USAGE, "--rank: '%s' is not passages "
+			        "or documents", arg);
+		o->rank_documents = strcmp(arg, "documents") == 0;
 		break;
 	case OPT_DEPTH:
 		mas_config_set(&command->cli.config, "research.depth", arg,
@@ -319,6 +331,23 @@ static void check_params(const struct mas_config *config)
 		mas_die(MAS_EXIT_USAGE, "%s", error);
 }
 
+/* What only a first stage (--retrieve-only) may ask for. */
+static void check_first_stage(const struct mas_research_options *o,
+                              size_t roots)
+{
+	if (o->retrieve_only && roots == 0)
+		mas_die(MAS_EXIT_USAGE, "--retrieve-only: no corpus (give "
+		        "--corpus PATH)");
+	if (!o->retrieve_only && o->sources > MAS_RESEARCH_SOURCES_MAX)
+		mas_die(MAS_EXIT_USAGE, "--sources: %zu is more than the %d "
+		        "an answer cites (up to %d with --retrieve-only)",
+		        o->sources, MAS_RESEARCH_SOURCES_MAX,
+		        MAS_RESEARCH_RANKED_MAX);
+	if (!o->retrieve_only && o->rank_documents)
+		mas_die(MAS_EXIT_USAGE, "--rank documents: only with "
+		        "--retrieve-only (an answer cites passages)");
+}
+
 int main(int argc, char **argv)
 {
 	static const char doc[] =
@@ -354,9 +383,7 @@ int main(int argc, char **argv)
 		status = index_corpus(&command);
 		goto done;
 	}
-	if (command.options.retrieve_only && command.root_count == 0)
-		mas_die(MAS_EXIT_USAGE, "--retrieve-only: no corpus (give "
-		        "--corpus PATH)");
+	check_first_stage(&command.options, command.root_count);
 	if (command.root_count)
 		command.options.index = load_corpus(&command);
 	mas_engine_setup(&command.engine);

@@ -58,7 +58,12 @@ struct mas_index {
 	double avgdl;          /* with params.title_weight */
 	double *scores;        /* search scratch, one per passage */
 	uint32_t *touched;
+	uint32_t *best;        /* document search scratch, one per document:
+	                        * its best passage, or NO_PASSAGE */
+	uint32_t *touched_docs;
 };
+
+#define NO_PASSAGE UINT32_MAX
 
 /* ---- growable buffers ---- */
 
@@ -458,6 +463,8 @@ void mas_index_free(struct mas_index *index)
 	free(index->block);
 	free(index->scores);
 	free(index->touched);
+	free(index->best);
+	free(index->touched_docs);
 	free(index);
 }
 
@@ -605,11 +612,13 @@ static void accumulate(struct mas_index *index, uint32_t term, double weight,
 	}
 }
 
-size_t mas_index_search(struct mas_index *index,
-                        const struct mas_index_term *terms, size_t count,
-                        size_t k, struct mas_index_hit *hits)
+/* Scores every passage holding a term of TERMS into index->scores;
+ * returns how many there are, listed in index->touched. */
+static size_t score_passages(struct mas_index *index,
+                             const struct mas_index_term *terms,
+                             size_t count)
 {
-	size_t touched = 0, n = 0;
+	size_t touched = 0;
 
 	if (!index->scores) {
 		size_t passages = index->h->passages ? index->h->passages : 1;
@@ -622,23 +631,118 @@ size_t mas_index_search(struct mas_index *index,
 		if (terms[i].weight > 0 && terms[i].term < index->h->terms)
 			accumulate(index, terms[i].term, terms[i].weight,
 			           &touched);
+	return touched;
+}
+
+/* HIT into the heap HITS[0..*N) of the K best. */
+static void keep_best(struct mas_index_hit *hits, size_t *n, size_t k,
+                      struct mas_index_hit hit)
+{
+	if (*n < k) {
+		hits[(*n)++] = hit;
+		if (*n == k)
+			for (size_t j = k / 2 + 1; j-- > 0;)
+				sift_down(hits, *n, j);
+	} else if (worse(&hits[0], &hit)) {
+		hits[0] = hit;
+		sift_down(hits, *n, 0);
+	}
+}
+
+size_t mas_index_search(struct mas_index *index,
+                        const struct mas_index_term *terms, size_t count,
+                        size_t k, struct mas_index_hit *hits)
+{
+	size_t touched = score_passages(index, terms, count), n = 0;
+
 	for (size_t i = 0; i < touched && k > 0; i++) {
 		uint32_t p = index->touched[i];
 		struct mas_index_hit hit = { p, index->scores[p] };
-		index->scores[hit.passage] = 0;
-		if (n < k) {
-			hits[n++] = hit;
-			if (n == k)
-				for (size_t j = k / 2 + 1; j-- > 0;)
-					sift_down(hits, n, j);
-		} else if (worse(&hits[0], &hit)) {
-			hits[0] = hit;
-			sift_down(hits, n, 0);
-		}
+		keep_best(hits, &n, k, hit);
 	}
 	for (size_t i = 0; i < touched; i++)
 		index->scores[index->touched[i]] = 0;
 	qsort(hits, n, sizeof(*hits), compare_hits);
+	return n;
+}
+
+/* Each scored passage's document into index->best; returns how many
+ * documents, listed in index->touched_docs. */
+static size_t best_passages(struct mas_index *index, size_t touched)
+{
+	size_t docs = 0;
+
+	if (!index->best) {
+		size_t n = index->h->docs ? index->h->docs : 1;
+		index->best = malloc(n * sizeof(uint32_t));
+		index->touched_docs = malloc(n * sizeof(uint32_t));
+		if (!index->best || !index->touched_docs)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		for (size_t d = 0; d < n; d++)
+			index->best[d] = NO_PASSAGE;
+	}
+	for (size_t i = 0; i < touched; i++) {
+		uint32_t p = index->touched[i];
+		uint32_t d = index->passages[p].doc, was = index->best[d];
+		struct mas_index_hit a = { p, index->scores[p] };
+		struct mas_index_hit b = { was, 0 };
+		if (was == NO_PASSAGE) {
+			index->touched_docs[docs++] = d;
+			index->best[d] = p;
+			continue;
+		}
+		b.score = index->scores[was];
+		if (worse(&b, &a))
+			index->best[d] = p;
+	}
+	return docs;
+}
+
+/* The best scored passages of document HIT->doc into HIT, best first. */
+static void doc_passages(const struct mas_index *index,
+                         struct mas_index_doc_hit *hit)
+{
+	const struct doc_rec *doc = &index->docs[hit->doc];
+	struct mas_index_hit *top = hit->passages;
+	size_t n = 0;
+
+	for (uint32_t p = doc->first_passage;
+	     p < doc->first_passage + doc->passage_count; p++) {
+		struct mas_index_hit h = { p, index->scores[p] };
+		if (h.score > 0)
+			keep_best(top, &n, MAS_INDEX_DOC_PASSAGES, h);
+	}
+	qsort(top, n, sizeof(*top), compare_hits);
+	hit->count = n;
+}
+
+size_t mas_index_search_documents(struct mas_index *index,
+                                  const struct mas_index_term *terms,
+                                  size_t count, size_t k,
+                                  struct mas_index_doc_hit *hits)
+{
+	size_t touched = score_passages(index, terms, count);
+	size_t docs = best_passages(index, touched), n = 0;
+	struct mas_index_hit *heap = malloc((k ? k : 1) * sizeof(*heap));
+
+	if (!heap)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t i = 0; i < docs && k > 0; i++) {
+		uint32_t p = index->best[index->touched_docs[i]];
+		struct mas_index_hit hit = { p, index->scores[p] };
+		keep_best(heap, &n, k, hit);
+	}
+	qsort(heap, n, sizeof(*heap), compare_hits);
+	for (size_t i = 0; i < n; i++) {
+		hits[i].doc = index->passages[heap[i].passage].doc;
+		hits[i].score = heap[i].score;
+		doc_passages(index, &hits[i]);
+	}
+	free(heap);
+	for (size_t i = 0; i < docs; i++)
+		index->best[index->touched_docs[i]] = NO_PASSAGE;
+	for (size_t i = 0; i < touched; i++)
+		index->scores[index->touched[i]] = 0;
 	return n;
 }
 

@@ -137,6 +137,27 @@ size_t mas_index_search(struct mas_index *index,
                         const struct mas_index_term *terms, size_t count,
                         size_t k, struct mas_index_hit *hits);
 
+/* A document ranked by its best passage (MaxP), with its best scored
+ * passages, best first: the first earned the rank. */
+#define MAS_INDEX_DOC_PASSAGES 3
+struct mas_index_doc_hit {
+	uint32_t doc;
+	double score;        /* that of passages[0] */
+	size_t count;        /* of passages, 1 to MAS_INDEX_DOC_PASSAGES */
+	struct mas_index_hit passages[MAS_INDEX_DOC_PASSAGES];
+};
+
+/*
+ * The K best documents for TERMS, each scored by its best passage (as
+ * mas_index_search scores passages), best first, ties to the document
+ * whose best passage comes first; returns how many.  HITS has room for
+ * K.  Not reentrant, as mas_index_search.
+ */
+size_t mas_index_search_documents(struct mas_index *index,
+                                  const struct mas_index_term *terms,
+                                  size_t count, size_t k,
+                                  struct mas_index_doc_hit *hits);
+
 /*
  * Keep INDEX in STORE under KEY (the corpus's identity), with SIGNATURE
  * (what its files were: path, size, modification time), replacing what

@@ -16,7 +16,8 @@
 #include "index.h"
 #include "research.h"
 
-/* Passages ranked per round; --sources is capped at it. */
+/* Passages ranked per round at least (more when more sources are
+ * asked for). */
 #define RESEARCH_POOL 20
 
 /* Thin evidence (mas-research(1), PLANS): fewer than MIN_GOOD of the
@@ -63,11 +64,15 @@ struct evidence {
 	int thin;
 };
 
-/* One retrieval round. */
+/* One retrieval round.  Only the first bag_count hits have a bag of
+ * terms: those the evidence, the feedback and the answer read, however
+ * many sources a first stage asks for. */
 struct round {
-	struct mas_index_hit hits[RESEARCH_POOL];
-	struct bag bags[RESEARCH_POOL];
-	size_t hit_count;
+	struct mas_index_hit *hits;     /* best first; with --rank documents
+	                                 * each document's best passage */
+	struct mas_index_doc_hit *docs; /* with --rank documents, else NULL */
+	struct bag *bags;
+	size_t hit_count, bag_count, capacity;
 	size_t term_count;  /* the query terms it ran with */
 	struct evidence evidence;
 };
@@ -92,6 +97,7 @@ struct research {
 	int zh;                   /* the query has CJK text */
 	const struct research_depth *depth;
 	size_t want;              /* sources to return */
+	size_t window;            /* passages the evidence is judged on */
 	int llm_available, ask_model, grounded;
 	const char *status;
 

@@ -205,21 +205,77 @@ static int bag_has(const struct bag *bag, uint32_t term)
 
 /* ---- retrieval and evidence ---- */
 
+/* Bags for the hits something reads: the evidence's window, the
+ * feedback's passages and, in an answer, the sources. */
 static void bag_hits(struct research *r, struct round *round)
 {
-	for (size_t i = 0; i < round->hit_count; i++) {
+	size_t need = r->window;
+
+	if (!r->options->retrieve_only && r->want > need)
+		need = r->want;
+	if (need < RESEARCH_FEEDBACK_PASSAGES)
+		need = RESEARCH_FEEDBACK_PASSAGES;
+	if (need > round->hit_count)
+		need = round->hit_count;
+	for (size_t i = 0; i < need; i++) {
 		struct mas_index_passage p;
 		mas_index_passage(r->index, round->hits[i].passage, &p);
 		mas_research_bag(&round->bags[i], r->index, p.title, p.text,
 		                 p.length);
 	}
+	round->bag_count = need;
 }
 
 static void free_round(struct round *round)
 {
-	for (size_t i = 0; i < round->hit_count; i++)
+	for (size_t i = 0; i < round->bag_count; i++)
 		mas_research_bag_free(&round->bags[i]);
 	round->hit_count = 0;
+	round->bag_count = 0;
+}
+
+static void release_round(struct round *round)
+{
+	free_round(round);
+	free(round->hits);
+	free(round->docs);
+	free(round->bags);
+	memset(round, 0, sizeof(*round));
+}
+
+/* Room in ROUND for N hits (and documents, when ranked). */
+static void round_room(struct round *round, size_t n, int documents)
+{
+	if (round->capacity >= n)
+		return;
+	round->hits = realloc(round->hits, n * sizeof(*round->hits));
+	round->bags = realloc(round->bags, n * sizeof(*round->bags));
+	if (documents)
+		round->docs = realloc(round->docs, n * sizeof(*round->docs));
+	if (!round->hits || !round->bags || (documents && !round->docs))
+		mas_die(MAS_EXIT_IO, "out of memory");
+	round->capacity = n;
+}
+
+/* Ranks the pool: passages, or documents by their best passage (each
+ * document's best passage then stands for it among the hits). */
+static void rank(struct research *r, struct round *round)
+{
+	size_t pool = r->want > RESEARCH_POOL ? r->want : RESEARCH_POOL;
+	const struct mas_index_term *terms =
+		(const struct mas_index_term *)r->terms;
+
+	round_room(round, pool, r->options->rank_documents);
+	if (!r->options->rank_documents) {
+		round->hit_count = mas_index_search(r->index, terms,
+		                                    r->term_count, pool,
+		                                    round->hits);
+		return;
+	}
+	round->hit_count = mas_index_search_documents(
+		r->index, terms, r->term_count, pool, round->docs);
+	for (size_t i = 0; i < round->hit_count; i++)
+		round->hits[i] = round->docs[i].passages[0];
 }
 
 /*
@@ -231,7 +287,8 @@ static void free_round(struct round *round)
  */
 static void assess(struct research *r, struct round *round)
 {
-	size_t k = round->hit_count < r->want ? round->hit_count : r->want;
+	size_t k = round->hit_count < r->window ? round->hit_count
+	                                        : r->window;
 	double s1 = query_mass(r, round->term_count);
 	double total = query_mass(r, r->original_count) + r->missing_mass;
 	double covered = 0;
@@ -251,11 +308,11 @@ static void assess(struct research *r, struct round *round)
 		e->good += round->hits[i].score >= RESEARCH_GOOD_FRACTION * s1;
 	e->coverage = total > 0 ? covered / total : 0;
 	e->strength = s1 > 0 && k > 0 ? fmin(1, round->hits[0].score / s1) : 0;
-	e->support = (double)e->good / (double)r->want;
+	e->support = (double)e->good / (double)r->window;
 	e->confidence = 0.4 * e->coverage + 0.4 * e->strength +
 	                0.2 * e->support;
-	e->thin = e->good < (r->want < RESEARCH_MIN_GOOD ? r->want
-	                                               : RESEARCH_MIN_GOOD) ||
+	e->thin = e->good < (r->window < RESEARCH_MIN_GOOD
+	                             ? r->window : RESEARCH_MIN_GOOD) ||
 	          e->coverage < RESEARCH_MIN_COVERAGE;
 }
 
@@ -276,9 +333,7 @@ static int step_rank(struct mas_bdi *bdi, void *b, const char *subject)
 	struct round *round = &r->current;
 
 	free_round(round);
-	round->hit_count = mas_index_search(
-		r->index, (const struct mas_index_term *)r->terms,
-		r->term_count, RESEARCH_POOL, round->hits);
+	rank(r, round);
 	round->term_count = r->term_count;
 	bag_hits(r, round);
 	assess(r, round);
@@ -301,7 +356,7 @@ static int step_check(struct mas_bdi *bdi, void *b, const char *subject)
 		return 0;
 	return mas_bdi_fail(bdi, "thin evidence: %zu of %zu passages score "
 	                    "at least half of S1, coverage %.2f",
-	                    e->good, r->want, e->coverage);
+	                    e->good, r->window, e->coverage);
 }
 
 /* A first stage (--retrieve-only) stays pure, its ranking the same
@@ -570,6 +625,21 @@ jv mas_research_passage_id(const struct research *r, uint32_t passage)
 	return jv_string_fmt("%s#%u", p.doc_id, p.number);
 }
 
+/* The passages that earned document hit HIT its rank. */
+static jv doc_passages_json(const struct research *r,
+                            const struct mas_index_doc_hit *hit)
+{
+	jv list = jv_array();
+
+	for (size_t i = 0; i < hit->count; i++)
+		list = jv_array_append(list, JV_OBJECT(
+			jv_string("passage_id"),
+			mas_research_passage_id(r, hit->passages[i].passage),
+			jv_string("score"),
+			rounded(hit->passages[i].score, 1e4)));
+	return list;
+}
+
 static jv sources_json(const struct research *r)
 {
 	jv sources = jv_array();
@@ -589,6 +659,9 @@ static jv sources_json(const struct research *r)
 		                                             (int)p.length));
 		source = set(source, "score", rounded(hit->score, 1e4));
 		source = set(source, "rank", jv_number((double)i + 1));
+		if (r->best.docs)
+			source = set(source, "passages", doc_passages_json(
+				r, &r->best.docs[i]));
 		sources = jv_array_append(sources, source);
 	}
 	return sources;
@@ -734,8 +807,8 @@ static jv task_context(struct research *r, jv task, jv *domain)
 
 static void release(struct research *r)
 {
-	free_round(&r->current);
-	free_round(&r->best);
+	release_round(&r->current);
+	release_round(&r->best);
 	mas_research_candidates_free(r);
 	free(r->terms);
 	jv_free(r->query_value);
@@ -781,8 +854,9 @@ static jv prepare(struct research *r, jv task)
 	}
 	r->want = r->options->sources ? r->options->sources
 	                              : r->depth->sources;
-	if (r->want > RESEARCH_POOL)
-		r->want = RESEARCH_POOL;
+	/* A first stage judges its evidence on the depth's window, so
+	 * that --sources changes how many come out, never which. */
+	r->window = r->options->retrieve_only ? r->depth->sources : r->want;
 	if (!r->index && !r->llm_available) {
 		jv_free(domain);
 		jv_free(status);

@@ -24,6 +24,10 @@
  * field rather than minutes and gigabytes. */
 #define MAS_RESEARCH_QUERY_MAX 65536
 
+/* The most sources an answer cites, and a first stage returns. */
+#define MAS_RESEARCH_SOURCES_MAX 20
+#define MAS_RESEARCH_RANKED_MAX 1000
+
 #include <stddef.h>
 
 #include <jv.h>
@@ -37,8 +41,13 @@ struct mas_research_options {
 	struct mas_index *index;   /* the corpus, or NULL: none */
 	const struct mas_engine *engine; /* a model when engine->llm */
 	const char *depth;         /* for tasks without one; NULL: standard */
-	size_t sources;            /* --sources; 0: by depth */
+	size_t sources;            /* --sources; 0: by depth; at most
+	                            * MAS_RESEARCH_SOURCES_MAX, or
+	                            * MAS_RESEARCH_RANKED_MAX with
+	                            * retrieve_only */
 	int retrieve_only;         /* only the ranked sources */
+	int rank_documents;        /* with retrieve_only: documents ranked
+	                            * by their best passage */
 	int feedback;              /* with retrieve_only: expand when thin */
 };
 

@@ -171,3 +171,49 @@ ids() {
 	[[ "$stderr" == *"indexing 1 files on the fly"* ]]
 	[ "$(ids)" = "[\"x\",\"y\",\"$C/docs.jsonl:4\"]" ]
 }
+
+@test "--rank documents: each document once, by its best passage, with the passages that earned the rank" {
+	q='{"query":"battery cost storage"}'
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --rank documents --sources 6 <<<"$q"
+	[ "$status" -eq 0 ]
+	output_jq '.research.sources | length == 6 and (map(.id) | unique | length == 6) and map(.rank) == [range(1; 7)]'
+	output_jq '.research.sources | all(.passages[0].passage_id == .passage_id and .passages[0].score == .score and (.passages | length <= 3) and (.passages | map(.score) | . == (sort | reverse)))'
+	output_jq '[.research.sources[] | .id as $d | .passages[].passage_id | startswith($d + "#")] | all'
+	output_jq '[.research.sources[].passages | length] | max == 3'
+	docs=$(jq -c '[.research.sources[].id]' <<<"$output")
+	# MaxP: the documents in the order they first come among the passages
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --sources 1000 <<<"$q"
+	[ "$(jq -c '[.research.sources[].id] | reduce .[] as $d ([]; if index([$d]) then . else . + [$d] end) | .[:6]' <<<"$output")" = "$docs" ]
+	# the default ranks passages, and says nothing of others
+	output_jq '.research.sources | all(has("passages") | not)'
+}
+
+@test "--sources up to 1000 in a first stage, 20 in an answer; --rank only there" {
+	seq 1500 | awk '{ printf "{\"id\":\"d%d\",\"text\":\"common words and number %d\"}\n", $1, $1 }' >"$C/many.jsonl"
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only --sources 1000 < <(ask "common number")
+	[ "$status" -eq 0 ]
+	output_jq '.research.sources | length == 1000 and (map(.rank) == [range(1; 1001)])'
+	run --separate-stderr mas-research --corpus "$C" --retrieve-only --rank documents --sources 1000 < <(ask "common number")
+	output_jq '.research.sources | length == 1000 and (map(.id) | unique | length == 1000)'
+	run -2 --separate-stderr mas-research --corpus "$C" --retrieve-only --sources 1001 < <(ask common)
+	[[ "$stderr" == *"--sources"* ]]
+	run -2 --separate-stderr mas-research --corpus "$C" --sources 21 < <(ask common)
+	[ "$stderr" = "mas-research: error: --sources: 21 is more than the 20 an answer cites (up to 1000 with --retrieve-only)" ]
+	run -2 --separate-stderr mas-research --corpus "$C" --rank documents < <(ask common)
+	[ "$stderr" = "mas-research: error: --rank documents: only with --retrieve-only (an answer cites passages)" ]
+	run -2 --separate-stderr mas-research --corpus "$C" --retrieve-only --rank books < <(ask common)
+	[ "$stderr" = "mas-research: error: --rank: 'books' is not passages or documents" ]
+	[ -z "$output" ]
+}
+
+@test "--feedback in a first stage: the evidence is judged on the depth's window, so --sources changes how many, never which" {
+	queries=$(jq -c '{query}' tests/fixtures/research/qrels.jsonl; ask "zebra migration and sodium")
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --feedback --sources 3 <<<"$queries"
+	[ "$status" -eq 0 ]
+	three=$(jq -c '[.research.sources[].passage_id, .research.confidence, .research.meta.expansion_terms]' <<<"$output")
+	run --separate-stderr mas-research --corpus examples/corpus --retrieve-only --feedback --sources 20 <<<"$queries"
+	twenty=$(jq -c '[.research.sources[].passage_id][:3] + [.research.confidence, .research.meta.expansion_terms]' <<<"$output")
+	[ "$three" = "$twenty" ]
+	# some queries were widened, so the test says something
+	output_jq -s 'map(select(.research.meta.retrieval_rounds == 2)) | length > 0'
+}
