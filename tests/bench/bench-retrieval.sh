@@ -92,11 +92,14 @@ for w in 0 2 3 5; do
 	row "title_weight=$w" --rank documents --sources 1000 --title-weight "$w"
 done
 if [ -n "${BASELINE_BIN:-}" ]; then
-	# another build: its own state, at most 20 sources
+	# another build: its own state, at most 20 sources, and ids from
+	# "id" only (older builds do not read "_id")
+	mkdir -p "$col-id"
+	jq -c '{id: ._id, title, text}' "$col/corpus.jsonl" >"$col-id/corpus.jsonl"
 	MAS_STATE_DIR="$OUT/retrieval-state-baseline" "$BASELINE_BIN" index \
-		--corpus "$col/corpus.jsonl" >/dev/null
+		--corpus "$col-id/corpus.jsonl" >/dev/null
 	MAS_STATE_DIR="$OUT/retrieval-state-baseline" "$BASELINE_BIN" -v \
-		--corpus "$col/corpus.jsonl" --retrieve-only --sources 20 \
+		--corpus "$col-id/corpus.jsonl" --retrieve-only --sources 20 \
 		<"$OUT/retrieval-queries.jsonl" 2>"$OUT/retrieval-baseline.err" |
 		dedupe \
 		>"$OUT/retrieval-baseline.run"
