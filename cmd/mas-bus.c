@@ -87,7 +87,9 @@ static const struct argp_option options[] = {
 	  "(default .type)", 0 },
 	{ "timeout", OPT_TIMEOUT, "S", 0,
 	  "req: seconds to wait for each reply (default 30); route: "
-	  "seconds a filter may owe answers in silence (default 300)", 0 },
+	  "seconds a filter may owe answers in silence (default 300); "
+	  "pub: seconds a batch may wait to be stored, reconnecting "
+	  "(NATS; default 30)", 0 },
 	{ "older-than", OPT_OLDER_THAN, "DURATION", 0,
 	  "gc: remove messages older than DURATION (N, Ns, Nm, Nh or Nd) "
 	  "that no group still owes", 0 },
@@ -169,19 +171,34 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static void open_bus(struct bus_command *command)
+/* Open the bus; 0, or mas_bus_open's status with *ERROR when it is out
+ * of reach for now (a usage error ends the program). */
+static int try_open_bus(struct bus_command *command, char **error)
 {
 	const char *url = command->url;
-	char *error = NULL;
-	int usage;
+	int usage, status;
 
 	if (!url)
 		url = mas_config_get(&command->cli.config, "bus.url");
-	if (mas_bus_open(&command->bus, &command->cli.config, url, &usage,
-	                 &error) == 0)
-		return;
-	mas_die(usage ? MAS_EXIT_USAGE : MAS_EXIT_TEMPFAIL, "%s",
-	        error ? error : "cannot open the bus");
+	status = mas_bus_open(&command->bus, &command->cli.config, url,
+	                      &usage, error);
+	if (status == 0) {
+		command->bus.timeout = command->timeout;
+		return 0;
+	}
+	if (usage)
+		mas_die(MAS_EXIT_USAGE, "%s", *error ? *error :
+		        "cannot open the bus");
+	return status;
+}
+
+static void open_bus(struct bus_command *command)
+{
+	char *error = NULL;
+
+	if (try_open_bus(command, &error))
+		mas_die(MAS_EXIT_TEMPFAIL, "%s", error ? error :
+		        "cannot open the bus");
 }
 
 /* The topic argument, checked: an illegal one is a usage error. */
@@ -226,9 +243,22 @@ static int publish(struct bus_command *command)
 		.cli = &command->cli,
 	};
 
+	char *error = NULL;
+	int status;
+
 	need_topic(command, 0);
-	open_bus(command);
-	return mas_bus_pub(&pub);
+	/* A store locked by another process, a server down: said once,
+	 * and every record fails with it (transient), none lost. */
+	status = try_open_bus(command, &error);
+	if (status) {
+		mas_error_log("%s", error ? error : "cannot open the bus");
+		pub.bus = NULL;
+		pub.unavailable = error;
+		pub.unavailable_status = status;
+	}
+	status = mas_bus_pub(&pub);
+	free(error);
+	return status;
 }
 
 /* One line out: the envelope TEXT as stored, or its payload. */

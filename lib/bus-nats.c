@@ -66,7 +66,8 @@ struct nats_sub {
 	int ordered;             /* --from-start: stop when caught up */
 	int caught_up;
 	int consumer_ready;
-	natsMsg **unacked;       /* the last batch, until mas_bus_ack */
+	natsMsg **unacked;       /* fetched, not yet acknowledged, oldest
+	                          * first */
 	size_t unacked_count, unacked_size;
 };
 
@@ -799,22 +800,28 @@ static long nats_fetch(struct mas_bus_sub *sub, size_t max, double wait,
 	return fetch_push(sub, max, wait_ms, batch, error);
 }
 
-static int nats_ack(struct mas_bus_sub *sub, char **error)
+static int nats_ack(struct mas_bus_sub *sub, size_t count, char **error)
 {
 	struct nats_bus *nats = state_of(sub->bus);
 	struct nats_sub *state = sub->state;
 	natsStatus status = NATS_OK;
 
-	for (size_t i = 0; i < state->unacked_count; i++) {
+	if (count > state->unacked_count)
+		count = state->unacked_count;
+	for (size_t i = 0; i < count; i++) {
 		if (status == NATS_OK)
 			status = natsMsg_Ack(state->unacked[i], NULL);
 		natsMsg_Destroy(state->unacked[i]);
 	}
 	/* A flush is a round trip: the server has the acks when it ends. */
-	if (status == NATS_OK && state->unacked_count)
+	if (status == NATS_OK && count)
 		status = natsConnection_FlushTimeout(nats->connection,
 		                                     WAIT_MS);
-	state->unacked_count = 0;
+	if (count > 0)
+		memmove(state->unacked, state->unacked + count,
+		        (state->unacked_count - count) *
+		        sizeof(*state->unacked));
+	state->unacked_count -= count;
 	return status == NATS_OK ? 0 :
 	       nats_fail(error, "acknowledge", status, 0);
 }

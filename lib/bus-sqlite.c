@@ -62,13 +62,15 @@ static const char *const statement_sql[S_STATEMENTS] = {
 
 struct sqlite_bus {
 	struct mas_store store;
+	double busy_since;    /* when the wait for the lock began */
 	sqlite3_stmt *insert; /* publish's, kept between calls */
 	int batch_open;
 };
 
 struct sqlite_sub {
 	long long cursor;     /* plain: last sequence read */
-	long long *claimed;   /* group: sequences of the last batch */
+	long long *claimed;   /* group: sequences claimed and not yet
+	                       * acknowledged, oldest first */
 	size_t claimed_count, claimed_size;
 	sqlite3_stmt *statements[S_STATEMENTS];
 };
@@ -95,9 +97,13 @@ static int db_fail(struct mas_bus *bus, char **error, const char *what)
  */
 static int busy_wait(void *data, int count)
 {
+	struct sqlite_bus *db = data;
 	struct timespec pause = { 0, 200000 };
+	double now = mas_clock_monotonic();
 
-	if ((long)count * 200 > (long)MAS_STORE_BUSY_TIMEOUT_MS * 1000)
+	if (count == 0)
+		db->busy_since = now;
+	if ((now - db->busy_since) * 1000 > mas_store_busy_timeout_ms())
 		return 0;
 	nanosleep(&pause, NULL);
 	return 1;
@@ -118,9 +124,9 @@ static int sqlite_open(struct mas_bus *bus, const struct mas_config *config,
 		rc = mas_store_open_configured(&db->store, config, error);
 	if (rc) {
 		free(db);
-		return -1;
+		return rc; /* MAS_STORE_BUSY or _FULL say "later" */
 	}
-	sqlite3_busy_handler(db->store.db, busy_wait, NULL);
+	sqlite3_busy_handler(db->store.db, busy_wait, db);
 	bus->state = db;
 	return 0;
 }
@@ -137,18 +143,19 @@ static void sqlite_close(struct mas_bus *bus)
 	bus->state = NULL;
 }
 
+/* 0, or -1 (MAS_STORE_BUSY or _FULL when it may pass) with *ERROR. */
 static int exec(struct mas_bus *bus, const char *sql, char **error)
 {
 	struct sqlite_bus *db = state_of(bus);
 	char *message = NULL;
+	int rc = sqlite3_exec(db->store.db, sql, NULL, NULL, &message);
 
-	if (sqlite3_exec(db->store.db, sql, NULL, NULL, &message) ==
-	    SQLITE_OK)
+	if (rc == SQLITE_OK)
 		return 0;
 	mas_error_set(error, "%s: %s", db->store.path,
 	              message ? message : "sqlite error");
 	sqlite3_free(message);
-	return -1;
+	return mas_store_status(rc);
 }
 
 static void rollback(struct mas_bus *bus)
@@ -183,8 +190,10 @@ static sqlite3_stmt *prepare_quiet(struct mas_bus *bus, const char *sql)
 
 static int sqlite_begin(struct mas_bus *bus, char **error)
 {
-	if (exec(bus, "BEGIN IMMEDIATE", error))
-		return -1;
+	int rc = exec(bus, "BEGIN IMMEDIATE", error);
+
+	if (rc)
+		return rc;
 	state_of(bus)->batch_open = 1;
 	return 0;
 }
@@ -192,13 +201,15 @@ static int sqlite_begin(struct mas_bus *bus, char **error)
 /* Nothing to do when no batch is open: each publish committed itself. */
 static int sqlite_commit(struct mas_bus *bus, char **error)
 {
+	int rc;
+
 	if (!state_of(bus)->batch_open)
 		return 0;
 	state_of(bus)->batch_open = 0;
-	if (exec(bus, "COMMIT", error) == 0)
-		return 0;
-	rollback(bus);
-	return -1;
+	rc = exec(bus, "COMMIT", error);
+	if (rc)
+		rollback(bus);
+	return rc;
 }
 
 static const char insert_sql[] =
@@ -213,6 +224,7 @@ static long long sqlite_publish(struct mas_bus *bus,
 	struct sqlite_bus *db = state_of(bus);
 	sqlite3_stmt *statement;
 	long long seq = -1;
+	int rc;
 
 	if (!db->insert)
 		db->insert = prepare(bus, insert_sql, error);
@@ -226,10 +238,13 @@ static long long sqlite_publish(struct mas_bus *bus,
 	                    (double)mas_clock_epoch_ms() / 1000);
 	sqlite3_bind_text(statement, 5, message->text, (int)message->len,
 	                  SQLITE_STATIC);
-	if (sqlite3_step(statement) == SQLITE_ROW)
+	rc = sqlite3_step(statement);
+	if (rc == SQLITE_ROW) {
 		seq = sqlite3_column_int64(statement, 0);
-	else
+	} else {
 		db_fail(bus, error, "publish");
+		seq = mas_store_status(rc);
+	}
 	sqlite3_reset(statement);
 	return seq;
 }
@@ -509,9 +524,9 @@ static long fetch_group(struct mas_bus_sub *sub, size_t max,
                         struct mas_bus_batch *batch, char **error)
 {
 	struct sqlite_sub *state = sub->state;
+	size_t owed = state->claimed_count;
 	long count;
 
-	state->claimed_count = 0;
 	/* IMMEDIATE: take the write lock before reading, so two members
 	 * never read the same free message and both claim it. */
 	if (exec(sub->bus, "BEGIN IMMEDIATE", error))
@@ -524,7 +539,7 @@ static long fetch_group(struct mas_bus_sub *sub, size_t max,
 	if (count < 0 || exec(sub->bus, "COMMIT", error)) {
 		rollback(sub->bus);
 		mas_bus_batch_clear(batch);
-		state->claimed_count = 0;
+		state->claimed_count = owed;
 		return -1;
 	}
 	return count;
@@ -570,13 +585,13 @@ static long sqlite_fetch(struct mas_bus_sub *sub, size_t max, double wait,
 	}
 }
 
-static int ack_all(struct mas_bus_sub *sub, sqlite3_stmt *remove,
-                   long *acked)
+static int ack_first(struct mas_bus_sub *sub, size_t count,
+                     sqlite3_stmt *remove, long *acked)
 {
 	struct sqlite_sub *state = sub->state;
 	sqlite3 *db = state_of(sub->bus)->store.db;
 
-	for (size_t i = 0; i < state->claimed_count; i++) {
+	for (size_t i = 0; i < count; i++) {
 		int rc;
 
 		sqlite3_bind_int64(remove, 2, state->claimed[i]);
@@ -589,14 +604,24 @@ static int ack_all(struct mas_bus_sub *sub, sqlite3_stmt *remove,
 	return 0;
 }
 
-static int sqlite_ack(struct mas_bus_sub *sub, char **error)
+/* Forget the COUNT oldest claims, acknowledged. */
+static void forget(struct sqlite_sub *state, size_t count)
+{
+	memmove(state->claimed, state->claimed + count,
+	        (state->claimed_count - count) * sizeof(*state->claimed));
+	state->claimed_count -= count;
+}
+
+static int sqlite_ack(struct mas_bus_sub *sub, size_t first, char **error)
 {
 	struct sqlite_sub *state = sub->state;
 	sqlite3_stmt *remove, *count;
 	long acked = 0;
 	int rc = -1;
 
-	if (!sub->group || state->claimed_count == 0)
+	if (first > state->claimed_count)
+		first = state->claimed_count;
+	if (!sub->group || first == 0)
 		return 0;
 	if (exec(sub->bus, "BEGIN IMMEDIATE", error))
 		return -1;
@@ -605,14 +630,14 @@ static int sqlite_ack(struct mas_bus_sub *sub, char **error)
 	if (remove && count) {
 		sqlite3_bind_text(remove, 1, sub->group, -1, SQLITE_STATIC);
 		sqlite3_bind_text(count, 1, sub->group, -1, SQLITE_STATIC);
-		rc = ack_all(sub, remove, &acked);
+		rc = ack_first(sub, first, remove, &acked);
 		sqlite3_bind_int64(count, 2, acked);
 		if (rc == 0 && sqlite3_step(count) != SQLITE_DONE)
 			rc = -1;
 		sqlite3_reset(count);
 	}
 	if (rc == 0 && exec(sub->bus, "COMMIT", error) == 0) {
-		state->claimed_count = 0;
+		forget(state, first);
 		return 0;
 	}
 	if (!*error)

@@ -34,20 +34,34 @@ enum mas_bus_priority {
 };
 
 struct mas_bus_backend;
+struct mas_bus_batch;
 
 struct mas_bus {
 	const struct mas_bus_backend *backend;
 	void *state;  /* the backend's */
 	char *sender; /* "host:pid", for envelopes made here */
 	char *sender_json; /* the same as a JSON string, quoted */
+	/* Seconds a commit may wait for the store: on NATS, for the
+	 * server to come back and acknowledge (0: 30).  Set after open. */
+	double timeout;
+	/* When set (by its owner, borrowed), each publish appends the
+	 * envelope text it hands the backend, so a publisher can give a
+	 * failed message back whole; a publish that fails at once leaves
+	 * its text as the last one. */
+	struct mas_bus_batch *journal;
 };
 
 /*
  * Open the bus URL names ("sqlite:PATH", "nats://HOST:PORT[?jetstream=
  * no]"; NULL or "" for the state store CONFIG points to).  Returns 0, or
- * -1 with a malloc'd message in *ERROR; *USAGE is set when the URL
- * itself is wrong (exit 2) rather than the store or server being
+ * -1 (MAS_STORE_BUSY or MAS_STORE_FULL when the store is locked or full,
+ * store.h) with a malloc'd message in *ERROR; *USAGE is set when the
+ * URL itself is wrong (exit 2) rather than the store or server being
  * unreachable (exit 75).
+ *
+ * The functions below that return a status likewise return those two
+ * for a store that is locked past its busy timeout or full: a failure
+ * that may pass.
  */
 int mas_bus_open(struct mas_bus *bus, const struct mas_config *config,
                  const char *url, int *usage, char **error);
@@ -95,6 +109,15 @@ int mas_bus_begin(struct mas_bus *bus, char **error);
 int mas_bus_commit(struct mas_bus *bus, char **error);
 
 /*
+ * After mas_bus_commit: whether message I of the batch (counting the
+ * publishes that returned success, from 0) is stored.  All are when the
+ * commit returned 0.  After a failed commit none is on SQLite (rolled
+ * back); on NATS those JetStream acknowledged are, and the others may
+ * be or not: publishing them again with the same ids is safe.
+ */
+int mas_bus_stored(struct mas_bus *bus, size_t i);
+
+/*
  * Append ENVELOPE (consumed, as made above) to the log, in its own
  * transaction unless one is open.  A message whose id is already stored
  * is not stored again (a retried publish): its sequence number is
@@ -116,7 +139,11 @@ long long mas_bus_publish_text(struct mas_bus *bus, const char *topic,
 
 /* What `mas-bus pub` publishes, for mas_bus_pub. */
 struct mas_bus_pub_options {
-	struct mas_bus *bus;
+	struct mas_bus *bus;   /* NULL: it could not be opened, and every
+	                        * record fails, whole, with UNAVAILABLE and
+	                        * UNAVAILABLE_STATUS (mas_bus_open's) */
+	const char *unavailable;
+	int unavailable_status;
 	const char *topic;
 	int priority;
 	int receipts;    /* write {"id","topic"[,"seq"]} per message (-v) */
@@ -131,8 +158,11 @@ struct mas_bus_pub_options {
  * whenever standard input has nothing more to read at once; a plain
  * line is published as its text, never parsed (bus-pub.c says how).
  * After each commit the batch's receipts (with RECEIPTS) are written in
- * input order, or an error record per message of a batch that failed.
- * Returns the record loop's exit status.
+ * input order, and an error record for each message the commit could
+ * not store: {"id","topic","error","envelope"}, the error naming the
+ * message's own line, the envelope whole so that it can be published
+ * again (--envelope) under its id.  Returns the record loop's exit
+ * status.
  */
 int mas_bus_pub(const struct mas_bus_pub_options *options);
 
@@ -184,6 +214,9 @@ void mas_bus_batch_release(struct mas_bus_batch *batch);
 int mas_bus_batch_add(struct mas_bus_batch *batch, const char *text,
                       size_t len);
 
+/* Keep the first COUNT texts of BATCH, drop the rest. */
+void mas_bus_batch_truncate(struct mas_bus_batch *batch, size_t count);
+
 /* Text I of BATCH (borrowed, '\0'-ended), its length in *LEN. */
 const char *mas_bus_batch_text(const struct mas_bus_batch *batch, size_t i,
                                size_t *len);
@@ -209,8 +242,13 @@ long mas_bus_fetch(struct mas_bus_sub *sub, size_t max, jv *batch,
 long mas_bus_fetch_wait(struct mas_bus_sub *sub, size_t max, double wait,
                         jv *batch, char **error);
 
-/* Acknowledge the group's last batch (nothing for a plain one). */
+/* Acknowledge every message fetched and not yet acknowledged (nothing
+ * for a plain subscription). */
 int mas_bus_ack(struct mas_bus_sub *sub, char **error);
+
+/* Acknowledge the COUNT oldest of them (fewer if fewer are owed); the
+ * rest stay claimed until acknowledged or the visibility timeout. */
+int mas_bus_ack_first(struct mas_bus_sub *sub, size_t count, char **error);
 
 void mas_bus_sub_release(struct mas_bus_sub *sub);
 

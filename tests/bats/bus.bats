@@ -322,6 +322,28 @@ big_records() {
 	[ "$(line_count)" -eq 3 ]
 }
 
+@test "bus: a locked store fails each record of pub, transient, once waited" {
+	only_on sqlite "the state store"
+	records 1 | mas-bus pub t
+	lock_store "$MAS_STATE_DIR/mas.db"
+	start=$(date +%s%N)
+	MAS_STATE_BUSY_TIMEOUT=0.5 run -75 --separate-stderr \
+		mas-bus pub t -v < <(records 5)
+	elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	unlock_store
+	# one error record per record, the record whole, and one wait
+	[ "$(line_count)" -eq 5 ]
+	output_jq -s 'map(.n) == [1,2,3,4,5] and all(.[];
+		.error.code == "TIMEOUT" and .error.transient == true and
+		.error.line == .n and (.error.message | test("locked")))'
+	echo "5 records refused in $elapsed_ms ms"
+	[ "$elapsed_ms" -lt 4000 ]
+	# nothing of them was stored; once the lock is gone they are
+	run --separate-stderr mas-bus sub t --from-start --payload
+	[ "$output" = '{"n":1}' ]
+	run -0 --separate-stderr mas-bus pub t < <(records 5)
+}
+
 @test "bus: --url sqlite:PATH keeps the bus in that file" {
 	only_on sqlite "a SQLite file"
 	echo '{"n":1}' | mas-bus pub t --url "sqlite:$BATS_TEST_TMPDIR/bus.db"
