@@ -44,6 +44,37 @@ start_nats() {
 	return 1
 }
 
+# Stop the file's nats-server for $1 seconds, then start it again on the
+# same port with the same store, as an operator's restart would.
+restart_nats() {
+	local pid port log="$BATS_FILE_TMPDIR/nats.log"
+	pid=$(cat "$BATS_FILE_TMPDIR/nats.pid")
+	port=${MAS_BUS_URL##*:}
+	kill "$pid"
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	sleep "$1"
+	: >"$log"
+	nats-server -a 127.0.0.1 -p "$port" -js \
+		-sd "$BATS_FILE_TMPDIR/jetstream" >"$log" 2>&1 </dev/null 3>&- &
+	echo $! >"$BATS_FILE_TMPDIR/nats.pid"
+	for _ in $(seq 100); do
+		grep -q "Server is ready" "$log" && return 0
+		sleep 0.05
+	done
+	cat "$log" >&2
+	return 1
+}
+
+# N records {"n":1} ... {"n":N}, a hundred every tenth of a second, as
+# a live producer writes them.
+slow_records() {
+	seq "$1" | awk '{ print "{\"n\":" $1 "}"; fflush()
+		if (NR % 100 == 0) system("sleep 0.1") }'
+}
+
 setup_file() {
 	if [ "$BACKEND" = nats ]; then
 		start_nats
@@ -521,6 +552,43 @@ big_records() {
 	cat split
 	[ "$(wc -l <split)" -eq 2 ]
 	[ "$(awk '$1 < 1000' split | wc -l)" -eq 0 ]
+}
+
+@test "bus: pub rides out a NATS restart: stored once, or reported" {
+	only_on nats "a NATS server restart"
+	cd "$BATS_TEST_TMPDIR"
+	# Down for longer than --timeout: the batches of the outage fail,
+	# reported; the later ones are stored once the client reconnects.
+	slow_records 3000 | mas-bus pub r.t -v --timeout 0.5 >out 2>err &
+	publisher=$!
+	sleep 0.5
+	restart_nats 1
+	status=0
+	wait "$publisher" || status=$?
+	[ "$status" -eq 75 ] # only transient failures
+	jq -r 'select(.error | not) | .id' out | sort >stored
+	jq -r 'select(.error) | .id' out | sort >failed
+	mas-bus sub r.t --from-start | jq -r .id | sort >stream
+	echo "published 3000, stored $(wc -l <stored), failed" \
+		"$(wc -l <failed), in stream $(wc -l <stream)," \
+		"duplicates $(uniq -d stream | wc -l)"
+	# each record reported once, stored or failed, with its own line
+	[ "$(wc -l <out)" -eq 3000 ]
+	[ "$(sort -u stored failed | wc -l)" -eq 3000 ]
+	[ -s failed ]
+	jq -e -s 'all(.[] | select(.error); .error.line == .envelope.payload.n
+		and .error.code == "UPSTREAM_ERROR")' out
+	# reconnected: the last records are stored
+	tail -1 out | jq -e '.error | not'
+	# what was reported stored is stored, once
+	[ -z "$(comm -23 stored stream)" ]
+	[ -z "$(uniq -d stream)" ]
+	# publishing the failed ones again under their ids stores each once
+	jq -c 'select(.error) | .envelope' out | mas-bus pub r.t --envelope
+	mas-bus sub r.t --from-start | jq -r .id | sort >stream
+	[ "$(wc -l <stream)" -eq 3000 ]
+	[ "$(sort -u stream | wc -l)" -eq 3000 ]
+	grep -q reconnected err
 }
 
 @test "bus: NATS stat shows streams and groups" {
