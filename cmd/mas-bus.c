@@ -39,6 +39,7 @@ enum {
 	OPT_TO,
 	OPT_BY,
 	OPT_OLDER_THAN,
+	OPT_PREFETCH,
 };
 
 struct bus_command {
@@ -53,6 +54,7 @@ struct bus_command {
 	double visibility;
 	double timeout;
 	int max_deliver;
+	size_t prefetch;     /* 0: the verb's default */
 	const char *by;
 	char **routes;
 	int route_count;
@@ -93,6 +95,9 @@ static const struct argp_option options[] = {
 	{ "older-than", OPT_OLDER_THAN, "DURATION", 0,
 	  "gc: remove messages older than DURATION (N, Ns, Nm, Nh or Nd) "
 	  "that no group still owes", 0 },
+	{ "prefetch", OPT_PREFETCH, "N", 0,
+	  "sub --group: messages claimed ahead of the reader (default: "
+	  "adaptive, 1 doubling to 256)", 0 },
 	{ "max-deliver", OPT_MAX_DELIVER, "N", 0,
 	  "sub --group: deliveries before a message is dead-lettered "
 	  "(default 5)", 0 },
@@ -161,6 +166,10 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		c->older_than = mas_cli_parse_duration("--older-than", arg);
 		break;
 	case OPT_TO: add_route(c, arg); break;
+	case OPT_PREFETCH:
+		c->prefetch = (size_t)mas_cli_parse_count("--prefetch", arg, 1,
+		                                          65536);
+		break;
 	case OPT_MAX_DELIVER:
 		c->max_deliver = (int)mas_cli_parse_count("--max-deliver", arg,
 		                                          1, 1000000);
@@ -261,38 +270,6 @@ static int publish(struct bus_command *command)
 	return status;
 }
 
-/* One line out: the envelope TEXT as stored, or its payload. */
-static void write_message(struct bus_command *command, const char *text,
-                          size_t len)
-{
-	jv envelope = jv_invalid();
-	struct mas_span *span = NULL;
-
-	if (command->payload || mas_trace_enabled())
-		envelope = jv_parse_sized(text, (int)len);
-	if (mas_trace_enabled()) {
-		jv parent = jv_object_get(jv_copy(envelope),
-		                          jv_string("traceparent"));
-
-		span = mas_span_start_remote("bus.consume",
-			jv_get_kind(parent) == JV_KIND_STRING ?
-			jv_string_value(parent) : NULL);
-		jv_free(parent);
-	}
-	if (command->payload) {
-		jv dumped = jv_dump_string(jv_object_get(jv_copy(envelope),
-		                           jv_string("payload")), 0);
-
-		fputs(jv_string_value(dumped), stdout);
-		jv_free(dumped);
-	} else {
-		fwrite(text, 1, len, stdout);
-	}
-	putchar('\n');
-	mas_span_end(span);
-	jv_free(envelope);
-}
-
 static void sub_fail(char *error)
 {
 	mas_die(MAS_EXIT_TEMPFAIL, "%s", error ? error : "bus failure");
@@ -322,57 +299,25 @@ static double fetch_wait(struct bus_command *command)
 	return command->follow ? 1.0 : 0;
 }
 
-/* Write BATCH, flush, then acknowledge: a message is acked only once
- * it is out of this process. */
-static void deliver(struct bus_command *command, struct mas_bus_sub *sub,
-                    const struct mas_bus_batch *batch)
-{
-	char *error = NULL;
-
-	for (size_t i = 0; i < batch->count; i++) {
-		size_t len;
-		const char *text = mas_bus_batch_text(batch, i, &len);
-
-		write_message(command, text, len);
-	}
-	mas_output_flush();
-	mas_metrics_count("mas_bus_delivered_total", "Messages delivered.",
-	                  NULL, (double)batch->count);
-	if (mas_bus_ack(sub, &error))
-		sub_fail(error);
-}
-
 static int subscribe(struct bus_command *command)
 {
-	struct mas_bus_batch batch = { 0 };
 	struct mas_bus_sub sub;
-	char *error = NULL;
-	long done = 0;
+	struct mas_bus_copy_options copy = {
+		.sub = &sub,
+		.count = command->count,
+		.follow = command->follow,
+		.payload = command->payload,
+		.prefetch = command->prefetch,
+	};
+	int status;
 
 	need_topic(command, 1);
 	open_bus(command);
 	mas_output_init();
 	sub_start(command, &sub, command->topic, command->group);
-	while (!command->count || done < command->count) {
-		long want = command->count ? command->count - done : 256;
-		size_t max = (size_t)(want > 256 ? 256 : want);
-		long count = mas_bus_fetch_batch(&sub, max,
-		                                 fetch_wait(command), &batch,
-		                                 &error);
-
-		if (count < 0)
-			sub_fail(error);
-		if (count > 0) {
-			deliver(command, &sub, &batch);
-			done += count;
-			continue;
-		}
-		if (!command->follow)
-			break;
-	}
-	mas_bus_batch_release(&batch);
+	status = mas_bus_copy_out(&copy);
 	mas_bus_sub_release(&sub);
-	return MAS_EXIT_OK;
+	return status;
 }
 
 /* ---- req: request and reply ---- */

@@ -1099,9 +1099,12 @@ static int take(struct mas_bus_sub *sub, natsMsg *msg,
 }
 
 /* One pull request for up to MAX messages: NOWAIT, whatever is ready
- * now; else the server answers when MAX have come or after WAIT_MS. */
+ * now; else the server answers when MAX have come or after WAIT_MS.
+ * Returns the messages handed out; *RECEIVED counts the dead letters
+ * buried too. */
 static long pull(struct mas_bus_sub *sub, size_t max, int nowait,
-                 int64_t wait_ms, struct mas_bus_batch *batch, char **error)
+                 int64_t wait_ms, struct mas_bus_batch *batch,
+                 long *received, char **error)
 {
 	struct nats_sub *state = sub->state;
 	natsMsgList list = { 0 };
@@ -1114,14 +1117,18 @@ static long pull(struct mas_bus_sub *sub, size_t max, int nowait,
 	request.NoWait = nowait;
 	/* Needed with NoWait too: it is also how long libnats waits. */
 	request.Expires = wait_ms * 1000000;
+	*received = 0;
 	status = natsSubscription_FetchRequest(&list, state->subscription,
 	                                       &request);
 	if (status == NATS_TIMEOUT || status == NATS_NOT_FOUND)
 		status = NATS_OK;
 	if (status != NATS_OK)
 		return nats_fail(error, sub->pattern, status, 0);
-	for (int i = 0; i < list.Count; i++) {
-		int rc = count < 0 ? 0 : take(sub, list.Msgs[i], batch, error);
+	*received = list.Count;
+	/* take() consumes a message; after a failure the list frees the
+	 * rest. */
+	for (int i = 0; i < list.Count && count >= 0; i++) {
+		int rc = take(sub, list.Msgs[i], batch, error);
 
 		list.Msgs[i] = NULL;
 		count = rc < 0 ? -1 : count + rc;
@@ -1136,10 +1143,14 @@ static long pull(struct mas_bus_sub *sub, size_t max, int nowait,
 static long fetch_pull(struct mas_bus_sub *sub, size_t max, int64_t wait_ms,
                        struct mas_bus_batch *batch, char **error)
 {
-	long count = pull(sub, max, 1, 100, batch, error);
+	long count, received;
 
+	/* Dead letters take no place in the batch: pull on past them. */
+	do
+		count = pull(sub, max, 1, 100, batch, &received, error);
+	while (count == 0 && received > 0);
 	if (count == 0 && wait_ms > 0)
-		count = pull(sub, 1, 0, wait_ms, batch, error);
+		count = pull(sub, 1, 0, wait_ms, batch, &received, error);
 	return count;
 }
 

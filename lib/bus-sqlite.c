@@ -474,8 +474,10 @@ static int bump_counts(struct mas_bus_sub *sub, long delivered,
 	return rc;
 }
 
+/* Claim up to MAX messages into BATCH; those past --max-deliver are
+ * dead-lettered instead, counted in *BURIED. */
 static long claim(struct mas_bus_sub *sub, size_t max,
-                  struct mas_bus_batch *batch, char **error)
+                  struct mas_bus_batch *batch, long *buried, char **error)
 {
 	struct sqlite_sub *state = sub->state;
 	double now = (double)mas_clock_epoch_ms() / 1000;
@@ -515,6 +517,7 @@ static long claim(struct mas_bus_sub *sub, size_t max,
 		count++;
 	}
 	sqlite3_reset(select);
+	*buried = dead;
 	if (rc >= 0 && bump_counts(sub, count, redelivered, dead, error))
 		return -1;
 	return rc < 0 ? -1 : count;
@@ -535,7 +538,20 @@ static long fetch_group(struct mas_bus_sub *sub, size_t max,
 		rollback(sub->bus);
 		return -1;
 	}
-	count = claim(sub, max, batch, error);
+	/* Dead letters take no place in the batch: claim on past them. */
+	count = 0;
+	for (;;) {
+		long buried, more = claim(sub, max - (size_t)count, batch,
+		                          &buried, error);
+
+		if (more < 0) {
+			count = -1;
+			break;
+		}
+		count += more;
+		if (buried == 0 || (size_t)count >= max)
+			break;
+	}
 	if (count < 0 || exec(sub->bus, "COMMIT", error)) {
 		rollback(sub->bus);
 		mas_bus_batch_clear(batch);

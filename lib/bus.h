@@ -252,6 +252,29 @@ int mas_bus_ack_first(struct mas_bus_sub *sub, size_t count, char **error);
 
 void mas_bus_sub_release(struct mas_bus_sub *sub);
 
+/* What `mas-bus sub` writes out, for mas_bus_copy_out. */
+struct mas_bus_copy_options {
+	struct mas_bus_sub *sub;  /* started, borrowed */
+	long count;               /* stop after COUNT messages; 0: no limit */
+	int follow;               /* wait for more rather than stop when
+	                           * none is ready */
+	int payload;              /* write payloads, not envelopes */
+	size_t prefetch;          /* a group's window (see bus-sub.c);
+	                           * 0: adaptive, 1 doubling to 256 */
+};
+
+/*
+ * Write the messages SUB receives to standard output, one line each
+ * (the envelope as stored, or its payload), flushed after each fetch.
+ * A group's messages are acknowledged once the reader has taken them:
+ * read from the pipe, or written to a file; at the end the reader is
+ * given up to the visibility timeout to take the last.  Returns 0, or
+ * 141 when the reader of the pipe went away first (its messages are
+ * delivered again after the visibility timeout); a bus failure ends the
+ * program (exit 75).
+ */
+int mas_bus_copy_out(const struct mas_bus_copy_options *options);
+
 /*
  * The bus's figures: one object per topic {"topic","messages",...} then
  * one per group {"group","pattern","depth","in_flight","delivered",

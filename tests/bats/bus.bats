@@ -345,12 +345,22 @@ big_records() {
 @test "bus: a failed write leaves the messages unacknowledged" {
 	records 3 | mas-bus pub t
 	run -74 --separate-stderr sh -c \
-		'mas-bus sub t --group g --visibility 1 >/dev/full'
+		'mas-bus sub t --group g --visibility 1 --prefetch 3 >/dev/full'
 	run --separate-stderr mas-bus sub t --group g --visibility 1
 	[ -z "$output" ]
 	after_visibility 1
 	run --separate-stderr mas-bus sub t --group g --payload
 	[ "$(line_count)" -eq 3 ]
+	# with the adaptive window, only the first message was claimed
+	records 3 | mas-bus pub u
+	run -74 --separate-stderr sh -c \
+		'mas-bus sub u --group h --visibility 1 >/dev/full'
+	run --separate-stderr mas-bus sub u --group h --payload
+	[ "$output" = '{"n":2}
+{"n":3}' ]
+	after_visibility 1
+	run --separate-stderr mas-bus sub u --group h --payload
+	[ "$output" = '{"n":1}' ]
 }
 
 @test "bus: a locked store fails each record of pub, transient, once waited" {
@@ -373,6 +383,26 @@ big_records() {
 	run --separate-stderr mas-bus sub t --from-start --payload
 	[ "$output" = '{"n":1}' ]
 	run -0 --separate-stderr mas-bus pub t < <(records 5)
+}
+
+@test "bus: sub --group | head -1 acknowledges only what head took" {
+	records 300 | mas-bus pub t
+	mas-bus sub t --group g --visibility 1 | head -1 >"$BATS_TEST_TMPDIR/first"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/first")" -eq 1 ]
+	run --separate-stderr mas-bus stat
+	acked=$(printf '%s\n' "$output" |
+		jq -s '.[] | select(.group == "g") | .acknowledged')
+	echo "acknowledged $acked of 300"
+	# what head read from the pipe (one message, or two that came
+	# together), not the batch written into it
+	[ "$acked" -ge 1 ] && [ "$acked" -le 2 ]
+	# the rest is still owed, and delivered again once the claims end
+	after_visibility 1
+	run --separate-stderr mas-bus sub t --group g --payload
+	[ "$(line_count)" -eq $((300 - acked)) ]
+	run --separate-stderr mas-bus stat
+	output_jq -s '.[] | select(.group == "g") | .acknowledged == 300
+		and .lag == 0'
 }
 
 @test "bus: --url sqlite:PATH keeps the bus in that file" {
