@@ -166,23 +166,29 @@ static int begin_batch(struct pub *pub, char **error)
 {
 	int status;
 
-	if (pub->open)
-		return 0;
 	if (pub->refusal) {
 		pub->refused++;
 		*error = strdup(pub->refusal);
 		return pub->refusal_status;
 	}
+	if (pub->open)
+		return 0;
 	mas_bus_batch_clear(&pub->journal);
 	status = mas_bus_begin(pub->options->bus, error);
-	if (status == 0) {
+	if (status == 0)
 		pub->open = 1;
-		return 0;
-	}
-	pub->refusal = strdup(*error ? *error : "publish failed");
+	return status;
+}
+
+/* Remember a refusal that may pass (a lock, a full disk) for the
+ * records that follow. */
+static void note_refusal(struct pub *pub, int status, const char *error)
+{
+	if (!MAS_STORE_TRANSIENT(status) || pub->refusal)
+		return;
+	pub->refusal = strdup(error ? error : "publish failed");
 	pub->refusal_status = status;
 	pub->refused = 1;
-	return status;
 }
 
 /* RECORD (consumed), whole, with the error of a batch that could not
@@ -205,6 +211,7 @@ static void publish_failed(struct mas_run *run, struct pub *pub,
 	size_t len;
 	const char *text;
 
+	note_refusal(pub, status, error);
 	if (pub->journal.count <= pub->count) {
 		mas_run_emit(run, mas_run_error_record(run,
 		             failure(status, error)));

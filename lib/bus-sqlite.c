@@ -64,7 +64,8 @@ struct sqlite_bus {
 	struct mas_store store;
 	double busy_since;    /* when the wait for the lock began */
 	sqlite3_stmt *insert; /* publish's, kept between calls */
-	int batch_open;
+	int batch_open;       /* between begin and commit */
+	int writing;          /* the batch's transaction has begun */
 };
 
 struct sqlite_sub {
@@ -188,24 +189,44 @@ static sqlite3_stmt *prepare_quiet(struct mas_bus *bus, const char *sql)
 	return statement;
 }
 
+/*
+ * A batch's transaction begins at its first publish, not at begin: a
+ * worker that makes its replies slowly (serve asking its command) would
+ * otherwise hold the write lock all that time, and every other member
+ * of its group would wait for it to claim anything.
+ */
 static int sqlite_begin(struct mas_bus *bus, char **error)
 {
-	int rc = exec(bus, "BEGIN IMMEDIATE", error);
-
-	if (rc)
-		return rc;
 	state_of(bus)->batch_open = 1;
 	return 0;
+}
+
+/* Begin the open batch's transaction if it has not begun. */
+static int begin_writing(struct mas_bus *bus, char **error)
+{
+	struct sqlite_bus *db = state_of(bus);
+	int rc;
+
+	if (!db->batch_open || db->writing)
+		return 0;
+	rc = exec(bus, "BEGIN IMMEDIATE", error);
+	if (rc == 0)
+		db->writing = 1;
+	return rc;
 }
 
 /* Nothing to do when no batch is open: each publish committed itself. */
 static int sqlite_commit(struct mas_bus *bus, char **error)
 {
+	struct sqlite_bus *db = state_of(bus);
 	int rc;
 
-	if (!state_of(bus)->batch_open)
+	if (!db->batch_open)
 		return 0;
-	state_of(bus)->batch_open = 0;
+	db->batch_open = 0;
+	if (!db->writing)
+		return 0;
+	db->writing = 0;
 	rc = exec(bus, "COMMIT", error);
 	if (rc)
 		rollback(bus);
@@ -226,6 +247,9 @@ static long long sqlite_publish(struct mas_bus *bus,
 	long long seq = -1;
 	int rc;
 
+	rc = begin_writing(bus, error);
+	if (rc)
+		return rc;
 	if (!db->insert)
 		db->insert = prepare(bus, insert_sql, error);
 	statement = db->insert;

@@ -98,7 +98,9 @@ jv mas_bus_envelope_complete(struct mas_bus *bus, jv envelope,
  * Group the publishes that follow into one batch, ended by
  * mas_bus_commit, which returns 0 once every message of the batch is
  * stored, or -1 with *ERROR.  On SQLite the batch is one write
- * transaction, rolled back on failure (none of it stored); on NATS the
+ * transaction, begun at its first publish (so that making the messages
+ * slowly does not hold the store's write lock), rolled back on failure
+ * (none of it stored); on NATS the
  * publishes are asynchronous and the commit waits for JetStream's
  * acknowledgements (on failure some may be stored; on core NATS the
  * commit only means "handed to libnats").  A commit with no batch open
