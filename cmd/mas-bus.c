@@ -97,7 +97,8 @@ static const struct argp_option options[] = {
 	  "that no group still owes", 0 },
 	{ "prefetch", OPT_PREFETCH, "N", 0,
 	  "sub --group: messages claimed ahead of the reader (default: "
-	  "adaptive, 1 doubling to 256)", 0 },
+	  "adaptive, 1 doubling to 256); serve: requests claimed at once "
+	  "(default 1)", 0 },
 	{ "max-deliver", OPT_MAX_DELIVER, "N", 0,
 	  "sub --group: deliveries before a message is dead-lettered "
 	  "(default 5)", 0 },
@@ -537,9 +538,14 @@ static void serve_loop(struct bus_command *command, struct mas_bus_sub *sub,
 	long done = 0;
 	char *error = NULL;
 
+	/* A worker claims what it can start soon (--prefetch, default
+	 * one): claims beyond that wait behind a slow command while
+	 * other workers idle. */
+	long prefetch = command->prefetch ? (long)command->prefetch : 1;
+
 	while (!command->count || done < command->count) {
-		long want = command->count ? command->count - done : 16;
-		size_t max = (size_t)(want > 16 ? 16 : want);
+		long want = command->count ? command->count - done : prefetch;
+		size_t max = (size_t)(want > prefetch ? prefetch : want);
 		jv batch;
 		long count = mas_bus_fetch_wait(sub, max, fetch_wait(command),
 		                                &batch, &error);
