@@ -196,15 +196,18 @@ static int wait_for_reader(struct copy *copy, double seconds)
 	size_t before = copy->owed.count;
 	long us = 500;
 
-	while (copy->owed.count == before &&
-	       mas_clock_monotonic() < deadline) {
+	for (;;) {
+		/* what it read before it went counts */
+		settle(copy);
+		if (copy->owed.count < before)
+			return 0;
 		if (reader_gone(copy))
 			return -1;
+		if (mas_clock_monotonic() >= deadline)
+			return 0;
 		pause_for(us);
 		us = us * 2 > 20000 ? 20000 : us * 2;
-		settle(copy);
 	}
-	return 0;
 }
 
 /* How many to fetch now: the window less what is owed, within
