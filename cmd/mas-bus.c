@@ -83,7 +83,9 @@ static const struct argp_option options[] = {
 	  "sub --group: seconds before an unacknowledged message is "
 	  "delivered again (default 30)", 0 },
 	{ "to", OPT_TO, "NAME=COMMAND", 0,
-	  "route: a route and its filter command (repeatable)", 0 },
+	  "route: a route and its filter command (repeatable); replay: "
+	  "the topic to send the dead letters to (default: each one's "
+	  "own)", 0 },
 	{ "by", OPT_BY, "EXPR", 0,
 	  "route: the jq expression naming each record's route "
 	  "(default .type)", 0 },
@@ -635,6 +637,90 @@ static int route_records(struct bus_command *command)
 	return status;
 }
 
+/* ---- replay: dead letters sent back ---- */
+
+/* replay's --to TOPIC (route's option, given once), or NULL. */
+static const char *to_topic(const struct bus_command *command)
+{
+	if (command->route_count > 1)
+		mas_die(MAS_EXIT_USAGE, "replay: --to given %d times",
+		        command->route_count);
+	return command->route_count ? command->routes[0] : NULL;
+}
+
+/* The group replay consumes PATTERN as, unless --group names one. */
+static char *replay_group(struct bus_command *command)
+{
+	char *group;
+
+	if (command->group)
+		return strdup(command->group);
+	if (asprintf(&group, "replay:%s", command->topic) < 0)
+		return NULL;
+	return group;
+}
+
+/* The end of a replayed message's id: "-replay", or "-replay-GROUP"
+ * for a group named (its characters made token ones), so that each
+ * group's replays have ids of their own. */
+static void replay_suffix(const char *group, char *suffix, size_t size)
+{
+	char topic[300];
+
+	if (!group) {
+		snprintf(suffix, size, "-replay");
+		return;
+	}
+	mas_bus_dead_topic(group, topic, sizeof(topic));
+	snprintf(suffix, size, "-replay-%s", topic + strlen("_dead."));
+}
+
+static void replay_check(struct bus_command *command)
+{
+	need_topic(command, 1);
+	if (strncmp(command->topic, "_dead.", 6) != 0)
+		mas_die(MAS_EXIT_USAGE, "replay: '%s' is not a dead-letter "
+		        "topic (_dead.GROUP)", command->topic);
+	if (to_topic(command) && !mas_bus_topic_valid(to_topic(command), 0))
+		mas_die(MAS_EXIT_USAGE, "replay: --to '%s' is not a valid "
+		        "topic", to_topic(command));
+	if (to_topic(command) &&
+	    mas_bus_topic_match(command->topic, to_topic(command)))
+		mas_die(MAS_EXIT_USAGE, "replay: --to %s is among the "
+		        "messages replayed (%s): it would loop",
+		        to_topic(command), command->topic);
+}
+
+static int replay(struct bus_command *command)
+{
+	struct mas_bus_sub sub;
+	struct mas_bus_replay_options replaying = {
+		.sub = &sub,
+		.to = to_topic(command),
+		.count = command->count,
+	};
+	char *group, *error = NULL, suffix[320];
+	long replayed, skipped;
+
+	replay_check(command);
+	replay_suffix(command->group, suffix, sizeof(suffix));
+	replaying.suffix = suffix;
+	open_bus(command);
+	mas_output_init();
+	group = replay_group(command);
+	if (!group)
+		mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+	command->from_start = 0;
+	sub_start(command, &sub, command->topic, group);
+	replayed = mas_bus_replay(&replaying, &skipped, &error);
+	mas_bus_sub_release(&sub);
+	free(group);
+	if (replayed < 0)
+		sub_fail(error);
+	printf("{\"replayed\":%ld,\"skipped\":%ld}\n", replayed, skipped);
+	return skipped ? MAS_EXIT_RECORDS : MAS_EXIT_OK;
+}
+
 static int stat_bus(struct bus_command *command)
 {
 	jv rows;
@@ -685,7 +771,7 @@ static int run_verb(struct bus_command *command)
 {
 	if (!command->verb)
 		mas_die(MAS_EXIT_USAGE, "no verb given: pub, sub, req, serve, "
-		        "route, stat or gc");
+		        "route, stat, gc or replay");
 	if (strcmp(command->verb, "pub") == 0)
 		return publish(command);
 	if (strcmp(command->verb, "sub") == 0)
@@ -700,8 +786,10 @@ static int run_verb(struct bus_command *command)
 		return route_records(command);
 	if (strcmp(command->verb, "gc") == 0)
 		return gc_bus(command);
+	if (strcmp(command->verb, "replay") == 0)
+		return replay(command);
 	mas_die(MAS_EXIT_USAGE, "'%s' is not a verb: pub, sub, req, serve, "
-	        "route, stat or gc",
+	        "route, stat, gc or replay",
 	        command->verb);
 }
 
@@ -717,7 +805,8 @@ int main(int argc, char **argv)
 		"[ARG...] (answer requests through COMMAND), route --to "
 		"NAME=COMMAND... [FILE...] (dispatch to filters, no bus), "
 		"stat (figures), gc --older-than DURATION (remove old "
-		"messages no group owes).  "
+		"messages no group owes), replay _dead.GROUP [--to TOPIC] "
+		"(send dead letters back).  "
 		"See mas-bus(1).";
 	struct argp_child children[] = {
 		{ &mas_cli_argp, 0, "Options every mas program takes:", 0 },

@@ -26,7 +26,7 @@
 /* The statements a subscription keeps prepared between fetches. */
 enum statement {
 	S_PLAIN, S_SCAN, S_ADD, S_MARK, S_CLAIM, S_DELIVER, S_BURY,
-	S_COUNT, S_REMOVE, S_ACKED, S_STATEMENTS
+	S_DEAD, S_COUNT, S_REMOVE, S_ACKED, S_STATEMENTS
 };
 
 static const char *const statement_sql[S_STATEMENTS] = {
@@ -50,6 +50,13 @@ static const char *const statement_sql[S_STATEMENTS] = {
 		" deadline = ?3 WHERE grp = ?1 AND seq = ?2",
 	[S_BURY] = "UPDATE bus_delivery SET dead = 1"
 		" WHERE grp = ?1 AND seq = ?2",
+	/* a dead letter is also a message on _dead.GROUP, as on NATS,
+	 * so that every verb reads it; its id keeps a second burial of
+	 * the same message single */
+	[S_DEAD] = "INSERT OR IGNORE INTO bus_message"
+		" (id, topic, priority, at, envelope)"
+		" SELECT id || '-dead-' || ?2, ?3, priority, ?4, envelope"
+		" FROM bus_message WHERE seq = ?1",
 	[S_COUNT] = "UPDATE bus_group SET delivered = delivered + ?2,"
 		" redelivered = redelivered + ?3, dead = dead + ?4"
 		" WHERE name = ?1",
@@ -464,7 +471,27 @@ static int remember(struct sqlite_sub *state, long long seq)
 }
 
 /* Apply one claim decision: deliver again, or dead-letter. */
-static int claim_one(struct mas_bus_sub *sub, sqlite3_stmt *update[2],
+/* Copy message SEQ to the group's dead-letter topic. */
+static int dead_letter(struct mas_bus_sub *sub, sqlite3_stmt *insert,
+                       long long seq, double now)
+{
+	char topic[300];
+	int rc;
+
+	mas_bus_dead_topic(sub->group, topic, sizeof(topic));
+	sqlite3_bind_int64(insert, 1, seq);
+	sqlite3_bind_text(insert, 2, topic + strlen("_dead."), -1,
+	                  SQLITE_TRANSIENT);
+	sqlite3_bind_text(insert, 3, topic, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(insert, 4, now);
+	rc = sqlite3_step(insert);
+	sqlite3_reset(insert);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Apply one claim decision: deliver again, or dead-letter (UPDATE[1]
+ * flags it, UPDATE[2] copies it to _dead.GROUP). */
+static int claim_one(struct mas_bus_sub *sub, sqlite3_stmt *update[3],
                      long long seq, int deliveries, double now)
 {
 	int dead = deliveries >= sub->max_deliver;
@@ -477,6 +504,9 @@ static int claim_one(struct mas_bus_sub *sub, sqlite3_stmt *update[2],
 		sqlite3_bind_double(statement, 3, now + visibility);
 	rc = sqlite3_step(statement);
 	sqlite3_reset(statement);
+	if (rc == SQLITE_DONE && dead && dead_letter(sub, update[2], seq,
+	                                             now))
+		return -1;
 	return rc == SQLITE_DONE ? dead : -1;
 }
 
@@ -506,14 +536,15 @@ static long claim(struct mas_bus_sub *sub, size_t max,
 	struct sqlite_sub *state = sub->state;
 	double now = (double)mas_clock_epoch_ms() / 1000;
 	sqlite3_stmt *select = statement(sub, S_CLAIM, error);
-	sqlite3_stmt *update[2] = {
+	sqlite3_stmt *update[3] = {
 		statement(sub, S_DELIVER, error),
 		statement(sub, S_BURY, error),
+		statement(sub, S_DEAD, error),
 	};
 	long count = 0, redelivered = 0, dead = 0;
 	int rc = 0;
 
-	if (!select || !update[0] || !update[1])
+	if (!select || !update[0] || !update[1] || !update[2])
 		return -1;
 	sqlite3_bind_text(select, 1, sub->group, -1, SQLITE_STATIC);
 	sqlite3_bind_double(select, 2, now);
@@ -797,7 +828,7 @@ static jv sqlite_stat(struct mas_bus *bus)
 /*
  * The messages older than SECONDS that no group still owes: every
  * group's scan has passed them, and no delivery row, waiting or dead-
- * lettered, refers to them.  (A group's scan passes every topic, so a
+ * lettered, refers to them; dead letters (_dead.GROUP) stay.  (A group's scan passes every topic, so a
  * group that has not read for a while holds back what came after.)
  */
 static long sqlite_gc(struct mas_bus *bus, double seconds, char **error)
@@ -805,6 +836,7 @@ static long sqlite_gc(struct mas_bus *bus, double seconds, char **error)
 	struct sqlite_bus *db = state_of(bus);
 	sqlite3_stmt *st = prepare(bus,
 		"DELETE FROM bus_message WHERE at < ?1"
+		" AND substr(topic, 1, 6) != '_dead.'"
 		" AND seq <= coalesce((SELECT min(last_seq) FROM bus_group),"
 		"   seq)"
 		" AND NOT EXISTS (SELECT 1 FROM bus_group g, bus_delivery d"

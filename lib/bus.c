@@ -146,6 +146,15 @@ int mas_bus_topic_match(const char *pattern, const char *topic)
 	}
 }
 
+void mas_bus_dead_topic(const char *group, char *topic, size_t size)
+{
+	size_t at = (size_t)snprintf(topic, size, "_dead.");
+
+	for (size_t i = 0; group[i] && at + 1 < size; i++)
+		topic[at++] = token_char(group[i]) ? group[i] : '_';
+	topic[at < size ? at : size - 1] = '\0';
+}
+
 int mas_bus_priority_parse(const char *name)
 {
 	for (int i = 0; i < 3; i++)

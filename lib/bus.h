@@ -76,6 +76,13 @@ int mas_bus_topic_valid(const char *topic, int pattern);
 /* Whether TOPIC matches the subscription PATTERN. */
 int mas_bus_topic_match(const char *pattern, const char *topic);
 
+/*
+ * The topic where GROUP's dead letters go, in TOPIC (SIZE bytes):
+ * "_dead." and the group's name, every character but letters, digits,
+ * '-' and '_' made '_' (NATS consumer names allow no more).
+ */
+void mas_bus_dead_topic(const char *group, char *topic, size_t size);
+
 /* "high", "normal", "low" to their value, or -1. */
 int mas_bus_priority_parse(const char *name);
 
@@ -276,6 +283,29 @@ struct mas_bus_copy_options {
  * program (exit 75).
  */
 int mas_bus_copy_out(const struct mas_bus_copy_options *options);
+
+/* What `mas-bus replay` sends back, for mas_bus_replay. */
+struct mas_bus_replay_options {
+	struct mas_bus_sub *sub;  /* started: a group on dead letters */
+	const char *to;           /* NULL: each message to its own topic */
+	const char *suffix;       /* after the old id, the new id's end:
+	                           * one per replaying group */
+	long count;               /* at most COUNT messages; 0: all */
+};
+
+/*
+ * Publish again the messages SUB's group has not yet taken (dead
+ * letters, _dead.GROUP), each under the id ID + SUFFIX on TO or on the
+ * topic its envelope names, every other field kept; a batch is
+ * acknowledged once its messages are stored, so each is replayed once
+ * (bus-replay.c says how a crash is covered).  A message that cannot be
+ * replayed (no topic; a topic the pattern matches, which would loop) is
+ * said on stderr, counted in *SKIPPED and left behind, acknowledged.
+ * Returns the count replayed, or -1 with *ERROR on a bus failure (the
+ * batch not acknowledged: it is replayed by the next run).
+ */
+long mas_bus_replay(const struct mas_bus_replay_options *options,
+                    long *skipped, char **error);
 
 /*
  * The bus's figures: one object per topic {"topic","messages",...} then

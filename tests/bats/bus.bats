@@ -278,6 +278,39 @@ big_records() {
 		.acknowledged + .dead_lettered == 30 and .lag == 0'
 }
 
+@test "bus: dead letters are read on _dead.GROUP and replayed once" {
+	records 3 | mas-bus pub jobs
+	# a worker that fails every message (its output is full)
+	run -74 --separate-stderr sh -c 'mas-bus sub jobs --group w \
+		--visibility 1 --max-deliver 1 --prefetch 3 >/dev/full'
+	after_visibility 1
+	run --separate-stderr mas-bus sub jobs --group w --max-deliver 1
+	[ -z "$output" ]
+	# the same way on both backends
+	run --separate-stderr mas-bus sub _dead.w --from-start --payload
+	[ "$output" = '{"n":1}
+{"n":2}
+{"n":3}' ]
+	run --separate-stderr mas-bus stat
+	output_jq -s '.[] | select(.group == "w") | .dead_lettered == 3'
+	# back to their topic once fixed, each once however often asked
+	run --separate-stderr mas-bus replay _dead.w
+	[ "$output" = '{"replayed":3,"skipped":0}' ]
+	run --separate-stderr mas-bus replay _dead.w
+	[ "$output" = '{"replayed":0,"skipped":0}' ]
+	run --separate-stderr mas-bus sub jobs --group w
+	output_jq -s 'map(.payload.n) == [1,2,3] and
+		all(.[]; .topic == "jobs" and (.id | endswith("-replay")))'
+	# or elsewhere, by a replay group of another name
+	run --separate-stderr mas-bus replay _dead.w --to jobs.retry \
+		--group again
+	[ "$output" = '{"replayed":3,"skipped":0}' ]
+	run --separate-stderr mas-bus sub jobs.retry --from-start --payload
+	[ "$(line_count)" -eq 3 ]
+	run -2 --separate-stderr mas-bus replay jobs
+	run -2 --separate-stderr mas-bus replay _dead.w --to _dead.w
+}
+
 @test "bus: malformed input lines become error records" {
 	run --separate-stderr mas-bus pub t -v <<-'EOF'
 	{"n":1}
