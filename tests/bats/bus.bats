@@ -120,6 +120,17 @@ after_visibility() {
 	fi
 }
 
+# Wait, at most $3 seconds, until group $1 has acknowledged $2 messages.
+wait_acknowledged() {
+	for _ in $(seq $(($3 * 20))); do
+		mas-bus stat | jq -e --arg g "$1" --argjson n "$2" \
+			'select(.group == $g) | .acknowledged == $n' \
+			>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # N records {"n":1} ... {"n":N}.
 records() {
 	seq "$1" | sed 's/.*/{"n":&}/'
@@ -600,11 +611,7 @@ big_records() {
 	sleep 0.5 # both waiting for work
 	records 10000 | mas-bus pub work
 	# Done when the group has acknowledged everything (at most 120 s).
-	for _ in $(seq 1200); do
-		mas-bus stat | jq -e 'select(.group == "pool") |
-			.acknowledged == 10000' >/dev/null && break
-		sleep 0.1
-	done
+	wait_acknowledged pool 10000 120 || true
 	kill "$(cat worker1.pid)" "$(cat worker2.pid)"
 	wait || true
 	mas-bus sub work.done --from-start >replies
@@ -668,11 +675,7 @@ big_records() {
 	sleep 0.5 # all three waiting
 	start=$(date +%s%N)
 	records 30 | mas-bus pub jobs
-	for _ in $(seq 300); do
-		mas-bus stat | jq -e 'select(.group == "pool") |
-			.acknowledged == 30' >/dev/null && break
-		sleep 0.05
-	done
+	wait_acknowledged pool 30 15 || true
 	elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 	kill $(cat workers)
 	wait || true
