@@ -828,8 +828,9 @@ static jv sqlite_stat(struct mas_bus *bus)
 /*
  * The messages older than SECONDS that no group still owes: every
  * group's scan has passed them, and no delivery row, waiting or dead-
- * lettered, refers to them; dead letters (_dead.GROUP) stay.  (A group's scan passes every topic, so a
- * group that has not read for a while holds back what came after.)
+ * lettered, refers to them; dead letters (_dead.GROUP) stay.  (A
+ * group's scan passes every topic, so a group that has not read for a
+ * while holds back what came after.)
  */
 static long sqlite_gc(struct mas_bus *bus, double seconds, char **error)
 {

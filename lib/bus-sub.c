@@ -147,9 +147,10 @@ static void write_message(struct copy *copy, const char *text, size_t len)
 	    jv_get_kind(envelope) == JV_KIND_OBJECT) {
 		jv dumped = jv_dump_string(jv_object_get(jv_copy(envelope),
 		                           jv_string("payload")), 0);
+		size_t size = (size_t)jv_string_length_bytes(jv_copy(dumped));
 
-		fputs(jv_string_value(dumped), stdout);
-		copy->written += (size_t)jv_string_length_bytes(jv_copy(dumped));
+		fwrite(jv_string_value(dumped), 1, size, stdout);
+		copy->written += size;
 		jv_free(dumped);
 	} else {
 		fwrite(text, 1, len, stdout);

@@ -58,7 +58,8 @@ restart_nats() {
 	sleep "$1"
 	: >"$log"
 	nats-server -a 127.0.0.1 -p "$port" -js \
-		-sd "$BATS_FILE_TMPDIR/jetstream" >"$log" 2>&1 </dev/null 3>&- &
+		-sd "$BATS_FILE_TMPDIR/jetstream" \
+		>"$log" 2>&1 </dev/null 3>&- &
 	echo $! >"$BATS_FILE_TMPDIR/nats.pid"
 	for _ in $(seq 100); do
 		grep -q "Server is ready" "$log" && return 0
@@ -389,7 +390,8 @@ big_records() {
 @test "bus: a failed write leaves the messages unacknowledged" {
 	records 3 | mas-bus pub t
 	run -74 --separate-stderr sh -c \
-		'mas-bus sub t --group g --visibility 1 --prefetch 3 >/dev/full'
+		'mas-bus sub t --group g --visibility 1 --prefetch 3 \
+		>/dev/full'
 	run --separate-stderr mas-bus sub t --group g --visibility 1
 	[ -z "$output" ]
 	after_visibility 1
@@ -430,7 +432,8 @@ big_records() {
 
 @test "bus: sub --group | head -1 acknowledges only what head took" {
 	records 300 | mas-bus pub t
-	mas-bus sub t --group g --visibility 1 | head -1 >"$BATS_TEST_TMPDIR/first"
+	mas-bus sub t --group g --visibility 1 |
+		head -1 >"$BATS_TEST_TMPDIR/first"
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/first")" -eq 1 ]
 	run --separate-stderr mas-bus stat
 	acked=$(printf '%s\n' "$output" |
