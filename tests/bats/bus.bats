@@ -378,10 +378,12 @@ big_records() {
 }
 
 @test "bus: concurrent publishers lose nothing" {
+	local publishers=()
 	for i in 1 2 3 4; do
 		records 250 | mas-bus pub "p.$i" &
+		publishers+=($!)
 	done
-	wait
+	wait "${publishers[@]}"
 	run --separate-stderr mas-bus sub 'p.>' --from-start
 	[ "$(line_count)" -eq 1000 ]
 	[ "$(printf '%s\n' "$output" | jq -r .id | sort -u | wc -l)" -eq 1000 ]
@@ -466,10 +468,11 @@ big_records() {
 
 @test "bus: a quiet producer's message is stored before its next line" {
 	{ echo '{"n":1}'; sleep 1.5; echo '{"n":2}'; } | mas-bus pub slow &
+	publisher=$!
 	sleep 0.7
 	run --separate-stderr mas-bus sub slow --from-start --payload
 	[ "$output" = '{"n":1}' ]
-	wait
+	wait "$publisher"
 }
 
 @test "bus: every id a killed publisher printed is stored" {
@@ -495,6 +498,7 @@ big_records() {
 @test "bus: req gets serve's reply, and a timeout is an error record" {
 	timeout 30 mas-bus serve calc --group c --follow --count 2 -- \
 		jq --unbuffered -c '{sum: (.a + .b)}' >/dev/null 2>&1 &
+	worker=$!
 	run --separate-stderr mas-bus req calc --payload --timeout 10 <<-'EOF'
 	{"a":1,"b":2}
 	{"a":5,"b":5}
@@ -502,7 +506,7 @@ big_records() {
 	[ "$status" -eq 0 ]
 	[ "$output" = '{"sum":3}
 {"sum":10}' ]
-	wait
+	wait "$worker"
 	run -75 --separate-stderr mas-bus req nobody --timeout 0.3 <<< '{}'
 	output_jq '.error.code == "TIMEOUT"'
 }
@@ -510,13 +514,14 @@ big_records() {
 @test "bus: a waiting worker answers at once, not a poll later" {
 	timeout 60 mas-bus serve calc --follow --count 21 -- \
 		jq --unbuffered -c '{sum: (.a + .b)}' >/dev/null 2>&1 &
+	worker=$!
 	# The first request waits for the worker to start.
 	echo '{"a":0,"b":0}' | mas-bus req calc --timeout 20 >/dev/null
 	start=$(date +%s%N)
 	run --separate-stderr mas-bus req calc --payload --timeout 10 < <(
 		for i in $(seq 20); do echo "{\"a\":$i,\"b\":1}"; done)
 	elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-	wait
+	wait "$worker"
 	[ "$(line_count)" -eq 20 ]
 	# Twenty round trips, one at a time: well under a second each
 	# (a pull waiting for a full batch once took most of a second, 20 s
@@ -619,7 +624,7 @@ big_records() {
 	# Done when the group has acknowledged everything (at most 120 s).
 	wait_acknowledged pool 10000 120 || true
 	kill "$(cat worker1.pid)" "$(cat worker2.pid)"
-	wait || true
+	wait "$(cat worker1.pid)" "$(cat worker2.pid)" || true
 	mas-bus sub work.done --from-start >replies
 	# Each request answered once, by one worker or the other.
 	[ "$(wc -l <replies)" -eq 10000 ]
@@ -684,7 +689,7 @@ big_records() {
 	wait_acknowledged pool 30 15 || true
 	elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 	kill $(cat workers)
-	wait || true
+	wait $(cat workers) || true
 	mas-bus sub jobs.done --from-start >replies
 	[ "$(jq .payload.n replies | sort -n | uniq | wc -l)" -eq 30 ]
 	jq -r .sender replies | sort | uniq -c >split
@@ -736,15 +741,17 @@ big_records() {
 	only_on nats "a NATS URL"
 	core="$MAS_BUS_URL?jetstream=no"
 	cd "$BATS_TEST_TMPDIR"
+	local members=()
 	for member in 1 2; do
 		timeout 20 mas-bus sub jobs --group q --follow --payload \
 			--url "$core" >"member$member" &
+		members+=($!)
 	done
 	sleep 0.5
 	records 100 | mas-bus pub jobs --url "$core"
 	sleep 0.5
-	kill %1 %2 2>/dev/null || true
-	wait || true
+	kill "${members[@]}" 2>/dev/null || true
+	wait "${members[@]}" || true
 	# A queue group: each message to one member.
 	[ "$(cat member1 member2 | jq .n | sort -n | uniq | wc -l)" -eq 100 ]
 	[ "$(cat member1 member2 | wc -l)" -eq 100 ]
@@ -765,9 +772,10 @@ big_records() {
 		sub=$!
 		sleep 0.3
 		mas-bus pub flood --url "$core" "$BATS_TEST_TMPDIR/in" &
+		publisher=$!
 		mas-bus pub flood --url "$core" "$BATS_TEST_TMPDIR/in"
 		wait "$sub"
-		wait
+		wait "$publisher"
 		[ "$(grep -c '' "$BATS_TEST_TMPDIR/out")" -eq 20000 ]
 	done
 }
