@@ -39,6 +39,7 @@ enum {
 	OPT_TO,
 	OPT_BY,
 	OPT_OLDER_THAN,
+	OPT_PREFETCH,
 };
 
 struct bus_command {
@@ -53,6 +54,7 @@ struct bus_command {
 	double visibility;
 	double timeout;
 	int max_deliver;
+	size_t prefetch;     /* 0: the verb's default */
 	const char *by;
 	char **routes;
 	int route_count;
@@ -81,16 +83,24 @@ static const struct argp_option options[] = {
 	  "sub --group: seconds before an unacknowledged message is "
 	  "delivered again (default 30)", 0 },
 	{ "to", OPT_TO, "NAME=COMMAND", 0,
-	  "route: a route and its filter command (repeatable)", 0 },
+	  "route: a route and its filter command (repeatable); replay: "
+	  "the topic to send the dead letters to (default: each one's "
+	  "own)", 0 },
 	{ "by", OPT_BY, "EXPR", 0,
 	  "route: the jq expression naming each record's route "
 	  "(default .type)", 0 },
 	{ "timeout", OPT_TIMEOUT, "S", 0,
 	  "req: seconds to wait for each reply (default 30); route: "
-	  "seconds a filter may owe answers in silence (default 300)", 0 },
+	  "seconds a filter may owe answers in silence (default 300); "
+	  "pub: seconds a batch may wait to be stored, reconnecting "
+	  "(NATS; default 30)", 0 },
 	{ "older-than", OPT_OLDER_THAN, "DURATION", 0,
 	  "gc: remove messages older than DURATION (N, Ns, Nm, Nh or Nd) "
 	  "that no group still owes", 0 },
+	{ "prefetch", OPT_PREFETCH, "N", 0,
+	  "sub --group: messages claimed ahead of the reader (default: "
+	  "adaptive, 1 doubling to 256); serve: requests claimed at once "
+	  "(default 1)", 0 },
 	{ "max-deliver", OPT_MAX_DELIVER, "N", 0,
 	  "sub --group: deliveries before a message is dead-lettered "
 	  "(default 5)", 0 },
@@ -159,6 +169,10 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		c->older_than = mas_cli_parse_duration("--older-than", arg);
 		break;
 	case OPT_TO: add_route(c, arg); break;
+	case OPT_PREFETCH:
+		c->prefetch = (size_t)mas_cli_parse_count("--prefetch", arg, 1,
+		                                          65536);
+		break;
 	case OPT_MAX_DELIVER:
 		c->max_deliver = (int)mas_cli_parse_count("--max-deliver", arg,
 		                                          1, 1000000);
@@ -169,19 +183,34 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static void open_bus(struct bus_command *command)
+/* Open the bus; 0, or mas_bus_open's status with *ERROR when it is out
+ * of reach for now (a usage error ends the program). */
+static int try_open_bus(struct bus_command *command, char **error)
 {
 	const char *url = command->url;
-	char *error = NULL;
-	int usage;
+	int usage, status;
 
 	if (!url)
 		url = mas_config_get(&command->cli.config, "bus.url");
-	if (mas_bus_open(&command->bus, &command->cli.config, url, &usage,
-	                 &error) == 0)
-		return;
-	mas_die(usage ? MAS_EXIT_USAGE : MAS_EXIT_TEMPFAIL, "%s",
-	        error ? error : "cannot open the bus");
+	status = mas_bus_open(&command->bus, &command->cli.config, url,
+	                      &usage, error);
+	if (status == 0) {
+		command->bus.timeout = command->timeout;
+		return 0;
+	}
+	if (usage)
+		mas_die(MAS_EXIT_USAGE, "%s", *error ? *error :
+		        "cannot open the bus");
+	return status;
+}
+
+static void open_bus(struct bus_command *command)
+{
+	char *error = NULL;
+
+	if (try_open_bus(command, &error))
+		mas_die(MAS_EXIT_TEMPFAIL, "%s", error ? error :
+		        "cannot open the bus");
 }
 
 /* The topic argument, checked: an illegal one is a usage error. */
@@ -226,41 +255,22 @@ static int publish(struct bus_command *command)
 		.cli = &command->cli,
 	};
 
+	char *error = NULL;
+	int status;
+
 	need_topic(command, 0);
-	open_bus(command);
-	return mas_bus_pub(&pub);
-}
-
-/* One line out: the envelope TEXT as stored, or its payload. */
-static void write_message(struct bus_command *command, const char *text,
-                          size_t len)
-{
-	jv envelope = jv_invalid();
-	struct mas_span *span = NULL;
-
-	if (command->payload || mas_trace_enabled())
-		envelope = jv_parse_sized(text, (int)len);
-	if (mas_trace_enabled()) {
-		jv parent = jv_object_get(jv_copy(envelope),
-		                          jv_string("traceparent"));
-
-		span = mas_span_start_remote("bus.consume",
-			jv_get_kind(parent) == JV_KIND_STRING ?
-			jv_string_value(parent) : NULL);
-		jv_free(parent);
+	/* A store locked by another process, a server down: said once,
+	 * and every record fails with it (transient), none lost. */
+	status = try_open_bus(command, &error);
+	if (status) {
+		mas_error_log("%s", error ? error : "cannot open the bus");
+		pub.bus = NULL;
+		pub.unavailable = error;
+		pub.unavailable_status = status;
 	}
-	if (command->payload) {
-		jv dumped = jv_dump_string(jv_object_get(jv_copy(envelope),
-		                           jv_string("payload")), 0);
-
-		fputs(jv_string_value(dumped), stdout);
-		jv_free(dumped);
-	} else {
-		fwrite(text, 1, len, stdout);
-	}
-	putchar('\n');
-	mas_span_end(span);
-	jv_free(envelope);
+	status = mas_bus_pub(&pub);
+	free(error);
+	return status;
 }
 
 static void sub_fail(char *error)
@@ -292,57 +302,25 @@ static double fetch_wait(struct bus_command *command)
 	return command->follow ? 1.0 : 0;
 }
 
-/* Write BATCH, flush, then acknowledge: a message is acked only once
- * it is out of this process. */
-static void deliver(struct bus_command *command, struct mas_bus_sub *sub,
-                    const struct mas_bus_batch *batch)
-{
-	char *error = NULL;
-
-	for (size_t i = 0; i < batch->count; i++) {
-		size_t len;
-		const char *text = mas_bus_batch_text(batch, i, &len);
-
-		write_message(command, text, len);
-	}
-	mas_output_flush();
-	mas_metrics_count("mas_bus_delivered_total", "Messages delivered.",
-	                  NULL, (double)batch->count);
-	if (mas_bus_ack(sub, &error))
-		sub_fail(error);
-}
-
 static int subscribe(struct bus_command *command)
 {
-	struct mas_bus_batch batch = { 0 };
 	struct mas_bus_sub sub;
-	char *error = NULL;
-	long done = 0;
+	struct mas_bus_copy_options copy = {
+		.sub = &sub,
+		.count = command->count,
+		.follow = command->follow,
+		.payload = command->payload,
+		.prefetch = command->prefetch,
+	};
+	int status;
 
 	need_topic(command, 1);
 	open_bus(command);
 	mas_output_init();
 	sub_start(command, &sub, command->topic, command->group);
-	while (!command->count || done < command->count) {
-		long want = command->count ? command->count - done : 256;
-		size_t max = (size_t)(want > 256 ? 256 : want);
-		long count = mas_bus_fetch_batch(&sub, max,
-		                                 fetch_wait(command), &batch,
-		                                 &error);
-
-		if (count < 0)
-			sub_fail(error);
-		if (count > 0) {
-			deliver(command, &sub, &batch);
-			done += count;
-			continue;
-		}
-		if (!command->follow)
-			break;
-	}
-	mas_bus_batch_release(&batch);
+	status = mas_bus_copy_out(&copy);
 	mas_bus_sub_release(&sub);
-	return MAS_EXIT_OK;
+	return status;
 }
 
 /* ---- req: request and reply ---- */
@@ -562,9 +540,14 @@ static void serve_loop(struct bus_command *command, struct mas_bus_sub *sub,
 	long done = 0;
 	char *error = NULL;
 
+	/* A worker claims what it can start soon (--prefetch, default
+	 * one): claims beyond that wait behind a slow command while
+	 * other workers idle. */
+	long prefetch = command->prefetch ? (long)command->prefetch : 1;
+
 	while (!command->count || done < command->count) {
-		long want = command->count ? command->count - done : 16;
-		size_t max = (size_t)(want > 16 ? 16 : want);
+		long want = command->count ? command->count - done : prefetch;
+		size_t max = (size_t)(want > prefetch ? prefetch : want);
 		jv batch;
 		long count = mas_bus_fetch_wait(sub, max, fetch_wait(command),
 		                                &batch, &error);
@@ -654,6 +637,90 @@ static int route_records(struct bus_command *command)
 	return status;
 }
 
+/* ---- replay: dead letters sent back ---- */
+
+/* replay's --to TOPIC (route's option, given once), or NULL. */
+static const char *to_topic(const struct bus_command *command)
+{
+	if (command->route_count > 1)
+		mas_die(MAS_EXIT_USAGE, "replay: --to given %d times",
+		        command->route_count);
+	return command->route_count ? command->routes[0] : NULL;
+}
+
+/* The group replay consumes PATTERN as, unless --group names one. */
+static char *replay_group(struct bus_command *command)
+{
+	char *group;
+
+	if (command->group)
+		return strdup(command->group);
+	if (asprintf(&group, "replay:%s", command->topic) < 0)
+		return NULL;
+	return group;
+}
+
+/* The end of a replayed message's id: "-replay", or "-replay-GROUP"
+ * for a group named (its characters made token ones), so that each
+ * group's replays have ids of their own. */
+static void replay_suffix(const char *group, char *suffix, size_t size)
+{
+	char topic[300];
+
+	if (!group) {
+		snprintf(suffix, size, "-replay");
+		return;
+	}
+	mas_bus_dead_topic(group, topic, sizeof(topic));
+	snprintf(suffix, size, "-replay-%s", topic + strlen("_dead."));
+}
+
+static void replay_check(struct bus_command *command)
+{
+	need_topic(command, 1);
+	if (strncmp(command->topic, "_dead.", 6) != 0)
+		mas_die(MAS_EXIT_USAGE, "replay: '%s' is not a dead-letter "
+		        "topic (_dead.GROUP)", command->topic);
+	if (to_topic(command) && !mas_bus_topic_valid(to_topic(command), 0))
+		mas_die(MAS_EXIT_USAGE, "replay: --to '%s' is not a valid "
+		        "topic", to_topic(command));
+	if (to_topic(command) &&
+	    mas_bus_topic_match(command->topic, to_topic(command)))
+		mas_die(MAS_EXIT_USAGE, "replay: --to %s is among the "
+		        "messages replayed (%s): it would loop",
+		        to_topic(command), command->topic);
+}
+
+static int replay(struct bus_command *command)
+{
+	struct mas_bus_sub sub;
+	struct mas_bus_replay_options replaying = {
+		.sub = &sub,
+		.to = to_topic(command),
+		.count = command->count,
+	};
+	char *group, *error = NULL, suffix[320];
+	long replayed, skipped;
+
+	replay_check(command);
+	replay_suffix(command->group, suffix, sizeof(suffix));
+	replaying.suffix = suffix;
+	open_bus(command);
+	mas_output_init();
+	group = replay_group(command);
+	if (!group)
+		mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+	command->from_start = 0;
+	sub_start(command, &sub, command->topic, group);
+	replayed = mas_bus_replay(&replaying, &skipped, &error);
+	mas_bus_sub_release(&sub);
+	free(group);
+	if (replayed < 0)
+		sub_fail(error);
+	printf("{\"replayed\":%ld,\"skipped\":%ld}\n", replayed, skipped);
+	return skipped ? MAS_EXIT_RECORDS : MAS_EXIT_OK;
+}
+
 static int stat_bus(struct bus_command *command)
 {
 	jv rows;
@@ -704,7 +771,7 @@ static int run_verb(struct bus_command *command)
 {
 	if (!command->verb)
 		mas_die(MAS_EXIT_USAGE, "no verb given: pub, sub, req, serve, "
-		        "route, stat or gc");
+		        "route, stat, gc or replay");
 	if (strcmp(command->verb, "pub") == 0)
 		return publish(command);
 	if (strcmp(command->verb, "sub") == 0)
@@ -719,8 +786,10 @@ static int run_verb(struct bus_command *command)
 		return route_records(command);
 	if (strcmp(command->verb, "gc") == 0)
 		return gc_bus(command);
+	if (strcmp(command->verb, "replay") == 0)
+		return replay(command);
 	mas_die(MAS_EXIT_USAGE, "'%s' is not a verb: pub, sub, req, serve, "
-	        "route, stat or gc",
+	        "route, stat, gc or replay",
 	        command->verb);
 }
 
@@ -736,7 +805,8 @@ int main(int argc, char **argv)
 		"[ARG...] (answer requests through COMMAND), route --to "
 		"NAME=COMMAND... [FILE...] (dispatch to filters, no bus), "
 		"stat (figures), gc --older-than DURATION (remove old "
-		"messages no group owes).  "
+		"messages no group owes), replay _dead.GROUP [--to TOPIC] "
+		"(send dead letters back).  "
 		"See mas-bus(1).";
 	struct argp_child children[] = {
 		{ &mas_cli_argp, 0, "Options every mas program takes:", 0 },

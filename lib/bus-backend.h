@@ -10,7 +10,9 @@
  * - publish gets the message as its text plus the fields it indexes;
  * - sub_init gets SUB with bus, pattern, group and from_start filled and
  *   fills sub->state;
- * - fetch waits up to WAIT seconds (0: not at all) for a first message.
+ * - fetch waits up to WAIT seconds (0: not at all) for a first message;
+ * - stored may be NULL: nothing of a failed commit is stored;
+ * - ack acknowledges the COUNT oldest messages owed (SIZE_MAX: all).
  *
  * Errors are malloc'd messages in *ERROR; every function may assume
  * *ERROR is NULL on entry.
@@ -42,13 +44,14 @@ struct mas_bus_backend {
 	void (*close)(struct mas_bus *bus);
 	int (*begin)(struct mas_bus *bus, char **error);
 	int (*commit)(struct mas_bus *bus, char **error);
+	int (*stored)(struct mas_bus *bus, size_t i);
 	long long (*publish)(struct mas_bus *bus,
 	                     const struct mas_bus_message *message,
 	                     char **error);
 	int (*sub_init)(struct mas_bus_sub *sub, char **error);
 	long (*fetch)(struct mas_bus_sub *sub, size_t max, double wait,
 	              struct mas_bus_batch *batch, char **error);
-	int (*ack)(struct mas_bus_sub *sub, char **error);
+	int (*ack)(struct mas_bus_sub *sub, size_t count, char **error);
 	void (*sub_release)(struct mas_bus_sub *sub);
 	jv (*stat)(struct mas_bus *bus);
 	long (*gc)(struct mas_bus *bus, double seconds, char **error);

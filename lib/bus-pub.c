@@ -10,6 +10,11 @@
  * hook), the JSON scanner checks it, and the envelope is spliced around
  * it.  What the scanner refuses, and --input, --envelope or tracing,
  * take the record loop's parsed way.
+ *
+ * Each message of a batch keeps where it came from (file and line) and
+ * its envelope (the bus's journal) until the commit says what became of
+ * it, so that a message the commit could not store comes out as an
+ * error record naming its own line and carrying its envelope.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -24,6 +29,7 @@
 #include "mas.h"
 #include "metrics.h"
 #include "record.h"
+#include "store.h"
 #include "trace.h"
 #include "utf8.h"
 
@@ -32,14 +38,28 @@
 /* Messages per transaction at most. */
 enum { BATCH_MAX = 1024 };
 
+/* Where a message of the open batch came from, and its output place. */
+struct place {
+	const char *file;    /* borrowed from the options */
+	unsigned long line;
+	size_t ticket;       /* with receipts on */
+};
+
 struct pub {
 	const struct mas_bus_pub_options *options;
-	/* the open batch: its receipts and, with receipts on, the output
-	 * places they fill once committed */
+	/* the open batch: its messages' envelopes (the bus's journal),
+	 * origins and, with receipts on, receipts */
+	struct mas_bus_batch journal;
+	struct place *places;
+	size_t places_size;
 	jv receipts;
-	size_t *tickets;
 	size_t count;
 	int open;
+	/* why the store refused the last batch: the records that follow
+	 * at once fail the same way rather than each wait for it again */
+	char *refusal;
+	int refusal_status;
+	size_t refused;
 };
 
 /* Whether the next read of input will not block: more is buffered in
@@ -53,69 +73,182 @@ static int input_ready(struct mas_run *run)
 	return poll(&poller, 1, 0) > 0;
 }
 
-static jv publish_error(struct mas_run *run, const char *error)
+/* The error object of a failure: STATUS a transient MAS_STORE_ status
+ * (a locked store, a full disk) or -1, MESSAGE (borrowed) what the bus
+ * said.  Transient either way: a publish may succeed later. */
+static jv failure(int status, const char *message)
 {
-	return mas_run_error_record(run, mas_error(MAS_ERR_UPSTREAM_ERROR,
-	                            "%s", error ? error : "publish failed"));
+	if (MAS_STORE_TRANSIENT(status))
+		return mas_store_unavailable_error(status, message);
+	return mas_error(MAS_ERR_UPSTREAM_ERROR, "%s", message ? message :
+	                 "publish failed");
+}
+
+/*
+ * The error record of a message that is not stored: its id and topic,
+ * the error naming the line it came from, and its envelope, TEXT (LEN
+ * bytes), whole, so that publishing it again (--envelope) under its id
+ * is safe: a copy stored after all is not stored twice.
+ */
+static jv unstored(const char *text, size_t len, const char *file,
+                   unsigned long line, jv error)
+{
+	jv envelope = jv_parse_sized(text, (int)len);
+	jv record = mas_run_error_record_at(error, file, line);
+
+	if (jv_get_kind(envelope) != JV_KIND_OBJECT) {
+		jv_free(envelope);
+		return record;
+	}
+	return JV_OBJECT(jv_string("id"), jv_object_get(jv_copy(envelope),
+	                                               jv_string("id")),
+	                 jv_string("topic"), jv_object_get(jv_copy(envelope),
+	                                                  jv_string("topic")),
+	                 jv_string("error"), jv_object_get(record,
+	                                                  jv_string("error")),
+	                 jv_string("envelope"), envelope);
+}
+
+/* Message I of the batch did not make it: its error record. */
+static jv batch_error(struct pub *pub, size_t i, int status,
+                      const char *message)
+{
+	size_t len;
+	const char *text = mas_bus_batch_text(&pub->journal, i, &len);
+
+	return unstored(text, len, pub->places[i].file, pub->places[i].line,
+	                failure(status, message));
 }
 
 /* Commit the open batch, then give each message its receipt (-v), or
- * each an error record when the commit failed. */
+ * an error record when the commit did not store it. */
 static void commit_batch(struct mas_run *run, struct pub *pub)
 {
 	char *error = NULL;
-	int failed;
+	size_t stored = 0;
+	int status;
 
 	if (!pub->open)
 		return;
-	failed = mas_bus_commit(pub->options->bus, &error);
+	status = mas_bus_commit(pub->options->bus, &error);
 	pub->open = 0;
-	if (!failed)
-		mas_metrics_count("mas_bus_published_total", "Messages "
-		                  "published.", NULL, (double)pub->count);
-	for (size_t i = 0; (failed || pub->options->receipts) &&
-	                   i < pub->count; i++) {
-		jv receipt = failed ? publish_error(run, error) :
-		             jv_array_get(jv_copy(pub->receipts), (int)i);
+	for (size_t i = 0; i < pub->count; i++) {
+		int ok = status == 0 || mas_bus_stored(pub->options->bus, i);
+		jv record;
 
+		stored += ok;
+		if (ok && !pub->options->receipts)
+			continue;
+		record = ok ? jv_array_get(jv_copy(pub->receipts), (int)i) :
+		         batch_error(pub, i, status, error);
 		if (pub->options->receipts)
-			mas_run_complete(run, pub->tickets[i], receipt);
+			mas_run_complete(run, pub->places[i].ticket, record);
 		else
-			mas_run_emit(run, receipt);
+			mas_run_emit(run, record);
 	}
+	if (stored)
+		mas_metrics_count("mas_bus_published_total", "Messages "
+		                  "published.", NULL, (double)stored);
 	jv_free(pub->receipts);
 	pub->receipts = jv_array();
 	pub->count = 0;
+	mas_bus_batch_clear(&pub->journal);
 	free(error);
 }
 
+/*
+ * Open a batch unless one is open.  Returns 0, or the failure's status
+ * with *ERROR.  A store that refused (locked past its busy timeout)
+ * refuses the records that follow at once too, without a new wait,
+ * until input pauses or a batch's worth has gone by (after_publish).
+ */
 static int begin_batch(struct pub *pub, char **error)
 {
-	if (!pub->open && mas_bus_begin(pub->options->bus, error) == 0)
+	int status;
+
+	if (pub->refusal) {
+		pub->refused++;
+		*error = strdup(pub->refusal);
+		return pub->refusal_status;
+	}
+	if (pub->open)
+		return 0;
+	mas_bus_batch_clear(&pub->journal);
+	status = mas_bus_begin(pub->options->bus, error);
+	if (status == 0)
 		pub->open = 1;
-	return pub->open ? 0 : -1;
+	return status;
+}
+
+/* Remember a refusal that may pass (a lock, a full disk) for the
+ * records that follow. */
+static void note_refusal(struct pub *pub, int status, const char *error)
+{
+	if (!MAS_STORE_TRANSIENT(status) || pub->refusal)
+		return;
+	pub->refusal = strdup(error ? error : "publish failed");
+	pub->refusal_status = status;
+	pub->refused = 1;
+}
+
+/* RECORD (consumed), whole, with the error of a batch that could not
+ * begin, naming its line: nothing was made of it. */
+static void refused(struct mas_run *run, jv record, int status,
+                    const char *error)
+{
+	jv located = mas_run_error_record(run, failure(status, error));
+
+	mas_run_emit(run, jv_object_set(record, jv_string("error"),
+	                                jv_object_get(located,
+	                                              jv_string("error"))));
+}
+
+/* The message just made failed at once: its error record, and its
+ * envelope leaves the journal. */
+static void publish_failed(struct mas_run *run, struct pub *pub,
+                           int status, const char *error)
+{
+	size_t len;
+	const char *text;
+
+	note_refusal(pub, status, error);
+	if (pub->journal.count <= pub->count) {
+		mas_run_emit(run, mas_run_error_record(run,
+		             failure(status, error)));
+		return;
+	}
+	text = mas_bus_batch_text(&pub->journal, pub->journal.count - 1,
+	                          &len);
+	mas_run_emit(run, unstored(text, len, mas_run_file(run),
+	                           mas_run_line(run), failure(status, error)));
+	mas_bus_batch_truncate(&pub->journal, pub->count);
 }
 
 /* A message of the open batch; RECEIPT is consumed (jv_null() when
- * receipts are off: nothing is kept then but the count). */
+ * receipts are off: nothing is kept then but its origin). */
 static void batch_add(struct mas_run *run, struct pub *pub, jv receipt)
 {
+	struct place *place;
+
+	if (pub->count == pub->places_size) {
+		size_t size = pub->places_size + BATCH_MAX;
+		struct place *places = realloc(pub->places,
+		                               size * sizeof(*places));
+
+		if (!places)
+			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		pub->places = places;
+		pub->places_size = size;
+	}
+	place = &pub->places[pub->count++];
+	place->file = mas_run_file(run);
+	place->line = mas_run_line(run);
 	if (!pub->options->receipts) {
 		jv_free(receipt);
-		pub->count++;
 		return;
 	}
-	if (pub->count % BATCH_MAX == 0) {
-		size_t *tickets = realloc(pub->tickets, (pub->count +
-		                          BATCH_MAX) * sizeof(*tickets));
-
-		if (!tickets)
-			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
-		pub->tickets = tickets;
-	}
-	pub->tickets[pub->count] = mas_run_defer(run);
+	place->ticket = mas_run_defer(run);
 	pub->receipts = jv_array_append(pub->receipts, receipt);
-	pub->count++;
 }
 
 /* {"id","topic","seq"}; no seq where the backend has none (NATS). */
@@ -136,11 +269,18 @@ static jv options_receipt(struct pub *pub, const char *id,
 	return pub->options->receipts ? receipt(id, topic, seq) : jv_null();
 }
 
-/* Commit before the loop could block on input. */
+/* Commit before the loop could block on input; a refusal stands until
+ * then, or for a batch's worth of records. */
 static void after_publish(struct mas_run *run, struct pub *pub)
 {
-	if (pub->count >= BATCH_MAX || !input_ready(run))
+	int pausing = !input_ready(run);
+
+	if (pub->count >= BATCH_MAX || pausing)
 		commit_batch(run, pub);
+	if (pub->refusal && (pausing || pub->refused >= BATCH_MAX)) {
+		free(pub->refusal);
+		pub->refusal = NULL;
+	}
 }
 
 static jv trace_publish(jv envelope, struct mas_span **span)
@@ -157,24 +297,22 @@ static jv trace_publish(jv envelope, struct mas_span **span)
 	                     jv_string(traceparent));
 }
 
+/* Publish ENVELOPE (consumed) in the open batch. */
 static void publish_envelope(struct mas_run *run, struct pub *pub,
                              jv envelope)
 {
 	struct mas_span *span;
 	char *error = NULL;
-	long long seq = -1;
+	long long seq;
 	jv id, topic;
 
 	envelope = trace_publish(envelope, &span);
 	id = jv_object_get(jv_copy(envelope), jv_string("id"));
 	topic = jv_object_get(jv_copy(envelope), jv_string("topic"));
-	if (begin_batch(pub, &error) == 0)
-		seq = mas_bus_publish(pub->options->bus, envelope, &error);
-	else
-		jv_free(envelope);
+	seq = mas_bus_publish(pub->options->bus, envelope, &error);
 	if (seq < 0) {
 		mas_span_fail(span, error ? error : "publish failed");
-		mas_run_emit(run, publish_error(run, error));
+		publish_failed(run, pub, (int)seq, error);
 	} else {
 		batch_add(run, pub, options_receipt(pub, jv_string_value(id),
 		                                    jv_string_value(topic),
@@ -192,8 +330,17 @@ static void publish_record(struct mas_run *run, jv record, void *data)
 {
 	struct pub *pub = data;
 	const struct mas_bus_pub_options *options = pub->options;
-	jv envelope = mas_agent_input(options->cli, record);
+	char *error = NULL;
+	int status = begin_batch(pub, &error);
+	jv envelope;
 
+	if (status) {
+		refused(run, record, status, error);
+		free(error);
+		after_publish(run, pub);
+		return;
+	}
+	envelope = mas_agent_input(options->cli, record);
 	jv_free(record);
 	if (jv_is_valid(envelope) && options->envelope)
 		envelope = mas_bus_envelope_complete(options->bus, envelope,
@@ -218,20 +365,27 @@ static int publish_line(struct mas_run *run, const char *line,
 	const struct mas_bus_pub_options *options = pub->options;
 	struct mas_json_scan scan;
 	char id[MAS_ID_SIZE], *error = NULL;
-	long long seq = -1;
+	long long seq;
+	int status;
 
 	if (!mas_json_scan_object(line, length, &scan) ||
 	    mas_utf8_invalid_offset(line, length) != length)
 		return 0;
-	if (begin_batch(pub, &error) == 0)
+	status = begin_batch(pub, &error);
+	if (status) {
+		refused(run, jv_parse_sized(line, (int)length), status,
+		        error);
+	} else {
 		seq = mas_bus_publish_text(options->bus, options->topic,
 		                           options->priority, line, length,
 		                           id, &error);
-	if (seq < 0)
-		mas_run_emit(run, publish_error(run, error));
-	else
-		batch_add(run, pub, options_receipt(pub, id, options->topic,
-		                                    seq));
+		if (seq < 0)
+			publish_failed(run, pub, (int)seq, error);
+		else
+			batch_add(run, pub, options_receipt(pub, id,
+			                                    options->topic,
+			                                    seq));
+	}
 	free(error);
 	after_publish(run, pub);
 	return 1;
@@ -257,10 +411,19 @@ int mas_bus_pub(const struct mas_bus_pub_options *options)
 	/* lines are the user's payloads: they keep their ids or lack of
 	 * them */
 	run.keep_rows_raw = 1;
+	if (!options->bus) {
+		jv_free(pub.receipts);
+		return mas_run_records_failing(&run, failure(
+			options->unavailable_status, options->unavailable));
+	}
 	if (!options->envelope && !cli->input && !mas_trace_enabled())
 		run.line = publish_line;
+	options->bus->journal = &pub.journal;
 	status = mas_run_records(&run);
+	options->bus->journal = NULL;
 	jv_free(pub.receipts);
-	free(pub.tickets);
+	free(pub.places);
+	free(pub.refusal);
+	mas_bus_batch_release(&pub.journal);
 	return status;
 }

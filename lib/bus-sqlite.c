@@ -26,7 +26,7 @@
 /* The statements a subscription keeps prepared between fetches. */
 enum statement {
 	S_PLAIN, S_SCAN, S_ADD, S_MARK, S_CLAIM, S_DELIVER, S_BURY,
-	S_COUNT, S_REMOVE, S_ACKED, S_STATEMENTS
+	S_DEAD, S_COUNT, S_REMOVE, S_ACKED, S_STATEMENTS
 };
 
 static const char *const statement_sql[S_STATEMENTS] = {
@@ -50,6 +50,13 @@ static const char *const statement_sql[S_STATEMENTS] = {
 		" deadline = ?3 WHERE grp = ?1 AND seq = ?2",
 	[S_BURY] = "UPDATE bus_delivery SET dead = 1"
 		" WHERE grp = ?1 AND seq = ?2",
+	/* a dead letter is also a message on _dead.GROUP, as on NATS,
+	 * so that every verb reads it; its id keeps a second burial of
+	 * the same message single */
+	[S_DEAD] = "INSERT OR IGNORE INTO bus_message"
+		" (id, topic, priority, at, envelope)"
+		" SELECT id || '-dead-' || ?2, ?3, priority, ?4, envelope"
+		" FROM bus_message WHERE seq = ?1",
 	[S_COUNT] = "UPDATE bus_group SET delivered = delivered + ?2,"
 		" redelivered = redelivered + ?3, dead = dead + ?4"
 		" WHERE name = ?1",
@@ -62,13 +69,16 @@ static const char *const statement_sql[S_STATEMENTS] = {
 
 struct sqlite_bus {
 	struct mas_store store;
+	double busy_since;    /* when the wait for the lock began */
 	sqlite3_stmt *insert; /* publish's, kept between calls */
-	int batch_open;
+	int batch_open;       /* between begin and commit */
+	int writing;          /* the batch's transaction has begun */
 };
 
 struct sqlite_sub {
 	long long cursor;     /* plain: last sequence read */
-	long long *claimed;   /* group: sequences of the last batch */
+	long long *claimed;   /* group: sequences claimed and not yet
+	                       * acknowledged, oldest first */
 	size_t claimed_count, claimed_size;
 	sqlite3_stmt *statements[S_STATEMENTS];
 };
@@ -95,9 +105,13 @@ static int db_fail(struct mas_bus *bus, char **error, const char *what)
  */
 static int busy_wait(void *data, int count)
 {
+	struct sqlite_bus *db = data;
 	struct timespec pause = { 0, 200000 };
+	double now = mas_clock_monotonic();
 
-	if ((long)count * 200 > (long)MAS_STORE_BUSY_TIMEOUT_MS * 1000)
+	if (count == 0)
+		db->busy_since = now;
+	if ((now - db->busy_since) * 1000 > mas_store_busy_timeout_ms())
 		return 0;
 	nanosleep(&pause, NULL);
 	return 1;
@@ -118,9 +132,9 @@ static int sqlite_open(struct mas_bus *bus, const struct mas_config *config,
 		rc = mas_store_open_configured(&db->store, config, error);
 	if (rc) {
 		free(db);
-		return -1;
+		return rc; /* MAS_STORE_BUSY or _FULL say "later" */
 	}
-	sqlite3_busy_handler(db->store.db, busy_wait, NULL);
+	sqlite3_busy_handler(db->store.db, busy_wait, db);
 	bus->state = db;
 	return 0;
 }
@@ -137,18 +151,19 @@ static void sqlite_close(struct mas_bus *bus)
 	bus->state = NULL;
 }
 
+/* 0, or -1 (MAS_STORE_BUSY or _FULL when it may pass) with *ERROR. */
 static int exec(struct mas_bus *bus, const char *sql, char **error)
 {
 	struct sqlite_bus *db = state_of(bus);
 	char *message = NULL;
+	int rc = sqlite3_exec(db->store.db, sql, NULL, NULL, &message);
 
-	if (sqlite3_exec(db->store.db, sql, NULL, NULL, &message) ==
-	    SQLITE_OK)
+	if (rc == SQLITE_OK)
 		return 0;
 	mas_error_set(error, "%s: %s", db->store.path,
 	              message ? message : "sqlite error");
 	sqlite3_free(message);
-	return -1;
+	return mas_store_status(rc);
 }
 
 static void rollback(struct mas_bus *bus)
@@ -181,24 +196,48 @@ static sqlite3_stmt *prepare_quiet(struct mas_bus *bus, const char *sql)
 	return statement;
 }
 
+/*
+ * A batch's transaction begins at its first publish, not at begin: a
+ * worker that makes its replies slowly (serve asking its command) would
+ * otherwise hold the write lock all that time, and every other member
+ * of its group would wait for it to claim anything.
+ */
 static int sqlite_begin(struct mas_bus *bus, char **error)
 {
-	if (exec(bus, "BEGIN IMMEDIATE", error))
-		return -1;
 	state_of(bus)->batch_open = 1;
 	return 0;
+}
+
+/* Begin the open batch's transaction if it has not begun. */
+static int begin_writing(struct mas_bus *bus, char **error)
+{
+	struct sqlite_bus *db = state_of(bus);
+	int rc;
+
+	if (!db->batch_open || db->writing)
+		return 0;
+	rc = exec(bus, "BEGIN IMMEDIATE", error);
+	if (rc == 0)
+		db->writing = 1;
+	return rc;
 }
 
 /* Nothing to do when no batch is open: each publish committed itself. */
 static int sqlite_commit(struct mas_bus *bus, char **error)
 {
-	if (!state_of(bus)->batch_open)
+	struct sqlite_bus *db = state_of(bus);
+	int rc;
+
+	if (!db->batch_open)
 		return 0;
-	state_of(bus)->batch_open = 0;
-	if (exec(bus, "COMMIT", error) == 0)
+	db->batch_open = 0;
+	if (!db->writing)
 		return 0;
-	rollback(bus);
-	return -1;
+	db->writing = 0;
+	rc = exec(bus, "COMMIT", error);
+	if (rc)
+		rollback(bus);
+	return rc;
 }
 
 static const char insert_sql[] =
@@ -213,7 +252,11 @@ static long long sqlite_publish(struct mas_bus *bus,
 	struct sqlite_bus *db = state_of(bus);
 	sqlite3_stmt *statement;
 	long long seq = -1;
+	int rc;
 
+	rc = begin_writing(bus, error);
+	if (rc)
+		return rc;
 	if (!db->insert)
 		db->insert = prepare(bus, insert_sql, error);
 	statement = db->insert;
@@ -226,10 +269,13 @@ static long long sqlite_publish(struct mas_bus *bus,
 	                    (double)mas_clock_epoch_ms() / 1000);
 	sqlite3_bind_text(statement, 5, message->text, (int)message->len,
 	                  SQLITE_STATIC);
-	if (sqlite3_step(statement) == SQLITE_ROW)
+	rc = sqlite3_step(statement);
+	if (rc == SQLITE_ROW) {
 		seq = sqlite3_column_int64(statement, 0);
-	else
+	} else {
 		db_fail(bus, error, "publish");
+		seq = mas_store_status(rc);
+	}
 	sqlite3_reset(statement);
 	return seq;
 }
@@ -425,7 +471,27 @@ static int remember(struct sqlite_sub *state, long long seq)
 }
 
 /* Apply one claim decision: deliver again, or dead-letter. */
-static int claim_one(struct mas_bus_sub *sub, sqlite3_stmt *update[2],
+/* Copy message SEQ to the group's dead-letter topic. */
+static int dead_letter(struct mas_bus_sub *sub, sqlite3_stmt *insert,
+                       long long seq, double now)
+{
+	char topic[300];
+	int rc;
+
+	mas_bus_dead_topic(sub->group, topic, sizeof(topic));
+	sqlite3_bind_int64(insert, 1, seq);
+	sqlite3_bind_text(insert, 2, topic + strlen("_dead."), -1,
+	                  SQLITE_TRANSIENT);
+	sqlite3_bind_text(insert, 3, topic, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(insert, 4, now);
+	rc = sqlite3_step(insert);
+	sqlite3_reset(insert);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Apply one claim decision: deliver again, or dead-letter (UPDATE[1]
+ * flags it, UPDATE[2] copies it to _dead.GROUP). */
+static int claim_one(struct mas_bus_sub *sub, sqlite3_stmt *update[3],
                      long long seq, int deliveries, double now)
 {
 	int dead = deliveries >= sub->max_deliver;
@@ -438,6 +504,9 @@ static int claim_one(struct mas_bus_sub *sub, sqlite3_stmt *update[2],
 		sqlite3_bind_double(statement, 3, now + visibility);
 	rc = sqlite3_step(statement);
 	sqlite3_reset(statement);
+	if (rc == SQLITE_DONE && dead && dead_letter(sub, update[2], seq,
+	                                             now))
+		return -1;
 	return rc == SQLITE_DONE ? dead : -1;
 }
 
@@ -459,20 +528,23 @@ static int bump_counts(struct mas_bus_sub *sub, long delivered,
 	return rc;
 }
 
+/* Claim up to MAX messages into BATCH; those past --max-deliver are
+ * dead-lettered instead, counted in *BURIED. */
 static long claim(struct mas_bus_sub *sub, size_t max,
-                  struct mas_bus_batch *batch, char **error)
+                  struct mas_bus_batch *batch, long *buried, char **error)
 {
 	struct sqlite_sub *state = sub->state;
 	double now = (double)mas_clock_epoch_ms() / 1000;
 	sqlite3_stmt *select = statement(sub, S_CLAIM, error);
-	sqlite3_stmt *update[2] = {
+	sqlite3_stmt *update[3] = {
 		statement(sub, S_DELIVER, error),
 		statement(sub, S_BURY, error),
+		statement(sub, S_DEAD, error),
 	};
 	long count = 0, redelivered = 0, dead = 0;
 	int rc = 0;
 
-	if (!select || !update[0] || !update[1])
+	if (!select || !update[0] || !update[1] || !update[2])
 		return -1;
 	sqlite3_bind_text(select, 1, sub->group, -1, SQLITE_STATIC);
 	sqlite3_bind_double(select, 2, now);
@@ -500,6 +572,7 @@ static long claim(struct mas_bus_sub *sub, size_t max,
 		count++;
 	}
 	sqlite3_reset(select);
+	*buried = dead;
 	if (rc >= 0 && bump_counts(sub, count, redelivered, dead, error))
 		return -1;
 	return rc < 0 ? -1 : count;
@@ -509,9 +582,9 @@ static long fetch_group(struct mas_bus_sub *sub, size_t max,
                         struct mas_bus_batch *batch, char **error)
 {
 	struct sqlite_sub *state = sub->state;
+	size_t owed = state->claimed_count;
 	long count;
 
-	state->claimed_count = 0;
 	/* IMMEDIATE: take the write lock before reading, so two members
 	 * never read the same free message and both claim it. */
 	if (exec(sub->bus, "BEGIN IMMEDIATE", error))
@@ -520,11 +593,24 @@ static long fetch_group(struct mas_bus_sub *sub, size_t max,
 		rollback(sub->bus);
 		return -1;
 	}
-	count = claim(sub, max, batch, error);
+	/* Dead letters take no place in the batch: claim on past them. */
+	count = 0;
+	for (;;) {
+		long buried, more = claim(sub, max - (size_t)count, batch,
+		                          &buried, error);
+
+		if (more < 0) {
+			count = -1;
+			break;
+		}
+		count += more;
+		if (buried == 0 || (size_t)count >= max)
+			break;
+	}
 	if (count < 0 || exec(sub->bus, "COMMIT", error)) {
 		rollback(sub->bus);
 		mas_bus_batch_clear(batch);
-		state->claimed_count = 0;
+		state->claimed_count = owed;
 		return -1;
 	}
 	return count;
@@ -570,13 +656,13 @@ static long sqlite_fetch(struct mas_bus_sub *sub, size_t max, double wait,
 	}
 }
 
-static int ack_all(struct mas_bus_sub *sub, sqlite3_stmt *remove,
-                   long *acked)
+static int ack_first(struct mas_bus_sub *sub, size_t count,
+                     sqlite3_stmt *remove, long *acked)
 {
 	struct sqlite_sub *state = sub->state;
 	sqlite3 *db = state_of(sub->bus)->store.db;
 
-	for (size_t i = 0; i < state->claimed_count; i++) {
+	for (size_t i = 0; i < count; i++) {
 		int rc;
 
 		sqlite3_bind_int64(remove, 2, state->claimed[i]);
@@ -589,14 +675,24 @@ static int ack_all(struct mas_bus_sub *sub, sqlite3_stmt *remove,
 	return 0;
 }
 
-static int sqlite_ack(struct mas_bus_sub *sub, char **error)
+/* Forget the COUNT oldest claims, acknowledged. */
+static void forget(struct sqlite_sub *state, size_t count)
+{
+	memmove(state->claimed, state->claimed + count,
+	        (state->claimed_count - count) * sizeof(*state->claimed));
+	state->claimed_count -= count;
+}
+
+static int sqlite_ack(struct mas_bus_sub *sub, size_t first, char **error)
 {
 	struct sqlite_sub *state = sub->state;
 	sqlite3_stmt *remove, *count;
 	long acked = 0;
 	int rc = -1;
 
-	if (!sub->group || state->claimed_count == 0)
+	if (first > state->claimed_count)
+		first = state->claimed_count;
+	if (!sub->group || first == 0)
 		return 0;
 	if (exec(sub->bus, "BEGIN IMMEDIATE", error))
 		return -1;
@@ -605,14 +701,14 @@ static int sqlite_ack(struct mas_bus_sub *sub, char **error)
 	if (remove && count) {
 		sqlite3_bind_text(remove, 1, sub->group, -1, SQLITE_STATIC);
 		sqlite3_bind_text(count, 1, sub->group, -1, SQLITE_STATIC);
-		rc = ack_all(sub, remove, &acked);
+		rc = ack_first(sub, first, remove, &acked);
 		sqlite3_bind_int64(count, 2, acked);
 		if (rc == 0 && sqlite3_step(count) != SQLITE_DONE)
 			rc = -1;
 		sqlite3_reset(count);
 	}
 	if (rc == 0 && exec(sub->bus, "COMMIT", error) == 0) {
-		state->claimed_count = 0;
+		forget(state, first);
 		return 0;
 	}
 	if (!*error)
@@ -732,14 +828,16 @@ static jv sqlite_stat(struct mas_bus *bus)
 /*
  * The messages older than SECONDS that no group still owes: every
  * group's scan has passed them, and no delivery row, waiting or dead-
- * lettered, refers to them.  (A group's scan passes every topic, so a
- * group that has not read for a while holds back what came after.)
+ * lettered, refers to them; dead letters (_dead.GROUP) stay.  (A
+ * group's scan passes every topic, so a group that has not read for a
+ * while holds back what came after.)
  */
 static long sqlite_gc(struct mas_bus *bus, double seconds, char **error)
 {
 	struct sqlite_bus *db = state_of(bus);
 	sqlite3_stmt *st = prepare(bus,
 		"DELETE FROM bus_message WHERE at < ?1"
+		" AND substr(topic, 1, 6) != '_dead.'"
 		" AND seq <= coalesce((SELECT min(last_seq) FROM bus_group),"
 		"   seq)"
 		" AND NOT EXISTS (SELECT 1 FROM bus_group g, bus_delivery d"

@@ -3,6 +3,7 @@
  * bus-backend.h): topics, envelopes, and the dispatch to a backend.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "id.h"
+#include "log.h"
 #include "mas.h"
 #include "banned.h"
 
@@ -49,15 +51,18 @@ static void sender_init(struct mas_bus *bus)
 int mas_bus_open(struct mas_bus *bus, const struct mas_config *config,
                  const char *url, int *usage, char **error)
 {
+	int status;
+
 	memset(bus, 0, sizeof(*bus));
 	*usage = 0;
 	*error = NULL;
 	bus->backend = backend_for(url, usage, error);
 	if (!bus->backend)
 		return -1;
-	if (bus->backend->open(bus, config, url && *url ? url : NULL,
-	                       usage, error))
-		return -1;
+	status = bus->backend->open(bus, config, url && *url ? url : NULL,
+	                            usage, error);
+	if (status)
+		return status;
 	sender_init(bus);
 	if (!bus->sender_json) {
 		mas_bus_close(bus);
@@ -139,6 +144,15 @@ int mas_bus_topic_match(const char *pattern, const char *topic)
 		p += plen + 1;
 		t += tlen + 1;
 	}
+}
+
+void mas_bus_dead_topic(const char *group, char *topic, size_t size)
+{
+	size_t at = (size_t)snprintf(topic, size, "_dead.");
+
+	for (size_t i = 0; group[i] && at + 1 < size; i++)
+		topic[at++] = token_char(group[i]) ? group[i] : '_';
+	topic[at < size ? at : size - 1] = '\0';
 }
 
 int mas_bus_priority_parse(const char *name)
@@ -272,6 +286,19 @@ int mas_bus_commit(struct mas_bus *bus, char **error)
 	return bus->backend->commit(bus, error);
 }
 
+int mas_bus_stored(struct mas_bus *bus, size_t i)
+{
+	return bus->backend->stored ? bus->backend->stored(bus, i) : 0;
+}
+
+/* The text of a message about to be handed to the backend, for the
+ * journal's owner. */
+static void journal(struct mas_bus *bus, const char *text, size_t len)
+{
+	if (bus->journal && mas_bus_batch_add(bus->journal, text, len))
+		mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+}
+
 long long mas_bus_publish(struct mas_bus *bus, jv envelope, char **error)
 {
 	jv holder[3];
@@ -287,6 +314,7 @@ long long mas_bus_publish(struct mas_bus *bus, jv envelope, char **error)
 	long long seq;
 
 	*error = NULL;
+	journal(bus, message.text, message.len);
 	seq = bus->backend->publish(bus, &message, error);
 	for (int i = 0; i < 3; i++)
 		jv_free(holder[i]);
@@ -377,6 +405,7 @@ long long mas_bus_publish_text(struct mas_bus *bus, const char *topic,
 	text[(size_t)head + len + 1] = '\0';
 	message.text = text;
 	message.len = (size_t)head + len + 1;
+	journal(bus, message.text, message.len);
 	seq = bus->backend->publish(bus, &message, error);
 	if (text != small)
 		free(text);
@@ -453,6 +482,14 @@ int mas_bus_batch_add(struct mas_bus_batch *batch, const char *text,
 	return 0;
 }
 
+void mas_bus_batch_truncate(struct mas_bus_batch *batch, size_t count)
+{
+	if (count >= batch->count)
+		return;
+	batch->used = batch->starts[count];
+	batch->count = count;
+}
+
 const char *mas_bus_batch_text(const struct mas_bus_batch *batch, size_t i,
                                size_t *len)
 {
@@ -499,8 +536,13 @@ long mas_bus_fetch(struct mas_bus_sub *sub, size_t max, jv *batch,
 
 int mas_bus_ack(struct mas_bus_sub *sub, char **error)
 {
+	return mas_bus_ack_first(sub, SIZE_MAX, error);
+}
+
+int mas_bus_ack_first(struct mas_bus_sub *sub, size_t count, char **error)
+{
 	*error = NULL;
-	return sub->bus->backend->ack(sub, error);
+	return sub->bus->backend->ack(sub, count, error);
 }
 
 jv mas_bus_stat(struct mas_bus *bus)

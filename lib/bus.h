@@ -34,20 +34,34 @@ enum mas_bus_priority {
 };
 
 struct mas_bus_backend;
+struct mas_bus_batch;
 
 struct mas_bus {
 	const struct mas_bus_backend *backend;
 	void *state;  /* the backend's */
 	char *sender; /* "host:pid", for envelopes made here */
 	char *sender_json; /* the same as a JSON string, quoted */
+	/* Seconds a commit may wait for the store: on NATS, for the
+	 * server to come back and acknowledge (0: 30).  Set after open. */
+	double timeout;
+	/* When set (by its owner, borrowed), each publish appends the
+	 * envelope text it hands the backend, so a publisher can give a
+	 * failed message back whole; a publish that fails at once leaves
+	 * its text as the last one. */
+	struct mas_bus_batch *journal;
 };
 
 /*
  * Open the bus URL names ("sqlite:PATH", "nats://HOST:PORT[?jetstream=
  * no]"; NULL or "" for the state store CONFIG points to).  Returns 0, or
- * -1 with a malloc'd message in *ERROR; *USAGE is set when the URL
- * itself is wrong (exit 2) rather than the store or server being
+ * -1 (MAS_STORE_BUSY or MAS_STORE_FULL when the store is locked or full,
+ * store.h) with a malloc'd message in *ERROR; *USAGE is set when the
+ * URL itself is wrong (exit 2) rather than the store or server being
  * unreachable (exit 75).
+ *
+ * The functions below that return a status likewise return those two
+ * for a store that is locked past its busy timeout or full: a failure
+ * that may pass.
  */
 int mas_bus_open(struct mas_bus *bus, const struct mas_config *config,
                  const char *url, int *usage, char **error);
@@ -61,6 +75,13 @@ int mas_bus_topic_valid(const char *topic, int pattern);
 
 /* Whether TOPIC matches the subscription PATTERN. */
 int mas_bus_topic_match(const char *pattern, const char *topic);
+
+/*
+ * The topic where GROUP's dead letters go, in TOPIC (SIZE bytes):
+ * "_dead." and the group's name, every character but letters, digits,
+ * '-' and '_' made '_' (NATS consumer names allow no more).
+ */
+void mas_bus_dead_topic(const char *group, char *topic, size_t size);
 
 /* "high", "normal", "low" to their value, or -1. */
 int mas_bus_priority_parse(const char *name);
@@ -84,7 +105,9 @@ jv mas_bus_envelope_complete(struct mas_bus *bus, jv envelope,
  * Group the publishes that follow into one batch, ended by
  * mas_bus_commit, which returns 0 once every message of the batch is
  * stored, or -1 with *ERROR.  On SQLite the batch is one write
- * transaction, rolled back on failure (none of it stored); on NATS the
+ * transaction, begun at its first publish (so that making the messages
+ * slowly does not hold the store's write lock), rolled back on failure
+ * (none of it stored); on NATS the
  * publishes are asynchronous and the commit waits for JetStream's
  * acknowledgements (on failure some may be stored; on core NATS the
  * commit only means "handed to libnats").  A commit with no batch open
@@ -93,6 +116,15 @@ jv mas_bus_envelope_complete(struct mas_bus *bus, jv envelope,
  */
 int mas_bus_begin(struct mas_bus *bus, char **error);
 int mas_bus_commit(struct mas_bus *bus, char **error);
+
+/*
+ * After mas_bus_commit: whether message I of the batch (counting the
+ * publishes that returned success, from 0) is stored.  All are when the
+ * commit returned 0.  After a failed commit none is on SQLite (rolled
+ * back); on NATS those JetStream acknowledged are, and the others may
+ * be or not: publishing them again with the same ids is safe.
+ */
+int mas_bus_stored(struct mas_bus *bus, size_t i);
 
 /*
  * Append ENVELOPE (consumed, as made above) to the log, in its own
@@ -116,7 +148,11 @@ long long mas_bus_publish_text(struct mas_bus *bus, const char *topic,
 
 /* What `mas-bus pub` publishes, for mas_bus_pub. */
 struct mas_bus_pub_options {
-	struct mas_bus *bus;
+	struct mas_bus *bus;   /* NULL: it could not be opened, and every
+	                        * record fails, whole, with UNAVAILABLE and
+	                        * UNAVAILABLE_STATUS (mas_bus_open's) */
+	const char *unavailable;
+	int unavailable_status;
 	const char *topic;
 	int priority;
 	int receipts;    /* write {"id","topic"[,"seq"]} per message (-v) */
@@ -131,8 +167,11 @@ struct mas_bus_pub_options {
  * whenever standard input has nothing more to read at once; a plain
  * line is published as its text, never parsed (bus-pub.c says how).
  * After each commit the batch's receipts (with RECEIPTS) are written in
- * input order, or an error record per message of a batch that failed.
- * Returns the record loop's exit status.
+ * input order, and an error record for each message the commit could
+ * not store: {"id","topic","error","envelope"}, the error naming the
+ * message's own line, the envelope whole so that it can be published
+ * again (--envelope) under its id.  Returns the record loop's exit
+ * status.
  */
 int mas_bus_pub(const struct mas_bus_pub_options *options);
 
@@ -184,6 +223,9 @@ void mas_bus_batch_release(struct mas_bus_batch *batch);
 int mas_bus_batch_add(struct mas_bus_batch *batch, const char *text,
                       size_t len);
 
+/* Keep the first COUNT texts of BATCH, drop the rest. */
+void mas_bus_batch_truncate(struct mas_bus_batch *batch, size_t count);
+
 /* Text I of BATCH (borrowed, '\0'-ended), its length in *LEN. */
 const char *mas_bus_batch_text(const struct mas_bus_batch *batch, size_t i,
                                size_t *len);
@@ -209,10 +251,61 @@ long mas_bus_fetch(struct mas_bus_sub *sub, size_t max, jv *batch,
 long mas_bus_fetch_wait(struct mas_bus_sub *sub, size_t max, double wait,
                         jv *batch, char **error);
 
-/* Acknowledge the group's last batch (nothing for a plain one). */
+/* Acknowledge every message fetched and not yet acknowledged (nothing
+ * for a plain subscription). */
 int mas_bus_ack(struct mas_bus_sub *sub, char **error);
 
+/* Acknowledge the COUNT oldest of them (fewer if fewer are owed); the
+ * rest stay claimed until acknowledged or the visibility timeout. */
+int mas_bus_ack_first(struct mas_bus_sub *sub, size_t count, char **error);
+
 void mas_bus_sub_release(struct mas_bus_sub *sub);
+
+/* What `mas-bus sub` writes out, for mas_bus_copy_out. */
+struct mas_bus_copy_options {
+	struct mas_bus_sub *sub;  /* started, borrowed */
+	long count;               /* stop after COUNT messages; 0: no limit */
+	int follow;               /* wait for more rather than stop when
+	                           * none is ready */
+	int payload;              /* write payloads, not envelopes */
+	size_t prefetch;          /* a group's window (see bus-sub.c);
+	                           * 0: adaptive, 1 doubling to 256 */
+};
+
+/*
+ * Write the messages SUB receives to standard output, one line each
+ * (the envelope as stored, or its payload), flushed after each fetch.
+ * A group's messages are acknowledged once the reader has taken them:
+ * read from the pipe, or written to a file; at the end the reader is
+ * given up to the visibility timeout to take the last.  Returns 0, or
+ * 141 when the reader of the pipe went away first (its messages are
+ * delivered again after the visibility timeout); a bus failure ends the
+ * program (exit 75).
+ */
+int mas_bus_copy_out(const struct mas_bus_copy_options *options);
+
+/* What `mas-bus replay` sends back, for mas_bus_replay. */
+struct mas_bus_replay_options {
+	struct mas_bus_sub *sub;  /* started: a group on dead letters */
+	const char *to;           /* NULL: each message to its own topic */
+	const char *suffix;       /* after the old id, the new id's end:
+	                           * one per replaying group */
+	long count;               /* at most COUNT messages; 0: all */
+};
+
+/*
+ * Publish again the messages SUB's group has not yet taken (dead
+ * letters, _dead.GROUP), each under the id ID + SUFFIX on TO or on the
+ * topic its envelope names, every other field kept; a batch is
+ * acknowledged once its messages are stored, so each is replayed once
+ * (bus-replay.c says how a crash is covered).  A message that cannot be
+ * replayed (no topic; a topic the pattern matches, which would loop) is
+ * said on stderr, counted in *SKIPPED and left behind, acknowledged.
+ * Returns the count replayed, or -1 with *ERROR on a bus failure (the
+ * batch not acknowledged: it is replayed by the next run).
+ */
+long mas_bus_replay(const struct mas_bus_replay_options *options,
+                    long *skipped, char **error);
 
 /*
  * The bus's figures: one object per topic {"topic","messages",...} then

@@ -379,8 +379,10 @@ static jv finish_record(struct mas_span *span, double started, jv record)
 		                    "reading a record to writing it.", NULL,
 		                    seconds);
 	if (verbose) {
-		jv shown = jv_get_kind(id) == JV_KIND_STRING
-		                   ? jv_copy(id) : jv_dump_string(jv_copy(id), 0);
+		/* (a row kept raw may have no id at all) */
+		jv shown = jv_get_kind(id) == JV_KIND_STRING ? jv_copy(id)
+		           : jv_is_valid(id) ? jv_dump_string(jv_copy(id), 0)
+		           : jv_string("-");
 		mas_info("%s %.1f ms %s", jv_string_value(shown), seconds * 1000,
 		         jv_get_kind(code) == JV_KIND_STRING
 		                 ? jv_string_value(code) : "ok");
@@ -696,35 +698,47 @@ static jv describe_parse_error(jv message, long *column)
 	return words;
 }
 
-/* ERROR as an error record of the current line; "line N: " (or "line N,
- * column C: ") goes before its message. */
-static jv error_record(const struct mas_run *run, jv error, long column)
+/* ERROR as an error record of line LINE of FILE; "line N: " (or "line
+ * N, column C: ") goes before its message. */
+static jv error_record_at(jv error, const char *file, unsigned long line,
+                          long column)
 {
-	const struct reader *reader = &run->reader;
 	jv message = jv_object_get(jv_copy(error), jv_string("message"));
 	char id[MAS_ID_SIZE];
 	jv where = column > 0
 	                   ? jv_string_fmt("line %lu, column %ld: %s",
-	                                   reader->line, column,
+	                                   line, column,
 	                                   jv_string_value(message))
-	                   : jv_string_fmt("line %lu: %s", reader->line,
+	                   : jv_string_fmt("line %lu: %s", line,
 	                                   jv_string_value(message));
 
 	jv_free(message);
 	error = jv_object_set(error, jv_string("message"), where);
 	error = jv_object_set(error, jv_string("line"),
-	                      jv_number((double)reader->line));
-	if (strcmp(reader->name, "-") != 0)
+	                      jv_number((double)line));
+	if (strcmp(file, "-") != 0)
 		error = jv_object_set(error, jv_string("file"),
-		                      jv_string(reader->name));
+		                      jv_string(file));
 	mas_id_new(id);
 	return JV_OBJECT(jv_string("id"), jv_string(id), jv_string("error"),
 	                 error);
 }
 
+/* ERROR as an error record of the current line. */
+static jv error_record(const struct mas_run *run, jv error, long column)
+{
+	return error_record_at(error, run->reader.name, run->reader.line,
+	                       column);
+}
+
 jv mas_run_error_record(const struct mas_run *run, jv error)
 {
 	return error_record(run, error, 0);
+}
+
+jv mas_run_error_record_at(jv error, const char *file, unsigned long line)
+{
+	return error_record_at(error, file, line, 0);
 }
 
 static jv line_error(struct mas_run *run, const char *line, size_t length,

@@ -140,6 +140,14 @@ void mas_run_complete(struct mas_run *run, size_t ticket, jv record);
 jv mas_run_error_record(const struct mas_run *run, jv error);
 
 /*
+ * The same for line LINE of FILE (borrowed; "-" is stdin), for a record
+ * answered after the loop has read on: mas-bus pub learns a message's
+ * fate when its batch is committed, lines later.  mas_run_file and
+ * mas_run_line say where a record was read.
+ */
+jv mas_run_error_record_at(jv error, const char *file, unsigned long line);
+
+/*
  * The current input position, for messages about the record being
  * processed: the file name ("-" for stdin, borrowed) and line number.
  */

@@ -369,6 +369,11 @@ int mas_store_status(int rc)
 	}
 }
 
+int mas_store_busy_timeout_ms(void)
+{
+	return busy_timeout_ms;
+}
+
 jv mas_store_unavailable_error(int status, const char *message)
 {
 	jv error;

@@ -53,6 +53,11 @@ char *mas_store_path(const struct mas_config *config, char **error);
 /* The MAS_STORE_ status for an SQLite result code: BUSY, FULL or -1. */
 int mas_store_status(int sqlite_rc);
 
+/* The busy timeout in force (state.busy_timeout once a store was opened
+ * with its configuration), in milliseconds: for modules that install
+ * their own busy handler. */
+int mas_store_busy_timeout_ms(void);
+
 /*
  * Open (creating if needed) and migrate the store at PATH.  Returns 0, or
  * -1 (MAS_STORE_BUSY: locked, MAS_STORE_FULL: no room) with a malloc'd
