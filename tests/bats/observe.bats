@@ -83,10 +83,13 @@ start_sink() {
 
 @test "several processes appending to one trace file leave whole lines" {
 	seq 300 | awk '{printf "{\"id\":%d,\"analysis_type\":\"describe\",\"data\":{\"x\":[1,2,%d]}}\n", $1, $1}' > "$BATS_TEST_TMPDIR/t.jsonl"
+	pids=
 	for i in 1 2 3 4; do
 		mas-analyze --trace "$trace" "$BATS_TEST_TMPDIR/t.jsonl" > /dev/null &
+		pids="$pids $!"
 	done
-	wait
+	# these four only: bats' own timeout watchdog is a child too
+	wait $pids
 	run jq -c . "$trace"
 	[ "$status" -eq 0 ]
 	[ "$(jq -s '[.[] | select(.name == "mas-analyze")] | length' "$trace")" -eq 1200 ]
