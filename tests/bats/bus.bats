@@ -121,6 +121,37 @@ after_visibility() {
 	fi
 }
 
+# Wait until the messages group $1 claimed and did not acknowledge can be
+# claimed again, a visibility timeout of $2 s after the claim: polled on
+# SQLite, where stat says so (at most 20 s, a loaded machine), waited
+# out on NATS, whose server redelivers up to a second late.
+after_claims_expire() {
+	if [ "$BACKEND" = nats ]; then
+		after_visibility "$2"
+		return
+	fi
+	sleep "$2"
+	for _ in $(seq 200); do
+		mas-bus stat | jq -e --arg g "$1" \
+			'select(.group == $g) | .in_flight == 0' >/dev/null &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Wait, at most $3 seconds, until group $1 has delivered more than $2
+# messages.
+wait_delivered() {
+	for _ in $(seq $(($3 * 10))); do
+		mas-bus stat | jq -e --arg g "$1" --argjson n "$2" \
+			'select(.group == $g) | .delivered > $n' \
+			>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # Wait, at most $3 seconds, until group $1 has acknowledged $2 messages.
 wait_acknowledged() {
 	for _ in $(seq $(($3 * 20))); do
@@ -392,11 +423,13 @@ big_records() {
 @test "bus: a failed write leaves the messages unacknowledged" {
 	records 3 | mas-bus pub t
 	run -74 --separate-stderr sh -c \
-		'mas-bus sub t --group g --visibility 1 --prefetch 3 \
+		'mas-bus sub t --group g --visibility 4 --prefetch 3 \
 		>/dev/full'
-	run --separate-stderr mas-bus sub t --group g --visibility 1
+	# claimed, not acknowledged: invisible for the 4 s (long enough
+	# for a loaded machine to get here first), then back
+	run --separate-stderr mas-bus sub t --group g --visibility 4
 	[ -z "$output" ]
-	after_visibility 1
+	after_claims_expire g 4
 	run --separate-stderr mas-bus sub t --group g --payload
 	[ "$(line_count)" -eq 3 ]
 	# with the adaptive window, only the first message was claimed
@@ -467,11 +500,21 @@ big_records() {
 }
 
 @test "bus: a quiet producer's message is stored before its next line" {
-	{ echo '{"n":1}'; sleep 1.5; echo '{"n":2}'; } | mas-bus pub slow &
+	# (not $lines: bats' run sets that)
+	mkfifo "$BATS_TEST_TMPDIR/lines"
+	mas-bus pub slow <"$BATS_TEST_TMPDIR/lines" &
 	publisher=$!
-	sleep 0.7
-	run --separate-stderr mas-bus sub slow --from-start --payload
+	exec {producer}>"$BATS_TEST_TMPDIR/lines"
+	echo '{"n":1}' >&"$producer"
+	# the line is stored while the producer keeps its pipe open
+	for _ in $(seq 100); do
+		run --separate-stderr mas-bus sub slow --from-start --payload
+		[ "$output" = '{"n":1}' ] && break
+		sleep 0.1
+	done
 	[ "$output" = '{"n":1}' ]
+	echo '{"n":2}' >&"$producer"
+	exec {producer}>&-
 	wait "$publisher"
 }
 
@@ -547,10 +590,11 @@ big_records() {
 	mas-bus serve jobs --group w --visibility 1 --follow -- \
 		sh -c "$slow" 2>/dev/null &
 	worker=$!
-	sleep 0.4
+	# killed once it has claimed and answered some, not before
+	wait_delivered w 2 20
 	kill -9 "$worker"
 	wait "$worker" || true
-	after_visibility 1
+	after_claims_expire w 1
 	run --separate-stderr mas-bus serve jobs --group w -- sh -c "$slow"
 	[ "$status" -eq 0 ]
 	run --separate-stderr mas-bus sub jobs.done --from-start --payload
