@@ -190,9 +190,11 @@ static int scan_members(struct scanner *s, struct mas_json_scan *scan)
 	if (scan)
 		scan->empty = 0;
 	for (;;) {
-		const char *key = s->p;
+		const char *key;
 		size_t key_length;
 
+		skip_space(s); /* after a comma: {"a": 1, "b": 2} */
+		key = s->p;
 		if (s->p >= s->end || *s->p != '"' || !scan_string(s))
 			return 0;
 		key_length = (size_t)(s->p - key);
