@@ -1708,12 +1708,24 @@ static jv reply_object(jv content, jv model, jv finish, jv usage)
 	                 jv_string("usage"), usage_counts(usage));
 }
 
+/* VALUE (consumed) when it is a string, else null: a server decides
+ * what a reply holds, and a member jv_object_get did not find is an
+ * invalid value, which dumping aborts on. */
+static jv string_or_null(jv value)
+{
+	if (jv_get_kind(value) == JV_KIND_STRING)
+		return value;
+	jv_free(value);
+	return jv_null();
+}
+
 static jv or_requested(jv value, const struct req *r)
 {
 	if (jv_get_kind(value) == JV_KIND_STRING)
 		return value;
 	jv_free(value);
-	return jv_object_get(jv_copy(r->body), jv_string("model"));
+	return string_or_null(jv_object_get(jv_copy(r->body),
+	                                     jv_string("model")));
 }
 
 static int parse_reply(struct req *r, struct outcome *out)
@@ -1747,7 +1759,8 @@ static int parse_reply(struct req *r, struct outcome *out)
 	out->reply = reply_object(
 		content, or_requested(jv_object_get(jv_copy(body),
 		                                    jv_string("model")), r),
-		get_path(jv_copy(body), "choices", 0, "finish_reason", NULL),
+		string_or_null(get_path(jv_copy(body), "choices", 0,
+		                        "finish_reason", NULL)),
 		jv_object_get(jv_copy(body), jv_string("usage")));
 	jv_free(body);
 	return 0;
