@@ -1208,17 +1208,10 @@ static int is_event_stream(struct req *r)
 	return type && strncasecmp(type, "text/event-stream", 17) == 0;
 }
 
-static size_t on_write(char *data, size_t size, size_t n, void *user)
+/* Bytes of the reply as they come: buffered, or through the event
+ * parser.  How many were taken: fewer ends the transfer. */
+static size_t take_bytes(struct req *r, const char *data, size_t bytes)
 {
-	struct req *r = user;
-	size_t bytes = size * n;
-
-	r->heard = now();
-	if (r->reply.len == 0 && !r->sse_mode && r->stream &&
-	    r->status / 100 == 2 && is_event_stream(r)) {
-		r->sse_mode = 1;
-		mas_sse_init(&r->sse, on_event, r);
-	}
 	if (!r->sse_mode) {
 		if (r->reply.len + bytes > MAX_REPLY)
 			return too_big(r);
@@ -1229,6 +1222,19 @@ static size_t on_write(char *data, size_t size, size_t n, void *user)
 		return too_big(r);
 	/* After an error event the rest is of no use: stop reading. */
 	return r->stream_error ? 0 : bytes;
+}
+
+static size_t on_write(char *data, size_t size, size_t n, void *user)
+{
+	struct req *r = user;
+
+	r->heard = now();
+	if (r->reply.len == 0 && !r->sse_mode && r->stream &&
+	    r->status / 100 == 2 && is_event_stream(r)) {
+		r->sse_mode = 1;
+		mas_sse_init(&r->sse, on_event, r);
+	}
+	return take_bytes(r, data, size * n);
 }
 
 /* When LINE is header NAME (with its colon, any case), its trimmed value
@@ -2026,6 +2032,52 @@ static void attempt_done(struct mas_llm *llm, struct req *r, CURLcode rc)
 		answer(llm, r, failure(llm, out.code, r->status, r->attempts,
 		                       out.transient, out.message));
 	free(out.message);
+}
+
+jv mas_llm_read_reply(long status, int stream, const char *bytes,
+                      size_t length, size_t piece, jv required)
+{
+	struct mas_llm llm = { .url = (char *)"reply" };
+	struct req r = {
+		.llm = &llm, .status = status, .stream = stream,
+		.retry_after = -1, .required = required,
+		/* no model asked for: the reply's, or null */
+		.body = JV_OBJECT(jv_string("model"), jv_null()),
+		.stream_model = jv_null(), .stream_finish = jv_null(),
+		.stream_usage = jv_null(),
+		.structured = jv_get_kind(required) == JV_KIND_ARRAY,
+	};
+	struct outcome out = { .reply = jv_invalid() };
+	CURLcode rc = CURLE_OK;
+	jv result;
+	char *why;
+
+	if (stream && status / 100 == 2) {
+		r.sse_mode = 1;
+		mas_sse_init(&r.sse, on_event, &r);
+	}
+	for (size_t at = 0, n; at < length; at += n) {
+		n = piece && piece < length - at ? piece : length - at;
+		if (take_bytes(&r, bytes + at, n) != n) {
+			rc = CURLE_WRITE_ERROR;
+			break;
+		}
+	}
+	if (judge(&llm, &r, rc, &out) != 0) {
+		result = failure(&llm, out.code, status, 1, out.transient,
+		                 out.message);
+	} else if (r.structured && (why = check_structured(&r, &out.reply))) {
+		result = failure(&llm, MAS_ERR_UPSTREAM_ERROR, 0, 1, 0, why);
+		jv_free(out.reply);
+		free(why);
+	} else {
+		result = out.reply;
+	}
+	free(out.message);
+	attempt_release(&r);
+	jv_free(r.body);
+	jv_free(r.required);
+	return result;
 }
 
 /* ------------------------------------------------------------------ */
