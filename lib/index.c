@@ -419,6 +419,14 @@ static void scatter(struct mas_index_builder *b, char *block,
 	free(cursor);
 }
 
+/* memcpy, but an empty corpus's arrays were never allocated, and
+ * memcpy from NULL is undefined even for no bytes. */
+static void put(char *to, const void *from, size_t size)
+{
+	if (size)
+		memcpy(to, from, size);
+}
+
 struct mas_index *mas_index_build(struct mas_index_builder *b, char **error)
 {
 	struct mas_index *index;
@@ -437,14 +445,14 @@ struct mas_index *mas_index_build(struct mas_index_builder *b, char **error)
 	if (!index || !(index->block = calloc(1, h.size)))
 		mas_die(MAS_EXIT_IO, "out of memory");
 	memcpy(index->block, &h, sizeof(h));
-	memcpy(index->block + h.off_docs, b->docs.data, b->docs.size);
-	memcpy(index->block + h.off_passages, b->passages.data,
-	       b->passages.size);
-	memcpy(index->block + h.off_terms, b->terms.data, b->terms.size);
-	memcpy(index->block + h.off_table, b->table, (size_t)h.table_size * 4);
-	memcpy(index->block + h.off_strings, b->strings.data, b->strings.size);
-	memcpy(index->block + h.off_strings + b->strings.size,
-	       b->term_text.data, b->term_text.size);
+	put(index->block + h.off_docs, b->docs.data, b->docs.size);
+	put(index->block + h.off_passages, b->passages.data,
+	    b->passages.size);
+	put(index->block + h.off_terms, b->terms.data, b->terms.size);
+	put(index->block + h.off_table, b->table, (size_t)h.table_size * 4);
+	put(index->block + h.off_strings, b->strings.data, b->strings.size);
+	put(index->block + h.off_strings + b->strings.size,
+	    b->term_text.data, b->term_text.size);
 	scatter(b, index->block, &h);
 	mas_index_builder_free(b);
 	attach(index);
