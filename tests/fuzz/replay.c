@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fuzz.h"
 
@@ -102,20 +103,29 @@ int main(int argc, char **argv)
 	char **folders = argc > 1 ? argv + 1 : fallback;
 	int count = argc > 1 ? argc - 1 : 1, failed = 0;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* TAP goes to a copy of stdout: a target may take stdout over
+	 * (fuzz-record.c reads the record loop's output back). */
+	FILE *tap = fdopen(dup(STDOUT_FILENO), "w");
+
+	if (!tap) {
+		perror("replay: stdout");
+		return 2;
+	}
+	setvbuf(tap, NULL, _IOLBF, 0);
 	LLVMFuzzerInitialize(&argc, &argv);
-	printf("1..%d\n", count);
+	fprintf(tap, "1..%d\n", count);
 	for (int i = 0; i < count; i++) {
 		long done = replay_folder(folders[i]);
 
 		if (done <= 0) {
-			printf("not ok %d - %s: no inputs\n", i + 1,
-			       folders[i]);
+			fprintf(tap, "not ok %d - %s: no inputs\n", i + 1,
+			        folders[i]);
 			failed = 1;
 		} else {
-			printf("ok %d - %s: %ld inputs replayed\n", i + 1,
-			       folders[i], done);
+			fprintf(tap, "ok %d - %s: %ld inputs replayed\n",
+			        i + 1, folders[i], done);
 		}
 	}
+	fclose(tap);
 	return failed;
 }
