@@ -21,8 +21,15 @@
 #endif
 #endif
 #ifdef FUZZ_ASAN
-#include <sanitizer/allocator_interface.h>
-#include <sanitizer/lsan_interface.h>
+/* The sanitizers' interface (sanitizer/allocator_interface.h and
+ * lsan_interface.h), declared here since gcc does not install those
+ * headers. */
+int __sanitizer_install_malloc_and_free_hooks(
+	void (*on_malloc)(const volatile void *, size_t),
+	void (*on_free)(const volatile void *));
+int __sanitizer_get_ownership(const volatile void *block);
+size_t __sanitizer_get_allocated_size(const volatile void *block);
+void __lsan_ignore_object(const void *block);
 #endif
 
 static char dir[64];
