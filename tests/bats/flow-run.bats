@@ -493,3 +493,22 @@ records() {
 	# five times the records, not 1 MB more
 	[ "$((large - small))" -lt 1024 ]
 }
+
+@test "run: an error object without a string code and message is the node's UPSTREAM_ERROR" {
+	for error in '{}' '{a: 1}' '{code: 5, message: "m"}' '{code: "X"}'; do
+		flow_file halferr <<-EOF
+		node half  run jq -c --unbuffered 'if .n == 2 then .error = $error else . end'
+		start -> half
+		half -> end
+		EOF
+		run --separate-stderr mas-flow run \
+			"$BATS_TEST_TMPDIR/halferr.flow" < <(records 3)
+		[ "$status" -eq 1 ]
+		output_jq -s '[.[] | .error.code // "ok"] ==
+			["ok", "UPSTREAM_ERROR", "ok"] and [.[].id] == ["r1", "r2", "r3"]'
+		output_jq -s '.[1].error | .node == "half" and
+			(.message | test("error that has no string code and message"))
+			and .given != null'
+		output_jq -s '.[1].meta.flow == [{node: "half", ms: .[1].meta.flow[0].ms, error: "UPSTREAM_ERROR"}]'
+	done
+}
