@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "coprocess.h"
+#include "id.h"
 #include "json.h"
 #include "log.h"
 #include "mas.h"
@@ -58,6 +59,7 @@ struct bus_command {
 	int route_count;
 	struct mas_bus bus;
 	double older_than;   /* gc: seconds, or -1 when not given */
+	long failed;         /* sub: messages written as error records */
 };
 
 static const struct argp_option options[] = {
@@ -231,6 +233,31 @@ static int publish(struct bus_command *command)
 	return mas_bus_pub(&pub);
 }
 
+/* ENVELOPE's member KEY (borrows ENVELOPE), or invalid when it has
+ * none or is no object: anyone may publish anything on a NATS subject,
+ * or write a row into the store. */
+static jv member(jv envelope, const char *key)
+{
+	if (jv_get_kind(envelope) != JV_KIND_OBJECT)
+		return jv_invalid();
+	return jv_object_get(jv_copy(envelope), jv_string(key));
+}
+
+/* The error record written in place of the payload of TEXT (LEN bytes),
+ * a message that is not an envelope; it quotes the message. */
+static jv not_an_envelope(const char *text, size_t len)
+{
+	char id[MAS_ID_SIZE];
+	jv error = mas_error(MAS_ERR_UPSTREAM_ERROR, "message is not an "
+	                     "envelope with a payload");
+
+	mas_id_new(id);
+	error = jv_object_set(error, jv_string("input"), jv_string_sized(
+		text, (int)(len < 65536 ? len : 65536)));
+	return JV_OBJECT(jv_string("id"), jv_string(id), jv_string("error"),
+	                 error);
+}
+
 /* One line out: the envelope TEXT as stored, or its payload. */
 static void write_message(struct bus_command *command, const char *text,
                           size_t len)
@@ -241,8 +268,7 @@ static void write_message(struct bus_command *command, const char *text,
 	if (command->payload || mas_trace_enabled())
 		envelope = jv_parse_sized(text, (int)len);
 	if (mas_trace_enabled()) {
-		jv parent = jv_object_get(jv_copy(envelope),
-		                          jv_string("traceparent"));
+		jv parent = member(envelope, "traceparent");
 
 		span = mas_span_start_remote("bus.consume",
 			jv_get_kind(parent) == JV_KIND_STRING ?
@@ -250,9 +276,15 @@ static void write_message(struct bus_command *command, const char *text,
 		jv_free(parent);
 	}
 	if (command->payload) {
-		jv dumped = jv_dump_string(jv_object_get(jv_copy(envelope),
-		                           jv_string("payload")), 0);
+		jv payload = member(envelope, "payload");
+		jv dumped;
 
+		if (!jv_is_valid(payload)) {
+			jv_free(payload);
+			payload = not_an_envelope(text, len);
+			command->failed++;
+		}
+		dumped = jv_dump_string(payload, 0);
 		fputs(jv_string_value(dumped), stdout);
 		jv_free(dumped);
 	} else {
@@ -342,7 +374,7 @@ static int subscribe(struct bus_command *command)
 	}
 	mas_bus_batch_release(&batch);
 	mas_bus_sub_release(&sub);
-	return MAS_EXIT_OK;
+	return command->failed ? MAS_EXIT_RECORDS : MAS_EXIT_OK;
 }
 
 /* ---- req: request and reply ---- */
@@ -355,8 +387,7 @@ static jv find_reply(jv batch, const char *id)
 
 	jv_array_foreach(batch, i, text) {
 		jv envelope = jv_parse(jv_string_value(text));
-		jv correlation = jv_object_get(jv_copy(envelope),
-		                               jv_string("correlation_id"));
+		jv correlation = member(envelope, "correlation_id");
 
 		jv_free(text);
 		if (!jv_is_valid(found) &&
@@ -446,10 +477,20 @@ static void request_each(struct mas_run *run, jv record, void *data)
 	mas_bus_sub_release(&inbox);
 	free(error);
 	jv_free(id);
+	if (jv_is_valid(reply) && command->payload) {
+		jv payload = member(reply, "payload");
+
+		jv_free(reply);
+		/* permanent: asking again gets the same responder */
+		reply = jv_is_valid(payload) ? payload : jv_invalid_with_msg(
+			jv_object_set(mas_error(MAS_ERR_UPSTREAM_ERROR, "the "
+			                        "reply has no payload"),
+			              jv_string("transient"), jv_false()));
+		if (!jv_is_valid(reply))
+			jv_free(payload);
+	}
 	if (!jv_is_valid(reply))
 		reply = mas_run_error_record(run, jv_invalid_get_msg(reply));
-	else if (command->payload)
-		reply = jv_object_get(reply, jv_string("payload"));
 	mas_run_emit(run, reply);
 }
 
@@ -519,11 +560,24 @@ static jv make_reply(struct bus_command *command, jv request, jv answer)
 
 static int is_response(jv envelope)
 {
-	jv type = jv_object_get(jv_copy(envelope), jv_string("type"));
+	jv type = member(envelope, "type");
 	int yes = jv_get_kind(type) == JV_KIND_STRING &&
 	          strcmp(jv_string_value(type), "response") == 0;
 
 	jv_free(type);
+	return yes;
+}
+
+/* Whether REQUEST (borrowed) can be answered: an object with a string
+ * id and topic, as every envelope mas publishes. */
+static int is_request(jv request)
+{
+	jv id = member(request, "id"), topic = member(request, "topic");
+	int yes = jv_get_kind(id) == JV_KIND_STRING &&
+	          jv_get_kind(topic) == JV_KIND_STRING;
+
+	jv_free(id);
+	jv_free(topic);
 	return yes;
 }
 
@@ -535,11 +589,20 @@ static void serve_one(struct bus_command *command,
 	char *error = NULL;
 	jv answer;
 
-	jv_free(text);
-	if (!jv_is_valid(request) || is_response(request)) {
+	if (is_response(request)) {
+		jv_free(text);
 		jv_free(request); /* our own replies, if the pattern matches */
 		return;
 	}
+	if (!is_request(request)) {
+		mas_warn("serve: skipped a message that is not an envelope "
+		         "with a string id and topic: %.200s",
+		         jv_string_value(text));
+		jv_free(text);
+		jv_free(request);
+		return;
+	}
+	jv_free(text);
 	answer = ask(child, jv_object_get(jv_copy(request),
 	                                  jv_string("payload")));
 	if (!jv_is_valid(answer)) {
