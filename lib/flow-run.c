@@ -1484,12 +1484,27 @@ void mas_flow_each_stored(struct mas_run *run, jv record, void *data)
 	int go_on = jv_get_kind(jv_object_get(jv_copy(stored),
 	                                      jv_string("continue"))) ==
 	            JV_KIND_TRUE;
-	struct token *t = stored_token(root, run, stored,
-	                               jv_parse(jv_string_value(text)));
+	jv state = jv_get_kind(text) == JV_KIND_STRING ?
+	           jv_parse(jv_string_value(text)) : jv_invalid();
+	int whole = jv_get_kind(state) == JV_KIND_OBJECT;
+	struct token *t = stored_token(root, run, jv_copy(stored),
+		whole ? jv_copy(state) : JV_OBJECT(jv_string("id"),
+			jv_object_get(jv_copy(stored), jv_string("id"))));
 	int at = jv_get_kind(node) == JV_KIND_STRING ?
 	         node_index(flow, jv_string_value(node)) : MAS_FLOW_START;
 
 	jv_free(text);
+	jv_free(state);
+	jv_free(stored);
+	if (!whole) {
+		/* a damaged store: the record fails alone, with its id */
+		jv_free(node);
+		t->error = mas_error(MAS_ERR_INTERNAL, "resume: the stored "
+		                     "state of this record is not a JSON "
+		                     "object");
+		finish(t, NULL);
+		return;
+	}
 	if (done == MAS_FLOW_RECORD_DONE) {
 		/* it ended, but its output was not known written: as stored */
 		jv_free(node);
