@@ -1009,8 +1009,33 @@ static double epoch_now(void)
 	return (double)mas_clock_epoch_ms() / 1000.0;
 }
 
-/* The stored reply for R, or jv_invalid() on a miss or a stale entry. */
-static jv cache_get(struct mas_llm *llm, const struct req *r)
+static char *check_structured(struct req *r, jv *reply);
+
+/*
+ * Whether REPLY, read from the cache for R, is what a live reply would
+ * be: its content a string and, for a structured request, JSON with the
+ * required fields, made its "json" afresh.  A row of another version, or
+ * damaged, is not: the agents ask a structured reply's "json" for its
+ * members, and libjq asserts on those of a number.
+ */
+static int usable_cached(struct req *r, jv *reply)
+{
+	jv content = jv_object_get(jv_copy(*reply), jv_string("content"));
+	int ok = jv_get_kind(content) == JV_KIND_STRING;
+	char *why;
+
+	jv_free(content);
+	if (!ok || !r->structured)
+		return ok;
+	*reply = jv_object_delete(*reply, jv_string("json"));
+	why = check_structured(r, reply);
+	free(why);
+	return why == NULL;
+}
+
+/* The stored reply for R, or jv_invalid() on a miss, a stale entry or
+ * one that is not usable (then the answer is fetched and replaces it). */
+static jv cache_get(struct mas_llm *llm, struct req *r)
 {
 	sqlite3_stmt *s = llm->get;
 	jv reply = jv_invalid();
@@ -1028,7 +1053,8 @@ static jv cache_get(struct mas_llm *llm, const struct req *r)
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	if (jv_get_kind(reply) != JV_KIND_OBJECT) {
+	if (jv_get_kind(reply) != JV_KIND_OBJECT ||
+	    !usable_cached(r, &reply)) {
 		jv_free(reply);
 		return jv_invalid();
 	}
