@@ -607,7 +607,8 @@ static void accumulate(struct mas_index *index, uint32_t term, double weight,
 			continue; /* only in the title, weighed 0 */
 		score = mas_index_bm25(&index->params, idf, tf, dl,
 		                       index->avgdl);
-		if (index->scores[p] == 0)
+		/* bounded even so: TOUCHED has room for each passage once */
+		if (index->scores[p] == 0 && *touched < index->h->passages)
 			index->touched[(*touched)++] = p;
 		index->scores[p] += score;
 	}
@@ -740,9 +741,18 @@ static int contents_ok(const struct mas_index *index)
 	for (uint32_t i = 0; i < h->table_size; i++)
 		if (index->table[i] > h->terms)
 			return 0;
+	/* each posting counts its term in the text or the title */
 	for (uint64_t i = 0; i < h->postings; i++)
-		if (index->post[i] >= h->passages)
+		if (index->post[i] >= h->passages ||
+		    index->tf[i] + index->ttf[i] == 0)
 			return 0;
+	/* each term's passages in increasing order, each once: a search
+	 * notes a passage the first time its score leaves zero */
+	for (uint32_t i = 0; i < h->terms; i++)
+		for (uint64_t j = index->terms[i].postings + 1;
+		     j < index->terms[i].postings + index->terms[i].df; j++)
+			if (index->post[j] <= index->post[j - 1])
+				return 0;
 	return h->strings_size > 0 &&
 	       index->strings[h->strings_size - 1] == '\0';
 }
