@@ -303,8 +303,8 @@ void mas_sse_release(struct mas_sse *sse);
  * field names, the content is then checked as a structured reply.
  * Returns {"content", "model", "finish_reason", "usage"[, "json"]} (the
  * model the reply names, or null), or jv_invalid_with_msg({"code",
- * "message", "transient", ...}) as a failed attempt would be answered.  The code every reply
- * goes through, exported for tests/fuzz/fuzz-llm.c.
+ * "message", "transient", ...}) as a failed attempt would be answered.
+ * The code every reply goes through, exported for tests/fuzz/fuzz-llm.c.
  */
 jv mas_llm_read_reply(long status, int stream, const char *bytes,
                       size_t length, size_t piece, jv required);

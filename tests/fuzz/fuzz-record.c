@@ -160,10 +160,13 @@ static void check_output(const char *in, size_t in_size, int status)
 	q = out;
 	out_end = out + size;
 	FUZZ_ASSERT(size == 0 || out[size - 1] == '\n');
-	while ((line = next_line(&p, in_end, &length)) != NULL) {
+	for (;;) {
 		const char *answer;
 		size_t answer_length;
 
+		line = next_line(&p, in_end, &length);
+		if (!line)
+			break;
 		if (blank(line, length))
 			continue;
 		answer = next_line(&q, out_end, &answer_length);

@@ -74,7 +74,10 @@ static long replay_folder(const char *folder)
 
 	if (!d)
 		return -1;
-	while ((entry = readdir(d)) != NULL) {
+	for (;;) {
+		entry = readdir(d);
+		if (!entry)
+			break;
 		if (entry->d_name[0] == '.')
 			continue;
 		names = realloc(names, (count + 1) * sizeof(*names));
