@@ -596,3 +596,15 @@ records() {
 		output_jq -s '.[1].meta.flow == [{node: "half", ms: .[1].meta.flow[0].ms, error: "UPSTREAM_ERROR"}]'
 	done
 }
+
+@test "run: a record with its id twice keeps the last, as jq reads it, when a filter drops it" {
+	flow_file drop <<-'EOF'
+	node a  run jq -c --unbuffered '{x: .x}'
+	start -> a
+	a -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/drop.flow" \
+		<<<'{"id":"a","id":"bbbbbb","x":1}'
+	[ "$status" -eq 0 ]
+	output_jq '.id == "bbbbbb" and .x == 1'
+}

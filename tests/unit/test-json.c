@@ -71,6 +71,10 @@ static void test_scan_keys(void)
 	CHECK(mas_json_scan_object(line, strlen(line), &scan));
 	CHECK(scan.id && scan.id_length == 1 && *scan.id == '2');
 	CHECK(!mas_json_scan_object("{\"a\":1, }", 10, &scan));
+	/* a repeated id: the last, as libjq keeps it */
+	line = "{\"id\":0,\"id\":[1, 2]}";
+	CHECK(mas_json_scan_object(line, strlen(line), &scan));
+	CHECK(scan.id_length == 6 && strncmp(scan.id, "[1, 2]", 6) == 0);
 }
 
 static void test_dump_agrees_with_libjq(void)
