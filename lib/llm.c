@@ -1709,13 +1709,14 @@ static jv usage_counts(jv usage)
 	static const char *const names[] = {
 		"prompt_tokens", "completion_tokens", "total_tokens",
 	};
-	jv counts = jv_object();
+	jv counts;
 	int found = 0;
 
 	if (jv_get_kind(usage) != JV_KIND_OBJECT) {
 		jv_free(usage);
 		return jv_null();
 	}
+	counts = jv_object();
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		jv n = jv_object_get(jv_copy(usage), jv_string(names[i]));
 
