@@ -256,6 +256,24 @@ struct pending_input {
 	const char *record_id;
 };
 
+/* End the resume with MESSAGE (consumed, a string), STORED (consumed)
+ * and the expression freed first: jq's stack, once started, is found
+ * by no pointer a leak checker sees. */
+static void set_failed(struct pending_input *input, jv stored, jv message)
+	__attribute__((noreturn));
+
+static void set_failed(struct pending_input *input, jv stored, jv message)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "%s", jv_string_value(message));
+	jv_free(message);
+	jv_free(stored);
+	mas_expr_free(input->set);
+	input->set = NULL;
+	mas_die(MAS_EXIT_USAGE, "%s", text);
+}
+
 /* resume --set: the waiting state, changed by the person's JQ. */
 static jv apply_set(struct pending_input *input, jv stored)
 {
@@ -266,9 +284,12 @@ static jv apply_set(struct pending_input *input, jv stored)
 	jv_free(text);
 	/* a store written by hand, or damaged: jq asserts on an invalid
 	 * input */
-	if (jv_get_kind(state) != JV_KIND_OBJECT)
-		mas_die(MAS_EXIT_USAGE, "resume: the stored state of record "
-		        "'%s' is not a JSON object", input->record_id);
+	if (jv_get_kind(state) != JV_KIND_OBJECT) {
+		jv_free(state);
+		set_failed(input, stored, jv_string_fmt("resume: the stored "
+		           "state of record '%s' is not a JSON object",
+		           input->record_id));
+	}
 	state = mas_expr_first(input->set, state);
 	if (jv_get_kind(state) != JV_KIND_OBJECT) {
 		/* a jq error's message, else what the object is not */
@@ -277,9 +298,14 @@ static jv apply_set(struct pending_input *input, jv stored)
 
 		if (jv_is_valid(state))
 			jv_free(state);
-		mas_die(MAS_EXIT_USAGE, "--set '%s': %s", input->set_text,
-		        jv_get_kind(message) == JV_KIND_STRING ?
-		        jv_string_value(message) : "does not give an object");
+		if (jv_get_kind(message) != JV_KIND_STRING) {
+			jv_free(message);
+			message = jv_string("does not give an object");
+		}
+		text = jv_string_fmt("--set '%s': %s", input->set_text,
+		                     jv_string_value(message));
+		jv_free(message);
+		set_failed(input, stored, text);
 	}
 	text = jv_dump_string(state, 0);
 	return jv_object_set(stored, jv_string("state"), text);
