@@ -39,6 +39,25 @@ MAN1     := $(sort $(wildcard man/*.1))
 MAN5     := $(sort $(wildcard man/*.5))
 MAN7     := $(sort $(wildcard man/*.7))
 
+# Fuzzing (tests/fuzz/README): every tests/fuzz/fuzz-NAME.c is a libFuzzer
+# target.  `make check` replays its seed corpus through a plain build,
+# tests/fuzz/bin/replay-NAME; `make fuzz` builds the library and the
+# targets again with clang, libFuzzer, ASan and UBSan (objects apart, in
+# tests/fuzz/obj) and fuzzes each for FUZZ_SECONDS.
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz-%.c,%,$(FUZZ_SRC))
+REPLAYS      := $(patsubst %,tests/fuzz/bin/replay-%,$(FUZZ_NAMES))
+FUZZERS      := $(patsubst %,tests/fuzz/bin/fuzz-%,$(FUZZ_NAMES))
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJ     := $(patsubst lib/%.c,tests/fuzz/obj/%.o,$(LIB_SRC))
+FUZZ_COMMON  := tests/fuzz/fuzz.c tests/fuzz/fuzz.h
+# libjq 1.6 leaks on some bad texts: tests/fuzz/fuzz.c keeps that leak,
+# and only it, from LeakSanitizer.
+FUZZ_WRAP    := -Wl,--wrap=jv_parse_sized -Wl,--wrap=jv_parse
+
 all: $(BINS)
 
 # Objects depend on every header: the library is small, and a stale object
@@ -70,13 +89,43 @@ tests/helpers/bin/%: tests/helpers/%.c lib/libmas.a .build-flags
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -o $@ $< \
 	    lib/libmas.a $(LDFLAGS) $(LIBS)
 
+tests/fuzz/bin/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c \
+                         $(FUZZ_COMMON) lib/libmas.a .build-flags
+	@mkdir -p tests/fuzz/bin
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) \
+	    -DFUZZ_CORPUS='"$(CURDIR)/tests/fuzz/corpus/$*"' -o $@ $< \
+	    tests/fuzz/replay.c tests/fuzz/fuzz.c lib/libmas.a $(LDFLAGS) \
+	    $(FUZZ_WRAP) $(LIBS)
+
+tests/fuzz/obj/%.o: lib/%.c $(wildcard lib/*.h)
+	@mkdir -p tests/fuzz/obj
+	$(call say,FUZZCC,$@)$(FUZZ_CC) $(MASFLAGS) $(FUZZ_CFLAGS) \
+	    -fsanitize=fuzzer-no-link -c -o $@ $<
+
+tests/fuzz/obj/libmas.a: $(FUZZ_OBJ)
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $(FUZZ_OBJ)
+
+tests/fuzz/bin/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_COMMON) \
+                       tests/fuzz/obj/libmas.a
+	@mkdir -p tests/fuzz/bin
+	$(call say,FUZZLD,$@)$(FUZZ_CC) $(MASFLAGS) $(FUZZ_CFLAGS) \
+	    -fsanitize=fuzzer -o $@ $< tests/fuzz/fuzz.c \
+	    tests/fuzz/obj/libmas.a $(FUZZ_WRAP) $(LIBS)
+
 # Installs the Debian packages a fresh machine lacks (see .ci/install-deps).
 deps:
 	@.ci/install-deps
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNITS) $(HELPERS)
-	@SANITIZE=$(SANITIZE) tests/run $(UNITS)
+	@$(MAKE) --no-print-directory all $(UNITS) $(HELPERS) $(REPLAYS)
+	@SANITIZE=$(SANITIZE) tests/run $(UNITS) $(REPLAYS)
+
+# Fuzz every target for FUZZ_SECONDS (tests/fuzz/README); what they find
+# is left in tests/fuzz/work/NAME.
+fuzz:
+	@.ci/install-deps --fuzz
+	@$(MAKE) --no-print-directory $(FUZZERS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_NAMES)
 
 # The fault scripts: kill -9, full disks, locked stores, dead servers,
 # misbehaving co-processes, each counting records in against out.
@@ -111,7 +160,8 @@ uninstall:
 
 clean:
 	rm -rf bin lib/*.o lib/libmas.a tests/unit/bin tests/helpers/bin \
-	    .build-flags
+	    .build-flags tests/fuzz/bin tests/fuzz/obj
 
-.PHONY: FORCE all deps check check-faults bench lint-man demo install uninstall clean
+.PHONY: FORCE all deps check check-faults fuzz bench lint-man demo install \
+        uninstall clean
 .SECONDARY:

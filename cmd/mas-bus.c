@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "coprocess.h"
+#include "id.h"
 #include "json.h"
 #include "log.h"
 #include "mas.h"
@@ -60,6 +61,7 @@ struct bus_command {
 	int route_count;
 	struct mas_bus bus;
 	double older_than;   /* gc: seconds, or -1 when not given */
+	long failed;         /* sub: messages written as error records */
 };
 
 static const struct argp_option options[] = {
@@ -333,8 +335,7 @@ static jv find_reply(jv batch, const char *id)
 
 	jv_array_foreach(batch, i, text) {
 		jv envelope = jv_parse(jv_string_value(text));
-		jv correlation = jv_object_get(jv_copy(envelope),
-		                               jv_string("correlation_id"));
+		jv correlation = member(envelope, "correlation_id");
 
 		jv_free(text);
 		if (!jv_is_valid(found) &&
@@ -424,10 +425,20 @@ static void request_each(struct mas_run *run, jv record, void *data)
 	mas_bus_sub_release(&inbox);
 	free(error);
 	jv_free(id);
+	if (jv_is_valid(reply) && command->payload) {
+		jv payload = member(reply, "payload");
+
+		jv_free(reply);
+		/* permanent: asking again gets the same responder */
+		reply = jv_is_valid(payload) ? payload : jv_invalid_with_msg(
+			jv_object_set(mas_error(MAS_ERR_UPSTREAM_ERROR, "the "
+			                        "reply has no payload"),
+			              jv_string("transient"), jv_false()));
+		if (!jv_is_valid(reply))
+			jv_free(payload);
+	}
 	if (!jv_is_valid(reply))
 		reply = mas_run_error_record(run, jv_invalid_get_msg(reply));
-	else if (command->payload)
-		reply = jv_object_get(reply, jv_string("payload"));
 	mas_run_emit(run, reply);
 }
 
@@ -497,11 +508,24 @@ static jv make_reply(struct bus_command *command, jv request, jv answer)
 
 static int is_response(jv envelope)
 {
-	jv type = jv_object_get(jv_copy(envelope), jv_string("type"));
+	jv type = member(envelope, "type");
 	int yes = jv_get_kind(type) == JV_KIND_STRING &&
 	          strcmp(jv_string_value(type), "response") == 0;
 
 	jv_free(type);
+	return yes;
+}
+
+/* Whether REQUEST (borrowed) can be answered: an object with a string
+ * id and topic, as every envelope mas publishes. */
+static int is_request(jv request)
+{
+	jv id = member(request, "id"), topic = member(request, "topic");
+	int yes = jv_get_kind(id) == JV_KIND_STRING &&
+	          jv_get_kind(topic) == JV_KIND_STRING;
+
+	jv_free(id);
+	jv_free(topic);
 	return yes;
 }
 
@@ -513,11 +537,20 @@ static void serve_one(struct bus_command *command,
 	char *error = NULL;
 	jv answer;
 
-	jv_free(text);
-	if (!jv_is_valid(request) || is_response(request)) {
+	if (is_response(request)) {
+		jv_free(text);
 		jv_free(request); /* our own replies, if the pattern matches */
 		return;
 	}
+	if (!is_request(request)) {
+		mas_warn("serve: skipped a message that is not an envelope "
+		         "with a string id and topic: %.200s",
+		         jv_string_value(text));
+		jv_free(text);
+		jv_free(request);
+		return;
+	}
+	jv_free(text);
 	answer = ask(child, jv_object_get(jv_copy(request),
 	                                  jv_string("payload")));
 	if (!jv_is_valid(answer)) {

@@ -253,21 +253,59 @@ struct pending_input {
 	FILE *file;
 	struct mas_expr *set;
 	const char *set_text;
+	const char *record_id;
 };
+
+/* End the resume with MESSAGE (consumed, a string), STORED (consumed)
+ * and the expression freed first: jq's stack, once started, is found
+ * by no pointer a leak checker sees. */
+static void set_failed(struct pending_input *input, jv stored, jv message)
+	__attribute__((noreturn));
+
+static void set_failed(struct pending_input *input, jv stored, jv message)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "%s", jv_string_value(message));
+	jv_free(message);
+	jv_free(stored);
+	mas_expr_free(input->set);
+	input->set = NULL;
+	mas_die(MAS_EXIT_USAGE, "%s", text);
+}
 
 /* resume --set: the waiting state, changed by the person's JQ. */
 static jv apply_set(struct pending_input *input, jv stored)
 {
 	jv text = jv_object_get(jv_copy(stored), jv_string("state"));
-	jv state = mas_expr_first(input->set, jv_parse(jv_string_value(text)));
+	jv state = jv_get_kind(text) == JV_KIND_STRING ?
+	           jv_parse(jv_string_value(text)) : jv_invalid();
 
 	jv_free(text);
-	if (!jv_is_valid(state) || jv_get_kind(state) != JV_KIND_OBJECT) {
-		jv message = jv_invalid_get_msg(state);
+	/* a store written by hand, or damaged: jq asserts on an invalid
+	 * input */
+	if (jv_get_kind(state) != JV_KIND_OBJECT) {
+		jv_free(state);
+		set_failed(input, stored, jv_string_fmt("resume: the stored "
+		           "state of record '%s' is not a JSON object",
+		           input->record_id));
+	}
+	state = mas_expr_first(input->set, state);
+	if (jv_get_kind(state) != JV_KIND_OBJECT) {
+		/* a jq error's message, else what the object is not */
+		jv message = jv_is_valid(state) ? jv_null()
+		                                : jv_invalid_get_msg(state);
 
-		mas_die(MAS_EXIT_USAGE, "--set '%s': %s", input->set_text,
-		        jv_get_kind(message) == JV_KIND_STRING ?
-		        jv_string_value(message) : "does not give an object");
+		if (jv_is_valid(state))
+			jv_free(state);
+		if (jv_get_kind(message) != JV_KIND_STRING) {
+			jv_free(message);
+			message = jv_string("does not give an object");
+		}
+		text = jv_string_fmt("--set '%s': %s", input->set_text,
+		                     jv_string_value(message));
+		jv_free(message);
+		set_failed(input, stored, text);
 	}
 	text = jv_dump_string(state, 0);
 	return jv_object_set(stored, jv_string("state"), text);
@@ -296,7 +334,8 @@ static void write_pending(void *data, jv stored)
 static FILE *pending_file(struct flow_command *command,
                           struct mas_flow_checkpoint *checkpoint)
 {
-	struct pending_input input = { tmpfile(), NULL, NULL };
+	struct pending_input input = { tmpfile(), NULL, NULL,
+	                               command->record_id };
 	char *error = NULL;
 	long count;
 

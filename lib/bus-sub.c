@@ -31,6 +31,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "log.h"
+#include "id.h"
 #include "mas.h"
 #include "metrics.h"
 #include "record.h"
@@ -54,6 +55,7 @@ struct copy {
 	unsigned long long written;  /* bytes written to stdout */
 	struct owed owed;
 	size_t window;
+	unsigned long failed;        /* messages that were no envelopes */
 };
 
 static void copy_fail(char *error)
@@ -126,6 +128,30 @@ static void settle(struct copy *copy)
 	owed->count -= count;
 }
 
+/* The error record written in place of the payload of TEXT (LEN bytes),
+ * a message that is not an envelope (anyone may publish anything on a
+ * NATS subject, or write a row into the store); it quotes the message. */
+static jv not_an_envelope(const char *text, size_t len)
+{
+	char id[MAS_ID_SIZE];
+	jv error = mas_error(MAS_ERR_UPSTREAM_ERROR, "message is not an "
+	                     "envelope with a payload");
+
+	mas_id_new(id);
+	error = jv_object_set(error, jv_string("input"), jv_string_sized(
+		text, (int)(len < 65536 ? len : 65536)));
+	return JV_OBJECT(jv_string("id"), jv_string(id), jv_string("error"),
+	                 error);
+}
+
+/* ENVELOPE's payload (borrowed), or invalid when it is no envelope. */
+static jv payload_of(jv envelope)
+{
+	if (jv_get_kind(envelope) != JV_KIND_OBJECT)
+		return jv_invalid();
+	return jv_object_get(jv_copy(envelope), jv_string("payload"));
+}
+
 /* One line out: the envelope TEXT as stored, or its payload. */
 static void write_message(struct copy *copy, const char *text, size_t len)
 {
@@ -143,11 +169,18 @@ static void write_message(struct copy *copy, const char *text, size_t len)
 			jv_string_value(parent) : NULL);
 		jv_free(parent);
 	}
-	if (copy->options->payload &&
-	    jv_get_kind(envelope) == JV_KIND_OBJECT) {
-		jv dumped = jv_dump_string(jv_object_get(jv_copy(envelope),
-		                           jv_string("payload")), 0);
-		size_t size = (size_t)jv_string_length_bytes(jv_copy(dumped));
+	if (copy->options->payload) {
+		jv payload = payload_of(envelope);
+		jv dumped;
+		size_t size;
+
+		if (!jv_is_valid(payload)) {
+			jv_free(payload);
+			payload = not_an_envelope(text, len);
+			copy->failed++;
+		}
+		dumped = jv_dump_string(payload, 0);
+		size = (size_t)jv_string_length_bytes(jv_copy(dumped));
 
 		fwrite(jv_string_value(dumped), 1, size, stdout);
 		copy->written += size;
@@ -292,5 +325,7 @@ int mas_bus_copy_out(const struct mas_bus_copy_options *options)
 		drain(&copy);
 	mas_bus_batch_release(&batch);
 	free(copy.owed.ends);
+	if (status == MAS_EXIT_OK && copy.failed)
+		status = MAS_EXIT_RECORDS;
 	return status;
 }

@@ -279,8 +279,9 @@ struct mas_bus_copy_options {
  * read from the pipe, or written to a file; at the end the reader is
  * given up to the visibility timeout to take the last.  Returns 0, or
  * 141 when the reader of the pipe went away first (its messages are
- * delivered again after the visibility timeout); a bus failure ends the
- * program (exit 75).
+ * delivered again after the visibility timeout), or 1 when some messages
+ * read with PAYLOAD were no envelopes (each an error record quoting it);
+ * a bus failure ends the program (exit 75).
  */
 int mas_bus_copy_out(const struct mas_bus_copy_options *options);
 

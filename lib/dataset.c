@@ -345,39 +345,44 @@ static jv read_jsonl(const char *path, char *text, size_t size)
 }
 
 /* Reads one CSV record (RFC 4180: quoted cells, "" for a quote, line
- * breaks inside quotes) into an array of strings; advances *P. */
+ * breaks inside quotes) into an array of strings; advances *P.  A cell's
+ * bytes are gathered in place (unquoting only shortens them) and made a
+ * string whole: appended byte by byte, libjq would take each byte of a
+ * UTF-8 character for bad UTF-8 and put U+FFFD in its place. */
 static jv csv_record(char **p, char *end, unsigned long *line)
 {
 	jv cells = jv_array();
-	jv cell = jv_string("");
+	char *cell = *p, *out = *p;
 	int quoted = 0;
 
 	while (*p < end) {
 		char c = *(*p)++;
 		if (quoted) {
 			if (c == '"' && *p < end && **p == '"') {
-				cell = jv_string_append_buf(cell, "\"", 1);
+				*out++ = '"';
 				(*p)++;
 			} else if (c == '"') {
 				quoted = 0;
 			} else {
 				if (c == '\n')
 					(*line)++;
-				cell = jv_string_append_buf(cell, &c, 1);
+				*out++ = c;
 			}
 		} else if (c == '"') {
 			quoted = 1;
 		} else if (c == ',') {
-			cells = jv_array_append(cells, cell);
-			cell = jv_string("");
+			cells = jv_array_append(cells, jv_string_sized(cell,
+			                        (int)(out - cell)));
+			cell = out;
 		} else if (c == '\n') {
 			break;
 		} else if (c != '\r') {
-			cell = jv_string_append_buf(cell, &c, 1);
+			*out++ = c;
 		}
 	}
 	(*line)++;
-	return jv_array_append(cells, cell);
+	return jv_array_append(cells, jv_string_sized(cell,
+	                       (int)(out - cell)));
 }
 
 static jv csv_value(jv cell)

@@ -201,10 +201,17 @@ static jv llm_meta(jv outcome)
 	};
 	jv meta = jv_object();
 
-	for (int i = 0; kept[i]; i++)
-		meta = jv_object_set(meta, jv_string(kept[i]),
-		                     jv_object_get(jv_copy(outcome),
-		                                   jv_string(kept[i])));
+	for (int i = 0; kept[i]; i++) {
+		jv value = jv_object_get(jv_copy(outcome),
+		                         jv_string(kept[i]));
+
+		/* a missing one (a cached reply of another version) is
+		 * left out: an invalid value would abort the dump */
+		if (jv_is_valid(value))
+			meta = jv_object_set(meta, jv_string(kept[i]), value);
+		else
+			jv_free(value);
+	}
 	jv_free(outcome);
 	return meta;
 }

@@ -806,6 +806,28 @@ static void set_line_with_id(struct token *t, const char *line,
 	free(with);
 }
 
+/* The error object NODE's co-process answered with (consumed), as the
+ * step's failure: as given when it has a string code and message, as
+ * mas programs write them; else an UPSTREAM_ERROR naming the node,
+ * with what was given under "given" (a missing code would put an
+ * invalid value in the path, which dumping aborts on). */
+static jv answer_error(const struct mas_flow_node *node, jv error)
+{
+	jv code = jv_object_get(jv_copy(error), jv_string("code"));
+	jv message = jv_object_get(jv_copy(error), jv_string("message"));
+	int whole = jv_get_kind(code) == JV_KIND_STRING &&
+	            jv_get_kind(message) == JV_KIND_STRING;
+
+	jv_free(code);
+	jv_free(message);
+	if (whole)
+		return error;
+	return jv_object_set(permanent(mas_error(MAS_ERR_UPSTREAM_ERROR,
+	        "node '%s': command '%s' answered with an error that has "
+	        "no string code and message", node->name, node->argv[0])),
+	        jv_string("given"), error);
+}
+
 /* TOKEN's answer LINE came from NODE's co-process. */
 static void answered(struct token *t, struct mas_flow_node *node,
                      const char *line, size_t length)
@@ -852,7 +874,8 @@ static void answered(struct token *t, struct mas_flow_node *node,
 	/* a mas program answers a record it failed with an error record:
 	 * the step failed, with that error */
 	if (has_error(jv_copy(value))) {
-		step_failed(t, jv_object_get(value, jv_string("error")));
+		step_failed(t, answer_error(node, jv_object_get(
+			value, jv_string("error"))));
 		return;
 	}
 	if (replaces && t->id &&
@@ -1461,12 +1484,27 @@ void mas_flow_each_stored(struct mas_run *run, jv record, void *data)
 	int go_on = jv_get_kind(jv_object_get(jv_copy(stored),
 	                                      jv_string("continue"))) ==
 	            JV_KIND_TRUE;
-	struct token *t = stored_token(root, run, stored,
-	                               jv_parse(jv_string_value(text)));
+	jv state = jv_get_kind(text) == JV_KIND_STRING ?
+	           jv_parse(jv_string_value(text)) : jv_invalid();
+	int whole = jv_get_kind(state) == JV_KIND_OBJECT;
+	struct token *t = stored_token(root, run, jv_copy(stored),
+		whole ? jv_copy(state) : JV_OBJECT(jv_string("id"),
+			jv_object_get(jv_copy(stored), jv_string("id"))));
 	int at = jv_get_kind(node) == JV_KIND_STRING ?
 	         node_index(flow, jv_string_value(node)) : MAS_FLOW_START;
 
 	jv_free(text);
+	jv_free(state);
+	jv_free(stored);
+	if (!whole) {
+		/* a damaged store: the record fails alone, with its id */
+		jv_free(node);
+		t->error = mas_error(MAS_ERR_INTERNAL, "resume: the stored "
+		                     "state of this record is not a JSON "
+		                     "object");
+		finish(t, NULL);
+		return;
+	}
 	if (done == MAS_FLOW_RECORD_DONE) {
 		/* it ended, but its output was not known written: as stored */
 		jv_free(node);

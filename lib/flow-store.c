@@ -221,8 +221,15 @@ static void add_steps(struct mas_flow_checkpoint *c, sqlite3_stmt *st,
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *entry = (const char *)sqlite3_column_text(st, 0);
 
-		path = jv_array_append(path, entry ? jv_parse(entry) :
-		                       jv_null());
+		jv parsed = entry ? jv_parse(entry) : jv_null();
+
+		/* a damaged row is null, not an invalid value that
+		 * aborts the record's dump */
+		if (!jv_is_valid(parsed)) {
+			jv_free(parsed);
+			parsed = jv_null();
+		}
+		path = jv_array_append(path, parsed);
 		edges = jv_array_append(edges, jv_number(
 			sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 :
 			sqlite3_column_int(st, 1)));
@@ -769,7 +776,7 @@ static jv record_row(sqlite3_stmt *st)
 	int done = sqlite3_column_int(st, 3);
 	jv row = jv_object();
 	jv state = jv_parse((const char *)sqlite3_column_text(st, 4));
-	jv error = jv_object_get(state, jv_string("error"));
+	jv error = jv_null();
 
 	row = jv_object_set(row, jv_string("seq"),
 	                    jv_number((double)sqlite3_column_int64(st, 0)));
@@ -780,9 +787,14 @@ static jv record_row(sqlite3_stmt *st)
 	                    jv_bool(done == MAS_FLOW_RECORD_DONE));
 	row = jv_object_set(row, jv_string("waiting"),
 	                    jv_bool(done == MAS_FLOW_RECORD_WAITING));
-	if (jv_get_kind(error) == JV_KIND_OBJECT)
-		error = jv_object_get(error, jv_string("code"));
-	else {
+	/* the code of the state's error; a damaged row's state may be
+	 * anything */
+	if (jv_get_kind(state) == JV_KIND_OBJECT)
+		error = jv_getpath(state, JV_ARRAY(jv_string("error"),
+		                                   jv_string("code")));
+	else
+		jv_free(state);
+	if (jv_get_kind(error) != JV_KIND_STRING) {
 		jv_free(error);
 		error = jv_null();
 	}

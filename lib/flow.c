@@ -315,14 +315,15 @@ static void load_subgraph(struct mas_flow *flow, struct mas_flow_node *node)
 	free(path);
 }
 
+static void check_words(struct mas_flow *flow, struct mas_flow_node *node);
+
 static void setup_jq(struct mas_flow *flow, struct mas_flow_node *node)
 {
 	char what[128];
 
 	snprintf(what, sizeof(what), "node '%s'", node->name);
 	if (!*node->text)
-		mas_flow_problem(flow, node->line, "node '%s': jq needs an "
-		                 "expression", node->name);
+		check_words(flow, node);
 	else
 		node->expr = compile(flow, node->line, what, node->text);
 }
@@ -330,8 +331,7 @@ static void setup_jq(struct mas_flow *flow, struct mas_flow_node *node)
 static void setup_run(struct mas_flow *flow, struct mas_flow_node *node)
 {
 	if (!node->argv[0])
-		mas_flow_problem(flow, node->line, "node '%s': run needs a "
-		                 "command", node->name);
+		check_words(flow, node);
 	else if (!on_path(node->argv[0]))
 		mas_flow_problem(flow, node->line, "node '%s': command '%s' "
 		                 "not found on PATH", node->name,
@@ -351,6 +351,27 @@ static void setup_interrupt(struct mas_flow *flow,
 	if (node->argv[0])
 		mas_flow_problem(flow, node->line, "node '%s': interrupt takes "
 		                 "no arguments", node->name);
+}
+
+/* What mas_flow_parse checks of a node's words: their number, where
+ * that needs nothing outside the file. */
+static void check_words(struct mas_flow *flow, struct mas_flow_node *node)
+{
+	switch (node->kind) {
+	case MAS_FLOW_JQ:
+		if (!*node->text)
+			mas_flow_problem(flow, node->line, "node '%s': jq "
+			                 "needs an expression", node->name);
+		break;
+	case MAS_FLOW_RUN:
+		if (!node->argv[0])
+			mas_flow_problem(flow, node->line, "node '%s': run "
+			                 "needs a command", node->name);
+		break;
+	case MAS_FLOW_PARALLEL: setup_parallel(flow, node); break;
+	case MAS_FLOW_INTERRUPT: setup_interrupt(flow, node); break;
+	default: break;
+	}
 }
 
 /* The node kinds, in the order of enum mas_flow_kind; every kind but jq
@@ -377,7 +398,10 @@ static void set_up_kind(struct mas_flow *flow, struct mas_flow_node *node,
 		node->kind = (enum mas_flow_kind)i;
 		if (node->kind != MAS_FLOW_JQ)
 			node->argv = shell_split(flow, node->line, words);
-		kinds[i].setup(flow, node);
+		if (flow->syntax_only)
+			check_words(flow, node);
+		else
+			kinds[i].setup(flow, node);
 		return;
 	}
 	mas_flow_problem(flow, node->line, "node '%s': unknown kind '%s' "
@@ -483,7 +507,8 @@ static void parse_edge(struct mas_flow *flow, int line, const char *p,
 	           isspace((unsigned char)condition[2])) {
 		char *text = raw_expression(condition + 3);
 
-		edge.condition = compile(flow, line, "if", text);
+		if (!flow->syntax_only)
+			edge.condition = compile(flow, line, "if", text);
 		free(text);
 	} else if (*condition) {
 		mas_flow_problem(flow, line, "expected 'if EXPR' or 'max N' after "
@@ -688,34 +713,94 @@ static void parse_line(struct mas_flow *flow, int line, const char *text,
 		parse_edge(flow, line, p, names);
 }
 
-int mas_flow_load(struct mas_flow *flow, const char *path,
-                  const struct mas_engine *engine)
+static void start_flow(struct mas_flow *flow, const char *path,
+                       const struct mas_engine *engine)
 {
-	FILE *file = fopen(path, "r");
-	char *text = NULL;
-	size_t size = 0;
-	ssize_t length;
-	char **names = NULL;
-	int line = 0;
-
 	memset(flow, 0, sizeof(*flow));
 	flow->path = copy(path, strlen(path));
 	flow->recursion_limit = DEFAULT_RECURSION_LIMIT;
 	flow->engine = engine;
+}
+
+/* Every line of TEXT (LENGTH bytes), then the graph.  A line is read up
+ * to its first NUL byte, as getline(3) and C strings would have it. */
+static int parse_text(struct mas_flow *flow, const char *text,
+                      size_t length)
+{
+	const char *end = text + length;
+	char **names = NULL;
+	int line = 0;
+
+	while (text < end) {
+		const char *newline = memchr(text, '\n', (size_t)(end - text));
+		size_t size = newline ? (size_t)(newline - text)
+		                      : (size_t)(end - text);
+		char *one = copy(text, size);
+
+		parse_line(flow, ++line, one, &names);
+		free(one);
+		text += size + (newline ? 1 : 0);
+	}
+	resolve_edges(flow, names);
+	check_graph(flow);
+	return flow->problems;
+}
+
+/* The whole of FILE, malloc'd, *LENGTH bytes; NULL on a read error. */
+static char *read_all(FILE *file, size_t *length)
+{
+	char *text = NULL;
+	size_t capacity = 0;
+	size_t got;
+
+	*length = 0;
+	do {
+		if (capacity - *length < 4096) {
+			capacity = capacity * 2 + 4096;
+			text = realloc(text, capacity);
+			if (!text)
+				mas_die(MAS_EXIT_USAGE, "out of memory");
+		}
+		got = fread(text + *length, 1, capacity - *length, file);
+		*length += got;
+	} while (got > 0);
+	if (ferror(file)) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+int mas_flow_load(struct mas_flow *flow, const char *path,
+                  const struct mas_engine *engine)
+{
+	FILE *file = fopen(path, "r");
+	size_t length;
+	char *text;
+
+	start_flow(flow, path, engine);
 	if (!file) {
 		mas_flow_problem(flow, 0, "%s", strerror(errno));
 		return -1;
 	}
-	while ((length = getline(&text, &size, file)) >= 0) {
-		if (length > 0 && text[length - 1] == '\n')
-			text[length - 1] = '\0';
-		parse_line(flow, ++line, text, &names);
+	text = read_all(file, &length);
+	if (!text) {
+		mas_flow_problem(flow, 0, "%s", strerror(errno));
+		fclose(file);
+		return -1;
 	}
-	free(text);
 	fclose(file);
-	resolve_edges(flow, names);
-	check_graph(flow);
+	parse_text(flow, text, length);
+	free(text);
 	return flow->problems;
+}
+
+int mas_flow_parse(struct mas_flow *flow, const char *name,
+                   const char *text, size_t length)
+{
+	start_flow(flow, name, NULL);
+	flow->syntax_only = 1;
+	return parse_text(flow, text, length);
 }
 
 /* DOT and Mermaid both take a quoted label; escape what would end it. */

@@ -86,6 +86,7 @@ struct mas_flow {
 	 * NULL: embedded engines only), or NULL. */
 	const struct mas_engine *engine;
 	int problems;             /* how many were reported */
+	int syntax_only;          /* read by mas_flow_parse: cannot run */
 	struct mas_flow_runner *runner; /* flow-run.c's, while running */
 };
 
@@ -103,6 +104,20 @@ void mas_flow_problem(struct mas_flow *flow, int line, const char *format,
  */
 int mas_flow_load(struct mas_flow *flow, const char *path,
                   const struct mas_engine *engine);
+
+/*
+ * Parse the flow text TEXT (LENGTH bytes; each line is read up to a NUL
+ * byte), reporting problems as "NAME:LINE: message", as mas_flow_load
+ * does, but for the file's syntax and graph alone: no jq expression is
+ * compiled (edges keep no condition), no subgraph, template or
+ * knowledge file is read, no command looked up, no agent set up.  So it
+ * costs microseconds where compiling jq costs tens of milliseconds a
+ * node: for the fuzz target (tests/fuzz/fuzz-flow.c).  FLOW (initialised
+ * here; release it with mas_flow_release) can be drawn, not run.
+ * Returns the number of problems.
+ */
+int mas_flow_parse(struct mas_flow *flow, const char *name,
+                   const char *text, size_t length);
 
 /* Print FLOW to OUT as Graphviz DOT (FORMAT "dot") or a Mermaid
  * flowchart ("mermaid").  Returns -1 for another format. */

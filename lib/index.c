@@ -424,6 +424,14 @@ static void scatter(struct mas_index_builder *b, char *block,
 	free(cursor);
 }
 
+/* memcpy, but an empty corpus's arrays were never allocated, and
+ * memcpy from NULL is undefined even for no bytes. */
+static void put(char *to, const void *from, size_t size)
+{
+	if (size)
+		memcpy(to, from, size);
+}
+
 struct mas_index *mas_index_build(struct mas_index_builder *b, char **error)
 {
 	struct mas_index *index;
@@ -442,14 +450,14 @@ struct mas_index *mas_index_build(struct mas_index_builder *b, char **error)
 	if (!index || !(index->block = calloc(1, h.size)))
 		mas_die(MAS_EXIT_IO, "out of memory");
 	memcpy(index->block, &h, sizeof(h));
-	memcpy(index->block + h.off_docs, b->docs.data, b->docs.size);
-	memcpy(index->block + h.off_passages, b->passages.data,
-	       b->passages.size);
-	memcpy(index->block + h.off_terms, b->terms.data, b->terms.size);
-	memcpy(index->block + h.off_table, b->table, (size_t)h.table_size * 4);
-	memcpy(index->block + h.off_strings, b->strings.data, b->strings.size);
-	memcpy(index->block + h.off_strings + b->strings.size,
-	       b->term_text.data, b->term_text.size);
+	put(index->block + h.off_docs, b->docs.data, b->docs.size);
+	put(index->block + h.off_passages, b->passages.data,
+	    b->passages.size);
+	put(index->block + h.off_terms, b->terms.data, b->terms.size);
+	put(index->block + h.off_table, b->table, (size_t)h.table_size * 4);
+	put(index->block + h.off_strings, b->strings.data, b->strings.size);
+	put(index->block + h.off_strings + b->strings.size,
+	    b->term_text.data, b->term_text.size);
 	scatter(b, index->block, &h);
 	mas_index_builder_free(b);
 	attach(index);
@@ -606,7 +614,8 @@ static void accumulate(struct mas_index *index, uint32_t term, double weight,
 			continue; /* only in the title, weighed 0 */
 		score = mas_index_bm25(&index->params, idf, tf, dl,
 		                       index->avgdl);
-		if (index->scores[p] == 0)
+		/* bounded even so: TOUCHED has room for each passage once */
+		if (index->scores[p] == 0 && *touched < index->h->passages)
 			index->touched[(*touched)++] = p;
 		index->scores[p] += score;
 	}
@@ -836,9 +845,18 @@ static int contents_ok(const struct mas_index *index)
 	for (uint32_t i = 0; i < h->table_size; i++)
 		if (index->table[i] > h->terms)
 			return 0;
+	/* each posting counts its term in the text or the title */
 	for (uint64_t i = 0; i < h->postings; i++)
-		if (index->post[i] >= h->passages)
+		if (index->post[i] >= h->passages ||
+		    index->tf[i] + index->ttf[i] == 0)
 			return 0;
+	/* each term's passages in increasing order, each once: a search
+	 * notes a passage the first time its score leaves zero */
+	for (uint32_t i = 0; i < h->terms; i++)
+		for (uint64_t j = index->terms[i].postings + 1;
+		     j < index->terms[i].postings + index->terms[i].df; j++)
+			if (index->post[j] <= index->post[j - 1])
+				return 0;
 	return h->strings_size > 0 &&
 	       index->strings[h->strings_size - 1] == '\0';
 }

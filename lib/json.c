@@ -190,9 +190,11 @@ static int scan_members(struct scanner *s, struct mas_json_scan *scan)
 	if (scan)
 		scan->empty = 0;
 	for (;;) {
-		const char *key = s->p;
+		const char *key, *value;
 		size_t key_length;
 
+		skip_space(s); /* after a comma: {"a": 1, "b": 2} */
+		key = s->p;
 		if (s->p >= s->end || *s->p != '"' || !scan_string(s))
 			return 0;
 		key_length = (size_t)(s->p - key);
@@ -200,8 +202,7 @@ static int scan_members(struct scanner *s, struct mas_json_scan *scan)
 		if (s->p >= s->end || *s->p++ != ':')
 			return 0;
 		skip_space(s);
-		if (scan && key_length == 4 && memcmp(key, "\"id\"", 4) == 0)
-			scan->id = s->p;
+		value = s->p;
 		if (scan && key_length == 6 && memcmp(key, "\"meta\"", 6) == 0)
 			scan->has_meta = 1;
 		if (scan && key_length == 7 &&
@@ -209,8 +210,11 @@ static int scan_members(struct scanner *s, struct mas_json_scan *scan)
 			scan->has_error = 1;
 		if (!scan_value(s))
 			return 0;
-		if (scan && scan->id && !scan->id_length)
-			scan->id_length = (size_t)(s->p - scan->id);
+		/* the last "id" when there are two, as libjq keeps it */
+		if (scan && key_length == 4 && memcmp(key, "\"id\"", 4) == 0) {
+			scan->id = value;
+			scan->id_length = (size_t)(s->p - value);
+		}
 		skip_space(s);
 		if (s->p >= s->end)
 			return 0;

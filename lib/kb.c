@@ -135,7 +135,8 @@ static char *opt_string(struct loader *l, jv entry, const char *type,
 }
 
 /* An array of non-empty strings into *OUT (malloc'd copies, folded with
- * FOLD).  REQUIRED: it must be there and not empty. */
+ * FOLD).  REQUIRED: it must be there and not empty.  On failure *OUT is
+ * NULL. */
 static int string_array(struct loader *l, jv entry, const char *type,
                         const char *field, int required, int folded,
                         char ***out, size_t *count)
@@ -171,6 +172,14 @@ static int string_array(struct loader *l, jv entry, const char *type,
 		jv_free(item);
 	}
 	jv_free(value);
+	if (status != 0) {
+		/* none of it, so no caller has half an array to free */
+		for (size_t i = 0; i < *count; i++)
+			free((*out)[i]);
+		free(*out);
+		*out = NULL;
+		*count = 0;
+	}
 	return status;
 }
 

@@ -1009,8 +1009,33 @@ static double epoch_now(void)
 	return (double)mas_clock_epoch_ms() / 1000.0;
 }
 
-/* The stored reply for R, or jv_invalid() on a miss or a stale entry. */
-static jv cache_get(struct mas_llm *llm, const struct req *r)
+static char *check_structured(struct req *r, jv *reply);
+
+/*
+ * Whether REPLY, read from the cache for R, is what a live reply would
+ * be: its content a string and, for a structured request, JSON with the
+ * required fields, made its "json" afresh.  A row of another version, or
+ * damaged, is not: the agents ask a structured reply's "json" for its
+ * members, and libjq asserts on those of a number.
+ */
+static int usable_cached(struct req *r, jv *reply)
+{
+	jv content = jv_object_get(jv_copy(*reply), jv_string("content"));
+	int ok = jv_get_kind(content) == JV_KIND_STRING;
+	char *why;
+
+	jv_free(content);
+	if (!ok || !r->structured)
+		return ok;
+	*reply = jv_object_delete(*reply, jv_string("json"));
+	why = check_structured(r, reply);
+	free(why);
+	return why == NULL;
+}
+
+/* The stored reply for R, or jv_invalid() on a miss, a stale entry or
+ * one that is not usable (then the answer is fetched and replaces it). */
+static jv cache_get(struct mas_llm *llm, struct req *r)
 {
 	sqlite3_stmt *s = llm->get;
 	jv reply = jv_invalid();
@@ -1028,7 +1053,8 @@ static jv cache_get(struct mas_llm *llm, const struct req *r)
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	if (jv_get_kind(reply) != JV_KIND_OBJECT) {
+	if (jv_get_kind(reply) != JV_KIND_OBJECT ||
+	    !usable_cached(r, &reply)) {
 		jv_free(reply);
 		return jv_invalid();
 	}
@@ -1208,17 +1234,10 @@ static int is_event_stream(struct req *r)
 	return type && strncasecmp(type, "text/event-stream", 17) == 0;
 }
 
-static size_t on_write(char *data, size_t size, size_t n, void *user)
+/* Bytes of the reply as they come: buffered, or through the event
+ * parser.  How many were taken: fewer ends the transfer. */
+static size_t take_bytes(struct req *r, const char *data, size_t bytes)
 {
-	struct req *r = user;
-	size_t bytes = size * n;
-
-	r->heard = now();
-	if (r->reply.len == 0 && !r->sse_mode && r->stream &&
-	    r->status / 100 == 2 && is_event_stream(r)) {
-		r->sse_mode = 1;
-		mas_sse_init(&r->sse, on_event, r);
-	}
 	if (!r->sse_mode) {
 		if (r->reply.len + bytes > MAX_REPLY)
 			return too_big(r);
@@ -1229,6 +1248,19 @@ static size_t on_write(char *data, size_t size, size_t n, void *user)
 		return too_big(r);
 	/* After an error event the rest is of no use: stop reading. */
 	return r->stream_error ? 0 : bytes;
+}
+
+static size_t on_write(char *data, size_t size, size_t n, void *user)
+{
+	struct req *r = user;
+
+	r->heard = now();
+	if (r->reply.len == 0 && !r->sse_mode && r->stream &&
+	    r->status / 100 == 2 && is_event_stream(r)) {
+		r->sse_mode = 1;
+		mas_sse_init(&r->sse, on_event, r);
+	}
+	return take_bytes(r, data, size * n);
 }
 
 /* When LINE is header NAME (with its colon, any case), its trimmed value
@@ -1677,13 +1709,14 @@ static jv usage_counts(jv usage)
 	static const char *const names[] = {
 		"prompt_tokens", "completion_tokens", "total_tokens",
 	};
-	jv counts = jv_object();
+	jv counts;
 	int found = 0;
 
 	if (jv_get_kind(usage) != JV_KIND_OBJECT) {
 		jv_free(usage);
 		return jv_null();
 	}
+	counts = jv_object();
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		jv n = jv_object_get(jv_copy(usage), jv_string(names[i]));
 
@@ -1708,12 +1741,24 @@ static jv reply_object(jv content, jv model, jv finish, jv usage)
 	                 jv_string("usage"), usage_counts(usage));
 }
 
+/* VALUE (consumed) when it is a string, else null: a server decides
+ * what a reply holds, and a member jv_object_get did not find is an
+ * invalid value, which dumping aborts on. */
+static jv string_or_null(jv value)
+{
+	if (jv_get_kind(value) == JV_KIND_STRING)
+		return value;
+	jv_free(value);
+	return jv_null();
+}
+
 static jv or_requested(jv value, const struct req *r)
 {
 	if (jv_get_kind(value) == JV_KIND_STRING)
 		return value;
 	jv_free(value);
-	return jv_object_get(jv_copy(r->body), jv_string("model"));
+	return string_or_null(jv_object_get(jv_copy(r->body),
+	                                     jv_string("model")));
 }
 
 static int parse_reply(struct req *r, struct outcome *out)
@@ -1747,7 +1792,8 @@ static int parse_reply(struct req *r, struct outcome *out)
 	out->reply = reply_object(
 		content, or_requested(jv_object_get(jv_copy(body),
 		                                    jv_string("model")), r),
-		get_path(jv_copy(body), "choices", 0, "finish_reason", NULL),
+		string_or_null(get_path(jv_copy(body), "choices", 0,
+		                        "finish_reason", NULL)),
 		jv_object_get(jv_copy(body), jv_string("usage")));
 	jv_free(body);
 	return 0;
@@ -2013,6 +2059,52 @@ static void attempt_done(struct mas_llm *llm, struct req *r, CURLcode rc)
 		answer(llm, r, failure(llm, out.code, r->status, r->attempts,
 		                       out.transient, out.message));
 	free(out.message);
+}
+
+jv mas_llm_read_reply(long status, int stream, const char *bytes,
+                      size_t length, size_t piece, jv required)
+{
+	struct mas_llm llm = { .url = (char *)"reply" };
+	struct req r = {
+		.llm = &llm, .status = status, .stream = stream,
+		.retry_after = -1, .required = required,
+		/* no model asked for: the reply's, or null */
+		.body = JV_OBJECT(jv_string("model"), jv_null()),
+		.stream_model = jv_null(), .stream_finish = jv_null(),
+		.stream_usage = jv_null(),
+		.structured = jv_get_kind(required) == JV_KIND_ARRAY,
+	};
+	struct outcome out = { .reply = jv_invalid() };
+	CURLcode rc = CURLE_OK;
+	jv result;
+	char *why;
+
+	if (stream && status / 100 == 2) {
+		r.sse_mode = 1;
+		mas_sse_init(&r.sse, on_event, &r);
+	}
+	for (size_t at = 0, n; at < length; at += n) {
+		n = piece && piece < length - at ? piece : length - at;
+		if (take_bytes(&r, bytes + at, n) != n) {
+			rc = CURLE_WRITE_ERROR;
+			break;
+		}
+	}
+	if (judge(&llm, &r, rc, &out) != 0) {
+		result = failure(&llm, out.code, status, 1, out.transient,
+		                 out.message);
+	} else if (r.structured && (why = check_structured(&r, &out.reply))) {
+		result = failure(&llm, MAS_ERR_UPSTREAM_ERROR, 0, 1, 0, why);
+		jv_free(out.reply);
+		free(why);
+	} else {
+		result = out.reply;
+	}
+	free(out.message);
+	attempt_release(&r);
+	jv_free(r.body);
+	jv_free(r.required);
+	return result;
 }
 
 /* ------------------------------------------------------------------ */

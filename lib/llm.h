@@ -295,6 +295,21 @@ void mas_sse_finish(struct mas_sse *sse);
 void mas_sse_release(struct mas_sse *sse);
 
 /*
+ * What the client makes of a reply, without a transfer: BYTES (LENGTH)
+ * as the body of an HTTP STATUS answer, handed over in pieces of PIECE
+ * bytes (0: at once) as libcurl hands them over; read as an event stream
+ * when STREAM (a streamed request answered 2xx; the client also asks
+ * for text/event-stream).  When REQUIRED (consumed) is an array of
+ * field names, the content is then checked as a structured reply.
+ * Returns {"content", "model", "finish_reason", "usage"[, "json"]} (the
+ * model the reply names, or null), or jv_invalid_with_msg({"code",
+ * "message", "transient", ...}) as a failed attempt would be answered.
+ * The code every reply goes through, exported for tests/fuzz/fuzz-llm.c.
+ */
+jv mas_llm_read_reply(long status, int stream, const char *bytes,
+                      size_t length, size_t piece, jv required);
+
+/*
  * The backoff before retry number ATTEMPT (1 = after the first failure):
  * full jitter, UNIT (in [0, 1)) times min(MAX, BASE * 2^(ATTEMPT-1)).
  */

@@ -321,10 +321,51 @@ static void failed(struct asking *a, jv outcome)
 	                            outcome));
 }
 
+/* A failure naming the first item of the reply's lists that is not an
+ * object (the model decides; libjq asserts on a member of a number),
+ * or null when every one is. */
+static jv malformed(jv outcome) /* borrows */
+{
+	static const char *const lists[] = {
+		"answers", "key_findings", "recommendations", NULL
+	};
+
+	for (int l = 0; lists[l]; l++) {
+		jv items = reply_field(outcome, lists[l]);
+		int bad = -1;
+
+		if (jv_get_kind(items) == JV_KIND_ARRAY)
+			jv_array_foreach(items, i, item) {
+				if (bad < 0 &&
+				    jv_get_kind(item) != JV_KIND_OBJECT)
+					bad = i;
+				jv_free(item);
+			}
+		jv_free(items);
+		if (bad >= 0) /* permanent, as a reply lacking a field */
+			return jv_invalid_with_msg(jv_object_set(mas_error(
+				MAS_ERR_UPSTREAM_ERROR, "reply: %s[%d]: "
+				"expected an object", lists[l], bad),
+				jv_string("transient"), jv_false()));
+	}
+	return jv_null();
+}
+
 static void synthesis_done(void *user, jv outcome)
 {
 	struct asking *a = user;
+	jv why = jv_is_valid(outcome) ? malformed(outcome) : jv_null();
 
+	if (!jv_is_valid(why)) {
+		/* not replayed from the cache next time */
+		jv key = jv_object_get(outcome, jv_string("cache_key"));
+
+		if (jv_get_kind(key) == JV_KIND_STRING)
+			mas_llm_forget(a->r->options->engine->llm,
+			               jv_string_value(key));
+		jv_free(key);
+		outcome = why;
+	}
 	if (!jv_is_valid(outcome)) {
 		failed(a, outcome);
 		return;

@@ -171,6 +171,16 @@ task() {
 	output_jq -s '.[1].error.message | endswith("short.csv:3: 1 cells, but the header has 2")'
 }
 
+@test "CSV cells keep their UTF-8: a Chinese header, a quoted cell" {
+	mkdir -p "$BATS_TEST_TMPDIR/d"
+	printf 'date,销量,"备注, 说明"\n2024-01-01,5,"一"\n2024-01-02,7,二\n2024-01-03,9,"三 ""四"""\n' \
+		> "$BATS_TEST_TMPDIR/d/zh.csv"
+	run --separate-stderr mas-analyze --data-dir "$BATS_TEST_TMPDIR/d" < <(task '{data_source:"zh.csv",analysis_type:"describe"}')
+	[ "$status" -eq 0 ]
+	output_jq '.analysis.summary | keys == ["销量"]'
+	output_jq '.analysis.summary."销量".mean == 7'
+}
+
 @test "series mode: one analysis per group at end of input" {
 	run --separate-stderr mas-analyze --series --by host --type anomaly "$DATA/server_metrics.jsonl"
 	[ "$status" -eq 0 ]

@@ -847,3 +847,74 @@ big_records() {
 	run -2 --separate-stderr mas-bus gc topic --older-than 1h
 	run -2 --separate-stderr mas-bus gc --older-than soon
 }
+
+# publish_foreign TOPIC LINE...: messages as another client of the bus
+# may send them, not mas envelopes: rows in the store, or plain NATS
+# publishes into the topic's stream (which `mas-bus pub` made first).
+publish_foreign() {
+	local topic=$1 line
+	shift
+	echo '{"n":0}' | mas-bus pub "$topic"
+	if [ "$BACKEND" = nats ]; then
+		printf '%s\n' "$@" >"$BATS_TEST_TMPDIR/foreign"
+		nats-pair pub "$MAS_BUS_URL" "$topic" "$BATS_TEST_TMPDIR/foreign"
+		return
+	fi
+	for line in "$@"; do
+		sqlite3 "$MAS_STATE_DIR/mas.db" "INSERT INTO bus_message
+			(id, topic, priority, at, envelope) VALUES
+			(lower(hex(randomblob(8))), '$topic', 1, 0,
+			 '${line//\'/\'\'}')"
+	done
+}
+
+FOREIGN=('42' '[1]' 'null' '{}' 'not json' '{"id":5,"topic":"w","payload":{"n":9}}')
+
+@test "bus: messages that are not envelopes: error records with sub --payload, never a crash" {
+	publish_foreign w "${FOREIGN[@]}"
+	run --separate-stderr mas-bus sub w --from-start
+	[ "$status" -eq 0 ]
+	[ "$(line_count)" -eq 7 ]
+	run --separate-stderr mas-bus sub w --from-start --payload
+	[ "$status" -eq 1 ]
+	[ "$(line_count)" -eq 7 ]
+	output_jq -s '[.[] | .error.code // .n] ==
+		[0, "UPSTREAM_ERROR", "UPSTREAM_ERROR", "UPSTREAM_ERROR",
+		 "UPSTREAM_ERROR", "UPSTREAM_ERROR", 9]'
+	output_jq -s '[.[].error.input | values] ==
+		["42", "[1]", "null", "{}", "not json"]'
+	# traced, each message's traceparent is looked for
+	MAS_TRACE="$BATS_TEST_TMPDIR/trace.jsonl" run --separate-stderr \
+		mas-bus sub w --group g --payload
+	[ "$status" -eq 1 ]
+	[ "$(line_count)" -eq 7 ]
+}
+
+@test "bus: serve skips messages it cannot answer, with a warning" {
+	publish_foreign w "${FOREIGN[@]}"
+	run --separate-stderr mas-bus serve w -- jq --unbuffered -c '.n += 1'
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'skipped a message that is not an envelope' <<<"$stderr")" -eq 6 ]
+	run --separate-stderr mas-bus sub w.done --from-start --payload
+	[ "$output" = '{"n":1}' ]
+}
+
+@test "bus: req --payload: a reply without a payload is an error record" {
+	echo '{"x":1}' | mas-bus req asks --payload --timeout 20 \
+		>"$BATS_TEST_TMPDIR/reply" 2>/dev/null &
+	local asker=$! id=
+	for _ in $(seq 100); do
+		id=$(mas-bus sub asks --from-start | jq -r .id)
+		[ -n "$id" ] && break
+		sleep 0.1
+	done
+	[ -n "$id" ]
+	publish_foreign "_inbox.$id" \
+		"{\"id\":\"r1\",\"topic\":\"_inbox.$id\",\"type\":\"response\",\"correlation_id\":\"$id\"}"
+	local asked=0
+	wait "$asker" || asked=$?
+	[ "$asked" -eq 1 ]
+	run jq -c . "$BATS_TEST_TMPDIR/reply"
+	output_jq '.error == {code: "UPSTREAM_ERROR", message:
+		"line 1: the reply has no payload", transient: false, line: 1}'
+}

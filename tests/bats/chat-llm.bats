@@ -103,3 +103,25 @@ requests() {
 	run --separate-stderr mas-chat sessions show j
 	output_jq '.turns == 4 and (.history | map(.message) | sort) == ["hello 1","hello 2","hello 3","hello 4"]'
 }
+
+@test "a cached reply is checked as a live one: its JSON made afresh, a bad one fetched again" {
+	serve "$good"
+	run --separate-stderr mas-chat -k "$KB" <<< '{"message":"how much is pro?"}'
+	[ "$status" -eq 0 ]
+	db="$MAS_STATE_DIR/mas.db"
+	# a stored reply without its parsed JSON, or with a number there,
+	# or without the fields the agent reads: served, its JSON made
+	# from its content again (these aborted mas-chat); content that
+	# does not follow the schema: a miss, asked again
+	for change in 'del(.json)' '.json = 5' 'del(.finish_reason, .model)' \
+		'.content = "[1]"'; do
+		sqlite3 "$db" "SELECT reply FROM llm_cache" | jq -c "$change" \
+			>"$BATS_TEST_TMPDIR/reply"
+		sqlite3 "$db" "UPDATE llm_cache SET reply =
+			readfile('$BATS_TEST_TMPDIR/reply')"
+		run --separate-stderr mas-chat -k "$KB" <<< '{"message":"how much is pro?"}'
+		[ "$status" -eq 0 ]
+		output_jq '.chat.meta.engine == "llm" and .chat.intent == "pricing"'
+	done
+	[ "$(requests)" -eq 2 ]
+}

@@ -310,6 +310,90 @@ records() {
 	output_jq -s '.[0].status == "done" and .[0].records == 2'
 }
 
+@test "interrupt: --set that gives no object is a usage error, not a crash" {
+	flow_file hold <<-'EOF'
+	node hold  interrupt
+	start -> hold
+	hold -> end
+	EOF
+	run --separate-stderr mas-flow run --run-id hd \
+		"$BATS_TEST_TMPDIR/hold.flow" < <(records 1)
+	[ "$status" -eq 3 ]
+	for set in 5 '[.]' '.n' '"s"' empty; do
+		run --separate-stderr mas-flow resume hd --record r1 \
+			--set "$set"
+		[ "$status" -eq 2 ]
+		grep -qF -- "--set '$set': does not give an object" <<<"$stderr"
+	done
+	run --separate-stderr mas-flow resume hd --record r1 --set '.n += 1'
+	[ "$status" -eq 0 ]
+	output_jq '.n == 2'
+}
+
+@test "resume: a damaged stored state or step is an error, not a crash" {
+	flow_file hold <<-'EOF'
+	node hold  interrupt
+	start -> hold
+	hold -> end
+	EOF
+	run --separate-stderr mas-flow run --run-id dm \
+		"$BATS_TEST_TMPDIR/hold.flow" < <(records 3)
+	[ "$status" -eq 3 ]
+	sqlite3 "$XDG_STATE_HOME/mas/mas.db" \
+		"UPDATE flow_record SET state = '[1]' WHERE seq = 1;
+		 UPDATE flow_record SET state = 'not json' WHERE seq = 2;
+		 UPDATE flow_step SET entry = 'not json' WHERE seq = 3"
+	run --separate-stderr mas-flow show dm
+	[ "$status" -eq 0 ]
+	output_jq -s '[.[1:][] | .error] == [null, null, null]'
+	for id in r1 r2; do
+		run --separate-stderr mas-flow resume dm --record "$id"
+		[ "$status" -eq 2 ]
+		grep -qF "the stored state of record '$id' is not a JSON object" \
+			<<<"$stderr"
+	done
+	# a step that cannot be read is null in the path
+	run --separate-stderr mas-flow resume dm --record r3
+	[ "$status" -eq 0 ]
+	output_jq '.id == "r3" and .meta.flow == [null]'
+}
+
+@test "resume: after kill -9, a record whose stored state is damaged fails alone" {
+	# s takes the records and never answers (it ends with its input)
+	flow_file stuck <<-'EOF'
+	node a  jq '.a = 1'
+	node s  run sh -c 'while read -r l; do :; done'
+	start -> a
+	a -> s
+	s -> end
+	EOF
+	records 2 >"$BATS_TEST_TMPDIR/in.jsonl"
+	# input kept open, so s never sees its end
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	mas-flow run --run-id st "$BATS_TEST_TMPDIR/stuck.flow" \
+		<"$BATS_TEST_TMPDIR/fifo" >/dev/null 2>&1 &
+	pid=$!
+	exec 5>"$BATS_TEST_TMPDIR/fifo"
+	cat "$BATS_TEST_TMPDIR/in.jsonl" >&5
+	db="$XDG_STATE_HOME/mas/mas.db"
+	for _ in $(seq 100); do
+		[ "$(sqlite3 "$db" "SELECT count(*) FROM flow_record
+			WHERE node = 'a'" 2>/dev/null)" = 2 ] && break
+		sleep 0.1
+	done
+	kill -9 "$pid"
+	wait "$pid" || true
+	exec 5>&-
+	sqlite3 "$db" "UPDATE flow_record SET state = '[1]' WHERE seq = 1"
+	sed -i "s/run sh -c .*/run cat/" "$BATS_TEST_TMPDIR/stuck.flow"
+	run --separate-stderr mas-flow resume st "$BATS_TEST_TMPDIR/in.jsonl"
+	[ "$status" -eq 1 ]
+	output_jq -s '[.[] | [.id, .error.code // "ok", .a]] ==
+		[["r1", "INTERNAL", null], ["r2", "ok", 1]]'
+	output_jq -s '.[0].error.message ==
+		"resume: the stored state of this record is not a JSON object"'
+}
+
 @test "interrupt: a run without --run-id gets one, to resume by" {
 	flow_file ask <<-'EOF'
 	node ask  interrupt
@@ -492,4 +576,35 @@ records() {
 	echo "peak KB: 50,000 records $small, 250,000 records $large"
 	# five times the records, not 1 MB more
 	[ "$((large - small))" -lt 1024 ]
+}
+
+@test "run: an error object without a string code and message is the node's UPSTREAM_ERROR" {
+	for error in '{}' '{a: 1}' '{code: 5, message: "m"}' '{code: "X"}'; do
+		flow_file halferr <<-EOF
+		node half  run jq -c --unbuffered 'if .n == 2 then .error = $error else . end'
+		start -> half
+		half -> end
+		EOF
+		run --separate-stderr mas-flow run \
+			"$BATS_TEST_TMPDIR/halferr.flow" < <(records 3)
+		[ "$status" -eq 1 ]
+		output_jq -s '[.[] | .error.code // "ok"] ==
+			["ok", "UPSTREAM_ERROR", "ok"] and [.[].id] == ["r1", "r2", "r3"]'
+		output_jq -s '.[1].error | .node == "half" and
+			(.message | test("error that has no string code and message"))
+			and .given != null'
+		output_jq -s '.[1].meta.flow == [{node: "half", ms: .[1].meta.flow[0].ms, error: "UPSTREAM_ERROR"}]'
+	done
+}
+
+@test "run: a record with its id twice keeps the last, as jq reads it, when a filter drops it" {
+	flow_file drop <<-'EOF'
+	node a  run jq -c --unbuffered '{x: .x}'
+	start -> a
+	a -> end
+	EOF
+	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/drop.flow" \
+		<<<'{"id":"a","id":"bbbbbb","x":1}'
+	[ "$status" -eq 0 ]
+	output_jq '.id == "bbbbbb" and .x == 1'
 }

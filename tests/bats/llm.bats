@@ -525,3 +525,16 @@ $(req leak)"
 	done
 	sed -n 1p <<<"$output" | jq -e '.cached'
 }
+
+@test "llm: a reply without finish_reason is no crash, and is cached" {
+	rules '{"body": "{\"choices\":[{\"message\":{\"content\":\"ok\"}}]}"}'
+	fake_openai_start --script "$SCRIPT"
+	run --separate-stderr llm <<<"$(req 'hello')"
+	[ "$status" -eq 0 ]
+	output_jq '.content == "ok" and .finish_reason == null
+		and .model == "test-model" and .usage == null'
+	# the cache stores the answer as text and reads it back
+	run --separate-stderr llm <<<"$(req 'hello')"
+	[ "$status" -eq 0 ]
+	output_jq '.cached == true and .finish_reason == null'
+}

@@ -57,6 +57,19 @@ synthesis='{"contains":"Answer the research question","json":{"answers":[{"quest
 	output_jq '.error.code == "UPSTREAM_ERROR" and (has("research") | not)'
 }
 
+@test "a finding that is not an object is the model's error, not a crash" {
+	bad='{"contains":"Answer the research question","json":{"answers":[],"summary":"s","summary_sources":[],"key_findings":[{"text":"t","sources":[]}],"recommendations":[42]}}'
+	fake_openai_serve "$questions" "$bad"
+	run --separate-stderr mas-research --corpus "$CORPUS" --fallback error <<<'{"query":"battery storage costs"}'
+	[ "$status" -eq 1 ]
+	output_jq '.error.code == "UPSTREAM_ERROR" and .error.message == "reply: recommendations[0]: expected an object"'
+	# not cached: the model is asked again
+	run --separate-stderr mas-research --corpus "$CORPUS" <<<'{"query":"battery storage costs"}'
+	[ "$status" -eq 0 ]
+	output_jq '.research.meta.engine == "embedded" and (.research.meta.fallback_reason | contains("recommendations[0]"))'
+	[ "$(grep -c 'Answer the research question' "$FAKE_OPENAI_LOG")" -eq 2 ]
+}
+
 @test "--retrieve-only never asks the model" {
 	fake_openai_serve "$questions" "$synthesis"
 	run --separate-stderr mas-research --corpus "$CORPUS" --retrieve-only <<<'{"query":"battery storage costs"}'

@@ -66,6 +66,15 @@ static void test_scan_keys(void)
 	CHECK(!mas_json_scan_object("{\"a\":1} x", 9, &scan));
 	CHECK(!mas_json_scan_object("{\"a\":01}", 8, &scan));
 	CHECK(mas_json_scan_object("{ }", 3, &scan) && scan.empty);
+	/* white space after a comma, as Python's json.dumps writes */
+	line = "{\"a\": 1, \"id\": 2 ,\t\"b\": [1, 2]}";
+	CHECK(mas_json_scan_object(line, strlen(line), &scan));
+	CHECK(scan.id && scan.id_length == 1 && *scan.id == '2');
+	CHECK(!mas_json_scan_object("{\"a\":1, }", 10, &scan));
+	/* a repeated id: the last, as libjq keeps it */
+	line = "{\"id\":0,\"id\":[1, 2]}";
+	CHECK(mas_json_scan_object(line, strlen(line), &scan));
+	CHECK(scan.id_length == 6 && strncmp(scan.id, "[1, 2]", 6) == 0);
 }
 
 static void test_dump_agrees_with_libjq(void)

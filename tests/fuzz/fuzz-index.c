@@ -1,0 +1,94 @@
+/*
+ * fuzz-index.c — a research index as stored in the state store
+ * (lib/index.c, mas_index_load): the input is the stored block.  A
+ * damaged block must be refused (the corpus is then indexed again),
+ * never read past its end; one that loads answers every question asked
+ * of it within its bounds: passages, terms, postings and a search.
+ */
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "fuzz.h"
+#include "index.h"
+#include "store.h"
+
+static struct mas_store store;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	char path[256], *error = NULL;
+
+	(void)argc;
+	(void)argv;
+	fuzz_quiet();
+	snprintf(path, sizeof(path), "%s/state.db", fuzz_dir());
+	if (mas_store_open(&store, path, &error) != 0) {
+		fprintf(stderr, "fuzz-index: %s\n", error);
+		exit(2);
+	}
+	/* a scratch store: no waiting for the disk at each input */
+	sqlite3_exec(store.db, "PRAGMA synchronous = OFF", NULL, NULL, NULL);
+	return 0;
+}
+
+/* DATA as the stored index of corpus "k" with signature "s". */
+static void store_block(const uint8_t *data, size_t size)
+{
+	sqlite3_stmt *st;
+
+	FUZZ_ASSERT(sqlite3_prepare_v2(store.db, "INSERT OR REPLACE INTO "
+	            "research_index (corpus, files, created, documents, "
+	            "passages, data) VALUES ('k', 's', 0, 0, 0, ?1)", -1, &st,
+	            NULL) == SQLITE_OK);
+	sqlite3_bind_blob(st, 1, data, (int)size, SQLITE_STATIC);
+	FUZZ_ASSERT(sqlite3_step(st) == SQLITE_DONE);
+	sqlite3_finalize(st);
+}
+
+static void ask(struct mas_index *index)
+{
+	uint32_t passages = mas_index_passages(index);
+	uint32_t terms = mas_index_terms(index);
+	struct mas_index_term query[4];
+	struct mas_index_hit hits[5];
+	size_t count = 0;
+
+	for (uint32_t p = 0; p < passages; p++) {
+		struct mas_index_passage out;
+
+		mas_index_passage(index, p, &out);
+		FUZZ_ASSERT(out.doc < mas_index_documents(index));
+		FUZZ_ASSERT(strlen(out.doc_id) + strlen(out.title) +
+		            strlen(out.path) < mas_index_bytes(index));
+	}
+	for (uint32_t t = 0; t < terms; t++) {
+		const char *text = mas_index_term_text(index, t);
+
+		FUZZ_ASSERT(mas_index_df(index, t) <= passages);
+		(void)mas_index_idf(index, t);
+		if (count < 4) {
+			query[count].term = t;
+			query[count++].weight = 1;
+		}
+		(void)mas_index_term(index, text, strlen(text));
+	}
+	count = mas_index_search(index, query, count, 5, hits);
+	for (size_t i = 0; i < count; i++)
+		FUZZ_ASSERT(hits[i].passage < passages);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct mas_index *index;
+	char *error = NULL;
+
+	store_block(data, size);
+	index = mas_index_load(&store, "k", "s", &error);
+	free(error);
+	if (index) {
+		ask(index);
+		mas_index_free(index);
+	}
+	return 0;
+}
