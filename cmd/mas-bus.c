@@ -275,6 +275,16 @@ static int publish(struct bus_command *command)
 	return status;
 }
 
+/* ENVELOPE's member KEY (borrows ENVELOPE), or invalid when it has
+ * none or is no object: anyone may publish anything on a NATS subject,
+ * or write a row into the store. */
+static jv member(jv envelope, const char *key)
+{
+	if (jv_get_kind(envelope) != JV_KIND_OBJECT)
+		return jv_invalid();
+	return jv_object_get(jv_copy(envelope), jv_string(key));
+}
+
 static void sub_fail(char *error)
 {
 	mas_die(MAS_EXIT_TEMPFAIL, "%s", error ? error : "bus failure");

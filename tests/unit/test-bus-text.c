@@ -59,7 +59,7 @@ static void test_publish_text(void)
 	static const char payload[] =
 		" {\"q\": \"caf\\u00e9\", \"n\": [1, 2]} ";
 	struct mas_bus bus;
-	char url[128], id[MAS_ID_SIZE], *error = NULL;
+	char url[512], id[MAS_ID_SIZE], *error = NULL;
 	jv envelope;
 	int usage;
 

@@ -58,7 +58,7 @@ static char folder[256];
 
 static int open_bus(struct mas_bus *bus)
 {
-	char url[128], *error = NULL;
+	char url[512], *error = NULL;
 	int usage;
 
 	snprintf(url, sizeof(url), "sqlite:%s/bus.db", folder);
