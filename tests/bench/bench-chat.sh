@@ -74,6 +74,18 @@ printf '  100,000 messages in 1,000 sessions (SQLite): %.2f s, %.0f messages/s, 
 	"$sessions_s" "$(echo "100000 / ($sessions_s - $train_s)" | bc -l)" \
 	"$(peak sessions)"
 
+# Sentiment training on 96,000 generated reviews (reviews.awk: CSV,
+# labels 1/0, 130 characters on average): time and peak memory, the
+# file streamed (target: < 150 MB).
+reviews="$OUT/chat-reviews-96k.csv"
+[ -s "$reviews" ] || LC_ALL=C awk -v N=96000 -f tests/bench/reviews.awk > "$reviews"
+measure sentiment "mas-chat -v --no-sessions -k '$kb' --sentiment-train '$reviews' --text-field review --label-map 1=positive,0=negative < /dev/null 2> '$OUT/chat-sentiment.log'"
+report=$(grep -o '"sentiment_model":{[^}]*}' "$OUT/chat-sentiment.log" | sed 's/^"sentiment_model"://')
+printf '  sentiment training, 96,000 reviews (%s MB of CSV): %s s, %s features, %s values kept, process peak %s MiB (target < 150)\n' \
+	"$(($(wc -c < "$reviews") / 1000000))" \
+	"$(echo "$report" | jq .train_seconds)" "$(echo "$report" | jq .features)" \
+	"$(echo "$report" | jq .values)" "$(peak sentiment)"
+
 # Accuracy on held-out messages.
 mas-chat --no-sessions -k "$kb" "$heldout" > "$OUT/chat-heldout.out"
 jq -rs '[(map(select(.intent != "out_of_scope")) | (map(select(.chat.meta.candidates[0].intent == .intent)) | length) / length),
