@@ -14,7 +14,7 @@ CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
 MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' -iquote lib $(WARN)
-LIBS     := -ljq -lcurl -lsqlite3 -lnats -lstemmer -lutf8proc -llinear -lpthread -lm
+LIBS     := -ljq -lsqlite3 -lnats -lstemmer -lutf8proc -llinear -lpthread -ldl -lm
 
 ifeq ($(SANITIZE),1)
 MASFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \

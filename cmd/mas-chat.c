@@ -33,6 +33,9 @@ enum {
 	OPT_NO_SESSIONS,
 	OPT_THRESHOLD,
 	OPT_OOS_RECALL,
+	OPT_TEXT_FIELD,
+	OPT_LABEL_FIELD,
+	OPT_LABEL_MAP,
 };
 
 struct chat_command {
@@ -56,7 +59,16 @@ static const struct argp_option options[] = {
 	  "(default: chat.kb, MAS_KB); see mas-chat(5)", 0 },
 	{ "sentiment-train", OPT_SENTIMENT_TRAIN, "FILE", 0,
 	  "Learn sentiment from labelled examples in FILE instead of the "
-	  "lexicon", 0 },
+	  "lexicon: JSON Lines, or CSV or TSV with a header (.csv, .tsv)",
+	  0 },
+	{ "text-field", OPT_TEXT_FIELD, "NAME", 0,
+	  "The text's field or column in --sentiment-train's examples "
+	  "(default text)", 0 },
+	{ "label-field", OPT_LABEL_FIELD, "NAME", 0,
+	  "The label's field or column (default label)", 0 },
+	{ "label-map", OPT_LABEL_MAP, "MAP", 0,
+	  "Label values to sentiments, as 1=positive,0=negative (default: "
+	  "positive, neutral, negative, or pos, neu, neg)", 0 },
 	{ "lang", OPT_LANG, "LANG", 0,
 	  "Reply in en or zh (default: the record's "
 	  "context.preferred_language, else the message's language)", 0 },
@@ -138,6 +150,9 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		               MAS_CONFIG_FLAG);
 		break;
 	case OPT_SENTIMENT_TRAIN: o->sentiment_train = arg; break;
+	case OPT_TEXT_FIELD: o->text_field = arg; break;
+	case OPT_LABEL_FIELD: o->label_field = arg; break;
+	case OPT_LABEL_MAP: o->label_map = arg; break;
 	case OPT_LANG: o->lang = parse_lang(arg); break;
 	case OPT_SESSION:
 		if (*arg == '\0')
@@ -521,6 +536,12 @@ static void check_usage(struct chat_command *command)
 		mas_die(MAS_EXIT_USAGE, "train takes no input: give --kb");
 	if (command->verb)
 		mas_die(MAS_EXIT_USAGE, "unexpected argument");
+	if (!command->options.sentiment_train &&
+	    (command->options.text_field || command->options.label_field ||
+	     command->options.label_map))
+		mas_die(MAS_EXIT_USAGE, "--text-field, --label-field and "
+		        "--label-map describe --sentiment-train's examples: "
+		        "give it too");
 	if (command->interactive && command->cli.file_count > 0)
 		mas_die(MAS_EXIT_USAGE, "--interactive reads the terminal, "
 		        "not files");

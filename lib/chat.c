@@ -293,8 +293,10 @@ struct mas_chat *mas_chat_new(const struct mas_chat_options *options,
 		return NULL;
 	}
 	if (options->sentiment_train) {
-		chat->sentiment = mas_sentiment_train_file(
-			options->sentiment_train, error);
+		struct mas_sentiment_source source = {
+			options->sentiment_train, options->text_field,
+			options->label_field, options->label_map };
+		chat->sentiment = mas_sentiment_train_file(&source, error);
 		if (!chat->sentiment) {
 			mas_kb_release(&chat->kb);
 			free(chat);
@@ -342,6 +344,20 @@ static jv cv_json(const struct mas_classify_calibration *c)
 		c->oos_recall < 0 ? jv_null() : round4(c->oos_recall));
 }
 
+/* What sentiment training did (sentiment.h). */
+static jv sentiment_json(const struct mas_sentiment_report *r)
+{
+	return JV_OBJECT(
+		jv_string("examples"), jv_number((double)r->examples),
+		jv_string("positive"), jv_number((double)r->per_label[2]),
+		jv_string("neutral"), jv_number((double)r->per_label[1]),
+		jv_string("negative"), jv_number((double)r->per_label[0]),
+		jv_string("labels"), jv_number(r->binary ? 2 : 3),
+		jv_string("features"), jv_number((double)r->features),
+		jv_string("values"), jv_number((double)r->nodes),
+		jv_string("train_seconds"), round4(r->seconds));
+}
+
 jv mas_chat_info(const struct mas_chat *chat)
 {
 	jv info = JV_OBJECT(
@@ -361,8 +377,13 @@ jv mas_chat_info(const struct mas_chat *chat)
 	                     jv_string(chat->model_source));
 	info = jv_object_set(info, jv_string("train_seconds"),
 	                     round4(chat->train_seconds));
-	return jv_object_set(info, jv_string("sentiment"), jv_string(
+	info = jv_object_set(info, jv_string("sentiment"), jv_string(
 		chat->sentiment ? "model" : "lexicon"));
+	if (chat->sentiment)
+		info = jv_object_set(info, jv_string("sentiment_model"),
+		                     sentiment_json(mas_sentiment_report(
+		                             chat->sentiment)));
+	return info;
 }
 
 /* ---- beliefs ---- */

@@ -47,6 +47,9 @@ struct mas_chat_options {
 	const char *kb_path;
 	const char *sentiment_train;   /* labelled examples, or NULL: the
 	                                * lexicon */
+	const char *text_field;        /* in them, as sentiment.h's */
+	const char *label_field;       /* mas_sentiment_source says; */
+	const char *label_map;         /* NULL for its defaults */
 	const char *lang;              /* "en", "zh", or NULL: the record's
 	                                * preferred_language, else the
 	                                * message's script */
@@ -83,8 +86,11 @@ void mas_chat_free(struct mas_chat *chat);
 
 /* What was loaded: {"kb", "intents", "examples", "faqs", "features",
  * "threshold", "threshold_rule", "scale", "cv", "model", "train_seconds",
- * "sentiment"}; model is "cached" (read from the store), "trained" (and
- * stored) or "trained in memory" (no store, or it failed). */
+ * "sentiment"} and, with a sentiment model, "sentiment_model":
+ * {"examples", "positive", "neutral", "negative", "labels", "features",
+ * "values", "train_seconds"} (sentiment.h's report); model is "cached"
+ * (read from the store), "trained" (and stored) or "trained in memory"
+ * (no store, or it failed). */
 jv mas_chat_info(const struct mas_chat *chat);
 
 /*

@@ -732,22 +732,14 @@ static size_t distinct_labels(const size_t *labels, size_t n)
 	return 1;
 }
 
-static void fit(struct mas_classifier *c, const struct mas_features *vectors,
-                const size_t *labels, size_t n,
-                const struct mas_classify_params *p)
+/* Trains C's weights on PROB (borrowed), whose labels are not all the
+ * same. */
+static void fit_problem(struct mas_classifier *c, const struct problem *prob,
+                        const struct mas_classify_params *p)
 {
-	struct problem prob;
 	struct parameter param = { 0 };
-	struct feature_node *space;
 	struct model *model;
 
-	if (distinct_labels(labels, n) == 1) {
-		/* nothing to separate: that class, always */
-		for (size_t k = 0; k < c->classes; k++)
-			c->bias[k] = k == labels[0] ? 0 : -1e9f;
-		return;
-	}
-	problem_build(&prob, &space, vectors, labels, n, c->features);
 	param.solver_type = solver_type(p->solver);
 	param.C = p->c;
 	param.eps = param.solver_type == L2R_LR ? 0.01 : 0.1;
@@ -755,9 +747,31 @@ static void fit(struct mas_classifier *c, const struct mas_features *vectors,
 	/* The dual solvers visit examples in an order drawn by rand():
 	 * seeded, the same texts give the same model, bit for bit. */
 	srand(1);
-	model = train(&prob, &param);
+	model = train(prob, &param);
 	take_weights(c, model);
 	free_and_destroy_model(&model);
+}
+
+/* Nothing to separate: that class, always. */
+static void fit_one(struct mas_classifier *c, size_t label)
+{
+	for (size_t k = 0; k < c->classes; k++)
+		c->bias[k] = k == label ? 0 : -1e9f;
+}
+
+static void fit(struct mas_classifier *c, const struct mas_features *vectors,
+                const size_t *labels, size_t n,
+                const struct mas_classify_params *p)
+{
+	struct problem prob;
+	struct feature_node *space;
+
+	if (distinct_labels(labels, n) == 1) {
+		fit_one(c, labels[0]);
+		return;
+	}
+	problem_build(&prob, &space, vectors, labels, n, c->features);
+	fit_problem(c, &prob, p);
 	free(space);
 	free(prob.x);
 	free(prob.y);
@@ -818,6 +832,309 @@ void mas_classify_set_scale(struct mas_classifier *classifier, double scale)
 {
 	if (scale > 0)
 		classifier->scale = scale;
+}
+
+/* ---- training from a stream ---- */
+
+#define STREAM_BITS 21
+#define STREAM_BUCKETS ((size_t)1 << STREAM_BITS)
+#define STREAM_CHUNK ((size_t)1 << 18)  /* nodes per allocation */
+
+struct chunk {
+	struct feature_node *nodes;
+	size_t used, capacity;
+};
+
+struct mas_classify_stream {
+	size_t classes;
+	struct mas_classify_params params;
+	size_t max_nodes;
+	size_t counted, *docs;   /* texts counted, per class */
+	uint32_t *counts;        /* counting: bucket x class texts */
+	uint32_t *df;            /* adding: bucket -> texts, 0 unkept */
+	size_t kept_buckets;
+	struct mas_classifier *c;
+	size_t idf_capacity;
+	struct raw raw;
+	struct mas_features vector;
+	struct chunk *chunks;
+	size_t chunk_count;
+	struct feature_node **x;
+	double *y;
+	size_t added, x_capacity, nodes;
+};
+
+static size_t bucket_of(uint64_t hash)
+{
+	return (size_t)((hash ^ (hash >> 32)) & (STREAM_BUCKETS - 1));
+}
+
+struct mas_classify_stream *mas_classify_stream_new(
+	size_t classes, size_t max_nodes,
+	const struct mas_classify_params *params)
+{
+	struct mas_classify_stream *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	s->classes = classes ? classes : 1;
+	set_defaults(&s->params, params);
+	s->max_nodes = max_nodes ? max_nodes : MAS_CLASSIFY_STREAM_NODES;
+	s->docs = calloc(s->classes, sizeof(*s->docs));
+	s->counts = calloc(STREAM_BUCKETS * s->classes, sizeof(*s->counts));
+	if (!s->docs || !s->counts)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	mas_features_init(&s->vector);
+	return s;
+}
+
+void mas_classify_stream_count(struct mas_classify_stream *s,
+                               const char *text, size_t label)
+{
+	if (!s->counts || label >= s->classes)
+		return;
+	extract(text, &s->raw);
+	for (size_t i = 0; i < s->raw.n; i++) {
+		uint32_t *n = &s->counts[bucket_of(s->raw.hash[i]) *
+		                         s->classes + label];
+		if (*n < UINT32_MAX)
+			(*n)++;
+	}
+	s->docs[label]++;
+	s->counted++;
+}
+
+/* How much knowing whether a text holds a feature of COUNTS tells of
+ * its class: the chi-squared statistic of the 2 x classes table. */
+static double chi_squared(const struct mas_classify_stream *s,
+                          const uint32_t *counts, double df)
+{
+	double n = (double)s->counted, sum = 0;
+
+	for (size_t k = 0; k < s->classes; k++) {
+		double share = (double)s->docs[k] / n;
+		double in = df * share, out = (n - df) * share;
+		if (s->docs[k] == 0)
+			continue;
+		if (in > 0)
+			sum += (counts[k] - in) * (counts[k] - in) / in;
+		if (out > 0)
+			sum += ((double)s->docs[k] - counts[k] - out) *
+			       ((double)s->docs[k] - counts[k] - out) / out;
+	}
+	return sum;
+}
+
+struct ranked {
+	float score;
+	uint32_t bucket;
+};
+
+static int compare_ranked(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->bucket < y->bucket ? -1 : x->bucket > y->bucket;
+}
+
+/* From the counts to the buckets kept: those in at least MIN_DF texts,
+ * the most telling first, until their texts add up to the node budget
+ * (a bucket's texts are the nodes it will cost, or more). */
+static void select_buckets(struct mas_classify_stream *s)
+{
+	uint32_t min_df = s->counted > PRUNE_ABOVE ? 2 : 1;
+	struct ranked *r = malloc(STREAM_BUCKETS * sizeof(*r));
+	size_t m = 0, nodes = 0;
+
+	s->df = calloc(STREAM_BUCKETS, sizeof(*s->df));
+	if (!r || !s->df)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t b = 0; b < STREAM_BUCKETS; b++) {
+		const uint32_t *counts = s->counts + b * s->classes;
+		uint64_t df = 0;
+		for (size_t k = 0; k < s->classes; k++)
+			df += counts[k];
+		if (df < min_df)
+			continue;
+		s->df[b] = df > UINT32_MAX ? UINT32_MAX : (uint32_t)df;
+		r[m].score = (float)chi_squared(s, counts, (double)df);
+		r[m++].bucket = (uint32_t)b;
+	}
+	free(s->counts);
+	s->counts = NULL;
+	qsort(r, m, sizeof(*r), compare_ranked);
+	for (size_t i = 0; i < m; i++) {
+		nodes += s->df[r[i].bucket];
+		if (nodes > s->max_nodes)
+			s->df[r[i].bucket] = 0;
+		else
+			s->kept_buckets++;
+	}
+	free(r);
+	s->c = calloc(1, sizeof(*s->c));
+	if (!s->c)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	s->c->classes = s->classes;
+	s->c->scale = s->params.scale;
+	vocab_init(&s->c->vocab, s->kept_buckets);
+}
+
+/* The index of the feature HASH, in a kept bucket of DF texts, added to
+ * the vocabulary with its idf when new. */
+static uint32_t stream_feature(struct mas_classify_stream *s, uint64_t hash,
+                               uint32_t df)
+{
+	struct mas_classifier *c = s->c;
+	size_t before = c->vocab.count;
+	uint32_t index = vocab_add(&c->vocab, hash);
+
+	if (c->vocab.count == before)
+		return index;
+	if (index >= s->idf_capacity) {
+		s->idf_capacity = s->idf_capacity ? s->idf_capacity * 2
+		                                  : 4096;
+		c->idf = realloc(c->idf, s->idf_capacity * sizeof(*c->idf));
+		if (!c->idf)
+			mas_die(MAS_EXIT_IO, "out of memory");
+	}
+	c->idf[index] = (float)(log((double)(s->counted + 1) / (df + 1)) + 1);
+	return index;
+}
+
+/* Room for COUNT nodes in one piece; returns where. */
+static struct feature_node *stream_nodes(struct mas_classify_stream *s,
+                                         size_t count)
+{
+	struct chunk *last = s->chunk_count ? &s->chunks[s->chunk_count - 1]
+	                                    : NULL;
+
+	if (!last || last->capacity - last->used < count) {
+		size_t capacity = count > STREAM_CHUNK ? count : STREAM_CHUNK;
+		s->chunks = realloc(s->chunks, (s->chunk_count + 1) *
+		                                       sizeof(*s->chunks));
+		if (!s->chunks)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		last = &s->chunks[s->chunk_count++];
+		last->nodes = malloc(capacity * sizeof(*last->nodes));
+		if (!last->nodes)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		last->used = 0;
+		last->capacity = capacity;
+	}
+	last->used += count;
+	return last->nodes + last->used - count;
+}
+
+static void stream_row(struct mas_classify_stream *s,
+                       struct feature_node *row, size_t label)
+{
+	if (s->added == s->x_capacity) {
+		s->x_capacity = s->x_capacity ? s->x_capacity * 2 : 1024;
+		s->x = realloc(s->x, s->x_capacity * sizeof(*s->x));
+		s->y = realloc(s->y, s->x_capacity * sizeof(*s->y));
+		if (!s->x || !s->y)
+			mas_die(MAS_EXIT_IO, "out of memory");
+	}
+	s->x[s->added] = row;
+	s->y[s->added++] = (double)label;
+}
+
+void mas_classify_stream_add(struct mas_classify_stream *s, const char *text,
+                             size_t label)
+{
+	struct mas_features *v = &s->vector;
+	struct feature_node *row;
+
+	if (label >= s->classes || s->counted == 0)
+		return;
+	if (s->counts)
+		select_buckets(s);
+	extract(text, &s->raw);
+	v->count = 0;
+	features_reserve(v, s->raw.n ? s->raw.n : 1);
+	for (size_t i = 0; i < s->raw.n; i++) {
+		uint32_t df = s->df[bucket_of(s->raw.hash[i])];
+		uint32_t count = s->raw.count[i], index;
+		if (df == 0)
+			continue;
+		index = stream_feature(s, s->raw.hash[i], df);
+		v->index[v->count] = index;
+		v->value[v->count++] = (float)((count == 1 ? 1
+		                                          : 1 + log(count)) *
+		                               s->c->idf[index]);
+	}
+	features_sort(v);
+	features_normalise(v);
+	/* the features, the bias (its index known at the end), the end */
+	row = stream_nodes(s, v->count + 2);
+	for (size_t j = 0; j < v->count; j++) {
+		row[j].index = (int)v->index[j] + 1;
+		row[j].value = v->value[j];
+	}
+	row[v->count].index = 0;
+	row[v->count].value = 1;
+	row[v->count + 1].index = -1;
+	s->nodes += v->count;
+	stream_row(s, row, label);
+}
+
+size_t mas_classify_stream_nodes(const struct mas_classify_stream *s)
+{
+	return s->nodes;
+}
+
+static void stream_release(struct mas_classify_stream *s)
+{
+	for (size_t i = 0; i < s->chunk_count; i++)
+		free(s->chunks[i].nodes);
+	free(s->chunks);
+	free(s->x);
+	free(s->y);
+	free(s->df);
+	free(s->counts);
+	free(s->docs);
+	raw_free(&s->raw);
+	mas_features_release(&s->vector);
+	free(s);
+}
+
+struct mas_classifier *mas_classify_stream_finish(
+	struct mas_classify_stream *s)
+{
+	struct mas_classifier *c = s->c;
+	struct problem prob;
+	int mixed = 0;
+
+	if (!c || s->added == 0) {
+		mas_classify_free(c);
+		stream_release(s);
+		return NULL;
+	}
+	c->features = c->vocab.count;
+	if (!c->idf)
+		c->idf = calloc(1, sizeof(*c->idf));
+	allocate_weights(c);
+	for (size_t i = 0; i < s->added; i++) {
+		struct feature_node *x = s->x[i];
+		while (x->index > 0)
+			x++;
+		x->index = (int)c->features + 1; /* the bias */
+		mixed |= s->y[i] != s->y[0];
+	}
+	if (!mixed) {
+		fit_one(c, (size_t)s->y[0]);
+	} else {
+		prob.l = (int)s->added;
+		prob.n = (int)c->features + 1;
+		prob.x = s->x;
+		prob.y = s->y;
+		prob.bias = 1;
+		fit_problem(c, &prob, &s->params);
+	}
+	stream_release(s);
+	return c;
 }
 
 /* ---- calibration ---- */

@@ -158,6 +158,53 @@ struct mas_classifier *mas_classify_load(const void *data, size_t size);
  */
 uint64_t mas_classify_fingerprint(void);
 
+/*
+ * Training on more texts than memory holds, read twice (sentiment.h):
+ * first every text is counted (mas_classify_stream_count), then every
+ * text is added (mas_classify_stream_add), in the same order or not,
+ * then mas_classify_stream_finish trains.  The features are those of
+ * mas_classify_train, weighed the same way; what bounds memory is that
+ * only some are kept.  Counting tallies, per class, the texts that
+ * hold each feature, in 2^21 buckets by hash (a 24 MB table for three
+ * classes, whatever the corpus; features sharing a bucket share their
+ * tally).  Before the first text is added, the buckets seen in fewer
+ * than 2 texts are dropped (past 5,000 texts, as mas_classify_train
+ * does), the rest ranked by how much they tell of the class (the
+ * chi-squared statistic of "holds it" against the class, as
+ * scikit-learn's SelectKBest(chi2) ranks) and kept, best first, while
+ * the texts that hold them add up to at most MAX_NODES: that sum is the
+ * most LIBLINEAR nodes (16 bytes each) the training set can take.  Each
+ * text is kept only as its vector of kept features.  A corpus under the
+ * budget keeps every feature.
+ */
+#define MAS_CLASSIFY_STREAM_NODES ((size_t)5 << 20) /* 80 MB of nodes */
+
+struct mas_classify_stream;
+
+/* A stream for CLASSES classes; MAX_NODES 0 for the default above,
+ * PARAMS NULL for the defaults.  Dies on out of memory. */
+struct mas_classify_stream *mas_classify_stream_new(
+	size_t classes, size_t max_nodes,
+	const struct mas_classify_params *params);
+
+/* Counts TEXT (borrowed) of class LABEL; ignored once a text has been
+ * added, or when LABEL is not below CLASSES. */
+void mas_classify_stream_count(struct mas_classify_stream *stream,
+                               const char *text, size_t label);
+
+/* Adds TEXT (borrowed) of class LABEL as a training example; ignored
+ * before any text was counted, or when LABEL is not below CLASSES. */
+void mas_classify_stream_add(struct mas_classify_stream *stream,
+                             const char *text, size_t label);
+
+/* The feature values kept so far (for -v). */
+size_t mas_classify_stream_nodes(const struct mas_classify_stream *stream);
+
+/* Trains on the texts added and frees STREAM.  Returns the model, or
+ * NULL when no text was added. */
+struct mas_classifier *mas_classify_stream_finish(
+	struct mas_classify_stream *stream);
+
 struct mas_classify_calibration {
 	double threshold;   /* refuse a top probability under this */
 	double scale;       /* the softmax scale fitted by cross-validation */

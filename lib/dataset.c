@@ -344,45 +344,45 @@ static jv read_jsonl(const char *path, char *text, size_t size)
 	return rows;
 }
 
-/* Reads one CSV record (RFC 4180: quoted cells, "" for a quote, line
- * breaks inside quotes) into an array of strings; advances *P.  A cell's
- * bytes are gathered in place (unquoting only shortens them) and made a
- * string whole: appended byte by byte, libjq would take each byte of a
- * UTF-8 character for bad UTF-8 and put U+FFFD in its place. */
-static jv csv_record(char **p, char *end, unsigned long *line)
+jv mas_dataset_csv_record(char **p, char *end, char separator,
+                          unsigned long *line)
 {
+	/* Each cell's bytes are moved down in place (a cell is never
+	 * longer than its text) and made a string whole: a string built
+	 * byte by byte would take each byte of a multi-byte character for
+	 * invalid UTF-8 and replace it. */
 	jv cells = jv_array();
-	char *cell = *p, *out = *p;
+	char *start = *p, *w = *p;
 	int quoted = 0;
 
 	while (*p < end) {
 		char c = *(*p)++;
 		if (quoted) {
 			if (c == '"' && *p < end && **p == '"') {
-				*out++ = '"';
+				*w++ = '"';
 				(*p)++;
 			} else if (c == '"') {
 				quoted = 0;
 			} else {
 				if (c == '\n')
 					(*line)++;
-				*out++ = c;
+				*w++ = c;
 			}
 		} else if (c == '"') {
 			quoted = 1;
-		} else if (c == ',') {
-			cells = jv_array_append(cells, jv_string_sized(cell,
-			                        (int)(out - cell)));
-			cell = out;
+		} else if (c == separator) {
+			cells = jv_array_append(cells, jv_string_sized(
+				start, (int)(w - start)));
+			start = w = *p;
 		} else if (c == '\n') {
 			break;
 		} else if (c != '\r') {
-			*out++ = c;
+			*w++ = c;
 		}
 	}
 	(*line)++;
-	return jv_array_append(cells, jv_string_sized(cell,
-	                       (int)(out - cell)));
+	return jv_array_append(cells, jv_string_sized(start,
+	                                              (int)(w - start)));
 }
 
 static jv csv_value(jv cell)
@@ -404,13 +404,13 @@ static jv read_csv(const char *path, char *text, size_t size)
 {
 	char *p = text, *end = text + size;
 	unsigned long line = 0;
-	jv header = csv_record(&p, end, &line);
+	jv header = mas_dataset_csv_record(&p, end, ',', &line);
 	int columns = jv_array_length(jv_copy(header));
 	jv rows = jv_array();
 
 	while (p < end) {
 		unsigned long at = line + 1;
-		jv cells = csv_record(&p, end, &line);
+		jv cells = mas_dataset_csv_record(&p, end, ',', &line);
 		int count = jv_array_length(jv_copy(cells));
 		jv row = jv_object();
 

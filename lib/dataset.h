@@ -56,6 +56,17 @@ void mas_dataset_add_row(struct mas_dataset *data, jv row);
  */
 jv mas_dataset_read_file(const char *path);
 
+/*
+ * Read one CSV record at *P (before END) into an array of strings,
+ * cells split at SEPARATOR (',' for CSV, '\t' for TSV), as RFC 4180
+ * says: a quoted cell may hold the separator, line breaks, and "" for a
+ * quote.  Advances *P past the record's line break and *LINE by the
+ * lines it spans.  The record's text is overwritten (cells are unquoted
+ * in place).  The text need not end with a line break.
+ */
+jv mas_dataset_csv_record(char **p, char *end, char separator,
+                          unsigned long *line);
+
 /* Append every row of ROWS (borrowed array of objects). */
 void mas_dataset_add_rows(struct mas_dataset *data, jv rows);
 

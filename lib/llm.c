@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include "curl-lazy.h"
 
 #include "clock.h"
 #include "llm.h"
@@ -330,6 +330,16 @@ static int parse_seconds(const char *p, double *seconds)
 	return 0;
 }
 
+/* libcurl, for a caller that made no mas_llm (curl-lazy.h); 0 or -1. */
+static int load_curl(void)
+{
+	char *error = NULL;
+	int status = mas_curl_load(&error);
+
+	free(error);
+	return status;
+}
+
 int mas_llm_parse_retry_after(const char *value, double now,
                               double *seconds)
 {
@@ -340,7 +350,7 @@ int mas_llm_parse_retry_after(const char *value, double now,
 	if (parse_seconds(value, seconds) == 0)
 		return 0;
 	/* An HTTP date, in any of the three forms RFC 9110 allows. */
-	if (!isalpha((unsigned char)*value))
+	if (!isalpha((unsigned char)*value) || load_curl() != 0)
 		return -1;
 	when = curl_getdate(value, NULL);
 	if (when == (time_t)-1)
@@ -629,7 +639,7 @@ struct mas_llm *mas_llm_new(const struct mas_llm_options *options,
 	struct mas_llm *llm;
 
 	*error = NULL;
-	if (check_options(options, error))
+	if (check_options(options, error) || mas_curl_load(error))
 		return NULL;
 	llm = calloc(1, sizeof(*llm));
 	if (!llm)

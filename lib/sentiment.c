@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jv.h>
 
 #include "classify.h"
+#include "clock.h"
+#include "dataset.h"
 #include "log.h"
 #include "mas.h"
 #include "sentiment.h"
@@ -481,14 +484,29 @@ static const char *const labels[] = { "negative", "neutral", "positive" };
 
 struct mas_sentiment {
 	struct mas_classifier *classifier;
-	unsigned long examples;
+	struct mas_sentiment_report report;
 };
 
-struct examples {
-	char **texts;
-	size_t *labels;
-	size_t count, capacity;
-	size_t per_label[3];
+/* One label value mapped to a class by --label-map. */
+struct mapping {
+	char *value;
+	size_t label;
+};
+
+/* The examples of a training file, one after the other. */
+struct reader {
+	const struct mas_sentiment_source *source;
+	FILE *file;
+	FILE *copy;                /* a pipe's lines, for the second pass */
+	char separator;            /* ',' or '\t'; 0 for JSON Lines */
+	int text_column, label_column, columns;
+	unsigned long lineno, at;  /* lines read; the example's line */
+	char *line;
+	size_t line_capacity, length;
+	jv text, label;            /* the current example's */
+	struct mapping *map;
+	size_t map_count;
+	char **error;
 };
 
 static int fail(char **error, const char *path, unsigned long line,
@@ -499,129 +517,441 @@ static int fail(char **error, const char *path, unsigned long line,
 	return -1;
 }
 
-static void add_example(struct examples *ex, const char *text, size_t label)
+/* The class a label's name says, or 3. */
+static size_t label_named(const char *name)
 {
-	if (ex->count == ex->capacity) {
-		size_t capacity = ex->capacity ? ex->capacity * 2 : 256;
-		ex->texts = realloc(ex->texts, capacity * sizeof(*ex->texts));
-		ex->labels = realloc(ex->labels,
-		                     capacity * sizeof(*ex->labels));
-		if (!ex->texts || !ex->labels)
-			mas_die(MAS_EXIT_IO, "out of memory");
-		ex->capacity = capacity;
-	}
-	ex->texts[ex->count] = strdup(text);
-	ex->labels[ex->count++] = label;
-	ex->per_label[label]++;
+	static const char *const names[] = { "negative", "neg", "neutral",
+		                             "neu", "positive", "pos" };
+
+	for (size_t i = 0; i < 6; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i / 2;
+	return 3;
 }
 
-/* One line: {"text": S, "label": L}. */
-static int parse_example(struct examples *ex, const char *line, size_t length,
-                         const char *path, unsigned long lineno,
-                         char **error)
+/* "1=positive,0=negative" into R's map; -1 with *ERROR on a bad one. */
+static int parse_map(struct reader *r, const char *text)
 {
-	jv value, text, label;
+	char *copy = strdup(text), *item, *rest = copy;
 	int status = 0;
-	size_t k;
 
-	if (mas_utf8_invalid_offset(line, length) != length)
-		return fail(error, path, lineno, "not valid UTF-8");
-	value = jv_parse_sized(line, (int)length);
+	if (!copy)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	while (status == 0 && (item = strsep(&rest, ",")) != NULL) {
+		char *equals = strrchr(item, '=');
+		size_t label = equals ? label_named(equals + 1) : 3;
+		if (!equals || equals == item || label == 3) {
+			if (asprintf(r->error, "--label-map: '%s' is not "
+			             "VALUE=positive, neutral or negative",
+			             item) < 0)
+				*r->error = NULL;
+			status = -1;
+			break;
+		}
+		*equals = '\0';
+		r->map = realloc(r->map, (r->map_count + 1) * sizeof(*r->map));
+		if (!r->map)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		r->map[r->map_count].value = strdup(item);
+		r->map[r->map_count++].label = label;
+	}
+	free(copy);
+	return status;
+}
+
+static const char *text_field(const struct reader *r)
+{
+	return r->source->text_field ? r->source->text_field : "text";
+}
+
+static const char *label_field(const struct reader *r)
+{
+	return r->source->label_field ? r->source->label_field : "label";
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcasecmp(s + n - k, suffix) == 0;
+}
+
+/* The next line into R->line (its line break kept), copied for the
+ * second pass when the file is a pipe.  Returns 0, or -1 at the end. */
+static int next_line(struct reader *r)
+{
+	ssize_t length = getline(&r->line, &r->line_capacity, r->file);
+
+	if (length < 0)
+		return -1;
+	r->lineno++;
+	r->length = (size_t)length;
+	if (r->copy)
+		fwrite(r->line, 1, r->length, r->copy);
+	return 0;
+}
+
+/* Whether the text holds an odd number of quotes: a CSV record that goes
+ * on on the next line. */
+static int open_quote(const char *text, size_t length)
+{
+	size_t quotes = 0;
+
+	for (size_t i = 0; i < length; i++)
+		quotes += text[i] == '"';
+	return quotes % 2;
+}
+
+/* One CSV or TSV record, over as many lines as its quotes span, into an
+ * array of cells; jv_null() at the end of the file. */
+static jv next_record(struct reader *r)
+{
+	char *record = NULL, *p;
+	size_t length = 0;
+	unsigned long lines = 0;
+	jv cells;
+
+	while (next_line(r) == 0) {
+		record = realloc(record, length + r->length + 1);
+		if (!record)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		memcpy(record + length, r->line, r->length + 1);
+		length += r->length;
+		if (lines++ == 0)
+			r->at = r->lineno;
+		if (!open_quote(record, length))
+			break;
+	}
+	if (!record)
+		return jv_null();
+	p = record;
+	lines = 0;
+	cells = mas_dataset_csv_record(&p, record + length, r->separator,
+	                               &lines);
+	free(record);
+	return cells;
+}
+
+/* The column named NAME in the header HEADER (borrowed), or -1. */
+static int column(jv header, const char *name)
+{
+	jv_array_foreach(header, i, cell) {
+		int found = strcmp(jv_string_value(cell), name) == 0;
+		jv_free(cell);
+		if (found)
+			return i;
+	}
+	return -1;
+}
+
+static int read_header(struct reader *r)
+{
+	jv header = next_record(r);
+	const char *path = r->source->path;
+	int status = 0;
+
+	if (jv_get_kind(header) != JV_KIND_ARRAY) {
+		jv_free(header);
+		return fail(r->error, path, 1, "no header line");
+	}
+	r->columns = jv_array_length(jv_copy(header));
+	r->text_column = column(header, text_field(r));
+	r->label_column = column(header, label_field(r));
+	if (r->text_column < 0 || r->label_column < 0) {
+		char *what = NULL;
+		if (asprintf(&what, "no column named '%s' in the header "
+		             "(--%s-field)", r->text_column < 0
+		             ? text_field(r) : label_field(r),
+		             r->text_column < 0 ? "text" : "label") < 0)
+			what = NULL;
+		status = fail(r->error, path, r->at, what ? what : "header");
+		free(what);
+	}
+	jv_free(header);
+	return status;
+}
+
+static int reader_open(struct reader *r, const struct mas_sentiment_source
+                                                 *source, char **error)
+{
+	memset(r, 0, sizeof(*r));
+	r->source = source;
+	r->error = error;
+	r->text = jv_null();
+	r->label = jv_null();
+	if (source->label_map && parse_map(r, source->label_map))
+		return -1;
+	r->file = fopen(source->path, "r");
+	if (!r->file) {
+		if (asprintf(error, "%s: %s", source->path,
+		             strerror(errno)) < 0)
+			*error = NULL;
+		return -1;
+	}
+	if (fseek(r->file, 0, SEEK_CUR) != 0) {
+		/* a pipe: its lines go to a temporary file as they pass */
+		r->copy = tmpfile();
+		if (!r->copy)
+			return fail(error, source->path, 0, strerror(errno));
+	}
+	if (ends_with(source->path, ".csv"))
+		r->separator = ',';
+	else if (ends_with(source->path, ".tsv") ||
+	         ends_with(source->path, ".tab"))
+		r->separator = '\t';
+	return r->separator ? read_header(r) : 0;
+}
+
+/* Back to the first example, for the second pass. */
+static int reader_rewind(struct reader *r)
+{
+	if (r->copy) {
+		fclose(r->file);
+		r->file = r->copy;
+		r->copy = NULL;
+		if (fflush(r->file) != 0)
+			return fail(r->error, r->source->path, 0,
+			            strerror(errno));
+	}
+	rewind(r->file);
+	r->lineno = 0;
+	return r->separator ? read_header(r) : 0;
+}
+
+static void reader_close(struct reader *r)
+{
+	if (r->file)
+		fclose(r->file);
+	if (r->copy)
+		fclose(r->copy);
+	for (size_t i = 0; i < r->map_count; i++)
+		free(r->map[i].value);
+	free(r->map);
+	free(r->line);
+	jv_free(r->text);
+	jv_free(r->label);
+}
+
+/* The next JSON Lines example into R->text and R->label: 1, 0 at the
+ * end, -1 with *ERROR. */
+static int next_json(struct reader *r)
+{
+	const char *path = r->source->path;
+	size_t n = 0;
+	jv value;
+
+	while (n == 0) {
+		if (next_line(r) < 0)
+			return 0;
+		n = r->length;
+		while (n > 0 && strchr("\r\n \t", r->line[n - 1]))
+			n--;
+		if (r->line[0] == '#')
+			n = 0;
+	}
+	r->at = r->lineno;
+	if (mas_utf8_invalid_offset(r->line, n) != n)
+		return fail(r->error, path, r->at, "not valid UTF-8");
+	value = jv_parse_sized(r->line, (int)n);
 	if (!jv_is_valid(value)) {
 		jv_free(value);
-		return fail(error, path, lineno, "not valid JSON");
+		return fail(r->error, path, r->at, "not valid JSON");
 	}
 	if (jv_get_kind(value) != JV_KIND_OBJECT) {
 		jv_free(value);
-		return fail(error, path, lineno, "expected a JSON object");
+		return fail(r->error, path, r->at, "expected a JSON object");
 	}
-	text = jv_object_get(jv_copy(value), jv_string("text"));
-	label = jv_object_get(value, jv_string("label"));
-	if (jv_get_kind(text) != JV_KIND_STRING)
-		status = fail(error, path, lineno, "text: expected a string");
-	for (k = 0; status == 0 && k < 3; k++)
-		if (jv_get_kind(label) == JV_KIND_STRING &&
-		    strcmp(jv_string_value(label), labels[k]) == 0)
+	r->text = jv_object_get(jv_copy(value), jv_string(text_field(r)));
+	r->label = jv_object_get(value, jv_string(label_field(r)));
+	return 1;
+}
+
+/* The next CSV or TSV example, as next_json. */
+static int next_cells(struct reader *r)
+{
+	jv cells;
+	int count;
+
+	for (;;) {
+		cells = next_record(r);
+		if (jv_get_kind(cells) != JV_KIND_ARRAY)
+			return 0;
+		count = jv_array_length(jv_copy(cells));
+		if (count > 1 || jv_string_length_bytes(
+		                         jv_array_get(jv_copy(cells), 0)) > 0)
 			break;
-	if (status == 0 && k == 3)
-		status = fail(error, path, lineno, "label: expected "
-		              "positive, neutral or negative");
-	if (status == 0)
-		add_example(ex, jv_string_value(text), k);
-	jv_free(text);
-	jv_free(label);
-	return status;
-}
-
-static int read_examples(FILE *file, const char *path, struct examples *ex,
-                         char **error)
-{
-	char *line = NULL;
-	size_t capacity = 0;
-	unsigned long lineno = 0;
-	ssize_t length;
-	int status = 0;
-
-	while (status == 0 &&
-	       (length = getline(&line, &capacity, file)) >= 0) {
-		size_t n = (size_t)length;
-		lineno++;
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' ||
-		                 line[n - 1] == ' ' || line[n - 1] == '\t'))
-			n--;
-		if (n == 0 || line[0] == '#')
-			continue;
-		status = parse_example(ex, line, n, path, lineno, error);
+		jv_free(cells); /* a blank line */
 	}
-	free(line);
+	if (count != r->columns) {
+		char what[80];
+		snprintf(what, sizeof(what), "%d cells, but the header has %d",
+		         count, r->columns);
+		jv_free(cells);
+		return fail(r->error, r->source->path, r->at, what);
+	}
+	r->text = jv_array_get(jv_copy(cells), r->text_column);
+	r->label = jv_array_get(cells, r->label_column);
+	if (mas_utf8_invalid_offset(jv_string_value(r->text),
+	                            (size_t)jv_string_length_bytes(
+	                                    jv_copy(r->text))) !=
+	    (size_t)jv_string_length_bytes(jv_copy(r->text)))
+		return fail(r->error, r->source->path, r->at,
+		            "not valid UTF-8");
+	return 1;
+}
+
+/* The class of R->label: by --label-map, else by name; 3 when none. */
+static size_t map_label(const struct reader *r, const char *name)
+{
+	if (r->map_count == 0)
+		return label_named(name);
+	for (size_t i = 0; i < r->map_count; i++)
+		if (strcmp(r->map[i].value, name) == 0)
+			return r->map[i].label;
+	return 3;
+}
+
+/* R->label as text: a string as it is, a number as JSON writes it. */
+static jv label_text(jv label)
+{
+	if (jv_get_kind(label) == JV_KIND_STRING)
+		return label;
+	if (jv_get_kind(label) == JV_KIND_NUMBER ||
+	    jv_get_kind(label) == JV_KIND_TRUE ||
+	    jv_get_kind(label) == JV_KIND_FALSE)
+		return jv_dump_string(label, 0);
+	jv_free(label);
+	return jv_invalid();
+}
+
+/* The next example: 1 with its text in *TEXT (valid until the next
+ * call) and its class in *LABEL, 0 at the end, -1 with *ERROR. */
+static int next_example(struct reader *r, const char **text, size_t *label)
+{
+	const char *path = r->source->path;
+	int status;
+	jv name;
+
+	jv_free(r->text);
+	jv_free(r->label);
+	r->text = r->label = jv_null();
+	status = r->separator ? next_cells(r) : next_json(r);
+	if (status <= 0)
+		return status;
+	if (jv_get_kind(r->text) != JV_KIND_STRING) {
+		char *what = NULL;
+		status = asprintf(&what, "%s: expected a string",
+		                  text_field(r));
+		fail(r->error, path, r->at, status < 0 ? "text" : what);
+		free(what);
+		return -1;
+	}
+	name = label_text(r->label);
+	r->label = jv_null();
+	*label = jv_is_valid(name) ? map_label(r, jv_string_value(name)) : 3;
+	if (*label == 3) {
+		char *what = NULL;
+		status = asprintf(&what, "%s: '%s' is not %s", label_field(r),
+		                  jv_is_valid(name) ? jv_string_value(name)
+		                                    : "a string",
+		                  r->map_count ? "in --label-map"
+		                               : "positive, neutral or "
+		                                 "negative (see --label-map)");
+		fail(r->error, path, r->at, status < 0 ? "label" : what);
+		free(what);
+		jv_free(name);
+		return -1;
+	}
+	jv_free(name);
+	*text = jv_string_value(r->text);
+	return 1;
+}
+
+/* The first pass: every example checked and counted. */
+static int count_pass(struct reader *r, struct mas_classify_stream *stream,
+                      struct mas_sentiment_report *report)
+{
+	const char *text;
+	size_t label;
+	int status;
+
+	while ((status = next_example(r, &text, &label)) > 0) {
+		mas_classify_stream_count(stream, text, label);
+		report->per_label[label]++;
+		report->examples++;
+	}
+	if (status < 0)
+		return -1;
+	for (size_t k = 0; k < 3; k += 2)
+		if (report->per_label[k] == 0) {
+			if (asprintf(r->error, "%s: no example labelled %s "
+			             "(training needs positive and negative "
+			             "ones, neutral ones too for three labels)",
+			             r->source->path, labels[k]) < 0)
+				*r->error = NULL;
+			return -1;
+		}
+	return 0;
+}
+
+static int add_pass(struct reader *r, struct mas_classify_stream *stream)
+{
+	const char *text;
+	size_t label;
+	int status;
+
+	if (reader_rewind(r))
+		return -1;
+	while ((status = next_example(r, &text, &label)) > 0)
+		mas_classify_stream_add(stream, text, label);
 	return status;
 }
 
-static void free_examples(struct examples *ex)
+struct mas_sentiment *mas_sentiment_train_file(
+	const struct mas_sentiment_source *source, char **error)
 {
-	for (size_t i = 0; i < ex->count; i++)
-		free(ex->texts[i]);
-	free(ex->texts);
-	free(ex->labels);
-}
-
-struct mas_sentiment *mas_sentiment_train_file(const char *path,
-                                               char **error)
-{
-	struct examples ex = { 0 };
-	struct mas_sentiment *model = NULL;
-	FILE *file = fopen(path, "r");
+	struct mas_sentiment_report report = { 0 };
+	struct mas_classify_stream *stream;
+	struct mas_sentiment *model;
+	struct reader r;
+	double start = mas_clock_monotonic();
+	int status;
 
 	*error = NULL;
-	if (!file) {
-		if (asprintf(error, "%s: %s", path, strerror(errno)) < 0)
+	status = reader_open(&r, source, error);
+	stream = mas_classify_stream_new(3, 0, NULL);
+	if (status == 0)
+		status = count_pass(&r, stream, &report);
+	if (status == 0)
+		status = add_pass(&r, stream);
+	reader_close(&r);
+	if (status == 0)
+		report.nodes = mas_classify_stream_nodes(stream);
+	model = calloc(1, sizeof(*model));
+	if (!model)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	if (status == 0)
+		model->classifier = mas_classify_stream_finish(stream);
+	else
+		mas_classify_free(mas_classify_stream_finish(stream));
+	if (!model->classifier) {
+		if (!*error && asprintf(error, "%s: no examples",
+		                        source->path) < 0)
 			*error = NULL;
+		free(model);
 		return NULL;
 	}
-	if (read_examples(file, path, &ex, error) == 0) {
-		for (size_t k = 0; k < 3 && !*error; k++)
-			if (ex.per_label[k] == 0 &&
-			    asprintf(error, "%s: no example labelled %s",
-			             path, labels[k]) < 0)
-				*error = strdup("no examples");
-	}
-	fclose(file);
-	if (!*error) {
-		model = calloc(1, sizeof(*model));
-		if (!model)
-			mas_die(MAS_EXIT_IO, "out of memory");
-		model->classifier = mas_classify_train(
-			(const char *const *)ex.texts, ex.labels, ex.count, 3,
-			NULL);
-		model->examples = ex.count;
-	}
-	free_examples(&ex);
+	report.binary = report.per_label[1] == 0;
+	report.features = mas_classify_feature_count(model->classifier);
+	report.seconds = mas_clock_monotonic() - start;
+	model->report = report;
 	return model;
 }
 
-unsigned long mas_sentiment_examples(const struct mas_sentiment *model)
+const struct mas_sentiment_report *mas_sentiment_report(
+	const struct mas_sentiment *model)
 {
-	return model->examples;
+	return &model->report;
 }
 
 const char *mas_sentiment_analyse(const struct mas_sentiment *model,
@@ -636,7 +966,10 @@ const char *mas_sentiment_analyse(const struct mas_sentiment *model,
 	}
 	best = mas_classify_predict(model->classifier, text, probs);
 	*score = probs[2] - probs[0];
-	return labels[best];
+	/* Without neutral examples the model never names neutral: an
+	 * unsure score is neutral, as the lexicon's is. */
+	return model->report.binary ? mas_sentiment_label(*score)
+	                            : labels[best];
 }
 
 void mas_sentiment_free(struct mas_sentiment *model)

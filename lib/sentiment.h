@@ -14,11 +14,13 @@
  *   - exclamation marks add emphasis;
  *   - the sum s becomes s / sqrt(s^2 + 15).
  * Or from a linear model trained on labelled examples (--sentiment-train),
- * the same learning code as intents (classify.h): the score is then
- * P(positive) - P(negative).
+ * the same learning code as intents (classify.h), streamed so that memory
+ * stays bounded: the score is then P(positive) - P(negative).
  */
 #ifndef MAS_SENTIMENT_H
 #define MAS_SENTIMENT_H
+
+#include <stddef.h>
 
 /* A score at or above this is positive, at or below its negation
  * negative, in between neutral. */
@@ -32,18 +34,52 @@ const char *mas_sentiment_label(double score);
 
 struct mas_sentiment;
 
-/*
- * Train a model from PATH, JSON Lines of {"text": "...", "label":
- * "positive"|"neutral"|"negative"} (blank lines and lines starting with #
- * skipped).  Returns NULL with a malloc'd "PATH:LINE: ..." message in
- * *ERROR when the file cannot be read, a line is not such an object, or
- * a label has no example.
- */
-struct mas_sentiment *mas_sentiment_train_file(const char *path,
-                                               char **error);
+/* Where labelled examples are, and how to read them. */
+struct mas_sentiment_source {
+	const char *path;
+	const char *text_field;   /* the text's field or column; NULL:
+	                           * "text" */
+	const char *label_field;  /* the label's; NULL: "label" */
+	const char *label_map;    /* "1=positive,0=negative": label values
+	                           * to classes; NULL: the values positive,
+	                           * neutral, negative (or pos, neu, neg) */
+};
 
-/* Examples the model was trained on. */
-unsigned long mas_sentiment_examples(const struct mas_sentiment *model);
+/* What training did, for -v and mas_chat_info. */
+struct mas_sentiment_report {
+	unsigned long examples;
+	unsigned long per_label[3];  /* negative, neutral, positive */
+	int binary;                  /* no neutral example */
+	size_t features;             /* distinct features in the model */
+	size_t nodes;                /* feature values trained on */
+	double seconds;              /* reading and training */
+};
+
+/*
+ * Train a model on the examples of SOURCE->path: JSON Lines of objects
+ * (blank lines and lines starting with # skipped), or CSV or TSV with a
+ * header line naming the columns when the name ends in .csv, or .tsv or
+ * .tab (RFC 4180 quoting in both: mas_dataset_csv_record).  A label may
+ * be a string or, in JSON, a number ("1" to the label map).  Positive
+ * and negative examples are needed; with neutral ones too the model has
+ * three labels, else two, and an unsure score is neutral
+ * (mas_sentiment_label).
+ *
+ * The file is read twice and never held whole: the first pass checks
+ * and counts, the second keeps each example as its vector, and only as
+ * many feature values as classify.h's stream budget
+ * (MAS_CLASSIFY_STREAM_NODES) allows; a pipe is copied to a temporary
+ * file on the first pass.  Returns NULL with a malloc'd "PATH:LINE: ..."
+ * message in *ERROR when the file cannot be read, a line is not such an
+ * example, the label map is not VALUE=LABEL,..., or positive or
+ * negative has no example.
+ */
+struct mas_sentiment *mas_sentiment_train_file(
+	const struct mas_sentiment_source *source, char **error);
+
+/* What training MODEL did (borrowed from it). */
+const struct mas_sentiment_report *mas_sentiment_report(
+	const struct mas_sentiment *model);
 
 /*
  * Score TEXT with MODEL, or with the lexicon when MODEL is NULL; returns

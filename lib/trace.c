@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include "curl-lazy.h"
 
 #include "clock.h"
 #include "log.h"
@@ -614,6 +614,7 @@ static int start_exporter(void)
 	struct exporter *exporter = &tracer.exporter;
 	const char *traces = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
 	const char *base = getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+	char *error = NULL;
 	size_t length;
 
 	if (traces && *traces) {
@@ -630,6 +631,11 @@ static int start_exporter(void)
 	}
 	if (!exporter->url)
 		return -1;
+	if (mas_curl_load(&error)) {
+		mas_error_log("%s", error ? error : "cannot load libcurl");
+		free(error);
+		return -1;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	exporter->headers = otlp_headers();
 	pthread_mutex_init(&exporter->lock, NULL);

@@ -22,3 +22,13 @@ setup() {
 	[ ! -e "$dest/opt/mas/share/man/man1/mas-analyze.1" ]
 	[ ! -e "$dest/opt/mas/share/man/man7/mas.7" ]
 }
+
+@test "libcurl is loaded when first needed, not at every start (curl-lazy.h)" {
+	for program in bin/*; do
+		run ldd "$program"
+		[ "$status" -eq 0 ]
+		[[ "$output" != *libcurl* ]] || { echo "$program links libcurl"; return 1; }
+	done
+	# the runs that speak HTTP load it: llm.bats, chat-llm.bats,
+	# observe.bats (OTLP)
+}

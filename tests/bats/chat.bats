@@ -277,6 +277,54 @@ kb_file() {
 	[[ "$stderr" == *"bad.jsonl:2: text: expected a string"* ]]
 }
 
+@test "--sentiment-train: binary CSV with a label map and named columns, Chinese kept whole, reported with -v" {
+	printf '%s\n' 'id,stars,review' '1,5,"酒店很干净，服务热情"' '2,5,"干净 热情, great"' '3,1,房间很脏，服务差' '4,1,"脏,差"' > "$BATS_TEST_TMPDIR/r.csv"
+	run --separate-stderr chat -v --no-sessions --sentiment-train "$BATS_TEST_TMPDIR/r.csv" --text-field review --label-field stars --label-map 5=positive,1=negative < <(printf '%s\n' '{"message":"干净热情"}' '{"message":"又脏又差"}')
+	[ "$status" -eq 0 ]
+	output_jq -s '.[0].chat.sentiment.label == "positive" and .[1].chat.sentiment.label == "negative"'
+	echo "$stderr" | grep -o '"sentiment_model":{[^}]*}' | sed 's/^"sentiment_model"://' > "$BATS_TEST_TMPDIR/report.json"
+	jq -e '.examples == 4 and .positive == 2 and .negative == 2 and .neutral == 0 and .labels == 2 and .features > 10 and .values > 10 and .train_seconds >= 0' "$BATS_TEST_TMPDIR/report.json"
+}
+
+@test "--sentiment-train: TSV with pos, neu, neg labels, JSON number labels, and a pipe read twice" {
+	printf 'label\ttext\npos\tblorp is fine\npos\tso blorp\nneg\tzint again\nneg\tzint zint\nneu\ta question\nneu\tanother question\n' > "$BATS_TEST_TMPDIR/s.tsv"
+	run --separate-stderr chat -v --no-sessions --sentiment-train "$BATS_TEST_TMPDIR/s.tsv" <<< '{"message":"a question"}'
+	[ "$status" -eq 0 ]
+	output_jq '.chat.sentiment.label == "neutral"'
+	[[ "$stderr" == *'"labels":3'* ]]
+	run --separate-stderr chat --no-sessions --label-map 1=positive,0=negative --sentiment-train <(printf '%s\n' '{"text":"blorp blorp","label":1}' '{"text":"zint zint","label":0}') <<< '{"message":"zint"}'
+	[ "$status" -eq 0 ]
+	output_jq '.chat.sentiment.label == "negative"'
+}
+
+@test "--sentiment-train: bad label maps, labels, columns and cell counts are errors naming the line" {
+	printf '%s\n' '{"text":"good","label":"1"}' '{"text":"bad","label":"0"}' > "$BATS_TEST_TMPDIR/s.jsonl"
+	run --separate-stderr chat --no-sessions --sentiment-train "$BATS_TEST_TMPDIR/s.jsonl" <<< '{"message":"hi"}'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"s.jsonl:1: label: '1' is not positive, neutral or negative (see --label-map)"* ]]
+	run --separate-stderr chat --no-sessions --sentiment-train "$BATS_TEST_TMPDIR/s.jsonl" --label-map 1=good <<< '{"message":"hi"}'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"--label-map: '1=good' is not VALUE=positive, neutral or negative"* ]]
+	run --separate-stderr chat --no-sessions --sentiment-train "$BATS_TEST_TMPDIR/s.jsonl" --label-map 1=positive <<< '{"message":"hi"}'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"s.jsonl:2: label: '0' is not in --label-map"* ]]
+	printf '%s\n' '{"text":"good","label":"pos"}' > "$BATS_TEST_TMPDIR/one.jsonl"
+	run --separate-stderr chat --no-sessions --sentiment-train "$BATS_TEST_TMPDIR/one.jsonl" <<< '{"message":"hi"}'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"one.jsonl: no example labelled negative"* ]]
+	printf 'label,body\n1,ok\n' > "$BATS_TEST_TMPDIR/r.csv"
+	run --separate-stderr chat --no-sessions --sentiment-train "$BATS_TEST_TMPDIR/r.csv" <<< '{"message":"hi"}'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"r.csv:1: no column named 'text' in the header (--text-field)"* ]]
+	printf 'label,text\npositive,ok\nnegative,"a, b",c\n' > "$BATS_TEST_TMPDIR/r.csv"
+	run --separate-stderr chat --no-sessions --sentiment-train "$BATS_TEST_TMPDIR/r.csv" <<< '{"message":"hi"}'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"r.csv:3: 3 cells, but the header has 2"* ]]
+	run --separate-stderr chat --no-sessions --label-map 1=positive <<< '{"message":"hi"}'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"give it too"* ]]
+}
+
 @test "--input and --output-key" {
 	run --separate-stderr chat --no-sessions --input .body --output-key reply <<< '{"ticket":1,"body":{"message":"I forgot my password"}}'
 	[ "$status" -eq 0 ]

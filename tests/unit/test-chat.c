@@ -227,24 +227,57 @@ static void test_sentiment_model(void)
 		"{\"text\":\"awful job\",\"label\":\"negative\"}\n"
 		"{\"text\":\"what time is it\",\"label\":\"neutral\"}\n"
 		"{\"text\":\"where is it\",\"label\":\"neutral\"}\n");
+	struct mas_sentiment_source source = { path, NULL, NULL, NULL };
 	char *error = NULL;
-	struct mas_sentiment *model = mas_sentiment_train_file(path, &error);
+	struct mas_sentiment *model = mas_sentiment_train_file(&source,
+	                                                       &error);
+	const struct mas_sentiment_report *report;
 	double score;
 
 	CHECK(model != NULL);
 	if (!model)
 		return;
-	CHECK_INT(mas_sentiment_examples(model), 6);
+	report = mas_sentiment_report(model);
+	CHECK_INT(report->examples, 6);
+	CHECK_INT(report->per_label[0], 2);
+	CHECK_INT(report->per_label[1], 2);
+	CHECK_INT(report->binary, 0);
+	CHECK(report->features > 0);
 	CHECK_STR(mas_sentiment_analyse(model, "love this", &score),
 	          "positive");
 	CHECK(score > 0);
 	CHECK_STR(mas_sentiment_analyse(model, "hate this", &score),
 	          "negative");
 	mas_sentiment_free(model);
-	path = write_file("bad.jsonl", "{\"text\":\"x\",\"label\":\"meh\"}\n");
-	CHECK(mas_sentiment_train_file(path, &error) == NULL);
-	CHECK(error && strstr(error, "bad.jsonl:1: label: expected"));
+	source.path = write_file("bad.jsonl",
+	                         "{\"text\":\"x\",\"label\":\"meh\"}\n");
+	CHECK(mas_sentiment_train_file(&source, &error) == NULL);
+	CHECK(error && strstr(error, "bad.jsonl:1: label: 'meh' is not"));
 	free(error);
+}
+
+/* Two labels, given by a map, in CSV: an unsure score is neutral. */
+static void test_sentiment_binary_csv(void)
+{
+	const char *path = write_file("s.csv",
+		"stars,body\n5,love it\n5,\"great, job\"\n"
+		"1,hate it\n1,awful job\n");
+	struct mas_sentiment_source source = { path, "body", "stars",
+		                               "5=positive,1=negative" };
+	char *error = NULL;
+	struct mas_sentiment *model = mas_sentiment_train_file(&source,
+	                                                       &error);
+	double score;
+
+	CHECK(model != NULL);
+	if (!model)
+		return;
+	CHECK_INT(mas_sentiment_report(model)->binary, 1);
+	CHECK_INT(mas_sentiment_report(model)->per_label[2], 2);
+	CHECK_STR(mas_sentiment_analyse(model, "love", &score), "positive");
+	CHECK_STR(mas_sentiment_analyse(model, "awful", &score),
+	          "negative");
+	mas_sentiment_free(model);
 }
 
 /* The error loading TEXT as a knowledge base, or NULL. */
@@ -500,6 +533,7 @@ int main(void)
 	UNIT_RUN(test_intensifiers_scale);
 	UNIT_RUN(test_contrast_and_labels);
 	UNIT_RUN(test_sentiment_model);
+	UNIT_RUN(test_sentiment_binary_csv);
 	UNIT_RUN(test_kb_errors);
 	UNIT_RUN(test_kb_loads);
 	UNIT_RUN(test_slot_filling);

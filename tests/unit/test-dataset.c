@@ -6,6 +6,7 @@
  * analysis task's words.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -390,6 +391,33 @@ static void test_csv_crlf_blank_lines_no_final_newline(void)
 	CHECK(rows_are(rows, "[{\"a\":1,\"b\":2},{\"a\":3,\"b\":4},"
 	                     "{\"a\":5,\"b\":\"x\\r\\ny\"}]"));
 	jv_free(rows);
+}
+
+/* Cells were once built a byte at a time, and jq replaced each byte of
+ * a multi-byte character, as invalid UTF-8, with U+FFFD. */
+static void test_csv_utf8_cells_kept(void)
+{
+	const char *path = write_text("data.csv",
+		"label,review\n1,\"酒店很好，“干净”\"\n0,Été naïve\n");
+	jv rows = mas_dataset_read_file(path);
+
+	CHECK(rows_are(rows, "[{\"label\":1,\"review\":\"酒店很好，“干净”\"},"
+	                     "{\"label\":0,\"review\":\"Été naïve\"}]"));
+	jv_free(rows);
+}
+
+static void test_csv_record_tabs(void)
+{
+	char text[] = "1\t\"a\tb\"\tc d\nnext";
+	char *p = text;
+	unsigned long line = 0;
+	jv cells = mas_dataset_csv_record(&p, text + strlen(text), '\t',
+	                                  &line);
+	jv want = jv_parse("[\"1\",\"a\\tb\",\"c d\"]");
+
+	CHECK(jv_equal(cells, want));
+	CHECK_STR(p, "next");
+	CHECK_INT(line, 1);
 }
 
 static void test_csv_empty_cells_are_null(void)
@@ -918,6 +946,8 @@ int main(void)
 	RUN(test_csv);
 	RUN(test_csv_crlf_blank_lines_no_final_newline);
 	RUN(test_csv_empty_cells_are_null);
+	RUN(test_csv_utf8_cells_kept);
+	RUN(test_csv_record_tabs);
 	RUN(test_csv_header_only);
 	RUN(test_csv_uppercase_extension);
 	RUN(test_csv_wrong_cell_count);
