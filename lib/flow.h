@@ -86,11 +86,13 @@ struct mas_flow {
 	 * NULL: embedded engines only), or NULL. */
 	const struct mas_engine *engine;
 	int problems;             /* how many were reported */
+	FILE *problem_log;        /* where they are printed; NULL: stderr
+	                           * (mas-serve keeps them to report) */
 	struct mas_flow_runner *runner; /* flow-run.c's, while running */
 };
 
-/* Report a problem of FLOW's file at LINE (0: none) on stderr as
- * "PATH:LINE: message", and count it. */
+/* Report a problem of FLOW's file at LINE (0: none) as "PATH:LINE:
+ * message" on FLOW->problem_log (stderr when NULL), and count it. */
 void mas_flow_problem(struct mas_flow *flow, int line, const char *format,
                       ...) __attribute__((format(printf, 3, 4)));
 
