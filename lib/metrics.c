@@ -280,6 +280,19 @@ void mas_metrics_add_collector(void (*collect)(void *data), void *data)
 	pthread_mutex_unlock(&metrics_lock);
 }
 
+void mas_metrics_remove_collector(void (*collect)(void *data), void *data)
+{
+	size_t kept = 0;
+
+	pthread_mutex_lock(&metrics_lock);
+	for (size_t i = 0; i < metrics.collector_count; i++)
+		if (metrics.collectors[i].collect != collect ||
+		    metrics.collectors[i].data != data)
+			metrics.collectors[kept++] = metrics.collectors[i];
+	metrics.collector_count = kept;
+	pthread_mutex_unlock(&metrics_lock);
+}
+
 /* The collectors run outside the lock: they set series themselves. */
 static void run_collectors(void)
 {

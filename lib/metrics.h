@@ -58,6 +58,9 @@ void mas_metrics_add_collector(void (*collect)(void *data), void *data);
  * short. */
 char *mas_metrics_text(size_t *length);
 
+/* Forget a collector added with the same COLLECT and DATA. */
+void mas_metrics_remove_collector(void (*collect)(void *data), void *data);
+
 /* Write now if the last write is a few seconds old.  Cheap; the record
  * loop calls it for every record. */
 void mas_metrics_tick(void);
