@@ -112,6 +112,16 @@ static const char *const migrations[] = {
 	 * path it was read from (for people), model the model's bytes. */
 	"CREATE TABLE chat_model (key TEXT PRIMARY KEY, kb TEXT NOT NULL,"
 	"  created REAL NOT NULL, model BLOB NOT NULL);",
+	/* 10: mas-serve's tasks (serve-tasks.c): one row per task posted,
+	 * its state as its workers and the replies on tasks.done report
+	 * it, its result or error as JSON text. */
+	"CREATE TABLE serve_task (id TEXT PRIMARY KEY, type TEXT NOT NULL,"
+	"  flow TEXT, status TEXT NOT NULL, priority INTEGER NOT NULL,"
+	"  created REAL NOT NULL, started REAL, completed REAL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0, worker TEXT,"
+	"  result TEXT, error TEXT);"
+	"CREATE INDEX serve_task_status ON serve_task (status, created);"
+	"CREATE INDEX serve_task_created ON serve_task (created);",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
