@@ -365,14 +365,12 @@ static jv health(struct mas_serve *s, int *down)
 	                     agents_health(s, down));
 }
 
-static void health_get(struct mas_serve_request *r)
+void mas_serve_refresh_health(struct mas_serve *s)
 {
-	struct mas_serve *s = mas_serve_of(r);
 	int down = 0;
 	jv components = health(s, &down), answer;
-	char now[MAS_CLOCK_ISO_SIZE];
+	char now[MAS_CLOCK_ISO_SIZE], *text, *old;
 	size_t length;
-	char *text;
 
 	mas_clock_now_iso(now);
 	answer = JV_OBJECT(jv_string("status"),
@@ -383,6 +381,37 @@ static void health_get(struct mas_serve_request *r)
 	                           mas_clock_monotonic() - s->started)),
 	                   jv_string("timestamp"), jv_string(now));
 	text = mas_json_dump_text(answer, &length);
+	pthread_mutex_lock(&s->lock);
+	old = s->health;
+	s->health = text;
+	s->health_length = length;
+	s->health_down = down;
+	pthread_mutex_unlock(&s->lock);
+	free(old);
+}
+
+static void health_get(struct mas_serve_request *r)
+{
+	struct mas_serve *s = mas_serve_of(r);
+	char *text = NULL;
+	size_t length = 0;
+	int down = 1;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->health) {
+		text = malloc(s->health_length + 1);
+		if (text) {
+			memcpy(text, s->health, s->health_length + 1);
+			length = s->health_length;
+		}
+		down = s->health_down;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!text) {
+		mas_serve_fail(r, 503, MAS_ERR_UPSTREAM_ERROR, NULL, "health "
+		               "is not known yet");
+		return;
+	}
 	mas_serve_reply(r, down ? 503 : 200, "application/json", text, length);
 }
 

@@ -51,7 +51,17 @@ struct mas_serve {
 		unsigned long failed[MAS_SERVE_AGENT_COUNT + 1];
 	} figures;
 	void *daemon;             /* serve.c's */
+	/* /health's answer, made a few times a second by the watch
+	 * thread (mas_serve_refresh_health), under LOCK: a load
+	 * balancer's many probes cost a copy, not a look at every
+	 * component. */
+	char *health;
+	size_t health_length;
+	int health_down;
 };
+
+/* Make /health's answer again (serve-api.c); any thread. */
+void mas_serve_refresh_health(struct mas_serve *s);
 
 /*
  * The route table (serve-api.c), ended by a NULL path.  PATH is exact

@@ -64,6 +64,7 @@ struct mas_serve_tasks {
 	int stopping;
 	int threads;               /* threads still running */
 	int workers_alive;
+	int workers_ready;         /* past their set-up, alive or not */
 	pthread_t storer, reader;
 	pthread_t *workers;
 	struct mas_bus bus;        /* the storer's */
@@ -925,18 +926,23 @@ static void *worker_main(void *data)
 	struct mas_serve_tasks *t = data;
 	struct runner r;
 
-	if (runner_open(&r, t) == 0) {
+	int opened = runner_open(&r, t) == 0;
+
+	if (opened)
 		r.agents = mas_serve_agents_new(&t->agents);
-		pthread_mutex_lock(&t->lock);
-		t->workers_alive++;
-		pthread_mutex_unlock(&t->lock);
-		if (r.agents)
-			work(&r);
+	pthread_mutex_lock(&t->lock);
+	t->workers_alive += opened && r.agents;
+	t->workers_ready++;
+	pthread_cond_broadcast(&t->stopped);
+	pthread_mutex_unlock(&t->lock);
+	if (opened && r.agents) {
+		work(&r);
 		pthread_mutex_lock(&t->lock);
 		t->workers_alive--;
 		pthread_mutex_unlock(&t->lock);
-		runner_release(&r);
 	}
+	if (opened)
+		runner_release(&r);
 	thread_done(t);
 	return NULL;
 }
@@ -1277,8 +1283,17 @@ struct mas_serve_tasks *mas_serve_tasks_start(
 		return NULL;
 	}
 	for (unsigned i = 0; i < options->workers; i++)
-		if (start_thread(t, &t->workers[i], worker_main))
+		if (start_thread(t, &t->workers[i], worker_main)) {
 			mas_warn("tasks: worker %u could not start", i + 1);
+			pthread_mutex_lock(&t->lock);
+			t->workers_ready++;
+			pthread_mutex_unlock(&t->lock);
+		}
+	/* Ready when every worker has its agents, as requests' are. */
+	pthread_mutex_lock(&t->lock);
+	while (t->workers_ready < (int)options->workers)
+		pthread_cond_wait(&t->stopped, &t->lock);
+	pthread_mutex_unlock(&t->lock);
 	return t;
 }
 

@@ -51,6 +51,7 @@
 #include "banned.h"
 
 #define WATCH_INTERVAL_NS 100000000L /* the watch looks ten times a second */
+#define HEALTH_INTERVAL 0.5        /* seconds between looks at the parts */
 
 /* One TCP connection, watched for time limits. */
 struct conn {
@@ -74,6 +75,7 @@ struct server {
 	unsigned long open_requests; /* begun, not completed */
 	pthread_t watch;
 	int watching, stopping;
+	int closing;              /* stopping: new requests answered 503 */
 	char address[128];
 };
 
@@ -382,6 +384,22 @@ static char *success_text(jv data, const char *message, size_t *length)
 	return text.data;
 }
 
+/* The field an agent's message names: the agents write "FIELD: what
+ * is wrong" ("message: missing", "parameters.metrics: ..."); NULL
+ * when the message does not start so. */
+static jv field_in_message(jv message)
+{
+	const char *text = jv_get_kind(message) == JV_KIND_STRING ?
+	                   jv_string_value(message) : "";
+	size_t length = strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+	                       "KLMNOPQRSTUVWXYZ0123456789_.[]");
+
+	if (length == 0 || length > 64 || strncmp(text + length, ": ", 2) ||
+	    !strchr("abcdefghijklmnopqrstuvwxyz_", text[0]))
+		return jv_invalid();
+	return jv_string_sized(text, (int)length);
+}
+
 /* The envelope for ERROR (consumed). */
 static char *error_text(jv error, size_t *length)
 {
@@ -395,6 +413,10 @@ static char *error_text(jv error, size_t *length)
 	if (jv_get_kind(details) != JV_KIND_OBJECT) {
 		jv_free(details);
 		details = jv_object();
+	}
+	if (jv_get_kind(field) != JV_KIND_STRING) {
+		jv_free(field);
+		field = field_in_message(message);
 	}
 	if (jv_get_kind(field) == JV_KIND_STRING)
 		details = jv_object_set(details, jv_string("field"), field);
@@ -937,6 +959,7 @@ static void *watch_main(void *data)
 {
 	struct server *s = data;
 	struct timespec pause = { 0, WATCH_INTERVAL_NS };
+	double healthy = 0;
 
 	for (;;) {
 		double now = mas_clock_monotonic();
@@ -944,6 +967,10 @@ static void *watch_main(void *data)
 
 		drop_slow_clients(s, now);
 		expire_pending(s, now, 0);
+		if (now - healthy >= HEALTH_INTERVAL) {
+			mas_serve_refresh_health(&s->shared);
+			healthy = now;
+		}
 		pthread_mutex_lock(&s->pending_lock);
 		stopping = s->stopping;
 		pthread_mutex_unlock(&s->pending_lock);
@@ -985,6 +1012,7 @@ static void job_done(void *owner, jv output)
 
 	if (!jv_is_valid(output)) {
 		error = jv_invalid_get_msg(output);
+		output = jv_null();
 	} else if (job->kind != MAS_SERVE_FLOW_LIST) {
 		error = jv_object_get(jv_copy(output), jv_string("error"));
 		id = jv_object_get(jv_copy(output), jv_string("id"));
@@ -1309,6 +1337,24 @@ static int check_head(struct mas_serve_request *r)
 	return 0;
 }
 
+/* Stopping: a request on a connection still open is turned away. */
+static int closing(struct mas_serve_request *r)
+{
+	struct server *s = server_of(r);
+	int closing;
+
+	pthread_mutex_lock(&s->pending_lock);
+	closing = s->closing;
+	pthread_mutex_unlock(&s->pending_lock);
+	if (!closing)
+		return 0;
+	mas_serve_add_header(r, "Connection", "close");
+	mas_serve_add_header(r, "Retry-After", "1");
+	mas_serve_fail(r, 503, MAS_ERR_UPSTREAM_ERROR, NULL, "the server is "
+	               "stopping");
+	return 1;
+}
+
 /* ---- the body ---- */
 
 static void take_body(struct mas_serve_request *r, const char *data,
@@ -1484,7 +1530,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		if (!r)
 			return MHD_NO;
 		*con_cls = r;
-		if (check_head(r))
+		if (closing(r) || check_head(r))
 			return queue_reply(r);
 		return MHD_YES;
 	}
@@ -1676,7 +1722,7 @@ static int start_daemon(struct server *s, const struct sockaddr *address,
 		MHD_OPTION_SOCK_ADDR, address,
 		MHD_OPTION_THREAD_POOL_SIZE, o->threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ceil(o->idle_timeout),
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024,
 		MHD_OPTION_CONNECTION_LIMIT, o->connections,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
@@ -1806,27 +1852,42 @@ static void drain(struct server *s, double seconds)
 		nanosleep(&pause, NULL);
 }
 
+static void stop_watch(struct server *s)
+{
+	pthread_mutex_lock(&s->pending_lock);
+	s->stopping = 1;
+	pthread_mutex_unlock(&s->pending_lock);
+	if (s->watching)
+		pthread_join(s->watch, NULL);
+	s->watching = 0;
+}
+
+/*
+ * No new connections, and new requests on open ones answered 503; the
+ * requests in flight get the bound; then the watch, the workers and the
+ * tasks stop, in that order, so that nothing reads what was freed.
+ */
 static void stop(struct server *s)
 {
 	const struct mas_serve_options *o = s->shared.options;
 	double bound = o->shutdown_timeout;
 	MHD_socket listener = MHD_INVALID_SOCKET;
 
-	mas_info("stopping: no new connections; finishing %lu request(s)",
-	         open_requests(s));
-	if (s->mhd)
+	if (s->mhd) {
+		mas_info("stopping: no new connections; finishing %lu "
+		         "request(s)", open_requests(s));
 		listener = MHD_quiesce_daemon(s->mhd);
+	}
+	pthread_mutex_lock(&s->pending_lock);
+	s->closing = 1;
+	pthread_mutex_unlock(&s->pending_lock);
 	drain(s, bound);
+	stop_watch(s);
 	/* What is still pending is answered now. */
 	expire_pending(s, mas_clock_monotonic(), 1);
 	mas_serve_pool_stop(s->shared.pool, bound);
 	mas_serve_tasks_stop(s->shared.tasks, bound);
 	drain(s, 1);
-	pthread_mutex_lock(&s->pending_lock);
-	s->stopping = 1;
-	pthread_mutex_unlock(&s->pending_lock);
-	if (s->watching)
-		pthread_join(s->watch, NULL);
 	if (s->mhd)
 		MHD_stop_daemon(s->mhd);
 	if (listener != MHD_INVALID_SOCKET)
@@ -1876,6 +1937,7 @@ static void release(struct server *s)
 	mas_metrics_remove_collector(collect, s);
 	mas_serve_keys_release(&s->keys);
 	mas_ratelimit_free(s->limits);
+	free(s->shared.health);
 	if (s->access_log && s->access_log != stderr)
 		fclose(s->access_log);
 	pthread_mutex_destroy(&s->shared.lock);
@@ -1907,6 +1969,7 @@ int mas_serve_main(const struct mas_serve_options *options)
 	if (start_daemon(&s, (struct sockaddr *)&address, &error))
 		goto fail;
 	s.shared.daemon = s.mhd;
+	mas_serve_refresh_health(&s.shared);
 	s.watching = pthread_create(&s.watch, NULL, watch_main, &s) == 0;
 	mas_info("listening on http://%s/", s.address);
 	received = wait_for_signal();
