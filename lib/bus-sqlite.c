@@ -86,23 +86,6 @@ static int db_fail(struct mas_bus *bus, char **error, const char *what)
 	                     sqlite3_errmsg(db->store.db));
 }
 
-/*
- * Wait for the write lock in short steps.  SQLite's own busy handler
- * sleeps longer and longer (up to 100 ms), so a member that lost the
- * lock once keeps losing it to one that takes it again within a
- * millisecond, and a group's work goes to one member; retrying every
- * 200 us lets the waiting member in at the first gap.
- */
-static int busy_wait(void *data, int count)
-{
-	struct timespec pause = { 0, 200000 };
-
-	if ((long)count * 200 > (long)MAS_STORE_BUSY_TIMEOUT_MS * 1000)
-		return 0;
-	nanosleep(&pause, NULL);
-	return 1;
-}
-
 static int sqlite_open(struct mas_bus *bus, const struct mas_config *config,
                        const char *url, int *usage, char **error)
 {
@@ -120,7 +103,7 @@ static int sqlite_open(struct mas_bus *bus, const struct mas_config *config,
 		free(db);
 		return -1;
 	}
-	sqlite3_busy_handler(db->store.db, busy_wait, NULL);
+	mas_store_wait_briefly(&db->store);
 	bus->state = db;
 	return 0;
 }

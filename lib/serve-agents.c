@@ -131,6 +131,7 @@ static void open_sessions(struct mas_serve_agents *a)
 
 	if (mas_store_open_configured(&a->store, config, &error) == 0) {
 		a->store_open = 1;
+		mas_store_wait_briefly(&a->store);
 		a->sessions = mas_sessions_new(&a->store, session_ttl(config),
 		                               &error);
 	}

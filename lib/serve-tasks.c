@@ -512,6 +512,7 @@ static int runner_open(struct runner *r, struct mas_serve_tasks *t)
 	if (mas_store_open_configured(&r->store, &t->options.cli->config,
 	                              &error) == 0) {
 		r->store_open = 1;
+		mas_store_wait_briefly(&r->store);
 		if (mas_bus_open(&r->bus, &t->options.cli->config,
 		                 t->options.bus_url, &usage, &error) == 0)
 			r->bus_open = 1;
@@ -992,12 +993,17 @@ static void read_replies(struct runner *r)
 	while (!stopping_now(r->tasks)) {
 		long n = mas_bus_fetch_batch(&sub, 256, 0.5, &batch, &error);
 
+		/* One transaction for the batch's rows. */
+		if (n > 0)
+			run_sql(r->store.db, "BEGIN IMMEDIATE");
 		for (long i = 0; i < n; i++) {
 			size_t len;
 			const char *text = mas_bus_batch_text(&batch,
 			                                      (size_t)i, &len);
 			read_reply(r, text, len);
 		}
+		if (n > 0 && run_sql(r->store.db, "COMMIT"))
+			run_sql(r->store.db, "ROLLBACK");
 		if (n > 0 && mas_bus_ack(&sub, &error))
 			n = -1;
 		if (n < 0) {
@@ -1046,6 +1052,7 @@ static struct mas_store *take_reader(struct mas_serve_tasks *t, char **error)
 		free(store);
 		return NULL;
 	}
+	mas_store_wait_briefly(store);
 	return store;
 }
 
@@ -1242,6 +1249,7 @@ static int open_storer(struct mas_serve_tasks *t, int *usage, char **error)
 	if (mas_store_open_configured(&t->store, &t->options.cli->config,
 	                              error) != 0)
 		return -1;
+	mas_store_wait_briefly(&t->store);
 	if (mas_bus_open(&t->bus, &t->options.cli->config, t->options.bus_url,
 	                 usage, error) == 0)
 		return 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "store.h"
@@ -179,6 +180,22 @@ static int make_parents(const char *path, char **error)
 /* 0, or -1 (or a transient MAS_STORE_ status) with *ERROR set. */
 /* How long to wait for another process's lock (state.busy_timeout). */
 static int busy_timeout_ms = MAS_STORE_BUSY_TIMEOUT_MS;
+
+static int wait_briefly(void *data, int count)
+{
+	struct timespec pause = { 0, 200000 };
+
+	if ((long)count * 200 > (long)busy_timeout_ms * 1000)
+		return 0;
+	nanosleep(&pause, NULL);
+	return 1;
+}
+
+void mas_store_wait_briefly(struct mas_store *store)
+{
+	sqlite3_busy_handler(store->db, wait_briefly, NULL);
+}
+
 
 static int run_sql(sqlite3 *db, const char *sql, char **error,
                    const char *path)
