@@ -991,7 +991,7 @@ static void read_replies(struct runner *r)
 		return;
 	}
 	while (!stopping_now(r->tasks)) {
-		long n = mas_bus_fetch_batch(&sub, 256, 0.5, &batch, &error);
+		long n = mas_bus_fetch_batch(&sub, 256, 0.25, &batch, &error);
 
 		/* One transaction for the batch's rows. */
 		if (n > 0)

@@ -133,7 +133,7 @@ write_flows() {
 @test "serve: every error status comes from a real request, never 500" {
 	write_flows
 	serve_start "${SERVE_AGENTS[@]}" --flows-dir "$FLOWS" --workers 1 \
-		--queue 1 --timeout 1 --max-body 1048576
+		--queue 1 --timeout 2 --max-body 1048576
 	check() {
 		[ "$status_code" = "$1" ] ||
 			{ echo "wanted $1, got $status_code: $output"; return 1; }
@@ -176,19 +176,24 @@ write_flows() {
 	check 415 INVALID_REQUEST Content-Type
 	# One worker, a queue of one: the third request at once is 503.
 	curl -s -o /dev/null -H 'Content-Type: application/json' \
-		-d '{"sleep":0.8}' "$URL/flows/slow" &
+		-d '{"sleep":1.5}' "$URL/flows/slow" &
 	first=$!
-	sleep 0.2
 	curl -s -o /dev/null -H 'Content-Type: application/json' \
 		-d '{"sleep":0.1}' "$URL/flows/slow" &
 	second=$!
-	sleep 0.2
+	# ... once /health says one runs and one waits.
+	for _ in $(seq 100); do
+		http GET /health
+		printf '%s' "$output" | jq -e '.components.workers.busy == 1
+			and .components.workers.queued == 1' >/dev/null && break
+		sleep 0.05
+	done
 	http POST /flows/slow '{"sleep":0.1}'
 	check 503 UPSTREAM_ERROR ''
 	[ "$(header Retry-After)" = 1 ]
 	wait "$first" "$second"
 	# An agent slower than --timeout: 504.
-	http POST /flows/slow '{"sleep":3}'
+	http POST /flows/slow '{"sleep":4}'
 	check 504 TIMEOUT ''
 	# Still well, and nothing was a 500.
 	http POST /flows/echo '{"n":1}'
