@@ -132,6 +132,10 @@ static void open_sessions(struct mas_serve_agents *a)
 	if (mas_store_open_configured(&a->store, config, &error) == 0) {
 		a->store_open = 1;
 		mas_store_wait_briefly(&a->store);
+		/* The server checkpoints the log itself, off the
+		 * requests' path (serve.c's watch). */
+		sqlite3_exec(a->store.db, "PRAGMA wal_autocheckpoint = 0",
+		             NULL, NULL, NULL);
 		a->sessions = mas_sessions_new(&a->store, session_ttl(config),
 		                               &error);
 	}

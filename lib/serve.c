@@ -46,6 +46,7 @@
 #include "serve.h"
 #include "serve-http.h"
 #include "serve-keys.h"
+#include "store.h"
 #include "trace.h"
 #include "utf8.h"
 #include "banned.h"
@@ -74,6 +75,8 @@ struct server {
 	struct mas_serve_request *pending;
 	unsigned long open_requests; /* begun, not completed */
 	pthread_t watch;
+	struct mas_store checkpointer; /* the watch's, for the WAL */
+	int checkpointing;
 	int watching, stopping;
 	int closing;              /* stopping: new requests answered 503 */
 	char address[128];
@@ -970,6 +973,14 @@ static void *watch_main(void *data)
 		if (now - healthy >= HEALTH_INTERVAL) {
 			mas_serve_refresh_health(&s->shared);
 			healthy = now;
+			/* The log of the state store, moved into the
+			 * database here rather than by a writer on a
+			 * request's path: a checkpoint waits for the
+			 * disk. */
+			if (s->checkpointing)
+				sqlite3_exec(s->checkpointer.db, "PRAGMA "
+				             "wal_checkpoint(PASSIVE)", NULL,
+				             NULL, NULL);
 		}
 		pthread_mutex_lock(&s->pending_lock);
 		stopping = s->stopping;
@@ -1938,6 +1949,8 @@ static void release(struct server *s)
 	mas_serve_keys_release(&s->keys);
 	mas_ratelimit_free(s->limits);
 	free(s->shared.health);
+	if (s->checkpointing)
+		mas_store_close(&s->checkpointer);
 	if (s->access_log && s->access_log != stderr)
 		fclose(s->access_log);
 	pthread_mutex_destroy(&s->shared.lock);
@@ -1970,6 +1983,10 @@ int mas_serve_main(const struct mas_serve_options *options)
 		goto fail;
 	s.shared.daemon = s.mhd;
 	mas_serve_refresh_health(&s.shared);
+	s.checkpointing = mas_store_open_configured(&s.checkpointer,
+		&options->cli->config, &error) == 0;
+	free(error);
+	error = NULL;
 	s.watching = pthread_create(&s.watch, NULL, watch_main, &s) == 0;
 	mas_info("listening on http://%s/", s.address);
 	received = wait_for_signal();
