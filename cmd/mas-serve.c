@@ -110,7 +110,7 @@ static const struct argp_option option_table[] = {
 	  "workers (default 2)", 0 },
 	{ "queue", OPT_QUEUE, "N", 0,
 	  "Requests waiting for a worker before 503 (default 256)", 0 },
-	{ "timeout", OPT_TIMEOUT, "SECONDS", 0,
+	{ "request-timeout", OPT_TIMEOUT, "SECONDS", 0,
 	  "Answer 504 when an agent takes longer (default 30)", 0 },
 	{ "task-timeout", OPT_TASK_TIMEOUT, "SECONDS", 0,
 	  "Time a task may run; a worker that died is replaced after it "

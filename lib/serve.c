@@ -239,7 +239,7 @@ int mas_serve_options_read(struct mas_serve_options *o, struct mas_cli *cli,
 	               &n, error))
 		return -1;
 	o->connections = (unsigned)n;
-	if (read_seconds(c, "serve.timeout", "--timeout", &o->timeout,
+	if (read_seconds(c, "serve.timeout", "--request-timeout", &o->timeout,
 	                 error) ||
 	    read_seconds(c, "serve.task_timeout", "--task-timeout",
 	                 &o->task_timeout, error) ||

@@ -133,7 +133,7 @@ write_flows() {
 @test "serve: every error status comes from a real request, never 500" {
 	write_flows
 	serve_start "${SERVE_AGENTS[@]}" --flows-dir "$FLOWS" --workers 1 \
-		--queue 1 --timeout 2 --max-body 1048576
+		--queue 1 --request-timeout 2 --max-body 1048576
 	check() {
 		[ "$status_code" = "$1" ] ||
 			{ echo "wanted $1, got $status_code: $output"; return 1; }
@@ -192,7 +192,7 @@ write_flows() {
 	check 503 UPSTREAM_ERROR ''
 	[ "$(header Retry-After)" = 1 ]
 	wait "$first" "$second"
-	# An agent slower than --timeout: 504.
+	# An agent slower than --request-timeout: 504.
 	http POST /flows/slow '{"sleep":4}'
 	check 504 TIMEOUT ''
 	# Still well, and nothing was a 500.
@@ -312,7 +312,7 @@ write_flows() {
 	metrics_key=$(mas-serve keys add scraper --routes metrics --rate 1/m \
 		--burst 1 --keys "$BATS_TEST_TMPDIR/keys")
 	serve_start "${SERVE_AGENTS[@]}" --keys "$BATS_TEST_TMPDIR/keys" \
-		--flows-dir "$FLOWS" --timeout 1
+		--flows-dir "$FLOWS" --request-timeout 1
 	answers="$BATS_TEST_TMPDIR/answers.jsonl"
 	: >"$answers"
 	# keep TEMPLATE METHOD: add the last answer to the list checked
@@ -433,7 +433,61 @@ write_flows() {
 	run --separate-stderr mas-serve --listen nowhere "${SERVE_AGENTS[@]}"
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"--listen"* ]]
-	run --separate-stderr mas-serve --timeout soon
+	run --separate-stderr mas-serve --request-timeout soon
 	[ "$status" -eq 2 ]
-	[[ "$stderr" == *"--timeout"* ]]
+	[[ "$stderr" == *"--request-timeout"* ]]
+}
+
+@test "serve: the manual's nginx snippet puts TLS in front of it" {
+	command -v nginx >/dev/null || skip "nginx is not installed"
+	command -v openssl >/dev/null || skip "openssl is not installed"
+	serve_start "${SERVE_AGENTS[@]}"
+	dir="$BATS_TEST_TMPDIR/nginx"
+	mkdir -p "$dir/logs" "$dir/tmp"
+	chmod 777 "$dir/tmp"
+	openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost \
+		-days 1 -keyout "$dir/api.key" -out "$dir/api.pem" 2>/dev/null
+	# The server block as the page has it, on a free port and our files.
+	for _ in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 40000))
+		{
+			echo "pid $dir/nginx.pid; error_log $dir/error.log;"
+			echo "events {}"
+			echo "http { access_log off;"
+			for temp in client_body proxy fastcgi uwsgi scgi; do
+				echo "${temp}_temp_path $dir/tmp/$temp;"
+			done
+			sed -n '/^server {$/,/^}$/p' man/mas-serve.1 |
+				sed -e "s|listen 443 ssl;|listen 127.0.0.1:$port ssl;|" \
+				    -e "s|/etc/ssl/certs/api.pem|$dir/api.pem|" \
+				    -e "s|/etc/ssl/private/api.key|$dir/api.key|" \
+				    -e "s|127.0.0.1:8000|$SERVE|"
+			echo "}"
+		} >"$dir/nginx.conf"
+		nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' \
+			2>"$dir/stderr" &
+		proxy=$!
+		serve_track "$proxy"
+		for _ in $(seq 50); do
+			curl -sk -o /dev/null "https://127.0.0.1:$port/health" && break 2
+			kill -0 "$proxy" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$proxy" 2>/dev/null || true
+		wait "$proxy" 2>/dev/null || true
+		proxy=
+	done
+	[ -n "$proxy" ] || { cat "$dir/stderr" "$dir/error.log"; return 1; }
+	run curl -sk "https://127.0.0.1:$port/health"
+	output_jq '.status == "healthy"'
+	run curl -sk -H 'Content-Type: application/json' \
+		-d '{"message":"how much is the pro plan?"}' "https://127.0.0.1:$port/chat"
+	output_jq '.data.intent == "pricing"'
+	run curl -skN -H 'Content-Type: application/json' \
+		-H 'Accept: text/event-stream' -d '{"message":"hi"}' \
+		"https://127.0.0.1:$port/chat"
+	grep -q '^event: result$' <<<"$output"
+	kill "$proxy"
+	wait "$proxy" || true
+	serve_stop
 }
