@@ -5,6 +5,7 @@
 # the access log, and the OpenAPI document checked against real answers.
 
 load serve_helper
+load fake_openai_helper
 
 setup() {
 	serve_setup
@@ -12,6 +13,7 @@ setup() {
 
 teardown() {
 	serve_teardown
+	fake_openai_stop
 }
 
 # Two flows of our own: one that tags the state, one that sleeps as
@@ -235,6 +237,31 @@ write_flows() {
 	grep -q '^event: result$' <<<"$output"
 	sed -n 's/^data: //p' <<<"$output" |
 		jq -e '.status == "success" and .data.intent == "pricing"'
+	serve_stop
+}
+
+@test "serve: with a model, chat streams its reply as delta events, then the result" {
+	fake_openai_serve '{"json":{"response":"Pro costs $15 per user per month.","intent":"pricing","sentiment":"neutral","sentiment_score":0.1,"confidence":0.93}}'
+	serve_start "${SERVE_AGENTS[@]}" --no-cache --model fake
+	run curl -sN -H 'Content-Type: application/json' \
+		-H 'Accept: text/event-stream' \
+		-d '{"message":"how much is pro?"}' "$URL/chat"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^event: delta$' <<<"$output")" -ge 1 ]
+	[ "$(grep -c '^event: result$' <<<"$output")" -eq 1 ]
+	# The result comes last, after every piece.
+	[ "$(grep '^event: ' <<<"$output" | tail -1)" = "event: result" ]
+	sed -n '/^event: result$/,$p' <<<"$output" | sed -n 's/^data: //p' |
+		jq -e '.data.meta.engine == "llm" and
+		       .data.response == "Pro costs $15 per user per month."'
+	jq -e '.body.stream == true' "$FAKE_OPENAI_LOG"
+	http POST /chat '{"message":"how much is pro?"}'
+	printf '%s' "$output" | jq -e '.data.meta.engine == "llm"'
+	http GET /health
+	printf '%s' "$output" | jq -e '.components.model.engine == "llm"'
+	http GET /metrics
+	grep -q '^mas_llm_requests_total{program="mas-serve",outcome="ok"} 2$' \
+		"$BATS_TEST_TMPDIR/body"
 	serve_stop
 }
 

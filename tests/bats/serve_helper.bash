@@ -37,7 +37,8 @@ serve_track() {
 # stderr: diagnostics and the access log).
 serve_start() {
 	SERVE_LOG="$BATS_TEST_TMPDIR/serve.$RANDOM.log"
-	mas-serve --listen 127.0.0.1:0 -v "$@" 2>"$SERVE_LOG" &
+	# fd 3 closed: bats waits for whoever holds it open.
+	mas-serve --listen 127.0.0.1:0 -v "$@" 2>"$SERVE_LOG" 3>&- &
 	SERVE_PID=$!
 	serve_track "$SERVE_PID"
 	for _ in $(seq 300); do
