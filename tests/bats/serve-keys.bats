@@ -136,7 +136,7 @@ teardown() {
 @test "serve keys: a key is in no log and no trace, even at debug level" {
 	key=$(mas-serve keys add secretive --routes '*' --keys "$KEYS")
 	export MAS_TRACE="$BATS_TEST_TMPDIR/trace.jsonl"
-	serve_start "${SERVE_AGENTS[@]}" --keys "$KEYS" --log-level debug \
+	serve_start "${SERVE_AGENTS[@]}" "${TASKS[@]}" --keys "$KEYS" --log-level debug \
 		--access-log "$BATS_TEST_TMPDIR/access.log"
 	http POST /chat '{"message":"hi"}' -H "Authorization: Bearer $key"
 	[ "$status_code" = 200 ]

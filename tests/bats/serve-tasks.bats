@@ -15,7 +15,7 @@ teardown() {
 }
 
 @test "serve tasks: stored, run, listed; a bad record fails with its agent's error" {
-	serve_start "${SERVE_AGENTS[@]}"
+	serve_start "${SERVE_AGENTS[@]}" "${TASKS[@]}"
 	http POST /tasks '{"type":"analysis","id":"a1","data_source":"user_behavior","analysis_type":"trend"}'
 	[ "$status_code" = 201 ]
 	good=$(printf '%s' "$output" | jq -r .data.task_id)

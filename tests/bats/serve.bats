@@ -35,7 +35,7 @@ write_flows() {
 
 @test "serve: the README's curl calls, verbatim, answer in the documented shapes" {
 	key=$(mas-serve keys add readme --routes '*' --keys "$BATS_TEST_TMPDIR/keys")
-	serve_start --keys "$BATS_TEST_TMPDIR/keys" "${SERVE_AGENTS[@]}"
+	serve_start --keys "$BATS_TEST_TMPDIR/keys" "${SERVE_AGENTS[@]}" "${TASKS[@]}"
 	task_id=
 	calls=0
 	while IFS= read -r call; do
@@ -176,26 +176,33 @@ write_flows() {
 	check 413 INVALID_REQUEST body
 	http POST /chat '' -d 'message=hi'
 	check 415 INVALID_REQUEST Content-Type
-	# One worker, a queue of one: the third request at once is 503.
+	# One worker, a queue of one: one runs, one waits, the next is 503.
+	workers_are() { # BUSY QUEUED: wait until /health says so
+		for _ in $(seq 100); do
+			http GET /health
+			printf '%s' "$output" | jq -e --argjson b "$1" \
+				--argjson q "$2" '.components.workers.busy == $b
+				and .components.workers.queued == $q' >/dev/null &&
+				return 0
+			sleep 0.05
+		done
+		echo "workers never $1 busy, $2 queued: $output"
+		return 1
+	}
 	curl -s -o /dev/null -H 'Content-Type: application/json' \
-		-d '{"sleep":1.5}' "$URL/flows/slow" &
+		-d '{"sleep":1.6}' "$URL/flows/slow" &
 	first=$!
+	workers_are 1 0
 	curl -s -o /dev/null -H 'Content-Type: application/json' \
 		-d '{"sleep":0.1}' "$URL/flows/slow" &
 	second=$!
-	# ... once /health says one runs and one waits.
-	for _ in $(seq 100); do
-		http GET /health
-		printf '%s' "$output" | jq -e '.components.workers.busy == 1
-			and .components.workers.queued == 1' >/dev/null && break
-		sleep 0.05
-	done
+	workers_are 1 1
 	http POST /flows/slow '{"sleep":0.1}'
 	check 503 UPSTREAM_ERROR ''
 	[ "$(header Retry-After)" = 1 ]
 	wait "$first" "$second"
 	# An agent slower than --request-timeout: 504.
-	http POST /flows/slow '{"sleep":4}'
+	http POST /flows/slow '{"sleep":3}'
 	check 504 TIMEOUT ''
 	# Still well, and nothing was a 500.
 	http POST /flows/echo '{"n":1}'
@@ -268,7 +275,7 @@ write_flows() {
 @test "serve: flows are listed with Mermaid graphs and run, at once or as tasks" {
 	write_flows
 	cp examples/flows/triage.flow "$FLOWS/"
-	serve_start "${SERVE_AGENTS[@]}" --flows-dir "$FLOWS"
+	serve_start "${SERVE_AGENTS[@]}" "${TASKS[@]}" --flows-dir "$FLOWS"
 	http GET /flows
 	[ "$status_code" = 200 ]
 	printf '%s' "$output" | jq -e '[.data.flows[].name] ==
@@ -338,8 +345,9 @@ write_flows() {
 	key=$(mas-serve keys add doc --routes tasks,chat,analysis,research,flows --keys "$BATS_TEST_TMPDIR/keys")
 	metrics_key=$(mas-serve keys add scraper --routes metrics --rate 1/m \
 		--burst 1 --keys "$BATS_TEST_TMPDIR/keys")
-	serve_start "${SERVE_AGENTS[@]}" --keys "$BATS_TEST_TMPDIR/keys" \
-		--flows-dir "$FLOWS" --request-timeout 1
+	serve_start "${SERVE_AGENTS[@]}" "${TASKS[@]}" \
+		--keys "$BATS_TEST_TMPDIR/keys" --flows-dir "$FLOWS" \
+		--request-timeout 1
 	answers="$BATS_TEST_TMPDIR/answers.jsonl"
 	: >"$answers"
 	# keep TEMPLATE METHOD: add the last answer to the list checked

@@ -6,10 +6,11 @@
 load helpers
 
 # The three agents on the example data, as the README's tour runs them;
-# one worker of each kind, as each makes its own agents at start (tests
-# that need more say so, later options winning).
+# one request worker and no task worker, as each worker makes its own
+# agents at start (tests that need more say so, later options winning).
 SERVE_AGENTS=(--kb examples/kb.jsonl --corpus examples/corpus
-	--data-dir examples/data --workers 1 --task-workers 1)
+	--data-dir examples/data --workers 1 --task-workers 0)
+TASKS=(--task-workers 1)
 
 serve_setup() {
 	common_setup
