@@ -177,15 +177,17 @@ static int answer_all(struct mas_bus *bus, const struct mas_bus_batch *batch,
 			continue;
 		}
 		result = answer(data, jv_copy(request));
-		if (!jv_is_valid(result) && jv_invalid_has_msg(jv_copy(result))) {
+		if (!jv_is_valid(result) &&
+		    jv_invalid_has_msg(jv_copy(result))) {
 			jv_free(request);
 			jv_free(*replies);
 			*replies = jv_invalid();
 			return failed(result, error);
 		}
 		if (jv_is_valid(result))
-			*replies = jv_array_append(*replies, mas_bus_make_reply(
-				bus, request, result));
+			*replies = jv_array_append(
+				*replies, mas_bus_make_reply(bus, request,
+				                             result));
 		else
 			jv_free(result);
 		jv_free(request);

@@ -44,7 +44,7 @@ struct flow_child {
 struct mas_serve_agents {
 	const struct mas_serve_agents_options *options;
 	struct mas_engine engine;
-	struct mas_flow holder;          /* what flow-agent.c sets nodes up in */
+	struct mas_flow holder;          /* flow-agent.c sets nodes up here */
 	struct mas_flow_node nodes[MAS_SERVE_AGENT_COUNT];
 	char *node_argv[MAS_SERVE_AGENT_COUNT][2];
 	char *problems[MAS_SERVE_AGENT_COUNT];
@@ -317,7 +317,8 @@ static void count_record(const char *name, jv record, double started)
 		snprintf(labels, sizeof(labels), "agent=\"%s\",code=\"%s\"",
 		         name, jv_string_value(code));
 		mas_metrics_count("mas_record_errors_total", "Records that "
-		                  "came out with an error, by code.", labels, 1);
+		                  "came out with an error, by code.", labels,
+		                  1);
 	}
 	jv_free(code);
 	snprintf(labels, sizeof(labels), "agent=\"%s\",outcome=\"%s\"", name,
@@ -466,16 +467,17 @@ static jv await_line(struct flow_child *f, double deadline)
 				return answer;
 			jv_free(answer);
 			mas_coprocess_stop(child, 1);
-			return mas_fail(MAS_ERR_INTERNAL, "flow '%s': mas-flow "
-			                "answered with a line that is not a "
-			                "JSON object", f->name);
+			return mas_fail(MAS_ERR_INTERNAL, "flow '%s': "
+			                "mas-flow answered with a line that "
+			                "is not a JSON object", f->name);
 		}
 		if (mas_coprocess_ended(child)) {
 			mas_coprocess_describe(mas_coprocess_stop(child, 0),
-			                       description, sizeof(description));
-			return mas_fail(MAS_ERR_INTERNAL, "flow '%s': mas-flow "
-			                "%s (the server's log says why)",
-			                f->name, description);
+			                       description,
+			                       sizeof(description));
+			return mas_fail(MAS_ERR_INTERNAL, "flow '%s': "
+			                "mas-flow %s (the server's log says "
+			                "why)", f->name, description);
 		}
 		if (left <= 0) {
 			/* A late answer would be taken for the next

@@ -101,17 +101,19 @@ static int flow_exists(struct mas_serve_request *r, const char *name,
 {
 	struct mas_serve *s = mas_serve_of(r);
 
+	const char *what = field ? field : "name";
+
 	if (!mas_serve_flow_name_valid(name)) {
 		mas_serve_fail(r, field ? 400 : 404, field ?
 		               MAS_ERR_INVALID_REQUEST : MAS_ERR_NOT_FOUND,
-		               field ? field : "name", "'%s' is not a flow name "
-		               "(letters, digits, '-' and '_')", name);
+		               what, "'%s' is not a flow name (letters, "
+		               "digits, '-' and '_')", name);
 		return 0;
 	}
 	if (!mas_serve_agents_has_flow(&s->agents, name)) {
-		mas_serve_fail(r, 404, MAS_ERR_NOT_FOUND, field ? field : "name",
-		               "no flow '%s'%s", name, s->agents.flows_dir ? ""
-		               : " (the server has no flows folder: "
+		mas_serve_fail(r, 404, MAS_ERR_NOT_FOUND, what,
+		               "no flow '%s'%s", name, s->agents.flows_dir ?
+		               "" : " (the server has no flows folder: "
 		               "--flows-dir)");
 		return 0;
 	}
@@ -145,8 +147,9 @@ static int task_kind(struct mas_serve_request *r, jv body, char *type,
 	if (string_field(r, body, "flow", &value))
 		return -1;
 	if (!jv_is_valid(value)) {
-		mas_serve_fail(r, 400, MAS_ERR_INVALID_REQUEST, "flow", "a flow "
-		               "task names its flow: \"flow\": \"NAME\"");
+		mas_serve_fail(r, 400, MAS_ERR_INVALID_REQUEST, "flow",
+		               "a flow task names its flow: \"flow\": "
+		               "\"NAME\"");
 		return -1;
 	}
 	snprintf(flow, size, "%s", jv_string_value(value));
@@ -501,7 +504,8 @@ static void metrics_get(struct mas_serve_request *r)
 	}
 	text = mas_metrics_text(&length);
 	if (!text) {
-		mas_serve_fail(r, 500, MAS_ERR_INTERNAL, NULL, "out of memory");
+		mas_serve_fail(r, 500, MAS_ERR_INTERNAL, NULL,
+		               "out of memory");
 		return;
 	}
 	mas_serve_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8",
@@ -522,7 +526,8 @@ static void docs_get(struct mas_serve_request *r)
 	const char *page = mas_serve_docs_page();
 
 	if (!page) {
-		mas_serve_fail(r, 500, MAS_ERR_INTERNAL, NULL, "out of memory");
+		mas_serve_fail(r, 500, MAS_ERR_INTERNAL, NULL,
+		               "out of memory");
 		return;
 	}
 	mas_serve_reply_static(r, 200, "text/html; charset=utf-8", page,

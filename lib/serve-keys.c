@@ -298,7 +298,7 @@ static void new_key(char key[MAS_SERVE_KEY_SIZE])
 		if (n > 0)
 			got += (size_t)n;
 		else if (errno != EINTR)
-			abort(); /* no randomness: no key rather than a weak one */
+			abort(); /* no randomness: no key, not a weak one */
 	}
 	memcpy(p, "mas_", 4);
 	p += 4;

@@ -108,13 +108,12 @@ static void put_responses(FILE *out, jv operation)
 			fprintf(out, "<tr><td><code>%s</code></td><td>",
 			        jv_string_value(status));
 			put_field(out, response, "description", "", "");
-			if (jv_get_kind(ref) == JV_KIND_STRING) {
-				const char *name = strrchr(jv_string_value(ref),
-				                           '/');
+			const char *name = jv_get_kind(ref) ==
+			        JV_KIND_STRING ? strrchr(jv_string_value(ref),
+			                                 '/') : NULL;
+			if (name)
 				fprintf(out, "<a href=\"#response-%s\">%s</a>",
-				        name ? name + 1 : "",
-				        name ? name + 1 : "");
-			}
+				        name + 1, name + 1);
 			fputs("</td></tr>\n", out);
 			jv_free(ref);
 			jv_free(status);

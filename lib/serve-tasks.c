@@ -197,8 +197,10 @@ static jv task_object(sqlite3_stmt *st, int with_result)
 		task = jv_object_set(task, jv_string("error"),
 		                     parsed_or_null(st, 11));
 	}
-	task = jv_object_set(task, jv_string("created_at"), iso_or_null(st, 5));
-	task = jv_object_set(task, jv_string("started_at"), iso_or_null(st, 6));
+	task = jv_object_set(task, jv_string("created_at"),
+	                     iso_or_null(st, 5));
+	task = jv_object_set(task, jv_string("started_at"),
+	                     iso_or_null(st, 6));
 	task = jv_object_set(task, jv_string("completed_at"),
 	                     iso_or_null(st, 7));
 	task = jv_object_set(task, jv_string("attempts"),
@@ -233,7 +235,8 @@ static void insert_queued(struct mas_serve_tasks *t, struct pending *list)
 
 	st = rc == 0 ? prepare(db, "INSERT OR IGNORE INTO serve_task (id,"
 	                       " type, flow, status, priority, created)"
-	                       " VALUES (?1, ?2, ?3, 'queued', ?4, ?5)") : NULL;
+	                       " VALUES (?1, ?2, ?3, 'queued', ?4, ?5)")
+	             : NULL;
 	for (struct pending *p = list; st && p; p = p->next) {
 		if (!p->stored)
 			continue; /* not stored on the bus */
@@ -1165,7 +1168,8 @@ jv mas_serve_tasks_counts(struct mas_serve_tasks *tasks)
 		jv n = jv_object_get(jv_copy(counts), jv_string(states[i]));
 		snprintf(labels, sizeof(labels), "state=\"%s\"", states[i]);
 		mas_metrics_set("mas_tasks", "gauge", "Tasks in the state "
-		                "store, by state.", labels, jv_number_value(n));
+		                "store, by state.", labels,
+		                jv_number_value(n));
 		if (i == 0)
 			mas_metrics_set("mas_task_queue_depth", "gauge",
 			                "Tasks waiting to run.", NULL,
@@ -1198,8 +1202,8 @@ jv mas_serve_tasks_health(struct mas_serve_tasks *tasks, int *down)
 	                       component(store_ok ? "ok" : "down"));
 	if (!store_ok) {
 		health = jv_setpath(health, JV_ARRAY(jv_string("store"),
-		                    jv_string("error")), jv_string(error ? error
-		                    : "cannot be opened"));
+		                    jv_string("error")), jv_string(
+		                    error ? error : "cannot be opened"));
 		*down = 1;
 	}
 	free(error);
@@ -1211,7 +1215,8 @@ jv mas_serve_tasks_health(struct mas_serve_tasks *tasks, int *down)
 	bus = jv_object_set(bus, jv_string("backend"), jv_string(
 		mas_bus_backend_name(&tasks->bus)));
 	if (problem) {
-		bus = jv_object_set(bus, jv_string("error"), jv_string(problem));
+		bus = jv_object_set(bus, jv_string("error"),
+		                    jv_string(problem));
 		*down = 1;
 	}
 	free(problem);

@@ -196,8 +196,8 @@ static int read_limits(struct mas_serve_options *o,
 		o->burst = strtod(burst, &end);
 		if (end == burst || *end || !(o->burst >= 1))
 			return mas_error_set(error, "serve.burst (--burst): "
-			                     "'%s' is not a number of at least 1",
-			                     burst);
+			                     "'%s' is not a number of at "
+			                     "least 1", burst);
 	}
 	if (o->rate > 0 && o->burst < 1)
 		o->burst = o->rate < 1 ? 1 : ceil(o->rate);
@@ -1028,8 +1028,8 @@ static void job_done(void *owner, jv output)
 		error = jv_object_get(jv_copy(output), jv_string("error"));
 		id = jv_object_get(jv_copy(output), jv_string("id"));
 		if (jv_get_kind(id) == JV_KIND_STRING)
-			snprintf(headers, sizeof(headers), "X-Request-Id: %s\n",
-			         jv_string_value(id));
+			snprintf(headers, sizeof(headers),
+			         "X-Request-Id: %s\n", jv_string_value(id));
 		jv_free(id);
 	}
 	count_record(r->server, job->kind, jv_get_kind(error) ==
@@ -1317,8 +1317,9 @@ static void method_not_allowed(struct mas_serve_request *r)
 	         route->get && route->post ? ", " : "",
 	         route->post ? "POST" : "");
 	mas_serve_add_header(r, "Allow", allow);
-	mas_serve_fail(r, 405, MAS_ERR_INVALID_REQUEST, "method", "%s does not "
-	               "take %s (it takes %s)", route->path, r->method, allow);
+	mas_serve_fail(r, 405, MAS_ERR_INVALID_REQUEST, "method", "%s does "
+	               "not take %s (it takes %s)", route->path, r->method,
+	               allow);
 }
 
 static int is_get(const char *method)
@@ -1741,8 +1742,9 @@ static int start_daemon(struct server *s, const struct sockaddr *address,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 		MHD_OPTION_END);
 	if (!s->mhd)
-		return mas_error_set(error, "cannot listen on %s: %s", o->listen,
-		                     errno ? strerror(errno) : "refused");
+		return mas_error_set(error, "cannot listen on %s: %s",
+		                     o->listen, errno ? strerror(errno)
+		                                      : "refused");
 	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	if (address->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
@@ -1795,8 +1797,9 @@ static int check_access(struct server *s, const struct sockaddr *address,
 	}
 	if (!is_loopback(address))
 		return mas_error_set(error, "--listen %s: without a key file "
-		                     "(--keys, serve.keys) the server runs open, "
-		                     "so only on a loopback address", o->listen);
+		                     "(--keys, serve.keys) the server runs "
+		                     "open, so only on a loopback address",
+		                     o->listen);
 	mas_warn("no key file (--keys): the API is open to anyone on this "
 	         "machine, and listens on loopback only");
 	return 0;
@@ -1970,7 +1973,8 @@ int mas_serve_main(const struct mas_serve_options *options)
 	s.shared.started = mas_clock_monotonic();
 	s.shared.started_epoch = (double)mas_clock_epoch_ms() / 1000;
 	s.limits = mas_ratelimit_new();
-	if (!s.limits || catch_signals() || parse_listen(options->listen, &address, &error) ||
+	if (!s.limits || catch_signals() ||
+	    parse_listen(options->listen, &address, &error) ||
 	    check_access(&s, (struct sockaddr *)&address, &error) ||
 	    open_access_log(&s, &error))
 		goto fail;

@@ -66,7 +66,8 @@ static void test_many_names(void)
 	/* More clients than the table keeps: the full buckets are
 	 * forgotten, the busy ones kept. */
 	for (int i = 0; i < 20000; i++) {
-		snprintf(name, sizeof(name), "ip:10.0.%d.%d", i / 256, i % 256);
+		snprintf(name, sizeof(name), "ip:10.0.%d.%d", i / 256,
+		         i % 256);
 		refused += !mas_ratelimit_take(limits, name, 1, 1,
 		                               (double)i, &v);
 	}
@@ -107,10 +108,13 @@ static void test_keys(void)
 	CHECK(found != NULL);
 	if (found) {
 		CHECK_STR(found->name, "alice");
-		CHECK(mas_serve_key_allows(found, mas_serve_key_route_bit("chat")));
-		CHECK(mas_serve_key_allows(found, mas_serve_key_route_bit("tasks")));
-		CHECK(!mas_serve_key_allows(found,
-		                            mas_serve_key_route_bit("metrics")));
+		unsigned chat = mas_serve_key_route_bit("chat");
+		unsigned tasks = mas_serve_key_route_bit("tasks");
+		unsigned metrics = mas_serve_key_route_bit("metrics");
+
+		CHECK(mas_serve_key_allows(found, chat));
+		CHECK(mas_serve_key_allows(found, tasks));
+		CHECK(!mas_serve_key_allows(found, metrics));
 		CHECK_NEAR(found->rate, 5, 1e-12);
 		CHECK_NEAR(found->burst, 10, 1e-12);
 	}
@@ -148,8 +152,8 @@ static void check_refused(const char *line, const char *words)
 	chmod(path, 0600);
 	CHECK_INT(mas_serve_keys_load(&keys, path, &error), -1);
 	if (!error || !strstr(error, words))
-		UNIT_FAIL("'%s': %s, want '%s'", line, error ? error : "(none)",
-		          words);
+		UNIT_FAIL("'%s': %s, want '%s'", line,
+		          error ? error : "(none)", words);
 	free(error);
 	unlink(path);
 	free(path);
