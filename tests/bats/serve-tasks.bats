@@ -141,3 +141,40 @@ teardown() {
 		"$BATS_TEST_TMPDIR/replies" | sort -u >"$BATS_TEST_TMPDIR/records"
 	seq 1000 | sed 's/^/r/' | sort | cmp - "$BATS_TEST_TMPDIR/records"
 }
+
+@test "serve tasks: on NATS with JetStream, stored, run and answered the same way" {
+	command -v nats-server >/dev/null || skip "nats-server is not installed"
+	log="$BATS_TEST_TMPDIR/nats.log"
+	for _ in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 40000))
+		nats-server -a 127.0.0.1 -p "$port" -js \
+			-sd "$BATS_TEST_TMPDIR/jetstream" >"$log" 2>&1 3>&- &
+		nats=$!
+		serve_track "$nats"
+		for _ in $(seq 50); do
+			grep -q "Server is ready" "$log" && break 2
+			kill -0 "$nats" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$nats" 2>/dev/null || true
+		wait "$nats" 2>/dev/null || true
+		nats=
+	done
+	[ -n "$nats" ] || { cat "$log"; return 1; }
+	bus="nats://127.0.0.1:$port"
+	serve_start "${SERVE_AGENTS[@]}" "${TASKS[@]}" --url "$bus"
+	http POST /tasks '{"type":"chat","message":"hello","priority":"high"}'
+	[ "$status_code" = 201 ]
+	id=$(printf '%s' "$output" | jq -r .data.task_id)
+	wait_task "$id"
+	printf '%s' "$output" | jq -e '.data.status == "completed" and
+		.data.result.intent == "greeting"'
+	http GET /health
+	printf '%s' "$output" | jq -e '.components.bus.backend == "nats" and
+		.components.bus.status == "ok"'
+	serve_stop
+	run --separate-stderr mas-bus sub tasks.done --from-start --url "$bus"
+	output_jq -s --arg id "$id" 'length == 1 and .[0].correlation_id == $id'
+	kill "$nats"
+	wait "$nats" || true
+}
