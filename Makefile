@@ -14,7 +14,8 @@ CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
 MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' -iquote lib $(WARN)
-LIBS     := -ljq -lsqlite3 -lnats -lstemmer -lutf8proc -llinear -lpthread -ldl -lm
+LIBS     := -ljq -lsqlite3 -lnats -lstemmer -lutf8proc -llinear \
+            -lmicrohttpd -lpthread -ldl -lm
 
 ifeq ($(SANITIZE),1)
 MASFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -70,6 +71,14 @@ BUILD_FLAGS := $(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) $(LDFLAGS) $(LIBS)
 
 lib/%.o: lib/%.c $(wildcard lib/*.h) .build-flags
 	$(call say,CC,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -c -o $@ $<
+
+# mas-serve's OpenAPI document is written as JSON and built in as a C
+# string: each line quoted, backslashes and quotes escaped.
+lib/serve-openapi.inc: lib/serve-openapi.json
+	$(call say,GEN,$@)sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' \
+	    -e 's/^/"/' -e 's/$$/\\n"/' $< >$@.tmp && mv $@.tmp $@
+
+lib/serve-openapi.o: lib/serve-openapi.inc
 
 lib/libmas.a: $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $(LIB_OBJ)
@@ -159,8 +168,8 @@ uninstall:
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(MAN7))
 
 clean:
-	rm -rf bin lib/*.o lib/libmas.a tests/unit/bin tests/helpers/bin \
-	    .build-flags tests/fuzz/bin tests/fuzz/obj
+	rm -rf bin lib/*.o lib/*.inc lib/libmas.a tests/unit/bin \
+	    tests/helpers/bin .build-flags tests/fuzz/bin tests/fuzz/obj
 
 .PHONY: FORCE all deps check check-faults fuzz bench lint-man demo install \
         uninstall clean

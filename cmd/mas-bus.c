@@ -8,11 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include "agent.h"
 #include "bus.h"
-#include "clock.h"
+#include "bus-rpc.h"
 #include "cli.h"
 #include "coprocess.h"
 #include "id.h"
@@ -228,7 +227,6 @@ static void need_topic(struct bus_command *command, int pattern)
 		        pattern ? "; '*' a token, '>' the rest" : "");
 }
 
-/* A span continuing nothing, its traceparent in the envelope. */
 /* The record loop over the input files for a verb: lines are the
  * user's payloads, so they keep their ids or lack of them. */
 static struct mas_run_options input_records(struct bus_command *command,
@@ -275,16 +273,6 @@ static int publish(struct bus_command *command)
 	return status;
 }
 
-/* ENVELOPE's member KEY (borrows ENVELOPE), or invalid when it has
- * none or is no object: anyone may publish anything on a NATS subject,
- * or write a row into the store. */
-static jv member(jv envelope, const char *key)
-{
-	if (jv_get_kind(envelope) != JV_KIND_OBJECT)
-		return jv_invalid();
-	return jv_object_get(jv_copy(envelope), jv_string(key));
-}
-
 static void sub_fail(char *error)
 {
 	mas_die(MAS_EXIT_TEMPFAIL, "%s", error ? error : "bus failure");
@@ -305,13 +293,6 @@ static void sub_start(struct bus_command *command, struct mas_bus_sub *sub,
 		sub->visibility = command->visibility;
 	if (command->max_deliver > 0)
 		sub->max_deliver = command->max_deliver;
-}
-
-/* How long a fetch waits for a first message: with --follow a while
- * (then the loop looks again), else not at all. */
-static double fetch_wait(struct bus_command *command)
-{
-	return command->follow ? 1.0 : 0;
 }
 
 static int subscribe(struct bus_command *command)
@@ -337,116 +318,20 @@ static int subscribe(struct bus_command *command)
 
 /* ---- req: request and reply ---- */
 
-/* The reply in BATCH (consumed) whose correlation_id is ID, or
- * jv_invalid() when none is. */
-static jv find_reply(jv batch, const char *id)
-{
-	jv found = jv_invalid();
-
-	jv_array_foreach(batch, i, text) {
-		jv envelope = jv_parse(jv_string_value(text));
-		jv correlation = member(envelope, "correlation_id");
-
-		jv_free(text);
-		if (!jv_is_valid(found) &&
-		    jv_get_kind(correlation) == JV_KIND_STRING &&
-		    strcmp(jv_string_value(correlation), id) == 0) {
-			found = envelope;
-			envelope = jv_invalid();
-		}
-		jv_free(correlation);
-		jv_free(envelope);
-	}
-	jv_free(batch);
-	return found;
-}
-
-static jv await_reply(struct bus_command *command, struct mas_bus_sub *inbox,
-                      const char *id)
-{
-	double timeout = command->timeout > 0 ? command->timeout : 30;
-	double deadline = mas_clock_monotonic() + timeout;
-
-	for (;;) {
-		double left = deadline - mas_clock_monotonic();
-		char *error = NULL;
-		jv batch, reply;
-
-		if (mas_bus_fetch_wait(inbox, 64, left > 0 ? left : 0, &batch,
-		                       &error) < 0) {
-			jv failure = mas_fail(MAS_ERR_UPSTREAM_ERROR, "%s",
-			                      error ? error : "bus failure");
-			free(error);
-			jv_free(batch);
-			return failure;
-		}
-		reply = find_reply(batch, id);
-		if (jv_is_valid(reply))
-			return reply;
-		jv_free(reply);
-		if (mas_clock_monotonic() >= deadline)
-			return mas_fail(MAS_ERR_TIMEOUT, "no reply to %s on "
-			                "%s within %g s", id, inbox->pattern,
-			                timeout);
-	}
-}
-
-/* ENVELOPE (consumed) made a request: a private inbox to reply to. */
-static jv make_request(jv envelope, char *inbox, size_t size)
-{
-	jv id = jv_object_get(jv_copy(envelope), jv_string("id"));
-
-	snprintf(inbox, size, "_inbox.%s", jv_string_value(id));
-	envelope = jv_object_set(envelope, jv_string("type"),
-	                         jv_string("request"));
-	envelope = jv_object_set(envelope, jv_string("reply_to"),
-	                         jv_string(inbox));
-	return jv_object_set(envelope, jv_string("correlation_id"), id);
-}
-
 static void request_each(struct mas_run *run, jv record, void *data)
 {
 	struct bus_command *command = data;
-	struct mas_bus_sub inbox;
-	char name[64], *error = NULL;
-	jv envelope = mas_agent_input(&command->cli, record), id, reply;
+	jv payload = mas_agent_input(&command->cli, record), reply;
 
 	jv_free(record);
-	if (!jv_is_valid(envelope)) {
+	if (!jv_is_valid(payload)) {
 		mas_run_emit(run, mas_run_error_record(run,
-		             jv_invalid_get_msg(envelope)));
+		             jv_invalid_get_msg(payload)));
 		return;
 	}
-	envelope = make_request(mas_bus_envelope(&command->bus,
-	                        command->topic, command->priority, envelope),
-	                        name, sizeof(name));
-	id = jv_object_get(jv_copy(envelope), jv_string("id"));
-	/* Listen before asking, so a quick reply is not missed. */
-	if (mas_bus_sub_init(&inbox, &command->bus, name, NULL, 0, &error)) {
-		jv_free(envelope);
-		reply = mas_fail(MAS_ERR_UPSTREAM_ERROR, "%s",
-		                 error ? error : "bus failure");
-	} else if (mas_bus_publish(&command->bus, envelope, &error) < 0 ||
-	           mas_bus_commit(&command->bus, &error))
-		reply = mas_fail(MAS_ERR_UPSTREAM_ERROR, "%s",
-		                 error ? error : "bus failure");
-	else
-		reply = await_reply(command, &inbox, jv_string_value(id));
-	mas_bus_sub_release(&inbox);
-	free(error);
-	jv_free(id);
-	if (jv_is_valid(reply) && command->payload) {
-		jv payload = member(reply, "payload");
-
-		jv_free(reply);
-		/* permanent: asking again gets the same responder */
-		reply = jv_is_valid(payload) ? payload : jv_invalid_with_msg(
-			jv_object_set(mas_error(MAS_ERR_UPSTREAM_ERROR, "the "
-			                        "reply has no payload"),
-			              jv_string("transient"), jv_false()));
-		if (!jv_is_valid(reply))
-			jv_free(payload);
-	}
+	reply = mas_bus_request(&command->bus, command->topic,
+	                        command->priority, payload,
+	                        command->timeout > 0 ? command->timeout : 30);
 	if (!jv_is_valid(reply))
 		reply = mas_run_error_record(run, jv_invalid_get_msg(reply));
 	mas_run_emit(run, reply);
@@ -464,19 +349,6 @@ static int request(struct bus_command *command)
 
 /* ---- serve: a worker around a co-process ---- */
 
-/* One line in, one line out: the answer, or jv_invalid() when the
- * co-process died or wrote a line that is not JSON. */
-static jv ask(struct mas_coprocess *child, jv payload)
-{
-	size_t length, answer_length;
-	char *line = mas_json_dump_text(payload, &length);
-	char *answer = mas_coprocess_ask(child, line, length, &answer_length);
-
-	free(line);
-	return answer ? jv_parse_sized(answer, (int)answer_length) :
-	       jv_invalid();
-}
-
 /* COMMAND's words after --, NULL-terminated, as execvp wants them. */
 static char **serve_argv(struct bus_command *command)
 {
@@ -490,129 +362,26 @@ static char **serve_argv(struct bus_command *command)
 	return argv;
 }
 
-/* The reply to REQUEST (borrowed) carrying ANSWER (consumed).  Its id is
- * the request's with "-reply" added, so a request served twice after a
- * crash is answered once: the log stores an id once. */
-static jv make_reply(struct bus_command *command, jv request, jv answer)
+/* One request's payload through the co-process, one line in, one line
+ * out; the co-process dying, or answering with a line that is not
+ * JSON, stops the worker. */
+static jv ask(void *data, jv request)
 {
-	jv id = jv_object_get(jv_copy(request), jv_string("id"));
-	jv to = jv_object_get(jv_copy(request), jv_string("reply_to"));
-	jv topic = jv_object_get(jv_copy(request), jv_string("topic"));
-	jv reply;
+	struct mas_coprocess *child = data;
+	size_t length, answer_length;
+	char *line = mas_json_dump_text(jv_object_get(request,
+	                                              jv_string("payload")),
+	                                &length);
+	char *answer = mas_coprocess_ask(child, line, length, &answer_length);
+	jv parsed = answer ? jv_parse_sized(answer, (int)answer_length)
+	                   : jv_invalid();
 
-	if (jv_get_kind(to) != JV_KIND_STRING ||
-	    !mas_bus_topic_valid(jv_string_value(to), 0)) {
-		jv_free(to);
-		to = jv_string_fmt("%s.done", jv_string_value(topic));
-	}
-	reply = mas_bus_envelope(&command->bus, jv_string_value(to),
-	                         MAS_BUS_NORMAL, answer);
-	reply = jv_object_set(reply, jv_string("id"),
-	                      jv_string_fmt("%s-reply", jv_string_value(id)));
-	reply = jv_object_set(reply, jv_string("type"), jv_string("response"));
-	reply = jv_object_set(reply, jv_string("correlation_id"), id);
-	jv_free(to);
-	jv_free(topic);
-	return reply;
-}
-
-static int is_response(jv envelope)
-{
-	jv type = member(envelope, "type");
-	int yes = jv_get_kind(type) == JV_KIND_STRING &&
-	          strcmp(jv_string_value(type), "response") == 0;
-
-	jv_free(type);
-	return yes;
-}
-
-/* Whether REQUEST (borrowed) can be answered: an object with a string
- * id and topic, as every envelope mas publishes. */
-static int is_request(jv request)
-{
-	jv id = member(request, "id"), topic = member(request, "topic");
-	int yes = jv_get_kind(id) == JV_KIND_STRING &&
-	          jv_get_kind(topic) == JV_KIND_STRING;
-
-	jv_free(id);
-	jv_free(topic);
-	return yes;
-}
-
-/* Answer one request through CHILD and publish the reply. */
-static void serve_one(struct bus_command *command,
-                      struct mas_coprocess *child, jv text)
-{
-	jv request = jv_parse(jv_string_value(text));
-	char *error = NULL;
-	jv answer;
-
-	if (is_response(request)) {
-		jv_free(text);
-		jv_free(request); /* our own replies, if the pattern matches */
-		return;
-	}
-	if (!is_request(request)) {
-		mas_warn("serve: skipped a message that is not an envelope "
-		         "with a string id and topic: %.200s",
-		         jv_string_value(text));
-		jv_free(text);
-		jv_free(request);
-		return;
-	}
-	jv_free(text);
-	answer = ask(child, jv_object_get(jv_copy(request),
-	                                  jv_string("payload")));
-	if (!jv_is_valid(answer)) {
-		jv_free(answer);
-		jv_free(request);
-		mas_die(MAS_EXIT_TEMPFAIL, "serve: %s ended or did not answer "
-		        "with a JSON line", command->cli.files[0]);
-	}
-	if (mas_bus_publish(&command->bus, make_reply(command, request,
-	                                              answer), &error) < 0)
-		sub_fail(error);
-	mas_metrics_count("mas_bus_served_total", "Requests answered.",
-	                  NULL, 1);
-	jv_free(request);
-}
-
-static void serve_loop(struct bus_command *command, struct mas_bus_sub *sub,
-                       struct mas_coprocess *child)
-{
-	long done = 0;
-	char *error = NULL;
-
-	/* A worker claims what it can start soon (--prefetch, default
-	 * one): claims beyond that wait behind a slow command while
-	 * other workers idle. */
-	long prefetch = command->prefetch ? (long)command->prefetch : 1;
-
-	while (!command->count || done < command->count) {
-		long want = command->count ? command->count - done : prefetch;
-		size_t max = (size_t)(want > prefetch ? prefetch : want);
-		jv batch;
-		long count = mas_bus_fetch_wait(sub, max, fetch_wait(command),
-		                                &batch, &error);
-
-		if (count < 0)
-			sub_fail(error);
-		/* The batch's replies in one transaction (SQLite) or one
-		 * wait for the server's acks (NATS). */
-		if (count > 0 && mas_bus_begin(&command->bus, &error))
-			sub_fail(error);
-		jv_array_foreach(batch, i, text)
-			serve_one(command, child, text);
-		jv_free(batch);
-		if (count > 0 && mas_bus_commit(&command->bus, &error))
-			sub_fail(error);
-		/* Acknowledged only now that every reply is stored. */
-		if (mas_bus_ack(sub, &error))
-			sub_fail(error);
-		done += count;
-		if (count == 0 && !command->follow)
-			break;
-	}
+	free(line);
+	if (jv_is_valid(parsed))
+		return parsed;
+	jv_free(parsed);
+	return mas_fail(MAS_ERR_UPSTREAM_ERROR, "serve: %s ended or did not "
+	                "answer with a JSON line", child->argv[0]);
 }
 
 static int serve(struct bus_command *command)
@@ -636,7 +405,9 @@ static int serve(struct bus_command *command)
 	mas_coprocess_init(&child, "mas-bus", argv);
 	if (mas_coprocess_start(&child, &error) != 0)
 		mas_die(MAS_EXIT_TEMPFAIL, "serve: %s", error);
-	serve_loop(command, &sub, &child);
+	if (mas_bus_serve(&sub, command->count, command->follow, ask, &child,
+	                  &error))
+		sub_fail(error);
 	mas_bus_sub_release(&sub);
 	status = mas_coprocess_stop(&child, 0);
 	mas_coprocess_release(&child);

@@ -303,6 +303,12 @@ static int connect_to(struct nats_bus *nats, int jetstream, char **error)
 
 static void nats_close(struct mas_bus *bus);
 
+/* Buses open in this process: libnats is shut down (nats_CloseAndWait,
+ * which waits for every connection) only when the last one closes, for
+ * a process with a bus per thread (mas-serve). */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static int open_count;
+
 static int nats_open(struct mas_bus *bus, const struct mas_config *config,
                      const char *url, int *usage, char **error)
 {
@@ -311,6 +317,9 @@ static int nats_open(struct mas_bus *bus, const struct mas_config *config,
 
 	if (!nats)
 		return mas_error_set(error, "out of memory");
+	pthread_mutex_lock(&open_lock);
+	open_count++;
+	pthread_mutex_unlock(&open_lock);
 	pthread_mutex_init(&nats->lock, NULL);
 	bus->state = nats;
 	if (parse_url(nats, url, &jetstream, usage, error) ||
@@ -379,7 +388,10 @@ static void nats_close(struct mas_bus *bus)
 	jsCtx_Destroy(nats->js);
 	/* libnats' own threads and memory, so nothing looks leaked; its
 	 * reader thread may still be handling a message: wait for it. */
-	nats_CloseAndWait(WAIT_MS);
+	pthread_mutex_lock(&open_lock);
+	if (--open_count == 0)
+		nats_CloseAndWait(WAIT_MS);
+	pthread_mutex_unlock(&open_lock);
 	for (size_t i = 0; i < nats->stream_count; i++)
 		free(nats->streams[i]);
 	free(nats->streams);

@@ -69,7 +69,6 @@ static const char *const statement_sql[S_STATEMENTS] = {
 
 struct sqlite_bus {
 	struct mas_store store;
-	double busy_since;    /* when the wait for the lock began */
 	sqlite3_stmt *insert; /* publish's, kept between calls */
 	int batch_open;       /* between begin and commit */
 	int writing;          /* the batch's transaction has begun */
@@ -96,27 +95,6 @@ static int db_fail(struct mas_bus *bus, char **error, const char *what)
 	                     sqlite3_errmsg(db->store.db));
 }
 
-/*
- * Wait for the write lock in short steps.  SQLite's own busy handler
- * sleeps longer and longer (up to 100 ms), so a member that lost the
- * lock once keeps losing it to one that takes it again within a
- * millisecond, and a group's work goes to one member; retrying every
- * 200 us lets the waiting member in at the first gap.
- */
-static int busy_wait(void *data, int count)
-{
-	struct sqlite_bus *db = data;
-	struct timespec pause = { 0, 200000 };
-	double now = mas_clock_monotonic();
-
-	if (count == 0)
-		db->busy_since = now;
-	if ((now - db->busy_since) * 1000 > mas_store_busy_timeout_ms())
-		return 0;
-	nanosleep(&pause, NULL);
-	return 1;
-}
-
 static int sqlite_open(struct mas_bus *bus, const struct mas_config *config,
                        const char *url, int *usage, char **error)
 {
@@ -134,7 +112,7 @@ static int sqlite_open(struct mas_bus *bus, const struct mas_config *config,
 		free(db);
 		return rc; /* MAS_STORE_BUSY or _FULL say "later" */
 	}
-	sqlite3_busy_handler(db->store.db, busy_wait, db);
+	mas_store_wait_briefly(&db->store);
 	bus->state = db;
 	return 0;
 }

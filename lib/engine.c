@@ -175,7 +175,56 @@ void mas_engine_setup(struct mas_engine *engine)
 	engine->llm = mas_llm_new(options, &error);
 	if (!engine->llm)
 		mas_die(MAS_EXIT_USAGE, "%s", error);
-	mas_metrics_add_collector(collect_llm, engine);
+	if (!engine->per_thread)
+		mas_metrics_add_collector(collect_llm, engine);
+}
+
+/* Add NOW - BEFORE of one counter to the metrics. */
+static void add_delta(const char *name, const char *help, const char *labels,
+                      double now, double before)
+{
+	if (now > before)
+		mas_metrics_count(name, help, labels, now - before);
+}
+
+void mas_engine_count(struct mas_engine *engine)
+{
+	struct mas_llm_stats now, *was = &engine->counted;
+	char labels[64];
+
+	if (!engine->llm || !mas_metrics_enabled())
+		return;
+	mas_llm_get_stats(engine->llm, &now);
+	add_delta("mas_llm_requests_total", "Model requests answered, by "
+	          "outcome (cache hits included).", "outcome=\"ok\"",
+	          (double)(now.requests - now.failures),
+	          (double)(was->requests - was->failures));
+	add_delta("mas_llm_requests_total", "Model requests answered, by "
+	          "outcome (cache hits included).", "outcome=\"error\"",
+	          (double)now.failures, (double)was->failures);
+	add_delta("mas_llm_cache_hits_total", "Model requests answered from "
+	          "the cache.", NULL, (double)now.cache_hits,
+	          (double)was->cache_hits);
+	add_delta("mas_llm_cache_misses_total", "Model requests not in the "
+	          "cache.", NULL, (double)now.cache_misses,
+	          (double)was->cache_misses);
+	add_delta("mas_llm_retries_total", "HTTP attempts after the first.",
+	          NULL, (double)now.retries, (double)was->retries);
+	add_delta("mas_llm_tokens_total", "Tokens spent, by kind.",
+	          "kind=\"prompt\"", (double)now.prompt_tokens,
+	          (double)was->prompt_tokens);
+	add_delta("mas_llm_tokens_total", "Tokens spent, by kind.",
+	          "kind=\"completion\"", (double)now.completion_tokens,
+	          (double)was->completion_tokens);
+	for (int c = 0; c <= MAS_ERR_INTERNAL; c++) {
+		snprintf(labels, sizeof(labels), "code=\"%s\"",
+		         mas_error_code_name((enum mas_error_code)c));
+		add_delta("mas_llm_failures_total", "Model requests that "
+		          "failed, by code.", labels,
+		          (double)now.failures_by_code[c],
+		          (double)was->failures_by_code[c]);
+	}
+	*was = now;
 }
 
 size_t mas_engine_jobs(const struct mas_engine *engine)
@@ -253,8 +302,10 @@ jv mas_engine_settle(const struct mas_engine *engine, jv result, jv outcome)
 
 void mas_engine_release(struct mas_engine *engine)
 {
-	if (engine->llm && mas_metrics_enabled())
+	if (engine->llm && mas_metrics_enabled() && !engine->per_thread)
 		collect_llm(engine);
+	else if (engine->llm)
+		mas_engine_count(engine);
 	mas_llm_free(engine->llm);
 	engine->llm = NULL;
 	if (engine->store_open)

@@ -39,6 +39,11 @@ struct mas_engine {
 	int store_open;
 	struct mas_store store;
 	struct mas_llm *llm;          /* NULL: the embedded engine */
+	/* Set before mas_engine_setup by a program with an engine per
+	 * thread (mas-serve): no collector reads the client from another
+	 * thread; mas_engine_count adds its figures instead. */
+	int per_thread;
+	struct mas_llm_stats counted; /* what mas_engine_count added */
 };
 
 extern const struct argp mas_engine_argp;
@@ -69,6 +74,13 @@ void mas_engine_wait(struct mas_run *run, int timeout_ms, int fd,
  * (jv_invalid_with_msg).  OUTCOME is consumed.
  */
 jv mas_engine_settle(const struct mas_engine *engine, jv result, jv outcome);
+
+/*
+ * Add to the metrics what ENGINE's client did since the last call, from
+ * the thread that drives it: the engines of many threads then sum into
+ * one set of counters.  Nothing without a model.
+ */
+void mas_engine_count(struct mas_engine *engine);
 
 void mas_engine_release(struct mas_engine *engine);
 

@@ -610,6 +610,16 @@ static void setup_chat(struct mas_flow *flow, struct mas_flow_node *node)
 	node->default_output = "chat";
 }
 
+struct mas_chat_options *mas_flow_agent_chat_options(
+	struct mas_flow_node *node)
+{
+	struct chat_node *c = node->agent;
+
+	if (node->release != chat_release || !c || !c->chat)
+		return NULL;
+	return &c->options;
+}
+
 /* ---- the agents ---- */
 
 void mas_flow_agent_setup(struct mas_flow *flow, struct mas_flow_node *node)

@@ -14,6 +14,7 @@
 #ifndef MAS_FLOW_AGENT_H
 #define MAS_FLOW_AGENT_H
 
+#include "chat.h"
 #include "flow.h"
 
 /*
@@ -23,6 +24,16 @@
  * "research", "chat").  Problems are reported with mas_flow_problem.
  */
 void mas_flow_agent_setup(struct mas_flow *flow, struct mas_flow_node *node);
+
+/*
+ * The options NODE's chat agent reads at every record, for a program
+ * that runs an "agent chat" node itself: mas-serve gives it session
+ * memory (a flow never keeps sessions: its state store holds a write
+ * transaction open) and, to stream a model's reply, on_text.  NULL when
+ * NODE is not an "agent chat" node whose knowledge base loaded.
+ */
+struct mas_chat_options *mas_flow_agent_chat_options(
+	struct mas_flow_node *node);
 
 /*
  * Set up NODE, an MAS_FLOW_LLM node: "llm TEMPLATE" (a file named

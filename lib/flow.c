@@ -43,16 +43,17 @@ static char *copy(const char *text, size_t length)
 void mas_flow_problem(struct mas_flow *flow, int line, const char *format,
                       ...)
 {
+	FILE *out = flow->problem_log ? flow->problem_log : stderr;
 	va_list ap;
 
 	if (line > 0)
-		fprintf(stderr, "%s:%d: ", flow->path, line);
+		fprintf(out, "%s:%d: ", flow->path, line);
 	else
-		fprintf(stderr, "%s: ", flow->path);
+		fprintf(out, "%s: ", flow->path);
 	va_start(ap, format);
-	vfprintf(stderr, format, ap);
+	vfprintf(out, format, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fputc('\n', out);
 	flow->problems++;
 }
 

@@ -87,11 +87,13 @@ struct mas_flow {
 	const struct mas_engine *engine;
 	int problems;             /* how many were reported */
 	int syntax_only;          /* read by mas_flow_parse: cannot run */
+	FILE *problem_log;        /* where they are printed; NULL: stderr
+	                           * (mas-serve keeps them to report) */
 	struct mas_flow_runner *runner; /* flow-run.c's, while running */
 };
 
-/* Report a problem of FLOW's file at LINE (0: none) on stderr as
- * "PATH:LINE: message", and count it. */
+/* Report a problem of FLOW's file at LINE (0: none) as "PATH:LINE:
+ * message" on FLOW->problem_log (stderr when NULL), and count it. */
 void mas_flow_problem(struct mas_flow *flow, int line, const char *format,
                       ...) __attribute__((format(printf, 3, 4)));
 

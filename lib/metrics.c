@@ -1,8 +1,15 @@
 /*
  * metrics.c — Prometheus text format, written atomically (see metrics.h).
+ *
+ * One lock guards the series: a server's threads count at once.  A
+ * series is found through a small open-addressed index of its name and
+ * labels, not a scan, since a server counts every request and a scan
+ * held under the lock would make its threads queue for it.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,16 +44,21 @@ struct series {
 static struct {
 	char *path;
 	char *program;
+	int memory;                /* kept for mas_metrics_text, no file */
 	struct series *series;
 	size_t count, capacity;
+	size_t *index;             /* series number + 1, 0: free; by hash */
+	size_t index_size;         /* a power of two, > 2 * capacity */
 	double last_write;
 	struct { void (*collect)(void *); void *data; } collectors[MAX_COLLECTORS];
 	size_t collector_count;
 } metrics;
 
+static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int mas_metrics_enabled(void)
 {
-	return metrics.path != NULL;
+	return metrics.path != NULL || metrics.memory;
 }
 
 /* PATH with every "%p" replaced by PROGRAM, so that the programs of one
@@ -101,7 +113,8 @@ int mas_metrics_init(const char *program, const struct mas_config *config,
 		return -1;
 	}
 	free(folder);
-	metrics.program = strdup(program);
+	if (!metrics.program)
+		metrics.program = strdup(program);
 	metrics.last_write = mas_clock_monotonic();
 	/* A run that ends early (exit 2, 74, a closed stdout) still leaves
 	 * its figures. */
@@ -109,31 +122,102 @@ int mas_metrics_init(const char *program, const struct mas_config *config,
 	return 0;
 }
 
+int mas_metrics_keep(const char *program)
+{
+	pthread_mutex_lock(&metrics_lock);
+	if (!metrics.program)
+		metrics.program = strdup(program);
+	metrics.memory = metrics.program != NULL;
+	pthread_mutex_unlock(&metrics_lock);
+	return metrics.memory ? 0 : -1;
+}
+
+/* FNV-1a over the name, a NUL, then the labels. */
+static uint64_t series_hash(const char *name, const char *labels)
+{
+	uint64_t hash = 0xcbf29ce484222325u;
+
+	for (const char *p = name; *p; p++)
+		hash = (hash ^ (unsigned char)*p) * 0x100000001b3u;
+	hash *= 0x100000001b3u;
+	for (const char *p = labels; *p; p++)
+		hash = (hash ^ (unsigned char)*p) * 0x100000001b3u;
+	return hash;
+}
+
+/* The slot of NAME and LABELS in the index: where the series is, or
+ * the free slot where it would go. */
+static size_t slot_of(const char *name, const char *labels)
+{
+	size_t mask = metrics.index_size - 1;
+	size_t slot = (size_t)series_hash(name, labels) & mask;
+
+	while (metrics.index[slot]) {
+		const struct series *s = &metrics.series[metrics.index[slot]
+		                                         - 1];
+		if (strcmp(s->name, name) == 0 &&
+		    strcmp(s->labels, labels) == 0)
+			break;
+		slot = (slot + 1) & mask;
+	}
+	return slot;
+}
+
+/* Room for one more series, the index kept under half full. */
+static int grow(void)
+{
+	size_t capacity = metrics.capacity ? metrics.capacity * 2 : 32;
+	struct series *series;
+	size_t *index;
+
+	if (metrics.count < metrics.capacity)
+		return 0;
+	series = realloc(metrics.series, capacity * sizeof(*series));
+	if (!series)
+		return -1;
+	metrics.series = series;
+	index = calloc(capacity * 4, sizeof(*index));
+	if (!index)
+		return -1;
+	free(metrics.index);
+	metrics.index = index;
+	metrics.index_size = capacity * 4;
+	metrics.capacity = capacity;
+	for (size_t i = 0; i < metrics.count; i++)
+		metrics.index[slot_of(metrics.series[i].name,
+		                      metrics.series[i].labels)] = i + 1;
+	return 0;
+}
+
+/* The series NAME{LABELS}, made on first use; NULL when memory is
+ * short.  The caller holds the lock. */
 static struct series *find(const char *name, const char *labels,
                            enum kind kind, const char *help)
 {
 	struct series *series;
+	size_t slot;
 
 	labels = labels ? labels : "";
-	for (size_t i = 0; i < metrics.count; i++)
-		if (strcmp(metrics.series[i].name, name) == 0 &&
-		    strcmp(metrics.series[i].labels, labels) == 0)
-			return &metrics.series[i];
-	if (metrics.count == metrics.capacity) {
-		size_t capacity = metrics.capacity ? metrics.capacity * 2 : 32;
-		void *grown = realloc(metrics.series,
-		                      capacity * sizeof(*metrics.series));
-		if (!grown)
-			return NULL;
-		metrics.series = grown;
-		metrics.capacity = capacity;
+	if (metrics.index_size) {
+		slot = slot_of(name, labels);
+		if (metrics.index[slot])
+			return &metrics.series[metrics.index[slot] - 1];
 	}
-	series = &metrics.series[metrics.count++];
+	if (grow() != 0)
+		return NULL;
+	series = &metrics.series[metrics.count];
 	memset(series, 0, sizeof(*series));
 	series->name = strdup(name);
 	series->help = strdup(help);
 	series->labels = strdup(labels);
 	series->kind = kind;
+	if (!series->name || !series->help || !series->labels) {
+		free(series->name);
+		free(series->help);
+		free(series->labels);
+		return NULL;
+	}
+	metrics.index[slot_of(name, labels)] = ++metrics.count;
 	return series;
 }
 
@@ -142,11 +226,13 @@ void mas_metrics_count(const char *name, const char *help,
 {
 	struct series *series;
 
-	if (!metrics.path)
+	if (!mas_metrics_enabled())
 		return;
+	pthread_mutex_lock(&metrics_lock);
 	series = find(name, labels, COUNTER, help);
 	if (series)
 		series->value += by;
+	pthread_mutex_unlock(&metrics_lock);
 }
 
 void mas_metrics_set(const char *name, const char *type, const char *help,
@@ -154,12 +240,14 @@ void mas_metrics_set(const char *name, const char *type, const char *help,
 {
 	struct series *series;
 
-	if (!metrics.path)
+	if (!mas_metrics_enabled())
 		return;
+	pthread_mutex_lock(&metrics_lock);
 	series = find(name, labels,
 	              strcmp(type, "gauge") == 0 ? GAUGE : COUNTER, help);
 	if (series)
 		series->value = value;
+	pthread_mutex_unlock(&metrics_lock);
 }
 
 void mas_metrics_observe(const char *name, const char *help,
@@ -167,25 +255,54 @@ void mas_metrics_observe(const char *name, const char *help,
 {
 	struct series *series;
 
-	if (!metrics.path)
+	if (!mas_metrics_enabled())
 		return;
+	pthread_mutex_lock(&metrics_lock);
 	series = find(name, labels, HISTOGRAM, help);
-	if (!series)
-		return;
-	series->value += seconds;
-	series->count++;
-	for (size_t b = 0; b < BUCKETS; b++)
-		if (seconds <= buckets[b])
-			series->bucket[b]++;
+	if (series) {
+		series->value += seconds;
+		series->count++;
+		for (size_t b = 0; b < BUCKETS; b++)
+			if (seconds <= buckets[b])
+				series->bucket[b]++;
+	}
+	pthread_mutex_unlock(&metrics_lock);
 }
 
 void mas_metrics_add_collector(void (*collect)(void *data), void *data)
 {
+	pthread_mutex_lock(&metrics_lock);
 	if (metrics.collector_count < MAX_COLLECTORS) {
 		metrics.collectors[metrics.collector_count].collect = collect;
 		metrics.collectors[metrics.collector_count].data = data;
 		metrics.collector_count++;
 	}
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+void mas_metrics_remove_collector(void (*collect)(void *data), void *data)
+{
+	size_t kept = 0;
+
+	pthread_mutex_lock(&metrics_lock);
+	for (size_t i = 0; i < metrics.collector_count; i++)
+		if (metrics.collectors[i].collect != collect ||
+		    metrics.collectors[i].data != data)
+			metrics.collectors[kept++] = metrics.collectors[i];
+	metrics.collector_count = kept;
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+/* The collectors run outside the lock: they set series themselves. */
+static void run_collectors(void)
+{
+	size_t count;
+
+	pthread_mutex_lock(&metrics_lock);
+	count = metrics.collector_count;
+	pthread_mutex_unlock(&metrics_lock);
+	for (size_t i = 0; i < count; i++)
+		metrics.collectors[i].collect(metrics.collectors[i].data);
 }
 
 /* ---- writing ---- */
@@ -253,13 +370,33 @@ static void print_all(FILE *out)
 	}
 }
 
+char *mas_metrics_text(size_t *length)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out;
+
+	run_collectors();
+	out = open_memstream(&text, &size);
+	if (!out)
+		return NULL;
+	pthread_mutex_lock(&metrics_lock);
+	print_all(out);
+	pthread_mutex_unlock(&metrics_lock);
+	if (fclose(out) != 0) {
+		free(text);
+		return NULL;
+	}
+	*length = size;
+	return text;
+}
+
 static void write_file(void)
 {
 	char *temporary = NULL;
 	FILE *out;
 
-	for (size_t i = 0; i < metrics.collector_count; i++)
-		metrics.collectors[i].collect(metrics.collectors[i].data);
+	run_collectors();
 	if (asprintf(&temporary, "%s.%ld.tmp", metrics.path,
 	             (long)getpid()) < 0)
 		return;
@@ -269,7 +406,9 @@ static void write_file(void)
 		free(temporary);
 		return;
 	}
+	pthread_mutex_lock(&metrics_lock);
 	print_all(out);
+	pthread_mutex_unlock(&metrics_lock);
 	/* Renamed only when whole: a scraper never reads half a file. */
 	if (fclose(out) != 0 || rename(temporary, metrics.path) != 0) {
 		mas_warn("--metrics-file %s: %s", metrics.path,
@@ -289,15 +428,17 @@ void mas_metrics_tick(void)
 
 void mas_metrics_shutdown(void)
 {
-	if (!metrics.path)
+	if (!mas_metrics_enabled())
 		return;
-	write_file();
+	if (metrics.path)
+		write_file();
 	for (size_t i = 0; i < metrics.count; i++) {
 		free(metrics.series[i].name);
 		free(metrics.series[i].help);
 		free(metrics.series[i].labels);
 	}
 	free(metrics.series);
+	free(metrics.index);
 	free(metrics.path);
 	free(metrics.program);
 	memset(&metrics, 0, sizeof(metrics));

@@ -13,10 +13,13 @@
  * LABELS below is the rest of the label set, already formatted
  * ('code="TIMEOUT"'), or NULL; label values must come from a small set
  * (codes, step names), never from records.  Without a file every call is
- * a no-op.
+ * a no-op, unless a server keeps them to serve them (mas_metrics_keep).
+ * Every call may come from any thread.
  */
 #ifndef MAS_METRICS_H
 #define MAS_METRICS_H
+
+#include <stddef.h>
 
 #include "config.h"
 
@@ -25,6 +28,12 @@
 int mas_metrics_init(const char *program, const struct mas_config *config,
                      char **error);
 
+/* Keep metrics in memory for PROGRAM, file or not, to be served with
+ * mas_metrics_text (mas-serve's /metrics).  Returns 0, or -1 when memory
+ * is short. */
+int mas_metrics_keep(const char *program);
+
+/* Whether metrics are kept (a file, or mas_metrics_keep). */
 int mas_metrics_enabled(void);
 
 /* Add BY to counter NAME. */
@@ -43,6 +52,14 @@ void mas_metrics_observe(const char *name, const char *help,
 /* A function called before each write to refresh figures kept elsewhere
  * (with mas_metrics_set).  At most 8. */
 void mas_metrics_add_collector(void (*collect)(void *data), void *data);
+
+/* Every metric kept, in the text exposition format, after the
+ * collectors ran: malloc'd, its length in *LENGTH; NULL when memory is
+ * short. */
+char *mas_metrics_text(size_t *length);
+
+/* Forget a collector added with the same COLLECT and DATA. */
+void mas_metrics_remove_collector(void (*collect)(void *data), void *data);
 
 /* Write now if the last write is a few seconds old.  Cheap; the record
  * loop calls it for every record. */

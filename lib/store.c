@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "store.h"
 #include "mas.h"
 #include "banned.h"
@@ -112,6 +114,16 @@ static const char *const migrations[] = {
 	 * path it was read from (for people), model the model's bytes. */
 	"CREATE TABLE chat_model (key TEXT PRIMARY KEY, kb TEXT NOT NULL,"
 	"  created REAL NOT NULL, model BLOB NOT NULL);",
+	/* 10: mas-serve's tasks (serve-tasks.c): one row per task posted,
+	 * its state as its workers and the replies on tasks.done report
+	 * it, its result or error as JSON text. */
+	"CREATE TABLE serve_task (id TEXT PRIMARY KEY, type TEXT NOT NULL,"
+	"  flow TEXT, status TEXT NOT NULL, priority INTEGER NOT NULL,"
+	"  created REAL NOT NULL, started REAL, completed REAL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0, worker TEXT,"
+	"  result TEXT, error TEXT);"
+	"CREATE INDEX serve_task_status ON serve_task (status, created);"
+	"CREATE INDEX serve_task_created ON serve_task (created);",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -169,6 +181,27 @@ static int make_parents(const char *path, char **error)
 /* 0, or -1 (or a transient MAS_STORE_ status) with *ERROR set. */
 /* How long to wait for another process's lock (state.busy_timeout). */
 static int busy_timeout_ms = MAS_STORE_BUSY_TIMEOUT_MS;
+
+static int wait_briefly(void *data, int count)
+{
+	/* a connection waits on one thread at a time */
+	static _Thread_local double since;
+	struct timespec pause = { 0, 200000 };
+	double now = mas_clock_monotonic();
+
+	if (count == 0)
+		since = now;
+	if ((now - since) * 1000 > busy_timeout_ms)
+		return 0;
+	nanosleep(&pause, NULL);
+	return 1;
+}
+
+void mas_store_wait_briefly(struct mas_store *store)
+{
+	sqlite3_busy_handler(store->db, wait_briefly, NULL);
+}
+
 
 static int run_sql(sqlite3 *db, const char *sql, char **error,
                    const char *path)

@@ -81,6 +81,15 @@ int mas_store_open_configured(struct mas_store *store,
  */
 jv mas_store_unavailable_error(int status, const char *message);
 
+/*
+ * Wait for the write lock in short steps (200 us) rather than SQLite's
+ * own, which sleeps longer and longer (up to 100 ms): where several
+ * connections of one process or group take the lock in turn, a writer
+ * that lost it once would otherwise keep losing it to one that takes
+ * it again within a millisecond.  Still bounded by the busy timeout.
+ */
+void mas_store_wait_briefly(struct mas_store *store);
+
 /* The schema version this program migrates to. */
 int mas_store_schema_version(void);
 

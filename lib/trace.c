@@ -59,19 +59,34 @@ static struct {
 	char buffer[FILE_BUFFER];
 	size_t used;
 	double flushed;           /* when the buffer last went out */
-	uint64_t random_state;
-	struct mas_span *current;
+	pthread_mutex_t file_lock; /* the buffer, for a server's threads */
+	uint64_t seed;
 	int exporting;
 	struct exporter exporter;
-} tracer = { .fd = -1 };
+} tracer = { .fd = -1, .file_lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Each thread has its current span and its own id sequence: a span is
+ * made, used and ended by one thread (mas-serve runs agents on many). */
+static _Thread_local struct mas_span *current_span;
+static _Thread_local uint64_t random_state;
+static _Thread_local int random_seeded;
 
 /* ---- ids ---- */
 
-/* splitmix64: ids need to be unique, not secret; seeded per process
+/* splitmix64: ids need to be unique, not secret; seeded per thread
  * from getrandom so processes sharing a file never collide. */
 static uint64_t next_random(void)
 {
-	uint64_t z = (tracer.random_state += 0x9E3779B97F4A7C15u);
+	uint64_t z;
+
+	if (!random_seeded) {
+		if (getrandom(&random_state, sizeof(random_state),
+		              GRND_NONBLOCK) != sizeof(random_state))
+			random_state = tracer.seed ^ (uint64_t)(uintptr_t)
+			               &random_state;
+		random_seeded = 1;
+	}
+	z = (random_state += 0x9E3779B97F4A7C15u);
 
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
@@ -159,7 +174,7 @@ struct mas_span *mas_span_start(const char *name, struct mas_span *parent)
 	if (!span)
 		return NULL;
 	if (!parent)
-		parent = tracer.current;
+		parent = current_span;
 	if (parent) {
 		memcpy(span->trace_id, parent->trace_id, 16);
 		memcpy(span->parent_id, parent->span_id, 8);
@@ -246,15 +261,15 @@ void mas_span_traceparent(const struct mas_span *span,
 
 struct mas_span *mas_trace_set_current(struct mas_span *span)
 {
-	struct mas_span *previous = tracer.current;
+	struct mas_span *previous = current_span;
 
-	tracer.current = span;
+	current_span = span;
 	return previous;
 }
 
 struct mas_span *mas_trace_current(void)
 {
-	return tracer.current;
+	return current_span;
 }
 
 /* ---- the trace file ---- */
@@ -438,17 +453,19 @@ void mas_span_end(struct mas_span *span)
 	span->end_ns = now_ns();
 	if (tracer.fd >= 0) {
 		jv line = jv_dump_string(file_record(span), 0);
+		pthread_mutex_lock(&tracer.file_lock);
 		file_append(jv_string_value(line),
 		            (size_t)jv_string_length_bytes(jv_copy(line)));
-		jv_free(line);
 		/* A slow worker's spans reach the file within a second. */
 		if (mas_clock_monotonic() - tracer.flushed >= 1.0)
 			file_flush();
+		pthread_mutex_unlock(&tracer.file_lock);
+		jv_free(line);
 	}
 	if (tracer.exporting)
 		export_queue(span);
-	if (tracer.current == span)
-		tracer.current = NULL;
+	if (current_span == span)
+		current_span = NULL;
 	jv_free(span->attributes);
 	free(span->name);
 	free(span->message);
@@ -648,8 +665,10 @@ static int start_exporter(void)
 
 static void flush_at_exit(void)
 {
+	pthread_mutex_lock(&tracer.file_lock);
 	if (tracer.fd >= 0)
 		file_flush();
+	pthread_mutex_unlock(&tracer.file_lock);
 }
 
 int mas_trace_init(const char *program, const struct mas_config *config,
@@ -664,7 +683,7 @@ int mas_trace_init(const char *program, const struct mas_config *config,
 	tracer.service = strdup(service && *service ? service : program);
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
 		seed = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
-	tracer.random_state = seed;
+	tracer.seed = seed;
 	if (file) {
 		/* Spans buffered when a program exits early (exit 2, 74, a
 		 * closed stdout) still reach the file. */
@@ -715,11 +734,13 @@ static void stop_exporter(void)
 
 void mas_trace_shutdown(void)
 {
+	pthread_mutex_lock(&tracer.file_lock);
 	if (tracer.fd >= 0) {
 		file_flush();
 		close(tracer.fd);
 		tracer.fd = -1;
 	}
+	pthread_mutex_unlock(&tracer.file_lock);
 	if (tracer.exporting)
 		stop_exporter();
 	tracer.enabled = 0;

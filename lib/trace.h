@@ -19,8 +19,10 @@
  * trace.  With tracing off, spans are NULL and every call below is a
  * cheap no-op, and "traceparent" passes through untouched.
  *
- * Spans are not thread-safe: one thread makes and ends them (the record
- * loop's); the exporter thread only reads finished copies.
+ * A span belongs to the thread that made it, which sets attributes on
+ * it and ends it; each thread has its own current span.  Ended spans
+ * may come from any thread: the file and the exporter take them under
+ * a lock.
  */
 #ifndef MAS_TRACE_H
 #define MAS_TRACE_H

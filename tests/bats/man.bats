@@ -35,11 +35,58 @@ examples_of() {
 		    -e 's/\\&//g' -e 's/\\(dq/"/g'
 }
 
+# An example that starts a server ("mas-serve ... &") runs in the
+# background on a free port instead of localhost:8000, and the lines
+# after it reach it there; it is stopped when its page is done, and must
+# then exit 0.
+example_server_start() {
+	local command=${1%&}
+	command=${command//localhost:8000/127.0.0.1:0}
+	example_log="$BATS_TEST_TMPDIR/example-server.log"
+	sh -c "exec $command -v" 2>"$example_log" &
+	example_pid=$!
+	for _ in $(seq 300); do
+		example_port=$(sed -n \
+			's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' \
+			"$example_log")
+		[ -n "$example_port" ] && return 0
+		kill -0 "$example_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$example_log"
+	return 1
+}
+
+example_server_stop() {
+	local code=0
+	[ -n "${example_pid:-}" ] || return 0
+	kill -TERM "$example_pid"
+	wait "$example_pid" || code=$?
+	example_pid=
+	example_port=
+	return "$code"
+}
+
+teardown() {
+	if [ -n "${example_pid:-}" ]; then
+		kill -9 "$example_pid" 2>/dev/null || true
+	fi
+}
+
 @test "every example in every page runs and exits 0" {
 	count=0
 	for page in man/*.[157]; do
 		while IFS= read -r command; do
 			count=$((count + 1))
+			case $command in
+			'mas-serve '*'&')
+				example_server_start "$command" ||
+					{ echo "$page: $command"; return 1; }
+				continue ;;
+			esac
+			if [ -n "${example_port:-}" ]; then
+				command=${command//localhost:8000/127.0.0.1:$example_port}
+			fi
 			run --separate-stderr sh -c "$command"
 			if [ "$status" -ne 0 ]; then
 				echo "$page: exit $status: $command"
@@ -49,6 +96,8 @@ examples_of() {
 		done <<-EOF
 		$(examples_of "$page")
 		EOF
+		example_server_stop ||
+			{ echo "$page: the server exited $?"; return 1; }
 	done
 	[ "$count" -ge 5 ]
 }
