@@ -52,7 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mas_corpus corpus;
-	struct mas_corpus_stats stats = { 0, 0, 0 };
+	struct mas_corpus_stats stats = { 0 };
 	struct mas_index *index;
 	struct cut cut;
 	char *roots[1], *error = NULL;
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cut.size = size - 1;
 	mas_corpus_passages(cut.text, cut.size, on_passage, &cut);
 	roots[0] = (char *)fuzz_file(names[data[0] & 3], data + 1, size - 1);
-	FUZZ_ASSERT(mas_corpus_scan(&corpus, roots, 1, &error) == 0);
+	FUZZ_ASSERT(mas_corpus_scan(&corpus, roots, 1, NULL, &error) == 0);
 	index = mas_corpus_index(&corpus, &stats, &error);
 	FUZZ_ASSERT(index);
 	FUZZ_ASSERT(stats.files + stats.skipped <= 1);
