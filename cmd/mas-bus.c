@@ -318,22 +318,56 @@ static int subscribe(struct bus_command *command)
 
 /* ---- req: request and reply ---- */
 
+/* The error record for the request RECORD's ID (consumed; invalid when
+ * it had none) that failed with FAILURE (consumed): the request's id,
+ * so the caller can tell which. */
+static jv request_failed(struct mas_run *run, jv id, jv failure)
+{
+	jv record = mas_run_error_record(run, jv_invalid_get_msg(failure));
+
+	if (jv_is_valid(id) && jv_get_kind(id) != JV_KIND_NULL)
+		return jv_object_set(record, jv_string("id"), id);
+	jv_free(id);
+	return record;
+}
+
+/* The reply's payload, for --payload: anyone may answer on an inbox. */
+static jv reply_payload(jv reply)
+{
+	jv payload = jv_get_kind(reply) == JV_KIND_OBJECT ?
+	             jv_object_get(jv_copy(reply), jv_string("payload")) :
+	             jv_invalid();
+
+	jv_free(reply);
+	if (jv_is_valid(payload))
+		return payload;
+	jv_free(payload);
+	return jv_invalid_with_msg(jv_object_set(mas_error(
+		MAS_ERR_UPSTREAM_ERROR, "the reply has no payload"),
+		jv_string("transient"), jv_false()));
+}
+
 static void request_each(struct mas_run *run, jv record, void *data)
 {
 	struct bus_command *command = data;
+	jv id = jv_object_get(jv_copy(record), jv_string("id"));
 	jv payload = mas_agent_input(&command->cli, record), reply;
 
 	jv_free(record);
 	if (!jv_is_valid(payload)) {
-		mas_run_emit(run, mas_run_error_record(run,
-		             jv_invalid_get_msg(payload)));
+		mas_run_emit(run, request_failed(run, id, payload));
 		return;
 	}
 	reply = mas_bus_request(&command->bus, command->topic,
 	                        command->priority, payload,
 	                        command->timeout > 0 ? command->timeout : 30);
-	if (!jv_is_valid(reply))
-		reply = mas_run_error_record(run, jv_invalid_get_msg(reply));
+	if (jv_is_valid(reply) && command->payload)
+		reply = reply_payload(reply);
+	if (!jv_is_valid(reply)) {
+		mas_run_emit(run, request_failed(run, id, reply));
+		return;
+	}
+	jv_free(id);
 	mas_run_emit(run, reply);
 }
 
@@ -405,8 +439,8 @@ static int serve(struct bus_command *command)
 	mas_coprocess_init(&child, "mas-bus", argv);
 	if (mas_coprocess_start(&child, &error) != 0)
 		mas_die(MAS_EXIT_TEMPFAIL, "serve: %s", error);
-	if (mas_bus_serve(&sub, command->count, command->follow, ask, &child,
-	                  &error))
+	if (mas_bus_serve(&sub, command->count, command->follow,
+	                  command->prefetch, ask, &child, &error))
 		sub_fail(error);
 	mas_bus_sub_release(&sub);
 	status = mas_coprocess_stop(&child, 0);

@@ -196,8 +196,8 @@ static int answer_all(struct mas_bus *bus, const struct mas_bus_batch *batch,
 
 		if (!is_request(request)) {
 			/* acknowledged with the batch, never answered */
-			mas_warn("skipped a message that is not a request "
-			         "envelope: %.*s", len > 200 ? 200 : (int)len,
+			mas_warn("skipped a message that is not an envelope "
+			         "to answer: %.*s", len > 200 ? 200 : (int)len,
 			         text);
 			jv_free(request);
 			continue;
@@ -281,14 +281,18 @@ long mas_bus_serve_batch(struct mas_bus_sub *sub, size_t max, double wait,
 }
 
 int mas_bus_serve(struct mas_bus_sub *sub, long count, int follow,
-                  mas_bus_answer_fn answer, void *data, char **error)
+                  size_t prefetch, mas_bus_answer_fn answer, void *data,
+                  char **error)
 {
 	long done = 0;
+	/* A worker claims what it can start soon: claims beyond that wait
+	 * behind a slow command while the group's other workers idle. */
+	long batch = prefetch ? (long)prefetch : 1;
 
 	while (!count || done < count) {
-		long want = count ? count - done : 16;
-		long got = mas_bus_serve_batch(sub, (size_t)(want > 16 ? 16 :
-		                                             want),
+		long want = count ? count - done : batch;
+		long got = mas_bus_serve_batch(sub, (size_t)(want > batch ?
+		                                             batch : want),
 		                               follow ? 1.0 : 0, answer, data,
 		                               error);
 

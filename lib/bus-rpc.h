@@ -82,11 +82,14 @@ long mas_bus_serve_batch(struct mas_bus_sub *sub, size_t max, double wait,
                          char **error);
 
 /*
- * mas_bus_serve_batch in a loop: until COUNT messages (0: no limit) are
+ * mas_bus_serve_batch in a loop, PREFETCH requests a batch (0: one, what
+ * a worker can start at once, so that the workers of a group share slow
+ * requests as they free up): until COUNT messages (0: no limit) are
  * done, and, unless FOLLOW, until a fetch finds none.  Returns 0, or -1
  * with *ERROR.
  */
 int mas_bus_serve(struct mas_bus_sub *sub, long count, int follow,
+                  size_t prefetch,
                   mas_bus_answer_fn answer, void *data, char **error);
 
 #endif
