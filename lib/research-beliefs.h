@@ -27,6 +27,12 @@
 #define RESEARCH_MIN_GOOD 3
 #define RESEARCH_MIN_COVERAGE 0.6
 
+/* An answer rests on evidence whose confidence, the smaller of known and
+ * held (mas-research(1), CONFIDENCE), is at least this; below it the
+ * status is insufficient_evidence.  Chosen on the judged set of
+ * tests/bats/research-judged.bats. */
+#define RESEARCH_SUFFICIENT 0.7
+
 /* Pseudo-relevance feedback: terms from the top passages. */
 #define RESEARCH_FEEDBACK_PASSAGES 3
 #define RESEARCH_FEEDBACK_TERMS 5
@@ -60,6 +66,11 @@ struct evidence {
 	double s1;          /* the score of an average passage holding
 	                     * every query term once */
 	double coverage, strength, support, confidence;
+	double known;       /* the share of the query's weight in terms the
+	                     * corpus holds */
+	double held;        /* the largest share of that one passage of
+	                     * the window holds */
+	int sufficient;     /* confidence reaches RESEARCH_SUFFICIENT */
 	size_t good;        /* passages scoring at least half of s1 */
 	int thin;
 };

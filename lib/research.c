@@ -61,6 +61,8 @@ struct query_builder {
 	struct research *r;
 	double weight;
 	int original;
+	jv matched_cjk;     /* the query's CJK tokens the corpus holds */
+	jv unmatched_cjk;   /* and its CJK pairs it does not */
 };
 
 static void add_term(struct research *r, uint32_t term, double weight,
@@ -85,39 +87,98 @@ static void add_term(struct research *r, uint32_t term, double weight,
 		r->original_count = r->term_count;
 }
 
+/* The weight a query word the corpus lacks counts with: the largest
+ * idf, that of a term in no passage. */
+static double missing_weight(const struct research *r, double weight)
+{
+	double n = mas_index_passages(r->index);
+
+	return weight * log(1 + (n + 0.5) / 0.5);
+}
+
 static void query_token(void *user, const char *token, size_t length,
                         enum mas_text_token_kind kind)
 {
 	struct query_builder *q = user;
 	struct research *r = q->r;
 	int64_t term = mas_index_term(r->index, token, length);
+	jv text = jv_string_sized(token, (int)length);
 
 	r->query_tokens++;
 	if (term >= 0) {
 		add_term(r, (uint32_t)term, q->weight, q->original);
+		if (kind != MAS_TEXT_WORD && q->original)
+			q->matched_cjk = jv_array_append(q->matched_cjk,
+			                                 text);
+		else
+			jv_free(text);
 		return;
 	}
-	/* A CJK pair the corpus never holds is most likely a pair across a
-	 * word boundary ("在医"), not a missing subject: only words count
-	 * against coverage. */
-	if (kind == MAS_TEXT_WORD && q->original) {
-		double n = mas_index_passages(r->index);
-		r->missing_mass += q->weight * log(1 + (n + 0.5) / 0.5);
-		r->unmatched = jv_array_append(r->unmatched,
-		                               jv_string_sized(token,
-		                                               (int)length));
+	if (!q->original) {
+		jv_free(text);
+	} else if (kind == MAS_TEXT_WORD) {
+		r->missing_mass += missing_weight(r, q->weight);
+		r->unmatched = jv_array_append(r->unmatched, text);
+	} else {
+		q->unmatched_cjk = jv_array_append(q->unmatched_cjk, text);
 	}
+}
+
+/* Whether a token of MATCHED (borrowed) holds the character at C. */
+static int char_matched(jv matched, const char *c)
+{
+	int found = 0;
+
+	jv_array_foreach(matched, i, token) {
+		/* UTF-8 matches only on character boundaries */
+		found = found || strstr(jv_string_value(token), c);
+		jv_free(token);
+	}
+	return found;
+}
+
+/*
+ * A CJK pair the corpus never holds is either a pair across a word
+ * boundary ("在医" of "在医疗") or part of a subject the corpus lacks
+ * ("转型" of "数字化转型").  It is taken to straddle a boundary when one
+ * of its characters is in a pair of the query the corpus holds, and
+ * counts against coverage as a missing word otherwise.
+ */
+static void judge_unmatched_cjk(struct research *r, jv matched,
+                                jv unmatched)
+{
+	jv_array_foreach(unmatched, i, pair) {
+		const char *p = jv_string_value(pair), *end = p + strlen(p);
+		const char *second = p;
+		int boundary;
+		char first[8] = "";
+
+		mas_text_decode(&second, end);
+		memcpy(first, p, (size_t)(second - p));
+		boundary = char_matched(matched, first) ||
+		           char_matched(matched, second);
+		if (boundary) {
+			jv_free(pair);
+			continue;
+		}
+		r->missing_mass += missing_weight(r, 1.0);
+		r->unmatched = jv_array_append(r->unmatched, pair);
+	}
+	jv_free(matched);
+	jv_free(unmatched);
 }
 
 static void read_query(struct research *r, const char *domain)
 {
-	struct query_builder q = { r, 1.0, 1 };
+	struct query_builder q = { r, 1.0, 1, jv_array(), jv_array() };
 
 	mas_text_tokens(r->query, strlen(r->query), 0, query_token, &q);
+	q.original = 0;
 	if (domain) {
 		q.weight = RESEARCH_DOMAIN_WEIGHT;
 		mas_text_tokens(domain, strlen(domain), 0, query_token, &q);
 	}
+	judge_unmatched_cjk(r, q.matched_cjk, q.unmatched_cjk);
 	r->original_count = r->term_count;
 }
 
@@ -285,12 +346,36 @@ static void rank(struct research *r, struct round *round)
  * holding every query term once (strength), and the share of `want` that
  * scores at least half of S1 (support).
  */
+/* The share of the query's weight in the corpus, w(t) idf(t) over the
+ * query's terms the corpus holds, that BAG holds. */
+static double held(const struct research *r, const struct bag *bag,
+                   double known)
+{
+	double covered = 0;
+
+	for (size_t t = 0; t < r->original_count; t++)
+		if (bag_has(bag, r->terms[t].term))
+			covered += r->terms[t].weight *
+			           mas_index_idf(r->index, r->terms[t].term);
+	return known > 0 ? covered / known : 0;
+}
+
+/*
+ * The evidence of a round (mas-research(1), CONFIDENCE): over the
+ * window, the share of the query's weight the passages hold together
+ * (coverage), the top score against S1 (strength) and the share of the
+ * window scoring at least half of S1 (support), which judge whether to
+ * widen the query; and what the answer rests on: the share of the
+ * query's weight the corpus holds at all (known) and the largest share
+ * of that one passage holds (held), the confidence being the smaller.
+ */
 static void assess(struct research *r, struct round *round)
 {
 	size_t k = round->hit_count < r->window ? round->hit_count
 	                                        : r->window;
 	double s1 = query_mass(r, round->term_count);
-	double total = query_mass(r, r->original_count) + r->missing_mass;
+	double known = query_mass(r, r->original_count);
+	double total = known + r->missing_mass;
 	double covered = 0;
 	struct evidence *e = &round->evidence;
 
@@ -305,12 +390,15 @@ static void assess(struct research *r, struct round *round)
 				break;
 			}
 	for (size_t i = 0; i < k; i++)
+		e->held = fmax(e->held, held(r, &round->bags[i], known));
+	for (size_t i = 0; i < k; i++)
 		e->good += round->hits[i].score >= RESEARCH_GOOD_FRACTION * s1;
 	e->coverage = total > 0 ? covered / total : 0;
+	e->known = total > 0 ? known / total : 0;
 	e->strength = s1 > 0 && k > 0 ? fmin(1, round->hits[0].score / s1) : 0;
 	e->support = (double)e->good / (double)r->window;
-	e->confidence = 0.4 * e->coverage + 0.4 * e->strength +
-	                0.2 * e->support;
+	e->confidence = fmin(e->held, e->known);
+	e->sufficient = e->confidence >= RESEARCH_SUFFICIENT;
 	e->thin = e->good < (r->window < RESEARCH_MIN_GOOD
 	                             ? r->window : RESEARCH_MIN_GOOD) ||
 	          e->coverage < RESEARCH_MIN_COVERAGE;
@@ -327,6 +415,18 @@ static int first_round(const void *b, const char *subject)
 	       ((const struct research *)b)->rounds == 0;
 }
 
+/* Whether evidence A beats B: by confidence, then by how much of the
+ * window scores well (mas-research(1), PLANS, best_available). */
+static int better(const struct evidence *a, const struct evidence *b)
+{
+	double x = 0.4 * a->coverage + 0.4 * a->strength + 0.2 * a->support;
+	double y = 0.4 * b->coverage + 0.4 * b->strength + 0.2 * b->support;
+
+	if (a->confidence != b->confidence)
+		return a->confidence > b->confidence;
+	return x > y;
+}
+
 static int step_rank(struct mas_bdi *bdi, void *b, const char *subject)
 {
 	struct research *r = b;
@@ -338,8 +438,7 @@ static int step_rank(struct mas_bdi *bdi, void *b, const char *subject)
 	bag_hits(r, round);
 	assess(r, round);
 	r->rounds++;
-	if (r->rounds == 1 ||
-	    round->evidence.confidence > r->best.evidence.confidence) {
+	if (r->rounds == 1 || better(&round->evidence, &r->best.evidence)) {
 		struct round swap = r->best;
 		r->best = *round;
 		*round = swap;
@@ -526,6 +625,19 @@ static int model_with_corpus(const void *b, const char *subject)
 	       ((const struct research *)b)->llm_available;
 }
 
+static int insufficient(const void *b, const char *subject)
+{
+	const struct research *r = b;
+
+	return has_evidence(b, subject) && !r->best.evidence.sufficient;
+}
+
+static int model_insufficient(const void *b, const char *subject)
+{
+	return insufficient(b, subject) &&
+	       ((const struct research *)b)->llm_available;
+}
+
 static int step_sources(struct mas_bdi *bdi, void *b, const char *subject)
 {
 	struct research *r = b;
@@ -543,6 +655,24 @@ static int step_say_nothing(struct mas_bdi *bdi, void *b, const char *subject)
 	r->summary = jv_string(r->zh ? "语料库中没有与该问题相关的段落。"
 	                             : "No passage in the corpus matches "
 	                               "the query.");
+	return 0;
+}
+
+/* No answer dressed up from passages about something else: the
+ * sources are the closest passages, and the summary says so. */
+static int step_say_insufficient(struct mas_bdi *bdi, void *b,
+                                 const char *subject)
+{
+	struct research *r = b;
+
+	r->status = "insufficient_evidence";
+	jv_free(r->summary);
+	r->summary = jv_string(r->zh
+		? "语料库中没有足以回答该问题的证据；sources 列出的是最接近"
+		  "的段落，并非答案。"
+		: "The corpus does not hold enough evidence to answer the "
+		  "query; the sources are the closest passages, not an "
+		  "answer.");
 	return 0;
 }
 
@@ -600,6 +730,13 @@ static const struct mas_bdi_plan plans[] = {
 	  STEPS({ "list_sources", step_sources }) },
 	{ "report_nothing_found", "answer", nothing_found,
 	  STEPS({ "say_nothing_found", step_say_nothing }) },
+	{ "model_insufficient", "answer", model_insufficient,
+	  STEPS({ "list_sources", step_sources },
+	        { "say_insufficient", step_say_insufficient },
+	        { "request_synthesis", step_request_synthesis }) },
+	{ "report_insufficient", "answer", insufficient,
+	  STEPS({ "list_sources", step_sources },
+	        { "say_insufficient", step_say_insufficient }) },
 	{ "model_synthesis", "answer", model_with_corpus,
 	  STEPS({ "list_sources", step_sources },
 	        { "summarise_by_mmr", step_summarise },
@@ -674,6 +811,9 @@ static jv evidence_json(const struct research *r)
 	return JV_OBJECT(jv_string("coverage"), rounded(e->coverage, 1e3),
 	                 jv_string("strength"), rounded(e->strength, 1e3),
 	                 jv_string("support"), rounded(e->support, 1e3),
+	                 jv_string("held"), rounded(e->held, 1e3),
+	                 jv_string("known"), rounded(e->known, 1e3),
+	                 jv_string("sufficient"), jv_bool(e->sufficient),
 	                 jv_string("thin"), jv_bool(e->thin));
 }
 
