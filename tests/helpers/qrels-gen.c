@@ -3,7 +3,7 @@
  * tests/bench/bench-retrieval.sh (and anyone measuring mas-research's
  * ranking).
  *
- * usage: qrels-gen DIR DOCUMENTS [SEED]
+ * usage: qrels-gen DIR DOCUMENTS [SEED [UNANSWERABLE]]
  *
  * Writes, in BEIR's layout:
  *   DIR/corpus.jsonl   {"_id", "title", "text"}, one document a line
@@ -25,6 +25,20 @@
  * "raloting"; the documents of its topic are relevant, grade 2 when the
  * topic's share in them is at least 15 %.  About 50 documents per topic:
  * DOCUMENTS / 50 topics and queries.
+ *
+ * With UNANSWERABLE > 0 it also writes DIR/judged.jsonl, a judged set
+ * for mas-research's confidence (tests/bats/research-judged.bats):
+ * {"id", "query", "answerable"}, every topic's query (answerable: the
+ * corpus holds its documents) and then UNANSWERABLE queries of topics
+ * the corpus does not hold.  Such a topic is a neighbour of one that is
+ * held: half its words are the held topic's, half from the pool, and its
+ * query of 3 or 4 words has at least one of the first and two of the
+ * second, so that the documents of the neighbour match part of it (as
+ * "lithium mining in Chile" meets a corpus about lithium batteries) and
+ * the documents of other topics another part.  A query that happened
+ * to match a held topic whole would be answerable: two words of the
+ * pool share a topic about once in forty.  All of this is drawn after the
+ * collection itself, which stays byte for byte what it is without it.
  *
  * A fixed-seed generator (splitmix64): same arguments, same bytes on
  * any machine.  Made for this project (public domain, as the rest of its
@@ -269,6 +283,82 @@ static void query(const struct collection *c, FILE *out, int topic)
 	fputs("\"}\n", out);
 }
 
+/* The words of a topic that has no documents: half of NEIGHBOUR's,
+ * half from the pool, distinct: even ranks the neighbour's, odd ones
+ * the pool's. */
+static void neighbour_words(const struct collection *c, unsigned *words,
+                            int neighbour)
+{
+	for (int r = 0; r < TOPIC_WORDS; r++) {
+		unsigned w;
+		int again;
+		do {
+			if (r % 2 == 0)
+				w = topic_word(c, neighbour,
+				               below(TOPIC_WORDS));
+			else
+				w = (unsigned)below(c->pool);
+			again = 0;
+			for (int j = 0; j < r; j++)
+				again |= words[j] == w;
+			/* a pool word of the neighbour is not new */
+			for (int j = 0; r % 2 && j < TOPIC_WORDS; j++)
+				again |= topic_word(c, neighbour, j) == w;
+		} while (again);
+		words[r] = w;
+	}
+}
+
+/* One line of judged.jsonl: ID, a query of WORDS[0..15) as query()
+ * draws it, and whether it is ANSWERABLE; when NEIGHBOURED 3 or 4 words,
+ * at least one of the neighbour's and two of the pool's. */
+static void judged_query(FILE *out, const char *id, const unsigned *words,
+                         int zh, int neighboured, int answerable)
+{
+	int n = neighboured ? 3 + below(2) : 2 + below(3), used[4];
+
+	fprintf(out, "{\"id\":\"%s\",\"query\":\"", id);
+	for (int i = 0; i < n; i++) {
+		int r, again;
+		do {
+			r = below(15);
+			if (neighboured && i < 3) /* one, two, any */
+				r = (r & ~1) | (i > 0);
+			again = 0;
+			for (int j = 0; j < i; j++)
+				again |= used[j] == r;
+		} while (again);
+		used[i] = r;
+		if (i && !zh)
+			fputc(' ', out);
+		put_word(out, words[r], 1, zh, 1);
+	}
+	fprintf(out, "\",\"answerable\":%s}\n",
+	        answerable ? "true" : "false");
+}
+
+static void judged(const struct collection *c, FILE *out, int unanswerable)
+{
+	unsigned words[TOPIC_WORDS];
+	char id[32];
+
+	for (int t = 0; t < c->topics; t++) {
+		snprintf(id, sizeof(id), "a%04d", t);
+		judged_query(out, id, &c->words[t * TOPIC_WORDS],
+		             chinese(t), 0, 1);
+	}
+	for (int u = 0; u < unanswerable; u++) {
+		/* a neighbour in the same language */
+		int t = below(c->topics);
+		int zh = chinese(c->topics + u);
+		while (chinese(t) != zh)
+			t = below(c->topics);
+		neighbour_words(c, words, t);
+		snprintf(id, sizeof(id), "u%04d", u);
+		judged_query(out, id, words, zh, 1, 0);
+	}
+}
+
 static FILE *open_in(const char *dir, const char *name)
 {
 	char path[4096];
@@ -286,12 +376,12 @@ static FILE *open_in(const char *dir, const char *name)
 int main(int argc, char **argv)
 {
 	struct collection c;
-	FILE *queries;
-	int documents;
+	FILE *queries, *judgments = NULL;
+	int documents, unanswerable = argc > 4 ? atoi(argv[4]) : 0;
 
-	if (argc < 3 || atoi(argv[2]) < PER_TOPIC * 2) {
+	if (argc < 3 || atoi(argv[2]) < PER_TOPIC * 2 || unanswerable < 0) {
 		fprintf(stderr, "usage: qrels-gen DIR DOCUMENTS (>= %d) "
-		        "[SEED]\n", PER_TOPIC * 2);
+		        "[SEED [UNANSWERABLE]]\n", PER_TOPIC * 2);
 		return 2;
 	}
 	documents = atoi(argv[2]);
@@ -308,11 +398,16 @@ int main(int argc, char **argv)
 		document(&c, i, below(c.topics));
 	for (int t = 0; t < c.topics; t++)
 		query(&c, queries, t);
+	if (unanswerable > 0) {
+		judgments = open_in(argv[1], "judged.jsonl");
+		judged(&c, judgments, unanswerable);
+	}
 	free(c.background.cumulative);
 	free(c.background_zh.cumulative);
 	free(c.topic.cumulative);
 	free(c.words);
-	if (fclose(c.corpus) || fclose(c.qrels) || fclose(queries)) {
+	if (fclose(c.corpus) || fclose(c.qrels) || fclose(queries) ||
+	    (judgments && fclose(judgments))) {
 		perror("qrels-gen");
 		return 1;
 	}
