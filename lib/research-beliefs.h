@@ -68,8 +68,8 @@ struct evidence {
 	double coverage, strength, support, confidence;
 	double known;       /* the share of the query's weight in terms the
 	                     * corpus holds */
-	double held;        /* the largest share of that one passage of
-	                     * the window holds */
+	double held;        /* the largest share of the query's terms
+	                     * one document holds in the window */
 	int sufficient;     /* confidence reaches RESEARCH_SUFFICIENT */
 	size_t good;        /* passages scoring at least half of s1 */
 	int thin;

@@ -339,25 +339,42 @@ static void rank(struct research *r, struct round *round)
 		round->hits[i] = round->docs[i].passages[0];
 }
 
-/*
- * The evidence of a round (mas-research(1), CONFIDENCE): over the top
- * `want` passages, the share of the query's weight they hold (coverage),
- * the top score against S1, the score of an average-length passage
- * holding every query term once (strength), and the share of `want` that
- * scores at least half of S1 (support).
- */
-/* The share of the query's weight in the corpus, w(t) idf(t) over the
- * query's terms the corpus holds, that BAG holds. */
-static double held(const struct research *r, const struct bag *bag,
-                   double known)
+/* Whether passages A and B of the index are of one document. */
+static int same_document(const struct research *r, uint32_t a, uint32_t b)
 {
-	double covered = 0;
+	struct mas_index_passage pa, pb;
 
-	for (size_t t = 0; t < r->original_count; t++)
-		if (bag_has(bag, r->terms[t].term))
-			covered += r->terms[t].weight *
-			           mas_index_idf(r->index, r->terms[t].term);
-	return known > 0 ? covered / known : 0;
+	mas_index_passage(r->index, a, &pa);
+	mas_index_passage(r->index, b, &pb);
+	return strcmp(pa.doc_id, pb.doc_id) == 0;
+}
+
+/*
+ * The share that the document of hit I holds, in its passages among
+ * the first K of ROUND, of the query's terms the corpus holds, each
+ * weighing w(t) sqrt(idf(t)): the square root keeps a rare verb of the
+ * question ("help") from outweighing its subject (CONFIDENCE).
+ */
+static double held(const struct research *r, const struct round *round,
+                   size_t i, size_t k)
+{
+	double covered = 0, all = 0;
+
+	for (size_t t = 0; t < r->original_count; t++) {
+		uint32_t term = r->terms[t].term;
+		double w = r->terms[t].weight *
+		           sqrt(mas_index_idf(r->index, term));
+		int has = 0;
+		for (size_t j = 0; j < k && !has; j++)
+			has = bag_has(&round->bags[j], term) &&
+			      (j == i || same_document(
+			               r, round->hits[i].passage,
+			               round->hits[j].passage));
+		all += w;
+		if (has)
+			covered += w;
+	}
+	return all > 0 ? covered / all : 0;
 }
 
 /*
@@ -390,7 +407,7 @@ static void assess(struct research *r, struct round *round)
 				break;
 			}
 	for (size_t i = 0; i < k; i++)
-		e->held = fmax(e->held, held(r, &round->bags[i], known));
+		e->held = fmax(e->held, held(r, round, i, k));
 	for (size_t i = 0; i < k; i++)
 		e->good += round->hits[i].score >= RESEARCH_GOOD_FRACTION * s1;
 	e->coverage = total > 0 ? covered / total : 0;

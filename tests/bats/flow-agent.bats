@@ -274,10 +274,10 @@ one_node() {
 	research -> answer
 	answer   -> end
 	EOF
-	fake_openai_serve '{"contains":"Question: does storage help solar?","json":{"answer":"Yes: batteries move midday solar to the evening.","needs_more":false}}'
+	fake_openai_serve '{"contains":"Question: does storage shift solar output to the evening?","json":{"answer":"Yes: batteries move midday solar to the evening.","needs_more":false}}'
 	export MAS_MODEL=test-model
 	run --separate-stderr mas-flow run "$BATS_TEST_TMPDIR/answer.flow" \
-		<<<'{"id":"s","query":"does storage help solar?"}'
+		<<<'{"id":"s","query":"does storage shift solar output to the evening?"}'
 	[ "$status" -eq 0 ]
 	output_jq '.answer.needs_more == false and (.answer.answer | startswith("Yes"))'
 	output_jq '.research.sources | length > 0'
