@@ -80,6 +80,36 @@ static jv questions_request(const struct research *r)
 	               schema, JV_ARRAY(jv_string("sub_questions")));
 }
 
+/* The evidence retrieved does not answer the question
+ * (mas-research(1), CONFIDENCE). */
+static int insufficient(const struct research *r)
+{
+	return strcmp(r->status, "insufficient_evidence") == 0;
+}
+
+static const char insufficient_en[] =
+	"You are a research assistant. The passages given were retrieved "
+	"for the research question, but they do NOT hold enough evidence "
+	"to answer it (\"evidence\": \"insufficient\"). Do not answer "
+	"from general knowledge. In \"summary\", say that the corpus does "
+	"not answer the question and what the closest passages are about, "
+	"citing their ids in \"summary_sources\"; give a finding only for "
+	"what a passage states, with its id, and no recommendation. Reply "
+	"with JSON: {\"answers\": [{\"question\", \"answer\", "
+	"\"sources\"}], \"summary\", \"summary_sources\", "
+	"\"key_findings\": [{\"text\", \"sources\"}], "
+	"\"recommendations\": []}.";
+
+static const char insufficient_zh[] =
+	"你是研究助理。给出的段落是为研究问题检索到的，但它们不足以回答"
+	"该问题（\"evidence\": \"insufficient\"）。不要用常识作答。在 "
+	"summary 中说明语料库无法回答该问题，以及最接近的段落讲的是什么，"
+	"并在 summary_sources 中列出其 id；只有段落明确陈述的内容才能作为"
+	"结论并注明 id，不要给出建议。以 JSON 回复：{\"answers\": "
+	"[{\"question\", \"answer\", \"sources\"}], \"summary\", "
+	"\"summary_sources\", \"key_findings\": [{\"text\", "
+	"\"sources\"}], \"recommendations\": []}。";
+
 static jv synthesis_request(const struct asking *a)
 {
 	const char *system = a->r->zh
@@ -124,11 +154,19 @@ static jv synthesis_request(const struct asking *a)
 		          jv_string("recommendations"), array_of(cited)),
 		jv_copy(required));
 
-	return request(system, JV_OBJECT(
+	jv user = JV_OBJECT(
 		jv_string("question"), jv_string(a->r->query),
 		jv_string("sub_questions"), jv_copy(a->questions),
-		jv_string("passages"), jv_copy(a->passages)),
-		schema, required);
+		jv_string("passages"), jv_copy(a->passages));
+
+	if (insufficient(a->r)) {
+		/* the model is told, so that it does not fill the gap from
+		 * its own knowledge; the record says so whatever it writes */
+		user = jv_object_set(user, jv_string("evidence"),
+		                     jv_string("insufficient"));
+		system = a->r->zh ? insufficient_zh : insufficient_en;
+	}
+	return request(system, user, schema, required);
 }
 
 /* ---- passages for the model ---- */
@@ -281,10 +319,14 @@ static jv synthesised(struct asking *a, jv outcome)
 	result = jv_object_set(result, jv_string("summary_sources"), ids);
 	result = jv_object_set(result, jv_string("key_findings"), keep_cited(
 		reply_field(outcome, "key_findings"), a->passages, &removed));
+	/* evidence that does not answer recommends nothing, whatever the
+	 * model wrote */
 	result = jv_object_set(result, jv_string("recommendations"),
-	                       keep_cited(reply_field(outcome,
-	                                              "recommendations"),
-	                                  a->passages, &removed));
+	                       insufficient(a->r)
+	                       ? jv_array()
+	                       : keep_cited(reply_field(outcome,
+	                                                "recommendations"),
+	                                    a->passages, &removed));
 	result = jv_object_set(result, jv_string("sub_questions"), keep_cited(
 		reply_field(outcome, "answers"), a->passages, &removed));
 	meta = jv_object_get(jv_copy(result), jv_string("meta"));

@@ -77,3 +77,21 @@ synthesis='{"contains":"Answer the research question","json":{"answers":[{"quest
 	output_jq '.research.meta.plan == "ranked_sources" and .research.meta.engine == "embedded"'
 	[ "$(grep -c . "$FAKE_OPENAI_LOG" || true)" -eq 0 ]
 }
+
+@test "insufficient evidence: the model is told so, and the record still says so" {
+	told='{"contains":"do NOT hold enough evidence","json":{"answers":[],"summary":"The corpus does not cover perovskite cells.","summary_sources":["'$P'/solar-plus-storage.txt#1"],"key_findings":[],"recommendations":[{"text":"Buy perovskite panels.","sources":[]}]}}'
+	fake_openai_serve "$questions" "$told"
+	run --separate-stderr mas-research --corpus "$CORPUS" <<<'{"query":"What is the efficiency of perovskite solar cells?"}'
+	[ "$status" -eq 0 ]
+	output_jq '.research | .status == "insufficient_evidence" and .confidence < 0.7 and .meta.engine == "llm" and .meta.plan == "model_insufficient"'
+	output_jq '.research | .summary == "The corpus does not cover perovskite cells." and .recommendations == [] and (.sources | length) > 0'
+	sed -n 2p "$FAKE_OPENAI_LOG" | jq -e '.body.messages[1].content | fromjson | .evidence == "insufficient" and (.passages | length) > 0'
+	sed -n 2p "$FAKE_OPENAI_LOG" | jq -e '.body.messages[0].content | contains("Do not answer from general knowledge")'
+}
+
+@test "insufficient evidence and a model that fails: the embedded record, insufficient_evidence" {
+	fake_openai_serve '{"status":500}'
+	run --separate-stderr mas-research --corpus "$CORPUS" --timeout 5 <<<'{"query":"What is the efficiency of perovskite solar cells?"}'
+	[ "$status" -eq 0 ]
+	output_jq '.research | .status == "insufficient_evidence" and .meta.engine == "embedded" and .key_findings == [] and .recommendations == []'
+}
