@@ -46,6 +46,11 @@
 #define RESEARCH_MMR_LAMBDA 0.7
 #define RESEARCH_DUPLICATE 0.8
 
+/* A summary's sentences, and a finding, are at least this share as
+ * relevant as the best sentence. */
+#define RESEARCH_SUMMARY_NEAR 0.5
+#define RESEARCH_FINDING_NEAR 0.25
+
 /* A source supports a sentence holding this share of its weight. */
 #define RESEARCH_SUPPORT 0.6
 

@@ -277,6 +277,41 @@ static int cjk_at(const char *p, const char *end)
 	                          MAS_TEXT_CJK;
 }
 
+static int upper(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+/*
+ * Past the section label of a structured abstract at P: a run of
+ * capitals of four letters or more (words joined by spaces or "AND"),
+ * ended by a colon or glued to the sentence's first word
+ * ("CONCLUSIONSThe trial..."), as abstracts pasted from databases
+ * have them.  Returns P when there is none.
+ */
+static const char *skip_label(const char *p, const char *end)
+{
+	const char *q = p;
+	size_t letters = 0;
+
+	while (q < end && (upper(*q) || *q == ' ' || *q == '&')) {
+		letters += upper(*q);
+		q++;
+	}
+	if (letters < 4)
+		return p;
+	if (q < end && *q == ':') {
+		q++;
+		while (q < end && *q == ' ')
+			q++;
+		return q;
+	}
+	/* glued: the label's last capital starts the sentence's word */
+	if (q < end && *q >= 'a' && *q <= 'z' && q - 1 > p && upper(q[-2]))
+		return q - 1;
+	return p;
+}
+
 /* The sentence as a reader wants it: no list marker, line breaks inside
  * it joined (with nothing between CJK characters, else a space). */
 static jv clean(const char *start, size_t length)
@@ -290,6 +325,7 @@ static jv clean(const char *start, size_t length)
 		mas_die(MAS_EXIT_IO, "out of memory");
 	if (end - p > 2 && strchr("-*+>", *p) && p[1] == ' ')
 		p += 2;
+	p = skip_label(p, end);
 	while (p < end) {
 		if (*p == '\n' || *p == '\r') {
 			const char *q = p;
@@ -363,13 +399,45 @@ static jv append_unique(jv array, jv id)
 	return jv_array_append(array, id);
 }
 
+/* The best relevance among the sentences that are not advice. */
+static double top_relevance(const struct research *r)
+{
+	double top = 0;
+
+	for (size_t i = 0; i < r->candidate_count; i++)
+		if (!r->candidates[i].advice)
+			top = fmax(top, r->candidates[i].relevance);
+	return top;
+}
+
+/* The next sentence that is not advice, by MMR, if it is at least
+ * FLOOR relevant; -1 when none is. */
+static long next_near(struct research *r, double floor)
+{
+	long i = next_sentence(r, 0);
+
+	if (i >= 0 && r->candidates[i].relevance < floor) {
+		r->candidates[i].used = 0; /* not said after all */
+		r->said_count--;
+		return -1;
+	}
+	return i;
+}
+
+/*
+ * The summary: by MMR, but only sentences at least RESEARCH_SUMMARY_NEAR
+ * as relevant as the best one, so that sources about different things
+ * do not string unrelated sentences together; the findings, a list,
+ * keep to RESEARCH_FINDING_NEAR.
+ */
 void mas_research_summary(struct research *r)
 {
 	jv summary = jv_string("");
 	jv sources = jv_array();
+	double floor = RESEARCH_SUMMARY_NEAR * top_relevance(r);
 
 	for (size_t n = 0; n < r->depth->summary; n++) {
-		long i = next_sentence(r, 0);
+		long i = next_near(r, floor);
 		jv text, id;
 		if (i < 0)
 			break;
@@ -389,8 +457,10 @@ void mas_research_summary(struct research *r)
 
 void mas_research_findings(struct research *r)
 {
+	double floor = RESEARCH_FINDING_NEAR * top_relevance(r);
+
 	for (size_t n = 0; n < r->depth->findings; n++) {
-		long i = next_sentence(r, 0);
+		long i = next_near(r, floor);
 		if (i < 0)
 			break;
 		r->findings = jv_array_append(r->findings,
@@ -398,49 +468,15 @@ void mas_research_findings(struct research *r)
 	}
 }
 
-/* A recommendation made from a finding when the sources give too few:
- * read its source further. */
-static jv templated(const struct research *r, jv finding)
-{
-	jv sources = jv_object_get(finding, jv_string("sources"));
-	jv first = jv_array_get(jv_copy(sources), 0);
-	const char *id = jv_string_value(first);
-	const char *title = "";
-	jv text;
-
-	for (size_t s = 0; s < r->source_count; s++) {
-		jv pid = mas_research_passage_id(r, r->best.hits[s].passage);
-		struct mas_index_passage p;
-		mas_index_passage(r->index, r->best.hits[s].passage, &p);
-		if (strcmp(jv_string_value(pid), id) == 0)
-			title = p.title;
-		jv_free(pid);
-	}
-	text = r->zh ? jv_string_fmt("建议进一步研读《%s》中的相关内容，"
-	                             "再据此决策。", title)
-	             : jv_string_fmt("Read \"%s\" further before acting on "
-	                             "this finding.", title);
-	jv_free(sources);
-	return JV_OBJECT(jv_string("text"), text,
-	                 jv_string("sources"), JV_ARRAY(first),
-	                 jv_string("templated"), jv_true());
-}
-
+/* Recommendations are advice the sources give, each once: none when
+ * they give none (next_sentence never says a sentence twice). */
 void mas_research_recommendations(struct research *r)
 {
-	size_t n = 0, findings = (size_t)jv_array_length(jv_copy(r->findings));
-
-	for (; n < r->depth->recommendations; n++) {
+	for (size_t n = 0; n < r->depth->recommendations; n++) {
 		long i = next_sentence(r, 1);
 		if (i < 0)
 			break;
 		r->recommendations = jv_array_append(
 			r->recommendations, cited(r, &r->candidates[i]));
 	}
-	for (size_t f = 0; n < r->depth->recommendations && f < findings;
-	     f++, n++)
-		r->recommendations = jv_array_append(
-			r->recommendations,
-			templated(r, jv_array_get(jv_copy(r->findings),
-			                          (int)f)));
 }
