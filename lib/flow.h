@@ -72,6 +72,7 @@ struct mas_flow_edge {
 	int from, to;             /* node indexes, or START / END */
 	int line;
 	struct mas_expr *condition; /* NULL: always */
+	char *condition_text;     /* its source, as written */
 	long max;                 /* times per record, 0: no bound */
 };
 

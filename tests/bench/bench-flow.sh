@@ -82,6 +82,31 @@ printf '  3 run (cat), %d records: %6.2f s  %9.0f records/s (target >= 200,000) 
 [ "$(wc -l < "$OUT/flow-3run.out")" -eq "$RUN_N" ] ||
 	echo "  WARNING: records lost in the 3 run node flow" >&2
 
+# Start-up (issue 14.5): one record through the 5 jq node graph against
+# a `jq -n 1` process, STARTS of each in a loop, alternated, user+system
+# CPU seconds (start-up is CPU: load on the machine does not change it).
+STARTS=${STARTS:-50}
+one="$OUT/flow-one.jsonl"
+head -n 1 "$input" > "$one"
+# cpu NAME CMD: the CPU seconds of STARTS runs of CMD, appended as NAME.
+cpu() {
+	/usr/bin/time -f "$1 %U %S" -a -o "$OUT/cpu" sh -c \
+		"for i in \$(seq $STARTS); do $2; done > /dev/null"
+}
+rm -f "$OUT/cpu"
+for i in $(seq "$RUNS"); do
+	cpu jq "jq -n 1"
+	cpu flow "mas-flow run '$flow' < '$one'"
+done
+# per NAME: the median milliseconds of one run of NAME.
+per() {
+	awk -v n="$1" '$1 == n { print ($2 + $3) * 1000 }' "$OUT/cpu" |
+		sort -n | awk -v s="$STARTS" '{ v[NR] = $1 }
+		END { printf "%.1f", v[int((NR + 1) / 2)] / s }'
+}
+printf '  start-up, one record: %s ms of CPU, jq -n 1 %s ms: %.2fx (target <= 1.5x)\n' \
+	"$(per flow)" "$(per jq)" "$(echo "$(per flow) / $(per jq)" | bc -l)"
+
 # LangGraph.js side by side.  It is about a hundred times slower a step, so
 # it walks the first LG_RECORDS records of the same input: costs per step
 # are compared, not totals.
