@@ -128,6 +128,8 @@ char *mas_flow_path_text(const struct mas_flow_path *path, size_t *length)
 {
 	struct mas_json_text t = { NULL, 0, 0 };
 
+	/* {"node":"NAME","ms":0.123} is about 40 bytes */
+	mas_json_reserve(&t, 48 * path->count + 16);
 	put_str(&t, "[");
 	for (size_t i = 0; i < path->count; i++) {
 		if (i)

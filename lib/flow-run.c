@@ -126,13 +126,39 @@ struct runner_root {
 	size_t *tickets;
 	long *seqs;
 	size_t order_head, order_tail, order_size;
+	/* Ended tokens, kept for the next records: a token is about a
+	 * kilobyte (the frames of nested subgraphs), past what malloc
+	 * keeps in its per-thread cache, and a fresh one cost each record
+	 * 10 % of mas-flow's instructions on a chain of run nodes. */
+	struct token *spare;
+	size_t spare_count;
 };
+
+enum { SPARE_MAX = 1024 };
 
 static int advance(struct token *t);
 
+/*
+ * The clock read once for a batch of answers from co-processes
+ * (collect), or 0: read it.  Reading the clock is a tenth of the CPU of
+ * a chain of run nodes on a virtual machine, two reads a record a node;
+ * the records of one batch came back at the same moment anyway.  Steps
+ * run in-process (jq, agents) always read the clock: see step_clock.
+ * One per thread: mas-serve runs flows in many.
+ */
+static _Thread_local double batch_ms;
+
 static double now_ms(void)
 {
-	return mas_clock_monotonic() * 1e3;
+	return batch_ms > 0 ? batch_ms : mas_clock_monotonic() * 1e3;
+}
+
+/* The time a step of NODE starts or ends: the batch's for a run node,
+ * whose records come and go in batches, the clock's for the rest. */
+static double step_clock(const struct mas_flow_node *node)
+{
+	return node->kind == MAS_FLOW_RUN ? now_ms()
+	                                  : mas_clock_monotonic() * 1e3;
 }
 
 static void *allocate(size_t count, size_t size)
@@ -230,7 +256,15 @@ static void pop_frame(struct token *t)
 
 static struct token *token_new(struct runner_root *root, jv state)
 {
-	struct token *t = allocate(1, sizeof(*t));
+	struct token *t = root->spare;
+
+	if (t) {
+		root->spare = t->next;
+		root->spare_count--;
+		memset(t, 0, sizeof(*t));
+	} else {
+		t = allocate(1, sizeof(*t));
+	}
 
 	t->root = root;
 	t->state = state;
@@ -258,7 +292,13 @@ static void token_free(struct token *t)
 	jv_free(t->branch_paths);
 	free(t->line);
 	free(t->id);
-	free(t);
+	if (t->root->spare_count < SPARE_MAX) {
+		t->next = t->root->spare;
+		t->root->spare = t;
+		t->root->spare_count++;
+	} else {
+		free(t);
+	}
 }
 
 /* ---- finishing a record ---- */
@@ -416,7 +456,7 @@ static int has_error(jv record)
 static jv output_of(struct token *t, const char *waiting_at, char **text,
                     size_t *length)
 {
-	jv meta = jv_object(), record;
+	jv meta, record;
 
 	*text = NULL;
 	if (jv_is_valid(t->state) && !jv_is_valid(t->error) && !waiting_at &&
@@ -433,10 +473,10 @@ static jv output_of(struct token *t, const char *waiting_at, char **text,
 	}
 	if (!jv_is_valid(t->state) && !t->line_has_meta &&
 	    !jv_is_valid(t->error) && !waiting_at) {
-		jv_free(meta);
 		*text = spliced_line(t, length);
 		return jv_invalid();
 	}
+	meta = jv_object();
 	if (waiting_at) {
 		meta = jv_object_set(meta, jv_string("run_id"),
 		                     jv_string(t->root->options.run_id ?
@@ -508,8 +548,8 @@ static void record_step(struct token *t, jv extra, int store)
 	struct mas_flow_checkpoint *checkpoint = t->root->options.checkpoint;
 	char name[256];
 
-	mas_flow_path_add(&f->path, node->name, now_ms() - t->step_began,
-	                  t->tries, extra);
+	mas_flow_path_add(&f->path, node->name,
+	                  step_clock(node) - t->step_began, t->tries, extra);
 	if (mas_metrics_enabled()) {
 		snprintf(name, sizeof(name), "node=\"%s\"", node->name);
 		mas_metrics_count("mas_flow_steps_total", "Node steps run by "
@@ -828,29 +868,29 @@ static jv answer_error(const struct mas_flow_node *node, jv error)
 	        jv_string("given"), error);
 }
 
-/* TOKEN's answer LINE came from NODE's co-process. */
+/* TOKEN's answer LINE came from NODE's co-process; OBJECT is what the
+ * scanner found in it, NULL when it is not one JSON object. */
 static void answered(struct token *t, struct mas_flow_node *node,
-                     const char *line, size_t length)
+                     const char *line, size_t length,
+                     const struct mas_json_scan *object)
 {
-	struct mas_json_scan scan;
 	const char *output = node->output;
 	int replaces = !output;
 	jv value;
 
 	/* text that is not valid UTF-8 goes to libjq, which mends it */
-	if (mas_json_scan_object(line, length, &scan) &&
-	    mas_utf8_invalid_offset(line, length) == length) {
-		if (!same_record(t, &scan)) {
+	if (object && mas_utf8_invalid_offset(line, length) == length) {
+		if (!same_record(t, object)) {
 			step_failed(t, bad_line(node, "answered for another "
 			                        "record (one line out per line "
 			                        "in, in order)", line, length));
 			return;
 		}
-		if (replaces && !scan.has_error) {
-			if (!scan.id && t->id)
+		if (replaces && !object->has_error) {
+			if (!object->id && t->id)
 				set_line_with_id(t, line, length);
 			else
-				set_line(t, line, length, &scan);
+				set_line(t, line, length, object);
 			if (step_succeeded(t, jv_invalid(), jv_invalid()))
 				advance(t);
 			return;
@@ -928,9 +968,10 @@ static void take_answer(struct replica *r, const char *line,
 {
 	struct mas_json_scan scan;
 	struct token *t;
+	int is_object = mas_json_scan_object(line, length, &scan);
 
-	if (mas_json_scan_object(line, length, &scan) && scan.id &&
-	    r->head->id && !same_id(r->head->id, scan.id, scan.id_length) &&
+	if (is_object && scan.id && r->head->id &&
+	    !same_id(r->head->id, scan.id, scan.id_length) &&
 	    !resync(r, &scan, line, length))
 		return;
 	if (r->owed == 0)
@@ -938,7 +979,7 @@ static void take_answer(struct replica *r, const char *line,
 	t = take_owed(r);
 	free(r->last_id);
 	r->last_id = t->id ? strdup(t->id) : NULL;
-	answered(t, r->node, line, length);
+	answered(t, r->node, line, length, is_object ? &scan : NULL);
 }
 
 /* Seconds a run node's child may take over a record (timeout=), or
@@ -1223,7 +1264,7 @@ static int start_node(struct token *t)
 	struct frame *f = top(t);
 	struct mas_flow_node *node = &f->flow->nodes[f->at];
 
-	t->step_began = now_ms();
+	t->step_began = step_clock(node);
 	if (t->tries == 0)
 		t->tries = 1;
 	if (node->retries > 0 && !jv_is_valid(t->step_input))
@@ -1613,7 +1654,9 @@ static int replica_hung(struct replica *r, double now)
 /* Answers, deaths and deadlines of every replica. */
 static void collect(struct runner_root *root)
 {
-	double now = now_ms();
+	double now = mas_clock_monotonic() * 1e3;
+
+	batch_ms = now;
 
 	for (size_t i = 0; i < root->replica_count; i++) {
 		struct replica *r = root->replicas[i];
@@ -1637,6 +1680,7 @@ static void collect(struct runner_root *root)
 			replica_failed(r, r->node, 1);
 		}
 	}
+	batch_ms = 0;
 }
 
 /*
@@ -1801,6 +1845,12 @@ void mas_flow_runner_free(struct mas_flow *flow)
 
 		root->sleepers = t->next;
 		token_free(t);
+	}
+	while (root->spare) {
+		struct token *t = root->spare;
+
+		root->spare = t->next;
+		free(t);
 	}
 	free(root->replicas);
 	free(root->children);

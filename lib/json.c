@@ -65,19 +65,42 @@ static int scan_unicode_escape(struct scanner *s)
 }
 
 /*
- * Whether none of the 8 bytes of V is a quote, a backslash or a control
- * character, tested all at once (the "has zero byte" trick); a false
- * "no" only sends the scan byte by byte.
+ * The bytes of V (eight bytes of text, the first in the lowest byte)
+ * that are a quote, a backslash or a control character, each as its
+ * high bit, tested all at once (the "has zero byte" trick).  A byte
+ * above the first one found may be marked wrongly by the borrow; the
+ * lowest mark is always right, and it is the only one used.
  */
-static int plain8(uint64_t v)
+static uint64_t special8(uint64_t v)
 {
 	const uint64_t ones = 0x0101010101010101ULL;
 	const uint64_t highs = 0x8080808080808080ULL;
 	uint64_t quote = v ^ (ones * '"'), backslash = v ^ (ones * '\\');
 
-	return !(((quote - ones) & ~quote & highs) |
-	         ((backslash - ones) & ~backslash & highs) |
-	         ((v - ones * 0x20) & ~v & highs));
+	return ((quote - ones) & ~quote & highs) |
+	       ((backslash - ones) & ~backslash & highs) |
+	       ((v - ones * 0x20) & ~v & highs);
+}
+
+/* Move S past plain string text, eight bytes a step, to the first byte
+ * that needs a look of its own (or to the last seven bytes). */
+static void skip_plain(struct scanner *s)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	while (s->end - s->p >= 8) {
+		uint64_t v, special;
+
+		memcpy(&v, s->p, 8);
+		special = special8(v);
+		if (special) {
+			s->p += __builtin_ctzll(special) / 8;
+			return;
+		}
+		s->p += 8;
+	}
+#else
+	(void)special8;
+#endif
 }
 
 static int scan_string(struct scanner *s)
@@ -85,12 +108,8 @@ static int scan_string(struct scanner *s)
 	s->p++;
 	while (s->p < s->end) {
 		unsigned char c;
-		uint64_t v;
 
-		/* long runs of plain text, eight bytes a step */
-		while (s->end - s->p >= 8 &&
-		       (memcpy(&v, s->p, 8), plain8(v)))
-			s->p += 8;
+		skip_plain(s);
 		if (s->p >= s->end)
 			break;
 		c = (unsigned char)*s->p++;
@@ -271,7 +290,7 @@ int mas_json_scan_object(const char *text, size_t length,
 }
 
 /* Room for MORE bytes and a NUL after them. */
-static void reserve(struct mas_json_text *t, size_t more)
+void mas_json_reserve(struct mas_json_text *t, size_t more)
 {
 	if (t->capacity - t->length > more)
 		return;
@@ -283,7 +302,7 @@ static void reserve(struct mas_json_text *t, size_t more)
 
 void mas_json_put(struct mas_json_text *t, const char *bytes, size_t length)
 {
-	reserve(t, length);
+	mas_json_reserve(t, length);
 	memcpy(t->data + t->length, bytes, length);
 	t->length += length;
 	t->data[t->length] = '\0';
@@ -291,7 +310,7 @@ void mas_json_put(struct mas_json_text *t, const char *bytes, size_t length)
 
 static void put_char(struct mas_json_text *t, char c)
 {
-	reserve(t, 1);
+	mas_json_reserve(t, 1);
 	t->data[t->length++] = c;
 	t->data[t->length] = '\0';
 }

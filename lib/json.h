@@ -70,6 +70,10 @@ struct mas_json_text {
 	size_t length, capacity;
 };
 
+/* Room for MORE bytes (and a NUL) after TEXT's end, so that many small
+ * puts of a known total do not grow the buffer step by step. */
+void mas_json_reserve(struct mas_json_text *text, size_t more);
+
 /* Append LENGTH BYTES to TEXT. */
 void mas_json_put(struct mas_json_text *text, const char *bytes,
                   size_t length);

@@ -425,25 +425,24 @@ records() {
 	EOF
 	f="$BATS_TEST_TMPDIR/slow.flow"
 	in="$BATS_TEST_TMPDIR/in.jsonl"
-	records 1000 >"$in"
+	records 1500 >"$in"
 	mas-flow run "$f" <"$in" | jq -c 'del(.meta)' | sort >"$BATS_TEST_TMPDIR/ref"
 	mas-flow run --run-id k9 "$f" <"$in" >"$BATS_TEST_TMPDIR/out1" &
 	pid=$!
-	# kill it once some output is out, mid-way
-	for _ in $(seq 100); do
+	# kill it mid-way, as soon as some output is out
+	for _ in $(seq 500); do
 		[ -s "$BATS_TEST_TMPDIR/out1" ] && break
-		sleep 0.1
+		sleep 0.02
 	done
-	sleep 0.3
 	kill -9 "$pid"
 	wait "$pid" || true
 	n1=$(grep -c '' "$BATS_TEST_TMPDIR/out1" || true)
-	[ "$n1" -lt 1000 ]
+	[ "$n1" -lt 1500 ]
 	run --separate-stderr mas-flow resume k9 "$in"
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/out2"
 	cat "$BATS_TEST_TMPDIR/out1" "$BATS_TEST_TMPDIR/out2" >"$BATS_TEST_TMPDIR/all"
-	[ "$(grep -c '' "$BATS_TEST_TMPDIR/all")" -eq 1000 ]
+	[ "$(grep -c '' "$BATS_TEST_TMPDIR/all")" -eq 1500 ]
 	[ -z "$(jq -r .id "$BATS_TEST_TMPDIR/all" | sort | uniq -d)" ]
 	jq -c 'del(.meta)' "$BATS_TEST_TMPDIR/all" | sort |
 		cmp - "$BATS_TEST_TMPDIR/ref"
@@ -452,7 +451,7 @@ records() {
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 	run --separate-stderr mas-flow show k9
-	output_jq -s '.[0].status == "done" and .[0].records == 1000'
+	output_jq -s '.[0].status == "done" and .[0].records == 1500'
 }
 
 @test "resume: appending to the killed run's file, every record exactly once, whole" {

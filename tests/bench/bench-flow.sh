@@ -104,6 +104,22 @@ per() {
 		sort -n | awk -v s="$STARTS" '{ v[NR] = $1 }
 		END { printf "%.1f", v[int((NR + 1) / 2)] / s }'
 }
+# The chain of run cat nodes against the plain pipe it stands for
+# (issue 14.6: target <= 20x), CPU seconds of every process of each.
+for i in $(seq "$RUNS"); do
+	/usr/bin/time -f "pipe %U %S" -a -o "$OUT/cpu" sh -c \
+		"cat < '$run_input' | cat | cat > /dev/null"
+	/usr/bin/time -f "chain %U %S" -a -o "$OUT/cpu" sh -c \
+		"mas-flow run '$cats' < '$run_input' > /dev/null"
+done
+# cpu_s NAME: the median CPU seconds of NAME's runs.
+cpu_s() {
+	awk -v n="$1" '$1 == n { print $2 + $3 }' "$OUT/cpu" | sort -n |
+		awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] }'
+}
+printf '  3 run (cat) against cat | cat | cat, CPU: %s s against %s s: %.0fx (target <= 20x)\n' \
+	"$(cpu_s chain)" "$(cpu_s pipe)" \
+	"$(echo "$(cpu_s chain) / $(cpu_s pipe)" | bc -l)"
 printf '  start-up, one record: %s ms of CPU, jq -n 1 %s ms: %.2fx (target <= 1.5x)\n' \
 	"$(per flow)" "$(per jq)" "$(echo "$(per flow) / $(per jq)" | bc -l)"
 
