@@ -414,3 +414,29 @@ rule_exprs() {
 	assert_success
 	assert_output "$(printf 'a_total\nb:c\nd_bucket')"
 }
+
+@test "monitoring: mas-bus stat writes each group's figures for the textfile collector" {
+	export MAS_STATE_DIR=$BATS_TEST_TMPDIR/state
+	mkdir -p "$MAS_STATE_DIR"
+	printf '{"n":1}\n{"n":2}\n' | mas-bus pub jobs.a >/dev/null
+	mas-bus sub 'jobs.*' --group 'night "shift"' --count 1 >/dev/null
+	run --separate-stderr mas-bus stat --metrics-file \
+		"$BATS_TEST_TMPDIR/stat.prom"
+	assert_success
+	# the same figures as the JSON lines
+	output_jq -s '.[1] | .group == "night \"shift\"" and .lag == 1 and
+		.delivered == 1 and .acknowledged == 1 and .in_flight == 0'
+	run promtool check metrics <"$BATS_TEST_TMPDIR/stat.prom"
+	assert_success
+	run grep -v '^#' "$BATS_TEST_TMPDIR/stat.prom"
+	assert_output --partial \
+		'mas_bus_group_lag{program="mas-bus",group="night \"shift\""} 1'
+	assert_output --partial \
+		'mas_bus_group_delivered_total{program="mas-bus",group="night \"shift\""} 1'
+	assert_output --partial \
+		'mas_bus_group_in_flight{program="mas-bus",group="night \"shift\""} 0'
+	[ "$(grep -c '^mas_bus_group_' "$BATS_TEST_TMPDIR/stat.prom")" -eq 7 ]
+	# totals of the bus, not of the run: a second stat says the same
+	mas-bus stat --metrics-file "$BATS_TEST_TMPDIR/again.prom" >/dev/null
+	diff "$BATS_TEST_TMPDIR/stat.prom" "$BATS_TEST_TMPDIR/again.prom"
+}
