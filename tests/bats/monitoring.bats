@@ -104,23 +104,34 @@ write_textfiles() {
 	mas-bus stat --metrics-file "$tf/mas-bus-stat.prom" >/dev/null
 }
 
-start_node_exporter() {
-	local port log=$BATS_FILE_TMPDIR/node.log
+# start_listening VAR PATH LOG COMMAND...: start COMMAND, where @PORT@
+# stands for a random loopback port, until http://127.0.0.1:PORT/PATH
+# answers and COMMAND still runs (a port another server holds makes it
+# exit); a few tries.  Exports VAR=127.0.0.1:PORT.
+start_listening() {
+	local var=$1 path=$2 log=$3 port pid
+	shift 3
 	for _ in 1 2 3 4 5; do
 		port=$(random_port)
-		prometheus-node-exporter --web.listen-address="127.0.0.1:$port" \
-			--collector.disable-defaults --collector.textfile \
-			--collector.textfile.directory="$BATS_FILE_TMPDIR/textfile" \
-			2>"$log" 3>&- &
-		track $!
-		if until_ok 5 curl -sf -o /dev/null \
-			"http://127.0.0.1:$port/metrics"; then
-			export NODE="127.0.0.1:$port"
+		"${@//@PORT@/$port}" 2>"$log" 3>&- &
+		pid=$!
+		track "$pid"
+		if until_ok 10 curl -sf -o /dev/null \
+			"http://127.0.0.1:$port$path" && sleep 0.2 &&
+			kill -0 "$pid" 2>/dev/null; then
+			export "$var=127.0.0.1:$port"
 			return 0
 		fi
 	done
 	cat "$log" >&2
 	return 1
+}
+
+start_node_exporter() {
+	start_listening NODE /metrics "$BATS_FILE_TMPDIR/node.log" \
+		prometheus-node-exporter --web.listen-address=127.0.0.1:@PORT@ \
+		--collector.disable-defaults --collector.textfile \
+		--collector.textfile.directory="$BATS_FILE_TMPDIR/textfile"
 }
 
 # The example's configuration with the ports, a 1 s interval and the
@@ -138,22 +149,12 @@ write_prometheus_config() {
 }
 
 start_prometheus() {
-	local port dir=$BATS_FILE_TMPDIR/prometheus
-	for _ in 1 2 3 4 5; do
-		port=$(random_port)
+	local dir=$BATS_FILE_TMPDIR/prometheus
+	start_listening PROM /-/ready "$dir/log" \
 		prometheus --config.file="$dir/prometheus.yml" \
-			--storage.tsdb.path="$dir/data" \
-			--web.listen-address="127.0.0.1:$port" \
-			--log.level=warn 2>"$dir/log" 3>&- &
-		track $!
-		if until_ok 10 curl -sf -o /dev/null \
-			"http://127.0.0.1:$port/-/ready"; then
-			export PROM="http://127.0.0.1:$port"
-			return 0
-		fi
-	done
-	cat "$dir/log" >&2
-	return 1
+		--storage.tsdb.path="$dir/data" \
+		--web.listen-address=127.0.0.1:@PORT@ --log.level=warn &&
+		PROM=http://$PROM
 }
 
 api() {
