@@ -584,6 +584,7 @@ static int stat_bus(struct bus_command *command)
 		jv_free(message);
 		return MAS_EXIT_TEMPFAIL;
 	}
+	mas_bus_stat_metrics(rows);
 	jv_array_foreach(rows, i, row) {
 		jv line = jv_dump_string(row, 0);
 

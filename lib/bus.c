@@ -15,6 +15,7 @@
 #include "id.h"
 #include "log.h"
 #include "mas.h"
+#include "metrics.h"
 #include "banned.h"
 
 static const char *const priorities[] = { "high", "normal", "low" };
@@ -548,6 +549,79 @@ int mas_bus_ack_first(struct mas_bus_sub *sub, size_t count, char **error)
 jv mas_bus_stat(struct mas_bus *bus)
 {
 	return bus->backend->stat(bus);
+}
+
+/* 'group="NAME"' in LABELS, NAME escaped as the text format wants; 0,
+ * or -1 when it does not fit (a name far longer than any worth a
+ * series). */
+static int group_label(const char *name, char *labels, size_t size)
+{
+	size_t n = (size_t)snprintf(labels, size, "group=\"");
+
+	for (; *name && n + 4 < size; name++) {
+		if (*name == '\\' || *name == '"' || *name == '\n')
+			labels[n++] = '\\';
+		labels[n++] = *name == '\n' ? 'n' : *name;
+	}
+	if (*name)
+		return -1;
+	labels[n++] = '"';
+	labels[n] = '\0';
+	return 0;
+}
+
+static void group_metrics(jv row)
+{
+	/* The bus's own totals: they only grow, so they are counters that
+	 * a scraper may take from any run of stat. */
+	static const struct {
+		const char *key, *name, *type, *help;
+	} figures[] = {
+		{ "depth", "mas_bus_group_depth", "gauge",
+		  "Messages ready to be claimed, by group." },
+		{ "in_flight", "mas_bus_group_in_flight", "gauge",
+		  "Messages claimed and not yet acknowledged, by group." },
+		{ "lag", "mas_bus_group_lag", "gauge", "Messages on the "
+		  "group's topics not yet acknowledged, by group." },
+		{ "delivered", "mas_bus_group_delivered_total", "counter",
+		  "Messages delivered to the group's members, by group." },
+		{ "acknowledged", "mas_bus_group_acknowledged_total",
+		  "counter", "Messages acknowledged, by group." },
+		{ "redelivered", "mas_bus_group_redelivered_total",
+		  "counter", "Messages delivered again, by group." },
+		{ "dead_lettered", "mas_bus_group_dead_lettered_total",
+		  "counter", "Messages dead-lettered, by group." },
+	};
+	jv group = jv_object_get(jv_copy(row), jv_string("group"));
+	char labels[320];
+
+	if (jv_get_kind(group) != JV_KIND_STRING ||
+	    group_label(jv_string_value(group), labels, sizeof(labels))) {
+		jv_free(group);
+		return;
+	}
+	jv_free(group);
+	for (size_t i = 0; i < sizeof(figures) / sizeof(*figures); i++) {
+		jv value = jv_object_get(jv_copy(row),
+		                         jv_string(figures[i].key));
+
+		if (jv_get_kind(value) == JV_KIND_NUMBER)
+			mas_metrics_set(figures[i].name, figures[i].type,
+			                figures[i].help, labels,
+			                jv_number_value(value));
+		jv_free(value);
+	}
+}
+
+void mas_bus_stat_metrics(jv rows)
+{
+	if (jv_get_kind(rows) != JV_KIND_ARRAY || !mas_metrics_enabled())
+		return;
+	jv_array_foreach(rows, i, row) {
+		if (jv_get_kind(row) == JV_KIND_OBJECT)
+			group_metrics(row);
+		jv_free(row);
+	}
 }
 
 long mas_bus_gc(struct mas_bus *bus, double seconds, char **error)

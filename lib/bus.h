@@ -317,6 +317,16 @@ long mas_bus_replay(const struct mas_bus_replay_options *options,
 jv mas_bus_stat(struct mas_bus *bus);
 
 /*
+ * Set, for each group of ROWS (mas_bus_stat's answer; borrowed), the
+ * gauges mas_bus_group_depth, _in_flight and _lag and the counters
+ * mas_bus_group_delivered_total, _acknowledged_total,
+ * _redelivered_total and _dead_lettered_total, labelled with the group
+ * (mas(7), METRICS), so that `mas-bus stat --metrics-file` run by cron
+ * shows every worker pool to Prometheus.  Nothing without metrics.
+ */
+void mas_bus_stat_metrics(jv rows);
+
+/*
  * Remove the messages older than SECONDS that no consumer group still
  * owes (dead letters are kept), and return how many; -1 with *ERROR on
  * failure, -2 with *ERROR when the backend has no such thing (NATS:

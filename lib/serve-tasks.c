@@ -603,7 +603,7 @@ static void finish_task(struct runner *r, const char *id, const char *type,
                         const char *worker)
 {
 	jv error = jv_object_get(jv_copy(output), jv_string("error"));
-	int failed = jv_get_kind(error) == JV_KIND_OBJECT;
+	int failed = jv_get_kind(error) == JV_KIND_OBJECT, recorded = 0;
 	size_t length;
 	char *result = mas_json_dump_text(jv_copy(output), &length);
 	char *error_text = failed ? mas_json_dump_text(jv_copy(error),
@@ -637,10 +637,16 @@ static void finish_task(struct runner *r, const char *id, const char *type,
 		if (sqlite3_step(st) != SQLITE_DONE)
 			mas_warn("state store: task %s: %s", id,
 			         sqlite3_errmsg(r->store.db));
+		else
+			recorded = sqlite3_changes(r->store.db) > 0;
 	}
 	sqlite3_finalize(st);
 	free(result);
 	free(error_text);
+	/* A task run here is recorded again when its reply comes back on
+	 * tasks.done: count it once, when its row changed. */
+	if (!recorded)
+		return;
 	if (failed)
 		mas_metrics_count("mas_tasks_finished_total", "Tasks "
 		                  "finished here, by outcome.",

@@ -40,6 +40,20 @@ teardown() {
 	http GET '/tasks?limit=1'
 	printf '%s' "$output" | jq -e --arg bad "$bad" '.data.count == 1 and
 		.data.tasks[0].task_id == $bad'
+	# Each finished once in the metrics, after its reply came back on
+	# tasks.done too (the server's group has taken both).
+	for _ in $(seq 50); do
+		done_read=$(mas-bus stat |
+			jq 'select(.group == "mas-serve.done") | .acknowledged')
+		[ "$done_read" = 2 ] && break
+		sleep 0.1
+	done
+	[ "$done_read" = 2 ]
+	http GET /metrics
+	printf '%s\n' "$output" | grep -q \
+		'^mas_tasks_finished_total{program="mas-serve",outcome="completed"} 1$'
+	printf '%s\n' "$output" | grep -q \
+		'^mas_tasks_finished_total{program="mas-serve",outcome="failed"} 1$'
 	serve_stop
 }
 
