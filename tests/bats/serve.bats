@@ -190,7 +190,7 @@ write_flows() {
 		return 1
 	}
 	curl -s -o /dev/null -H 'Content-Type: application/json' \
-		-d '{"sleep":1.6}' "$URL/flows/slow" &
+		-d '{"sleep":4}' "$URL/flows/slow" &
 	first=$!
 	workers_are 1 0
 	curl -s -o /dev/null -H 'Content-Type: application/json' \
