@@ -42,6 +42,15 @@ double mas_clock_monotonic(void)
 	return (double)now.tv_sec + now.tv_nsec / 1e9;
 }
 
+double mas_clock_coarse(void)
+{
+	struct timespec now;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0)
+		return mas_clock_monotonic();
+	return (double)now.tv_sec + now.tv_nsec / 1e9;
+}
+
 uint64_t mas_clock_epoch_ms(void)
 {
 	struct timespec now;

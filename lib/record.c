@@ -178,7 +178,7 @@ void mas_output_init(void)
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	else
 		setvbuf(stdout, NULL, _IOFBF, OUTPUT_BUFFER);
-	last_flush = mas_clock_monotonic();
+	last_flush = mas_clock_coarse();
 }
 
 void mas_output_flush(void)
@@ -187,7 +187,7 @@ void mas_output_flush(void)
 		before_hook(before_hook_data);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		output_failed();
-	last_flush = mas_clock_monotonic();
+	last_flush = mas_clock_coarse();
 	output_buffered = 0;
 	if (flush_hook)
 		flush_hook(flush_hook_data);
@@ -228,7 +228,7 @@ static void write_text(const char *text, size_t size)
 	    putchar_unlocked('\n') == EOF)
 		output_failed();
 	output_buffered += size + 1;
-	if (mas_clock_monotonic() - last_flush >= FLUSH_INTERVAL)
+	if (mas_clock_coarse() - last_flush >= FLUSH_INTERVAL)
 		mas_output_flush();
 }
 
