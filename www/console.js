@@ -6,8 +6,8 @@
  * (the server's Content-Security-Policy forbids it) and no HTML is
  * made from strings: every element is built with el() or svg(), so a
  * reply or a passage is always shown as text, never run as markup.
+ * It is an ES module: strict, and nothing of it is a global.
  */
-"use strict";
 
 const $ = (id) => document.getElementById(id);
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -280,7 +280,7 @@ function taskBody() {
     try {
       record = JSON.parse($("task-body").value);
     } catch (e) {
-      throw new Error(`the record is not JSON: ${e.message}`);
+      throw new Error(`the record is not JSON: ${e.message}`, { cause: e });
     }
     Object.assign(body, record, { type, flow: $("task-flow").value,
       priority: body.priority });
@@ -294,7 +294,8 @@ async function submitTask(event) {
   try {
     const task = await callData("POST", "/tasks", taskBody());
     watched.set(task.task_id, task.status);
-    out.replaceChildren(el("p", null, `Task ${task.task_id} is ${task.status}.`));
+    out.replaceChildren(el("p", null,
+      `Task ${task.task_id} is ${task.status}.`));
     await listTasks();
     watchTasks();
   } catch (error) {
@@ -423,36 +424,42 @@ function analysis(result) {
  * The trend and forecast of METRIC as inline SVG.  The answer holds no
  * history, so the trend is drawn as the regression line it reports:
  * over row positions 0..n-1 it passes through the mean at the middle,
- * with the slope given; the last value is marked, and the forecast
- * follows with its interval band.
+ * with the slope given.  Only the last rows are drawn (three times the
+ * horizon), so that the forecast is not squeezed; the last value is
+ * marked, and the forecast follows with its interval band.
  */
 function forecastChart(metric, p, summary, trend) {
   const W = 560, H = 220, L = 56, R = 10, T = 10, B = 24;
   const f = p.forecast || [];
   const n = summary ? summary.n + summary.missing : 0;
+  const from = Math.max(0, n - 3 * Math.max(f.length, 7));
   const slope = trend ? trend.slope : 0;
   const line = (i) => summary.mean + slope * (i - (n - 1) / 2);
   const ys = f.flatMap((s) => [s.lower ?? s.value, s.upper ?? s.value]);
-  if (summary) ys.push(line(0), line(n - 1), summary.last);
+  if (summary) ys.push(line(from), line(n - 1), summary.last);
   const lo = Math.min(...ys), hi = Math.max(...ys), span = hi - lo || 1;
   const total = n + f.length;
-  const x = (i) => L + (W - L - R) * i / Math.max(total - 1, 1);
+  const x = (i) => L + (W - L - R) * (i - from) /
+    Math.max(total - 1 - from, 1);
   const y = (v) => T + (H - T - B) * (1 - (v - lo) / span);
   const band = f.map((s) => `${x(n + s.step - 1)},${y(s.upper ?? s.value)}`)
     .concat(f.slice().reverse().map((s) =>
       `${x(n + s.step - 1)},${y(s.lower ?? s.value)}`)).join(" ");
-  const path = (points) => points.map((q, i) => `${i ? "L" : "M"}${q}`).join("");
-  return svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label":
-      `${metric}: trend line and ${f.length}-step forecast with its band` },
+  const path = (points) =>
+    points.map((q, i) => `${i ? "L" : "M"}${q}`).join("");
+  return svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H,
+    role: "img", "aria-label": `${metric}: trend line and ` +
+      `${f.length}-step forecast with its band` },
     svg("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }),
     svg("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }),
     svg("text", { x: 2, y: T + 8 }, num(hi)),
     svg("text", { x: 2, y: H - B }, num(lo)),
-    svg("text", { x: L, y: H - 6 }, "row 0"),
+    svg("text", { x: L, y: H - 6 }, `row ${from}`),
     svg("text", { x: W - R, y: H - 6, "text-anchor": "end" },
       f.length ? f[f.length - 1].time || `step ${f.length}` : ""),
     f.length ? svg("polygon", { class: "band", points: band }) : null,
-    summary ? svg("path", { class: "series", d: path([`${x(0)},${y(line(0))}`,
+    summary ? svg("path", { class: "series", d: path([
+      `${x(from)},${y(line(from))}`,
       `${x(n - 1)},${y(line(n - 1))}`]) }) : null,
     summary ? svg("circle", { cx: x(n - 1), cy: y(summary.last), r: 3 },
       svg("title", null, `last value ${num(summary.last)}`)) : null,
@@ -514,12 +521,13 @@ function layers(graph) {
  * a loop's edge as a curve on the right. */
 function flowGraph(name, mermaid) {
   const graph = parseMermaid(mermaid), layer = layers(graph);
-  const rows = [];
-  for (const [id, l] of layer) (rows[l] = rows[l] || []).push(id);
-  const RH = 70, NH = 28, width = Math.max(320, ...rows.map((r) =>
-    (r || []).reduce((w, id) => w + graph.nodes.get(id).length * 7 + 40, 0)));
+  const rows = Array.from({ length: Math.max(...layer.values()) + 1 },
+    () => []);
+  for (const [id, l] of layer) rows[l].push(id);
+  const RH = 70, NH = 28, width = Math.max(320, ...rows.map((row) =>
+    row.reduce((w, id) => w + graph.nodes.get(id).length * 7 + 40, 0)));
   const place = new Map();
-  rows.forEach((row, l) => (row || []).forEach((id, i) => {
+  rows.forEach((row, l) => row.forEach((id, i) => {
     const w = graph.nodes.get(id).length * 7 + 20;
     place.set(id, { x: width * (i + 0.5) / row.length, y: 20 + l * RH, w });
   }));
@@ -544,7 +552,8 @@ function flowGraph(name, mermaid) {
       height: NH }),
     svg("text", { x: p.x, y: p.y + 4, "text-anchor": "middle" },
       graph.nodes.get(id))));
-  return svg("svg", { viewBox: `0 0 ${width + 10} ${H}`, role: "img",
+  return svg("svg", { viewBox: `0 0 ${width + 10} ${H}`, width: width + 10,
+      height: H, role: "img",
       "aria-label": `graph of flow ${name}: ${graph.nodes.size} nodes, ` +
         `${graph.edges.length} edges (its text is below)` },
     svg("defs", null, svg("marker", { id: marker, viewBox: "0 0 10 10",
@@ -588,7 +597,8 @@ function flowPanel(flow) {
   return el("section", { class: "flow", "aria-label": `flow ${flow.name}` },
     el("h3", null, flow.name, flow.valid ? ` (${flow.nodes} nodes)` :
       " (not valid)"),
-    flow.error ? errorLine({ message: flow.error.message || flow.error }) : null,
+    flow.error ? errorLine({ message: flow.error.message || flow.error })
+      : null,
     flow.graph ? [flowGraph(flow.name, flow.graph), el("details", null,
       el("summary", null, "Graph as Mermaid text"), el("pre", null,
         flow.graph))] : null,
