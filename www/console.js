@@ -610,6 +610,10 @@ function flowPanel(flow) {
 
 /* ---- monitoring ---- */
 
+/* A number as Prometheus writes it: "+Inf", "-Inf" and "NaN" too. */
+const promNumber = (text) => ({ "+Inf": Infinity, "-Inf": -Infinity })[text]
+  ?? Number(text);
+
 /* Prometheus text as [{name, labels, value}], comments skipped. */
 function parseMetrics(text) {
   const samples = [];
@@ -619,7 +623,7 @@ function parseMetrics(text) {
     const labels = {};
     for (const l of (m[2] || "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
       labels[l[1]] = l[2];
-    samples.push({ name: m[1], labels, value: Number(m[3]) });
+    samples.push({ name: m[1], labels, value: promNumber(m[3]) });
   }
   return samples;
 }
@@ -632,9 +636,10 @@ const total = (samples, name, keep) => samples.filter((s) => s.name === name &&
  * buckets summed by bound (as Prometheus's histogram_quantile). */
 function quantile(samples, name, q) {
   const buckets = new Map();
-  for (const s of samples.filter((s) => s.name === `${name}_bucket`))
-    buckets.set(Number(s.labels.le), (buckets.get(Number(s.labels.le)) || 0)
-      + s.value);
+  for (const s of samples.filter((s) => s.name === `${name}_bucket`)) {
+    const le = promNumber(s.labels.le);
+    buckets.set(le, (buckets.get(le) || 0) + s.value);
+  }
   const bounds = [...buckets.keys()].sort((a, b) => a - b);
   const count = buckets.get(Infinity) || 0;
   if (!count) return NaN;
@@ -700,7 +705,8 @@ async function scrape() {
 /* Requests per second over the last scrapes, as a line. */
 function sparkline(values) {
   const W = 560, H = 80, top = Math.max(1, ...values.filter(isFinite));
-  const points = values.map((v, i) => `${(W * i / 59).toFixed(1)},` +
+  const step = W / Math.max(values.length - 1, 1);
+  const points = values.map((v, i) => `${(step * i).toFixed(1)},` +
     `${(H - 4 - (H - 8) * (isFinite(v) ? v : 0) / top).toFixed(1)}`);
   return svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label":
       `requests per second, the last ${values.length} readings, at most ` +

@@ -173,6 +173,14 @@ async function tour() {
     check((await quote.locator("footer").innerText())
       .includes(source.passage_id), "the passage's id");
     await shot("task-citation");
+    // The top of the answer alone: the README's picture
+    // (examples/console.png), small.
+    await page.setViewportSize({ width: 860, height: 900 });
+    const box = await page.locator("#task-result").boundingBox();
+    await page.screenshot({ path: `${shots}/research-answer.png`,
+      clip: { x: box.x, y: box.y, width: box.width,
+        height: Math.min(box.height, 560) } });
+    await page.setViewportSize({ width: 1100, height: 900 });
   });
 
   await run("tasks: an analysis shows insights and a forecast band",
@@ -216,6 +224,9 @@ async function tour() {
       check(first > 0, "no requests counted");
       const done = page.locator("#figures dt:text-is('Tasks completed') + dd");
       check(Number(await done.innerText()) >= 2, "tasks completed");
+      const p95 = page.locator("#figures dt:text-is('95th percentile " +
+        "latency') + dd");
+      check(/^[0-9.]+ ms$/.test(await p95.innerText()), "95th percentile");
       for (let i = 0; i < 5; i++)
         await api("POST", "/chat", { message: "hello" });
       await page.waitForFunction((n) => Number(document.querySelector(
