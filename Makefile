@@ -163,6 +163,12 @@ bench: all $(HELPERS)
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
 
+# eslint over the console's JavaScript and its browser test (also run by
+# tests/bats/console.bats); .ci/install-deps installs it in tests/browser.
+lint-js:
+	tests/browser/node_modules/.bin/eslint -c tests/browser/eslint.config.js \
+	    www tests/browser
+
 demo:
 	@.ci/install-deps --build
 	@$(MAKE) --no-print-directory all
@@ -190,6 +196,6 @@ clean:
 	rm -rf bin lib/*.o lib/*.inc lib/libmas.a tests/unit/bin \
 	    tests/helpers/bin .build-flags tests/fuzz/bin tests/fuzz/obj
 
-.PHONY: FORCE all deps check check-faults fuzz bench lint-man demo install \
-        uninstall clean
+.PHONY: FORCE all deps check check-faults fuzz bench lint-man lint-js demo \
+        install uninstall clean
 .SECONDARY:

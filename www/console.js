@@ -84,8 +84,11 @@ async function call(method, path, body, accept) {
     const why = await answer.json().then((e) => e.error.message,
       () => "the server wants an API key");
     sessionStorage.removeItem(KEY);
-    if (!(await askKey(`${why}. The key is kept for this tab only.`)))
-      throw new Error(`${path}: an API key is needed`);
+    if (!(await askKey(`${why}. The key is kept for this tab only.`))) {
+      const error = new Error(`${path}: an API key is needed`);
+      error.needsKey = true;   // the person said no: do not ask again
+      throw error;
+    }
   }
 }
 
@@ -729,6 +732,10 @@ function pollMetrics() {
       await scrape();
     } catch (error) {
       $("figures").replaceChildren(errorLine(error));
+      if (error.needsKey) {   // shown again, the pane asks again
+        polling = null;
+        return;
+      }
     }
     polling = setTimeout(tick, 2000);
   };

@@ -6,6 +6,7 @@
 # Screenshots of each state go to tests/out/console/ (not committed).
 
 load serve_helper
+load fake_openai_helper
 
 BROWSER="$TOP/tests/browser"
 # The files need no agent: a server without them starts faster.
@@ -17,6 +18,7 @@ setup() {
 
 teardown() {
 	serve_teardown
+	fake_openai_stop
 }
 
 # The browser test's script, against the running server; its steps are
@@ -165,5 +167,14 @@ browse() {
 		flows monitoring phone; do
 		[ -s "${CONSOLE_SHOTS:-$TOP/tests/out/console}/$shot.png" ]
 	done
+	serve_stop
+}
+
+@test "console: in chromium, a model's streamed reply grows on the page as it comes" {
+	# a piece every 100 ms, so the page is seen between them
+	fake_openai_serve '{"json":{"response":"Pro costs $15 per user per month.","intent":"pricing","sentiment":"neutral","sentiment_score":0.1,"confidence":0.93},"chunk_bytes":256,"chunk_delay_ms":100}'
+	serve_start "${SERVE_AGENTS[@]}" --no-cache --model fake
+	CONSOLE_MODE=stream browse
+	jq -e '.body.stream == true' "$FAKE_OPENAI_LOG"
 	serve_stop
 }

@@ -3,6 +3,7 @@
 // started on loopback.
 //
 //   node console-test.js URL SHOTS [KEY]
+//   CONSOLE_MODE=stream node console-test.js URL SHOTS
 //
 // With KEY the server wants one: the page must ask for it at the first
 // call, keep it for the tab only (sessionStorage), and go on with it.
@@ -10,7 +11,8 @@
 // reload), a research task seen queued then completed and a citation
 // opened on its passage, an analysis task drawn with its band, the
 // flows drawn and one run, the metrics moving, keyboard only, phone
-// width.
+// width.  In stream mode the server's agents have a model that streams
+// its reply: the page must show the reply as it grows, then its facts.
 //
 // A screenshot of each state goes to SHOTS.  Any error or warning in
 // the browser's console (but the 401 that asks for the key), an
@@ -88,7 +90,8 @@ const fact = (name) => page.locator("#chat-log li.agent").last()
   .locator(`dt:text-is("${name}") + dd`).innerText();
 
 try {
-  await tour();
+  if (process.env.CONSOLE_MODE === "stream") await stream();
+  else await tour();
 } catch (error) {
   await shot("failed").catch(() => {});
   fail(error);
@@ -281,4 +284,32 @@ async function giveKey() {
     key, "the key is not in sessionStorage");
   check(!JSON.stringify(await page.evaluate(() => ({ ...localStorage })))
     .includes(key), "the key is in localStorage");
+}
+
+// A model's reply arrives in pieces: each state of the reply's text is
+// recorded as the page changes it, and some must come before the last.
+async function stream() {
+  await run("chat: a streamed reply grows as it comes, then shows its " +
+    "facts", async () => {
+    await page.goto(base + "/");
+    await page.evaluate(() => {
+      window.seen = [];
+      new MutationObserver(() => {
+        const text = document.querySelector("#chat-log li.agent .text");
+        if (text) window.seen.push(text.textContent);
+      }).observe(document.getElementById("chat-log"),
+        { subtree: true, childList: true, characterData: true });
+    });
+    await page.getByLabel("Message").fill("how much is pro?");
+    await page.getByLabel("Message").press("Enter");
+    await page.locator("#chat-log li.agent dl").waitFor();
+    const final = await page.locator("#chat-log li.agent .text").innerText();
+    check(final === "Pro costs $15 per user per month.", `reply ${final}`);
+    const seen = await page.evaluate(() => window.seen);
+    const pieces = [...new Set(seen)].filter((t) => t && t !== "…" &&
+      t !== final && final.startsWith(t));
+    check(pieces.length >= 2, `not streamed: ${JSON.stringify(seen)}`);
+    check(await fact("Intent") === "pricing", "intent");
+    await shot("chat-streamed");
+  });
 }
