@@ -7,6 +7,7 @@
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
+WWWDIR   ?= $(PREFIX)/share/mas/www
 VERSION  := 0.1.0
 
 CC       ?= cc
@@ -39,6 +40,7 @@ HELPERS  := $(patsubst tests/helpers/%.c,tests/helpers/bin/%,$(HELPER_SRC))
 MAN1     := $(sort $(wildcard man/*.1))
 MAN5     := $(sort $(wildcard man/*.5))
 MAN7     := $(sort $(wildcard man/*.7))
+WWW      := $(sort $(wildcard www/*))
 
 # Fuzzing (tests/fuzz/README): every tests/fuzz/fuzz-NAME.c is a libFuzzer
 # target.  `make check` replays its seed corpus through a plain build,
@@ -79,6 +81,19 @@ lib/serve-openapi.inc: lib/serve-openapi.json
 	    -e 's/^/"/' -e 's/$$/\\n"/' $< >$@.tmp && mv $@.tmp $@
 
 lib/serve-openapi.o: lib/serve-openapi.inc
+
+# The console (www/, text files only) is built into mas-serve the same
+# way, a { "/NAME", "TEXT" } row per file; '?' is escaped too, so that
+# no "??" of the JavaScript is read as a trigraph.
+lib/serve-www.inc: $(WWW) Makefile
+	$(call say,GEN,$@)for f in $(WWW); do \
+	    printf '{ "/%s",\n' "$${f#www/}"; \
+	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' \
+	        -e 's/^/"/' -e 's/$$/\\n"/' "$$f"; \
+	    printf '},\n'; \
+	done >$@.tmp && mv $@.tmp $@
+
+lib/serve-www.o: lib/serve-www.inc
 
 lib/libmas.a: $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $(LIB_OBJ)
@@ -148,6 +163,12 @@ bench: all $(HELPERS)
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
 
+# eslint over the console's JavaScript and its browser test (also run by
+# tests/bats/console.bats); .ci/install-deps installs it in tests/browser.
+lint-js:
+	tests/browser/node_modules/.bin/eslint -c tests/browser/eslint.config.js \
+	    www tests/browser
+
 demo:
 	@.ci/install-deps --build
 	@$(MAKE) --no-print-directory all
@@ -160,17 +181,21 @@ install: all
 	$(if $(MAN1),cp $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN5),cp $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
 	$(if $(MAN7),cp $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+	mkdir -p $(DESTDIR)$(WWWDIR)
+	cp $(WWW) $(DESTDIR)$(WWWDIR)/
 
 uninstall:
 	rm -f $(patsubst bin/%,$(DESTDIR)$(BINDIR)/%,$(BINS))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(MAN1))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man5/%,$(MAN5))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(MAN7))
+	rm -f $(patsubst www/%,$(DESTDIR)$(WWWDIR)/%,$(WWW))
+	rmdir $(DESTDIR)$(WWWDIR) $(DESTDIR)$(PREFIX)/share/mas 2>/dev/null || true
 
 clean:
 	rm -rf bin lib/*.o lib/*.inc lib/libmas.a tests/unit/bin \
 	    tests/helpers/bin .build-flags tests/fuzz/bin tests/fuzz/obj
 
-.PHONY: FORCE all deps check check-faults fuzz bench lint-man demo install \
-        uninstall clean
+.PHONY: FORCE all deps check check-faults fuzz bench lint-man lint-js demo \
+        install uninstall clean
 .SECONDARY:

@@ -43,6 +43,7 @@ enum {
 	OPT_CORPUS,
 	OPT_DATA_DIR,
 	OPT_ROUTES,
+	OPT_WWW,
 };
 
 struct serve_command {
@@ -61,6 +62,7 @@ static const struct { int key; const char *name; } settings[] = {
 	{ OPT_LISTEN, "serve.listen" },
 	{ OPT_KEYS, "serve.keys" },
 	{ OPT_FLOWS_DIR, "serve.flows_dir" },
+	{ OPT_WWW, "serve.www" },
 	{ OPT_URL, "bus.url" },
 	{ OPT_THREADS, "serve.threads" },
 	{ OPT_WORKERS, "serve.workers" },
@@ -89,6 +91,9 @@ static const struct argp_option option_table[] = {
 	  "on loopback only", 0 },
 	{ "flows-dir", OPT_FLOWS_DIR, "DIR", 0,
 	  "Serve the flows DIR/NAME.flow at /flows/NAME", 0 },
+	{ "www", OPT_WWW, "DIR", 0,
+	  "Serve the console's files from DIR instead of the built-in "
+	  "ones", 0 },
 	{ "url", OPT_URL, "URL", 0,
 	  "The bus for tasks: sqlite:PATH or nats://HOST:PORT (default: "
 	  "bus.url, else the state store)", 0 },

@@ -48,6 +48,7 @@ static const struct mas_config_key keys[] = {
 	{ "serve.listen", "MAS_SERVE_LISTEN", "127.0.0.1:8000", 0 },
 	{ "serve.keys", "MAS_SERVE_KEYS", NULL, 0 },
 	{ "serve.flows_dir", "MAS_FLOWS_DIR", NULL, 0 },
+	{ "serve.www", "MAS_SERVE_WWW", NULL, 0 },
 	{ "serve.threads", "MAS_SERVE_THREADS", NULL, 0 },
 	{ "serve.workers", "MAS_SERVE_WORKERS", NULL, 0 },
 	{ "serve.task_workers", "MAS_SERVE_TASK_WORKERS", "2", 0 },

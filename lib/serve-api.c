@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "serve-http.h"
 #include "serve-openapi.h"
+#include "serve-www.h"
 #include "banned.h"
 
 /* ---- tasks ---- */
@@ -534,6 +535,48 @@ static void docs_get(struct mas_serve_request *r)
 	                       strlen(page));
 }
 
+/* ---- the console ---- */
+
+/* Headers every file of the console carries: the page may load only
+ * what the server itself answers (nothing from elsewhere, no inline
+ * script), types are not guessed, and the browser asks again rather
+ * than keep a page older than the server. */
+static void www_headers(struct mas_serve_request *r)
+{
+	mas_serve_add_header(r, "Content-Security-Policy", "default-src "
+	                     "'self'; img-src 'self' data:; object-src "
+	                     "'none'; base-uri 'none'; frame-ancestors "
+	                     "'none'");
+	mas_serve_add_header(r, "X-Content-Type-Options", "nosniff");
+	mas_serve_add_header(r, "Cache-Control", "no-cache");
+}
+
+static void www_get(struct mas_serve_request *r)
+{
+	struct mas_serve *s = mas_serve_of(r);
+	struct mas_serve_www_file file;
+	const char *path = mas_serve_path(r);
+	int found = mas_serve_www_find(s->options->www, path, &file);
+
+	if (found > 0) {
+		mas_serve_fail(r, 404, MAS_ERR_NOT_FOUND, "path", "no such "
+		               "endpoint or file: %s (see /openapi.json)",
+		               path);
+		return;
+	}
+	if (found < 0) {
+		mas_serve_fail(r, 500, MAS_ERR_INTERNAL, "path", "%s: %s",
+		               path, strerror(errno));
+		return;
+	}
+	www_headers(r);
+	if (file.is_static)
+		mas_serve_reply_static(r, 200, file.type, file.data,
+		                       file.length);
+	else
+		mas_serve_reply(r, 200, file.type, file.data, file.length);
+}
+
 /* ---- the routes ---- */
 
 const struct mas_serve_route mas_serve_routes[] = {
@@ -549,4 +592,8 @@ const struct mas_serve_route mas_serve_routes[] = {
 	{ "/openapi.json", NULL, 0, openapi_get, NULL },
 	{ "/docs", NULL, 0, docs_get, NULL },
 	{ NULL, NULL, 0, NULL, NULL },
+};
+
+const struct mas_serve_route mas_serve_www_route = {
+	"/{file}", NULL, 0, www_get, NULL
 };

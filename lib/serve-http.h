@@ -68,8 +68,8 @@ void mas_serve_refresh_health(struct mas_serve *s);
  * or ends in one variable segment ("/tasks/{id}"); KEY_ROUTE is the
  * route name an API key must be allowed (serve-keys.h), NULL for a
  * public route; BODY says a POST takes a JSON object.  A method without
- * a handler is answered 405.  Static files would be rows whose handler
- * sends a file.
+ * a handler is answered 405.  The console's files are not rows: see
+ * mas_serve_www_route.
  */
 struct mas_serve_route {
 	const char *path;
@@ -81,7 +81,14 @@ struct mas_serve_route {
 
 extern const struct mas_serve_route mas_serve_routes[];
 
+/* The console's files (serve-www.h): the route of a GET or HEAD whose
+ * path is none of the table's, so an API path never names a file. */
+extern const struct mas_serve_route mas_serve_www_route;
+
 /* ---- reading ---- */
+
+/* The request's path, decoded, without its query. */
+const char *mas_serve_path(const struct mas_serve_request *r);
 
 /* The path's variable part, "{id}" or "{name}", or NULL. */
 const char *mas_serve_param(const struct mas_serve_request *r);

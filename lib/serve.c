@@ -45,6 +45,7 @@
 #include "ratelimit.h"
 #include "serve.h"
 #include "serve-http.h"
+#include "serve-www.h"
 #include "serve-keys.h"
 #include "store.h"
 #include "trace.h"
@@ -214,6 +215,9 @@ int mas_serve_options_read(struct mas_serve_options *o, struct mas_cli *cli,
 	o->listen = mas_config_get(c, "serve.listen");
 	o->keys = mas_config_get(c, "serve.keys");
 	o->flows_dir = mas_config_get(c, "serve.flows_dir");
+	o->www = mas_config_get(c, "serve.www");
+	if (o->www && mas_serve_www_check(o->www, error))
+		return -1;
 	o->bus_url = mas_config_get(c, "bus.url");
 	o->access_log = mas_config_get(c, "serve.access_log");
 	if (cpus < 1)
@@ -557,6 +561,11 @@ void mas_serve_fail(struct mas_serve_request *r, unsigned status,
 
 /* ---- reading ---- */
 
+const char *mas_serve_path(const struct mas_serve_request *r)
+{
+	return r->path;
+}
+
 const char *mas_serve_param(const struct mas_serve_request *r)
 {
 	return r->param[0] ? r->param : NULL;
@@ -669,6 +678,11 @@ static void start_span(struct mas_serve_request *r)
 	mas_span_traceparent(r->span, r->traceparent);
 }
 
+static int is_get(const char *method)
+{
+	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
 /* Which route PATH is, its variable part copied to PARAM; NULL for
  * none. */
 static const struct mas_serve_route *find_route(const char *path,
@@ -720,6 +734,8 @@ static struct mas_serve_request *request_new(struct server *s,
 	}
 	client_address(r);
 	r->route = find_route(r->path, r->param, sizeof(r->param));
+	if (!r->route && is_get(r->method))
+		r->route = &mas_serve_www_route;
 	pthread_mutex_lock(&s->pending_lock);
 	s->open_requests++;
 	pthread_mutex_unlock(&s->pending_lock);
@@ -1320,11 +1336,6 @@ static void method_not_allowed(struct mas_serve_request *r)
 	mas_serve_fail(r, 405, MAS_ERR_INVALID_REQUEST, "method", "%s does "
 	               "not take %s (it takes %s)", route->path, r->method,
 	               allow);
-}
-
-static int is_get(const char *method)
-{
-	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
 /* Everything the headers tell; -1 when R is answered already. */

@@ -35,6 +35,7 @@ struct mas_serve_options {
 	const char *listen;           /* "HOST:PORT" (port 0: any) */
 	const char *keys;             /* key file, or NULL: open */
 	const char *flows_dir;        /* or NULL: no flows */
+	const char *www;              /* console folder, NULL: built in */
 	const char *bus_url;          /* or NULL: bus.url, the store */
 	const char *flow_command;     /* mas-flow to run flows with */
 	const char *access_log;       /* "-" stderr, "off", or a file */

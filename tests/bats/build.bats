@@ -14,6 +14,10 @@ setup() {
 	[ -x "$dest/opt/mas/bin/mas-analyze" ]
 	[ -f "$dest/opt/mas/share/man/man1/mas-analyze.1" ]
 	[ -f "$dest/opt/mas/share/man/man7/mas.7" ]
+	# the console's files, as mas-serve --www takes them
+	for file in www/*; do
+		cmp "$file" "$dest/opt/mas/share/mas/www/${file#www/}"
+	done
 	run "$dest/opt/mas/bin/mas-analyze" --version
 	[ "$status" -eq 0 ]
 	run make -s -C "$TOP" uninstall DESTDIR="$dest" PREFIX=/opt/mas
@@ -21,6 +25,7 @@ setup() {
 	[ ! -e "$dest/opt/mas/bin/mas-analyze" ]
 	[ ! -e "$dest/opt/mas/share/man/man1/mas-analyze.1" ]
 	[ ! -e "$dest/opt/mas/share/man/man7/mas.7" ]
+	[ ! -e "$dest/opt/mas/share/mas" ]
 }
 
 @test "libcurl is loaded when first needed, not at every start (curl-lazy.h)" {
