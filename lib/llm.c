@@ -2118,6 +2118,54 @@ jv mas_llm_read_reply(long status, int stream, const char *bytes,
 }
 
 /* ------------------------------------------------------------------ */
+/* Cancelling */
+
+/* Takes R out of its slot, its transfer aborted (libcurl closes the
+ * connection of a transfer removed half-way). */
+static void unslot(struct mas_llm *llm, struct req *r)
+{
+	curl_multi_remove_handle(llm->multi, r->easy);
+	llm->slots[r->slot] = NULL;
+	llm->active--;
+	llm->reserved -= r->estimate;
+	pool_give(llm, r->easy);
+	r->easy = NULL;
+}
+
+void mas_llm_cancel(struct mas_llm *llm)
+{
+	struct req *taken = NULL;
+
+	/* Everything is taken out first: a DONE may submit anew, and what
+	 * it submits is not cancelled by this call. */
+	for (size_t i = 0; i < llm->o.jobs; i++) {
+		struct req *r = llm->slots[i];
+		if (!r)
+			continue;
+		unslot(llm, r);
+		r->next = taken;
+		taken = r;
+	}
+	while (llm->queue) {
+		struct req *r = llm->queue;
+		llm->queue = r->next;
+		llm->queued--;
+		r->next = taken;
+		taken = r;
+	}
+	while (taken) {
+		struct req *r = taken;
+		jv error = jv_invalid_get_msg(failure(llm, MAS_ERR_TIMEOUT, 0,
+		                                      r->attempts, 0,
+		                                      "cancelled"));
+		taken = r->next;
+		error = jv_object_set(error, jv_string("cancelled"),
+		                      jv_true());
+		answer(llm, r, jv_invalid_with_msg(error));
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* Driving */
 
 static void drain(struct mas_llm *llm)
@@ -2267,6 +2315,25 @@ jv mas_llm_wait(struct mas_llm *llm, struct mas_llm_waiter *waiter)
 {
 	while (!waiter->done && llm)
 		mas_llm_perform(llm, 1000, -1);
+	return waiter->answer;
+}
+
+/* Whether FD has something to read, without waiting. */
+static int readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP));
+}
+
+jv mas_llm_wait_or_stop(struct mas_llm *llm, struct mas_llm_waiter *waiter,
+                        int stop_fd)
+{
+	while (!waiter->done && llm) {
+		mas_llm_perform(llm, 1000, stop_fd);
+		if (stop_fd >= 0 && readable(stop_fd))
+			mas_llm_cancel(llm);
+	}
 	return waiter->answer;
 }
 

@@ -241,6 +241,25 @@ struct mas_llm_waiter {
 void mas_llm_keep_answer(void *waiter, jv answer);
 jv mas_llm_wait(struct mas_llm *llm, struct mas_llm_waiter *waiter);
 
+/*
+ * mas_llm_wait that gives up when STOP_FD (-1: never) becomes readable:
+ * every request then in flight or queued is cancelled (mas_llm_cancel),
+ * so the answer comes at once.  STOP_FD is watched, never read: the
+ * caller drains it.  For a person who pressed Ctrl-C (mas-chat -i).
+ */
+jv mas_llm_wait_or_stop(struct mas_llm *llm, struct mas_llm_waiter *waiter,
+                        int stop_fd);
+
+/*
+ * Abort every request submitted and not yet answered, transfers half-way
+ * included: each DONE is called now with jv_invalid_with_msg({"code":
+ * "TIMEOUT", "message": "cancelled", "cancelled": true, "transient":
+ * false, "attempts": n}) (the caller stopped waiting; not retried).
+ * Requests a DONE submits meanwhile are not cancelled.  Not to be called
+ * from inside a callback or a signal handler.
+ */
+void mas_llm_cancel(struct mas_llm *llm);
+
 /* Counters for traces, metrics and the man page. */
 struct mas_llm_stats {
 	unsigned long requests;      /* submitted */
