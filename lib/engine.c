@@ -265,9 +265,20 @@ static jv llm_meta(jv outcome)
 	return meta;
 }
 
+/* Counts a fallback and says so (at INFO: the record carries
+ * meta.fallback_reason), unless the caller tells it itself. */
+static void fell_back(const struct mas_engine *engine, const char *message)
+{
+	mas_metrics_count("mas_fallbacks_total", "Answers given by the "
+	                  "embedded engine after the model failed.", NULL, 1);
+	if (!engine->fallback_silent)
+		mas_info("model failed, answering with the embedded engine: "
+		         "%s", message);
+}
+
 jv mas_engine_settle(const struct mas_engine *engine, jv result, jv outcome)
 {
-	jv failure, code, message;
+	jv failure, code, message, cancelled;
 
 	if (jv_is_valid(outcome)) {
 		result = jv_setpath(result, JV_ARRAY(jv_string("meta"),
@@ -283,11 +294,12 @@ jv mas_engine_settle(const struct mas_engine *engine, jv result, jv outcome)
 		return jv_invalid_with_msg(failure);
 	}
 	code = jv_object_get(jv_copy(failure), jv_string("code"));
+	cancelled = jv_object_get(jv_copy(failure), jv_string("cancelled"));
 	message = jv_object_get(failure, jv_string("message"));
-	mas_metrics_count("mas_fallbacks_total", "Answers given by the "
-	                  "embedded engine after the model failed.", NULL, 1);
-	mas_info("model failed, answering with the embedded engine: %s",
-	         jv_string_value(message));
+	/* a reply the person cancelled is no failure to tell them of */
+	if (jv_get_kind(cancelled) != JV_KIND_TRUE)
+		fell_back(engine, jv_string_value(message));
+	jv_free(cancelled);
 	result = jv_setpath(result, JV_ARRAY(jv_string("meta"),
 	                                     jv_string("engine")),
 	                    jv_string("embedded"));

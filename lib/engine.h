@@ -34,6 +34,9 @@ struct mas_engine {
 	struct mas_cli *cli;          /* borrowed: its config */
 	struct mas_llm_options options;
 	int fallback_error;           /* --fallback error */
+	int fallback_silent;          /* log no fallback: the caller tells
+	                               * the person itself, where they read
+	                               * the answer (mas-chat -i) */
 	int no_cache, cache_only, insecure;
 	long long max_tokens_total;
 	int store_open;
@@ -71,7 +74,9 @@ void mas_engine_wait(struct mas_run *run, int timeout_ms, int fd,
  * usage, cache and attempt figures in meta.llm; on failure RESULT keeps
  * its embedded answer with meta.engine "embedded" and meta.fallback_reason,
  * or, under --fallback error, the model's error is returned instead
- * (jv_invalid_with_msg).  OUTCOME is consumed.
+ * (jv_invalid_with_msg).  OUTCOME is consumed.  A fallback is logged
+ * at INFO, unless fallback_silent or OUTCOME says "cancelled"
+ * (mas_llm_cancel).
  */
 jv mas_engine_settle(const struct mas_engine *engine, jv result, jv outcome);
 
