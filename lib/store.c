@@ -155,8 +155,7 @@ char *mas_store_path(const struct mas_config *config, char **error)
 	return n < 0 ? NULL : path;
 }
 
-/* mkdir -p of the folder holding PATH, private to the user. */
-static int make_parents(const char *path, char **error)
+int mas_store_make_parents(const char *path, char **error)
 {
 	char *copy = strdup(path);
 	char *slash;
@@ -323,7 +322,7 @@ int mas_store_open(struct mas_store *store, const char *path, char **error)
 
 	*error = NULL;
 	memset(store, 0, sizeof(*store));
-	if (make_parents(path, error))
+	if (mas_store_make_parents(path, error))
 		return -1;
 	if (sqlite3_open_v2(path, &store->db, flags, NULL) != SQLITE_OK) {
 		mas_error_set(error, "%s: %s", path,

@@ -38,6 +38,14 @@ struct mas_store {
 char *mas_store_path(const struct mas_config *config, char **error);
 
 /*
+ * mkdir -p of the folder holding PATH, each folder made private to the
+ * user (0700); those that exist are left as they are.  Returns 0, or -1
+ * with *ERROR set naming the folder that could not be made.  For other
+ * files kept beside the store (the line editor's history).
+ */
+int mas_store_make_parents(const char *path, char **error);
+
+/*
  * What opening (and the first writes) return when the store cannot be
  * used for now, a transient failure worth a retry: another process held
  * its lock for longer than the busy timeout (BUSY), or the disk is full
