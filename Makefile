@@ -15,7 +15,7 @@ CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
 MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' -iquote lib $(WARN)
-LIBS     := -ljq -lsqlite3 -lnats -lstemmer -lutf8proc -llinear \
+LIBS     := -ljq -lsqlite3 -lnats -lstemmer -lutf8proc -llinear -ledit \
             -lmicrohttpd -lpthread -ldl -lm
 
 ifeq ($(SANITIZE),1)

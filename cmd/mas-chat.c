@@ -332,48 +332,87 @@ static jv joined(jv list)
 	return text;
 }
 
+/* TEXT on a line of its own after a reply, dimmed on a terminal. */
+static void print_note(const char *text)
+{
+	int tty = isatty(STDOUT_FILENO);
+
+	printf("%s%s%s\n", tty ? "\x1b[2m" : "", text, tty ? "\x1b[0m" : "");
+}
+
 /* The line under a reply: what mas-chat understood. */
 static void print_understanding(jv result) /* borrows */
 {
-	int tty = isatty(STDOUT_FILENO);
 	jv sentiment = jv_object_get(jv_copy(result), jv_string("sentiment"));
 	jv actions = joined(jv_object_get(jv_copy(result),
 	                                  jv_string("suggested_actions")));
 	jv confidence = jv_object_get(jv_copy(result),
 	                              jv_string("confidence"));
+	jv line = jv_string_fmt("  [%s %.2f, %s; %s]",
+	                        string_at(result, "intent"),
+	                        jv_number_value(confidence),
+	                        string_at(sentiment, "label"),
+	                        jv_string_value(actions));
 
-	printf("%s  [%s %.2f, %s; %s]%s\n", tty ? "\x1b[2m" : "",
-	       string_at(result, "intent"), jv_number_value(confidence),
-	       string_at(sentiment, "label"), jv_string_value(actions),
-	       tty ? "\x1b[0m" : "");
+	print_note(jv_string_value(line));
+	jv_free(line);
 	jv_free(sentiment);
 	jv_free(confidence);
 	jv_free(actions);
 }
 
+/* The model's text printed so far is no answer: the model failed
+ * half-way, and what stands instead follows. */
+static void abandon_streamed(const struct conversation *c)
+{
+	if (c->streamed == 0)
+		return;
+	printf(" ");
+	print_note("[abandoned: the model stopped answering]");
+	fflush(stdout);
+}
+
 static void print_reply(struct conversation *c, jv result)
 {
-	jv meta, engine;
+	jv meta, engine, reason;
 
 	if (!jv_is_valid(result)) {
 		jv error = jv_invalid_get_msg(result);
+		abandon_streamed(c);
 		mas_error_log("%s", string_at(error, "message"));
 		jv_free(error);
 		return;
 	}
 	meta = jv_object_get(jv_copy(result), jv_string("meta"));
-	engine = jv_object_get(meta, jv_string("engine"));
+	engine = jv_object_get(jv_copy(meta), jv_string("engine"));
+	reason = jv_object_get(meta, jv_string("fallback_reason"));
 	/* A streamed reply is on the screen already, unless the model
-	 * failed half-way and the embedded one stands instead. */
+	 * failed half-way and the embedded one stands instead: then the
+	 * person is told, once, on stderr (the engine logs nothing). */
+	if (jv_get_kind(reason) == JV_KIND_STRING) {
+		abandon_streamed(c);
+		mas_warn("the model failed (%s): this answer is the embedded "
+		         "engine's, without the model",
+		         jv_string_value(reason));
+		c->streamed = 0;
+	}
 	if (c->streamed == 0)
 		printf("%s\n", string_at(result, "response"));
-	else if (strcmp(jv_string_value(engine), "llm") == 0)
-		printf("\n");
 	else
-		printf("\n%s\n", string_at(result, "response"));
+		printf("\n");
 	print_understanding(result);
 	fflush(stdout);
 	jv_free(engine);
+	jv_free(reason);
+	jv_free(result);
+}
+
+/* Ctrl-C while the reply came: dropped, whatever it was. */
+static void drop_reply(const struct conversation *c, jv result)
+{
+	printf("%s", c->streamed ? " " : "");
+	print_note("[cancelled]");
+	fflush(stdout);
 	jv_free(result);
 }
 
@@ -388,10 +427,31 @@ static char *trim(char *line)
 	return line;
 }
 
+/* One question and its answer; the terminal stays quiet meanwhile, and
+ * Ctrl-C cancels the answer (the turn is still remembered). */
+static void ask(struct mas_chat *chat, struct mas_lineedit *editor,
+                struct conversation *c, const char *message,
+                const char *session)
+{
+	int stop = mas_lineedit_busy(editor);
+	jv result;
+
+	c->streamed = 0;
+	result = mas_chat_reply_wait(chat, JV_OBJECT(jv_string("message"),
+	                                             jv_string(message),
+	                                             jv_string("session_id"),
+	                                             jv_string(session)),
+	                             stop);
+	if (mas_lineedit_idle(editor))
+		drop_reply(c, result);
+	else
+		print_reply(c, result);
+}
+
 static int interactive(struct chat_command *command, struct mas_chat *chat,
                        struct conversation *conversation)
 {
-	struct mas_lineedit editor;
+	struct mas_lineedit *editor;
 	char id[MAS_ID_SIZE];
 	const char *session = command->options.session;
 	char *line;
@@ -401,28 +461,23 @@ static int interactive(struct chat_command *command, struct mas_chat *chat,
 		session = id;
 	}
 	mas_output_init();
-	mas_lineedit_init(&editor, STDIN_FILENO, STDOUT_FILENO);
-	if (editor.terminal)
+	editor = mas_lineedit_new("mas-chat", NULL);
+	if (mas_lineedit_terminal(editor))
 		fprintf(stderr, "mas-chat: session %s; Ctrl-D ends\n",
 		        session);
-	while ((line = mas_lineedit_read(&editor, "> ")) != NULL) {
+	while ((line = mas_lineedit_read(editor, "> ")) != NULL) {
 		char *message = trim(line);
 		if (strcmp(message, "/quit") == 0) {
 			free(line);
 			break;
 		}
 		if (*message) {
-			mas_lineedit_add_history(&editor, message);
-			conversation->streamed = 0;
-			print_reply(conversation, mas_chat_reply_wait(
-				chat, JV_OBJECT(jv_string("message"),
-				                jv_string(message),
-				                jv_string("session_id"),
-				                jv_string(session))));
+			mas_lineedit_add_history(editor, message);
+			ask(chat, editor, conversation, message, session);
 		}
 		free(line);
 	}
-	mas_lineedit_release(&editor);
+	mas_lineedit_free(editor);
 	return MAS_EXIT_OK;
 }
 
@@ -611,6 +666,7 @@ int main(int argc, char **argv)
 	if (command.interactive) {
 		command.options.on_text = print_piece;
 		command.options.text_user = &conversation;
+		command.engine.fallback_silent = 1; /* print_reply tells */
 	}
 	chat = make_agent(&command);
 	status = command.interactive

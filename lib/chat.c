@@ -1679,11 +1679,12 @@ void mas_chat_start(void *agent, jv input, mas_agent_reply_fn reply,
 	                      chat->options->text_user, reply, context);
 }
 
-jv mas_chat_reply_wait(struct mas_chat *chat, jv input)
+jv mas_chat_reply_wait(struct mas_chat *chat, jv input, int stop_fd)
 {
 	struct mas_llm_waiter waiter = MAS_LLM_WAITER_INIT;
 	const struct mas_engine *engine = chat->options->engine;
 
 	mas_chat_start(chat, input, mas_llm_keep_answer, &waiter);
-	return mas_llm_wait(engine ? engine->llm : NULL, &waiter);
+	return mas_llm_wait_or_stop(engine ? engine->llm : NULL, &waiter,
+	                            stop_fd);
 }

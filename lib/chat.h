@@ -108,7 +108,12 @@ jv mas_chat_reply(struct mas_chat *chat, jv input);
 void mas_chat_start(void *chat, jv input, mas_agent_reply_fn reply,
                     void *context);
 
-/* mas_chat_start, waiting for the model: for the interactive mode. */
-jv mas_chat_reply_wait(struct mas_chat *chat, jv input);
+/*
+ * mas_chat_start, waiting for the model: for the interactive mode.  When
+ * STOP_FD (-1: none) becomes readable the model's reply is cancelled
+ * (mas_llm_wait_or_stop): the turn is then settled as a failed model
+ * call is, and remembered.
+ */
+jv mas_chat_reply_wait(struct mas_chat *chat, jv input, int stop_fd);
 
 #endif

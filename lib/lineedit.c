@@ -1,388 +1,401 @@
 /*
- * lineedit.c — a small line editor (see lineedit.h).
+ * lineedit.c — a person's lines over libedit (see lineedit.h).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
+
+#include <histedit.h>
 
 #include "lineedit.h"
 #include "log.h"
 #include "mas.h"
-#include "text.h"
+#include "store.h"
 #include "banned.h"
 
-void mas_lineedit_init(struct mas_lineedit *editor, int in, int out)
+struct mas_lineedit {
+	int terminal;
+	EditLine *el;
+	History *history;
+	char *path;                /* the history file, or NULL */
+	int save_warned;
+	const char *prompt;        /* borrowed, for prompt_of */
+	int interrupted;           /* Ctrl-C at the prompt */
+	struct sigaction old[4];   /* as `handled` */
+	char *plain;               /* the plain reader's line */
+	size_t plain_size;
+};
+
+static const int handled[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define HANDLED (sizeof(handled) / sizeof(handled[0]))
+
+/* What the signal handlers touch: process-wide, one editor at a time. */
+static int stop_pipe[2] = { -1, -1 };
+static struct termios first_tty;
+static volatile sig_atomic_t tty_saved;
+
+static void on_interrupt(int sig)
 {
-	memset(editor, 0, sizeof(*editor));
-	editor->in = in;
-	editor->out = out;
-	editor->terminal = isatty(in) && isatty(out);
+	int saved = errno;
+	ssize_t n = write(stop_pipe[1], "", 1); /* full: one is enough */
+
+	(void)n;
+	(void)sig;
+	errno = saved;
 }
 
-void mas_lineedit_release(struct mas_lineedit *editor)
+static void restore_tty(void)
 {
-	for (size_t i = 0; i < editor->history_count; i++)
-		free(editor->history[i]);
-	free(editor->history);
-	free(editor->pending);
-	memset(editor, 0, sizeof(*editor));
+	if (tty_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &first_tty);
+}
+
+static void on_fatal(int sig)
+{
+	restore_tty();
+	signal(sig, SIG_DFL);
+	raise(sig); /* delivered when the handler returns */
+}
+
+/* Empties the stop pipe; 1 when it held anything. */
+static int drain_stop(void)
+{
+	char buf[64];
+	int any = 0;
+
+	while (read(stop_pipe[0], buf, sizeof(buf)) > 0)
+		any = 1;
+	return any;
+}
+
+static void catch_signals(struct mas_lineedit *e)
+{
+	static int registered;
+
+	if (pipe2(stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0)
+		mas_die(MAS_EXIT_IO, "pipe: %s", strerror(errno));
+	if (tcgetattr(STDIN_FILENO, &first_tty) == 0)
+		tty_saved = 1;
+	if (!registered && atexit(restore_tty) == 0)
+		registered = 1;
+	for (size_t i = 0; i < HANDLED; i++) {
+		struct sigaction action = { 0 };
+		/* no SA_RESTART: a wait in poll(2) ends at once */
+		action.sa_handler = handled[i] == SIGINT ? on_interrupt
+		                                         : on_fatal;
+		sigemptyset(&action.sa_mask);
+		sigaction(handled[i], &action, &e->old[i]);
+	}
+}
+
+static void release_signals(struct mas_lineedit *e)
+{
+	restore_tty();
+	tty_saved = 0;
+	for (size_t i = 0; i < HANDLED; i++)
+		sigaction(handled[i], &e->old[i], NULL);
+	close(stop_pipe[0]);
+	close(stop_pipe[1]);
+	stop_pipe[0] = stop_pipe[1] = -1;
+}
+
+/* ---- the history file ---- */
+
+char *mas_lineedit_history_path(void)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	char *path = NULL, *error = NULL;
+	int n = -1;
+
+	if (xdg && *xdg)
+		n = asprintf(&path, "%s/mas/history", xdg);
+	else if (home && *home)
+		n = asprintf(&path, "%s/.local/state/mas/history", home);
+	if (n < 0) {
+		mas_warn("no history file: set XDG_STATE_HOME or HOME");
+		return NULL;
+	}
+	if (mas_store_make_parents(path, &error) != 0) {
+		mas_warn("no history file: %s", error ? error : path);
+		free(error);
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+static void load_history(struct mas_lineedit *e)
+{
+	HistEvent event;
+
+	if (!e->path || access(e->path, F_OK) != 0)
+		return;
+	errno = 0;
+	if (history(e->history, &event, H_LOAD, e->path) < 0)
+		mas_warn("%s: cannot read the history: %s", e->path,
+		         errno ? strerror(errno) : "not a history file");
+}
+
+/* The whole history to FILE.tmp (0600), then renamed over FILE: a
+ * crash never leaves half a file. */
+static int save_history(struct mas_lineedit *e)
+{
+	HistEvent event;
+	size_t size = strlen(e->path) + 5;
+	char *temporary = malloc(size);
+	FILE *file = NULL;
+	int fd, ok;
+
+	if (!temporary)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	snprintf(temporary, size, "%s.tmp", e->path);
+	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0 && fchmod(fd, 0600) == 0)
+		file = fdopen(fd, "w");
+	else if (fd >= 0)
+		close(fd);
+	ok = file && history(e->history, &event, H_SAVE_FP, file) >= 0;
+	if (file && fclose(file) != 0)
+		ok = 0;
+	if (ok && rename(temporary, e->path) != 0)
+		ok = 0;
+	if (!ok)
+		unlink(temporary);
+	free(temporary);
+	return ok ? 0 : -1;
 }
 
 void mas_lineedit_add_history(struct mas_lineedit *editor, const char *line)
 {
-	char **grown;
+	HistEvent event;
 
-	if (!*line || (editor->history_count &&
-	               strcmp(editor->history[editor->history_count - 1],
-	                      line) == 0))
+	if (!editor->terminal || !*line)
 		return;
-	grown = realloc(editor->history,
-	                (editor->history_count + 1) * sizeof(*grown));
-	if (!grown)
-		mas_die(MAS_EXIT_IO, "out of memory");
-	editor->history = grown;
-	editor->history[editor->history_count] = strdup(line);
-	if (!editor->history[editor->history_count])
-		mas_die(MAS_EXIT_IO, "out of memory");
-	editor->history_count++;
+	history(editor->history, &event, H_ENTER, line);
+	if (!editor->path || save_history(editor) == 0)
+		return;
+	if (!editor->save_warned)
+		mas_warn("%s: cannot write the history: %s", editor->path,
+		         strerror(errno));
+	editor->save_warned = 1;
 }
 
-static int wide(int32_t c)
+/* ---- libedit ---- */
+
+static char *prompt_of(EditLine *el)
 {
-	return (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0xA4CF) ||
-	       (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
-	       (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
-	       (c >= 0xFFE0 && c <= 0xFFE6) ||
-	       (c >= 0x1F300 && c <= 0x1FAFF) ||
-	       (c >= 0x20000 && c <= 0x3FFFD);
+	struct mas_lineedit *e = NULL;
+
+	el_get(el, EL_CLIENTDATA, &e);
+	return (char *)e->prompt;
 }
 
-size_t mas_lineedit_width(const char *text, size_t length)
+/* Ctrl-C: the line is shown ended by "^C" and dropped (the pushed
+ * newline ends el_gets, which the reader then ignores). */
+static unsigned char interrupt_key(EditLine *el, int key)
 {
-	const char *p = text, *end = text + length;
-	size_t width = 0;
+	struct mas_lineedit *e = NULL;
+	const LineInfoW *line = el_wline(el);
 
-	while (p < end) {
-		int32_t c = mas_text_decode(&p, end);
-		if (c >= 0x300 && c <= 0x36F)
-			continue;
-		width += wide(c) ? 2 : 1;
+	(void)key;
+	el_get(el, EL_CLIENTDATA, &e);
+	e->interrupted = 1;
+	el_cursor(el, (int)(line->lastchar - line->cursor));
+	el_insertstr(el, "^C");
+	el_push(el, "\n");
+	return CC_REFRESH;
+}
+
+/*
+ * Between two lines (libedit's "ex" mode, set in make_editor, and now
+ * until the first el_gets) the terminal neither echoes nor edits: what
+ * is typed while an answer prints is not mixed into it, and keys typed
+ * after el_gets draws its prompt but before it takes the terminal (in
+ * that order) reach it as they were typed, not eaten by the terminal's
+ * own line editing (a Ctrl-D there was lost).  ISIG stays: Ctrl-C is
+ * then SIGINT, for mas_lineedit_busy.
+ */
+static void quiet_between_lines(void)
+{
+	struct termios quiet = first_tty;
+
+	quiet.c_lflag &= (tcflag_t)~(ECHO | ECHONL | ICANON);
+	quiet.c_cc[VMIN] = 1;
+	quiet.c_cc[VTIME] = 0;
+	if (tty_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+}
+
+/* Home, End and Delete as the common terminals send them, whatever
+ * TERM says (libedit binds only what the terminal's entry lists). */
+static void bind_keys(EditLine *el)
+{
+	static const char *const keys[][2] = {
+		{ "\\e[H", "ed-move-to-beg" }, { "\\eOH", "ed-move-to-beg" },
+		{ "\\e[1~", "ed-move-to-beg" }, { "\\e[7~", "ed-move-to-beg" },
+		{ "\\e[F", "ed-move-to-end" }, { "\\eOF", "ed-move-to-end" },
+		{ "\\e[4~", "ed-move-to-end" }, { "\\e[8~", "ed-move-to-end" },
+		{ "\\e[3~", "ed-delete-next-char" },
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		el_set(el, EL_BIND, keys[i][0], keys[i][1], NULL);
+}
+
+/* libedit handles UTF-8 when LC_CTYPE says so; mas speaks UTF-8
+ * whatever the locale, so C and POSIX become C.UTF-8. */
+static void utf8_locale(void)
+{
+	if (!setlocale(LC_CTYPE, "") ||
+	    strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
+		setlocale(LC_CTYPE, "C.UTF-8");
+}
+
+static int make_editor(struct mas_lineedit *e, const char *program)
+{
+	utf8_locale();
+	e->el = el_init(program, stdin, stdout, stderr);
+	if (!e->el)
+		return -1;
+	el_set(e->el, EL_CLIENTDATA, e);
+	el_set(e->el, EL_EDITOR, "emacs");
+	el_set(e->el, EL_PROMPT, prompt_of);
+	el_set(e->el, EL_SIGNAL, 0);
+	/* Ctrl-C is a key at the prompt, not a signal */
+	el_set(e->el, EL_SETTY, "-d", "-isig", NULL);
+	el_set(e->el, EL_SETTY, "-x", "-echo", "-echonl", "-icanon", NULL);
+	el_set(e->el, EL_ADDFN, "mas-interrupt", "Drop the line",
+	       interrupt_key);
+	el_set(e->el, EL_BIND, "^C", "mas-interrupt", NULL);
+	/* as in readline and the shells, not libedit's cut of a region */
+	el_set(e->el, EL_BIND, "^W", "ed-delete-prev-word", NULL);
+	bind_keys(e->el);
+	el_set(e->el, EL_HIST, history, e->history);
+	el_source(e->el, NULL); /* ~/.editrc, $EDITRC; none is fine */
+	quiet_between_lines();
+	return 0;
+}
+
+struct mas_lineedit *mas_lineedit_new(const char *program,
+                                      const char *history_path)
+{
+	struct mas_lineedit *e = calloc(1, sizeof(*e));
+	HistEvent event;
+
+	if (!e)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	e->terminal = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	if (!e->terminal)
+		return e;
+	e->history = history_init();
+	if (!e->history)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	history(e->history, &event, H_SETSIZE, MAS_LINEEDIT_HISTORY_MAX);
+	history(e->history, &event, H_SETUNIQUE, 1);
+	e->path = history_path ? strdup(history_path)
+	                       : mas_lineedit_history_path();
+	if (history_path && !e->path)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	load_history(e);
+	catch_signals(e);
+	if (make_editor(e, program) != 0) {
+		mas_warn("cannot set up the terminal: lines are read as "
+		         "they come");
+		e->terminal = 0;
+		release_signals(e);
 	}
-	return width;
+	return e;
 }
 
-/* ---- not a terminal: plain lines ---- */
+void mas_lineedit_free(struct mas_lineedit *editor)
+{
+	if (!editor)
+		return;
+	if (editor->el)
+		el_end(editor->el);
+	if (editor->terminal)
+		release_signals(editor);
+	if (editor->history)
+		history_end(editor->history);
+	free(editor->path);
+	free(editor->plain);
+	free(editor);
+}
+
+int mas_lineedit_terminal(const struct mas_lineedit *editor)
+{
+	return editor->terminal;
+}
+
+/* ---- reading ---- */
+
+static char *copy_line(const char *text, size_t length)
+{
+	char *line;
+
+	while (length > 0 && (text[length - 1] == '\n' ||
+	                      text[length - 1] == '\r'))
+		length--;
+	line = strndup(text, length);
+	if (!line)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return line;
+}
 
 static char *plain_read(struct mas_lineedit *e)
 {
-	for (;;) {
-		char *newline = e->pending_length
-		        ? memchr(e->pending, '\n', e->pending_length) : NULL;
-		char buf[4096];
-		ssize_t n;
-		if (newline || (e->eof && e->pending_length)) {
-			size_t length = e->pending_length;
-			if (newline)
-				length = (size_t)(newline - e->pending);
-			char *line = strndup(e->pending, length);
-			size_t used = newline ? length + 1 : length;
-			if (!line)
-				mas_die(MAS_EXIT_IO, "out of memory");
-			memmove(e->pending, e->pending + used,
-			        e->pending_length - used);
-			e->pending_length -= used;
-			if (length && line[length - 1] == '\r')
-				line[length - 1] = '\0';
-			return line;
-		}
-		if (e->eof)
-			return NULL;
-		n = read(e->in, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			e->eof = 1;
-			continue;
-		}
-		if (e->pending_length + (size_t)n > e->pending_capacity) {
-			e->pending_capacity =
-				(e->pending_length + (size_t)n) * 2;
-			e->pending = realloc(e->pending, e->pending_capacity);
-			if (!e->pending)
-				mas_die(MAS_EXIT_IO, "out of memory");
-		}
-		memcpy(e->pending + e->pending_length, buf, (size_t)n);
-		e->pending_length += (size_t)n;
-	}
-}
+	ssize_t n = getline(&e->plain, &e->plain_size, stdin);
 
-/* ---- a terminal: editing ---- */
-
-struct line {
-	char *text;
-	size_t length, capacity, cursor;  /* in bytes */
-	size_t history_at;                /* history index being shown */
-	const char *prompt;
-};
-
-static void out(struct mas_lineedit *e, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(e->out, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
-static void outs(struct mas_lineedit *e, const char *s)
-{
-	out(e, s, strlen(s));
-}
-
-static void redraw(struct mas_lineedit *e, const struct line *l)
-{
-	char move[32];
-	size_t back = mas_lineedit_width(l->text + l->cursor,
-	                                 l->length - l->cursor);
-
-	outs(e, "\r");
-	outs(e, l->prompt);
-	out(e, l->text, l->length);
-	outs(e, "\x1b[K");
-	if (back > 0) {
-		snprintf(move, sizeof(move), "\x1b[%zuD", back);
-		outs(e, move);
-	}
-}
-
-static void reserve(struct line *l, size_t more)
-{
-	if (l->length + more + 1 <= l->capacity)
-		return;
-	l->capacity = (l->length + more + 1) * 2;
-	l->text = realloc(l->text, l->capacity);
-	if (!l->text)
-		mas_die(MAS_EXIT_IO, "out of memory");
-}
-
-static void insert(struct line *l, const char *s, size_t n)
-{
-	reserve(l, n);
-	memmove(l->text + l->cursor + n, l->text + l->cursor,
-	        l->length - l->cursor);
-	memcpy(l->text + l->cursor, s, n);
-	l->length += n;
-	l->cursor += n;
-	l->text[l->length] = '\0';
-}
-
-static void erase(struct line *l, size_t from, size_t to)
-{
-	memmove(l->text + from, l->text + to, l->length - to);
-	l->length -= to - from;
-	if (l->cursor > to)
-		l->cursor -= to - from;
-	else if (l->cursor > from)
-		l->cursor = from;
-	l->text[l->length] = '\0';
-}
-
-static size_t previous_char(const struct line *l, size_t at)
-{
-	while (at > 0 && (l->text[--at] & 0xC0) == 0x80)
-		;
-	return at;
-}
-
-static size_t next_char(const struct line *l, size_t at)
-{
-	if (at < l->length)
-		at++;
-	while (at < l->length && (l->text[at] & 0xC0) == 0x80)
-		at++;
-	return at;
-}
-
-static void set_text(struct line *l, const char *text)
-{
-	l->length = 0;
-	reserve(l, strlen(text));
-	memcpy(l->text, text, strlen(text) + 1);
-	l->length = l->cursor = strlen(text);
-}
-
-static void walk_history(struct mas_lineedit *e, struct line *l, int step)
-{
-	size_t at = l->history_at;
-
-	if (step < 0 && at > 0)
-		at--;
-	else if (step > 0 && at < e->history_count)
-		at++;
-	else
-		return;
-	l->history_at = at;
-	set_text(l, at < e->history_count ? e->history[at] : "");
-}
-
-static void cut_word(struct line *l)
-{
-	size_t at = l->cursor;
-
-	while (at > 0 && l->text[at - 1] == ' ')
-		at--;
-	while (at > 0 && l->text[at - 1] != ' ')
-		at = previous_char(l, at);
-	erase(l, at, l->cursor);
-}
-
-static int read_byte(struct mas_lineedit *e, unsigned char *c)
-{
-	for (;;) {
-		ssize_t n = read(e->in, c, 1);
-		if (n == 1)
-			return 1;
-		if (n < 0 && errno == EINTR)
-			continue;
-		return 0;
-	}
-}
-
-/* An escape sequence after ESC: arrows, Home, End, Delete. */
-static void escape(struct mas_lineedit *e, struct line *l)
-{
-	unsigned char a, b, c;
-
-	if (!read_byte(e, &a) || (a != '[' && a != 'O') || !read_byte(e, &b))
-		return;
-	if (b >= '0' && b <= '9') {
-		if (!read_byte(e, &c) || c != '~')
-			return;
-		if (b == '3')
-			erase(l, l->cursor, next_char(l, l->cursor));
-		else if (b == '1' || b == '7')
-			l->cursor = 0;
-		else if (b == '4' || b == '8')
-			l->cursor = l->length;
-		return;
-	}
-	switch (b) {
-	case 'A': walk_history(e, l, -1); break;
-	case 'B': walk_history(e, l, 1); break;
-	case 'C': l->cursor = next_char(l, l->cursor); break;
-	case 'D': l->cursor = previous_char(l, l->cursor); break;
-	case 'H': l->cursor = 0; break;
-	case 'F': l->cursor = l->length; break;
-	}
-}
-
-/* The bytes of one UTF-8 character starting with LEAD. */
-static void insert_char(struct mas_lineedit *e, struct line *l,
-                        unsigned char lead)
-{
-	char buf[4];
-	size_t n = lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-	unsigned char c;
-
-	buf[0] = (char)lead;
-	for (size_t i = 1; i < n; i++) {
-		if (!read_byte(e, &c))
-			return;
-		buf[i] = (char)c;
-	}
-	insert(l, buf, n);
-}
-
-enum outcome { GO_ON, ACCEPT, END };
-
-static enum outcome key(struct mas_lineedit *e, struct line *l,
-                        unsigned char c)
-{
-	switch (c) {
-	case '\r': case '\n': return ACCEPT;
-	case 4: /* Ctrl-D */
-		if (l->length == 0)
-			return END;
-		erase(l, l->cursor, next_char(l, l->cursor));
-		break;
-	case 3: /* Ctrl-C: a new, empty line */
-		outs(e, "^C\r\n");
-		l->length = l->cursor = 0;
-		l->text[0] = '\0';
-		break;
-	case 127: case 8:
-		erase(l, previous_char(l, l->cursor), l->cursor);
-		break;
-	case 1: l->cursor = 0; break;
-	case 5: l->cursor = l->length; break;
-	case 2: l->cursor = previous_char(l, l->cursor); break;
-	case 6: l->cursor = next_char(l, l->cursor); break;
-	case 11: erase(l, l->cursor, l->length); break;
-	case 21: erase(l, 0, l->cursor); break;
-	case 23: cut_word(l); break;
-	case 16: walk_history(e, l, -1); break;
-	case 14: walk_history(e, l, 1); break;
-	case 12: outs(e, "\x1b[H\x1b[2J"); break;
-	case 27: escape(e, l); break;
-	default:
-		if (c >= 32)
-			insert_char(e, l, c);
-	}
-	return GO_ON;
-}
-
-static char *edit(struct mas_lineedit *e, const char *prompt)
-{
-	struct line l = { .prompt = prompt,
-	                  .history_at = e->history_count };
-	enum outcome outcome = GO_ON;
-	unsigned char c;
-
-	reserve(&l, 64);
-	l.text[0] = '\0';
-	redraw(e, &l);
-	while (outcome == GO_ON) {
-		if (!read_byte(e, &c)) {
-			outcome = END;
-			break;
-		}
-		outcome = key(e, &l, c);
-		if (outcome == GO_ON)
-			redraw(e, &l);
-	}
-	outs(e, "\r\n");
-	if (outcome == END) {
-		free(l.text);
-		return NULL;
-	}
-	return l.text;
+	return n < 0 ? NULL : copy_line(e->plain, (size_t)n);
 }
 
 char *mas_lineedit_read(struct mas_lineedit *editor, const char *prompt)
 {
-	struct termios saved, raw;
-	char *line;
+	if (!editor->terminal)
+		return plain_read(editor);
+	editor->prompt = prompt;
+	for (;;) {
+		int count = 0;
+		const char *line;
 
-	if (!editor->terminal || tcgetattr(editor->in, &saved) != 0)
-		return plain_read(editor);
-	raw = saved;
-	/* Raw input, so that every key comes at once and Ctrl-C is ours
-	 * (TCSANOW: keys typed ahead are kept, not flushed);
-	 * output processing stays on, so "\n" still returns the carriage. */
-	raw.c_iflag &= (tcflag_t)~(BRKINT | ICRNL | INPCK | ISTRIP | IXON);
-	raw.c_cflag |= CS8;
-	raw.c_lflag &= (tcflag_t)~(ECHO | ICANON | IEXTEN | ISIG);
-	raw.c_cc[VMIN] = 1;
-	raw.c_cc[VTIME] = 0;
-	if (tcsetattr(editor->in, TCSANOW, &raw) != 0)
-		return plain_read(editor);
-	line = edit(editor, prompt);
-	tcsetattr(editor->in, TCSANOW, &saved);
-	return line;
+		editor->interrupted = 0;
+		el_resize(editor->el); /* the window may have changed */
+		errno = 0;
+		line = el_gets(editor->el, &count);
+		if (!line && count < 0 && errno == EINTR)
+			continue;
+		if (!line) {
+			fputs("\n", stdout); /* after the ^D */
+			fflush(stdout);
+			return NULL;
+		}
+		if (!editor->interrupted)
+			return copy_line(line, (size_t)count);
+	}
+}
+
+/* ---- between two lines ---- */
+
+/* The terminal needs nothing here: it is quiet between two lines
+ * (quiet_between_lines). */
+int mas_lineedit_busy(struct mas_lineedit *editor)
+{
+	if (!editor->terminal)
+		return -1;
+	drain_stop();
+	return stop_pipe[0];
+}
+
+int mas_lineedit_idle(struct mas_lineedit *editor)
+{
+	return editor->terminal ? drain_stop() : 0;
 }
