@@ -1,11 +1,15 @@
 /*
  * test-llm.c — the pieces of lib/llm.c that need no server: SHA-256
  * against the FIPS vectors, the SSE parser fed in awkward pieces, the
- * backoff bounds, Retry-After parsing, configuration, and requests that
- * are answered without the network.  The HTTP side is tested through
+ * backoff bounds, Retry-After parsing, configuration, requests that
+ * are answered without the network, and cancelling requests to a
+ * socket that never answers.  The HTTP side is tested through
  * llm-cli in tests/bats/llm.bats.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "llm.h"
@@ -355,6 +359,86 @@ static void test_cache_only_miss(void)
 	CHECK_INT(system(command), 0);
 }
 
+/* A socket on 127.0.0.1 that takes connections (the kernel's backlog)
+ * and never answers; its port in *PORT.  -1 when none can be made. */
+static int silent_socket(int *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t length = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    listen(fd, 8) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &length) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static void check_cancelled(jv result)
+{
+	jv error = jv_invalid_get_msg(jv_copy(result));
+
+	check_failure(result, "TIMEOUT", "cancelled");
+	CHECK(jv_get_kind(error) == JV_KIND_OBJECT);
+	if (jv_get_kind(error) == JV_KIND_OBJECT) {
+		jv c = jv_object_get(jv_copy(error), jv_string("cancelled"));
+		jv t = jv_object_get(jv_copy(error), jv_string("transient"));
+		CHECK(jv_get_kind(c) == JV_KIND_TRUE);
+		CHECK(jv_get_kind(t) == JV_KIND_FALSE);
+		jv_free(c);
+		jv_free(t);
+	}
+	jv_free(error);
+}
+
+/* One request in flight and one queued (jobs 1) are both answered by
+ * mas_llm_cancel; mas_llm_wait_or_stop cancels on its descriptor. */
+static void test_cancel(void)
+{
+	char url[64];
+	struct mas_llm_options o = { .model = "m", .jobs = 1 };
+	struct mas_llm_waiter waiter = MAS_LLM_WAITER_INIT;
+	jv first = jv_null(), second = jv_null();
+	int port, fd = silent_socket(&port), stop[2];
+	char *error = NULL;
+	struct mas_llm *llm;
+	const char *ask = "{\"messages\":[{\"role\":\"user\","
+	                  "\"content\":\"x\"}],\"stream\":true}";
+
+	if (fd < 0 || pipe(stop) != 0) {
+		UNIT_FAIL("no socket or pipe");
+		return;
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1", port);
+	o.base_url = url;
+	llm = mas_llm_new(&o, &error);
+	CHECK(llm != NULL);
+	CHECK_INT(mas_llm_submit(llm, jv_parse(ask), cache_only_done, NULL,
+	                         &first), 0);
+	CHECK_INT(mas_llm_submit(llm, jv_parse(ask), cache_only_done, NULL,
+	                         &second), 0);
+	CHECK_INT(mas_llm_perform(llm, 50, -1), 2);
+	CHECK(jv_get_kind(first) == JV_KIND_NULL);
+	mas_llm_cancel(llm);
+	CHECK_INT(mas_llm_in_flight(llm), 0);
+	check_cancelled(first);
+	check_cancelled(second);
+	/* a byte waiting in the pipe: the wait gives up at once */
+	mas_llm_submit(llm, jv_parse(ask), mas_llm_keep_answer, NULL, &waiter);
+	CHECK_INT(write(stop[1], "", 1), 1);
+	check_cancelled(mas_llm_wait_or_stop(llm, &waiter, stop[0]));
+	CHECK_INT(mas_llm_in_flight(llm), 0);
+	mas_llm_free(llm);
+	close(stop[0]);
+	close(stop[1]);
+	close(fd);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_sha256_vectors);
@@ -371,5 +455,6 @@ int main(void)
 	UNIT_RUN(test_new_refuses);
 	UNIT_RUN(test_answered_without_network);
 	UNIT_RUN(test_cache_only_miss);
+	UNIT_RUN(test_cancel);
 	return unit_done();
 }
