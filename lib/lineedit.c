@@ -217,18 +217,19 @@ static unsigned char interrupt_key(EditLine *el, int key)
 
 /*
  * Between two lines (libedit's "ex" mode, set in make_editor, and now
- * until the first el_gets) the terminal neither echoes nor edits: what
- * is typed while an answer prints is not mixed into it, and keys typed
- * after el_gets draws its prompt but before it takes the terminal (in
- * that order) reach it as they were typed, not eaten by the terminal's
- * own line editing (a Ctrl-D there was lost).  ISIG stays: Ctrl-C is
- * then SIGINT, for mas_lineedit_busy.
+ * until the first el_gets) the terminal neither echoes, edits nor
+ * sends signals: what is typed while an answer prints is not mixed
+ * into it, and keys typed after el_gets draws its prompt but before it
+ * takes the terminal (in that order) reach it as they were typed, not
+ * eaten by the terminal's own line editing (a Ctrl-D there was lost, a
+ * Ctrl-C flushed the line and sent SIGINT).  mas_lineedit_busy turns
+ * signals on for its while.
  */
 static void quiet_between_lines(void)
 {
 	struct termios quiet = first_tty;
 
-	quiet.c_lflag &= (tcflag_t)~(ECHO | ECHONL | ICANON);
+	quiet.c_lflag &= (tcflag_t)~(ECHO | ECHONL | ICANON | ISIG);
 	quiet.c_cc[VMIN] = 1;
 	quiet.c_cc[VTIME] = 0;
 	if (tty_saved)
@@ -272,7 +273,8 @@ static int make_editor(struct mas_lineedit *e, const char *program)
 	el_set(e->el, EL_SIGNAL, 0);
 	/* Ctrl-C is a key at the prompt, not a signal */
 	el_set(e->el, EL_SETTY, "-d", "-isig", NULL);
-	el_set(e->el, EL_SETTY, "-x", "-echo", "-echonl", "-icanon", NULL);
+	el_set(e->el, EL_SETTY, "-x", "-echo", "-echonl", "-icanon", "-isig",
+	       NULL);
 	el_set(e->el, EL_ADDFN, "mas-interrupt", "Drop the line",
 	       interrupt_key);
 	el_set(e->el, EL_BIND, "^C", "mas-interrupt", NULL);
@@ -385,17 +387,34 @@ char *mas_lineedit_read(struct mas_lineedit *editor, const char *prompt)
 
 /* ---- between two lines ---- */
 
-/* The terminal needs nothing here: it is quiet between two lines
- * (quiet_between_lines). */
+/* Ctrl-C as SIGINT (ISIG) or not, the terminal otherwise as it is:
+ * quiet (quiet_between_lines). */
+static void set_signals(int on)
+{
+	struct termios now;
+
+	if (tcgetattr(STDIN_FILENO, &now) != 0)
+		return;
+	if (on)
+		now.c_lflag |= ISIG;
+	else
+		now.c_lflag &= (tcflag_t)~ISIG;
+	tcsetattr(STDIN_FILENO, TCSANOW, &now);
+}
+
 int mas_lineedit_busy(struct mas_lineedit *editor)
 {
 	if (!editor->terminal)
 		return -1;
 	drain_stop();
+	set_signals(1);
 	return stop_pipe[0];
 }
 
 int mas_lineedit_idle(struct mas_lineedit *editor)
 {
-	return editor->terminal ? drain_stop() : 0;
+	if (!editor->terminal)
+		return 0;
+	set_signals(0);
+	return drain_stop();
 }
