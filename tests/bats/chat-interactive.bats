@@ -24,12 +24,6 @@ teardown() {
 	fake_openai_stop
 }
 
-serve() {
-	printf '%s\n' "$@" > "$BATS_TEST_TMPDIR/rules.jsonl"
-	fake_openai_start --script "$BATS_TEST_TMPDIR/rules.jsonl"
-	export OPENAI_BASE_URL=$FAKE_OPENAI_URL
-}
-
 # chat STEP... : mas-chat -i --session s on a terminal, its stderr in
 # $tty_err, the transcript (carriage returns dropped) in $tty_out and
 # $output; pty-run's status in $status.
@@ -74,7 +68,7 @@ chat() {
 }
 
 @test "Ctrl-C while a reply streams cancels it; the next question is answered in the same session" {
-	serve "{\"nth\":1,$SLOW}" "$BASIC"
+	fake_openai_serve "{\"nth\":1,$SLOW}" "$BASIC"
 	chat 'expect=> ' 'send=how much is pro?\r' 'expect=fifteen' \
 		'send=\x03' 'expect=[cancelled]' 'expect=> ' \
 		'send=and basic?\r' 'expect=Basic is free' 'expect=> ' 'send=\x04'
@@ -87,12 +81,12 @@ chat() {
 	# both turns in the session; the second request carried the first
 	run --separate-stderr mas-chat sessions show s
 	output_jq '[.history[].message] == ["how much is pro?","and basic?"]'
-	[ "$(grep -c . "$FAKE_OPENAI_LOG")" -eq 2 ]
+	[ "$(fake_openai_requests)" -eq 2 ]
 	sed -n 2p "$FAKE_OPENAI_LOG" | jq -e '.body.messages | tostring | contains("how much is pro?")'
 }
 
 @test "text typed while a reply streams is not echoed into it, and waits for the prompt" {
-	serve "{$SHORT}"
+	fake_openai_serve "{$SHORT}"
 	chat 'expect=> ' 'send=how much is pro?\r' 'expect=Pro costs' \
 		'send=zzz' 'expect=a month.' 'expect=> zzz' 'send=\x15\x04'
 	[ "$status" -eq 0 ]
@@ -102,7 +96,7 @@ chat() {
 }
 
 @test "a server killed half-way: the partial text marked abandoned, the embedded answer, one line on stderr" {
-	serve "{$SLOW}"
+	fake_openai_serve "{$SLOW}"
 	chat 'expect=> ' 'send=how much is pro?\r' 'expect=fifteen' \
 		"run=kill -9 $FAKE_OPENAI_PID" \
 		'expect=[abandoned: the model stopped answering]' \
@@ -119,7 +113,7 @@ chat() {
 }
 
 @test "SIGTERM while a reply streams: the terminal is put back as it was" {
-	serve "{$SLOW}"
+	fake_openai_serve "{$SLOW}"
 	status=0
 	pty-run -t 20 'expect=> ' 'send=how much is pro?\r' 'expect=Pro costs' \
 		"run=kill -TERM \$(cat '$BATS_TEST_TMPDIR/pid')" 'expect=speed' \
