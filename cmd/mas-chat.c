@@ -449,9 +449,9 @@ static void ask(struct mas_chat *chat, struct mas_lineedit *editor,
 }
 
 static int interactive(struct chat_command *command, struct mas_chat *chat,
+                       struct mas_lineedit *editor,
                        struct conversation *conversation)
 {
-	struct mas_lineedit *editor;
 	char id[MAS_ID_SIZE];
 	const char *session = command->options.session;
 	char *line;
@@ -461,7 +461,6 @@ static int interactive(struct chat_command *command, struct mas_chat *chat,
 		session = id;
 	}
 	mas_output_init();
-	editor = mas_lineedit_new("mas-chat", NULL);
 	if (mas_lineedit_terminal(editor))
 		fprintf(stderr, "mas-chat: session %s; Ctrl-D ends\n",
 		        session);
@@ -477,7 +476,6 @@ static int interactive(struct chat_command *command, struct mas_chat *chat,
 		}
 		free(line);
 	}
-	mas_lineedit_free(editor);
 	return MAS_EXIT_OK;
 }
 
@@ -624,6 +622,7 @@ int main(int argc, char **argv)
 		             children, NULL, NULL };
 	struct chat_command command = { 0 };
 	struct conversation conversation = { 0 };
+	struct mas_lineedit *editor = NULL;
 	struct mas_chat *chat;
 	int status;
 
@@ -667,11 +666,15 @@ int main(int argc, char **argv)
 		command.options.on_text = print_piece;
 		command.options.text_user = &conversation;
 		command.engine.fallback_silent = 1; /* print_reply tells */
+		/* before the agent is made: keys typed while it loads wait
+		 * for the first prompt, not mangled by the terminal */
+		editor = mas_lineedit_new("mas-chat", NULL);
 	}
 	chat = make_agent(&command);
 	status = command.interactive
-	                 ? interactive(&command, chat, &conversation)
+	                 ? interactive(&command, chat, editor, &conversation)
 	                 : records(&command, chat);
+	mas_lineedit_free(editor);
 	mas_chat_free(chat);
 	jv_free(command.unavailable);
 	close_sessions(&command);

@@ -275,8 +275,10 @@ static int make_editor(struct mas_lineedit *e, const char *program)
 	el_set(e->el, EL_SETTY, "-d", "-isig", NULL);
 	el_set(e->el, EL_SETTY, "-x", "-echo", "-echonl", "-icanon", "-isig",
 	       NULL);
-	el_set(e->el, EL_ADDFN, "mas-interrupt", "Drop the line",
-	       interrupt_key);
+	/* wide: the narrow el_set copies the name and help and never
+	 * frees them (LeakSanitizer) */
+	el_wset(e->el, EL_ADDFN, L"mas-interrupt", L"Drop the line",
+	        interrupt_key);
 	el_set(e->el, EL_BIND, "^C", "mas-interrupt", NULL);
 	/* as in readline and the shells, not libedit's cut of a region */
 	el_set(e->el, EL_BIND, "^W", "ed-delete-prev-word", NULL);

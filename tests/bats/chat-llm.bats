@@ -84,12 +84,9 @@ requests() {
 
 @test "the interactive mode streams the reply as the model writes it" {
 	serve "$good"
-	{
-		sleep 0.3
-		printf 'how much is pro?\r'
-		sleep 1
-		printf '\004'
-	} | timeout 20 script -qefc "mas-chat -i -k $KB --session s" /dev/null > "$BATS_TEST_TMPDIR/tty.out"
+	pty-run -t 20 'expect=> ' 'send=how much is pro?\r' 'expect=pricing' \
+		'expect=> ' 'send=\x04' \
+		-- mas-chat -i -k "$KB" --session s > "$BATS_TEST_TMPDIR/tty.out"
 	tr -d '\r' < "$BATS_TEST_TMPDIR/tty.out" | grep -q '^Pro costs \$15 per user per month\.$'
 	jq -e '.body.stream == true' "$FAKE_OPENAI_LOG"
 }

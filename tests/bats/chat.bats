@@ -375,14 +375,10 @@ kb_file() {
 
 @test "the interactive mode on a terminal: line editing, history, Ctrl-D ends" {
 	# typed: "helo", Left, "l", Enter; Up (history), Ctrl-U, "how much is basic?", Enter; Ctrl-D
-	{
-		sleep 0.3
-		printf 'helo\033[Dl\r'
-		sleep 0.4
-		printf '\033[A\025how much is basic?\r'
-		sleep 0.4
-		printf '\004'
-	} | timeout 20 script -qefc "mas-chat -i -k $KB --session tty" /dev/null > "$BATS_TEST_TMPDIR/tty.out"
+	pty-run -t 20 'expect=> ' 'send=helo\e[Dl\r' 'expect=show_menu' \
+		'expect=> ' 'send=\e[A\x15how much is basic?\r' \
+		'expect=view_pricing' 'expect=> ' 'send=\x04' \
+		-- mas-chat -i -k "$KB" --session tty > "$BATS_TEST_TMPDIR/tty.out"
 	tr -d '\r' < "$BATS_TEST_TMPDIR/tty.out" > "$BATS_TEST_TMPDIR/tty.txt"
 	grep -q "mas-chat: session tty; Ctrl-D ends" "$BATS_TEST_TMPDIR/tty.txt"
 	grep -q "^Hello! I'm the support assistant" "$BATS_TEST_TMPDIR/tty.txt"
