@@ -37,21 +37,24 @@ chat() {
 }
 
 @test "the history file: written 0600 after each line, recalled with Up in a new process, bounded" {
-	chat 'expect=> ' 'send=how much is basic?\r' 'expect=> ' 'send=\x04'
+	chat 'expect=> ' 'send=how much is basic?\r' 'expect=view_pricing' \
+		'expect=> ' 'send=\x04'
 	[ "$status" -eq 0 ]
 	history="$XDG_STATE_HOME/mas/history"
 	[ "$(stat -c %a "$history")" = 600 ]
 	[ "$(stat -c %a "$XDG_STATE_HOME/mas")" = 700 ]
 	grep -q 'basic' "$history"
 	# a new process: Up brings the line back, Enter sends it again
-	chat 'expect=> ' 'send=\e[A\r' 'expect=> ' 'send=\x04'
+	chat 'expect=> ' 'send=\e[A\r' 'expect=view_pricing' 'expect=> ' \
+		'send=\x04'
 	[ "$status" -eq 0 ]
 	[ "$(grep -c '^The Basic plan is free' "$tty_out")" -eq 1 ]
 	run --separate-stderr mas-chat sessions show s
 	output_jq '[.history[].message] == ["how much is basic?","how much is basic?"]'
 	# 1200 lines in: the last 1000 are kept, the newest last
 	{ echo _HiStOrY_V2_; seq -f 'old%g' 1200; } > "$history"
-	chat 'expect=> ' 'send=hello\r' 'expect=> ' 'send=\x04'
+	chat 'expect=> ' 'send=hello\r' 'expect=show_menu' 'expect=> ' \
+		'send=\x04'
 	[ "$status" -eq 0 ]
 	[ "$(wc -l < "$history")" -eq 1001 ]
 	[ "$(tail -n 1 "$history")" = hello ]
@@ -112,7 +115,7 @@ chat() {
 	[ "$(grep -vc 'session s; Ctrl-D ends' "$tty_err")" -eq 1 ]
 }
 
-@test "SIGTERM while a reply streams: the terminal is put back as it was" {
+@test "SIGTERM while a reply streams: the terminal is put back as it was, the history already saved" {
 	fake_openai_serve "{$SLOW}"
 	status=0
 	pty-run -t 20 'expect=> ' 'send=how much is pro?\r' 'expect=Pro costs' \
@@ -125,4 +128,6 @@ chat() {
 	grep -Eq '(^| )icanon( |$)' "$tty_out"
 	grep -Eq '(^| )echo( |$)' "$tty_out"
 	grep -Eq '(^| )isig( |$)' "$tty_out"
+	# the line was saved as it was sent, not at a clean exit
+	grep -q 'pro?$' "$XDG_STATE_HOME/mas/history"
 }
