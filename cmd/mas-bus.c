@@ -4,6 +4,7 @@
  */
 #include <argp.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,7 @@ static const struct argp_option options[] = {
 	{ "timeout", OPT_TIMEOUT, "S", 0,
 	  "req: seconds to wait for each reply (default 30); route: "
 	  "seconds a filter may owe answers in silence (default 300); "
+	  "serve: the same for the command (default 300); "
 	  "pub: seconds a batch may wait to be stored, reconnecting "
 	  "(NATS; default 30)", 0 },
 	{ "older-than", OPT_OLDER_THAN, "DURATION", 0,
@@ -396,21 +398,74 @@ static char **serve_argv(struct bus_command *command)
 	return argv;
 }
 
+/* A worker's co-process and what it is owed. */
+struct worker {
+	struct mas_coprocess child;
+	double timeout;    /* seconds it may owe an answer in silence */
+	long count;        /* requests this run may ask (0: no limit) */
+	long asked;
+	long timed_out;    /* requests failed with TIMEOUT */
+};
+
+/* The TIMEOUT error record answering PAYLOAD (borrowed), with its id
+ * when it has one, after the command was killed for its silence. */
+static jv timeout_record(struct worker *worker, jv payload)
+{
+	char message[512];
+	jv record = jv_object();
+
+	snprintf(message, sizeof(message), "serve: %s gave no answer within "
+	         "%g s and was killed", worker->child.argv[0],
+	         worker->timeout);
+	mas_warn("%s", message);
+	if (jv_get_kind(payload) == JV_KIND_OBJECT) {
+		jv id = jv_object_get(jv_copy(payload), jv_string("id"));
+
+		if (jv_is_valid(id))
+			record = jv_object_set(record, jv_string("id"), id);
+		else
+			jv_free(id);
+	}
+	return jv_object_set(record, jv_string("error"),
+	                     mas_error(MAS_ERR_TIMEOUT, "%s", message));
+}
+
 /* One request's payload through the co-process, one line in, one line
- * out; the co-process dying, or answering with a line that is not
- * JSON, stops the worker. */
+ * out.  The last request a --count allows closes the command's input
+ * after it, so a command that reads ahead still answers.  A command
+ * silent for --timeout is killed (started again for the next request)
+ * and the request answered with a TIMEOUT error record; one that dies,
+ * or answers with a line that is not JSON, stops the worker. */
 static jv ask(void *data, jv request)
 {
-	struct mas_coprocess *child = data;
+	struct worker *worker = data;
+	struct mas_coprocess *child = &worker->child;
 	size_t length, answer_length;
-	char *line = mas_json_dump_text(jv_object_get(request,
-	                                              jv_string("payload")),
-	                                &length);
-	char *answer = mas_coprocess_ask(child, line, length, &answer_length);
-	jv parsed = answer ? jv_parse_sized(answer, (int)answer_length)
-	                   : jv_invalid();
+	jv payload = jv_object_get(request, jv_string("payload")), parsed;
+	char *line, *answer, *error = NULL;
 
+	if (child->pid == 0 && mas_coprocess_start(child, &error) != 0) {
+		jv_free(payload);
+		parsed = mas_fail(MAS_ERR_UPSTREAM_ERROR, "serve: %s", error);
+		free(error);
+		return parsed;
+	}
+	line = mas_json_dump_text(jv_copy(payload), &length);
+	mas_coprocess_send(child, line, length);
 	free(line);
+	if (worker->count && ++worker->asked >= worker->count)
+		mas_coprocess_close_input(child);
+	answer = mas_coprocess_await(child, worker->timeout, &answer_length);
+	if (!answer && !mas_coprocess_ended(child)) {
+		mas_coprocess_stop(child, 1);
+		worker->timed_out++;
+		parsed = timeout_record(worker, payload);
+		jv_free(payload);
+		return parsed;
+	}
+	jv_free(payload);
+	parsed = answer ? jv_parse_sized(answer, (int)answer_length)
+	                : jv_invalid();
 	if (jv_is_valid(parsed))
 		return parsed;
 	jv_free(parsed);
@@ -418,10 +473,33 @@ static jv ask(void *data, jv request)
 	                "answer with a JSON line", child->argv[0]);
 }
 
+/* The worker's exit status once its requests are done: its command,
+ * given end of file, has --timeout to exit before it is killed. */
+static int worker_end(struct bus_command *command, struct worker *worker)
+{
+	int running = worker->child.pid > 0;
+	int status = mas_coprocess_finish(&worker->child, worker->timeout);
+	int code = WIFEXITED(status) ? WEXITSTATUS(status)
+	                             : 128 + WTERMSIG(status);
+
+	if (running && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		mas_error_log("serve: %s did not exit within %g s of the end "
+		              "of its input and was killed",
+		              command->cli.files[0], worker->timeout);
+	else if (running && code > 1)
+		mas_error_log("serve: %s exited with status %d",
+		              command->cli.files[0], code);
+	if (worker->timed_out)
+		mas_error_log("serve: %ld requests failed with TIMEOUT",
+		              worker->timed_out);
+	return (running && code > 1) || worker->timed_out ? MAS_EXIT_TEMPFAIL
+	                                                  : MAS_EXIT_OK;
+}
+
 static int serve(struct bus_command *command)
 {
 	struct mas_bus_sub sub;
-	struct mas_coprocess child;
+	struct worker worker = { .count = command->count };
 	char **argv, *error = NULL;
 	int status;
 
@@ -430,28 +508,28 @@ static int serve(struct bus_command *command)
 		mas_die(MAS_EXIT_USAGE, "serve: no command given (serve TOPIC "
 		        "-- COMMAND [ARGS...])");
 	open_bus(command);
+	/* --timeout is the command's, not the wait for acknowledgements of
+	 * the replies (pub's). */
+	command->bus.timeout = 0;
+	worker.timeout = command->timeout > 0 ? command->timeout
+	                                      : MAS_ROUTE_TIMEOUT;
 	/* Without --group, the workers of one pattern share one group. */
 	if (!command->group)
 		command->group = command->topic;
 	command->from_start = 0;
 	sub_start(command, &sub, command->topic, command->group);
 	argv = serve_argv(command);
-	mas_coprocess_init(&child, "mas-bus", argv);
-	if (mas_coprocess_start(&child, &error) != 0)
+	mas_coprocess_init(&worker.child, "mas-bus", argv);
+	if (mas_coprocess_start(&worker.child, &error) != 0)
 		mas_die(MAS_EXIT_TEMPFAIL, "serve: %s", error);
 	if (mas_bus_serve(&sub, command->count, command->follow,
-	                  command->prefetch, ask, &child, &error))
+	                  command->prefetch, ask, &worker, &error))
 		sub_fail(error);
 	mas_bus_sub_release(&sub);
-	status = mas_coprocess_stop(&child, 0);
-	mas_coprocess_release(&child);
+	status = worker_end(command, &worker);
+	mas_coprocess_release(&worker.child);
 	free(argv);
-	if (WIFEXITED(status) && WEXITSTATUS(status) <= 1)
-		return MAS_EXIT_OK;
-	mas_error_log("serve: %s exited with status %d",
-	              command->cli.files[0], WIFEXITED(status) ?
-	              WEXITSTATUS(status) : 128 + WTERMSIG(status));
-	return MAS_EXIT_TEMPFAIL;
+	return status;
 }
 
 /* ---- route: dispatch to co-process filters, no broker ---- */

@@ -308,17 +308,75 @@ char *mas_coprocess_line(struct mas_coprocess *child, size_t *length)
 	return begin;
 }
 
+/* Milliseconds to wait for CHILD's answer before TIMEOUT seconds of
+ * silence have passed (-1: no limit), at least one. */
+static int silence_left_ms(const struct mas_coprocess *child, double timeout)
+{
+	double left;
+
+	if (timeout <= 0)
+		return -1;
+	left = timeout - mas_coprocess_silent(child, mas_clock_monotonic());
+	return left <= 0 ? 0 : (int)(left * 1000) + 1;
+}
+
 char *mas_coprocess_ask(struct mas_coprocess *child, const char *line,
-                        size_t length, size_t *answer_length)
+                        size_t length, double timeout, size_t *answer_length)
 {
 	mas_coprocess_send(child, line, length);
+	return mas_coprocess_await(child, timeout, answer_length);
+}
+
+char *mas_coprocess_await(struct mas_coprocess *child, double timeout,
+                          size_t *answer_length)
+{
 	for (;;) {
 		char *answer = mas_coprocess_line(child, answer_length);
+		int wait_ms;
 
 		if (answer || mas_coprocess_ended(child))
 			return answer;
-		mas_coprocess_poll(&child, 1, -1, -1);
+		wait_ms = silence_left_ms(child, timeout);
+		if (wait_ms == 0)
+			return NULL;
+		mas_coprocess_poll(&child, 1, -1, wait_ms);
 	}
+}
+
+int mas_coprocess_finish(struct mas_coprocess *child, double timeout)
+{
+	double deadline = mas_clock_monotonic() + timeout;
+	size_t length;
+
+	if (!running(child))
+		return mas_coprocess_stop(child, 0);
+	mas_coprocess_close_input(child);
+	/* Whatever it still writes is nobody's answer: read and dropped,
+	 * so that a child writing at its end never blocks on a full
+	 * pipe. */
+	while (child->output >= 0) {
+		double left = deadline - mas_clock_monotonic();
+
+		if (left <= 0)
+			return mas_coprocess_stop(child, 1);
+		mas_coprocess_poll(&child, 1, -1, (int)(left * 1000) + 1);
+		while (mas_coprocess_line(child, &length))
+			;
+		child->from.start = child->from.end = 0;
+		child->scanned = 0;
+	}
+	/* Its output ended; a child that closed it and lives on is given
+	 * the rest of the time to exit. */
+	while (waitpid(child->pid, &child->status, WNOHANG) == 0) {
+		if (mas_clock_monotonic() >= deadline)
+			return mas_coprocess_stop(child, 1);
+		usleep(10000);
+	}
+	if (child->input >= 0)
+		close(child->input);
+	child->input = -1;
+	child->pid = 0; /* reaped: stop only resets the rest */
+	return mas_coprocess_stop(child, 0);
 }
 
 void mas_coprocess_close_input(struct mas_coprocess *child)

@@ -98,10 +98,25 @@ char *mas_coprocess_line(struct mas_coprocess *child, size_t *length);
 /*
  * Send LINE (LENGTH bytes) and wait for its answer, for a caller with
  * one record at a time (mas-bus serve): the answer as mas_coprocess_line
- * gives it, or NULL when the child ended without one.
+ * gives it, or NULL when the child ended without one or stayed silent
+ * for TIMEOUT seconds (<= 0: no limit) — mas_coprocess_ended tells which;
+ * a silent child is left running, for the caller to stop.
  */
 char *mas_coprocess_ask(struct mas_coprocess *child, const char *line,
-                        size_t length, size_t *answer_length);
+                        size_t length, double timeout, size_t *answer_length);
+
+/* The waiting half of mas_coprocess_ask, for a caller that sends the
+ * line itself (and perhaps closes the input after it). */
+char *mas_coprocess_await(struct mas_coprocess *child, double timeout,
+                          size_t *answer_length);
+
+/*
+ * The end of CHILD's work: close its input, drop what it still writes
+ * and wait for it to exit, at most TIMEOUT seconds, then kill its
+ * process group.  Its wait status, as mas_coprocess_stop's.  So a child
+ * that ignores end of file cannot keep its caller waiting for ever.
+ */
+int mas_coprocess_finish(struct mas_coprocess *child, double timeout);
 
 /*
  * Give CHILD end of file on its input as soon as the lines queued for it

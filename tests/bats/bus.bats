@@ -614,6 +614,71 @@ big_records() {
 	[[ "$stderr" == *"exited with status 127"* ]]
 }
 
+@test "bus: serve closes its command's input after the last request" {
+	# A command that answers only at end of file (reads ahead): with
+	# --count the last request is known, and its input closed after it.
+	records 1 | mas-bus pub ahead
+	run --separate-stderr timeout 30 mas-bus serve ahead --count 1 -- \
+		sh -c 'cat >/dev/null; echo "{\"done\":true}"'
+	[ "$status" -eq 0 ]
+	run --separate-stderr mas-bus sub ahead.done --from-start --payload
+	[ "$output" = '{"done":true}' ]
+}
+
+@test "bus: a serve command that never answers fails with TIMEOUT" {
+	printf '{"id":"a"}\n{"id":"b"}\n' | mas-bus pub hang
+	start=$(date +%s)
+	run --separate-stderr timeout 60 mas-bus serve hang --timeout 1 -- \
+		sh -c 'read -r l; sleep 999.25'
+	# each request in about its second, the command killed and started
+	# again for the next, and the run ends: transient, exit 75
+	[ "$status" -eq 75 ]
+	[ $(($(date +%s) - start)) -lt 30 ]
+	[[ "$stderr" == *"no answer within 1 s"* ]]
+	[[ "$stderr" == *"2 requests failed with TIMEOUT"* ]]
+	! pgrep -f 'sleep 999.25'
+	run --separate-stderr mas-bus sub hang.done --from-start --payload
+	output_jq -s 'map(.id) == ["a","b"] and
+		all(.[]; .error.code == "TIMEOUT")'
+	# answered, with an error: acknowledged, not delivered again
+	run --separate-stderr mas-bus serve hang --timeout 1 -- cat
+	[ "$status" -eq 0 ]
+	run --separate-stderr mas-bus sub hang.done --from-start
+	[ "$(line_count)" -eq 2 ]
+}
+
+@test "bus: serve's command gets end of file when the queue is drained" {
+	records 3 | mas-bus pub eof
+	run --separate-stderr timeout 30 mas-bus serve eof -- sh -c \
+		"while read -r l; do echo \"\$l\"; done; echo end >'$BATS_TEST_TMPDIR/end'"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/end")" = end ]
+	# one that stays after end of file is killed --timeout later
+	records 1 | mas-bus pub eof
+	run --separate-stderr timeout 30 mas-bus serve eof --timeout 1 -- \
+		sh -c 'while read -r l; do echo "$l"; done; sleep 999.5'
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"did not exit within 1 s"* ]]
+	! pgrep -f 'sleep 999.5'
+	run --separate-stderr mas-bus sub eof.done --from-start
+	[ "$(line_count)" -eq 4 ]
+}
+
+@test "bus: serve's command gets end of file when serve is terminated" {
+	mas-bus serve term --follow -- sh -c \
+		"while read -r l; do echo \"\$l\"; done; echo end >'$BATS_TEST_TMPDIR/end'" \
+		2>/dev/null &
+	worker=$!
+	sleep 0.5
+	kill -TERM "$worker"
+	wait "$worker" || true
+	for _ in $(seq 50); do
+		[ -s "$BATS_TEST_TMPDIR/end" ] && break
+		sleep 0.1
+	done
+	[ "$(cat "$BATS_TEST_TMPDIR/end")" = end ]
+}
+
 @test "bus: route dispatches by a field and keeps input order" {
 	only_on sqlite "route uses no bus"
 	run --separate-stderr mas-bus route --by .kind \
