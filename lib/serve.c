@@ -1944,7 +1944,6 @@ static int catch_signals(void)
 	sigemptyset(&action.sa_mask);
 	sigaction(SIGTERM, &action, NULL);
 	sigaction(SIGINT, &action, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }
 
@@ -1970,49 +1969,103 @@ static void release(struct server *s)
 	pthread_mutex_destroy(&s->shared.lock);
 }
 
-int mas_serve_main(const struct mas_serve_options *options)
+struct mas_serve_server *mas_serve_start(
+	const struct mas_serve_options *options, int *status)
 {
-	struct server s = { .shared.options = options };
+	struct server *s = calloc(1, sizeof(*s));
 	struct sockaddr_storage address;
 	char *error = NULL;
-	int status = MAS_EXIT_USAGE, received;
 
-	pthread_mutex_init(&s.shared.lock, NULL);
-	pthread_mutex_init(&s.log_lock, NULL);
-	pthread_mutex_init(&s.conns_lock, NULL);
-	pthread_mutex_init(&s.pending_lock, NULL);
-	s.shared.started = mas_clock_monotonic();
-	s.shared.started_epoch = (double)mas_clock_epoch_ms() / 1000;
-	s.limits = mas_ratelimit_new();
-	if (!s.limits || catch_signals() ||
+	*status = MAS_EXIT_TEMPFAIL;
+	if (!s) {
+		mas_error_log("out of memory");
+		return NULL;
+	}
+	s->shared.options = options;
+	*status = MAS_EXIT_USAGE;
+	pthread_mutex_init(&s->shared.lock, NULL);
+	pthread_mutex_init(&s->log_lock, NULL);
+	pthread_mutex_init(&s->conns_lock, NULL);
+	pthread_mutex_init(&s->pending_lock, NULL);
+	s->shared.started = mas_clock_monotonic();
+	s->shared.started_epoch = (double)mas_clock_epoch_ms() / 1000;
+	s->limits = mas_ratelimit_new();
+	/* a client gone before its answer is an error, not a signal */
+	signal(SIGPIPE, SIG_IGN);
+	if (!s->limits ||
 	    parse_listen(options->listen, &address, &error) ||
-	    check_access(&s, (struct sockaddr *)&address, &error) ||
-	    open_access_log(&s, &error))
+	    check_access(s, (struct sockaddr *)&address, &error) ||
+	    open_access_log(s, &error))
 		goto fail;
 	mas_metrics_keep("mas-serve");
-	mas_metrics_add_collector(collect, &s);
-	if (start_work(&s, &status, &error))
+	mas_metrics_add_collector(collect, s);
+	if (start_work(s, status, &error))
 		goto fail;
-	status = MAS_EXIT_TEMPFAIL;
-	if (start_daemon(&s, (struct sockaddr *)&address, &error))
+	*status = MAS_EXIT_TEMPFAIL;
+	if (start_daemon(s, (struct sockaddr *)&address, &error))
 		goto fail;
-	s.shared.daemon = s.mhd;
-	mas_serve_refresh_health(&s.shared);
-	s.checkpointing = mas_store_open_configured(&s.checkpointer,
+	s->shared.daemon = s->mhd;
+	mas_serve_refresh_health(&s->shared);
+	s->checkpointing = mas_store_open_configured(&s->checkpointer,
 		&options->cli->config, &error) == 0;
 	free(error);
 	error = NULL;
-	s.watching = pthread_create(&s.watch, NULL, watch_main, &s) == 0;
-	mas_info("listening on http://%s/", s.address);
-	received = wait_for_signal();
-	mas_info("%s received", received == SIGINT ? "SIGINT" : "SIGTERM");
-	stop(&s);
-	release(&s);
-	return MAS_EXIT_OK;
+	s->watching = pthread_create(&s->watch, NULL, watch_main, s) == 0;
+	mas_info("listening on http://%s/", s->address);
+	*status = MAS_EXIT_OK;
+	return (struct mas_serve_server *)s;
 fail:
 	mas_error_log("%s", error ? error : "cannot start");
 	free(error);
-	stop(&s);
-	release(&s);
-	return status;
+	stop(s);
+	release(s);
+	free(s);
+	return NULL;
+}
+
+int mas_serve_connect(struct mas_serve_server *server)
+{
+	struct server *s = (struct server *)server;
+	struct sockaddr_in peer = { .sin_family = AF_INET };
+	int fds[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+		return -1;
+	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* libmicrohttpd owns (and closes) its end, even on failure */
+	if (MHD_add_connection(s->mhd, fds[1], (struct sockaddr *)&peer,
+	                       sizeof(peer)) != MHD_YES) {
+		close(fds[0]);
+		return -1;
+	}
+	return fds[0];
+}
+
+void mas_serve_stop(struct mas_serve_server *server)
+{
+	struct server *s = (struct server *)server;
+
+	if (!s)
+		return;
+	stop(s);
+	release(s);
+	free(s);
+}
+
+int mas_serve_main(const struct mas_serve_options *options)
+{
+	struct mas_serve_server *server;
+	int status, received;
+
+	if (catch_signals()) {
+		mas_error_log("cannot catch signals: %s", strerror(errno));
+		return MAS_EXIT_TEMPFAIL;
+	}
+	server = mas_serve_start(options, &status);
+	if (!server)
+		return status;
+	received = wait_for_signal();
+	mas_info("%s received", received == SIGINT ? "SIGINT" : "SIGTERM");
+	mas_serve_stop(server);
+	return MAS_EXIT_OK;
 }

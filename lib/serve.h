@@ -69,6 +69,21 @@ int mas_serve_options_read(struct mas_serve_options *options,
  */
 int mas_serve_main(const struct mas_serve_options *options);
 
+/*
+ * mas_serve_main in three parts, for a caller that is not a daemon (the
+ * fuzz target of tests/fuzz): start serving (listening as OPTIONS say,
+ * but waiting for no signal) and return the server, or NULL with the
+ * exit status mas_serve_main would give in *STATUS, the reason logged;
+ * a connection of the caller's own, the other end of a socket pair the
+ * server handles as a client on loopback (-1 when it cannot be made);
+ * and the clean stop mas_serve_main makes on SIGTERM.
+ */
+struct mas_serve_server;
+struct mas_serve_server *mas_serve_start(
+	const struct mas_serve_options *options, int *status);
+int mas_serve_connect(struct mas_serve_server *server);
+void mas_serve_stop(struct mas_serve_server *server);
+
 /* The OpenAPI 3.1 document describing every endpoint (borrowed; a
  * constant). */
 const char *mas_serve_openapi(void);
