@@ -317,9 +317,21 @@ static void new_key(char key[MAS_SERVE_KEY_SIZE])
 
 /* Open PATH to append, made 0600 when missing, and refuse one readable
  * by others (its keys would be). */
+/* Whether the file FD is empty or ends with a newline. */
+static int ends_with_newline(int fd)
+{
+	struct stat st;
+	char last = '\n';
+
+	if (fstat(fd, &st) == 0 && st.st_size > 0 &&
+	    pread(fd, &last, 1, st.st_size - 1) != 1)
+		last = '\n';
+	return last == '\n';
+}
+
 static FILE *open_append(const char *path, char **error)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	FILE *file;
 
 	if (fd < 0) {
@@ -334,7 +346,12 @@ static FILE *open_append(const char *path, char **error)
 	if (!file) {
 		mas_error_set(error, "%s: %s", path, strerror(errno));
 		close(fd);
+		return NULL;
 	}
+	/* A last line without its newline (a file edited by hand) would
+	 * run into the new key's. */
+	if (!ends_with_newline(fd))
+		fputc('\n', file);
 	return file;
 }
 
@@ -429,12 +446,18 @@ static int copy_without(FILE *in, FILE *out, const char *name, int *found)
 	char *line = NULL;
 	size_t size = 0;
 
-	while (getline(&line, &size, in) >= 0) {
+	for (;;) {
+		ssize_t length = getline(&line, &size, in);
+
+		if (length < 0)
+			break;
 		if (line_names(line, name)) {
 			*found = 1;
 			continue;
 		}
-		fputs(line, out);
+		/* the line as it was, even with a NUL in it (which fputs
+		 * would end at, gluing the next line on) */
+		fwrite(line, 1, (size_t)length, out);
 	}
 	free(line);
 	return ferror(in) ? -1 : 0;

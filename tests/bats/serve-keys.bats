@@ -50,6 +50,28 @@ teardown() {
 	[ "$status" -eq 2 ]
 }
 
+@test "serve keys: a file edited by hand stays whole through add and remove" {
+	# its last line without a newline, a line with a NUL byte in it
+	# (found by tests/fuzz/fuzz-serve-keys.c: add glued the new key
+	# onto the last line, remove cut the line at the NUL and glued the
+	# next one on)
+	d1=$(printf a | sha256sum | cut -d' ' -f1)
+	d2=$(printf b | sha256sum | cut -d' ' -f1)
+	printf 'hand sha256:%s chat\0y\nmade sha256:%s *' "$d1" "$d2" \
+		>"$KEYS"
+	chmod 600 "$KEYS"
+	run --separate-stderr mas-serve keys add new --routes tasks --keys "$KEYS"
+	[ "$status" -eq 0 ]
+	run --separate-stderr mas-serve keys list --keys "$KEYS"
+	[ "$status" -eq 0 ]
+	output_jq -s 'map(.name) == ["hand","made","new"]'
+	run --separate-stderr mas-serve keys remove new --keys "$KEYS"
+	[ "$status" -eq 0 ]
+	run --separate-stderr mas-serve keys list --keys "$KEYS"
+	[ "$status" -eq 0 ]
+	output_jq -s 'map(.name) == ["hand","made"]'
+}
+
 @test "serve keys: missing, unknown and not allowed are 401, 401 and 403" {
 	chat=$(mas-serve keys add chatter --routes chat --keys "$KEYS")
 	all=$(mas-serve keys add ops --routes '*' --keys "$KEYS")
