@@ -28,7 +28,13 @@ run() {
 			--prefetch "$prefetch" -- \
 			tee -a "$work/handled" 2>>"$work/err" &
 		worker=$!
-		sleep_ms "$(random_ms 200 700)"
+		# killed at work: once it has handled a request (within 5 s)
+		before=$(wc -l <"$work/handled")
+		for _ in $(seq 100); do
+			[ "$(wc -l <"$work/handled")" -gt "$before" ] && break
+			sleep 0.05
+		done
+		sleep_ms "$(random_ms 0 400)"
 		kill -9 "$worker" 2>/dev/null
 		wait "$worker" 2>/dev/null
 	done
