@@ -320,13 +320,6 @@ static int silence_left_ms(const struct mas_coprocess *child, double timeout)
 	return left <= 0 ? 0 : (int)(left * 1000) + 1;
 }
 
-char *mas_coprocess_ask(struct mas_coprocess *child, const char *line,
-                        size_t length, double timeout, size_t *answer_length)
-{
-	mas_coprocess_send(child, line, length);
-	return mas_coprocess_await(child, timeout, answer_length);
-}
-
 char *mas_coprocess_await(struct mas_coprocess *child, double timeout,
                           size_t *answer_length)
 {

@@ -96,17 +96,13 @@ void mas_coprocess_handle(struct mas_coprocess **list, size_t count,
 char *mas_coprocess_line(struct mas_coprocess *child, size_t *length);
 
 /*
- * Send LINE (LENGTH bytes) and wait for its answer, for a caller with
- * one record at a time (mas-bus serve): the answer as mas_coprocess_line
- * gives it, or NULL when the child ended without one or stayed silent
- * for TIMEOUT seconds (<= 0: no limit) — mas_coprocess_ended tells which;
- * a silent child is left running, for the caller to stop.
+ * Wait for the answer to a line sent to CHILD, for a caller with one
+ * record at a time (mas-bus serve, which sends it, and may close the
+ * input after it, first): the answer as mas_coprocess_line gives it, or
+ * NULL when the child ended without one or stayed silent for TIMEOUT
+ * seconds (<= 0: no limit) — mas_coprocess_ended tells which; a silent
+ * child is left running, for the caller to stop.
  */
-char *mas_coprocess_ask(struct mas_coprocess *child, const char *line,
-                        size_t length, double timeout, size_t *answer_length);
-
-/* The waiting half of mas_coprocess_ask, for a caller that sends the
- * line itself (and perhaps closes the input after it). */
 char *mas_coprocess_await(struct mas_coprocess *child, double timeout,
                           size_t *answer_length);
 
