@@ -135,7 +135,7 @@ write_flows() {
 @test "serve: every error status comes from a real request, never 500" {
 	write_flows
 	serve_start "${SERVE_AGENTS[@]}" --flows-dir "$FLOWS" --workers 1 \
-		--queue 1 --request-timeout 2 --max-body 1048576
+		--queue 1 --request-timeout 8 --max-body 1048576
 	check() {
 		[ "$status_code" = "$1" ] ||
 			{ echo "wanted $1, got $status_code: $output"; return 1; }
@@ -177,6 +177,8 @@ write_flows() {
 	http POST /chat '' -d 'message=hi'
 	check 415 INVALID_REQUEST Content-Type
 	# One worker, a queue of one: one runs, one waits, the next is 503.
+	# (The first holds the worker 6 s, within --request-timeout, so
+	# that a loaded machine still finds it busy.)
 	workers_are() { # BUSY QUEUED: wait until /health says so
 		for _ in $(seq 100); do
 			http GET /health
@@ -190,7 +192,7 @@ write_flows() {
 		return 1
 	}
 	curl -s -o /dev/null -H 'Content-Type: application/json' \
-		-d '{"sleep":4}' "$URL/flows/slow" &
+		-d '{"sleep":6}' "$URL/flows/slow" &
 	first=$!
 	workers_are 1 0
 	curl -s -o /dev/null -H 'Content-Type: application/json' \
@@ -202,7 +204,7 @@ write_flows() {
 	[ "$(header Retry-After)" = 1 ]
 	wait "$first" "$second"
 	# An agent slower than --request-timeout: 504.
-	http POST /flows/slow '{"sleep":3}'
+	http POST /flows/slow '{"sleep":9}'
 	check 504 TIMEOUT ''
 	# Still well, and nothing was a 500.
 	http POST /flows/echo '{"n":1}'
