@@ -1808,7 +1808,10 @@ static void runner_free(struct mas_flow *flow, int *failed)
 		for (int r = 0; r < rt->count; r++) {
 			struct mas_coprocess *child = &rt->replicas[r].child;
 			int running = child->pid > 0;
-			int status = mas_coprocess_stop(child, 0);
+			/* given the node's silence bound to exit after end
+			 * of file, then killed: it cannot hold the run */
+			int status = mas_coprocess_finish(child,
+				silence_limit(&flow->nodes[i]));
 			char how[64];
 
 			mas_coprocess_release(child);

@@ -631,7 +631,9 @@ int mas_route_set_free(struct mas_route_set *set)
 		return 0;
 	for (int i = 0; i < set->count; i++) {
 		struct route *route = set->routes[i];
-		int status = mas_coprocess_stop(&route->child, 0);
+		/* a child that ignores end of file is given the silence
+		 * bound to exit, then killed: it cannot hold route */
+		int status = mas_coprocess_finish(&route->child, set->timeout);
 
 		failed += status != 0 || route->strays > 0;
 		route_free(route);

@@ -122,6 +122,19 @@ records() {
 		[range(1; 6) | ["r\(.)", true, ["first", "mark", "sorted"]]]'
 }
 
+@test "run: a node that answers all but ignores end of input is killed after its bound" {
+	flow_file linger <<-'EOF'
+	node a  timeout=0.5 run sh -c 'while read -r l; do echo "$l"; done; sleep 1000'
+	start -> a
+	a -> end
+	EOF
+	run --separate-stderr timeout 20 mas-flow run \
+		"$BATS_TEST_TMPDIR/linger.flow" < <(records 3)
+	[ "$status" -eq 0 ]
+	output_jq -s '[.[].id] == ["r1", "r2", "r3"]'
+	[[ "$stderr" == *"node 'a': command 'sh' was killed by signal 9"* ]]
+}
+
 @test "run: a run node answering JSON that is not an object fails that record" {
 	for answer in '[1,2]' '"str"' 42 null; do
 		flow_file odd <<-EOF

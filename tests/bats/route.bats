@@ -223,6 +223,16 @@ summary() {
 	gone "$(cat "$BATS_TEST_TMPDIR/pid")"
 }
 
+@test "route: a route that answers all but ignores end of input is killed after --timeout" {
+	records 3 100 >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr timeout 20 mas-bus route --timeout 0.5 \
+		--to 'a=while read -r l; do echo "$l"; done; sleep 1000' \
+		"$BATS_TEST_TMPDIR/in"
+	# every record answered; the route that would not end is a failure
+	[ "$status" -eq 1 ]
+	diff <(printf '%s\n' "$output") "$BATS_TEST_TMPDIR/in"
+}
+
 @test "route: 100,000 records through two cat routes, count and order" {
 	records 100000 >"$BATS_TEST_TMPDIR/in"
 	mas-bus route --to a=cat --to b=cat "$BATS_TEST_TMPDIR/in" \
