@@ -200,6 +200,15 @@ static void each_row(struct mas_run *run, jv record, void *data)
 	mas_run_emit(run, mas_run_error_record(run, jv_invalid_get_msg(row)));
 }
 
+static void wait_analyses(struct mas_run *run, int timeout_ms, int fd,
+                          void *data)
+{
+	struct loop_context *context = data;
+
+	(void)run;
+	mas_analyze_wait(context->analyzer, timeout_ms, fd);
+}
+
 static void finish_series(struct mas_run *run, void *data)
 {
 	struct loop_context *context = data;
@@ -245,6 +254,7 @@ int main(int argc, char **argv)
 	                                          "analyze.data_dir");
 	command.options.lang = language(mas_config_get(&command.cli.config,
 	                                               "analyze.lang"));
+	command.options.threads = mas_engine_threads(&command.engine);
 	context.analyzer = mas_analyzer_new(&command.options);
 	run.files = command.cli.files;
 	run.file_count = command.cli.file_count;
@@ -252,8 +262,8 @@ int main(int argc, char **argv)
 	run.each = command.series ? each_row : each_task;
 	run.finish = command.series ? finish_series : NULL;
 	run.keep_rows_raw = command.series;
-	run.jobs = command.series ? 0 : mas_engine_jobs(&command.engine);
-	run.wait = mas_engine_wait;
+	run.jobs = command.series ? 0 : mas_analyze_window(context.analyzer);
+	run.wait = wait_analyses;
 	status = mas_run_records(&run);
 	mas_analyzer_free(context.analyzer);
 	mas_engine_release(&command.engine);

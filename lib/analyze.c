@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #include "mas.h"
 #include "narrate.h"
 #include "plot.h"
+#include "trace.h"
+#include "workers.h"
 #include "banned.h"
 
 struct series_group {
@@ -32,6 +35,7 @@ struct mas_analyzer {
 	struct series_group *groups;
 	size_t group_count;
 	jv group_index;             /* dumped key -> index */
+	struct mas_workers *workers; /* NULL: analyses run inline */
 };
 
 static const char *const analysis_types[] = {
@@ -1504,18 +1508,52 @@ static jv prepare_data(struct analyze_beliefs *beliefs, jv parameters)
 	return status;
 }
 
-static jv analyze_task(struct mas_analyzer *analyzer, jv task, int *narrate,
-                       const char **lang)
-{
-	struct analyze_beliefs beliefs = { .options = analyzer->options };
+/*
+ * A task between its reading (on the record loop's thread, where its jv
+ * values live) and its answer: the analysis proper, which holds only C
+ * data (the dataset's arrays) and makes jv values of its own, may run on
+ * a worker thread (workers.h) in between.
+ */
+struct task_job {
+	struct mas_analyzer *analyzer;
+	jv task;                 /* the loop's thread only */
+	struct analyze_beliefs beliefs;
 	struct mas_dataset data;
-	jv parameters = field(task, "parameters");
-	jv rows, status, result;
-	char label[64];
-	size_t total;
-	char created[MAS_CLOCK_ISO_SIZE], completed[MAS_CLOCK_ISO_SIZE];
+	size_t total;            /* rows before time_range */
+	char label[64];          /* the horizon's label */
+	char *plot_prefix;       /* charts are named by the task's id */
+	char created[MAS_CLOCK_ISO_SIZE];
+	struct mas_span *span;   /* current when it was read */
+	jv result;               /* made by task_work */
+	mas_agent_reply_fn reply;
+	void *context;
+};
 
-	mas_clock_now_iso(created);
+static void task_job_free(struct task_job *job)
+{
+	jv_free(job->task);
+	free(job->plot_prefix);
+	free(job);
+}
+
+/*
+ * Reads TASK (consumed) into a job, or returns NULL with *ERROR (an
+ * invalid jv with the error object) naming what was wrong.
+ */
+static struct task_job *task_prepare(struct mas_analyzer *analyzer, jv task,
+                                     jv *error)
+{
+	struct task_job *job = calloc(1, sizeof(*job));
+	jv parameters = field(task, "parameters");
+	jv rows, status, id;
+
+	if (!job)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	job->analyzer = analyzer;
+	job->beliefs.options = analyzer->options;
+	job->task = task;
+	job->result = jv_invalid();
+	mas_clock_now_iso(job->created);
 	if (jv_get_kind(task) != JV_KIND_OBJECT) {
 		status = mas_fail(MAS_ERR_INVALID_REQUEST, "input: expected an "
 		                  "object, got %s (check --input)",
@@ -1529,9 +1567,9 @@ static jv analyze_task(struct mas_analyzer *analyzer, jv task, int *narrate,
 		                  "parameters: expected an object");
 		goto fail;
 	}
-	beliefs.lang = language_of(analyzer->options, task);
-	status = read_parameters(&beliefs, task, parameters, label,
-	                         sizeof(label));
+	job->beliefs.lang = language_of(analyzer->options, task);
+	status = read_parameters(&job->beliefs, task, parameters, job->label,
+	                         sizeof(job->label));
 	if (!jv_is_valid(status))
 		goto fail;
 	rows = task_rows(analyzer, task);
@@ -1539,59 +1577,84 @@ static jv analyze_task(struct mas_analyzer *analyzer, jv task, int *narrate,
 		status = rows;
 		goto fail;
 	}
-	status = fill_dataset(&data, rows, task_metrics(parameters),
+	status = fill_dataset(&job->data, rows, task_metrics(parameters),
 	                      analyzer->options);
-	beliefs.data = &data;
-	total = data.rows;
+	job->beliefs.data = &job->data;
+	job->total = job->data.rows;
 	if (jv_is_valid(status))
-		status = prepare_data(&beliefs, parameters);
+		status = prepare_data(&job->beliefs, parameters);
 	if (!jv_is_valid(status)) {
-		mas_dataset_release(&data);
+		mas_dataset_release(&job->data);
 		goto fail;
 	}
 	jv_free(status);
+	jv_free(parameters);
 	/* --horizon overrides the task's words too: the label must say
 	 * what was forecast. */
-	if (label[0] == '\0' || analyzer->options->horizon)
-		snprintf(label, sizeof(label), "next_%zu_%ss", beliefs.horizon,
-		         beliefs.timing.unit);
-	beliefs.horizon_label = label;
-	{
-		jv id = field(task, "id");
-		result = analyse(&beliefs, total,
-		                 jv_get_kind(id) == JV_KIND_STRING
-		                         ? jv_string_value(id) : "task");
-		jv_free(id);
-	}
-	mas_dataset_release(&data);
-	*narrate = beliefs.narrate;
-	*lang = beliefs.lang;
+	if (job->label[0] == '\0' || analyzer->options->horizon)
+		snprintf(job->label, sizeof(job->label), "next_%zu_%ss",
+		         job->beliefs.horizon, job->beliefs.timing.unit);
+	job->beliefs.horizon_label = job->label;
+	id = field(task, "id");
+	job->plot_prefix = strdup(jv_get_kind(id) == JV_KIND_STRING
+	                          ? jv_string_value(id) : "task");
+	jv_free(id);
+	if (!job->plot_prefix)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return job;
+fail:
+	jv_free(parameters);
+	task_job_free(job);
+	*error = status;
+	return NULL;
+}
+
+/* The analysis proper: on any thread (see struct task_job). */
+static void task_work(void *data)
+{
+	struct task_job *job = data;
+	struct mas_span *outer = NULL;
+
+	/* The steps' spans hang from the record's, on this thread too. */
+	if (job->span)
+		outer = mas_trace_set_current(job->span);
+	job->result = analyse(&job->beliefs, job->total, job->plot_prefix);
+	if (job->span)
+		mas_trace_set_current(outer);
+	mas_dataset_release(&job->data);
+}
+
+/* The result of JOB (freed), stamped, on the loop's thread. */
+static jv task_finish(struct task_job *job)
+{
+	jv result = job->result;
+	char completed[MAS_CLOCK_ISO_SIZE];
+
 	if (jv_is_valid(result)) {
-		jv source = field(task, "data_source");
+		jv source = field(job->task, "data_source");
 		mas_clock_now_iso(completed);
 		if (jv_get_kind(source) == JV_KIND_STRING)
 			result = set(result, "data_source", source);
 		else
 			jv_free(source);
 		result = set(result, "status", jv_string("completed"));
-		result = set(result, "created_at", jv_string(created));
+		result = set(result, "created_at", jv_string(job->created));
 		result = set(result, "completed_at", jv_string(completed));
 	}
-	jv_free(parameters);
-	jv_free(task);
+	job->result = jv_invalid();
+	task_job_free(job);
 	return result;
-fail:
-	jv_free(parameters);
-	jv_free(task);
-	return status;
 }
 
 jv mas_analyze_task(struct mas_analyzer *analyzer, jv task)
 {
-	int narrate = 0;
-	const char *lang = "en";
+	jv error = jv_invalid();
+	struct task_job *job = task_prepare(analyzer, task, &error);
 
-	return analyze_task(analyzer, task, &narrate, &lang);
+	if (!job)
+		return error;
+	task_work(job);
+	return task_finish(job);
 }
 
 /* ---- narration by a model ---- */
@@ -1720,14 +1783,18 @@ static jv narration_request(struct narration *narration, const char *lang)
 	                                     "metric series");
 }
 
-void mas_analyze_start(void *agent, jv task, mas_agent_reply_fn reply,
-                       void *context)
+/* A job's answer, on the loop's thread: narrated when the plans chose
+ * to, else at once. */
+static void task_done(void *data)
 {
-	struct mas_analyzer *analyzer = agent;
-	const struct mas_engine *engine = analyzer->options->engine;
-	int narrate = 0;
-	const char *lang = "en";
-	jv result = analyze_task(analyzer, task, &narrate, &lang);
+	struct task_job *job = data;
+	const struct mas_engine *engine = job->analyzer->options->engine;
+	mas_agent_reply_fn reply = job->reply;
+	void *context = job->context;
+	int narrate = job->beliefs.narrate;
+	const char *lang = job->beliefs.lang;
+	struct mas_span *span = job->span, *outer;
+	jv result = task_finish(job);
 	struct narration *narration;
 
 	if (!jv_is_valid(result) || !narrate) {
@@ -1742,8 +1809,34 @@ void mas_analyze_start(void *agent, jv task, mas_agent_reply_fn reply,
 	narration->facts = narration_facts(result);
 	narration->reply = reply;
 	narration->context = context;
+	/* The request hangs from the record's span, wherever it ran. */
+	outer = span ? mas_trace_set_current(span) : NULL;
 	mas_llm_submit(engine->llm, narration_request(narration, lang),
 	               narration_done, NULL, narration);
+	if (span)
+		mas_trace_set_current(outer);
+}
+
+void mas_analyze_start(void *agent, jv task, mas_agent_reply_fn reply,
+                       void *context)
+{
+	struct mas_analyzer *analyzer = agent;
+	jv error = jv_invalid();
+	struct task_job *job = task_prepare(analyzer, task, &error);
+
+	if (!job) {
+		reply(context, error);
+		return;
+	}
+	job->reply = reply;
+	job->context = context;
+	if (!analyzer->workers) {
+		task_work(job);
+		task_done(job);
+		return;
+	}
+	job->span = mas_trace_current();
+	mas_workers_submit(analyzer->workers, task_work, task_done, job);
 }
 
 /* Series mode answers at end of input, one group at a time: there the
@@ -1872,6 +1965,42 @@ void mas_analyze_series_finish(struct mas_analyzer *analyzer,
 
 /* ---- life cycle ---- */
 
+size_t mas_analyze_window(const struct mas_analyzer *analyzer)
+{
+	const struct mas_engine *engine = analyzer->options->engine;
+	size_t window = engine ? mas_engine_jobs(engine) : 0;
+
+	/* Enough records in flight that a slow one (a long seasonal
+	 * series) does not leave the other threads idle, few enough that
+	 * memory stays bounded. */
+	if (analyzer->workers && window < 8 * analyzer->options->threads)
+		window = 8 * analyzer->options->threads;
+	return window;
+}
+
+void mas_analyze_wait(struct mas_analyzer *analyzer, int timeout_ms, int fd)
+{
+	const struct mas_engine *engine = analyzer->options->engine;
+	struct mas_llm *llm = engine ? engine->llm : NULL;
+	struct pollfd fds[2];
+
+	if (!analyzer->workers) {
+		if (llm)
+			mas_llm_perform(llm, timeout_ms, fd);
+		return;
+	}
+	if (!llm) {
+		mas_workers_wait(analyzer->workers, timeout_ms, fd);
+		return;
+	}
+	/* Model replies, finished analyses and input, whichever first. */
+	fds[0] = (struct pollfd){ .fd = mas_workers_fd(analyzer->workers),
+	                          .events = POLLIN };
+	fds[1] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	mas_llm_poll(llm, fds, fd >= 0 ? 2 : 1, timeout_ms);
+	mas_workers_collect(analyzer->workers);
+}
+
 struct mas_analyzer *mas_analyzer_new(const struct mas_analyze_options *opts)
 {
 	struct mas_analyzer *analyzer = calloc(1, sizeof(*analyzer));
@@ -1881,6 +2010,8 @@ struct mas_analyzer *mas_analyzer_new(const struct mas_analyze_options *opts)
 	analyzer->options = opts;
 	analyzer->file_cache = jv_object();
 	analyzer->group_index = jv_object();
+	if (opts->threads > 1)
+		analyzer->workers = mas_workers_start(opts->threads);
 	return analyzer;
 }
 
@@ -1888,6 +2019,7 @@ void mas_analyzer_free(struct mas_analyzer *analyzer)
 {
 	if (!analyzer)
 		return;
+	mas_workers_stop(analyzer->workers);
 	for (size_t i = 0; i < analyzer->group_count; i++) {
 		jv_free(analyzer->groups[i].key);
 		mas_dataset_release(&analyzer->groups[i].data);

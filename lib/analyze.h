@@ -38,6 +38,9 @@ struct mas_analyze_options {
 	size_t horizon;          /* periods, overriding the task; 0: task's */
 	size_t period;           /* season, overriding detection; 0: detect */
 	double coverage;         /* of prediction intervals, e.g. 0.95 */
+	/* Threads that analyse tasks (and series groups) at once, output
+	 * order kept; 0 or 1: the calling thread does it all. */
+	unsigned threads;
 	/* The model that narrates insights, or NULL: embedded only. */
 	const struct mas_engine *engine;
 };
@@ -65,6 +68,21 @@ jv mas_analyze_task(struct mas_analyzer *analyzer, jv task);
  */
 void mas_analyze_start(void *analyzer, jv task, mas_agent_reply_fn reply,
                        void *context);
+
+/*
+ * Records the record loop should keep in flight (struct
+ * mas_run_options.jobs) for mas_analyze_start: the model's --jobs, and
+ * with threads a window of 8 per thread; 0: synchronous.
+ */
+size_t mas_analyze_window(const struct mas_analyzer *analyzer);
+
+/*
+ * The record loop's wait (struct mas_run_options.wait): drive the model's
+ * requests and collect the analyses the threads finished (their replies
+ * come from here), for at most TIMEOUT_MS (-1: until something is done),
+ * returning early when FD (-1: none) is readable.
+ */
+void mas_analyze_wait(struct mas_analyzer *analyzer, int timeout_ms, int fd);
 
 /* Series mode: keep ROW (consumed) for its group. */
 void mas_analyze_series_add(struct mas_analyzer *analyzer, jv row);

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "mas.h"
 #include "metrics.h"
+#include "workers.h"
 #include "banned.h"
 
 enum {
@@ -232,6 +233,16 @@ size_t mas_engine_jobs(const struct mas_engine *engine)
 	if (!engine->llm)
 		return 0;
 	return engine->options.jobs ? engine->options.jobs : 8;
+}
+
+unsigned mas_engine_threads(const struct mas_engine *engine)
+{
+	const struct mas_config *config = &engine->cli->config;
+
+	if (mas_config_source_of(config, "llm.jobs") == MAS_CONFIG_FLAG)
+		return (unsigned)strtoul(mas_config_get(config, "llm.jobs"),
+		                         NULL, 10);
+	return mas_workers_cpus();
 }
 
 void mas_engine_wait(struct mas_run *run, int timeout_ms, int fd, void *data)

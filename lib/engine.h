@@ -63,6 +63,13 @@ void mas_engine_setup(struct mas_engine *engine);
 /* Records to keep in flight: the client's jobs, or 0 (synchronous). */
 size_t mas_engine_jobs(const struct mas_engine *engine);
 
+/*
+ * Threads for an agent's own computing (mas-analyze's forecasts): --jobs
+ * when given on the command line, else the processors online.  llm.jobs
+ * in the environment or a config file sizes the model's requests only.
+ */
+unsigned mas_engine_threads(const struct mas_engine *engine);
+
 /* The record loop's wait function (struct mas_run_options.wait); DATA
  * must point to a struct whose first member is a struct mas_engine *. */
 void mas_engine_wait(struct mas_run *run, int timeout_ms, int fd,
