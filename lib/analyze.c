@@ -1902,65 +1902,130 @@ void mas_analyze_series_add(struct mas_analyzer *analyzer, jv row)
 	jv_free(row);
 }
 
-static jv series_analysis(struct mas_analyzer *analyzer,
-                          struct series_group *group)
-{
-	struct analyze_beliefs beliefs = { .options = analyzer->options };
+/*
+ * One group's analysis at end of input: made ready on the loop's thread
+ * (the record around it, the charts' name), analysed as a task is,
+ * possibly on a worker thread, and written in its turn.
+ */
+struct group_job {
+	struct mas_analyzer *analyzer;
+	struct series_group *group;
+	struct analyze_beliefs beliefs;
 	char label[64];
-	size_t total = group->data.rows;
+	char *plot_prefix;       /* the --by value, or NULL */
+	jv result;               /* made by group_work */
+	jv record;               /* the loop's thread only */
+	struct mas_run *run;
+	size_t ticket;
+	const char *output_key;
+	struct mas_span *span;
+};
+
+static void group_work(void *data)
+{
+	struct group_job *job = data;
+	const struct mas_analyze_options *options = job->analyzer->options;
+	struct analyze_beliefs *beliefs = &job->beliefs;
+	struct mas_dataset *rows = &job->group->data;
+	size_t total = rows->rows;
+	struct mas_span *outer = NULL;
+
+	if (job->span)
+		outer = mas_trace_set_current(job->span);
+	beliefs->options = options;
+	beliefs->type = options->type;
+	beliefs->lang = options->lang ? options->lang : "en";
+	beliefs->period_given = options->period;
+	beliefs->data = rows;
+	mas_dataset_order(rows, &beliefs->timing);
+	beliefs->horizon = options->horizon ? options->horizon : 7;
+	snprintf(job->label, sizeof(job->label), "next_%zu_%ss",
+	         beliefs->horizon, beliefs->timing.unit);
+	beliefs->horizon_label = job->label;
+	if (rows->metric_count == 0)
+		job->result = mas_fail(MAS_ERR_INVALID_REQUEST, "no numeric "
+		                       "field to analyse in %zu rows", total);
+	else
+		job->result = analyse(beliefs, total, job->plot_prefix);
+	if (job->span)
+		mas_trace_set_current(outer);
+}
+
+static void group_done(void *data)
+{
+	struct group_job *job = data;
+	const struct mas_analyze_options *options = job->analyzer->options;
+	jv result = job->result;
+	jv record = job->record;
+
+	if (jv_is_valid(result) && job->beliefs.narrate)
+		result = narrate_now(options->engine, result,
+		                     job->beliefs.lang);
+	if (jv_is_valid(result))
+		record = set(record, job->output_key, result);
+	else
+		record = set(record, "error", jv_invalid_get_msg(result));
+	mas_run_complete(job->run, job->ticket, record);
+	free(job->plot_prefix);
+	free(job);
+}
+
+static struct group_job *group_job_new(struct mas_analyzer *analyzer,
+                                       struct series_group *group,
+                                       struct mas_run *run,
+                                       const char *output_key)
+{
+	const struct mas_analyze_options *options = analyzer->options;
+	struct group_job *job = calloc(1, sizeof(*job));
+	char id[MAS_ID_SIZE];
 	/* Charts are named by the group's value: "web1", not "\"web1\"". */
 	jv key = jv_get_kind(group->key) == JV_KIND_STRING
 	                 ? jv_copy(group->key)
 	                 : jv_dump_string(jv_copy(group->key), 0);
-	jv result;
 
-	beliefs.type = analyzer->options->type;
-	beliefs.lang = analyzer->options->lang ? analyzer->options->lang : "en";
-	beliefs.period_given = analyzer->options->period;
-	beliefs.data = &group->data;
-	mas_dataset_order(&group->data, &beliefs.timing);
-	beliefs.horizon = analyzer->options->horizon ? analyzer->options->horizon
-	                                             : 7;
-	snprintf(label, sizeof(label), "next_%zu_%ss", beliefs.horizon,
-	         beliefs.timing.unit);
-	beliefs.horizon_label = label;
-	if (group->data.metric_count == 0)
-		result = mas_fail(MAS_ERR_INVALID_REQUEST, "no numeric field "
-		                  "to analyse in %zu rows", total);
-	else
-		result = analyse(&beliefs, total,
-		                 analyzer->options->by ? jv_string_value(key)
-		                                       : NULL);
+	if (!job)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	job->analyzer = analyzer;
+	job->group = group;
+	job->run = run;
+	job->output_key = output_key;
+	job->plot_prefix = options->by ? strdup(jv_string_value(key)) : NULL;
 	jv_free(key);
-	if (jv_is_valid(result) && beliefs.narrate)
-		result = narrate_now(analyzer->options->engine, result,
-		                     beliefs.lang);
-	return result;
+	mas_id_new(id);
+	job->record = JV_OBJECT(jv_string("id"), jv_string(id));
+	if (options->by)
+		job->record = set(job->record, "group",
+		                  JV_OBJECT(jv_string(options->by),
+		                            jv_copy(group->key)));
+	job->record = set(job->record, "rows",
+	                  jv_number((double)group->data.rows));
+	job->ticket = mas_run_defer(run);
+	job->span = mas_trace_current();
+	return job;
 }
 
 void mas_analyze_series_finish(struct mas_analyzer *analyzer,
                                struct mas_run *run, const char *output_key)
 {
-	for (size_t i = 0; i < analyzer->group_count; i++) {
-		struct series_group *group = &analyzer->groups[i];
-		char id[MAS_ID_SIZE];
-		jv record, result;
+	struct mas_workers *workers = analyzer->workers;
+	size_t window = workers ? 8 * analyzer->options->threads : 0;
 
-		mas_id_new(id);
-		record = JV_OBJECT(jv_string("id"), jv_string(id));
-		if (analyzer->options->by)
-			record = set(record, "group",
-			             JV_OBJECT(jv_string(analyzer->options->by),
-			                       jv_copy(group->key)));
-		record = set(record, "rows",
-		             jv_number((double)group->data.rows));
-		result = series_analysis(analyzer, group);
-		if (jv_is_valid(result))
-			record = set(record, output_key, result);
-		else
-			record = set(record, "error", jv_invalid_get_msg(result));
-		mas_run_emit(run, record);
+	for (size_t i = 0; i < analyzer->group_count; i++) {
+		struct group_job *job = group_job_new(
+			analyzer, &analyzer->groups[i], run, output_key);
+
+		if (!workers) {
+			group_work(job);
+			group_done(job);
+			continue;
+		}
+		/* Memory: a window of groups analysed and not yet written. */
+		while (job->ticket - mas_run_written(run) >= window)
+			mas_workers_wait(workers, -1, -1);
+		mas_workers_submit(workers, group_work, group_done, job);
 	}
+	while (workers && mas_workers_pending(workers) > 0)
+		mas_workers_wait(workers, -1, -1);
 }
 
 /* ---- life cycle ---- */
