@@ -332,6 +332,15 @@ static double stirling_correction(double x)
 	       x;
 }
 
+/* lgamma without its global signgam (analyses run on many threads);
+ * every argument here is positive, so the sign is not wanted. */
+static double log_gamma(double x)
+{
+	int sign;
+
+	return lgamma_r(x, &sign);
+}
+
 /*
  * log B(a, b) without the cancellation of lgamma(a) + lgamma(b) -
  * lgamma(a + b) when an argument is large (as R's lbeta does): t tests
@@ -353,10 +362,10 @@ static double log_beta(double a, double b)
 		double correction =
 			stirling_correction(q) - stirling_correction(p + q);
 
-		return lgamma(p) + correction + p - p * log(p + q) +
+		return log_gamma(p) + correction + p - p * log(p + q) +
 		       (q - 0.5) * log1p(-ratio);
 	}
-	return lgamma(p) + lgamma(q) - lgamma(p + q);
+	return log_gamma(p) + log_gamma(q) - log_gamma(p + q);
 }
 
 #define BETA_ITERATIONS 100000
