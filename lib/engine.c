@@ -28,7 +28,8 @@ static const struct argp_option engine_options[] = {
 	{ "model", OPT_MODEL, "NAME", 0,
 	  "Ask model NAME (default: llm.model, MAS_MODEL)", 0 },
 	{ "jobs", OPT_JOBS, "N", 0,
-	  "Keep up to N model requests in flight (default 8)", 0 },
+	  "Keep up to N model requests in flight (default 8); programs "
+	  "that compute much (mas-analyze) also use N threads", 0 },
 	{ "fallback", OPT_FALLBACK, "WHAT", 0,
 	  "When the model fails: embedded (answer without it, the default) "
 	  "or error (emit the record with the error)", 0 },
