@@ -1,5 +1,6 @@
 # mas-analyze: series mode over 1,000,000 rows against `jq -c .` (the
-# libjq parser is the floor both share), and task mode throughput.
+# libjq parser is the floor both share), task mode throughput at --jobs 1
+# and on every processor, and series mode by host likewise.
 . tests/bench/lib.sh
 rm -f "$OUT/times"
 RUNS=${RUNS:-3}
@@ -51,15 +52,60 @@ if [ ! -s "$tasks" ]; then
 		}
 	}' > "$tasks"
 fi
+# --jobs: threads for the analyses (issue 20), against one thread, in
+# the same run; the outputs must be the same but for the clock.
+CPUS=$(getconf _NPROCESSORS_ONLN)
+unstamp() {
+	sed -E 's/"(created|completed)_at":"[^"]*"/"\1_at":""/g' "$1"
+}
 for i in $(seq "$RUNS"); do
-	measure tasks "mas-analyze '$tasks' > '$OUT/tasks.out'"
+	measure tasks "mas-analyze --jobs 1 '$tasks' > '$OUT/tasks.out'"
+	measure tasks_par "mas-analyze --jobs $CPUS '$tasks' > '$OUT/tasks-par.out'"
 done
 tasks_s=$(median tasks)
+tasks_par_s=$(median tasks_par)
 echo "mas-analyze task mode, 10,000 trend_prediction tasks of 60 points x 3 metrics:"
-printf '  %.2f s, %.0f records/s, peak %s MiB\n' "$tasks_s" \
+printf '  --jobs 1  %6.2f s, %5.0f records/s, peak %s MiB\n' "$tasks_s" \
 	"$(echo "10000 / $tasks_s" | bc -l)" "$(peak tasks)"
+printf '  --jobs %-2s %6.2f s, %5.0f records/s, peak %s MiB: %.2fx\n' "$CPUS" \
+	"$tasks_par_s" "$(echo "10000 / $tasks_par_s" | bc -l)" \
+	"$(peak tasks_par)" "$(echo "$tasks_s / $tasks_par_s" | bc -l)"
 errors=$(jq -r 'select(.error) | .id' "$OUT/tasks.out" | wc -l)
 [ "$errors" -eq 0 ] || echo "  WARNING: $errors tasks failed" >&2
+unstamp "$OUT/tasks-par.out" > "$OUT/tasks-par.cmp"
+unstamp "$OUT/tasks.out" | cmp -s - "$OUT/tasks-par.cmp" ||
+	echo "  WARNING: --jobs $CPUS output differs from --jobs 1" >&2
+
+# Series mode with one analysis per host: 200 hosts x 960 hourly rows
+# with a daily cycle (the "1,000 hosts" case of issue 20, scaled down).
+hosts="$OUT/hosts-200.jsonl"
+if [ ! -s "$hosts" ]; then
+	awk 'BEGIN {
+		srand(11)
+		for (t = 0; t < 960; t++)
+			for (h = 0; h < 200; h++) {
+				v = 40 + h % 17 + t * (h % 3) / 200 + rand() * 4
+				v += (10 + h % 5) * sin(6.283 * (t % 24) / 24)
+				printf "{\"ts\":%d,\"host\":\"h%03d\",\"cpu\":%.2f}\n",
+				       1767225600 + t * 3600, h, v
+			}
+	}' > "$hosts"
+fi
+for i in $(seq "$RUNS"); do
+	measure hosts "mas-analyze --jobs 1 --series --by host --type trend_prediction '$hosts' > '$OUT/hosts.out'"
+	measure hosts_par "mas-analyze --jobs $CPUS --series --by host --type trend_prediction '$hosts' > '$OUT/hosts-par.out'"
+done
+hosts_s=$(median hosts)
+hosts_par_s=$(median hosts_par)
+echo "mas-analyze --series --by host, 200 hosts x 960 hourly rows (daily season):"
+printf '  --jobs 1  %6.2f s, %5.1f hosts/s, peak %s MiB\n' "$hosts_s" \
+	"$(echo "200 / $hosts_s" | bc -l)" "$(peak hosts)"
+printf '  --jobs %-2s %6.2f s, %5.1f hosts/s, peak %s MiB: %.2fx\n' "$CPUS" \
+	"$hosts_par_s" "$(echo "200 / $hosts_par_s" | bc -l)" \
+	"$(peak hosts_par)" "$(echo "$hosts_s / $hosts_par_s" | bc -l)"
+unstamp "$OUT/hosts-par.out" | jq -c 'del(.id)' > "$OUT/hosts-par.cmp"
+unstamp "$OUT/hosts.out" | jq -c 'del(.id)' | cmp -s - "$OUT/hosts-par.cmp" ||
+	echo "  WARNING: --jobs $CPUS series output differs from --jobs 1" >&2
 
 # Tracing to a file on and off (issue: overhead under 10 %).  Series mode
 # makes no span per row; task mode makes ~40 spans per task (record, BDI
@@ -69,7 +115,7 @@ for i in $(seq "$RUNS"); do
 	rm -f "$trace"
 	measure series_traced "MAS_TRACE='$trace' mas-analyze --series '$rows' > /dev/null"
 	rm -f "$trace"
-	measure tasks_traced "MAS_TRACE='$trace' mas-analyze '$tasks' > /dev/null"
+	measure tasks_traced "MAS_TRACE='$trace' mas-analyze --jobs 1 '$tasks' > /dev/null"
 done
 spans=$(wc -l < "$trace")
 echo "tracing to a file, on against off:"

@@ -251,3 +251,22 @@ if [ -s "$tasks" ]; then
 	printf '  60-point trend_prediction tasks: %.3f ms CPU per task (target <= 1)\n' \
 		"$(echo "1000 * $secs / 10000" | bc -l)"
 fi
+
+# --jobs (issue 20): the hourly tasks on one thread and on every
+# processor, wall-clock time in the same run; the output must not change.
+cpus=$(getconf _NPROCESSORS_ONLN)
+wall() {
+	/usr/bin/time -f "%e" -o "$dir/wall.$$" sh -c "$*"
+	cat "$dir/wall.$$"
+	rm -f "$dir/wall.$$"
+}
+one=$(wall "mas-analyze --jobs 1 '$dir/hourly.tasks' > '$dir/hourly.one'")
+all=$(wall "mas-analyze --jobs $cpus '$dir/hourly.tasks' > '$dir/hourly.all'")
+printf '  hourly tasks, wall: --jobs 1 %.2f s, --jobs %s %.2f s: %.2fx on %s processors\n' \
+	"$one" "$cpus" "$all" "$(echo "$one / $all" | bc -l)" "$cpus"
+for f in one all; do
+	sed -E 's/"(created|completed)_at":"[^"]*"/"\1_at":""/g' \
+		"$dir/hourly.$f" > "$dir/hourly.$f.cmp"
+done
+cmp -s "$dir/hourly.one.cmp" "$dir/hourly.all.cmp" ||
+	echo "  WARNING: --jobs $cpus output differs from --jobs 1" >&2
