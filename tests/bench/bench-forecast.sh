@@ -270,3 +270,16 @@ for f in one all; do
 done
 cmp -s "$dir/hourly.one.cmp" "$dir/hourly.all.cmp" ||
 	echo "  WARNING: --jobs $cpus output differs from --jobs 1" >&2
+
+# The ETS equations' reference values in tests/unit/test-stats.c are
+# R's: printed again here, they must be the ones committed.
+if [ "$have_r" -eq 1 ]; then
+	Rscript --vanilla tests/unit/ets-reference.R > "$dir/ets-reference.c" 2>/dev/null
+	if awk 'NR == FNR { want = want $0 "\n"; next } { got = got $0 "\n" }
+		END { exit index(got, want) == 0 }' \
+		"$dir/ets-reference.c" tests/unit/test-stats.c; then
+		echo "  ETS reference values in test-stats.c: as R prints them"
+	else
+		echo "  WARNING: tests/unit/ets-reference.R prints other values than test-stats.c holds" >&2
+	fi
+fi
