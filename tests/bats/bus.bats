@@ -666,10 +666,14 @@ big_records() {
 
 @test "bus: serve's command gets end of file when serve is terminated" {
 	mas-bus serve term --follow -- sh -c \
-		"while read -r l; do echo \"\$l\"; done; echo end >'$BATS_TEST_TMPDIR/end'" \
+		"echo up >'$BATS_TEST_TMPDIR/up'; while read -r l; do echo \"\$l\"; done; echo end >'$BATS_TEST_TMPDIR/end'" \
 		2>/dev/null &
 	worker=$!
-	sleep 0.5
+	# terminated once its command runs (a sanitized build starts slowly)
+	for _ in $(seq 100); do
+		[ -s "$BATS_TEST_TMPDIR/up" ] && break
+		sleep 0.1
+	done
 	kill -TERM "$worker"
 	wait "$worker" || true
 	for _ in $(seq 50); do
