@@ -98,15 +98,19 @@ void mas_engine_init(struct mas_engine *engine, struct mas_cli *cli)
 	engine->cli = cli;
 }
 
-static void open_store(struct mas_engine *engine)
+static int open_store(struct mas_engine *engine, char **error)
 {
-	char *error = NULL;
+	char *why = NULL;
 
 	if (mas_store_open_configured(&engine->store, &engine->cli->config,
-	                              &error) != 0)
-		mas_die(MAS_EXIT_USAGE, "state store: %s",
-		        error ? error : "cannot open");
+	                              &why) != 0) {
+		mas_error_set(error, "state store: %s",
+		              why ? why : "cannot open");
+		free(why);
+		return -1;
+	}
 	engine->store_open = 1;
+	return 0;
 }
 
 /* The client's own counters, copied into the metrics before a write. */
@@ -151,34 +155,44 @@ static void collect_llm(void *data)
 	}
 }
 
-void mas_engine_setup(struct mas_engine *engine)
+int mas_engine_open(struct mas_engine *engine, char **error)
 {
 	struct mas_llm_options *options = &engine->options;
-	char *error = NULL;
 
 	if (!mas_llm_configured(&engine->cli->config)) {
 		if (engine->cache_only)
-			mas_die(MAS_EXIT_USAGE, "--cache-only: no model "
-			        "endpoint is configured (OPENAI_BASE_URL or "
-			        "OPENAI_API_KEY)");
-		return;
+			return mas_error_set(error, "--cache-only: no model "
+			                     "endpoint is configured "
+			                     "(OPENAI_BASE_URL or "
+			                     "OPENAI_API_KEY)");
+		return 0;
 	}
 	if (mas_llm_options_from_config(options, &engine->cli->config,
-	                                &error) != 0)
-		mas_die(MAS_EXIT_USAGE, "%s", error);
+	                                error) != 0)
+		return -1;
 	options->cache = !engine->no_cache;
 	options->cache_only = engine->cache_only;
 	options->insecure = engine->insecure;
 	options->max_tokens_total = engine->max_tokens_total;
 	if (options->cache || options->cache_only) {
-		open_store(engine);
+		if (open_store(engine, error) != 0)
+			return -1;
 		options->store = &engine->store;
 	}
-	engine->llm = mas_llm_new(options, &error);
+	engine->llm = mas_llm_new(options, error);
 	if (!engine->llm)
-		mas_die(MAS_EXIT_USAGE, "%s", error);
+		return -1;
 	if (!engine->per_thread)
 		mas_metrics_add_collector(collect_llm, engine);
+	return 0;
+}
+
+void mas_engine_setup(struct mas_engine *engine)
+{
+	char *error = NULL;
+
+	if (mas_engine_open(engine, &error) != 0)
+		mas_die(MAS_EXIT_USAGE, "%s", error ? error : "model client");
 }
 
 /* Add NOW - BEFORE of one counter to the metrics. */

@@ -60,6 +60,11 @@ void mas_engine_init(struct mas_engine *engine, struct mas_cli *cli);
  */
 void mas_engine_setup(struct mas_engine *engine);
 
+/* The same, for a library caller: returns 0, or -1 with a malloc'd
+ * message in *ERROR (what mas_engine_setup dies with); release the
+ * engine either way. */
+int mas_engine_open(struct mas_engine *engine, char **error);
+
 /* Records to keep in flight: the client's jobs, or 0 (synchronous). */
 size_t mas_engine_jobs(const struct mas_engine *engine);
 

@@ -303,7 +303,8 @@ static void load_subgraph(struct mas_flow *flow, struct mas_flow_node *node)
 		return;
 	}
 	load_depth++;
-	if (mas_flow_load(node->sub, path, flow->engine) != 0)
+	if (mas_flow_load_to(node->sub, path, flow->engine,
+	                     flow->problem_log) != 0)
 		mas_flow_problem(flow, node->line, "node '%s': flow '%s' has "
 		                 "problems", node->name, path);
 	load_depth--;
@@ -855,11 +856,18 @@ static char *read_all(FILE *file, size_t *length)
 int mas_flow_load(struct mas_flow *flow, const char *path,
                   const struct mas_engine *engine)
 {
+	return mas_flow_load_to(flow, path, engine, NULL);
+}
+
+int mas_flow_load_to(struct mas_flow *flow, const char *path,
+                     const struct mas_engine *engine, FILE *problem_log)
+{
 	FILE *file = fopen(path, "r");
 	size_t length;
 	char *text;
 
 	start_flow(flow, path, engine);
+	flow->problem_log = problem_log;
 	if (!file) {
 		mas_flow_problem(flow, 0, "%s", strerror(errno));
 		return -1;

@@ -108,6 +108,11 @@ void mas_flow_problem(struct mas_flow *flow, int line, const char *format,
 int mas_flow_load(struct mas_flow *flow, const char *path,
                   const struct mas_engine *engine);
 
+/* The same, the problems (and those of included flows) printed to
+ * PROBLEM_LOG (NULL: stderr): libmas keeps them to report. */
+int mas_flow_load_to(struct mas_flow *flow, const char *path,
+                     const struct mas_engine *engine, FILE *problem_log);
+
 /*
  * Parse the flow text TEXT (LENGTH bytes; each line is read up to a NUL
  * byte), reporting problems as "NAME:LINE: message", as mas_flow_load

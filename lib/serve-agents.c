@@ -35,7 +35,7 @@ static const char *const agent_keys[] = { "analysis", "chat", "research" };
 struct flow_child {
 	char *name;
 	char *path;
-	char *argv[4];
+	char **argv;
 	struct timespec mtime;
 	off_t size;
 	struct mas_coprocess child;
@@ -184,7 +184,10 @@ struct mas_serve_agents *mas_serve_agents_new(
 	for (int kind = 0; kind < MAS_SERVE_AGENT_COUNT; kind++) {
 		a->agent_cli[kind].program = options->cli->program;
 		a->agent_cli[kind].output_key = agent_keys[kind];
-		setup_node(a, (enum mas_serve_agent)kind);
+		if (!options->agents || options->agents & (1u << kind))
+			setup_node(a, (enum mas_serve_agent)kind);
+		else
+			a->problems[kind] = strdup("not opened");
 	}
 	chat = mas_flow_agent_chat_options(&a->nodes[MAS_SERVE_CHAT]);
 	if (chat && options->sessions) {
@@ -383,6 +386,8 @@ static char *flow_path(const struct mas_serve_agents_options *options,
 {
 	char *path;
 
+	if (options->flow_file)
+		return strdup(options->flow_file);
 	if (!options->flows_dir || !mas_serve_flow_name_valid(name))
 		return NULL;
 	if (asprintf(&path, "%s/%s.flow", options->flows_dir, name) < 0)
@@ -399,6 +404,31 @@ int mas_serve_agents_has_flow(const struct mas_serve_agents_options *options,
 
 	free(path);
 	return yes;
+}
+
+/* OPTIONS' command for the flow file PATH (borrowed): the array is
+ * malloc'd, its words borrowed. */
+static char **flow_argv(const struct mas_serve_agents_options *options,
+                        char *path)
+{
+	char *const *prefix = options->flow_argv;
+	size_t count = 0;
+	char **argv;
+
+	while (prefix && prefix[count])
+		count++;
+	/* the words, FLOW_COMMAND and "run" when none, PATH, NULL */
+	argv = calloc(count + 4, sizeof(*argv));
+	if (!argv)
+		return NULL;
+	for (size_t i = 0; i < count; i++)
+		argv[i] = prefix[i];
+	if (!prefix) {
+		argv[count++] = (char *)options->flow_command;
+		argv[count++] = "run";
+	}
+	argv[count] = path;
+	return argv;
 }
 
 static struct flow_child *find_child(struct mas_serve_agents *a,
@@ -422,9 +452,12 @@ static struct flow_child *find_child(struct mas_serve_agents *a,
 		free(grown->path);
 		return NULL;
 	}
-	grown->argv[0] = (char *)a->options->flow_command;
-	grown->argv[1] = "run";
-	grown->argv[2] = grown->path;
+	grown->argv = flow_argv(a->options, grown->path);
+	if (!grown->argv) {
+		free(grown->name);
+		free(grown->path);
+		return NULL;
+	}
 	mas_coprocess_init(&grown->child, "mas-serve", grown->argv);
 	a->flow_count++;
 	return grown;
@@ -710,6 +743,7 @@ void mas_serve_agents_free(struct mas_serve_agents *a)
 		return;
 	for (size_t i = 0; i < a->flow_count; i++) {
 		mas_coprocess_release(&a->flows[i].child);
+		free(a->flows[i].argv);
 		free(a->flows[i].name);
 		free(a->flows[i].path);
 	}

@@ -45,12 +45,22 @@ struct mas_serve_agents_options {
 	int sessions;                 /* keep chat sessions */
 	int quiet;                    /* set-up problems not logged (all
 	                               * workers but the first) */
+	unsigned agents;              /* the agents to set up, bits
+	                               * 1 << MAS_SERVE_ANALYSIS...; 0: all
+	                               * (libmas opens one at a time) */
+	const char *flow_file;        /* run this file whatever the flow's
+	                               * name (libmas's workflows), or NULL:
+	                               * FLOWS_DIR/NAME.flow */
+	char *const *flow_argv;       /* the command a flow file's path is
+	                               * appended to, NULL-terminated, or
+	                               * NULL: FLOW_COMMAND run */
 };
 
 struct mas_serve_agents;
 
 /*
- * A worker's set.  An agent that cannot be set up (no knowledge base
+ * A worker's set.  An agent left out of OPTIONS' agents is unavailable
+ * ("not opened").  An agent that cannot be set up (no knowledge base
  * configured, a corpus folder missing) is left out, its reason kept for
  * mas_serve_agents_problem; so is chat session memory when the state
  * store cannot be opened.  Returns NULL only when memory is short.
