@@ -12,15 +12,6 @@
 #include "trace.h"
 #include "banned.h"
 
-const char *argp_program_version = "mas " MAS_VERSION;
-const char *argp_program_bug_address = NULL;
-
-/* argp's own usage errors exit 64 by default; mas(7) promises 2. */
-static void __attribute__((constructor)) set_usage_status(void)
-{
-	argp_err_exit_status = 2;
-}
-
 enum {
 	OPT_CONFIG = 0x100,
 	OPT_LOG_LEVEL,
@@ -105,6 +96,15 @@ const struct argp mas_cli_argp = { options, parse_option, NULL, NULL,
 void mas_cli_init(struct mas_cli *cli, const char *program,
                   const char *output_key)
 {
+	/*
+	 * What argp prints for --version, and its usage errors' status:
+	 * 2 as mas(7) promises, not argp's 64.  Set when a program starts,
+	 * in libc's own variables: a definition in libmas, whose symbols
+	 * are hidden, would not replace libc's, and a program that embeds
+	 * libmas keeps its own.
+	 */
+	argp_program_version = "mas " MAS_VERSION;
+	argp_err_exit_status = MAS_EXIT_USAGE;
 	memset(cli, 0, sizeof(*cli));
 	cli->program = program;
 	cli->output_key = output_key;
