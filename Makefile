@@ -1,20 +1,28 @@
 # mas — a multi-agent AI toolkit for the Unix shell.
 #
-# Plain make: every lib/*.c goes into lib/libmas.a, every cmd/*.c becomes
-# bin/<name>, every tests/unit/test-*.c becomes a unit-test binary.  New
-# modules need no edit here.
+# Plain make: every lib/*.c goes into lib/libmas.a and the shared
+# lib/libmas.so.0 (the SDK: only the functions of include/mas/mas.h are
+# exported), every cmd/*.c becomes bin/<name>, every tests/unit/test-*.c
+# becomes a unit-test binary.  New modules need no edit here.
 
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
 WWWDIR   ?= $(PREFIX)/share/mas/www
+LIBDIR   ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION  := 0.1.0
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
-MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' -iquote lib $(WARN)
+MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' -iquote lib \
+            -I include $(WARN)
+# The library's objects serve both libmas.a and libmas.so: position
+# independent, and every symbol hidden but those marked MAS_API.
+LIBFLAGS := -fPIC -fvisibility=hidden
 LIBS     := -ljq -lsqlite3 -lnats -lstemmer -lutf8proc -llinear -ledit \
             -lmicrohttpd -lpthread -ldl -lm
 
@@ -39,8 +47,27 @@ HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPERS  := $(patsubst tests/helpers/%.c,tests/helpers/bin/%,$(HELPER_SRC))
 MAN1     := $(sort $(wildcard man/*.1))
 MAN5     := $(sort $(wildcard man/*.5))
+MAN3     := $(sort $(wildcard man/*.3))
 MAN7     := $(sort $(wildcard man/*.7))
 WWW      := $(sort $(wildcard www/*))
+
+# The shared library: soname libmas.so.0, bumped only when the public
+# interface breaks; the real name carries the version.
+SO_MAJOR := 0
+SONAME   := libmas.so.$(SO_MAJOR)
+SO_REAL  := libmas.so.$(VERSION)
+SO_LINKS := lib/$(SONAME) lib/libmas.so
+HEADERS  := $(sort $(wildcard include/mas/*.h))
+# The public functions, one MAS_API line each: libmas(3) documents them
+# all, and each name gets a page that sources it (man mas_agent_open).
+FUNCTION_SED := 's/^MAS_API [^(]*[ *]\(mas_[a-z_]*\)(.*/\1/p'
+MAS_FUNCTIONS := $(shell sed -n $(FUNCTION_SED) $(HEADERS))
+# -z defs: a library symbol that no object or listed library defines is
+# a link error, not a surprise for the embedder (ASan's runtime is left
+# for the program to bring).
+ifneq ($(SANITIZE),1)
+SO_LDFLAGS := -Wl,-z,defs
+endif
 
 # Fuzzing (tests/fuzz/README): every tests/fuzz/fuzz-NAME.c is a libFuzzer
 # target.  `make check` replays its seed corpus through a plain build,
@@ -61,7 +88,7 @@ FUZZ_COMMON  := tests/fuzz/fuzz.c tests/fuzz/fuzz.h
 # and only it, from LeakSanitizer.
 FUZZ_WRAP    := -Wl,--wrap=jv_parse_sized -Wl,--wrap=jv_parse
 
-all: $(BINS)
+all: $(BINS) lib/$(SO_REAL) $(SO_LINKS)
 
 # Objects depend on every header: the library is small, and a stale object
 # is a worse cost than a rebuild.  They depend on the flags too: a build
@@ -71,8 +98,9 @@ BUILD_FLAGS := $(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) $(LDFLAGS) $(LIBS)
 	@printf '%s\n' '$(BUILD_FLAGS)' | cmp -s - $@ || \
 	    printf '%s\n' '$(BUILD_FLAGS)' >$@
 
-lib/%.o: lib/%.c $(wildcard lib/*.h) .build-flags
-	$(call say,CC,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(CFLAGS) -c -o $@ $<
+lib/%.o: lib/%.c $(wildcard lib/*.h) $(HEADERS) .build-flags
+	$(call say,CC,$@)$(CC) $(CPPFLAGS) $(MASFLAGS) $(LIBFLAGS) $(CFLAGS) \
+	    -c -o $@ $<
 
 # mas-serve's OpenAPI document is written as JSON and built in as a C
 # string: each line quoted, backslashes and quotes escaped.
@@ -97,6 +125,23 @@ lib/serve-www.o: lib/serve-www.inc
 
 lib/libmas.a: $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $(LIB_OBJ)
+
+lib/$(SO_REAL): $(LIB_OBJ)
+	$(call say,LD,$@)$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) \
+	    $(SO_LDFLAGS) -o $@ $(LIB_OBJ) $(LDFLAGS) $(LIBS)
+
+$(SO_LINKS): lib/$(SO_REAL)
+	$(call say,LN,$@)ln -sf $(SO_REAL) $@
+
+# mas.pc for pkg-config, written at install time for the folders given
+# then, relative to ${prefix} where they are under PREFIX (so that
+# pkg-config --define-prefix can move it).  The header hands out jv
+# values: -ljq is the caller's too.  The rest is needed only to link
+# statically.
+PC_SED := -e 's|@PREFIX@|$(PREFIX)|' \
+    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+    -e 's|@VERSION@|$(VERSION)|'
 
 bin/%: cmd/%.c lib/libmas.a .build-flags
 	@mkdir -p bin
@@ -161,7 +206,7 @@ bench: all $(HELPERS)
 	@tests/bench/run
 
 lint-man:
-	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
+	mandoc -Tlint -Wwarning $(MAN1) $(MAN3) $(MAN5) $(MAN7)
 
 # eslint over the console's JavaScript and its browser test (also run by
 # tests/bats/console.bats); .ci/install-deps installs it in tests/browser.
@@ -174,7 +219,7 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@examples/demo
 
-install: all
+install: all install-lib
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	cp $(BINS) $(DESTDIR)$(BINDIR)/
@@ -184,18 +229,39 @@ install: all
 	mkdir -p $(DESTDIR)$(WWWDIR)
 	cp $(WWW) $(DESTDIR)$(WWWDIR)/
 
+# The SDK: libraries, header, mas.pc and the section 3 pages.
+install-lib: lib/libmas.a lib/$(SO_REAL)
+	mkdir -p $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/mas \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man3
+	cp lib/libmas.a lib/$(SO_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(SO_REAL) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmas.so
+	cp $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/mas/
+	sed $(PC_SED) mas.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/mas.pc
+	$(if $(MAN3),cp $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
+	for f in $(MAS_FUNCTIONS); do \
+	    echo '.so man3/libmas.3' >$(DESTDIR)$(MANDIR)/man3/$$f.3; done
+
 uninstall:
 	rm -f $(patsubst bin/%,$(DESTDIR)$(BINDIR)/%,$(BINS))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(MAN1))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man3/%,$(MAN3)) \
+	    $(patsubst %,$(DESTDIR)$(MANDIR)/man3/%.3,$(MAS_FUNCTIONS))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man5/%,$(MAN5))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(MAN7))
 	rm -f $(patsubst www/%,$(DESTDIR)$(WWWDIR)/%,$(WWW))
 	rmdir $(DESTDIR)$(WWWDIR) $(DESTDIR)$(PREFIX)/share/mas 2>/dev/null || true
+	rm -f $(DESTDIR)$(LIBDIR)/libmas.a $(DESTDIR)$(LIBDIR)/$(SO_REAL) \
+	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libmas.so \
+	    $(DESTDIR)$(PKGCONFIGDIR)/mas.pc
+	rm -f $(patsubst include/%,$(DESTDIR)$(INCLUDEDIR)/%,$(HEADERS))
+	rmdir $(DESTDIR)$(INCLUDEDIR)/mas 2>/dev/null || true
 
 clean:
-	rm -rf bin lib/*.o lib/*.inc lib/libmas.a tests/unit/bin \
+	rm -rf bin lib/*.o lib/*.inc lib/libmas.a lib/libmas.so* \
+	    tests/unit/bin \
 	    tests/helpers/bin .build-flags tests/fuzz/bin tests/fuzz/obj
 
 .PHONY: FORCE all deps check check-faults fuzz bench lint-man lint-js demo \
-        install uninstall clean
+        install install-lib uninstall clean
 .SECONDARY:

@@ -33,6 +33,37 @@ int mas_error_code_is_transient(const char *name)
 	       strcmp(name, "UPSTREAM_ERROR") == 0;
 }
 
+const char *mas_version(void)
+{
+	return MAS_VERSION;
+}
+
+int mas_record_status(jv record)
+{
+	jv error, code, transient;
+	int later;
+
+	if (jv_get_kind(record) != JV_KIND_OBJECT)
+		return MAS_EXIT_RECORDS;
+	error = jv_object_get(jv_copy(record), jv_string("error"));
+	if (jv_get_kind(error) != JV_KIND_OBJECT) {
+		jv_free(error);
+		return MAS_EXIT_OK;
+	}
+	code = jv_object_get(jv_copy(error), jv_string("code"));
+	transient = jv_object_get(error, jv_string("transient"));
+	/* The one who failed knows best; else the code decides. */
+	if (jv_get_kind(transient) == JV_KIND_TRUE ||
+	    jv_get_kind(transient) == JV_KIND_FALSE)
+		later = jv_get_kind(transient) == JV_KIND_TRUE;
+	else
+		later = jv_get_kind(code) == JV_KIND_STRING &&
+		        mas_error_code_is_transient(jv_string_value(code));
+	jv_free(code);
+	jv_free(transient);
+	return later ? MAS_EXIT_TEMPFAIL : MAS_EXIT_RECORDS;
+}
+
 static jv error_v(enum mas_error_code code, const char *format, va_list ap)
 {
 	char buf[1024];

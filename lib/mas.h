@@ -24,43 +24,11 @@
 #endif
 
 /*
- * Exit statuses, documented in mas(7).  Only ever appended to.
+ * The exit statuses (enum mas_exit), the error codes (enum
+ * mas_error_code) and their names come from the public header, libmas's
+ * interface for embedders: one definition for the programs and for them.
  */
-enum mas_exit {
-	MAS_EXIT_OK = 0,         /* every record succeeded */
-	MAS_EXIT_RECORDS = 1,    /* some records carry errors */
-	MAS_EXIT_USAGE = 2,      /* bad option, configuration or input file */
-	MAS_EXIT_WAITING = 3,    /* a flow is waiting for a person */
-	MAS_EXIT_IO = 74,        /* writing the output failed (EX_IOERR) */
-	MAS_EXIT_TEMPFAIL = 75,  /* only transient failures (EX_TEMPFAIL) */
-};
-
-/*
- * Error codes carried in a record's "error".code, as in the original API.
- * Only ever appended to; mas_error_code_name() gives the wire name.
- */
-enum mas_error_code {
-	MAS_ERR_INVALID_REQUEST,
-	MAS_ERR_UNAUTHORIZED,
-	MAS_ERR_FORBIDDEN,
-	MAS_ERR_NOT_FOUND,
-	MAS_ERR_RATE_LIMITED,
-	MAS_ERR_TIMEOUT,
-	MAS_ERR_UPSTREAM_ERROR,
-	MAS_ERR_INTERNAL,
-};
-
-/* The wire name of a code, e.g. "INVALID_REQUEST". */
-const char *mas_error_code_name(enum mas_error_code code);
-
-/*
- * Whether a code names a failure that may pass if tried again later
- * (RATE_LIMITED, TIMEOUT, UPSTREAM_ERROR).  A run whose failures are all
- * transient exits with MAS_EXIT_TEMPFAIL so cron knows to retry.  An
- * error object's own boolean "transient" field, when present, overrides
- * the code (a malformed reply is UPSTREAM_ERROR, yet permanent).
- */
-int mas_error_code_is_transient(const char *name);
+#include <mas/mas.h>
 
 /*
  * A new error object {"code": NAME, "message": MESSAGE} with the message

@@ -296,28 +296,14 @@ static void write_line(jv record, const char *id_text)
 
 static void count_error(struct mas_run *run, jv record)
 {
-	jv error = jv_object_get(record, jv_string("error"));
+	int status = mas_record_status(record);
 
-	if (jv_get_kind(error) == JV_KIND_OBJECT) {
-		jv code = jv_object_get(jv_copy(error), jv_string("code"));
-		jv transient = jv_object_get(jv_copy(error),
-		                             jv_string("transient"));
-		int later;
-		/* The one who failed knows best; else the code decides. */
-		if (jv_get_kind(transient) == JV_KIND_TRUE ||
-		    jv_get_kind(transient) == JV_KIND_FALSE)
-			later = jv_get_kind(transient) == JV_KIND_TRUE;
-		else
-			later = jv_get_kind(code) == JV_KIND_STRING &&
-			        mas_error_code_is_transient(
-			                jv_string_value(code));
-		run->failed++;
-		if (!later)
-			run->failed_permanent++;
-		jv_free(code);
-		jv_free(transient);
-	}
-	jv_free(error);
+	jv_free(record);
+	if (status == MAS_EXIT_OK)
+		return;
+	run->failed++;
+	if (status != MAS_EXIT_TEMPFAIL)
+		run->failed_permanent++;
 }
 
 /* Ends a record's span, linking the record to it for the next program:
@@ -831,8 +817,7 @@ static char *numeric_id_text(const char *line, size_t length, jv record)
 	return strndup(scan.id, scan.id_length);
 }
 
-/* Gives RECORD an id if it has none (or a null one), placed first. */
-static jv ensure_id(jv record)
+jv mas_record_ensure_id(jv record)
 {
 	jv id = jv_object_get(jv_copy(record), jv_string("id"));
 	char fresh[MAS_ID_SIZE];
@@ -907,7 +892,7 @@ static void run_file(struct mas_run *run)
 			continue;
 		}
 		if (!options->keep_rows_raw) {
-			record = ensure_id(record);
+			record = mas_record_ensure_id(record);
 			run->record_id_text = numeric_id_text(line, length,
 			                                      record);
 		}

@@ -154,6 +154,10 @@ jv mas_run_error_record_at(jv error, const char *file, unsigned long line);
 const char *mas_run_file(const struct mas_run *run);
 unsigned long mas_run_line(const struct mas_run *run);
 
+/* RECORD (consumed) with an "id" placed first when it has none (or a
+ * null one): a new ULID, as the loop gives every record it reads. */
+jv mas_record_ensure_id(jv record);
+
 /* Counters of the run so far. */
 unsigned long mas_run_records_in(const struct mas_run *run);
 unsigned long mas_run_records_failed(const struct mas_run *run);
