@@ -66,3 +66,15 @@ unlock_store() {
 	exec {LOCK_FD}>&-
 	wait "$LOCK_PID" 2>/dev/null || true
 }
+
+# install_sdk ROOT: install libmas (make install-lib) into ROOT as a
+# package build would, PREFIX /usr, with what is built: -o keeps make from
+# building anything again here, whatever flags the tree was built with.
+install_sdk() {
+	local so
+	so=$(cd "$TOP/lib" && ls libmas.so.*.*.*) || return 1
+	# shellcheck disable=SC2046 # one -o per object
+	make -s -C "$TOP" install-lib DESTDIR="$1" PREFIX=/usr \
+		-o .build-flags -o lib/libmas.a -o "lib/$so" \
+		$(cd "$TOP" && printf -- '-o %s ' lib/*.o lib/*.inc)
+}
