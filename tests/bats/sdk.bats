@@ -11,6 +11,9 @@ setup() {
 	QUESTION='How fast did lithium-ion battery pack prices fall?'
 	export MAS_STATE_DIR="$BATS_TEST_TMPDIR/state"
 	BUS="sqlite:$BATS_TEST_TMPDIR/bus.db"
+	# the SDK installed with PREFIX /usr into ROOT
+	root=$BATS_TEST_TMPDIR/root
+	usr=$root/usr
 }
 
 teardown() {
@@ -49,7 +52,6 @@ header_functions() {
 }
 
 @test "make install-lib and uninstall: lib, header, mas.pc, pages" {
-	root=$BATS_TEST_TMPDIR/root
 	run install_sdk "$root"
 	[ "$status" -eq 0 ]
 	for file in usr/lib/libmas.a usr/lib/libmas.so.0 usr/lib/libmas.so \
@@ -57,8 +59,8 @@ header_functions() {
 		usr/share/man/man3/libmas.3 usr/share/man/man3/mas_agent_open.3; do
 		[ -e "$root/$file" ] || { echo "no $file"; return 1; }
 	done
-	grep -qx 'prefix=/usr' "$root/usr/lib/pkgconfig/mas.pc"
-	grep -qx 'libdir=${prefix}/lib' "$root/usr/lib/pkgconfig/mas.pc"
+	grep -qx 'prefix=/usr' "$usr/lib/pkgconfig/mas.pc"
+	grep -qx 'libdir=${prefix}/lib' "$usr/lib/pkgconfig/mas.pc"
 	run make -s uninstall DESTDIR="$root" PREFIX=/usr
 	[ "$status" -eq 0 ]
 	run find "$root" -type f -o -type l
@@ -66,21 +68,24 @@ header_functions() {
 }
 
 @test "the example builds with pkg-config alone against the installed tree and runs" {
-	root=$BATS_TEST_TMPDIR/root
 	install_sdk "$root"
 	cp -R examples/sdk "$BATS_TEST_TMPDIR/sdk"
-	export PKG_CONFIG_PATH="$root/usr/lib/pkgconfig"
+	export PKG_CONFIG_PATH="$usr/lib/pkgconfig"
 	export PKG_CONFIG_SYSROOT_DIR="$root"
 	run --separate-stderr pkg-config --cflags --libs mas
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"-I$root/usr/include"* ]]
-	[[ "$output" == *"-L$root/usr/lib -lmas -ljq"* ]]
-	# the example's Makefile, no flag of this tree's
-	run --separate-stderr make -s -C "$BATS_TEST_TMPDIR/sdk" CFLAGS='-O2 -Werror'
+	[[ "$output" == *"-I$usr/include"* ]]
+	[[ "$output" == *"-L$usr/lib -lmas -ljq"* ]]
+	# the example's Makefile, no flag of this tree's; a sanitized
+	# libmas needs a sanitized program (ASan's runtime first)
+	san=
+	[ "${SANITIZE:-}" != 1 ] || san='-fsanitize=address,undefined'
+	run --separate-stderr make -s -C "$BATS_TEST_TMPDIR/sdk" \
+		CFLAGS="-O2 -Werror $san" LDFLAGS="$san"
 	[ "$status" -eq 0 ]
 	run ldd "$BATS_TEST_TMPDIR/sdk/research-analyze"
 	[[ "$output" == *"libmas.so.0 => not found"* ]]
-	LD_LIBRARY_PATH="$root/usr/lib" run --separate-stderr \
+	LD_LIBRARY_PATH="$usr/lib" run --separate-stderr \
 		"$BATS_TEST_TMPDIR/sdk/research-analyze" examples/corpus \
 		"$QUESTION"
 	[ "$status" -eq 0 ]
@@ -95,7 +100,7 @@ header_functions() {
 		jq -r '[.research.sources[].score] | max | . * 100 | round / 100')
 	[[ "$output" == *"best score $best,"* ]]
 	# a corpus that is not there: exit 2, a message naming it
-	LD_LIBRARY_PATH="$root/usr/lib" run --separate-stderr \
+	LD_LIBRARY_PATH="$usr/lib" run --separate-stderr \
 		"$BATS_TEST_TMPDIR/sdk/research-analyze" /nonexistent "$QUESTION"
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == "research-analyze: research: "*"/nonexistent"* ]]
