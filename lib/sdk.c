@@ -159,9 +159,16 @@ struct runner {
 	double timeout;
 };
 
+/* FROM's values into TO (initialised); without FROM, the environment's,
+ * as mas_settings_new would read them with no file. */
 static void copy_config(struct mas_config *to, const struct mas_config *from)
 {
 	const struct mas_config_key *keys = mas_config_keys();
+
+	if (!from) {
+		mas_config_load_env(to);
+		return;
+	}
 
 	for (size_t i = 0; keys[i].name; i++)
 		for (int source = 0; source < MAS_CONFIG_SOURCES; source++)
@@ -210,7 +217,7 @@ static int runner_init(struct runner *r, const mas_settings *settings,
 	/* not mas_cli_init: that sets up a program's command line */
 	r->cli.program = mas_log_program();
 	mas_config_init(&r->cli.config);
-	copy_config(&r->cli.config, &settings->config);
+	copy_config(&r->cli.config, settings ? &settings->config : NULL);
 	r->timeout = run_timeout(&r->cli.config);
 	r->options.cli = &r->cli;
 	r->options.flow_command = "mas-flow";
@@ -308,6 +315,19 @@ static int agent_kind(const char *name)
 	return -1;
 }
 
+/* PROBLEM as an agent node words it, "node 'chat': agent chat: no
+ * knowledge base...", without the node's part: there is no node here. */
+static const char *own_words(const char *problem, const char *kind)
+{
+	char prefix[64];
+	size_t length;
+
+	snprintf(prefix, sizeof(prefix), "node '%s': agent %s: ", kind, kind);
+	length = strlen(prefix);
+	return strncmp(problem, prefix, length) == 0 ? problem + length
+	                                             : problem;
+}
+
 mas_agent *mas_agent_open(const mas_settings *settings, const char *kind,
                           char **error)
 {
@@ -337,7 +357,7 @@ mas_agent *mas_agent_open(const mas_settings *settings, const char *kind,
 	                                     a->runner.agents, a->kind)
 	                           : "out of memory";
 	if (problem) {
-		fail(error, "%s: %s", kind, problem);
+		fail(error, "%s: %s", kind, own_words(problem, kind));
 		mas_agent_close(a);
 		return NULL;
 	}
@@ -574,7 +594,7 @@ mas_bus_client *mas_bus_client_open(const mas_settings *settings,
 		return NULL;
 	}
 	mas_config_init(&c->config);
-	copy_config(&c->config, &settings->config);
+	copy_config(&c->config, settings ? &settings->config : NULL);
 	if (!url)
 		url = mas_config_get(&c->config, "bus.url");
 	if (mas_bus_open(&c->bus, &c->config, url, &usage, &why) != 0) {

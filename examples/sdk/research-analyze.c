@@ -98,13 +98,41 @@ static int record_failed(const char *agent, jv record)
 	return status;
 }
 
+/* Research QUESTION, then analyse the evidence found; prints as it
+ * goes and returns the exit status. */
+static int research_then_analyze(mas_agent *research, mas_agent *analysis,
+                                 const char *question)
+{
+	jv record, research_result;
+	int status;
+
+	printf("question: %s\n", question);
+	record = mas_agent_run(research, JV_OBJECT(jv_string("query"),
+	                                           jv_string(question)));
+	if (mas_record_status(record) != MAS_EXIT_OK)
+		return record_failed("research", record);
+	research_result = jv_object_get(jv_copy(record),
+	                                jv_string("research"));
+	print_research(jv_copy(research_result));
+	/* the same record goes on, its findings as the data */
+	record = jv_object_set(record, jv_string("analysis_type"),
+	                       jv_string("describe"));
+	record = jv_object_set(record, jv_string("data"),
+	                       evidence_rows(research_result));
+	record = mas_agent_run(analysis, record);
+	status = mas_record_status(record);
+	if (status != MAS_EXIT_OK)
+		return record_failed("analyze", record);
+	print_evidence(jv_object_get(record, jv_string("analysis")));
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	mas_settings *settings;
-	mas_agent *research, *analysis;
+	mas_agent *research = NULL, *analysis = NULL;
 	char *error = NULL;
-	int status;
-	jv record;
+	int status = MAS_EXIT_USAGE;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: research-analyze CORPUS QUESTION\n");
@@ -116,35 +144,15 @@ int main(int argc, char **argv)
 	mas_settings_set(settings, "research.corpus", argv[1], NULL);
 	research = mas_agent_open(settings, "research", &error);
 	if (!research)
-		return give_up("research", error, MAS_EXIT_USAGE);
-	analysis = mas_agent_open(settings, "analyze", &error);
-	if (!analysis)
-		return give_up("analyze", error, MAS_EXIT_USAGE);
+		status = give_up("research", error, MAS_EXIT_USAGE);
+	else
+		analysis = mas_agent_open(settings, "analyze", &error);
+	if (research && !analysis)
+		status = give_up("analyze", error, MAS_EXIT_USAGE);
+	/* the agents keep what they need of the settings */
 	mas_settings_free(settings);
-
-	printf("question: %s\n", argv[2]);
-	record = mas_agent_run(research, JV_OBJECT(jv_string("query"),
-	                                           jv_string(argv[2])));
-	status = mas_record_status(record);
-	if (status != MAS_EXIT_OK) {
-		status = record_failed("research", record);
-	} else {
-		jv research_result = jv_object_get(jv_copy(record),
-		                                   jv_string("research"));
-		print_research(jv_copy(research_result));
-		/* the same record goes on, its findings as the data */
-		record = jv_object_set(record, jv_string("analysis_type"),
-		                       jv_string("describe"));
-		record = jv_object_set(record, jv_string("data"),
-		                       evidence_rows(research_result));
-		record = mas_agent_run(analysis, record);
-		status = mas_record_status(record);
-		if (status == MAS_EXIT_OK)
-			print_evidence(jv_object_get(record,
-			                             jv_string("analysis")));
-		else
-			status = record_failed("analyze", record);
-	}
+	if (research && analysis)
+		status = research_then_analyze(research, analysis, argv[2]);
 	mas_agent_close(research);
 	mas_agent_close(analysis);
 	return status;

@@ -37,6 +37,8 @@
  *   when a record came back with an error, MAS_EXIT_USAGE for a bad
  *   argument, MAS_EXIT_TEMPFAIL for a failure that may pass if tried
  *   again later (a bus that is busy or unreachable, a timeout).
+ * - A SETTINGS argument may be NULL: the environment and the defaults,
+ *   with no configuration file.
  * - Handles are opaque; every *_free and *_close accepts NULL.  A handle
  *   is used by one thread at a time: open one per thread (libjq, which
  *   holds the records, is not thread-safe).

@@ -75,7 +75,8 @@ teardown() {
 
 # The examples of a section 3 page build programs with libmas: they run
 # in a scratch folder holding a link to the tree's examples, with the SDK
-# installed in a root there and pkg-config and the loader pointed at it.
+# installed in a root there and pkg-config and the loader pointed at it
+# (for those commands only: sdk_env is put before each).
 sdk_scratch() {
 	scratch=$BATS_TEST_TMPDIR/scratch
 	[ -d "$scratch" ] && return 0
@@ -83,14 +84,14 @@ sdk_scratch() {
 	ln -s "$TOP/examples" "$scratch/examples"
 	install_sdk "$scratch/root" || return 1
 	local usr=$scratch/root/usr
-	export PKG_CONFIG_PATH="$usr/lib/pkgconfig"
-	export PKG_CONFIG_SYSROOT_DIR="$scratch/root"
-	export LD_LIBRARY_PATH="$usr/lib"
+	sdk_env="cd '$scratch' && export PKG_CONFIG_PATH='$usr/lib/pkgconfig'"
+	sdk_env="$sdk_env PKG_CONFIG_SYSROOT_DIR='$scratch/root'"
+	sdk_env="$sdk_env LD_LIBRARY_PATH='$usr/lib'"
 	# A sanitized libmas in a plain program: ASan's runtime must come
 	# first (the compiler's leaks are not ours to find).
 	if [ "${SANITIZE:-}" = 1 ]; then
-		LD_PRELOAD=$(cc -print-file-name=libasan.so)
-		export LD_PRELOAD ASAN_OPTIONS=detect_leaks=0
+		sdk_env="$sdk_env LD_PRELOAD='$(cc -print-file-name=libasan.so)'"
+		sdk_env="$sdk_env ASAN_OPTIONS=detect_leaks=0"
 	fi
 }
 
@@ -112,7 +113,7 @@ sdk_scratch() {
 				command=${command//localhost:8000/127.0.0.1:$example_port}
 			fi
 			case $page in
-			*.3) command="cd '$scratch' && $command" ;;
+			*.3) command="$sdk_env && $command" ;;
 			esac
 			run --separate-stderr sh -c "$command"
 			if [ "$status" -ne 0 ]; then

@@ -199,6 +199,23 @@ same_answer() {
 	[ "$output" = "(unset)" ]
 }
 
+@test "handles opened from NULL settings read the environment, not the file" {
+	mkdir -p "$XDG_CONFIG_HOME/mas"
+	printf 'research.corpus = /nonexistent\n' >"$XDG_CONFIG_HOME/mas/config"
+	# with settings, the file's corpus (missing): refused
+	run --separate-stderr sdk-client agent research </dev/null
+	[ "$status" -eq 2 ]
+	# NULL settings: the environment's
+	MAS_CORPUS=examples/corpus run --separate-stderr sdk-client -0 \
+		agent research <<<"{\"query\":\"$QUESTION\"}"
+	[ "$status" -eq 0 ]
+	output_jq '.research.summary | test("90%")'
+	MAS_BUS_URL=$BUS run --separate-stderr sdk-client -0 pub - jobs '{"n":1}'
+	[ "$status" -eq 0 ]
+	run mas-bus sub jobs --from-start --payload --url "$BUS"
+	[ "$output" = '{"n":1}' ]
+}
+
 @test "error codes, their transience and the version" {
 	run sdk-client codes
 	[ "$status" -eq 0 ]

@@ -3,7 +3,7 @@
  * (include/mas/mas.h) behind a command line, for tests/bats/sdk.bats.  It
  * includes nothing but <mas/mas.h> and the C library, as an embedder.
  *
- *   sdk-client [-c FILE] [-s KEY=VALUE]... VERB ARGS...
+ *   sdk-client [-0] [-c FILE] [-s KEY=VALUE]... VERB ARGS...
  *
  *   agent KIND      each line of stdin through mas_agent_run_json
  *   agent-jv KIND   the same through mas_agent_run (jv in, jv out)
@@ -17,7 +17,8 @@
  *   codes           every error code: name and whether transient
  *   get KEY         a setting's value
  *
- * -c names the configuration file; -s sets a key.  Answers go to stdout
+ * -c names the configuration file; -s sets a key; -0 opens the handles
+ * from NULL settings (the environment only).  Answers go to stdout
  * one line each; the exit status is the library's (the worst of the
  * records': 1 if any failed for good, else 75 if any failed).
  */
@@ -26,6 +27,14 @@
 #include <string.h>
 
 #include <mas/mas.h>
+
+/* -0: the handles are opened from NULL settings */
+static int null_settings;
+
+static mas_settings *opening(mas_settings *settings)
+{
+	return null_settings ? NULL : settings;
+}
 
 static int fail(const char *what, char *error, int status)
 {
@@ -80,7 +89,8 @@ static int run_lines(mas_agent *agent, mas_workflow *flow, int as_jv)
 static int agent_verb(mas_settings *settings, char **argv, int as_jv)
 {
 	char *error = NULL;
-	mas_agent *agent = mas_agent_open(settings, argv[0], &error);
+	mas_agent *agent = mas_agent_open(opening(settings), argv[0],
+	                                  &error);
 	int status;
 
 	if (!agent)
@@ -94,7 +104,8 @@ static int agent_verb(mas_settings *settings, char **argv, int as_jv)
 static int flow_verb(mas_settings *settings, char **argv, int as_jv)
 {
 	char *error = NULL;
-	mas_workflow *flow = mas_workflow_open(settings, argv[0], &error);
+	mas_workflow *flow = mas_workflow_open(opening(settings),
+	                                         argv[0], &error);
 	int status;
 
 	if (!flow)
@@ -119,9 +130,9 @@ static int bus_verb(mas_settings *settings, const char *verb, char **argv,
 {
 	char *error = NULL, *reply = NULL, *envelope;
 	int status;
-	mas_bus_client *bus = mas_bus_client_open(
-		settings, strcmp(argv[0], "-") ? argv[0] : NULL, &status,
-		&error);
+	const char *url = strcmp(argv[0], "-") ? argv[0] : NULL;
+	mas_bus_client *bus = mas_bus_client_open(opening(settings), url,
+	                                          &status, &error);
 	mas_bus_subscription *sub;
 	long count;
 
@@ -190,26 +201,33 @@ int main(int argc, char **argv)
 	char *error = NULL;
 	int i = 1, status;
 
-	if (argc > 2 && strcmp(argv[1], "-c") == 0) {
-		file = argv[2];
-		i = 3;
+	if (argc > i && strcmp(argv[i], "-0") == 0) {
+		null_settings = 1;
+		i++;
+	}
+	if (argc > i + 1 && strcmp(argv[i], "-c") == 0) {
+		file = argv[i + 1];
+		i += 2;
 	}
 	settings = mas_settings_new(file, &error);
 	if (!settings)
 		return fail("settings", error, MAS_EXIT_USAGE);
 	for (; i + 1 < argc && strcmp(argv[i], "-s") == 0; i += 2) {
 		char *equals = strchr(argv[i + 1], '=');
-		if (!equals)
-			return fail("-s", strdup("KEY=VALUE"), MAS_EXIT_USAGE);
-		*equals = '\0';
-		status = mas_settings_set(settings, argv[i + 1], equals + 1,
-		                          &error);
-		if (status != MAS_EXIT_OK)
-			return fail("-s", error, status);
+		if (equals)
+			*equals = '\0';
+		status = equals ? mas_settings_set(settings, argv[i + 1],
+		                                   equals + 1, &error)
+		                : MAS_EXIT_USAGE;
+		if (status != MAS_EXIT_OK) {
+			mas_settings_free(settings);
+			return fail("-s", equals ? error : strdup("KEY=VALUE"),
+			            status);
+		}
 	}
-	if (i >= argc)
-		return fail("usage", strdup("no verb"), MAS_EXIT_USAGE);
-	if (strcmp(argv[i], "codes") == 0) {
+	if (i >= argc) {
+		status = fail("usage", strdup("no verb"), MAS_EXIT_USAGE);
+	} else if (strcmp(argv[i], "codes") == 0) {
 		codes();
 		status = MAS_EXIT_OK;
 	} else if (strcmp(argv[i], "get") == 0 && i + 1 < argc) {
