@@ -8,7 +8,10 @@ PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
 WWWDIR   ?= $(PREFIX)/share/mas/www
-VERSION  := 0.1.0
+# The version lives in one place, debian/changelog's first entry (upstream
+# part: "mas (0.2.0-1) ..." gives 0.2.0), so the programs, the OpenAPI
+# document and the Debian packages never disagree.
+VERSION  := $(shell sed -n '1s/^mas (\([^-)]*\).*/\1/p' debian/changelog)
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
@@ -78,8 +81,10 @@ lib/%.o: lib/%.c $(wildcard lib/*.h) .build-flags
 # string: each line quoted, backslashes and quotes escaped.
 lib/serve-openapi.inc: lib/serve-openapi.json
 	$(call say,GEN,$@)sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' \
+	    -e 's/@VERSION@/$(VERSION)/' \
 	    -e 's/^/"/' -e 's/$$/\\n"/' $< >$@.tmp && mv $@.tmp $@
 
+lib/serve-openapi.inc: debian/changelog
 lib/serve-openapi.o: lib/serve-openapi.inc
 
 # The console (www/, text files only) is built into mas-serve the same

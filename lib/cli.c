@@ -12,8 +12,20 @@
 #include "trace.h"
 #include "banned.h"
 
-const char *argp_program_version = "mas " MAS_VERSION;
 const char *argp_program_bug_address = NULL;
+
+/*
+ * --version prints the program's own name ("mas-chat 0.2.0"), as GNU
+ * tools do: argp's state->name is argv[0], which mas_cli_parse sets to
+ * the program's name however it was started.
+ */
+static void print_version(FILE *stream, struct argp_state *state)
+{
+	fprintf(stream, "%s %s\n", state->name, MAS_VERSION);
+}
+
+void (*argp_program_version_hook)(FILE *, struct argp_state *) =
+	print_version;
 
 /* argp's own usage errors exit 64 by default; mas(7) promises 2. */
 static void __attribute__((constructor)) set_usage_status(void)

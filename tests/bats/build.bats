@@ -28,6 +28,25 @@ setup() {
 	[ ! -e "$dest/opt/mas/share/mas" ]
 }
 
+@test "--version prints each program's own name and the one version (debian/changelog)" {
+	version=$(dpkg-parsechangelog -l "$TOP/debian/changelog" -S Version)
+	version=${version%-*}
+	[ -n "$version" ]
+	for program in bin/*; do
+		name=$(basename "$program")
+		run --separate-stderr "$program" --version
+		[ "$status" -eq 0 ]
+		[ "$output" = "$name $version" ] ||
+			{ echo "$name: '$output', not '$name $version'"; return 1; }
+		# started under another name, it still says its own
+		ln -sf "$TOP/$program" "$BATS_TEST_TMPDIR/renamed"
+		run --separate-stderr "$BATS_TEST_TMPDIR/renamed" -V
+		[ "$output" = "$name $version" ]
+	done
+	run bin/mas-serve openapi
+	[ "$(printf '%s' "$output" | jq -r .info.version)" = "$version" ]
+}
+
 @test "libcurl is loaded when first needed, not at every start (curl-lazy.h)" {
 	for program in bin/*; do
 		run ldd "$program"
