@@ -7,7 +7,11 @@
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
-WWWDIR   ?= $(PREFIX)/share/mas/www
+# The examples (kb.jsonl, the corpus, the data, the flows, the prompts)
+# go to DATADIR/examples, and the programs look there when nothing else
+# is configured (examples.dir, MAS_EXAMPLES_DIR in mas(7)).
+DATADIR  ?= $(PREFIX)/share/mas
+WWWDIR   ?= $(DATADIR)/www
 # The version lives in one place, debian/changelog's first entry (upstream
 # part: "mas (0.2.0-1) ..." gives 0.2.0), so the programs, the OpenAPI
 # document and the Debian packages never disagree.
@@ -17,7 +21,8 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
-MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' -iquote lib $(WARN)
+MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' \
+            -DMAS_EXAMPLES_DIR='"$(DATADIR)/examples"' -iquote lib $(WARN)
 LIBS     := -ljq -lsqlite3 -lnats -lstemmer -lutf8proc -llinear -ledit \
             -lmicrohttpd -lpthread -ldl -lm
 
@@ -44,6 +49,10 @@ MAN1     := $(sort $(wildcard man/*.1))
 MAN5     := $(sort $(wildcard man/*.5))
 MAN7     := $(sort $(wildcard man/*.7))
 WWW      := $(sort $(wildcard www/*))
+# What `make install` copies of examples/ (the demo script stays).
+EXAMPLES := examples/kb.jsonl examples/tasks.jsonl examples/trace-tree.jq \
+            $(sort $(wildcard examples/corpus/*/* examples/data/* \
+                              examples/flows/* examples/prompts/*))
 
 # Fuzzing (tests/fuzz/README): every tests/fuzz/fuzz-NAME.c is a libFuzzer
 # target.  `make check` replays its seed corpus through a plain build,
@@ -179,14 +188,22 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@examples/demo
 
+# Every folder install writes into, made when missing; uninstall removes
+# the files, then each of these folders (and the parents up to DESTDIR)
+# that is left empty, so an install into an empty DESTDIR leaves it empty.
+INSTALL_DIRS = $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man7 \
+               $(WWWDIR) \
+               $(sort $(patsubst %/,%,$(dir $(EXAMPLES:examples/%=$(DATADIR)/examples/%))))
+
 install: all
-	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	for dir in $(INSTALL_DIRS); do mkdir -p "$(DESTDIR)$$dir"; done
 	cp $(BINS) $(DESTDIR)$(BINDIR)/
-	$(if $(MAN1),cp $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
-	$(if $(MAN5),cp $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
-	$(if $(MAN7),cp $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
-	mkdir -p $(DESTDIR)$(WWWDIR)
+	for page in $(MAN1) $(MAN5) $(MAN7); do \
+	    sed 's|/usr/local/share/mas|$(DATADIR)|g' "$$page" \
+	        >"$(DESTDIR)$(MANDIR)/man$${page##*.}/$${page#man/}" || \
+	        exit 1; done
+	for file in $(EXAMPLES); do \
+	    cp "$$file" "$(DESTDIR)$(DATADIR)/$$file" || exit 1; done
 	cp $(WWW) $(DESTDIR)$(WWWDIR)/
 
 uninstall:
@@ -195,7 +212,9 @@ uninstall:
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man5/%,$(MAN5))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(MAN7))
 	rm -f $(patsubst www/%,$(DESTDIR)$(WWWDIR)/%,$(WWW))
-	rmdir $(DESTDIR)$(WWWDIR) $(DESTDIR)$(PREFIX)/share/mas 2>/dev/null || true
+	rm -f $(patsubst %,$(DESTDIR)$(DATADIR)/%,$(EXAMPLES))
+	cd "$(DESTDIR)/" && for dir in $(INSTALL_DIRS); do \
+	    rmdir -p --ignore-fail-on-non-empty "$${dir#/}"; done
 
 clean:
 	rm -rf bin lib/*.o lib/*.inc lib/libmas.a tests/unit/bin \
