@@ -12,6 +12,10 @@ MANDIR   ?= $(PREFIX)/share/man
 # is configured (examples.dir, MAS_EXAMPLES_DIR in mas(7)).
 DATADIR  ?= $(PREFIX)/share/mas
 WWWDIR   ?= $(DATADIR)/www
+# systemd units (systemd/*.in, the paths filled in at install): where
+# systemd looks when the prefix is /usr, else beside the examples for an
+# administrator to link or copy.
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/systemd/system,$(DATADIR)/systemd)
 # The version lives in one place, debian/changelog's first entry (upstream
 # part: "mas (0.2.0-1) ..." gives 0.2.0), so the programs, the OpenAPI
 # document and the Debian packages never disagree.
@@ -49,6 +53,8 @@ MAN1     := $(sort $(wildcard man/*.1))
 MAN5     := $(sort $(wildcard man/*.5))
 MAN7     := $(sort $(wildcard man/*.7))
 WWW      := $(sort $(wildcard www/*))
+UNITS_IN := $(sort $(wildcard systemd/*.in))
+SYSTEMD_UNITS := $(patsubst systemd/%.in,%,$(UNITS_IN))
 # What `make install` copies of examples/ (the demo script stays).
 EXAMPLES := examples/kb.jsonl examples/tasks.jsonl examples/trace-tree.jq \
             $(sort $(wildcard examples/corpus/*/* examples/data/* \
@@ -192,7 +198,7 @@ demo:
 # the files, then each of these folders (and the parents up to DESTDIR)
 # that is left empty, so an install into an empty DESTDIR leaves it empty.
 INSTALL_DIRS = $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man7 \
-               $(WWWDIR) \
+               $(WWWDIR) $(SYSTEMDUNITDIR) \
                $(sort $(patsubst %/,%,$(dir $(EXAMPLES:examples/%=$(DATADIR)/examples/%))))
 
 install: all
@@ -205,6 +211,10 @@ install: all
 	for file in $(EXAMPLES); do \
 	    cp "$$file" "$(DESTDIR)$(DATADIR)/$$file" || exit 1; done
 	cp $(WWW) $(DESTDIR)$(WWWDIR)/
+	for unit in $(SYSTEMD_UNITS); do \
+	    sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
+	        "systemd/$$unit.in" >"$(DESTDIR)$(SYSTEMDUNITDIR)/$$unit" || \
+	        exit 1; done
 
 uninstall:
 	rm -f $(patsubst bin/%,$(DESTDIR)$(BINDIR)/%,$(BINS))
@@ -213,6 +223,7 @@ uninstall:
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(MAN7))
 	rm -f $(patsubst www/%,$(DESTDIR)$(WWWDIR)/%,$(WWW))
 	rm -f $(patsubst %,$(DESTDIR)$(DATADIR)/%,$(EXAMPLES))
+	rm -f $(patsubst %,$(DESTDIR)$(SYSTEMDUNITDIR)/%,$(SYSTEMD_UNITS))
 	cd "$(DESTDIR)/" && for dir in $(INSTALL_DIRS); do \
 	    rmdir -p --ignore-fail-on-non-empty "$${dir#/}"; done
 
