@@ -53,6 +53,12 @@ MAN1     := $(sort $(wildcard man/*.1))
 MAN5     := $(sort $(wildcard man/*.5))
 MAN7     := $(sort $(wildcard man/*.7))
 WWW      := $(sort $(wildcard www/*))
+# Shell completions (completions/): where bash-completion looks (for
+# /usr, `pkg-config --variable=completionsdir bash-completion`) and where
+# zsh does (Debian's vendor-completions for /usr, else site-functions).
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
+PROGRAMS := $(patsubst cmd/%.c,%,$(CMD_SRC))
 UNITS_IN := $(sort $(wildcard systemd/*.in))
 SYSTEMD_UNITS := $(patsubst systemd/%.in,%,$(UNITS_IN))
 # What `make install` copies of examples/ (the demo script stays).
@@ -198,7 +204,7 @@ demo:
 # the files, then each of these folders (and the parents up to DESTDIR)
 # that is left empty, so an install into an empty DESTDIR leaves it empty.
 INSTALL_DIRS = $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man7 \
-               $(WWWDIR) $(SYSTEMDUNITDIR) \
+               $(WWWDIR) $(SYSTEMDUNITDIR) $(BASHCOMPDIR) $(ZSHCOMPDIR) \
                $(sort $(patsubst %/,%,$(dir $(EXAMPLES:examples/%=$(DATADIR)/examples/%))))
 
 install: all
@@ -211,6 +217,11 @@ install: all
 	for file in $(EXAMPLES); do \
 	    cp "$$file" "$(DESTDIR)$(DATADIR)/$$file" || exit 1; done
 	cp $(WWW) $(DESTDIR)$(WWWDIR)/
+	cp completions/mas.bash $(DESTDIR)$(BASHCOMPDIR)/$(firstword $(PROGRAMS))
+	for program in $(wordlist 2,99,$(PROGRAMS)); do \
+	    ln -sf $(firstword $(PROGRAMS)) \
+	        "$(DESTDIR)$(BASHCOMPDIR)/$$program" || exit 1; done
+	cp completions/_mas $(DESTDIR)$(ZSHCOMPDIR)/_mas
 	for unit in $(SYSTEMD_UNITS); do \
 	    sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
 	        "systemd/$$unit.in" >"$(DESTDIR)$(SYSTEMDUNITDIR)/$$unit" || \
@@ -224,6 +235,8 @@ uninstall:
 	rm -f $(patsubst www/%,$(DESTDIR)$(WWWDIR)/%,$(WWW))
 	rm -f $(patsubst %,$(DESTDIR)$(DATADIR)/%,$(EXAMPLES))
 	rm -f $(patsubst %,$(DESTDIR)$(SYSTEMDUNITDIR)/%,$(SYSTEMD_UNITS))
+	rm -f $(patsubst %,$(DESTDIR)$(BASHCOMPDIR)/%,$(PROGRAMS))
+	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_mas
 	cd "$(DESTDIR)/" && for dir in $(INSTALL_DIRS); do \
 	    rmdir -p --ignore-fail-on-non-empty "$${dir#/}"; done
 

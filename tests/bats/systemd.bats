@@ -35,9 +35,9 @@ relocate() {
 	done
 }
 
-@test "PREFIX=/usr: the units go to /usr/lib/systemd/system and systemd-analyze verify passes them" {
+@test "PREFIX=/usr: the units go to PREFIX/lib/systemd/system and systemd-analyze verify passes them" {
 	install_to PREFIX=/usr
-	units="$dest/usr/lib/systemd/system"
+	units="$dest/usr"/lib/systemd/system
 	[ -f "$units/mas-serve.service" ]
 	[ -f "$units/mas-worker@.service" ]
 	grep -qx 'ExecStart=/usr/bin/mas-serve $MAS_SERVE_OPTIONS' "$units/mas-serve.service"
@@ -59,12 +59,12 @@ relocate() {
 
 @test "systemd-analyze verify reports a broken unit (the check can fail)" {
 	install_to PREFIX=/usr
-	relocate "$dest/usr/lib/systemd/system/mas-serve.service"
+	relocate "$dest/usr"/lib/systemd/system/mas-serve.service
 	sed -i 's/^ProtectSystem=strict/ProtectSystem=sometimes/' \
 		"$BATS_TEST_TMPDIR/units/mas-serve.service"
 	run ! verify "$BATS_TEST_TMPDIR/units/mas-serve.service"
 	# and a program that is not there
-	relocate "$dest/usr/lib/systemd/system/mas-serve.service"
+	relocate "$dest/usr"/lib/systemd/system/mas-serve.service
 	rm "$dest/usr/bin/mas-serve"
 	run ! verify "$BATS_TEST_TMPDIR/units/mas-serve.service"
 }
