@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "log.h"
 #include "mas.h"
 #include "metrics.h"
@@ -217,6 +218,8 @@ void mas_cli_setup(struct mas_cli *cli)
 		exit(MAS_EXIT_USAGE);
 	}
 	setup_logging(cli);
+	if (mas_clock_pin_problem())
+		mas_die(MAS_EXIT_USAGE, "%s", mas_clock_pin_problem());
 	if (mas_trace_init(cli->program, &cli->config, &error) != 0) {
 		mas_log(MAS_LOG_ERROR, "%s", error ? error : "tracing");
 		free(error);
