@@ -26,7 +26,8 @@ CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
 MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' \
-            -DMAS_EXAMPLES_DIR='"$(DATADIR)/examples"' -iquote lib $(WARN)
+            -DMAS_EXAMPLES_DIR='"$(DATADIR)/examples"' -iquote lib $(WARN) \
+            -ffile-prefix-map=$(CURDIR)=.
 LIBS     := -ljq -lsqlite3 -lnats -lstemmer -lutf8proc -llinear -ledit \
             -lmicrohttpd -lpthread -ldl -lm
 
@@ -186,6 +187,24 @@ check-faults: deps
 bench: all $(HELPERS)
 	@tests/bench/run
 
+# Two clean builds of the tracked files in folders of different names and
+# depths, with the distribution's hardening flags (dpkg-buildflags), must
+# give byte-identical programs and library: -ffile-prefix-map keeps the
+# folder out of the debug information, ar is deterministic, and nothing
+# reads the date.
+check-repro:
+	@work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
+	if command -v dpkg-buildflags >/dev/null; then \
+	    eval "$$(dpkg-buildflags --export=sh)"; fi && \
+	for tree in one second/tree; do \
+	    mkdir -p "$$work/$$tree" && \
+	    git ls-files -z | xargs -0 cp --parents -t "$$work/$$tree" && \
+	    $(MAKE) -s -C "$$work/$$tree" all lib/libmas.a >/dev/null || \
+	    exit 1; done && \
+	for file in $(BINS) lib/libmas.a; do \
+	    cmp "$$work/one/$$file" "$$work/second/tree/$$file" || exit 1; \
+	done && echo "check-repro: $(words $(BINS) lib/libmas.a) files identical"
+
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
 
@@ -244,6 +263,6 @@ clean:
 	rm -rf bin lib/*.o lib/*.inc lib/libmas.a tests/unit/bin \
 	    tests/helpers/bin .build-flags tests/fuzz/bin tests/fuzz/obj
 
-.PHONY: FORCE all deps check check-faults fuzz bench lint-man lint-js demo \
-        install uninstall clean
+.PHONY: FORCE all deps check check-faults check-repro fuzz bench lint-man \
+        lint-js demo install uninstall clean
 .SECONDARY:
