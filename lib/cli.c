@@ -25,9 +25,6 @@ static void print_version(FILE *stream, struct argp_state *state)
 	fprintf(stream, "%s %s\n", state->name, MAS_VERSION);
 }
 
-void (*argp_program_version_hook)(FILE *, struct argp_state *) =
-	print_version;
-
 /* argp's own usage errors exit 64 by default; mas(7) promises 2. */
 static void __attribute__((constructor)) set_usage_status(void)
 {
@@ -118,6 +115,10 @@ const struct argp mas_cli_argp = { options, parse_option, NULL, NULL,
 void mas_cli_init(struct mas_cli *cli, const char *program,
                   const char *output_key)
 {
+	/* Set in libc's own variable when the program starts: a definition
+	 * in a shared libmas, whose symbols are hidden, would not replace
+	 * libc's. */
+	argp_program_version_hook = print_version;
 	memset(cli, 0, sizeof(*cli));
 	cli->program = program;
 	cli->output_key = output_key;
