@@ -205,6 +205,13 @@ check-repro:
 	    cmp "$$work/one/$$file" "$$work/second/tree/$$file" || exit 1; \
 	done && echo "check-repro: $(words $(BINS) lib/libmas.a) files identical"
 
+# The Debian packages built, lintian-clean, installed, the README's
+# examples run with the installed programs, purged, nothing left
+# (tests/package/check; needs root or sudo, takes a few minutes).
+check-package:
+	@.ci/install-deps --package
+	@tests/package/check
+
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
 
@@ -263,6 +270,6 @@ clean:
 	rm -rf bin lib/*.o lib/*.inc lib/libmas.a tests/unit/bin \
 	    tests/helpers/bin .build-flags tests/fuzz/bin tests/fuzz/obj
 
-.PHONY: FORCE all deps check check-faults check-repro fuzz bench lint-man \
+.PHONY: FORCE all deps check check-faults check-repro check-package fuzz bench lint-man \
         lint-js demo install uninstall clean
 .SECONDARY:
