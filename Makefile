@@ -8,18 +8,31 @@
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
-WWWDIR   ?= $(PREFIX)/share/mas/www
+# The examples (kb.jsonl, the corpus, the data, the flows, the prompts)
+# go to DATADIR/examples, and the programs look there when nothing else
+# is configured (examples.dir, MAS_EXAMPLES_DIR in mas(7)).
+DATADIR  ?= $(PREFIX)/share/mas
+WWWDIR   ?= $(DATADIR)/www
 LIBDIR   ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
-VERSION  := 0.1.0
+# systemd units (systemd/*.in, the paths filled in at install): where
+# systemd looks when the prefix is /usr, else beside the examples for an
+# administrator to link or copy.
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/systemd/system,$(DATADIR)/systemd)
+# The version lives in one place, debian/changelog's first entry (upstream
+# part: "mas (0.2.0-1) ..." gives 0.2.0), so the programs, the OpenAPI
+# document, the library's real name and the Debian packages never
+# disagree.
+VERSION  := $(shell sed -n '1s/^mas (\([^-)]*\).*/\1/p' debian/changelog)
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
-MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' -iquote lib \
-            -I include $(WARN)
+MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' \
+            -DMAS_EXAMPLES_DIR='"$(DATADIR)/examples"' -iquote lib \
+            -I include $(WARN) -ffile-prefix-map=$(CURDIR)=.
 # The library's objects serve both libmas.a and libmas.so: position
 # independent, and every symbol hidden but those marked MAS_API.
 LIBFLAGS := -fPIC -fvisibility=hidden
@@ -50,6 +63,18 @@ MAN5     := $(sort $(wildcard man/*.5))
 MAN3     := $(sort $(wildcard man/*.3))
 MAN7     := $(sort $(wildcard man/*.7))
 WWW      := $(sort $(wildcard www/*))
+# Shell completions (completions/): where bash-completion looks (for
+# /usr, `pkg-config --variable=completionsdir bash-completion`) and where
+# zsh does (Debian's vendor-completions for /usr, else site-functions).
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
+PROGRAMS := $(patsubst cmd/%.c,%,$(CMD_SRC))
+UNITS_IN := $(sort $(wildcard systemd/*.in))
+SYSTEMD_UNITS := $(patsubst systemd/%.in,%,$(UNITS_IN))
+# What `make install` copies of examples/ (the demo script stays).
+EXAMPLES := examples/kb.jsonl examples/tasks.jsonl examples/trace-tree.jq \
+            $(sort $(wildcard examples/corpus/*/* examples/data/* \
+                              examples/flows/* examples/prompts/*))
 
 # The shared library: soname libmas.so.0, bumped only when the public
 # interface breaks; the real name carries the version.
@@ -106,8 +131,10 @@ lib/%.o: lib/%.c $(wildcard lib/*.h) $(HEADERS) .build-flags
 # string: each line quoted, backslashes and quotes escaped.
 lib/serve-openapi.inc: lib/serve-openapi.json
 	$(call say,GEN,$@)sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' \
+	    -e 's/@VERSION@/$(VERSION)/' \
 	    -e 's/^/"/' -e 's/$$/\\n"/' $< >$@.tmp && mv $@.tmp $@
 
+lib/serve-openapi.inc: debian/changelog
 lib/serve-openapi.o: lib/serve-openapi.inc
 
 # The console (www/, text files only) is built into mas-serve the same
@@ -205,6 +232,31 @@ check-faults: deps
 bench: all $(HELPERS)
 	@tests/bench/run
 
+# Two clean builds of the tracked files in folders of different names and
+# depths, with the distribution's hardening flags (dpkg-buildflags), must
+# give byte-identical programs and library: -ffile-prefix-map keeps the
+# folder out of the debug information, ar is deterministic, and nothing
+# reads the date.
+check-repro:
+	@work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
+	if command -v dpkg-buildflags >/dev/null; then \
+	    eval "$$(dpkg-buildflags --export=sh)"; fi && \
+	for tree in one second/tree; do \
+	    mkdir -p "$$work/$$tree" && \
+	    git ls-files -z | xargs -0 cp --parents -t "$$work/$$tree" && \
+	    $(MAKE) -s -C "$$work/$$tree" all lib/libmas.a >/dev/null || \
+	    exit 1; done && \
+	for file in $(BINS) lib/libmas.a; do \
+	    cmp "$$work/one/$$file" "$$work/second/tree/$$file" || exit 1; \
+	done && echo "check-repro: $(words $(BINS) lib/libmas.a) files identical"
+
+# The Debian packages built, lintian-clean, installed, the README's
+# examples run with the installed programs, purged, nothing left
+# (tests/package/check; needs root or sudo, takes a few minutes).
+check-package:
+	@.ci/install-deps --package
+	@tests/package/check
+
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN3) $(MAN5) $(MAN7)
 
@@ -219,15 +271,33 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@examples/demo
 
+# Every folder install writes into, made when missing; uninstall removes
+# the files, then each of these folders (and the parents up to DESTDIR)
+# that is left empty, so an install into an empty DESTDIR leaves it empty.
+INSTALL_DIRS = $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man7 \
+               $(WWWDIR) $(SYSTEMDUNITDIR) $(BASHCOMPDIR) $(ZSHCOMPDIR) \
+               $(LIBDIR) $(INCLUDEDIR)/mas $(PKGCONFIGDIR) $(MANDIR)/man3 \
+               $(sort $(patsubst %/,%,$(dir $(EXAMPLES:examples/%=$(DATADIR)/examples/%))))
+
 install: all install-lib
-	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	for dir in $(INSTALL_DIRS); do mkdir -p "$(DESTDIR)$$dir"; done
 	cp $(BINS) $(DESTDIR)$(BINDIR)/
-	$(if $(MAN1),cp $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
-	$(if $(MAN5),cp $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
-	$(if $(MAN7),cp $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
-	mkdir -p $(DESTDIR)$(WWWDIR)
+	for page in $(MAN1) $(MAN5) $(MAN7); do \
+	    sed 's|/usr/local/share/mas|$(DATADIR)|g' "$$page" \
+	        >"$(DESTDIR)$(MANDIR)/man$${page##*.}/$${page#man/}" || \
+	        exit 1; done
+	for file in $(EXAMPLES); do \
+	    cp "$$file" "$(DESTDIR)$(DATADIR)/$$file" || exit 1; done
 	cp $(WWW) $(DESTDIR)$(WWWDIR)/
+	cp completions/mas.bash $(DESTDIR)$(BASHCOMPDIR)/$(firstword $(PROGRAMS))
+	for program in $(wordlist 2,99,$(PROGRAMS)); do \
+	    ln -sf $(firstword $(PROGRAMS)) \
+	        "$(DESTDIR)$(BASHCOMPDIR)/$$program" || exit 1; done
+	cp completions/_mas $(DESTDIR)$(ZSHCOMPDIR)/_mas
+	for unit in $(SYSTEMD_UNITS); do \
+	    sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
+	        "systemd/$$unit.in" >"$(DESTDIR)$(SYSTEMDUNITDIR)/$$unit" || \
+	        exit 1; done
 
 # The SDK: libraries, header, mas.pc and the section 3 pages.
 install-lib: lib/libmas.a lib/$(SO_REAL)
@@ -250,18 +320,22 @@ uninstall:
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man5/%,$(MAN5))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(MAN7))
 	rm -f $(patsubst www/%,$(DESTDIR)$(WWWDIR)/%,$(WWW))
-	rmdir $(DESTDIR)$(WWWDIR) $(DESTDIR)$(PREFIX)/share/mas 2>/dev/null || true
+	rm -f $(patsubst %,$(DESTDIR)$(DATADIR)/%,$(EXAMPLES))
+	rm -f $(patsubst %,$(DESTDIR)$(SYSTEMDUNITDIR)/%,$(SYSTEMD_UNITS))
+	rm -f $(patsubst %,$(DESTDIR)$(BASHCOMPDIR)/%,$(PROGRAMS))
+	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_mas
 	rm -f $(DESTDIR)$(LIBDIR)/libmas.a $(DESTDIR)$(LIBDIR)/$(SO_REAL) \
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libmas.so \
 	    $(DESTDIR)$(PKGCONFIGDIR)/mas.pc
 	rm -f $(patsubst include/%,$(DESTDIR)$(INCLUDEDIR)/%,$(HEADERS))
-	rmdir $(DESTDIR)$(INCLUDEDIR)/mas 2>/dev/null || true
+	cd "$(DESTDIR)/" && for dir in $(INSTALL_DIRS); do \
+	    rmdir -p --ignore-fail-on-non-empty "$${dir#/}"; done
 
 clean:
 	rm -rf bin lib/*.o lib/*.inc lib/libmas.a lib/libmas.so* \
 	    tests/unit/bin \
 	    tests/helpers/bin .build-flags tests/fuzz/bin tests/fuzz/obj
 
-.PHONY: FORCE all deps check check-faults fuzz bench lint-man lint-js demo \
-        install install-lib uninstall clean
+.PHONY: FORCE all deps check check-faults check-repro check-package fuzz \
+        bench lint-man lint-js demo install install-lib uninstall clean
 .SECONDARY:

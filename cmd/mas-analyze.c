@@ -36,6 +36,7 @@ struct analyze_command {
 	struct mas_engine engine;
 	struct mas_analyze_options options;
 	const char **metrics;
+	char *example_dir;        /* the installed example data, or NULL */
 	int series;
 };
 
@@ -217,6 +218,23 @@ static void finish_series(struct mas_run *run, void *data)
 	                          context->command->cli.output_key);
 }
 
+/*
+ * With no data folder configured, a data_source missing from . is looked
+ * for in the installed example data (mas-analyze(1), FILES).
+ */
+static void example_data(struct analyze_command *command)
+{
+	int found;
+
+	if (mas_config_source_of(&command->cli.config, "analyze.data_dir") !=
+	    MAS_CONFIG_DEFAULT)
+		return;
+	command->example_dir = mas_config_example(&command->cli.config,
+	                                          "data", &found);
+	if (command->example_dir && found)
+		command->options.example_dir = command->example_dir;
+}
+
 int main(int argc, char **argv)
 {
 	static const char doc[] =
@@ -252,6 +270,7 @@ int main(int argc, char **argv)
 	command.options.engine = &command.engine;
 	command.options.data_dir = mas_config_get(&command.cli.config,
 	                                          "analyze.data_dir");
+	example_data(&command);
 	command.options.lang = language(mas_config_get(&command.cli.config,
 	                                               "analyze.lang"));
 	command.options.threads = mas_engine_threads(&command.engine);
@@ -268,6 +287,7 @@ int main(int argc, char **argv)
 	mas_analyzer_free(context.analyzer);
 	mas_engine_release(&command.engine);
 	free(command.metrics);
+	free(command.example_dir);
 	mas_cli_release(&command.cli);
 	mas_output_close();
 	return status;

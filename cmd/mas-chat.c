@@ -513,18 +513,40 @@ static int records(struct chat_command *command, struct mas_chat *chat)
 	return mas_run_records(&run);
 }
 
+/*
+ * With no knowledge base configured, the installed example one answers,
+ * and stderr says so once; without it installed, the error names where
+ * it was looked for.
+ */
+static void example_kb(struct mas_config *config)
+{
+	int found;
+	char *path;
+
+	if (mas_config_get(config, "chat.kb"))
+		return;
+	path = mas_config_example(config, "kb.jsonl", &found);
+	if (!path)
+		mas_die(MAS_EXIT_USAGE, "out of memory");
+	if (!found)
+		mas_die(MAS_EXIT_USAGE, "no knowledge base: give --kb FILE or "
+		        "set MAS_KB (chat.kb in the config file); the example "
+		        "one, %s, is not installed", path);
+	mas_warn("no knowledge base configured (--kb, MAS_KB, chat.kb): "
+	         "answering from the example one, %s", path);
+	mas_config_set(config, "chat.kb", path, MAS_CONFIG_DEFAULT);
+	free(path);
+}
+
 static struct mas_chat *make_agent(struct chat_command *command)
 {
 	struct mas_chat *chat;
 	char *error = NULL;
 	jv info;
 
+	example_kb(&command->cli.config);
 	command->options.kb_path = mas_config_get(&command->cli.config,
 	                                          "chat.kb");
-	if (!command->options.kb_path)
-		mas_die(MAS_EXIT_USAGE, "no knowledge base: give --kb FILE or "
-		        "set MAS_KB (chat.kb in the config file); "
-		        "examples/kb.jsonl is one to start from");
 	chat = mas_chat_new(&command->options, &error);
 	if (!chat) {
 		mas_error_log("%s", error ? error : "cannot load the "

@@ -14,6 +14,7 @@
 #include "corpus.h"
 #include "engine.h"
 #include "index.h"
+#include "llm.h"
 #include "log.h"
 #include "mas.h"
 #include "record.h"
@@ -177,6 +178,32 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
+/*
+ * With no corpus and no model configured, the installed example corpus
+ * answers, and stderr says so once; when it is not installed, the run
+ * goes on and each record says there is no corpus.
+ */
+static void example_corpus(struct research_command *command)
+{
+	int found;
+	char *path;
+
+	if (mas_llm_configured(&command->cli.config))
+		return;
+	path = mas_config_example(&command->cli.config, "corpus", &found);
+	if (!path)
+		mas_die(MAS_EXIT_USAGE, "out of memory");
+	if (!found) {
+		free(path);
+		return;
+	}
+	mas_warn("no corpus configured (--corpus, MAS_CORPUS, "
+	         "research.corpus): answering from the example one, %s",
+	         path);
+	command->roots_text = path;
+	add_root(command, path);
+}
+
 /* Without --corpus, research.corpus: paths separated by ':'. */
 static void configured_roots(struct research_command *command)
 {
@@ -184,8 +211,12 @@ static void configured_roots(struct research_command *command)
 	                                     "research.corpus");
 	char *save = NULL;
 
-	if (command->root_count || !setting || !*setting)
+	if (command->root_count)
 		return;
+	if (!setting || !*setting) {
+		example_corpus(command);
+		return;
+	}
 	command->roots_text = strdup(setting);
 	if (!command->roots_text)
 		mas_die(MAS_EXIT_USAGE, "out of memory");

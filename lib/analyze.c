@@ -36,6 +36,7 @@ struct mas_analyzer {
 	size_t group_count;
 	jv group_index;             /* dumped key -> index */
 	struct mas_workers *workers; /* NULL: analyses run inline */
+	int told_example;           /* example_dir's use was logged */
 };
 
 static const char *const analysis_types[] = {
@@ -1226,34 +1227,62 @@ static jv cached_rows(struct mas_analyzer *analyzer, const char *path,
 	return rows;
 }
 
+/* The file of data_source NAME in DIR, with or without an ending, into
+ * PATH; returns 1 when there is one. */
+static int find_source(const char *dir, const char *name, char *path,
+                       size_t size, struct stat *st)
+{
+	static const char *const endings[] = { "", ".jsonl", ".csv", NULL };
+
+	for (int i = 0; endings[i]; i++) {
+		snprintf(path, size, "%s/%s%s", dir, name, endings[i]);
+		if (stat(path, st) == 0 && S_ISREG(st->st_mode))
+			return 1;
+	}
+	return 0;
+}
+
+/* In data_dir, else in the example data when there is no other. */
+static int locate_source(struct mas_analyzer *analyzer, const char *name,
+                         char *path, size_t size, struct stat *st)
+{
+	const char *example = analyzer->options->example_dir;
+
+	if (find_source(analyzer->options->data_dir, name, path, size, st))
+		return 1;
+	if (!example || !find_source(example, name, path, size, st))
+		return 0;
+	if (!analyzer->told_example)
+		mas_warn("data_source %s is not in %s: answering from the "
+		         "example data, %s (give --data-dir DIR)", name,
+		         analyzer->options->data_dir, example);
+	analyzer->told_example = 1;
+	return 1;
+}
+
 static jv source_rows(struct mas_analyzer *analyzer, const char *name)
 {
 	const char *dir = analyzer->options->data_dir;
-	static const char *const endings[] = { "", ".jsonl", ".csv", NULL };
 	char path[4096];
 	struct stat st;
+	jv rows;
 
 	if (!valid_source_name(name))
 		return mas_fail(MAS_ERR_INVALID_REQUEST, "data_source: '%.200s' "
 		                "is not a plain name (letters, digits, . _ -)",
 		                name);
-	for (int i = 0; endings[i]; i++) {
-		snprintf(path, sizeof(path), "%s/%s%s", dir, name, endings[i]);
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-			jv rows = cached_rows(analyzer, path, &st);
-			if (!jv_is_valid(rows)) {
-				jv message = jv_invalid_get_msg(rows);
-				jv error = mas_fail(MAS_ERR_INVALID_REQUEST,
-				                    "data_source: %s",
-				                    jv_string_value(message));
-				jv_free(message);
-				return error;
-			}
-			return rows;
-		}
+	if (!locate_source(analyzer, name, path, sizeof(path), &st))
+		return mas_fail(MAS_ERR_NOT_FOUND, "data_source: no file "
+		                "%s.jsonl or %s.csv in %s", name, name, dir);
+	rows = cached_rows(analyzer, path, &st);
+	if (!jv_is_valid(rows)) {
+		jv message = jv_invalid_get_msg(rows);
+		jv error = mas_fail(MAS_ERR_INVALID_REQUEST, "data_source: %s",
+		                    jv_string_value(message));
+		jv_free(message);
+		return error;
 	}
-	return mas_fail(MAS_ERR_NOT_FOUND, "data_source: no file %s.jsonl or "
-	                "%s.csv in %s", name, name, dir);
+	return rows;
 }
 
 /* Inline data: an array of rows, or an object of equal-length columns. */

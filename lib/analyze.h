@@ -28,6 +28,10 @@
 
 struct mas_analyze_options {
 	const char *data_dir;    /* where data_source files live */
+	/* Looked in after data_dir, or NULL: the installed example data,
+	 * for a program with no data folder configured; its first use is
+	 * said once on stderr. */
+	const char *example_dir;
 	const char *lang;        /* "en", "zh", or NULL: from the record */
 	const char *plot_dir;    /* write SVG charts here, or NULL */
 	const char *time_field;  /* or NULL to guess */

@@ -6,11 +6,22 @@
 #include <string.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "log.h"
 #include "mas.h"
 #include "metrics.h"
 #include "trace.h"
 #include "banned.h"
+
+/*
+ * --version prints the program's own name ("mas-chat 0.2.0"), as GNU
+ * tools do: argp's state->name is argv[0], which mas_cli_parse sets to
+ * the program's name however it was started.
+ */
+static void print_version(FILE *stream, struct argp_state *state)
+{
+	fprintf(stream, "%s %s\n", state->name, MAS_VERSION);
+}
 
 enum {
 	OPT_CONFIG = 0x100,
@@ -104,6 +115,7 @@ void mas_cli_init(struct mas_cli *cli, const char *program,
 	 * libmas keeps its own.
 	 */
 	argp_program_version = "mas " MAS_VERSION;
+	argp_program_version_hook = print_version;
 	argp_err_exit_status = MAS_EXIT_USAGE;
 	memset(cli, 0, sizeof(*cli));
 	cli->program = program;
@@ -205,6 +217,8 @@ void mas_cli_setup(struct mas_cli *cli)
 		exit(MAS_EXIT_USAGE);
 	}
 	setup_logging(cli);
+	if (mas_clock_pin_problem())
+		mas_die(MAS_EXIT_USAGE, "%s", mas_clock_pin_problem());
 	if (mas_trace_init(cli->program, &cli->config, &error) != 0) {
 		mas_log(MAS_LOG_ERROR, "%s", error ? error : "tracing");
 		free(error);

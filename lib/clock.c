@@ -1,7 +1,9 @@
 /*
  * clock.c — clocks and timestamps (see clock.h).
  */
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +28,80 @@ void mas_clock_format_iso(double epoch_seconds, char buf[MAS_CLOCK_ISO_SIZE])
 	         tm.tm_min, tm.tm_sec, ms);
 }
 
-void mas_clock_now_iso(char buf[MAS_CLOCK_ISO_SIZE])
+/* The pinned instant, read from the environment once. */
+static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
+static int pinned;
+static uint64_t pinned_ns;
+static const char *pin_problem;
+
+/* Whole seconds since the epoch, digits only; -1 when TEXT is not. */
+static int parse_seconds(const char *text, double *seconds)
+{
+	char *end;
+	unsigned long long value;
+
+	if (*text < '0' || *text > '9')
+		return -1;
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno || *end != '\0' || value > 253402300799ull)
+		return -1;
+	*seconds = (double)value;
+	return 0;
+}
+
+static void read_pin(void)
+{
+	const char *now = getenv("MAS_NOW");
+	const char *epoch = getenv("SOURCE_DATE_EPOCH");
+	double seconds;
+
+	if (now && *now) {
+		if (parse_seconds(now, &seconds) != 0 &&
+		    (mas_clock_parse_iso(now, &seconds) != 0 || seconds < 0)) {
+			pin_problem = "MAS_NOW: not an RFC 3339 date-time "
+			              "(2026-12-06T10:00:00Z) or seconds since "
+			              "the epoch";
+			return;
+		}
+	} else if (epoch && *epoch) {
+		if (parse_seconds(epoch, &seconds) != 0) {
+			pin_problem = "SOURCE_DATE_EPOCH: not a whole number of "
+			              "seconds since the epoch";
+			return;
+		}
+	} else {
+		return;
+	}
+	pinned = 1;
+	pinned_ns = (uint64_t)llround(seconds * 1e9);
+}
+
+int mas_clock_pinned(void)
+{
+	pthread_once(&pin_once, read_pin);
+	return pinned;
+}
+
+const char *mas_clock_pin_problem(void)
+{
+	pthread_once(&pin_once, read_pin);
+	return pin_problem;
+}
+
+uint64_t mas_clock_epoch_ns(void)
 {
 	struct timespec now;
 
+	if (mas_clock_pinned())
+		return pinned_ns;
 	clock_gettime(CLOCK_REALTIME, &now);
-	mas_clock_format_iso((double)now.tv_sec + now.tv_nsec / 1e9, buf);
+	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+void mas_clock_now_iso(char buf[MAS_CLOCK_ISO_SIZE])
+{
+	mas_clock_format_iso((double)mas_clock_epoch_ns() / 1e9, buf);
 }
 
 double mas_clock_monotonic(void)
@@ -51,12 +121,14 @@ double mas_clock_coarse(void)
 	return (double)now.tv_sec + now.tv_nsec / 1e9;
 }
 
+double mas_clock_written_duration(double start, double end)
+{
+	return mas_clock_pinned() ? 0 : end - start;
+}
+
 uint64_t mas_clock_epoch_ms(void)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+	return mas_clock_epoch_ns() / 1000000u;
 }
 
 /* Reads exactly WIDTH digits at *P into *OUT; advances *P. */

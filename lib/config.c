@@ -15,6 +15,11 @@
 #include "mas.h"
 #include "banned.h"
 
+/* Where `make install` puts examples/, baked in by the Makefile. */
+#ifndef MAS_EXAMPLES_DIR
+#define MAS_EXAMPLES_DIR "/usr/local/share/mas/examples"
+#endif
+
 /*
  * Every setting mas reads.  Appending a row here is all a new setting
  * needs; mas(7) lists them.
@@ -43,6 +48,7 @@ static const struct mas_config_key keys[] = {
 	{ "trace.file", "MAS_TRACE", NULL, 0 },
 	{ "metrics.file", "MAS_METRICS_FILE", NULL, 0 },
 	{ "chat.kb", "MAS_KB", NULL, 0 },
+	{ "examples.dir", "MAS_EXAMPLES_DIR", MAS_EXAMPLES_DIR, 0 },
 	{ "chat.session_ttl", "MAS_CHAT_SESSION_TTL", "86400", 0 },
 	{ "bus.url", "MAS_BUS_URL", NULL, 0 },
 	{ "serve.listen", "MAS_SERVE_LISTEN", "127.0.0.1:8000", 0 },
@@ -67,6 +73,20 @@ static const struct mas_config_key keys[] = {
 };
 
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]) - 1)
+
+char *mas_config_example(const struct mas_config *config, const char *name,
+                         int *found)
+{
+	const char *dir = mas_config_get(config, "examples.dir");
+	struct stat st;
+	char *path;
+
+	*found = 0;
+	if (asprintf(&path, "%s/%s", dir ? dir : "", name) < 0)
+		return NULL;
+	*found = stat(path, &st) == 0;
+	return path;
+}
 
 const struct mas_config_key *mas_config_keys(void)
 {

@@ -68,6 +68,17 @@ const char *mas_config_get(const struct mas_config *config, const char *name);
 enum mas_config_source mas_config_source_of(const struct mas_config *config,
                                             const char *name);
 
+/*
+ * For a program given nothing else: the installed example NAME
+ * ("kb.jsonl", "corpus", "data") under examples.dir (MAS_EXAMPLES_DIR;
+ * by default the share folder baked in at build time,
+ * PREFIX/share/mas/examples), as a new string the caller frees, or NULL
+ * when out of memory.  *FOUND says whether it exists, so a caller can
+ * use it or name it in its error.
+ */
+char *mas_config_example(const struct mas_config *config, const char *name,
+                         int *found);
+
 /* The table of known keys, NULL-name terminated (for docs and tests). */
 const struct mas_config_key *mas_config_keys(void);
 

@@ -549,7 +549,9 @@ static void record_step(struct token *t, jv extra, int store)
 	char name[256];
 
 	mas_flow_path_add(&f->path, node->name,
-	                  step_clock(node) - t->step_began, t->tries, extra);
+	                  mas_clock_written_duration(t->step_began,
+	                                             step_clock(node)),
+	                  t->tries, extra);
 	if (mas_metrics_enabled()) {
 		snprintf(name, sizeof(name), "node=\"%s\"", node->name);
 		mas_metrics_count("mas_flow_steps_total", "Node steps run by "

@@ -20,7 +20,15 @@ static uint8_t entropy[10]; /* the 80 random bits */
 
 static void fill_random(uint8_t *buf, size_t size)
 {
-	ssize_t got = getrandom(buf, size, GRND_NONBLOCK);
+	ssize_t got;
+
+	/* A pinned clock (clock.h) asks for the same ids run after run:
+	 * the first from zero bits, the next ones counted from it. */
+	if (mas_clock_pinned()) {
+		memset(buf, 0, size);
+		return;
+	}
+	got = getrandom(buf, size, GRND_NONBLOCK);
 
 	/* Without entropy (very early boot) fall back to time and pid:
 	 * ids must still differ between processes, not be unguessable. */

@@ -725,7 +725,7 @@ static struct mas_serve_request *request_new(struct server *s,
 	r->record = jv_invalid();
 	r->refs = 1; /* the connection's */
 	r->started = mas_clock_monotonic();
-	r->wall = time(NULL);
+	r->wall = (time_t)(mas_clock_epoch_ms() / 1000);
 	snprintf(r->method, sizeof(r->method), "%s", method);
 	pthread_mutex_init(&r->lock, NULL);
 	if (!r->path) {

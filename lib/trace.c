@@ -138,10 +138,7 @@ static int all_zero(const uint8_t *bytes, size_t size)
 
 static uint64_t now_ns(void)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	return mas_clock_epoch_ns();
 }
 
 /* ---- spans ---- */

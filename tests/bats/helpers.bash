@@ -14,6 +14,8 @@ common_setup() {
 	mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_STATE_HOME"
 	unset MAS_STATE_DIR MAS_STATE_BUSY_TIMEOUT MAS_DATA_DIR MAS_LANG MAS_LOG_LEVEL MAS_LOG_FORMAT
 	unset OPENAI_API_KEY OPENAI_BASE_URL MAS_MODEL NO_COLOR
+	# No installed examples to fall back on unless a test asks for them.
+	export MAS_EXAMPLES_DIR="$BATS_TEST_TMPDIR/no-examples"
 	cd "$TOP" || return 1
 }
 

@@ -173,7 +173,7 @@ setup() {
 	[[ "$output" == *"--output-key"* ]]
 	run --separate-stderr mas-analyze --version
 	[ "$status" -eq 0 ]
-	[[ "$output" == "mas "[0-9]* ]]
+	[[ "$output" == "mas-analyze "[0-9]* ]]
 }
 
 @test "a bad --log-level is a usage error" {

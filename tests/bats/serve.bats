@@ -397,7 +397,7 @@ write_flows() {
 	missing=$(comm -23 <(printf '%s\n' "$documented") <(printf '%s\n' "$tried") |
 		grep -v '^/docs get$' || true)
 	[ -z "$missing" ] || { echo "not tried: $missing"; return 1; }
-	jq -e --arg v "$(mas-serve --version | sed 's/^mas //')" \
+	jq -e --arg v "$(mas-serve --version | sed 's/^mas-serve //')" \
 		'.openapi == "3.1.0" and .info.version == $v' "$BATS_TEST_TMPDIR/body"
 	[ "$(mas-serve openapi | jq -c .)" = "$(jq -c . "$BATS_TEST_TMPDIR/body")" ]
 	http GET /docs
