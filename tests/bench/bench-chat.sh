@@ -10,13 +10,15 @@ kb=examples/kb.jsonl
 heldout=tests/fixtures/chat/heldout.jsonl
 big="$OUT/chat-kb-150x100.jsonl"
 bigheld="$OUT/chat-heldout-150.jsonl"
-if [ ! -s "$big" ] || [ ! -s "$bigheld" ]; then
-	awk -v INTENTS=150 -v EXAMPLES=100 -v HELDOUT=10 \
+if [ ! -s "$big" ] || [ ! -s "$bigheld" ] ||
+	[ tests/bench/chat-kb.awk -nt "$big" ]; then
+	LC_ALL=C awk -v INTENTS=150 -v EXAMPLES=100 -v HELDOUT=10 \
 		-f tests/bench/chat-kb.awk > "$big" 2> "$bigheld"
 fi
 messages="$OUT/chat-messages-100k.jsonl"
 sessions="$OUT/chat-sessions-100k.jsonl"
-if [ ! -s "$messages" ] || [ ! -s "$sessions" ]; then
+if [ ! -s "$messages" ] || [ ! -s "$sessions" ] ||
+	[ "$bigheld" -nt "$messages" ]; then
 	for i in $(seq 67); do jq -c '{message}' "$bigheld"; done |
 		head -100000 > "$messages"
 	# 1,000 sessions of 100 turns, interleaved
