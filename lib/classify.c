@@ -92,7 +92,31 @@ struct raw {
 	size_t n, capacity;
 	int32_t *table;         /* slot -> entry, -1 empty */
 	size_t mask;
+	struct raw_space *space; /* the caller's, or NULL */
 };
+
+/*
+ * Room for the features of a message, on the stack of whoever answers
+ * it: a message of a few hundred characters fits, so answering one
+ * mallocs nothing here (the arrays move to the heap when it does not).
+ */
+#define RAW_SPACE 256
+struct raw_space {
+	uint64_t hash[RAW_SPACE];
+	uint32_t count[RAW_SPACE];
+	int32_t table[RAW_SPACE * 2];
+};
+
+static void raw_init(struct raw *raw, struct raw_space *space)
+{
+	memset(raw, 0, sizeof(*raw));
+	raw->space = space;
+	raw->hash = space->hash;
+	raw->count = space->count;
+	raw->table = space->table;
+	raw->capacity = RAW_SPACE;
+	raw->mask = RAW_SPACE * 2 - 1;
+}
 
 static void raw_clear(struct raw *raw)
 {
@@ -104,6 +128,8 @@ static void raw_clear(struct raw *raw)
 
 static void raw_free(struct raw *raw)
 {
+	if (raw->space && raw->hash == raw->space->hash)
+		return;
 	free(raw->hash);
 	free(raw->count);
 	free(raw->table);
@@ -123,9 +149,21 @@ static void raw_grow(struct raw *raw)
 {
 	size_t capacity = raw->capacity ? raw->capacity * 2 : 256;
 
-	raw->hash = realloc(raw->hash, capacity * sizeof(*raw->hash));
-	raw->count = realloc(raw->count, capacity * sizeof(*raw->count));
-	free(raw->table);
+	if (raw->space && raw->hash == raw->space->hash) {
+		raw->hash = malloc(capacity * sizeof(*raw->hash));
+		raw->count = malloc(capacity * sizeof(*raw->count));
+		if (raw->hash && raw->count) {
+			memcpy(raw->hash, raw->space->hash,
+			       raw->n * sizeof(*raw->hash));
+			memcpy(raw->count, raw->space->count,
+			       raw->n * sizeof(*raw->count));
+		}
+	} else {
+		raw->hash = realloc(raw->hash, capacity * sizeof(*raw->hash));
+		raw->count = realloc(raw->count,
+		                     capacity * sizeof(*raw->count));
+		free(raw->table);
+	}
 	raw->mask = capacity * 2 - 1;
 	raw->table = malloc((raw->mask + 1) * sizeof(*raw->table));
 	if (!raw->hash || !raw->count || !raw->table)
@@ -363,8 +401,12 @@ static void insertion_sort(struct mas_features *f)
 static void radix_sort(struct mas_features *f)
 {
 	size_t n = f->count;
-	uint32_t *index = malloc(n * sizeof(*index));
-	float *value = malloc(n * sizeof(*value));
+	/* a message's features sort on the stack */
+	uint32_t index_space[RAW_SPACE];
+	float value_space[RAW_SPACE];
+	int heap = n > RAW_SPACE;
+	uint32_t *index = heap ? malloc(n * sizeof(*index)) : index_space;
+	float *value = heap ? malloc(n * sizeof(*value)) : value_space;
 
 	if (!index || !value)
 		mas_die(MAS_EXIT_IO, "out of memory");
@@ -387,8 +429,10 @@ static void radix_sort(struct mas_features *f)
 		memcpy(f->index, index, n * sizeof(*index));
 		memcpy(f->value, value, n * sizeof(*value));
 	}
-	free(index);
-	free(value);
+	if (heap) {
+		free(index);
+		free(value);
+	}
 }
 
 /* Sorts F by index, as mas_features_dot needs. */
@@ -482,26 +526,56 @@ static void weigh(const struct vocab *vocab, const float *idf,
 void mas_classify_vector(const struct mas_classifier *classifier,
                          const char *text, struct mas_features *features)
 {
-	struct raw raw = { 0 };
+	struct raw_space space;
+	struct raw raw;
 
+	raw_init(&raw, &space);
 	extract(text, &raw);
 	weigh(&classifier->vocab, classifier->idf, &raw, features);
 	raw_free(&raw);
 }
 
 
-/* ACC (STRIDE / LANES vectors) = sum of X's values times their rows. */
+/* How many rows ahead accumulate asks for: the rows of a big model are
+ * not in cache, and a message's rows are scattered over megabytes. */
+#define PREFETCH_AHEAD 4
+
+/* Asks the memory for ROW (BYTES long) before it is read. */
+static void prefetch_row(const float *row, size_t bytes)
+{
+	for (size_t b = 0; b < bytes; b += 64)
+		__builtin_prefetch((const char *)row + b);
+}
+
+/*
+ * ACC (STRIDE / LANES vectors) = sum of X's values times their rows.
+ * Built twice, for AVX2 and for the baseline, and chosen when the
+ * program starts: one 8-float operation instead of two 4-float ones.
+ * The same products and sums in the same order (no fused multiply-add:
+ * -std=c11 keeps them apart), so both give the same scores, bit for
+ * bit.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 static void accumulate(const struct mas_classifier *c,
                        const struct mas_features *x, vec8 *acc)
 {
-	size_t n = c->stride / LANES;
+	size_t n = c->stride / LANES, bytes = c->stride * sizeof(float);
 
 	for (size_t j = 0; j < n; j++)
 		acc[j] = (vec8){ 0 };
+	for (size_t i = 0; i < x->count && i < PREFETCH_AHEAD; i++)
+		prefetch_row(c->weights + (size_t)x->index[i] * c->stride,
+		             bytes);
 	for (size_t i = 0; i < x->count; i++) {
 		size_t at = (size_t)x->index[i] * c->stride;
 		const vec8 *row = (const vec8 *)(c->weights + at);
 		float v = x->value[i];
+		if (i + PREFETCH_AHEAD < x->count)
+			prefetch_row(c->weights + (size_t)x->index[
+			                     i + PREFETCH_AHEAD] * c->stride,
+			             bytes);
 		for (size_t j = 0; j < n; j++)
 			acc[j] += v * row[j];
 	}
