@@ -258,6 +258,10 @@ static void extract(const char *text, struct raw *raw)
 
 /* ---- vocabulary: hash → index, open addressing ---- */
 
+/* How many features ahead a message's lookups (weigh) and weight rows
+ * (accumulate) are asked of memory: a big model is not in cache. */
+#define PREFETCH_AHEAD 4
+
 struct vocab {
 	uint64_t *keys;     /* 0: empty (a hash of 0 is nudged to 1) */
 	uint32_t *values;
@@ -285,6 +289,18 @@ static size_t vocab_slot(const struct vocab *v, uint64_t key)
 	while (v->keys[i] && v->keys[i] != key)
 		i = (i + 1) & v->mask;
 	return i;
+}
+
+/* Asks the memory for KEY's slot before vocab_find reads it: a
+ * message's features are scattered over a table of a megabyte. */
+static void vocab_prefetch(const struct vocab *v, uint64_t key)
+{
+	size_t i;
+
+	key = key ? key : 1;
+	i = (size_t)(key ^ (key >> 29)) & v->mask;
+	__builtin_prefetch(v->keys + i);
+	__builtin_prefetch(v->values + i);
 }
 
 static long vocab_find(const struct vocab *v, uint64_t key)
@@ -511,8 +527,13 @@ static void weigh(const struct vocab *vocab, const float *idf,
 {
 	out->count = 0;
 	features_reserve(out, raw->n ? raw->n : 1);
+	for (size_t i = 0; i < raw->n && i < PREFETCH_AHEAD; i++)
+		vocab_prefetch(vocab, raw->hash[i]);
 	for (size_t i = 0; i < raw->n; i++) {
-		long index = vocab_find(vocab, raw->hash[i]);
+		long index;
+		if (i + PREFETCH_AHEAD < raw->n)
+			vocab_prefetch(vocab, raw->hash[i + PREFETCH_AHEAD]);
+		index = vocab_find(vocab, raw->hash[i]);
 		double tf = raw->count[i] == 1 ? 1 : 1 + log(raw->count[i]);
 		if (index < 0)
 			continue;
@@ -536,9 +557,6 @@ void mas_classify_vector(const struct mas_classifier *classifier,
 }
 
 
-/* How many rows ahead accumulate asks for: the rows of a big model are
- * not in cache, and a message's rows are scattered over megabytes. */
-#define PREFETCH_AHEAD 4
 
 /* Asks the memory for ROW (BYTES long) before it is read. */
 static void prefetch_row(const float *row, size_t bytes)
