@@ -1291,7 +1291,7 @@ static void perceive(struct chat_beliefs *b)
 	b->in_scope = b->top != chat->oos_class &&
 	              b->probs[b->top] >= chat->threshold;
 	b->sentiment = mas_sentiment_analyse(chat->sentiment, b->message,
-	                                     &b->score);
+	                                     b->folded, &b->score);
 	b->streak = strcmp(b->sentiment, "negative") == 0
 	        ? (b->has_session ? b->session.negative_streak : 0) + 1 : 0;
 	b->message_slots = find_slots(&chat->kb, b->folded);
