@@ -411,7 +411,9 @@ static void put_string(struct mas_json_text *t, const char *s, size_t length)
 	static const char hex[] = "0123456789abcdef";
 	const char *run = s, *end = s + length;
 
-	put_char(t, '"');
+	/* room for the string as it mostly is, unescaped: one reserve */
+	mas_json_reserve(t, length + 2);
+	t->data[t->length++] = '"';
 	for (; s < end; s++) {
 		unsigned char c = (unsigned char)*s;
 		char escape[6] = { '\\', 'u', '0', '0', 0, 0 };
