@@ -181,8 +181,8 @@ static void test_calibrate(void)
 static void test_lexicon_folded(void)
 {
 	static const char *const texts[] = {
-		"This is NOT good!!", "Don't you love it?", "价格贵，但是很好用",
-		"Ｖｅｒｙ  bad", "",
+		"This is NOT good!!", "Don't you love it?",
+		"价格贵，但是很好用", "Ｖｅｒｙ  bad", "",
 	};
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
