@@ -54,6 +54,7 @@ void mas_bdi_post(struct mas_bdi *bdi, const char *goal, const char *subject)
 	desire = &bdi->desires[bdi->desire_count++];
 	desire->goal = strdup(goal);
 	desire->subject = subject ? strdup(subject) : NULL;
+	desire->plan = NULL;
 	if (!desire->goal || (subject && !desire->subject))
 		mas_die(MAS_EXIT_IO, "out of memory");
 }
@@ -157,8 +158,11 @@ static jv failed_entry(const char *plan, const char *reason)
 }
 
 /* Tries the applicable plans for one desire, in library order. */
-static void pursue(struct mas_bdi *bdi, const struct mas_bdi_desire *desire)
+/* Pursues DESIRE; returns the plan that achieved it, or NULL. */
+static const char *pursue(struct mas_bdi *bdi,
+                          const struct mas_bdi_desire *desire)
 {
+	const char *achieved = NULL;
 	jv record = intention_record(desire);
 	jv failed = jv_array();
 
@@ -192,6 +196,7 @@ static void pursue(struct mas_bdi *bdi, const struct mas_bdi_desire *desire)
 			                       jv_string("achieved"));
 			record = jv_object_set(record, jv_string("steps"),
 			                       steps);
+			achieved = plan->name;
 			goto done;
 		}
 		jv_free(steps);
@@ -207,14 +212,19 @@ done:
 	else
 		jv_free(failed);
 	bdi->trace = jv_array_append(bdi->trace, record);
+	return achieved;
 }
 
 size_t mas_bdi_run(struct mas_bdi *bdi)
 {
 	/* Desires posted by steps land at the end and are pursued in turn. */
 	while (bdi->next_desire < bdi->desire_count) {
-		struct mas_bdi_desire desire = bdi->desires[bdi->next_desire++];
-		pursue(bdi, &desire);
+		size_t at = bdi->next_desire++;
+		/* a copy: a step that posts may move the array */
+		struct mas_bdi_desire desire = bdi->desires[at];
+		const char *plan = pursue(bdi, &desire);
+
+		bdi->desires[at].plan = plan;
 	}
 	return bdi->failed_goals;
 }
@@ -222,63 +232,35 @@ size_t mas_bdi_run(struct mas_bdi *bdi)
 /* The last achieved trace entry for GOAL/SUBJECT, or jv_invalid(): with
  * SUBJECT NULL, a failed desire about one subject must not hide another
  * subject's success. */
-static jv find_entry(const struct mas_bdi *bdi, const char *goal,
-                     const char *subject)
+/* The latest desire for GOAL (about SUBJECT, any when NULL) that a
+ * plan achieved, or NULL: what the trace says, read without it (this
+ * runs for every record). */
+static const struct mas_bdi_desire *find_achieved(const struct mas_bdi *bdi,
+                                                  const char *goal,
+                                                  const char *subject)
 {
-	int count = jv_array_length(jv_copy(bdi->trace));
-
-	for (int i = count - 1; i >= 0; i--) {
-		jv entry = jv_array_get(jv_copy(bdi->trace), i);
-		jv g = jv_object_get(jv_copy(entry), jv_string("goal"));
-		jv s = jv_object_get(jv_copy(entry), jv_string("subject"));
-		jv st = jv_object_get(jv_copy(entry), jv_string("status"));
-		int match = strcmp(jv_string_value(g), goal) == 0 &&
-		            strcmp(jv_string_value(st), "achieved") == 0 &&
-		            (!subject || (jv_get_kind(s) == JV_KIND_STRING &&
-		                          strcmp(jv_string_value(s),
-		                                 subject) == 0));
-		jv_free(g);
-		jv_free(s);
-		jv_free(st);
-		if (match)
-			return entry;
-		jv_free(entry);
+	for (size_t i = bdi->next_desire; i-- > 0;) {
+		const struct mas_bdi_desire *d = &bdi->desires[i];
+		if (d->plan && strcmp(d->goal, goal) == 0 &&
+		    (!subject || (d->subject &&
+		                  strcmp(d->subject, subject) == 0)))
+			return d;
 	}
-	return jv_invalid();
+	return NULL;
 }
 
 int mas_bdi_achieved(const struct mas_bdi *bdi, const char *goal,
                      const char *subject)
 {
-	jv entry = find_entry(bdi, goal, subject);
-	jv status;
-	int achieved;
-
-	if (!jv_is_valid(entry))
-		return 0;
-	status = jv_object_get(entry, jv_string("status"));
-	achieved = strcmp(jv_string_value(status), "achieved") == 0;
-	jv_free(status);
-	return achieved;
+	return find_achieved(bdi, goal, subject) != NULL;
 }
 
 const char *mas_bdi_plan_used(const struct mas_bdi *bdi, const char *goal,
                               const char *subject)
 {
-	jv entry = find_entry(bdi, goal, subject);
-	const char *name = NULL;
-	jv plan;
+	const struct mas_bdi_desire *d = find_achieved(bdi, goal, subject);
 
-	if (!jv_is_valid(entry))
-		return NULL;
-	plan = jv_object_get(entry, jv_string("plan"));
-	if (jv_get_kind(plan) == JV_KIND_STRING)
-		for (size_t i = 0; i < bdi->plan_count; i++)
-			if (strcmp(bdi->plans[i].name,
-			           jv_string_value(plan)) == 0)
-				name = bdi->plans[i].name;
-	jv_free(plan);
-	return name;
+	return d ? d->plan : NULL;
 }
 
 jv mas_bdi_trace(const struct mas_bdi *bdi)

@@ -51,6 +51,8 @@ struct mas_bdi_plan {
 struct mas_bdi_desire {
 	char *goal;
 	char *subject;
+	const char *plan; /* the plan that achieved it (the library's
+	                   * name), or NULL */
 };
 
 struct mas_bdi {

@@ -92,7 +92,31 @@ struct raw {
 	size_t n, capacity;
 	int32_t *table;         /* slot -> entry, -1 empty */
 	size_t mask;
+	struct raw_space *space; /* the caller's, or NULL */
 };
+
+/*
+ * Room for the features of a message, on the stack of whoever answers
+ * it: a message of a few hundred characters fits, so answering one
+ * mallocs nothing here (the arrays move to the heap when it does not).
+ */
+#define RAW_SPACE 256
+struct raw_space {
+	uint64_t hash[RAW_SPACE];
+	uint32_t count[RAW_SPACE];
+	int32_t table[RAW_SPACE * 2];
+};
+
+static void raw_init(struct raw *raw, struct raw_space *space)
+{
+	memset(raw, 0, sizeof(*raw));
+	raw->space = space;
+	raw->hash = space->hash;
+	raw->count = space->count;
+	raw->table = space->table;
+	raw->capacity = RAW_SPACE;
+	raw->mask = RAW_SPACE * 2 - 1;
+}
 
 static void raw_clear(struct raw *raw)
 {
@@ -104,6 +128,8 @@ static void raw_clear(struct raw *raw)
 
 static void raw_free(struct raw *raw)
 {
+	if (raw->space && raw->hash == raw->space->hash)
+		return;
 	free(raw->hash);
 	free(raw->count);
 	free(raw->table);
@@ -123,9 +149,21 @@ static void raw_grow(struct raw *raw)
 {
 	size_t capacity = raw->capacity ? raw->capacity * 2 : 256;
 
-	raw->hash = realloc(raw->hash, capacity * sizeof(*raw->hash));
-	raw->count = realloc(raw->count, capacity * sizeof(*raw->count));
-	free(raw->table);
+	if (raw->space && raw->hash == raw->space->hash) {
+		raw->hash = malloc(capacity * sizeof(*raw->hash));
+		raw->count = malloc(capacity * sizeof(*raw->count));
+		if (raw->hash && raw->count) {
+			memcpy(raw->hash, raw->space->hash,
+			       raw->n * sizeof(*raw->hash));
+			memcpy(raw->count, raw->space->count,
+			       raw->n * sizeof(*raw->count));
+		}
+	} else {
+		raw->hash = realloc(raw->hash, capacity * sizeof(*raw->hash));
+		raw->count = realloc(raw->count,
+		                     capacity * sizeof(*raw->count));
+		free(raw->table);
+	}
 	raw->mask = capacity * 2 - 1;
 	raw->table = malloc((raw->mask + 1) * sizeof(*raw->table));
 	if (!raw->hash || !raw->count || !raw->table)
@@ -220,6 +258,10 @@ static void extract(const char *text, struct raw *raw)
 
 /* ---- vocabulary: hash → index, open addressing ---- */
 
+/* How many features ahead a message's lookups (weigh) and weight rows
+ * (accumulate) are asked of memory: a big model is not in cache. */
+#define PREFETCH_AHEAD 4
+
 struct vocab {
 	uint64_t *keys;     /* 0: empty (a hash of 0 is nudged to 1) */
 	uint32_t *values;
@@ -247,6 +289,18 @@ static size_t vocab_slot(const struct vocab *v, uint64_t key)
 	while (v->keys[i] && v->keys[i] != key)
 		i = (i + 1) & v->mask;
 	return i;
+}
+
+/* Asks the memory for KEY's slot before vocab_find reads it: a
+ * message's features are scattered over a table of a megabyte. */
+static void vocab_prefetch(const struct vocab *v, uint64_t key)
+{
+	size_t i;
+
+	key = key ? key : 1;
+	i = (size_t)(key ^ (key >> 29)) & v->mask;
+	__builtin_prefetch(v->keys + i);
+	__builtin_prefetch(v->values + i);
 }
 
 static long vocab_find(const struct vocab *v, uint64_t key)
@@ -363,8 +417,12 @@ static void insertion_sort(struct mas_features *f)
 static void radix_sort(struct mas_features *f)
 {
 	size_t n = f->count;
-	uint32_t *index = malloc(n * sizeof(*index));
-	float *value = malloc(n * sizeof(*value));
+	/* a message's features sort on the stack */
+	uint32_t index_space[RAW_SPACE];
+	float value_space[RAW_SPACE];
+	int heap = n > RAW_SPACE;
+	uint32_t *index = heap ? malloc(n * sizeof(*index)) : index_space;
+	float *value = heap ? malloc(n * sizeof(*value)) : value_space;
 
 	if (!index || !value)
 		mas_die(MAS_EXIT_IO, "out of memory");
@@ -387,8 +445,10 @@ static void radix_sort(struct mas_features *f)
 		memcpy(f->index, index, n * sizeof(*index));
 		memcpy(f->value, value, n * sizeof(*value));
 	}
-	free(index);
-	free(value);
+	if (heap) {
+		free(index);
+		free(value);
+	}
 }
 
 /* Sorts F by index, as mas_features_dot needs. */
@@ -467,8 +527,13 @@ static void weigh(const struct vocab *vocab, const float *idf,
 {
 	out->count = 0;
 	features_reserve(out, raw->n ? raw->n : 1);
+	for (size_t i = 0; i < raw->n && i < PREFETCH_AHEAD; i++)
+		vocab_prefetch(vocab, raw->hash[i]);
 	for (size_t i = 0; i < raw->n; i++) {
-		long index = vocab_find(vocab, raw->hash[i]);
+		long index;
+		if (i + PREFETCH_AHEAD < raw->n)
+			vocab_prefetch(vocab, raw->hash[i + PREFETCH_AHEAD]);
+		index = vocab_find(vocab, raw->hash[i]);
 		double tf = raw->count[i] == 1 ? 1 : 1 + log(raw->count[i]);
 		if (index < 0)
 			continue;
@@ -482,26 +547,53 @@ static void weigh(const struct vocab *vocab, const float *idf,
 void mas_classify_vector(const struct mas_classifier *classifier,
                          const char *text, struct mas_features *features)
 {
-	struct raw raw = { 0 };
+	struct raw_space space;
+	struct raw raw;
 
+	raw_init(&raw, &space);
 	extract(text, &raw);
 	weigh(&classifier->vocab, classifier->idf, &raw, features);
 	raw_free(&raw);
 }
 
 
-/* ACC (STRIDE / LANES vectors) = sum of X's values times their rows. */
+
+/* Asks the memory for ROW (BYTES long) before it is read. */
+static void prefetch_row(const float *row, size_t bytes)
+{
+	for (size_t b = 0; b < bytes; b += 64)
+		__builtin_prefetch((const char *)row + b);
+}
+
+/*
+ * ACC (STRIDE / LANES vectors) = sum of X's values times their rows.
+ * Built twice, for AVX2 and for the baseline, and chosen when the
+ * program starts: one 8-float operation instead of two 4-float ones.
+ * The same products and sums in the same order (no fused multiply-add:
+ * -std=c11 keeps them apart), so both give the same scores, bit for
+ * bit.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 static void accumulate(const struct mas_classifier *c,
                        const struct mas_features *x, vec8 *acc)
 {
-	size_t n = c->stride / LANES;
+	size_t n = c->stride / LANES, bytes = c->stride * sizeof(float);
 
 	for (size_t j = 0; j < n; j++)
 		acc[j] = (vec8){ 0 };
+	for (size_t i = 0; i < x->count && i < PREFETCH_AHEAD; i++)
+		prefetch_row(c->weights + (size_t)x->index[i] * c->stride,
+		             bytes);
 	for (size_t i = 0; i < x->count; i++) {
 		size_t at = (size_t)x->index[i] * c->stride;
 		const vec8 *row = (const vec8 *)(c->weights + at);
 		float v = x->value[i];
+		if (i + PREFETCH_AHEAD < x->count)
+			prefetch_row(c->weights + (size_t)x->index[
+			                     i + PREFETCH_AHEAD] * c->stride,
+			             bytes);
 		for (size_t j = 0; j < n; j++)
 			acc[j] += v * row[j];
 	}

@@ -332,24 +332,26 @@ static size_t format_integer(long long n, char *out)
 	return sizeof(digits) - (size_t)i;
 }
 
-/* X when it has at most three decimals and |X| < 1e12; 0 if not. */
-static size_t format_milli(double x, char *out)
+/* X when it has at most PLACES decimals (1 to 4); 0 if not.  |X| must
+ * be under 10^(15 - PLACES), so that the text has at most 15 digits. */
+static size_t format_fixed(double x, int places, char *out)
 {
-	long long m = llround(x * 1000), whole, part;
+	static const long long scales[] = { 1, 10, 100, 1000, 10000 };
+	long long scale = scales[places];
+	long long m = llround(x * (double)scale), whole, part;
 	size_t n = 0;
 
-	if ((double)m / 1000.0 != x)
+	if ((double)m / (double)scale != x)
 		return 0;
-	whole = m / 1000;
-	part = llabs(m % 1000);
+	whole = m / scale;
+	part = llabs(m % scale);
 	if (m < 0 && whole == 0)
 		out[n++] = '-';
 	n += format_integer(whole, out + n);
 	if (part) {
 		out[n++] = '.';
-		out[n++] = (char)('0' + part / 100);
-		out[n++] = (char)('0' + part / 10 % 10);
-		out[n++] = (char)('0' + part % 10);
+		for (long long d = scale / 10; d > 0; d /= 10)
+			out[n++] = (char)('0' + part / d % 10);
 		while (out[n - 1] == '0')
 			n--;
 	}
@@ -359,19 +361,28 @@ static size_t format_milli(double x, char *out)
 /*
  * A number the way jq writes it (shortest text that reads back the
  * same).  Integers and numbers of at most three decimals (times in ms)
- * are written by hand: such a text is the only one of so few digits
- * that reads back as X, hence the shortest.  Then %.15g when it reads
- * back exactly; libjq's dtoa for the rest.
+ * or four (probabilities rounded for output) are written by hand: such
+ * a text of at most 15 digits is the only one of so few digits that
+ * reads back as X, hence the shortest.  Then %.15g when it reads back
+ * exactly; libjq's dtoa for the rest.
  */
 size_t mas_json_number(double x, char out[MAS_JSON_NUMBER_SIZE])
 {
 	size_t n;
 	jv dumped;
 
-	if (x == 0)
-		return (size_t)snprintf(out, MAS_JSON_NUMBER_SIZE, "%s",
-		                        signbit(x) ? "-0" : "0");
-	if (fabs(x) < 1e12 && (n = format_milli(x, out)) > 0) {
+	if (x == 0) {
+		const char *zero = signbit(x) ? "-0" : "0";
+
+		n = strlen(zero);
+		memcpy(out, zero, n + 1);
+		return n;
+	}
+	if (fabs(x) < 1e12 && (n = format_fixed(x, 3, out)) > 0) {
+		out[n] = '\0';
+		return n;
+	}
+	if (fabs(x) < 1e11 && (n = format_fixed(x, 4, out)) > 0) {
 		out[n] = '\0';
 		return n;
 	}
@@ -400,7 +411,9 @@ static void put_string(struct mas_json_text *t, const char *s, size_t length)
 	static const char hex[] = "0123456789abcdef";
 	const char *run = s, *end = s + length;
 
-	put_char(t, '"');
+	/* room for the string as it mostly is, unescaped: one reserve */
+	mas_json_reserve(t, length + 2);
+	t->data[t->length++] = '"';
 	for (; s < end; s++) {
 		unsigned char c = (unsigned char)*s;
 		char escape[6] = { '\\', 'u', '0', '0', 0, 0 };

@@ -453,9 +453,9 @@ static double valence(const struct units *u, double damp_positive)
 	return sum;
 }
 
-double mas_sentiment_lexicon(const char *text)
+/* The lexicon's score of TEXT, FOLDED its folded form (borrowed). */
+static double lexicon_score(const char *text, const char *folded)
 {
-	char *folded = mas_classify_fold(text, strlen(text));
 	struct units u = { 0 };
 	size_t bangs = count_exclamations(text);
 	double sum;
@@ -465,8 +465,16 @@ double mas_sentiment_lexicon(const char *text)
 	if (bangs > 0)
 		sum *= 1 + 0.1 * (double)(bangs > 3 ? 3 : bangs);
 	free(u.items);
-	free(folded);
 	return sum / sqrt(sum * sum + 15);
+}
+
+double mas_sentiment_lexicon(const char *text)
+{
+	char *folded = mas_classify_fold(text, strlen(text));
+	double score = lexicon_score(text, folded);
+
+	free(folded);
+	return score;
 }
 
 const char *mas_sentiment_label(double score)
@@ -955,13 +963,15 @@ const struct mas_sentiment_report *mas_sentiment_report(
 }
 
 const char *mas_sentiment_analyse(const struct mas_sentiment *model,
-                                  const char *text, double *score)
+                                  const char *text, const char *folded,
+                                  double *score)
 {
 	double probs[3];
 	size_t best;
 
 	if (!model) {
-		*score = mas_sentiment_lexicon(text);
+		*score = folded ? lexicon_score(text, folded)
+		                : mas_sentiment_lexicon(text);
 		return mas_sentiment_label(*score);
 	}
 	best = mas_classify_predict(model->classifier, text, probs);

@@ -84,9 +84,13 @@ const struct mas_sentiment_report *mas_sentiment_report(
 /*
  * Score TEXT with MODEL, or with the lexicon when MODEL is NULL; returns
  * the label as mas_sentiment_label names it, and the score in *SCORE.
+ * FOLDED is mas_classify_fold's TEXT (borrowed) when the caller has it
+ * (the lexicon reads it: not folding twice saves a pass per message),
+ * or NULL.
  */
 const char *mas_sentiment_analyse(const struct mas_sentiment *model,
-                                  const char *text, double *score);
+                                  const char *text, const char *folded,
+                                  double *score);
 
 void mas_sentiment_free(struct mas_sentiment *model);
 

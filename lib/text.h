@@ -45,7 +45,8 @@
  *
  * Every function here is thread-safe: the stemmers, which keep state,
  * are one set per thread (made on a thread's first word, freed when it
- * ends).  Token text handed to a
+ * ends), with the stems of the last words seen (up to 1,024, 48 KB).
+ * Token text handed to a
  * callback is NUL-terminated and valid only during the call.
  */
 #ifndef MAS_TEXT_H

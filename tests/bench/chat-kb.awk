@@ -1,14 +1,22 @@
 # Generates a synthetic knowledge base: INTENTS intents x EXAMPLES examples,
 # a third of them in Chinese, and messages held out from the same
-# distribution (with their labels) for accuracy.
+# distribution (with their labels) for accuracy.  Byte-safe: the Han
+# characters are written as their UTF-8 bytes, so mawk (which has no
+# UTF-8) and gawk give the same text; run it under LC_ALL=C.
 function word(   w, n, i) {
 	n = 2 + int(rand() * 3); w = ""
 	for (i = 0; i < n; i++) w = w substr("bcdfghjklmnprstvz", 1 + int(rand() * 17), 1) substr("aeiou", 1 + int(rand() * 5), 1)
 	return w
 }
+# CP (U+0800 to U+FFFF) as its three UTF-8 bytes; 19968 is U+4E00
+# (mawk reads no hex constants: 0x4E00 was 0 there).
+function utf8(cp) {
+	return sprintf("%c%c%c", 224 + int(cp / 4096),
+	    128 + int(cp / 64) % 64, 128 + cp % 64)
+}
 function han(   n, i, s) {
 	n = 2; s = ""
-	for (i = 0; i < n; i++) s = s sprintf("%c", 0x4E00 + int(rand() * 3000))
+	for (i = 0; i < n; i++) s = s utf8(19968 + int(rand() * 3000))
 	return s
 }
 function sentence(i, zh,   n, k, s, w) {

@@ -10,11 +10,15 @@ if [ ! -x /usr/bin/time ]; then
 fi
 
 # measure NAME CMD...: runs CMD (through sh -c) and appends
-# "NAME seconds peak_kib" to $OUT/times.
+# "NAME seconds peak_kib cpu_seconds" to $OUT/times (CPU: user and
+# system time of CMD and its children, what one core spent: on a shared
+# machine the elapsed time also counts the waits for a core).
 measure() {
 	name=$1
 	shift
-	/usr/bin/time -f "%e %M" -o "$OUT/time.$$" sh -c "$*"
+	/usr/bin/time -f "%e %M %U %S" -o "$OUT/time.$$" sh -c "$*"
+	awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }' "$OUT/time.$$" \
+		> "$OUT/time.$$.cpu" && mv "$OUT/time.$$.cpu" "$OUT/time.$$"
 	printf '%s %s\n' "$name" "$(cat "$OUT/time.$$")" >> "$OUT/times"
 	rm -f "$OUT/time.$$"
 }
@@ -22,6 +26,12 @@ measure() {
 # median NAME: the median seconds of the runs recorded as NAME.
 median() {
 	awk -v n="$1" '$1 == n { print $2 }' "$OUT/times" | sort -n |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# cpu NAME: the median CPU seconds of the runs recorded as NAME.
+cpu() {
+	awk -v n="$1" '$1 == n { print $4 }' "$OUT/times" | sort -n |
 		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 

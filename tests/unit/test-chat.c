@@ -176,6 +176,28 @@ static void test_calibrate(void)
 	CHECK(none.threshold == 0 && strcmp(none.rule, "none") == 0);
 }
 
+/* The lexicon scores the same whether the caller folded the text or
+ * not. */
+static void test_lexicon_folded(void)
+{
+	static const char *const texts[] = {
+		"This is NOT good!!", "Don't you love it?",
+		"价格贵，但是很好用", "Ｖｅｒｙ  bad", "",
+	};
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		char *folded = mas_classify_fold(texts[i], strlen(texts[i]));
+		double a, b;
+		const char *label = mas_sentiment_analyse(NULL, texts[i],
+		                                          folded, &a);
+
+		CHECK_STR(mas_sentiment_analyse(NULL, texts[i], NULL, &b),
+		          label);
+		CHECK(a == b && a == mas_sentiment_lexicon(texts[i]));
+		free(folded);
+	}
+}
+
 static void test_negation_flips(void)
 {
 	CHECK(mas_sentiment_lexicon("this is good") > 0.2);
@@ -243,10 +265,10 @@ static void test_sentiment_model(void)
 	CHECK_INT(report->per_label[1], 2);
 	CHECK_INT(report->binary, 0);
 	CHECK(report->features > 0);
-	CHECK_STR(mas_sentiment_analyse(model, "love this", &score),
+	CHECK_STR(mas_sentiment_analyse(model, "love this", NULL, &score),
 	          "positive");
 	CHECK(score > 0);
-	CHECK_STR(mas_sentiment_analyse(model, "hate this", &score),
+	CHECK_STR(mas_sentiment_analyse(model, "hate this", NULL, &score),
 	          "negative");
 	mas_sentiment_free(model);
 	source.path = write_file("bad.jsonl",
@@ -274,8 +296,9 @@ static void test_sentiment_binary_csv(void)
 		return;
 	CHECK_INT(mas_sentiment_report(model)->binary, 1);
 	CHECK_INT(mas_sentiment_report(model)->per_label[2], 2);
-	CHECK_STR(mas_sentiment_analyse(model, "love", &score), "positive");
-	CHECK_STR(mas_sentiment_analyse(model, "awful", &score),
+	CHECK_STR(mas_sentiment_analyse(model, "love", NULL, &score),
+	          "positive");
+	CHECK_STR(mas_sentiment_analyse(model, "awful", NULL, &score),
 	          "negative");
 	mas_sentiment_free(model);
 }
@@ -529,6 +552,7 @@ int main(void)
 	UNIT_RUN(test_classifier_labels);
 	UNIT_RUN(test_classifier_deterministic);
 	UNIT_RUN(test_calibrate);
+	UNIT_RUN(test_lexicon_folded);
 	UNIT_RUN(test_negation_flips);
 	UNIT_RUN(test_intensifiers_scale);
 	UNIT_RUN(test_contrast_and_labels);

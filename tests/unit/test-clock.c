@@ -187,6 +187,10 @@ static void test_format_iso(void)
 	CHECK_STR(buf, "2024-02-29T23:59:59.999Z");
 	mas_clock_format_iso(-0.5, buf);
 	CHECK_STR(buf, "1969-12-31T23:59:59.500Z");
+	mas_clock_format_iso(253402300799.25, buf);
+	CHECK_STR(buf, "9999-12-31T23:59:59.250Z");
+	mas_clock_format_iso(253402300800.0, buf); /* past four digits */
+	CHECK_STR(buf, "10000-01-01T00:00:00.000Z");
 }
 
 static void test_format_parse_round_trip(void)

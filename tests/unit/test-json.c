@@ -84,8 +84,12 @@ static void test_dump_agrees_with_libjq(void)
 
 	srand(11);
 	for (int i = 0; i < 100000; i++) {
-		double x = i % 2 ? ldexp((double)rand(), rand() % 120 - 60) :
-		           (double)(rand() % 2000000) / 1000.0 - 1000;
+		double x = i % 3 == 0 ? ldexp((double)rand(),
+		                              rand() % 120 - 60)
+		           : i % 3 == 1 ? (double)(rand() % 2000000) / 1000.0
+		                                  - 1000
+		           : (double)(rand() % 2000000) / 10000.0 - 100 +
+		                     (double)(rand() % 4) * 99999999900.0;
 		jv value, theirs;
 		size_t length;
 		char *ours;

@@ -106,13 +106,24 @@ static void test_stem(void)
 		{ "καθηγητεσ", "καθηγητ" }, { "cafeмосква", "cafeмосква" },
 	};
 
-	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
-		char word[MAS_TEXT_MAX_TOKEN + 1];
-		size_t n = strlen(pairs[i][0]);
-		memcpy(word, pairs[i][0], n + 1);
-		n = mas_text_stem(word, n);
-		word[n] = '\0';
-		CHECK_STR(word, pairs[i][1]);
+	/* three rounds: stemmed, then from the cache of stems, then
+	 * again after 3,000 other words have taken its slots */
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+			char word[MAS_TEXT_MAX_TOKEN + 1];
+			size_t n = strlen(pairs[i][0]);
+			memcpy(word, pairs[i][0], n + 1);
+			n = mas_text_stem(word, n);
+			word[n] = '\0';
+			CHECK_STR(word, pairs[i][1]);
+		}
+		for (int k = 0; round == 1 && k < 3000; k++) {
+			char word[MAS_TEXT_MAX_TOKEN] = "connecting";
+			word[10] = (char)('a' + k % 26);
+			word[11] = (char)('a' + k / 26 % 26);
+			word[12] = (char)('a' + k / 676);
+			mas_text_stem(word, 13);
+		}
 	}
 	/* through the tokenizer: stems, and words with digits left alone */
 	CHECK_TOKENS("Москвы бегающими Αθήνας", 0, "москв|бега|αθην");
