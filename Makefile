@@ -153,8 +153,10 @@ lib/serve-www.o: lib/serve-www.inc
 lib/libmas.a: $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $(LIB_OBJ)
 
+# (a library of an earlier version is removed: one real name at a time)
 lib/$(SO_REAL): $(LIB_OBJ)
-	$(call say,LD,$@)$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) \
+	$(call say,LD,$@)rm -f lib/libmas.so.*.*.* && \
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) \
 	    $(SO_LDFLAGS) -o $@ $(LIB_OBJ) $(LDFLAGS) $(LIBS)
 
 $(SO_LINKS): lib/$(SO_REAL)
@@ -299,7 +301,8 @@ install: all install-lib
 	        "systemd/$$unit.in" >"$(DESTDIR)$(SYSTEMDUNITDIR)/$$unit" || \
 	        exit 1; done
 
-# The SDK: libraries, header, mas.pc and the section 3 pages.
+# The SDK: libraries, header, mas.pc and the section 3 pages (one page,
+# libmas.3, and a link to it for each function).
 install-lib: lib/libmas.a lib/$(SO_REAL)
 	mkdir -p $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/mas \
 	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man3
@@ -310,7 +313,7 @@ install-lib: lib/libmas.a lib/$(SO_REAL)
 	sed $(PC_SED) mas.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/mas.pc
 	$(if $(MAN3),cp $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
 	for f in $(MAS_FUNCTIONS); do \
-	    echo '.so man3/libmas.3' >$(DESTDIR)$(MANDIR)/man3/$$f.3; done
+	    ln -sf libmas.3 $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 
 uninstall:
 	rm -f $(patsubst bin/%,$(DESTDIR)$(BINDIR)/%,$(BINS))
@@ -329,7 +332,8 @@ uninstall:
 	    $(DESTDIR)$(PKGCONFIGDIR)/mas.pc
 	rm -f $(patsubst include/%,$(DESTDIR)$(INCLUDEDIR)/%,$(HEADERS))
 	cd "$(DESTDIR)/" && for dir in $(INSTALL_DIRS); do \
-	    rmdir -p --ignore-fail-on-non-empty "$${dir#/}"; done
+	    [ ! -d "$${dir#/}" ] || \
+	    rmdir -p --ignore-fail-on-non-empty "$${dir#/}" || exit 1; done
 
 clean:
 	rm -rf bin lib/*.o lib/*.inc lib/libmas.a lib/libmas.so* \
