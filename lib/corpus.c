@@ -640,6 +640,8 @@ static size_t check_ids(struct reader *reader)
 	struct seen *seen = reader->seen;
 	size_t count = reader->seen_count, duplicated = 0;
 
+	if (count == 0)
+		return 0; /* no document: SEEN is NULL, which qsort may not take */
 	qsort(seen, count, sizeof(*seen), by_id);
 	for (size_t i = 0; i < count;) {
 		size_t j = i + 1;
