@@ -2503,35 +2503,6 @@ static size_t season_pick(const double *r, size_t longest, double bar)
 	return best;
 }
 
-/*
- * Whether a season of period P shows in the first differences of x[0..n-1]
- * too: their autocorrelation at lag P above 1.645 sqrt((1 + 2 sum_{k<P}
- * r_k^2) / (n - 1)) (the M4 benchmarks' 90 % seasonality test).  A season
- * survives differencing; the autocorrelation of a curved trend, which a
- * line does not remove, does not, and its peaks are noise.
- */
-static int survives_differencing(const double *x, size_t n, size_t p)
-{
-	double *d, *r, limit = 0;
-	int seasonal = 0;
-
-	if (n < 2 || p + 1 >= n - 1)
-		return 0;
-	d = malloc((n - 1) * sizeof(*d));
-	r = malloc((p + 1) * sizeof(*r));
-	for (size_t t = 0; d && t + 1 < n; t++)
-		d[t] = x[t + 1] - x[t];
-	if (d && r && mas_stats_acf(r, d, n - 1, p) == MAS_STATS_OK) {
-		for (size_t k = 1; k < p; k++)
-			limit += r[k] * r[k];
-		limit = 1.645 * sqrt((1 + 2 * limit) / (double)(n - 1));
-		seasonal = r[p] > limit;
-	}
-	free(d);
-	free(r);
-	return seasonal;
-}
-
 int mas_stats_season_detect(struct mas_stats_season *out, const double *y,
                             size_t count, size_t max_period,
                             double threshold)
@@ -2561,9 +2532,6 @@ int mas_stats_season_detect(struct mas_stats_season *out, const double *y,
 	if (r && status == MAS_STATS_OK) {
 		out->period =
 			season_pick(r, longest, fmax(threshold, out->bound));
-		if (out->period &&
-		    !survives_differencing(s.values, s.n, out->period))
-			out->period = 0;
 		out->acf = out->period ? r[out->period] : NAN;
 	}
 	free(r);

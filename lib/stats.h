@@ -409,10 +409,6 @@ struct mas_stats_season {
  * r_p > threshold and r_p > 1.96/sqrt(n).  The period is the qualifying
  * lag with the highest r_p, except that a smaller qualifying lag dividing
  * it with r at least 0.9 of the highest wins (so 7 rather than 14).
- * The chosen lag must also pass the M4 seasonality test (90 %) on the
- * first differences, where a season survives and a curved trend's
- * autocorrelation does not: a line leaves the curve in, and its
- * autocorrelation, high at every lag, may peak at one by chance.
  * period is 0 when no lag qualifies, when the series is constant, or when
  * a line explains it to 1e-10 (relative residual sd): nothing is left.
  * MAS_STATS_ESHORT (period 0) when n < 8; MAS_STATS_EINVAL on NULL.

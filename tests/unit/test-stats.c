@@ -665,42 +665,6 @@ static void check_season(const double *y, size_t n, size_t period,
 		CHECK_NAN(s.acf);
 }
 
-/*
- * requests of web1 in examples/data/server_metrics.jsonl (the first 88
- * rows): falling then rising by the hour, no season.  A line leaves the
- * curve in, whose autocorrelation peaks at lag 5 (0.45); the differences
- * show no season, so none is reported.  With a period-5 pattern added
- * the season survives differencing and is found.
- */
-static const double curved_trend[] = {
-	924, 886, 935, 846, 864, 948, 874, 1025, 914, 926, 891, 940, 832,
-	864, 879, 895, 882, 839, 812, 861, 924, 887, 849, 848, 822, 799, 777,
-	818, 848, 777, 801, 745, 764, 804, 742, 864, 767, 755, 803, 818, 844,
-	758, 819, 749, 776, 778, 778, 789, 836, 851, 859, 884, 823, 787, 844,
-	847, 875, 822, 880, 802, 878, 902, 910, 936, 961, 954, 972, 964, 901,
-	960, 939, 974, 1101, 1118, 1004, 1127, 1022, 1151, 1085, 1043, 1245,
-	1154, 1065, 1092, 1161, 1238, 1234, 1321
-};
-
-static void test_season_not_a_trend(void)
-{
-	static const double pattern[] = { 0, 120, -60, 80, -140 };
-	double seasonal[COUNT(curved_trend)];
-	struct mas_stats_season s;
-
-	CHECK_INT(mas_stats_season_detect(&s, curved_trend,
-	                                  COUNT(curved_trend), 0,
-	                                  MAS_STATS_SEASON_THRESHOLD),
-	          MAS_STATS_OK);
-	CHECK_INT(s.period, 0);
-	for (size_t i = 0; i < COUNT(curved_trend); i++)
-		seasonal[i] = curved_trend[i] + pattern[i % 5];
-	CHECK_INT(mas_stats_season_detect(&s, seasonal, COUNT(seasonal), 0,
-	                                  MAS_STATS_SEASON_THRESHOLD),
-	          MAS_STATS_OK);
-	CHECK_INT(s.period, 5);
-}
-
 static void test_season(void)
 {
 	const double flat[] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
@@ -950,7 +914,6 @@ int main(void)
 	UNIT_RUN(test_ets_fit_each);
 	UNIT_RUN(test_ets_degenerate);
 	UNIT_RUN(test_season);
-	UNIT_RUN(test_season_not_a_trend);
 	UNIT_RUN(test_ets_equations_against_r);
 	UNIT_RUN(test_anomalies);
 	UNIT_RUN(test_anomalies_in_residuals);
