@@ -311,8 +311,7 @@ static void count_error(struct mas_run *run, jv record)
  * own (made at end of input) gets one now, under the current span. */
 static jv finish_span(struct mas_span *span, jv record)
 {
-	char traceparent[MAS_TRACEPARENT_SIZE];
-	jv error, id;
+	jv id;
 
 	if (!mas_trace_enabled() || jv_get_kind(record) != JV_KIND_OBJECT)
 		return record;
@@ -323,14 +322,7 @@ static jv finish_span(struct mas_span *span, jv record)
 		mas_span_set(span, "mas.record.id", id);
 	else
 		jv_free(id);
-	error = jv_object_get(jv_copy(record), jv_string("error"));
-	if (jv_get_kind(error) == JV_KIND_OBJECT)
-		mas_span_error(span, error);
-	jv_free(error);
-	mas_span_traceparent(span, traceparent);
-	mas_span_end(span);
-	return jv_object_set(record, jv_string("traceparent"),
-	                     jv_string(traceparent));
+	return mas_span_end_record(span, record);
 }
 
 /*

@@ -293,9 +293,6 @@ static struct mas_span *record_span(const char *name, jv record)
  * this span, for whatever reads it next. */
 static jv end_span(struct mas_span *span, jv record)
 {
-	char traceparent[MAS_TRACEPARENT_SIZE];
-	jv error;
-
 	mas_trace_set_current(NULL);
 	if (!span)
 		return record;
@@ -304,14 +301,7 @@ static jv end_span(struct mas_span *span, jv record)
 		mas_span_end(span);
 		return record;
 	}
-	error = jv_object_get(jv_copy(record), jv_string("error"));
-	if (jv_get_kind(error) == JV_KIND_OBJECT)
-		mas_span_error(span, error);
-	jv_free(error);
-	mas_span_traceparent(span, traceparent);
-	mas_span_end(span);
-	return jv_object_set(record, jv_string("traceparent"),
-	                     jv_string(traceparent));
+	return mas_span_end_record(span, record);
 }
 
 /* The record loop's figures, for the agent named NAME. */

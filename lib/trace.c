@@ -256,6 +256,20 @@ void mas_span_traceparent(const struct mas_span *span,
 	snprintf(buf, MAS_TRACEPARENT_SIZE, "00-%s-%s-01", trace, id);
 }
 
+jv mas_span_end_record(struct mas_span *span, jv record)
+{
+	char traceparent[MAS_TRACEPARENT_SIZE];
+	jv error = jv_object_get(jv_copy(record), jv_string("error"));
+
+	if (jv_get_kind(error) == JV_KIND_OBJECT)
+		mas_span_error(span, error);
+	jv_free(error);
+	mas_span_traceparent(span, traceparent);
+	mas_span_end(span);
+	return jv_object_set(record, jv_string("traceparent"),
+	                     jv_string(traceparent));
+}
+
 struct mas_span *mas_trace_set_current(struct mas_span *span)
 {
 	struct mas_span *previous = current_span;

@@ -82,6 +82,13 @@ void mas_span_traceparent(const struct mas_span *span,
                           char buf[MAS_TRACEPARENT_SIZE]);
 
 /*
+ * End SPAN (not NULL), a record's, with RECORD's outcome (an "error"
+ * object fails it) and return RECORD (consumed, an object) with its
+ * "traceparent" set to this span, for the program that reads it next.
+ */
+jv mas_span_end_record(struct mas_span *span, jv record);
+
+/*
  * The span new spans hang from when no parent is given: the record loop
  * sets it to the record being handled, so library code need not pass
  * spans around.  Returns the previous current span.
