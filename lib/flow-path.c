@@ -38,7 +38,8 @@ void mas_flow_path_add(struct mas_flow_path *path, const char *node,
 
 	step->node = node;
 	/* microseconds are enough, and keep the lines short */
-	step->ms = (double)(long)(ms * 1000) / 1000;
+	step->us = (long long)(ms * 1000);
+	step->ms = (double)step->us / 1000;
 	step->tries = tries;
 	step->extra = extra;
 }
@@ -82,37 +83,43 @@ static void put_str(struct mas_json_text *t, const char *text)
 	mas_json_put(t, text, strlen(text));
 }
 
+/* A string constant, its length known when compiled. */
+#define PUT_LITERAL(t, s) mas_json_put((t), (s), sizeof(s) - 1)
+
 /* Node names are letters, digits, '_' and '-' (flow.c): no escapes. */
 static void put_step(struct mas_json_text *t,
                      const struct mas_flow_step *step)
 {
 	char number[MAS_JSON_NUMBER_SIZE];
-	jv extra = jv_copy(step->extra);
+	/* most steps have no extra members: no call into libjq for them */
+	int bare = step->extra.kind_flags == JV_KIND_INVALID &&
+	           step->extra.u.ptr == NULL;
 
-	if (!step->node || (jv_is_valid(extra) &&
-	                    jv_object_has(jv_copy(extra), jv_string("node")))) {
-		jv_free(extra);
+	if (!step->node || (!bare && jv_is_valid(step->extra) &&
+	                    jv_object_has(jv_copy(step->extra),
+	                                  jv_string("node")))) {
 		mas_json_put_value(t, mas_flow_step_json(step));
 		return;
 	}
-	put_str(t, "{\"node\":\"");
+	PUT_LITERAL(t, "{\"node\":\"");
 	put_str(t, step->node);
-	put_str(t, "\",\"ms\":");
-	mas_json_put(t, number, mas_json_number(step->ms, number));
+	PUT_LITERAL(t, "\",\"ms\":");
+	mas_json_put(t, number, mas_json_millis(step->us, number));
 	if (step->tries > 1) {
-		put_str(t, ",\"tries\":");
+		PUT_LITERAL(t, ",\"tries\":");
 		mas_json_put(t, number, mas_json_number(step->tries, number));
 	}
-	if (jv_is_valid(extra)) {
+	if (!bare && jv_is_valid(step->extra)) {
+		jv extra = jv_copy(step->extra);
 		jv_object_foreach(extra, key, value) {
-			put_str(t, ",");
+			PUT_LITERAL(t, ",");
 			mas_json_put_value(t, key);
-			put_str(t, ":");
+			PUT_LITERAL(t, ":");
 			mas_json_put_value(t, value);
 		}
+		jv_free(extra);
 	}
-	jv_free(extra);
-	put_str(t, "}");
+	PUT_LITERAL(t, "}");
 }
 
 char *mas_flow_step_text(const struct mas_flow_step *step, size_t *length)
@@ -124,27 +131,39 @@ char *mas_flow_step_text(const struct mas_flow_step *step, size_t *length)
 	return t.data;
 }
 
+void mas_flow_path_put(struct mas_json_text *t,
+                       const struct mas_flow_path *path)
+{
+	/* {"node":"NAME","ms":0.123} is about 40 bytes */
+	mas_json_reserve(t, 48 * path->count + 16);
+	PUT_LITERAL(t, "[");
+	for (size_t i = 0; i < path->count; i++) {
+		if (i)
+			PUT_LITERAL(t, ",");
+		put_step(t, &path->steps[i]);
+	}
+	PUT_LITERAL(t, "]");
+}
+
 char *mas_flow_path_text(const struct mas_flow_path *path, size_t *length)
 {
 	struct mas_json_text t = { NULL, 0, 0 };
 
-	/* {"node":"NAME","ms":0.123} is about 40 bytes */
-	mas_json_reserve(&t, 48 * path->count + 16);
-	put_str(&t, "[");
-	for (size_t i = 0; i < path->count; i++) {
-		if (i)
-			put_str(&t, ",");
-		put_step(&t, &path->steps[i]);
-	}
-	put_str(&t, "]");
+	mas_flow_path_put(&t, path);
 	*length = t.length;
 	return t.data;
 }
 
-void mas_flow_path_release(struct mas_flow_path *path)
+void mas_flow_path_clear(struct mas_flow_path *path)
 {
 	for (size_t i = 0; i < path->count; i++)
-		jv_free(path->steps[i].extra);
+		mas_jv_drop(path->steps[i].extra);
+	path->count = 0;
+}
+
+void mas_flow_path_release(struct mas_flow_path *path)
+{
+	mas_flow_path_clear(path);
 	free(path->steps);
 	mas_flow_path_init(path);
 }

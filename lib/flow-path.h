@@ -14,10 +14,13 @@
 
 #include <jv.h>
 
+#include "json.h"
+
 struct mas_flow_step {
 	const char *node;     /* the node's name (borrowed from the flow), or
 	                       * NULL: EXTRA is the whole entry (stored) */
-	double ms;
+	double ms;            /* US / 1000 */
+	long long us;         /* microseconds: what is written */
 	int tries;            /* shown when more than 1 */
 	jv extra;             /* more members (error, flow, branches), an
 	                       * object, or invalid */
@@ -47,9 +50,16 @@ jv mas_flow_path_json(const struct mas_flow_path *path);
 /* The path, or one step, as compact JSON text, malloc'd, NUL-terminated,
  * *LENGTH bytes; exactly as mas_json_dump_text would write the jv. */
 char *mas_flow_path_text(const struct mas_flow_path *path, size_t *length);
+
+/* The path as that text, appended to TEXT. */
+void mas_flow_path_put(struct mas_json_text *text,
+                       const struct mas_flow_path *path);
 char *mas_flow_step_text(const struct mas_flow_step *step, size_t *length);
 
 /* Free the steps; the path is empty again. */
 void mas_flow_path_release(struct mas_flow_path *path);
+
+/* Empty the path, keeping its memory for the next record's steps. */
+void mas_flow_path_clear(struct mas_flow_path *path);
 
 #endif

@@ -358,6 +358,26 @@ static size_t format_fixed(double x, int places, char *out)
 	return n;
 }
 
+size_t mas_json_millis(long long us, char out[MAS_JSON_NUMBER_SIZE])
+{
+	long long part = llabs(us % 1000);
+	size_t n = 0;
+
+	if (us < 0 && us > -1000)
+		out[n++] = '-';
+	n += format_integer(us / 1000, out + n);
+	if (part) {
+		out[n++] = '.';
+		out[n++] = (char)('0' + part / 100);
+		out[n++] = (char)('0' + part / 10 % 10);
+		out[n++] = (char)('0' + part % 10);
+		while (out[n - 1] == '0')
+			n--;
+	}
+	out[n] = '\0';
+	return n;
+}
+
 /*
  * A number the way jq writes it (shortest text that reads back the
  * same).  Integers and numbers of at most three decimals (times in ms)

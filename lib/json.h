@@ -86,4 +86,25 @@ void mas_json_put_value(struct mas_json_text *text, jv value);
 enum { MAS_JSON_NUMBER_SIZE = 40 };
 size_t mas_json_number(double x, char out[MAS_JSON_NUMBER_SIZE]);
 
+/* US microseconds as milliseconds, exactly as mas_json_number writes
+ * US / 1000.0 (at most three decimals, no trailing zero), in OUT; its
+ * length.  Integer arithmetic only: times in meta.flow are written for
+ * every step of every record. */
+size_t mas_json_millis(long long us, char out[MAS_JSON_NUMBER_SIZE]);
+
+/*
+ * jv_free(V), without a call into libjq when V is a bare jv_invalid():
+ * jv_free and the jv_get_kind calls it makes cost about 80 instructions
+ * even with nothing to free, and a token of mas-flow holds a dozen such
+ * fields (a tenth of its instructions on a chain of run nodes).  It
+ * reads jv's public fields: kind JV_KIND_INVALID with no payload is
+ * what jv_invalid() is (checked by tests/unit/json.c).
+ */
+static inline void mas_jv_drop(jv v)
+{
+	if (v.kind_flags == JV_KIND_INVALID && v.u.ptr == NULL)
+		return;
+	jv_free(v);
+}
+
 #endif

@@ -108,10 +108,49 @@ static void test_dump_agrees_with_libjq(void)
 	CHECK_INT(mismatches, 0);
 }
 
+/* Milliseconds from integer microseconds, as mas_json_number writes
+ * them from a double. */
+static void test_millis_agrees_with_number(void)
+{
+	static const long long edges[] = {
+		0, 1, 9, 10, 100, 999, 1000, 1001, 1010, 1100, 12345, 999999,
+		-1, -999, -1000, -1001, -123456, 86400000000LL,
+	};
+	char a[MAS_JSON_NUMBER_SIZE], b[MAS_JSON_NUMBER_SIZE];
+
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		mas_json_millis(edges[i], a);
+		mas_json_number((double)edges[i] / 1000.0, b);
+		CHECK_STR(a, b);
+	}
+	for (long long us = 0; us < 3000000; us += 7919) {
+		size_t n = mas_json_millis(us, a);
+		mas_json_number((double)us / 1000.0, b);
+		CHECK_STR(a, b);
+		CHECK_INT(n, strlen(b));
+	}
+}
+
+/* mas_jv_drop's test matches what this libjq's jv_invalid() is, and it
+ * frees the rest (a leak here fails the sanitized run). */
+static void test_drop(void)
+{
+	jv bare = jv_invalid();
+
+	CHECK(bare.kind_flags == JV_KIND_INVALID && bare.u.ptr == NULL);
+	mas_jv_drop(bare);
+	mas_jv_drop(jv_invalid_with_msg(jv_string("a message")));
+	mas_jv_drop(jv_string("a string"));
+	mas_jv_drop(JV_OBJECT(jv_string("k"), jv_array()));
+	mas_jv_drop(jv_null());
+}
+
 int main(void)
 {
 	UNIT_RUN(test_scan_agrees_with_libjq);
 	UNIT_RUN(test_scan_keys);
 	UNIT_RUN(test_dump_agrees_with_libjq);
+	UNIT_RUN(test_millis_agrees_with_number);
+	UNIT_RUN(test_drop);
 	return unit_done();
 }
