@@ -48,6 +48,7 @@
 #include "serve-www.h"
 #include "serve-keys.h"
 #include "store.h"
+#include "workers.h"
 #include "trace.h"
 #include "utf8.h"
 #include "banned.h"
@@ -209,7 +210,7 @@ int mas_serve_options_read(struct mas_serve_options *o, struct mas_cli *cli,
                            char **error)
 {
 	const struct mas_config *c = &cli->config;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN), n;
+	long cpus = mas_workers_cpus(), n;
 
 	o->cli = cli;
 	o->listen = mas_config_get(c, "serve.listen");

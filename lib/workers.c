@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,8 +60,14 @@ static struct job *pop(struct list *list)
 
 unsigned mas_workers_cpus(void)
 {
+	cpu_set_t set;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
+	/* A container's cpuset or taskset(1) leaves fewer than are online,
+	 * and threads beyond them only wait for each other's time slices. */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 &&
+	    CPU_COUNT(&set) > 0 && CPU_COUNT(&set) < cpus)
+		cpus = CPU_COUNT(&set);
 	return cpus < 1 ? 1 : cpus > 1024 ? 1024 : (unsigned)cpus;
 }
 

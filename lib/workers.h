@@ -30,7 +30,8 @@ struct mas_workers;
 
 typedef void (*mas_work_fn)(void *job);
 
-/* The processors online (sysconf), at least 1. */
+/* The processors this process may run on (its affinity mask, as
+ * nproc(1) counts them; else those online), at least 1. */
 unsigned mas_workers_cpus(void);
 
 /*

@@ -314,6 +314,25 @@ write_flows() {
 	serve_stop
 }
 
+@test "serve: workers default to the CPUs it may run on, as nproc counts them" {
+	real=$(command -v mas-serve)
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	printf '#!/bin/sh\nexec taskset -c 0 %s "$@"\n' "$real" \
+		>"$BATS_TEST_TMPDIR/bin/mas-serve"
+	chmod +x "$BATS_TEST_TMPDIR/bin/mas-serve"
+	agents=(--kb examples/kb.jsonl --corpus examples/corpus
+		--data-dir examples/data --task-workers 0)
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" serve_start "${agents[@]}"
+	http GET /health
+	printf '%s' "$output" | jq -e '.components.workers.configured == 1'
+	serve_stop
+	serve_start "${agents[@]}"
+	http GET /health
+	printf '%s' "$output" | jq -e --argjson n "$(nproc)" \
+		'.components.workers.configured == $n'
+	serve_stop
+}
+
 @test "serve: /metrics is Prometheus text promtool accepts, or the original's JSON" {
 	serve_start "${SERVE_AGENTS[@]}"
 	http POST /chat '{"message":"hi"}'

@@ -9,11 +9,23 @@
 # (tests/bench/fastapi_serve.py), in the same run.  Then POST /tasks:
 # durable enqueues a second.
 #
+# Cores: with two or more, each server runs on CPU 0 and wrk (one
+# thread) on CPU 1, for mas-serve and FastAPI alike.  Sharing two cores,
+# wrk's threads and the server's wait for each other's time slices
+# (about 4 ms here), and wrk counts that wait in the server's p99: on
+# this 2-core machine /health's p99 at 16 connections was 3.9 ms with
+# the cores shared against 0.46 ms with them apart.  mas-serve sizes
+# its threads from the CPUs it may run on (one here).
+#
 # Targets (issue 15): /health >= 10x FastAPI's requests/s and <= 1/10
 # its p99; /chat with the real agent >= 2x the FastAPI floor; POST
 # /tasks >= 5,000 a second.
 . tests/bench/lib.sh
 SECONDS_EACH=${SECONDS_EACH:-5}
+SERVER_CPU= CLIENT_CPU=
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+	SERVER_CPU="taskset -c 0" CLIENT_CPU="taskset -c 1"
+fi
 PY=/usr/bin/python3
 
 # The tools and the baseline come from Debian: install them when we may.
@@ -48,7 +60,7 @@ free_port() {
 
 # start_mas [OPTIONS]: mas-serve on the example data; sets MAS and MAS_PID.
 start_mas() {
-	MAS_STATE_DIR="$work/state" mas-serve --listen 127.0.0.1:0 -v \
+	MAS_STATE_DIR="$work/state" $SERVER_CPU mas-serve --listen 127.0.0.1:0 -v \
 		--access-log off --kb examples/kb.jsonl --corpus examples/corpus \
 		--data-dir examples/data "$@" 2>"$work/mas.log" &
 	MAS_PID=$!
@@ -85,9 +97,9 @@ to_ms() {
 # "NAME CONNECTIONS rps p50_ms p99_ms non2xx" into $OUT/serve.figures.
 load() {
 	name=$1 url=$2 connections=$3 script=${4-}
-	threads=2
-	[ "$connections" -lt 2 ] && threads=1
-	wrk -t"$threads" -c"$connections" -d"${SECONDS_EACH}s" --latency \
+	threads=1
+	[ -z "$CLIENT_CPU" ] && [ "$connections" -ge 2 ] && threads=2
+	$CLIENT_CPU wrk -t"$threads" -c"$connections" -d"${SECONDS_EACH}s" --latency \
 		${script:+-s "$script"} "$url" >"$work/wrk.out" 2>&1
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$work/wrk.out")
 	p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$work/wrk.out")")
@@ -108,7 +120,7 @@ stop "$MAS_PID"
 
 if $PY -c 'import fastapi, uvicorn' 2>/dev/null; then
 	port=$(free_port)
-	$PY -m uvicorn --app-dir tests/bench fastapi_serve:app \
+	$SERVER_CPU $PY -m uvicorn --app-dir tests/bench fastapi_serve:app \
 		--host 127.0.0.1 --port "$port" --workers 1 \
 		--log-level warning --no-access-log 2>"$work/uvicorn.log" &
 	FASTAPI_PID=$!
