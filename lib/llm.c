@@ -458,6 +458,17 @@ struct req {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* A reply waiting to be written to the cache (cache_flush). */
+struct pending_put {
+	char key[65];
+	char *model;
+	double created;             /* epoch seconds */
+	char *reply;                /* the row's JSON text */
+};
+
+enum { PENDING_MAX = 64 };
+#define PENDING_AGE 0.05        /* seconds the oldest may wait */
+
 struct mas_llm {
 	char *url, *key, *model;
 	struct mas_llm_options o;   /* with defaults filled in */
@@ -470,6 +481,9 @@ struct mas_llm {
 	CURL **pool;                /* idle easy handles */
 	size_t pooled;
 	sqlite3_stmt *get, *put;
+	struct pending_put pending[PENDING_MAX];
+	size_t pending_count;
+	double pending_since;       /* monotonic: the oldest's arrival */
 	int cache_warned;
 	unsigned long seq;
 	unsigned long answered;     /* DONE calls, to see progress */
@@ -676,11 +690,13 @@ struct mas_llm *mas_llm_new(const struct mas_llm_options *options,
 }
 
 static void req_free(struct req *r);
+static void cache_flush(struct mas_llm *llm);
 
 void mas_llm_free(struct mas_llm *llm)
 {
 	if (!llm)
 		return;
+	cache_flush(llm);
 	for (size_t i = 0; i < llm->o.jobs; i++) {
 		struct req *r = llm->slots[i];
 		if (!r)
@@ -1043,9 +1059,18 @@ static int usable_cached(struct req *r, jv *reply)
 	return why == NULL;
 }
 
-/* The stored reply for R, or jv_invalid() on a miss, a stale entry or
- * one that is not usable (then the answer is fetched and replaces it). */
-static jv cache_get(struct mas_llm *llm, struct req *r)
+/* The text of the reply waiting under KEY to be written, or NULL. */
+static const char *pending_reply(const struct mas_llm *llm, const char *key)
+{
+	for (size_t i = llm->pending_count; i > 0; i--)
+		if (strcmp(llm->pending[i - 1].key, key) == 0)
+			return llm->pending[i - 1].reply;
+	return NULL;
+}
+
+/* The row stored for R (its reply parsed), or jv_invalid() on a miss
+ * or a stale row. */
+static jv stored_reply(struct mas_llm *llm, struct req *r)
 {
 	sqlite3_stmt *s = llm->get;
 	jv reply = jv_invalid();
@@ -1063,6 +1088,16 @@ static jv cache_get(struct mas_llm *llm, struct req *r)
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
+	return reply;
+}
+
+/* The stored reply for R, or jv_invalid() on a miss, a stale entry or
+ * one that is not usable (then the answer is fetched and replaces it). */
+static jv cache_get(struct mas_llm *llm, struct req *r)
+{
+	const char *waiting = pending_reply(llm, r->key);
+	jv reply = waiting ? jv_parse(waiting) : stored_reply(llm, r);
+
 	if (jv_get_kind(reply) != JV_KIND_OBJECT ||
 	    !usable_cached(r, &reply)) {
 		jv_free(reply);
@@ -1071,11 +1106,71 @@ static jv cache_get(struct mas_llm *llm, struct req *r)
 	return reply;
 }
 
+static void pending_release(struct pending_put *p)
+{
+	free(p->model);
+	free(p->reply);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Write the waiting replies, in one transaction when the connection is
+ * not in one already. */
+static void cache_flush(struct mas_llm *llm)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s = llm->put;
+	int own;
+
+	if (llm->pending_count == 0)
+		return;
+	db = llm->o.store->db;
+	own = sqlite3_get_autocommit(db) &&
+	      sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+	              SQLITE_OK;
+	for (size_t i = 0; i < llm->pending_count; i++) {
+		struct pending_put *p = &llm->pending[i];
+		sqlite3_bind_text(s, 1, p->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, p->model, -1, SQLITE_STATIC);
+		sqlite3_bind_double(s, 3, p->created);
+		sqlite3_bind_text(s, 4, p->reply, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			cache_warn(llm, "write");
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		pending_release(p);
+	}
+	llm->pending_count = 0;
+	if (own && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		cache_warn(llm, "write");
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
+/* Flush when the batch is full, its oldest reply has waited long
+ * enough, or nothing is in flight (an interactive session's reply is
+ * stored before the next question). */
+static void cache_settle(struct mas_llm *llm)
+{
+	if (llm->pending_count > 0 &&
+	    (llm->pending_count == PENDING_MAX || llm->active == 0 ||
+	     now() - llm->pending_since >= PENDING_AGE))
+		cache_flush(llm);
+}
+
+static char *dup_text(const char *s)
+{
+	char *copy = strdup(s ? s : "");
+
+	if (!copy)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return copy;
+}
+
 static void cache_put(struct mas_llm *llm, const struct req *r, jv result)
 {
-	sqlite3_stmt *s = llm->put;
 	jv keep = jv_copy(result);
 	jv text, model;
+	struct pending_put *p;
 
 	keep = jv_object_delete(keep, jv_string("cached"));
 	keep = jv_object_delete(keep, jv_string("cache_key"));
@@ -1083,23 +1178,33 @@ static void cache_put(struct mas_llm *llm, const struct req *r, jv result)
 	keep = jv_object_delete(keep, jv_string("latency_ms"));
 	text = jv_dump_string(keep, 0);
 	model = jv_object_get(jv_copy(r->body), jv_string("model"));
-	sqlite3_bind_text(s, 1, r->key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, jv_string_value(model), -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 3, epoch_now());
-	sqlite3_bind_text(s, 4, jv_string_value(text), -1, SQLITE_STATIC);
-	if (sqlite3_step(s) != SQLITE_DONE)
-		cache_warn(llm, "write");
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
+	if (llm->pending_count == 0)
+		llm->pending_since = now();
+	p = &llm->pending[llm->pending_count++];
+	memcpy(p->key, r->key, sizeof(p->key));
+	p->model = dup_text(jv_get_kind(model) == JV_KIND_STRING
+	                            ? jv_string_value(model) : NULL);
+	p->created = epoch_now();
+	p->reply = dup_text(jv_string_value(text));
 	jv_free(text);
 	jv_free(model);
 	jv_free(result);
+	cache_settle(llm);
 }
 
 void mas_llm_forget(struct mas_llm *llm, const char *key)
 {
 	sqlite3_stmt *s;
+	size_t kept = 0;
 
+	for (size_t i = 0; key && i < llm->pending_count; i++) {
+		if (strcmp(llm->pending[i].key, key) == 0)
+			pending_release(&llm->pending[i]);
+		else
+			llm->pending[kept++] = llm->pending[i];
+	}
+	if (key)
+		llm->pending_count = kept;
 	if (!llm->o.store || !llm->o.cache || !key ||
 	    sqlite3_prepare_v2(llm->o.store->db,
 	                       "DELETE FROM llm_cache WHERE key = ?1", -1, &s,
@@ -2247,6 +2352,7 @@ static int poll_once(struct mas_llm *llm, int timeout_ms, int extra_fd)
 	drain(llm);
 	end_silent_streams(llm);
 	start_ready(llm);
+	cache_settle(llm);
 	return extra_fd >= 0 && (fd.revents & CURL_WAIT_POLLIN);
 }
 
@@ -2298,6 +2404,7 @@ int mas_llm_poll(struct mas_llm *llm, const struct pollfd *fds,
 	drain(llm);
 	end_silent_streams(llm);
 	start_ready(llm);
+	cache_settle(llm);
 	if (waits != stack)
 		free(waits);
 	return (int)mas_llm_in_flight(llm);

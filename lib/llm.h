@@ -64,6 +64,13 @@
  * so answers recorded against one server replay for the same model name
  * anywhere (--cache-only in CI).  Only successful, checked replies are
  * stored.  Entries older than cache_ttl are fetched again and replaced.
+ * Replies are written in batches, one transaction each: when 64 wait,
+ * when the oldest has waited 50 ms, when nothing is in flight, and at
+ * mas_llm_free; until then this client reads them from memory.  A
+ * process killed outright (kill -9) so loses at most those replies,
+ * which the next run asks for again; a transaction per reply cost each
+ * one a tenth of a millisecond on the thread that starts the next
+ * request (bench-llm.sh, issue 14.12).
  * A store that cannot be read or written is warned about once and the
  * run goes on without it.  Identical requests in flight at the same
  * time are not merged: each goes out.
