@@ -61,7 +61,10 @@ struct token {
 	struct runner_root *root;
 	size_t ticket;          /* its output place (top-level tokens) */
 	long seq;               /* its number in the run, from 1; 0: branch */
-	char *id;               /* the record's id as JSON text, or NULL */
+	char *id;               /* the record's id as JSON text, or NULL;
+	                         * in ID_BUFFER (token_set_id) */
+	char *id_buffer;        /* kept by spare tokens, as LINE is */
+	size_t id_room;
 	double started;         /* epoch seconds, for the joblog */
 	jv state;               /* jv_invalid() while LINE holds it */
 	char *line;             /* the state as a co-process wrote it */
@@ -97,7 +100,10 @@ struct replica {
 	size_t queued;
 	size_t owed;            /* of QUEUED, those sent to this child */
 	int closed;             /* its input closed at end of input */
-	char *last_id;          /* the id answered last, to spot repeats */
+	char *last_id;          /* the id answered last, to spot repeats,
+	                         * or NULL; in LAST_BUFFER */
+	char *last_buffer;
+	size_t last_room;
 };
 
 struct node_runtime {
@@ -272,14 +278,39 @@ static void pop_frame(struct token *t)
  */
 static void token_clear(struct token *t)
 {
-	char *line = t->line;
-	size_t room = t->line_capacity;
+	char *line = t->line, *id = t->id_buffer;
+	size_t room = t->line_capacity, id_room = t->id_room;
 
 	/* the frames need no clearing: push_frame sets what it uses */
 	memset(t, 0, offsetof(struct token, frames));
 	memset(&t->depth, 0, sizeof(*t) - offsetof(struct token, depth));
 	t->line = line;
 	t->line_capacity = room;
+	t->id_buffer = id;
+	t->id_room = id_room;
+}
+
+/* A copy of LENGTH bytes of TEXT, NUL-terminated, in *BUFFER of *ROOM
+ * bytes, grown when it must be; returns *BUFFER. */
+static char *copy_into(char **buffer, size_t *room, const char *text,
+                       size_t length)
+{
+	if (*room < length + 1) {
+		char *more = realloc(*buffer, length + 1);
+
+		if (!more)
+			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		*buffer = more;
+		*room = length + 1;
+	}
+	memcpy(*buffer, text, length);
+	(*buffer)[length] = '\0';
+	return *buffer;
+}
+
+static void token_set_id(struct token *t, const char *id, size_t length)
+{
+	t->id = copy_into(&t->id_buffer, &t->id_room, id, length);
 }
 
 static void token_destroy(struct token *t)
@@ -289,6 +320,7 @@ static void token_destroy(struct token *t)
 		mas_flow_path_release(&t->frames[i].path);
 	}
 	free(t->line);
+	free(t->id_buffer);
 	free(t);
 }
 
@@ -328,7 +360,7 @@ static void token_free(struct token *t)
 	mas_jv_drop(t->results);
 	mas_jv_drop(t->errors);
 	mas_jv_drop(t->branch_paths);
-	free(t->id);
+	t->id = NULL;
 	if (t->root->spare_count < SPARE_MAX) {
 		t->next = t->root->spare;
 		t->root->spare = t;
@@ -1012,8 +1044,9 @@ static void take_answer(struct replica *r, const char *line,
 	if (r->owed == 0)
 		return; /* the skipped records were all it owed */
 	t = take_owed(r);
-	free(r->last_id);
-	r->last_id = t->id ? strdup(t->id) : NULL;
+	r->last_id = t->id ? copy_into(&r->last_buffer, &r->last_room, t->id,
+	                               strlen(t->id))
+	                   : NULL;
 	answered(t, r->node, line, length, is_object ? &scan : NULL);
 }
 
@@ -1410,8 +1443,12 @@ static struct token *top_token(struct runner_root *root, struct mas_run *run,
 	t->ticket = mas_run_defer(run);
 	if (root->options.joblog)
 		t->started = epoch_seconds();
-	if (jv_is_valid(t->state))
-		t->id = record_id(t->state);
+	if (jv_is_valid(t->state)) {
+		char *id = record_id(t->state);
+		if (id)
+			token_set_id(t, id, strlen(id));
+		free(id);
+	}
 	push_frame(t, root->flow, 0);
 	return t;
 }
@@ -1460,9 +1497,7 @@ int mas_flow_line(struct mas_run *run, const char *line, size_t length,
 		return 1;
 	t = top_token(root, run, jv_invalid());
 	if (scan.id) {
-		t->id = strndup(scan.id, scan.id_length);
-		if (!t->id)
-			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		token_set_id(t, scan.id, scan.id_length);
 		set_line(t, line, length, &scan);
 	} else {
 		/* the id every record has, first, as the loop gives it */
@@ -1473,9 +1508,7 @@ int mas_flow_line(struct mas_run *run, const char *line, size_t length,
 		n = strlen(fresh);
 		fresh[n] = '"';
 		fresh[n + 1] = '\0';
-		t->id = strdup(fresh);
-		if (!t->id)
-			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		token_set_id(t, fresh, n + 1);
 		set_line_with_id(t, line, length);
 	}
 	start_token(root, t);
@@ -1850,7 +1883,7 @@ static void runner_free(struct mas_flow *flow, int *failed)
 			char how[64];
 
 			mas_coprocess_release(child);
-			free(rt->replicas[r].last_id);
+			free(rt->replicas[r].last_buffer);
 			if (!running || (WIFEXITED(status) &&
 			                 WEXITSTATUS(status) == 0))
 				continue;
