@@ -290,22 +290,12 @@ int mas_json_scan_object(const char *text, size_t length,
 }
 
 /* Room for MORE bytes and a NUL after them. */
-void mas_json_reserve(struct mas_json_text *t, size_t more)
+void mas_json_grow(struct mas_json_text *t, size_t more)
 {
-	if (t->capacity - t->length > more)
-		return;
 	t->capacity = t->capacity * 2 + more + 64;
 	t->data = realloc(t->data, t->capacity);
 	if (!t->data)
 		abort(); /* as libjq does when memory runs out */
-}
-
-void mas_json_put(struct mas_json_text *t, const char *bytes, size_t length)
-{
-	mas_json_reserve(t, length);
-	memcpy(t->data + t->length, bytes, length);
-	t->length += length;
-	t->data[t->length] = '\0';
 }
 
 static void put_char(struct mas_json_text *t, char c)
