@@ -160,6 +160,14 @@ static const struct entry lexicon[] = {
 	{ "早上好", POLAR, 0 }, { "下午好", POLAR, 0 }, { "晚上好", POLAR, 0 },
 	{ "好吗", POLAR, 0 }, { "好看", POLAR, 1.0 }, { "好几", POLAR, 0 },
 	{ "银行卡", POLAR, 0 }, { "信用卡", POLAR, 0 }, { "卡号", POLAR, 0 },
+	/* Chinese words of product and hotel reviews HowNet's lists
+	 * lack (一般: "only average", the mildest complaint) */
+	{ "脏", POLAR, -2.0 }, { "吵", POLAR, -1.6 }, { "臭", POLAR, -2.0 },
+	{ "坏", POLAR, -1.8 }, { "差评", POLAR, -2.4 },
+	{ "物美价廉", POLAR, 2.4 }, { "值得推荐", POLAR, 2.4 },
+	{ "宽敞", POLAR, 1.6 }, { "破损", POLAR, -1.8 },
+	{ "异味", POLAR, -1.8 }, { "划痕", POLAR, -1.2 },
+	{ "一般", POLAR, -0.6 },
 	/* Chinese words HowNet's lists rate that are no opinion in a
 	 * request, or (辛苦, toil) thanks */
 	{ "拜拜", POLAR, 0 }, { "适合", POLAR, 0 }, { "了解", POLAR, 0 },
