@@ -69,8 +69,9 @@ sep = "\t", quote = FALSE, row.names = FALSE, col.names = FALSE)' \
 		}' "$work/vader.tsv" "$work/bing.tsv"
 	# Chinese: positive and negative words at VADER's "clear" weight,
 	# negators, and degree adverbs as boosters after HowNet's four
-	# grades; a word on both lists is on neither.  Han characters only, two to six of them (a single
-	# character such as 高 or 低 is mostly not an opinion).
+	# grades; a word on both lists is on neither.  Han characters
+	# only, two to six of them (a single character such as 高 or 低
+	# is mostly not an opinion).
 	jq -r '.HOWNET as $h |
 	    def han: test("^\\p{Han}{2,6}$");
 	    (($h.pos - $h.neg)[] | select(han) | "\(.)\tpolar\t1.8"),
