@@ -37,10 +37,10 @@ fetch() {
 # The engine before: mas-chat from the commit before the lexicon.
 base="$OUT/sentiment-base"
 rev=${BASELINE_REV:-$(git log --diff-filter=A --format=%H -- \
-	lib/sentiment-lexicon.tsv 2> /dev/null | tail -1)}
+	lib/sentiment-lexicon.tsv 2> /dev/null | tail -1)^}
 before=
-if [ -n "$rev" ] && git rev-parse -q --verify "$rev^" > /dev/null; then
-	rev=$(git rev-parse "$rev^")
+if git rev-parse -q --verify "$rev" > /dev/null 2>&1; then
+	rev=$(git rev-parse "$rev")
 	if [ ! -x "$base/bin/mas-chat" ] ||
 		[ "$(cat "$base/rev" 2> /dev/null)" != "$rev" ]; then
 		rm -rf "$base" && mkdir -p "$base"
