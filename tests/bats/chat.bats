@@ -402,6 +402,19 @@ kb_file() {
 	jq -e '.top1 >= 0.89 and .intent >= 0.85 and .oos >= 0.68 and .sentiment >= 0.95' "$BATS_TEST_TMPDIR/figures.json"
 }
 
+@test "the default lexicon on held-out real reviews (English, tests/fixtures/chat/reviews-en.README)" {
+	chat --no-sessions < tests/fixtures/chat/reviews-en.jsonl > "$BATS_TEST_TMPDIR/reviews.jsonl"
+	jq -s '{n: length,
+	    accuracy: ((map(select(.chat.sentiment.label == .sentiment)) | length) / length),
+	    neutral: ((map(select(.chat.sentiment.label == "neutral")) | length) / length)}' \
+		"$BATS_TEST_TMPDIR/reviews.jsonl" > "$BATS_TEST_TMPDIR/figures.json"
+	cat "$BATS_TEST_TMPDIR/figures.json"
+	# polar reviews: neutral counts wrong.  The engine reaches 0.683,
+	# 0.233 neutral (0.403 and 0.55 with the hand-written lexicon
+	# alone); the thresholds are a few reviews short of that
+	jq -e '.n == 300 and .accuracy >= 0.65 and .neutral <= 0.27' "$BATS_TEST_TMPDIR/figures.json"
+}
+
 @test "--oos-recall: the threshold's rule, its cross-validated figures in -v, the rule in meta" {
 	run --separate-stderr chat --no-sessions -v <<< '{"message":"hi"}'
 	[ "$status" -eq 0 ]

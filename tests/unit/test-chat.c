@@ -212,6 +212,23 @@ static void test_negation_flips(void)
 	CHECK(mas_sentiment_lexicon("没问题") > 0.2);
 }
 
+/* The generated lists (lib/sentiment-lexicon.tsv) are in: a word of
+ * VADER's, of Hu and Liu's only, of HowNet's; the written entries win
+ * over them (request words held neutral), and a six-character Chinese
+ * entry is matched whole. */
+static void test_generated_lexicon(void)
+{
+	CHECK(mas_sentiment_lexicon("a superb phone") > 0.2);      /* VADER */
+	CHECK(mas_sentiment_lexicon("a flimsy case") < -0.2);  /* Hu, Liu */
+	CHECK(mas_sentiment_lexicon("房间干净整洁") > 0.2);    /* HowNet */
+	CHECK(mas_sentiment_lexicon("设施陈旧") < -0.2);
+	CHECK(mas_sentiment_lexicon("please help me cancel") == 0);
+	CHECK(mas_sentiment_lexicon("帮我取消自动续费") == 0);
+	CHECK(mas_sentiment_lexicon("the hotel was not flimsy") > 0);
+	CHECK(mas_sentiment_lexicon("不光明正大的") < -0.2);
+	CHECK(mas_sentiment_lexicon("万变不离其宗") > 0.2);
+}
+
 static void test_intensifiers_scale(void)
 {
 	double plain = mas_sentiment_lexicon("good");
@@ -553,6 +570,7 @@ int main(void)
 	UNIT_RUN(test_classifier_deterministic);
 	UNIT_RUN(test_calibrate);
 	UNIT_RUN(test_lexicon_folded);
+	UNIT_RUN(test_generated_lexicon);
 	UNIT_RUN(test_negation_flips);
 	UNIT_RUN(test_intensifiers_scale);
 	UNIT_RUN(test_contrast_and_labels);
