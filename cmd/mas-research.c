@@ -34,6 +34,7 @@ enum {
 	OPT_EXCLUDE,
 	OPT_ID_FIELD,
 	OPT_RANK,
+	OPT_INDEX_MEMORY,
 };
 
 struct research_command {
@@ -85,6 +86,10 @@ static const struct argp_option options[] = {
 	{ "title-weight", OPT_TITLE_WEIGHT, "W", 0,
 	  "What a title word counts, in text words, 0 to 100 (default: "
 	  "research.title_weight, MAS_RESEARCH_TITLE_WEIGHT, 1)", 0 },
+	{ "index-memory", OPT_INDEX_MEMORY, "MIB", 0,
+	  "With index: build in segments of about MIB MiB of memory "
+	  "(default: research.index_memory, MAS_RESEARCH_INDEX_MEMORY, 64)",
+	  0 },
 	{ 0 }
 };
 
@@ -164,6 +169,10 @@ static error_t parse_option(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_TITLE_WEIGHT:
 		mas_config_set(&command->cli.config, "research.title_weight",
+		               arg, MAS_CONFIG_FLAG);
+		break;
+	case OPT_INDEX_MEMORY:
+		mas_config_set(&command->cli.config, "research.index_memory",
 		               arg, MAS_CONFIG_FLAG);
 		break;
 	case ARGP_KEY_ARG:
@@ -247,14 +256,34 @@ static void scan(struct research_command *command, struct mas_corpus *corpus)
 		mas_die(MAS_EXIT_USAGE, "%s", error);
 }
 
-static struct mas_index *build(const struct mas_corpus *corpus,
+/* Builds CORPUS's index in segments beside STORE and keeps it there;
+ * returns it, mapped from its file. */
+static struct mas_index *build(struct research_command *command,
+                               struct mas_store *store,
+                               const struct mas_corpus *corpus,
+                               const char *signature,
                                struct mas_corpus_stats *stats)
 {
-	char *error = NULL;
-	struct mas_index *index = mas_corpus_index(corpus, stats, &error);
+	struct mas_index_builder *builder = mas_index_builder_new();
+	char *error = NULL, *dir = mas_index_dir(store);
+	struct mas_index *index;
+	size_t budget;
 
-	if (!index)
+	if (mas_research_index_memory(&command->cli.config, &budget,
+	                              &error) != 0)
+		mas_die(MAS_EXIT_USAGE, "%s", error);
+	if (mas_index_builder_spill(builder, dir, budget, &error) != 0)
+		mas_die(MAS_EXIT_USAGE, "state store: %s", error);
+	free(dir);
+	mas_corpus_read(corpus, builder, stats);
+	if (mas_index_store(store, corpus->key, signature, builder,
+	                    &error) != 0)
 		mas_die(MAS_EXIT_USAGE, "--corpus: %s", error);
+	index = mas_index_load(store, corpus->key, signature, &error);
+	if (!index)
+		mas_die(MAS_EXIT_USAGE, "state store: %s",
+		        error ? error : "the index just stored cannot be "
+		        "read back");
 	return index;
 }
 
@@ -279,12 +308,11 @@ static int index_corpus(struct research_command *command)
 	open_store(command, &store);
 	index = mas_index_load(&store, corpus.key, signature, &error);
 	reused = index != NULL;
-	if (!index) {
-		index = build(&corpus, &stats);
-		if (mas_index_save(index, &store, corpus.key, signature,
-		                   &error) != 0)
-			mas_die(MAS_EXIT_USAGE, "state store: %s", error);
-	}
+	if (error)
+		mas_warn("stored index: %s; indexing again", error);
+	free(error);
+	if (!index)
+		index = build(command, &store, &corpus, signature, &stats);
 	for (size_t i = 0; i < command->root_count; i++)
 		roots = jv_array_append(roots, jv_string(command->roots[i]));
 	report = JV_OBJECT(jv_string("corpus"), roots,

@@ -45,6 +45,7 @@ static const struct mas_config_key keys[] = {
 	{ "research.bm25_k1", "MAS_RESEARCH_BM25_K1", "1.2", 0 },
 	{ "research.bm25_b", "MAS_RESEARCH_BM25_B", "0.75", 0 },
 	{ "research.title_weight", "MAS_RESEARCH_TITLE_WEIGHT", "1", 0 },
+	{ "research.index_memory", "MAS_RESEARCH_INDEX_MEMORY", "64", 0 },
 	{ "trace.file", "MAS_TRACE", NULL, 0 },
 	{ "metrics.file", "MAS_METRICS_FILE", NULL, 0 },
 	{ "chat.kb", "MAS_KB", NULL, 0 },

@@ -767,13 +767,12 @@ static size_t index_jsonl(struct reader *reader,
 	return documents;
 }
 
-struct mas_index *mas_corpus_index(const struct mas_corpus *corpus,
-                                   struct mas_corpus_stats *stats,
-                                   char **error)
+void mas_corpus_read(const struct mas_corpus *corpus,
+                     struct mas_index_builder *builder,
+                     struct mas_corpus_stats *stats)
 {
-	struct reader reader = { mas_index_builder_new(), corpus, NULL, 0, 0 };
+	struct reader reader = { builder, corpus, NULL, 0, 0 };
 	struct mas_corpus_stats counts = { 0 };
-	struct mas_index *index;
 
 	for (size_t i = 0; i < corpus->count; i++) {
 		const struct mas_corpus_file *file = &corpus->files[i];
@@ -807,8 +806,16 @@ struct mas_index *mas_corpus_index(const struct mas_corpus *corpus,
 		free(data);
 	}
 	counts.duplicate_ids = check_ids(&reader);
-	index = mas_index_build(reader.builder, error);
 	if (stats)
 		*stats = counts;
-	return index;
+}
+
+struct mas_index *mas_corpus_index(const struct mas_corpus *corpus,
+                                   struct mas_corpus_stats *stats,
+                                   char **error)
+{
+	struct mas_index_builder *builder = mas_index_builder_new();
+
+	mas_corpus_read(corpus, builder, stats);
+	return mas_index_build(builder, error);
 }

@@ -109,7 +109,16 @@ struct mas_corpus_stats {
 };
 
 /*
- * Read every file of CORPUS into a new index (NULL with *ERROR when the
+ * Read every file of CORPUS into BUILDER (lib/index.h).  Files that
+ * cannot be read, binary files and bad JSON lines are skipped with
+ * warnings and counted in STATS (may be NULL).
+ */
+void mas_corpus_read(const struct mas_corpus *corpus,
+                     struct mas_index_builder *builder,
+                     struct mas_corpus_stats *stats);
+
+/*
+ * Read every file of CORPUS into a new index in memory (NULL with *ERROR when the
  * index cannot be built).  Files that cannot be read, binary files and
  * bad JSON lines are skipped with warnings and counted in STATS (may be
  * NULL).

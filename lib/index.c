@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "index.h"
 #include "log.h"
@@ -12,39 +14,22 @@
 #include "text.h"
 #include "banned.h"
 
-#define MAGIC "MASBM25"
-#define FORMAT_VERSION 3
-#define BYTE_ORDER_MARK 0x01020304u
+#include "index-private.h"
 
-/* The block: a header, then each section 8-byte aligned. */
-struct header {
-	char magic[8];
-	uint32_t version, byte_order;
-	uint32_t tokenizer, pad;  /* MAS_TEXT_VERSION of the tokens */
-	uint32_t docs, passages, terms, table_size;
-	uint64_t postings, strings_size;
-	uint64_t text_tokens, title_tokens; /* summed over passages */
-	uint64_t off_docs, off_passages, off_terms, off_table, off_post,
-	         off_tf, off_ttf, off_strings, size;
-};
+#define MAGIC MAS_INDEX_MAGIC
+#define FORMAT_VERSION MAS_INDEX_FORMAT_VERSION
+#define BYTE_ORDER_MARK MAS_INDEX_BYTE_ORDER
 
-struct doc_rec {
-	uint32_t id, title, path; /* offsets of NUL-terminated strings */
-	uint32_t first_passage, passage_count;
-};
-
-struct passage_rec {
-	uint32_t doc, number, text, length;
-	uint32_t tokens, title_tokens; /* of its text, of its title */
-};
-
-struct term_rec {
-	uint32_t text, length, df, pad;
-	uint64_t postings; /* first posting */
-};
+#define header mas_index_header
+#define doc_rec mas_index_doc_rec
+#define passage_rec mas_index_passage_rec
+#define term_rec mas_index_term_rec
+#define buf mas_index_buf
+#define entry mas_index_entry
 
 struct mas_index {
 	char *block;
+	uint64_t mapped;       /* the block's size when mmap'ed, else 0 */
 	const struct header *h;
 	const struct doc_rec *docs;
 	const struct passage_rec *passages;
@@ -67,12 +52,7 @@ struct mas_index {
 
 /* ---- growable buffers ---- */
 
-struct buf {
-	char *data;
-	size_t size, cap;
-};
-
-static void *grow(struct buf *b, size_t more)
+void *mas_index_grow(struct buf *b, size_t more)
 {
 	if (b->size + more > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
@@ -86,6 +66,9 @@ static void *grow(struct buf *b, size_t more)
 	b->size += more;
 	return b->data + b->size - more;
 }
+
+#define grow mas_index_grow
+#define hash mas_index_hash
 
 static uint64_t add_string(struct buf *b, const char *s, size_t length)
 {
@@ -102,25 +85,7 @@ static uint64_t add_string(struct buf *b, const char *s, size_t length)
 
 /* ---- building ---- */
 
-struct entry {
-	uint32_t term;
-	uint32_t tf, ttf;  /* in the text, in the title */
-};
-
-struct mas_index_builder {
-	struct buf strings, term_text;
-	struct buf docs, passages, terms;  /* of the *_rec structs */
-	uint32_t *table;
-	uint32_t table_size;
-	struct buf entries;                /* struct entry, by passage */
-	struct buf entry_counts;           /* uint32: entries per passage */
-	struct buf title_terms;            /* uint32: current title's */
-	struct buf scratch;                /* uint32: current passage's */
-	uint64_t text_tokens, title_tokens;
-	int too_big;
-};
-
-static uint32_t hash(const char *s, size_t length)
+uint32_t mas_index_hash(const char *s, size_t length)
 {
 	uint32_t h = 2166136261u;
 
@@ -153,10 +118,32 @@ void mas_index_builder_free(struct mas_index_builder *b)
 	free(b->terms.data);
 	free(b->table);
 	free(b->entries.data);
-	free(b->entry_counts.data);
 	free(b->title_terms.data);
 	free(b->scratch.data);
+	for (size_t i = 0; i < b->segment_count; i++)
+		close(b->segments[i]);
+	free(b->segments);
+	free(b->spill_dir);
+	free(b->failed);
 	free(b);
+}
+
+void mas_index_builder_reset(struct mas_index_builder *b)
+{
+	b->strings.size = b->term_text.size = 0;
+	b->docs.size = b->passages.size = b->terms.size = 0;
+	b->entries.size = b->title_terms.size = b->scratch.size = 0;
+	memset(b->table, 0, (size_t)b->table_size * sizeof(uint32_t));
+	b->text_tokens = b->title_tokens = 0;
+}
+
+uint32_t mas_index_table_size(uint32_t terms)
+{
+	uint32_t size = 1024;
+
+	while ((uint64_t)terms * 2 > size)
+		size *= 2;
+	return size;
 }
 
 static void rehash(struct mas_index_builder *b)
@@ -232,8 +219,14 @@ static int compare_u32(const void *a, const void *b)
 uint32_t mas_index_add_document(struct mas_index_builder *b, const char *id,
                                 const char *title, const char *path)
 {
-	struct doc_rec *doc = PUSH(&b->docs, struct doc_rec);
+	struct doc_rec *doc;
 
+	if (b->spill_dir && !b->failed && b->docs.size &&
+	    mas_index_builder_bytes(b) >= b->budget)
+		mas_index_spill(b);
+	if (b->failed)
+		return 0; /* mas_index_store says why */
+	doc = PUSH(&b->docs, struct doc_rec);
 	doc->id = offset32(b, add_string(&b->strings, id, strlen(id)));
 	doc->title = offset32(b, add_string(&b->strings, title,
 	                                    strlen(title)));
@@ -249,7 +242,7 @@ uint32_t mas_index_add_document(struct mas_index_builder *b, const char *id,
 		qsort(b->title_terms.data, COUNT(b->title_terms, uint32_t),
 		      sizeof(uint32_t), compare_u32);
 	}
-	return (uint32_t)COUNT(b->docs, struct doc_rec) - 1;
+	return b->spilled_docs + (uint32_t)COUNT(b->docs, struct doc_rec) - 1;
 }
 
 /* The run of equal ids at IDS[*I..N) (sorted): its id and length, with
@@ -266,40 +259,45 @@ static uint32_t run_of(const uint32_t *ids, size_t n, size_t *i,
 	return ids[j - 1];
 }
 
-/* Entries of the passage whose sorted text terms are TEXT[0..N) and
+/* Entries of passage P, whose sorted text terms are TEXT[0..N) and
  * title terms TITLE[0..M): a merge, so a term in both is one entry. */
-static uint32_t add_entries(struct mas_index_builder *b, const uint32_t *text,
-                            size_t n, const uint32_t *title, size_t m)
+static void add_entries(struct mas_index_builder *b, uint32_t p,
+                        const uint32_t *text, size_t n,
+                        const uint32_t *title, size_t m)
 {
 	struct term_rec *terms = (struct term_rec *)b->terms.data;
 	size_t i = 0, j = 0;
-	uint32_t entries = 0;
 
 	while (i < n || j < m) {
 		struct entry *e = PUSH(&b->entries, struct entry);
 		uint32_t next = i < n && (j >= m || text[i] <= title[j])
 		                        ? text[i] : title[j];
-		e->term = next;
-		e->tf = e->ttf = 0;
+		uint32_t tf = 0, ttf = 0;
 		if (i < n && text[i] == next)
-			run_of(text, n, &i, &e->tf);
+			run_of(text, n, &i, &tf);
 		if (j < m && title[j] == next)
-			run_of(title, m, &j, &e->ttf);
+			run_of(title, m, &j, &ttf);
+		e->term = next;
+		e->passage = p;
+		e->tf = (uint16_t)(tf > 65535 ? 65535 : tf);
+		e->ttf = (uint8_t)(ttf > 255 ? 255 : ttf);
 		terms[next].df++;
-		entries++;
 	}
-	return entries;
 }
 
 void mas_index_add_passage(struct mas_index_builder *b, const char *text,
                            size_t length)
 {
-	struct doc_rec *doc = (struct doc_rec *)b->docs.data +
-	                      COUNT(b->docs, struct doc_rec) - 1;
-	struct passage_rec *passage = PUSH(&b->passages, struct passage_rec);
+	struct doc_rec *doc;
+	struct passage_rec *passage;
 	uint32_t *ids;
 	size_t n, m = COUNT(b->title_terms, uint32_t);
 
+	if (b->failed)
+		return;
+	doc = (struct doc_rec *)b->docs.data + COUNT(b->docs, struct doc_rec)
+	      - 1;
+	passage = PUSH(&b->passages, struct passage_rec);
 	passage->doc = (uint32_t)COUNT(b->docs, struct doc_rec) - 1;
 	passage->number = ++doc->passage_count;
 	passage->text = offset32(b, add_string(&b->strings, text, length));
@@ -314,8 +312,8 @@ void mas_index_add_passage(struct mas_index_builder *b, const char *text,
 	b->title_tokens += m;
 	if (n)
 		qsort(ids, n, sizeof(uint32_t), compare_u32);
-	*PUSH(&b->entry_counts, uint32_t) = add_entries(
-		b, ids, n, (const uint32_t *)b->title_terms.data, m);
+	add_entries(b, (uint32_t)COUNT(b->passages, struct passage_rec) - 1,
+	            ids, n, (const uint32_t *)b->title_terms.data, m);
 }
 
 static uint64_t align8(uint64_t n)
@@ -377,6 +375,36 @@ static void attach(struct mas_index *index)
 	mas_index_set_params(index, &index->params);
 }
 
+static void release_block(char *block, uint64_t size, int mapped)
+{
+	if (mapped)
+		munmap(block, size);
+	else
+		free(block);
+}
+
+struct mas_index *mas_index_attach(char *block, uint64_t size, int mapped)
+{
+	const struct header *h = (const struct header *)block;
+	struct mas_index *index;
+
+	/* the strings end with a NUL: any offset inside them is a string
+	 * that ends inside them */
+	if (!mas_index_header_ok(h, size) || h->strings_size == 0 ||
+	    (h->passages > 0 && h->docs == 0) ||
+	    block[h->off_strings + h->strings_size - 1] != '\0') {
+		release_block(block, size, mapped);
+		return NULL;
+	}
+	index = calloc(1, sizeof(*index));
+	if (!index)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	index->block = block;
+	index->mapped = mapped ? size : 0;
+	attach(index);
+	return index;
+}
+
 void mas_index_set_params(struct mas_index *index,
                           const struct mas_index_params *params)
 {
@@ -400,7 +428,7 @@ static void scatter(struct mas_index_builder *b, char *block,
 	uint8_t *ttf = (uint8_t *)(block + h->off_ttf);
 	const struct entry *e = (const struct entry *)b->entries.data;
 	uint64_t *cursor = malloc((h->terms + 1) * sizeof(uint64_t));
-	uint64_t at = 0, k = 0;
+	uint64_t at = 0;
 
 	if (!cursor)
 		mas_die(MAS_EXIT_IO, "out of memory");
@@ -410,16 +438,11 @@ static void scatter(struct mas_index_builder *b, char *block,
 		cursor[t] = at;
 		at += terms[t].df;
 	}
-	for (uint32_t p = 0; p < h->passages; p++) {
-		uint64_t end = k + ((const uint32_t *)b->entry_counts.data)[p];
-		for (; k < end; k++) {
-			uint64_t slot = cursor[e[k].term]++;
-			post[slot] = p;
-			tf[slot] = (uint16_t)(e[k].tf > 65535 ? 65535
-			                                      : e[k].tf);
-			ttf[slot] = (uint8_t)(e[k].ttf > 255 ? 255
-			                                     : e[k].ttf);
-		}
+	for (uint64_t k = 0; k < h->postings; k++) {
+		uint64_t slot = cursor[e[k].term]++;
+		post[slot] = e[k].passage;
+		tf[slot] = e[k].tf;
+		ttf[slot] = e[k].ttf;
 	}
 	free(cursor);
 }
@@ -460,6 +483,7 @@ struct mas_index *mas_index_build(struct mas_index_builder *b, char **error)
 	    b->term_text.data, b->term_text.size);
 	scatter(b, index->block, &h);
 	mas_index_builder_free(b);
+	index->mapped = 0;
 	attach(index);
 	return index;
 }
@@ -468,7 +492,7 @@ void mas_index_free(struct mas_index *index)
 {
 	if (!index)
 		return;
-	free(index->block);
+	release_block(index->block, index->mapped, index->mapped != 0);
 	free(index->scores);
 	free(index->touched);
 	free(index->best);
@@ -503,18 +527,34 @@ double mas_index_avgdl(const struct mas_index *index)
 	return index->avgdl;
 }
 
+/*
+ * A stored index is mapped, not read: it is checked where it is read,
+ * so that a damaged file answers badly but never reads out of bounds.
+ */
+
+/* The string at OFFSET, or "" (the strings' last byte) outside them. */
+static const char *string_at(const struct mas_index *index, uint64_t offset)
+{
+	if (offset >= index->h->strings_size)
+		offset = index->h->strings_size - 1;
+	return index->strings + offset;
+}
+
 void mas_index_passage(const struct mas_index *index, uint32_t passage,
                        struct mas_index_passage *out)
 {
 	const struct passage_rec *p = &index->passages[passage];
-	const struct doc_rec *d = &index->docs[p->doc];
+	uint32_t doc = p->doc < index->h->docs ? p->doc : 0;
+	const struct doc_rec *d = &index->docs[doc];
 
-	out->doc_id = index->strings + d->id;
-	out->title = index->strings + d->title;
-	out->path = index->strings + d->path;
-	out->text = index->strings + p->text;
+	out->doc_id = string_at(index, d->id);
+	out->title = string_at(index, d->title);
+	out->path = string_at(index, d->path);
 	out->length = p->length;
-	out->doc = p->doc;
+	if ((uint64_t)p->text + p->length >= index->h->strings_size)
+		out->length = 0;
+	out->text = string_at(index, out->length ? p->text : UINT64_MAX);
+	out->doc = doc;
 	out->number = p->number;
 	out->tokens = p->tokens + p->title_tokens;
 }
@@ -525,10 +565,13 @@ int64_t mas_index_term(const struct mas_index *index, const char *token,
 	uint32_t mask = index->h->table_size - 1;
 	uint32_t slot = hash(token, length) & mask;
 
-	while (index->table[slot]) {
+	for (uint32_t probes = 0; index->table[slot] &&
+	                          index->table[slot] <= index->h->terms &&
+	                          probes <= mask; probes++) {
 		const struct term_rec *t =
 			&index->terms[index->table[slot] - 1];
 		if (t->length == length &&
+		    (uint64_t)t->text + length < index->h->strings_size &&
 		    memcmp(index->strings + t->text, token, length) == 0)
 			return index->table[slot] - 1;
 		slot = (slot + 1) & mask;
@@ -538,17 +581,22 @@ int64_t mas_index_term(const struct mas_index *index, const char *token,
 
 const char *mas_index_term_text(const struct mas_index *index, uint32_t term)
 {
-	return index->strings + index->terms[term].text;
+	return string_at(index, index->terms[term].text);
 }
 
 uint32_t mas_index_df(const struct mas_index *index, uint32_t term)
 {
-	return index->terms[term].df;
+	const struct term_rec *t = &index->terms[term];
+
+	if (t->df > index->h->passages || t->postings > index->h->postings ||
+	    t->df > index->h->postings - t->postings)
+		return 0;
+	return t->df;
 }
 
 double mas_index_idf(const struct mas_index *index, uint32_t term)
 {
-	double n = index->h->passages, df = index->terms[term].df;
+	double n = index->h->passages, df = mas_index_df(index, term);
 
 	return log(1 + (n - df + 0.5) / (df + 0.5));
 }
@@ -600,18 +648,20 @@ static int compare_hits(const void *a, const void *b)
 static void accumulate(struct mas_index *index, uint32_t term, double weight,
                        size_t *touched)
 {
-	const struct term_rec *t = &index->terms[term];
+	uint64_t first = index->terms[term].postings;
+	uint64_t end = first + mas_index_df(index, term);
 	double idf = mas_index_idf(index, term) * weight;
 	double w = index->params.title_weight;
 
-	for (uint64_t i = t->postings; i < t->postings + t->df; i++) {
+	for (uint64_t i = first; i < end; i++) {
 		uint32_t p = index->post[i];
-		const struct passage_rec *rec = &index->passages[p];
+		const struct passage_rec *rec;
 		double tf = index->tf[i] + w * index->ttf[i];
-		double dl = rec->tokens + w * rec->title_tokens;
-		double score;
-		if (tf <= 0)
+		double dl, score;
+		if (tf <= 0 || p >= index->h->passages)
 			continue; /* only in the title, weighed 0 */
+		rec = &index->passages[p];
+		dl = rec->tokens + w * rec->title_tokens;
 		score = mas_index_bm25(&index->params, idf, tf, dl,
 		                       index->avgdl);
 		/* bounded even so: TOUCHED has room for each passage once */
@@ -692,9 +742,13 @@ static size_t best_passages(struct mas_index *index, size_t touched)
 	}
 	for (size_t i = 0; i < touched; i++) {
 		uint32_t p = index->touched[i];
-		uint32_t d = index->passages[p].doc, was = index->best[d];
+		uint32_t d = index->passages[p].doc, was;
 		struct mas_index_hit a = { p, index->scores[p] };
-		struct mas_index_hit b = { was, 0 };
+		struct mas_index_hit b = { 0, 0 };
+		if (d >= index->h->docs)
+			continue; /* a damaged index */
+		was = index->best[d];
+		b.passage = was;
 		if (was == NO_PASSAGE) {
 			index->touched_docs[docs++] = d;
 			index->best[d] = p;
@@ -713,10 +767,12 @@ static void doc_passages(const struct mas_index *index,
 {
 	const struct doc_rec *doc = &index->docs[hit->doc];
 	struct mas_index_hit *top = hit->passages;
+	uint64_t end = (uint64_t)doc->first_passage + doc->passage_count;
 	size_t n = 0;
 
-	for (uint32_t p = doc->first_passage;
-	     p < doc->first_passage + doc->passage_count; p++) {
+	if (end > index->h->passages)
+		end = index->h->passages; /* a damaged index */
+	for (uint32_t p = doc->first_passage; p < end; p++) {
 		struct mas_index_hit h = { p, index->scores[p] };
 		if (h.score > 0)
 			keep_best(top, &n, MAS_INDEX_DOC_PASSAGES, h);
@@ -755,41 +811,7 @@ size_t mas_index_search_documents(struct mas_index *index,
 	return n;
 }
 
-/* ---- the state store ---- */
-
-static int fail(char **error, const char *what, sqlite3 *db)
-{
-	if (asprintf(error, "%s: %s", what, sqlite3_errmsg(db)) < 0)
-		*error = NULL;
-	return -1;
-}
-
-int mas_index_save(const struct mas_index *index, struct mas_store *store,
-                   const char *key, const char *signature, char **error)
-{
-	static const char sql[] =
-		"INSERT OR REPLACE INTO research_index (corpus, files,"
-		" created, documents, passages, data) VALUES (?1, ?2,"
-		" (julianday('now') - 2440587.5) * 86400.0, ?3, ?4, ?5)";
-	sqlite3_stmt *statement;
-	int rc;
-
-	*error = NULL;
-	if (sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL) !=
-	    SQLITE_OK)
-		return fail(error, store->path, store->db);
-	sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(statement, 2, signature, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(statement, 3, index->h->docs);
-	sqlite3_bind_int64(statement, 4, index->h->passages);
-	sqlite3_bind_blob64(statement, 5, index->block, index->h->size,
-	                    SQLITE_STATIC);
-	rc = sqlite3_step(statement);
-	sqlite3_finalize(statement);
-	if (rc != SQLITE_DONE)
-		return fail(error, store->path, store->db);
-	return 0;
-}
+/* ---- checking a block ---- */
 
 static int section_ok(const struct header *h, uint64_t offset, uint64_t size)
 {
@@ -798,7 +820,7 @@ static int section_ok(const struct header *h, uint64_t offset, uint64_t size)
 }
 
 /* Whether a block read back is one this program wrote and whole. */
-static int header_ok(const struct header *h, uint64_t size)
+int mas_index_header_ok(const struct header *h, uint64_t size)
 {
 	if (size < sizeof(*h) || memcmp(h->magic, MAGIC, sizeof(MAGIC)) != 0 ||
 	    h->version != FORMAT_VERSION || h->byte_order != BYTE_ORDER_MARK ||
@@ -818,119 +840,4 @@ static int header_ok(const struct header *h, uint64_t size)
 	       section_ok(h, h->off_tf, h->postings * 2) &&
 	       section_ok(h, h->off_ttf, h->postings) &&
 	       section_ok(h, h->off_strings, h->strings_size);
-}
-
-/* Every offset inside the block points inside it: a damaged store gives
- * a rebuilt index, never a crash. */
-static int contents_ok(const struct mas_index *index)
-{
-	const struct header *h = index->h;
-
-	for (uint32_t i = 0; i < h->docs; i++)
-		if (index->docs[i].id >= h->strings_size ||
-		    index->docs[i].title >= h->strings_size ||
-		    index->docs[i].path >= h->strings_size)
-			return 0;
-	for (uint32_t i = 0; i < h->passages; i++)
-		if (index->passages[i].doc >= h->docs ||
-		    (uint64_t)index->passages[i].text +
-		    index->passages[i].length > h->strings_size)
-			return 0;
-	for (uint32_t i = 0; i < h->terms; i++)
-		if ((uint64_t)index->terms[i].text + index->terms[i].length >
-		            h->strings_size ||
-		    index->terms[i].postings + index->terms[i].df >
-		            h->postings)
-			return 0;
-	for (uint32_t i = 0; i < h->table_size; i++)
-		if (index->table[i] > h->terms)
-			return 0;
-	/* each posting counts its term in the text or the title */
-	for (uint64_t i = 0; i < h->postings; i++)
-		if (index->post[i] >= h->passages ||
-		    index->tf[i] + index->ttf[i] == 0)
-			return 0;
-	/* each term's passages in increasing order, each once: a search
-	 * notes a passage the first time its score leaves zero */
-	for (uint32_t i = 0; i < h->terms; i++)
-		for (uint64_t j = index->terms[i].postings + 1;
-		     j < index->terms[i].postings + index->terms[i].df; j++)
-			if (index->post[j] <= index->post[j - 1])
-				return 0;
-	return h->strings_size > 0 &&
-	       index->strings[h->strings_size - 1] == '\0';
-}
-
-static char *read_block(sqlite3 *db, sqlite3_int64 row, uint64_t *size,
-                        char **error)
-{
-	sqlite3_blob *blob;
-	char *block;
-
-	if (sqlite3_blob_open(db, "main", "research_index", "data", row, 0,
-	                      &blob) != SQLITE_OK) {
-		fail(error, "reading the stored index", db);
-		return NULL;
-	}
-	*size = (uint64_t)sqlite3_blob_bytes(blob);
-	block = malloc(*size ? *size : 1);
-	if (!block)
-		mas_die(MAS_EXIT_IO, "out of memory");
-	if (sqlite3_blob_read(blob, block, (int)*size, 0) != SQLITE_OK) {
-		fail(error, "reading the stored index", db);
-		free(block);
-		block = NULL;
-	}
-	sqlite3_blob_close(blob);
-	return block;
-}
-
-struct mas_index *mas_index_load(struct mas_store *store, const char *key,
-                                 const char *signature, char **error)
-{
-	static const char sql[] =
-		"SELECT rowid, files = ?2 FROM research_index"
-		" WHERE corpus = ?1";
-	sqlite3_stmt *statement;
-	struct mas_index *index;
-	sqlite3_int64 row = 0;
-	int fresh = 0, rc;
-	uint64_t size;
-	char *block;
-
-	*error = NULL;
-	if (sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL) !=
-	    SQLITE_OK) {
-		fail(error, store->path, store->db);
-		return NULL;
-	}
-	sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(statement, 2, signature, -1, SQLITE_STATIC);
-	rc = sqlite3_step(statement);
-	if (rc == SQLITE_ROW) {
-		row = sqlite3_column_int64(statement, 0);
-		fresh = sqlite3_column_int(statement, 1);
-	}
-	sqlite3_finalize(statement);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		fail(error, store->path, store->db);
-	if (!fresh)
-		return NULL;
-	block = read_block(store->db, row, &size, error);
-	if (!block)
-		return NULL;
-	if (!header_ok((const struct header *)block, size)) {
-		free(block);
-		return NULL;
-	}
-	index = calloc(1, sizeof(*index));
-	if (!index)
-		mas_die(MAS_EXIT_IO, "out of memory");
-	index->block = block;
-	attach(index);
-	if (!contents_ok(index)) {
-		mas_index_free(index);
-		return NULL;
-	}
-	return index;
 }

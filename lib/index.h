@@ -5,11 +5,14 @@
  * Documents are added with their passages; each passage is indexed with
  * the tokens of its document's title followed by its own (lib/text.h),
  * so a passage deep in a document still matches the document's subject.
- * An index is one contiguous block of memory holding documents, passages
- * and their text, the term dictionary (an open-addressing hash table) and
- * the postings (passage numbers in increasing order with term counts), so
- * storing it is writing the block and loading it is reading it back: no
- * parsing, and no more memory than its size.
+ * An index is one contiguous block holding documents, passages and their
+ * text, the term dictionary (an open-addressing hash table) and the
+ * postings (passage numbers in increasing order with term counts).  Built
+ * for one run it is a block of memory; kept in the state store it is a
+ * file beside it (mas_index_store), built in segments of bounded memory
+ * and merged, and a run maps that file rather than reading it: a query
+ * reads the pages of its terms' postings, of the passages they score and
+ * of the text it quotes, and nothing else (index-file.c).
  *
  * Ranking is Okapi BM25 over two fields, the title and the text, each
  * passage's title counting TITLE_WEIGHT times (BM25F with one b):
@@ -64,9 +67,10 @@ uint32_t mas_index_add_document(struct mas_index_builder *builder,
 void mas_index_add_passage(struct mas_index_builder *builder,
                            const char *text, size_t length);
 
-/* The index of everything added; frees BUILDER.  Returns NULL with a
- * message in *ERROR (malloc'd) when the corpus is too large for the
- * index's 32-bit offsets (4 GiB of text). */
+/* The index of everything added, in memory; frees BUILDER (one that
+ * does not spill).  Returns NULL with a message in *ERROR (malloc'd)
+ * when the corpus is too large for the index's 32-bit offsets (4 GiB of
+ * text). */
 struct mas_index *mas_index_build(struct mas_index_builder *builder,
                                   char **error);
 
@@ -159,19 +163,45 @@ size_t mas_index_search_documents(struct mas_index *index,
                                   struct mas_index_doc_hit *hits);
 
 /*
- * Keep INDEX in STORE under KEY (the corpus's identity), with SIGNATURE
- * (what its files were: path, size, modification time), replacing what
- * was there.  Returns 0, or -1 with *ERROR (malloc'd).
+ * From now on, when BUILDER holds BUDGET bytes (its text, dictionary and
+ * postings, and the 7 bytes per posting that writing them out takes),
+ * write what it holds as a segment to a file in DIR (made if missing,
+ * mode 0700; the file is unlinked at once and gone when the builder is)
+ * and go on empty: building then takes about BUDGET bytes however large
+ * the corpus.  For mas_index_store.  Returns 0, or -1 with *ERROR
+ * (malloc'd) when DIR cannot be made.  A segment that cannot be written
+ * makes later additions no-ops and mas_index_store fail, saying why.
  */
-int mas_index_save(const struct mas_index *index, struct mas_store *store,
-                   const char *key, const char *signature, char **error);
+int mas_index_builder_spill(struct mas_index_builder *builder,
+                            const char *dir, size_t budget, char **error);
+
+/* Where STORE keeps index files (malloc'd): the folder research-index
+ * beside its database. */
+char *mas_index_dir(const struct mas_store *store);
 
 /*
- * The index kept under KEY when its signature is SIGNATURE, or NULL: with
- * *ERROR NULL when there is none or it is stale (the files changed, or it
- * was written by another version of the format or of the tokenizer,
- * MAS_TEXT_VERSION: its terms would not be the query's), with *ERROR
- * (malloc'd) when reading failed.
+ * Merge BUILDER's segments and what it holds (it is freed) into a new
+ * file in mas_index_dir(STORE), and keep it under KEY (the corpus's
+ * identity) with SIGNATURE (what its files were: path, size,
+ * modification time), replacing the index kept there and removing its
+ * file (a process that has it open keeps reading it).  Merging takes
+ * memory for the dictionary (its terms' text and about 60 bytes a
+ * term), not for the postings or the text.  Returns 0, or -1 with
+ * *ERROR (malloc'd).
+ */
+int mas_index_store(struct mas_store *store, const char *key,
+                    const char *signature,
+                    struct mas_index_builder *builder, char **error);
+
+/*
+ * The index kept under KEY when its signature is SIGNATURE, mapped from
+ * its file, or NULL: with *ERROR NULL when there is none or it is stale
+ * (the files changed; its file is gone, damaged, or was written by
+ * another version of the format or of the tokenizer, MAS_TEXT_VERSION:
+ * its terms would not be the query's), with *ERROR (malloc'd) when
+ * reading failed.  Only the header is read here; the rest is read as
+ * searches touch it, each offset checked where it is used, so that a
+ * damaged file gives poor answers, never a read outside the file.
  */
 struct mas_index *mas_index_load(struct mas_store *store, const char *key,
                                  const char *signature, char **error);

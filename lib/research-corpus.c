@@ -101,6 +101,19 @@ int mas_research_params(const struct mas_config *config,
 	return 0;
 }
 
+int mas_research_index_memory(const struct mas_config *config,
+                              size_t *bytes, char **error)
+{
+	double mib = MAS_RESEARCH_INDEX_MEMORY;
+
+	if (number_setting(config, "research.index_memory", "--index-memory",
+	                   "MAS_RESEARCH_INDEX_MEMORY", 0, 1048576, &mib,
+	                   error) != 0)
+		return -1;
+	*bytes = (size_t)(mib * 1048576);
+	return 0;
+}
+
 void mas_research_rules(const struct mas_config *config,
                         struct mas_corpus_rules *rules)
 {

@@ -92,6 +92,16 @@ int mas_research_depth_valid(const char *name);
 int mas_research_params(const struct mas_config *config,
                         struct mas_index_params *params, char **error);
 
+/* What `mas-research index` builds in before it writes a segment, in
+ * MiB, unless research.index_memory says (lib/index.h). */
+#define MAS_RESEARCH_INDEX_MEMORY 64
+
+/* research.index_memory (MiB, 0 to 1048576; 0 writes a segment per
+ * document) in bytes into *BYTES.  Returns 0, or -1 with *ERROR
+ * (malloc'd) naming the key, its option and its variable. */
+int mas_research_index_memory(const struct mas_config *config,
+                              size_t *bytes, char **error);
+
 /* The corpus rules CONFIG sets (research.include, research.exclude,
  * research.id_field; borrowed from CONFIG), corpus.h. */
 void mas_research_rules(const struct mas_config *config,

@@ -124,6 +124,12 @@ static const char *const migrations[] = {
 	"  result TEXT, error TEXT);"
 	"CREATE INDEX serve_task_status ON serve_task (status, created);"
 	"CREATE INDEX serve_task_created ON serve_task (created);",
+	/* 11: mas-research's indexes move to files beside the store
+	 * (index-file.c), mapped by a run rather than read whole: file
+	 * names the row's, data stays empty.  Indexes kept in data are
+	 * dropped (a large corpus then says to run mas-research index). */
+	"DELETE FROM research_index;"
+	"ALTER TABLE research_index ADD COLUMN file TEXT;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

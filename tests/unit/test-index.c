@@ -3,6 +3,7 @@
  * cutting, corpus files, and the index kept in the state store
  * (lib/index.h, lib/corpus.h).
  */
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,6 +229,56 @@ static void write_file(const char *path, const char *text, size_t size)
 	fclose(f);
 }
 
+/* Whether A and B hold the same terms, postings and passages. */
+static void same_index(struct mas_index *a, struct mas_index *b)
+{
+	struct mas_index_hit ha[8], hb[8];
+
+	CHECK_INT(mas_index_documents(a), mas_index_documents(b));
+	for (uint32_t t = 0; t < mas_index_terms(a); t++) {
+		const char *text = mas_index_term_text(a, t);
+		struct mas_index_term q = { t, 1 };
+		size_t na, nb;
+		CHECK_STR(mas_index_term_text(b, t), text);
+		CHECK_INT(mas_index_df(b, t), mas_index_df(a, t));
+		na = mas_index_search(a, &q, 1, 8, ha);
+		nb = mas_index_search(b, &q, 1, 8, hb);
+		CHECK_INT(nb, na);
+		for (size_t i = 0; i < na && i < nb; i++) {
+			CHECK_INT(hb[i].passage, ha[i].passage);
+			CHECK(hb[i].score == ha[i].score);
+		}
+	}
+	for (uint32_t p = 0; p < mas_index_passages(a); p++) {
+		struct mas_index_passage pa, pb;
+		mas_index_passage(a, p, &pa);
+		mas_index_passage(b, p, &pb);
+		CHECK_STR(pb.doc_id, pa.doc_id);
+		CHECK_STR(pb.title, pa.title);
+		CHECK_INT(pb.length, pa.length);
+		CHECK(strncmp(pb.text, pa.text, pa.length) == 0);
+		CHECK_INT(pb.number, pa.number);
+		CHECK_INT(pb.tokens, pa.tokens);
+	}
+}
+
+/* The path of the one index file STORE keeps (malloc'd), or NULL. */
+static char *kept_path(struct mas_store *store, const char *dir)
+{
+	sqlite3_stmt *st;
+	char *path = NULL;
+
+	if (sqlite3_prepare_v2(store->db, "SELECT file FROM research_index",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    asprintf(&path, "%s/state/research-index/%s", dir,
+	             (const char *)sqlite3_column_text(st, 0)) < 0)
+		path = NULL;
+	sqlite3_finalize(st);
+	return path;
+}
+
 static void test_corpus_and_store(void)
 {
 	char dir[] = "/tmp/mas-test-index-XXXXXX";
@@ -236,8 +287,9 @@ static void test_corpus_and_store(void)
 	struct mas_corpus_stats stats;
 	struct mas_store store;
 	struct mas_index *index, *loaded;
+	struct mas_index_builder *builder;
 	struct mas_index_passage p;
-	char *error = NULL, *signature;
+	char *error = NULL, *signature, *kept;
 	char *roots[1];
 
 	CHECK(mkdtemp(dir) != NULL);
@@ -269,28 +321,49 @@ static void test_corpus_and_store(void)
 	snprintf(db, sizeof(db), "%s/state/mas.db", dir);
 	CHECK_INT(mas_store_open(&store, db, &error), 0);
 	signature = mas_corpus_signature(&corpus);
-	CHECK_INT(mas_index_save(index, &store, corpus.key, signature, &error),
-	          0);
+	/* kept in the store: built in segments (one per document with no
+	 * budget) and merged, it is the index built in memory */
+	builder = mas_index_builder_new();
+	snprintf(path, sizeof(path), "%s/segments", dir);
+	CHECK_INT(mas_index_builder_spill(builder, path, 0, &error), 0);
+	mas_corpus_read(&corpus, builder, NULL);
+	CHECK_INT(mas_index_store(&store, corpus.key, signature, builder,
+	                          &error), 0);
 	loaded = mas_index_load(&store, corpus.key, signature, &error);
 	CHECK(loaded != NULL && error == NULL);
 	if (loaded) {
-		CHECK_INT(mas_index_bytes(loaded), mas_index_bytes(index));
 		CHECK_INT(mas_index_terms(loaded), mas_index_terms(index));
+		CHECK_INT(mas_index_passages(loaded), 2);
 		CHECK(mas_index_term(loaded, "电池", strlen("电池")) >= 0);
+		same_index(index, loaded);
 	}
 	mas_index_free(loaded);
 	/* an index made by another tokenizer (MAS_TEXT_VERSION at byte 16
-	 * of the block) is stale too: its terms are not the query's */
-	CHECK_INT(sqlite3_exec(store.db, "UPDATE research_index SET data ="
-	                       " substr(data, 1, 16) || x'01000000' ||"
-	                       " substr(data, 21)", NULL, NULL, NULL),
-	          SQLITE_OK);
+	 * of the file) is stale too: its terms are not the query's */
+	kept = kept_path(&store, dir);
+	CHECK(kept != NULL);
+	if (kept) {
+		int fd = open(kept, O_WRONLY);
+		uint32_t other = 1;
+		CHECK(fd >= 0 && pwrite(fd, &other, 4, 16) == 4);
+		close(fd);
+	}
 	loaded = mas_index_load(&store, corpus.key, signature, &error);
 	CHECK(loaded == NULL && error == NULL);
 	mas_index_free(loaded);
 	/* another signature: stale, no error */
 	loaded = mas_index_load(&store, corpus.key, "[]", &error);
 	CHECK(loaded == NULL && error == NULL);
+	/* storing again replaces the row and removes the old file */
+	builder = mas_index_builder_new();
+	mas_corpus_read(&corpus, builder, NULL);
+	CHECK_INT(mas_index_store(&store, corpus.key, signature, builder,
+	                          &error), 0);
+	CHECK(kept && access(kept, F_OK) != 0);
+	free(kept);
+	loaded = mas_index_load(&store, corpus.key, signature, &error);
+	CHECK(loaded != NULL);
+	mas_index_free(loaded);
 	free(signature);
 	mas_store_close(&store);
 	mas_index_free(index);

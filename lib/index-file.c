@@ -1,0 +1,1035 @@
+/*
+ * index-file.c — an index built in segments, merged into a file beside
+ * the state store, and opened by mapping it (see index.h).
+ *
+ * A segment is what a builder held when it reached its memory budget:
+ * its documents, passages and their text, then its terms in byte order
+ * of their text, each with its postings.  Segments are files made and
+ * unlinked at once in the index folder (so a crash leaves nothing), read
+ * back one after the other for the documents, then all together for the
+ * terms: a k-way merge by term text, which writes each term's postings
+ * (the segments' in segment order, so in passage order) straight to the
+ * file.  The terms are then numbered in the order a single builder would
+ * have met them (by the segment where each was first met, then its
+ * number there), so a merged index is, term for term and posting for
+ * posting, the index built in memory: the same answers, ties included.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "id.h"
+#include "index-private.h"
+#include "log.h"
+#include "mas.h"
+#include "text.h"
+#include "banned.h"
+
+#define COUNT(buffer, type) ((buffer).size / sizeof(type))
+#define IO_BUFFER (256 * 1024)
+
+static uint64_t align8(uint64_t n)
+{
+	return (n + 7) & ~(uint64_t)7;
+}
+
+/* ---- buffered reading and writing at offsets ---- */
+
+struct writer {
+	int fd;
+	uint64_t at;           /* where the buffer goes */
+	char *buf;
+	size_t n;
+	int error;             /* errno of the first failure */
+};
+
+static void writer_init(struct writer *w, int fd, uint64_t at)
+{
+	w->fd = fd;
+	w->at = at;
+	w->n = 0;
+	w->error = 0;
+	w->buf = malloc(IO_BUFFER);
+	if (!w->buf)
+		mas_die(MAS_EXIT_IO, "out of memory");
+}
+
+static void writer_flush(struct writer *w)
+{
+	size_t done = 0;
+
+	while (done < w->n && !w->error) {
+		ssize_t n = pwrite(w->fd, w->buf + done, w->n - done,
+		                   (off_t)(w->at + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			w->error = n < 0 ? errno : EIO;
+		else
+			done += (size_t)n;
+	}
+	w->at += w->n;
+	w->n = 0;
+}
+
+static void put(struct writer *w, const void *data, size_t size)
+{
+	const char *p = data;
+
+	while (size > 0) {
+		size_t room = IO_BUFFER - w->n;
+		size_t n = size < room ? size : room;
+		memcpy(w->buf + w->n, p, n);
+		w->n += n;
+		p += n;
+		size -= n;
+		if (w->n == IO_BUFFER)
+			writer_flush(w);
+	}
+}
+
+/* Flushes and frees W; returns its errno, 0 when all went well. */
+static int writer_close(struct writer *w)
+{
+	writer_flush(w);
+	free(w->buf);
+	w->buf = NULL;
+	return w->error;
+}
+
+struct reader {
+	int fd;
+	uint64_t at;           /* of the byte after the buffer */
+	char *buf;
+	size_t pos, len;
+};
+
+static void reader_init(struct reader *r, int fd, uint64_t at)
+{
+	r->fd = fd;
+	r->at = at;
+	r->pos = r->len = 0;
+	r->buf = malloc(IO_BUFFER / 4);
+	if (!r->buf)
+		mas_die(MAS_EXIT_IO, "out of memory");
+}
+
+/* SIZE bytes into DATA; -1 at the end of the file or on an error. */
+static int take(struct reader *r, void *data, size_t size)
+{
+	char *to = data;
+
+	while (size > 0) {
+		size_t n;
+		if (r->pos == r->len) {
+			ssize_t got = pread(r->fd, r->buf, IO_BUFFER / 4,
+			                    (off_t)r->at);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0)
+				return -1;
+			r->at += (uint64_t)got;
+			r->pos = 0;
+			r->len = (size_t)got;
+		}
+		n = r->len - r->pos < size ? r->len - r->pos : size;
+		memcpy(to, r->buf + r->pos, n);
+		r->pos += n;
+		to += n;
+		size -= n;
+	}
+	return 0;
+}
+
+/* ---- segments ---- */
+
+struct segment_header {
+	uint32_t docs, passages, terms, pad;
+	uint64_t postings, strings_size, text_tokens, title_tokens;
+};
+
+/* A term of a segment, then LENGTH bytes of text, DF passages (uint32),
+ * DF counts in the text (uint16), DF counts in the title (uint8). */
+struct segment_term {
+	uint32_t length, number, df;
+};
+
+size_t mas_index_builder_bytes(const struct mas_index_builder *b)
+{
+	size_t entries = COUNT(b->entries, struct mas_index_entry);
+
+	/* spilling sorts the entries into postings of 7 bytes each */
+	return b->strings.size + b->term_text.size + b->docs.size +
+	       b->passages.size + b->terms.size + b->entries.size +
+	       (size_t)b->table_size * 4 + entries * 7 +
+	       COUNT(b->terms, struct mas_index_term_rec) * 8;
+}
+
+/* The builder whose terms are being sorted (qsort has no context). */
+static const struct mas_index_builder *sorting;
+
+static int by_text(const void *a, const void *b)
+{
+	const struct mas_index_term_rec *terms =
+		(const struct mas_index_term_rec *)sorting->terms.data;
+	const struct mas_index_term_rec *x = &terms[*(const uint32_t *)a];
+	const struct mas_index_term_rec *y = &terms[*(const uint32_t *)b];
+	size_t n = x->length < y->length ? x->length : y->length;
+	int c = memcmp(sorting->term_text.data + x->text,
+	               sorting->term_text.data + y->text, n);
+
+	if (c)
+		return c;
+	return x->length < y->length ? -1 : x->length > y->length;
+}
+
+/* The builder's term numbers in byte order of their text (malloc'd). */
+static uint32_t *sorted_terms(const struct mas_index_builder *b,
+                              uint32_t count)
+{
+	uint32_t *order = malloc((count ? count : 1) * sizeof(uint32_t));
+
+	if (!order)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (uint32_t t = 0; t < count; t++)
+		order[t] = t;
+	sorting = b;
+	if (count)
+		qsort(order, count, sizeof(uint32_t), by_text);
+	sorting = NULL;
+	return order;
+}
+
+/* Postings by term number, each term's by passage: a counting sort of
+ * the builder's entries, which are in passage order.  START[t] is where
+ * term t's begin. */
+struct postings {
+	uint32_t *post;
+	uint16_t *tf;
+	uint8_t *ttf;
+	uint64_t *start;
+};
+
+static void sort_postings(const struct mas_index_builder *b,
+                          struct postings *out)
+{
+	const struct mas_index_term_rec *terms =
+		(const struct mas_index_term_rec *)b->terms.data;
+	const struct mas_index_entry *e =
+		(const struct mas_index_entry *)b->entries.data;
+	uint32_t count = (uint32_t)COUNT(b->terms, struct mas_index_term_rec);
+	uint64_t n = COUNT(b->entries, struct mas_index_entry), at = 0;
+	uint64_t *cursor = malloc((count + 1) * sizeof(uint64_t));
+
+	out->post = malloc((n ? n : 1) * sizeof(uint32_t));
+	out->tf = malloc((n ? n : 1) * sizeof(uint16_t));
+	out->ttf = malloc(n ? n : 1);
+	out->start = malloc((count + 1) * sizeof(uint64_t));
+	if (!cursor || !out->post || !out->tf || !out->ttf || !out->start)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (uint32_t t = 0; t < count; t++) {
+		out->start[t] = cursor[t] = at;
+		at += terms[t].df;
+	}
+	for (uint64_t k = 0; k < n; k++) {
+		uint64_t slot = cursor[e[k].term]++;
+		out->post[slot] = e[k].passage;
+		out->tf[slot] = e[k].tf;
+		out->ttf[slot] = e[k].ttf;
+	}
+	free(cursor);
+}
+
+static void free_postings(struct postings *p)
+{
+	free(p->post);
+	free(p->tf);
+	free(p->ttf);
+	free(p->start);
+}
+
+static void write_terms(struct writer *w, const struct mas_index_builder *b)
+{
+	const struct mas_index_term_rec *terms =
+		(const struct mas_index_term_rec *)b->terms.data;
+	uint32_t count = (uint32_t)COUNT(b->terms, struct mas_index_term_rec);
+	uint32_t *order = sorted_terms(b, count);
+	struct postings p;
+
+	sort_postings(b, &p);
+	for (uint32_t i = 0; i < count; i++) {
+		const struct mas_index_term_rec *t = &terms[order[i]];
+		struct segment_term st = { t->length, order[i], t->df };
+		uint64_t at = p.start[order[i]];
+		put(w, &st, sizeof(st));
+		put(w, b->term_text.data + t->text, t->length);
+		put(w, p.post + at, (size_t)t->df * sizeof(uint32_t));
+		put(w, p.tf + at, (size_t)t->df * sizeof(uint16_t));
+		put(w, p.ttf + at, t->df);
+	}
+	free_postings(&p);
+	free(order);
+}
+
+/* A new segment file in DIR, already unlinked; -1 with errno. */
+static int segment_file(const char *dir)
+{
+	char *path;
+	int fd;
+
+	if (asprintf(&path, "%s/.segment-XXXXXX", dir) < 0)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	fd = mkstemp(path);
+	if (fd >= 0)
+		unlink(path);
+	free(path);
+	return fd;
+}
+
+static int spill_failed(struct mas_index_builder *b, int error)
+{
+	if (!b->failed && asprintf(&b->failed, "%s: writing a segment of "
+	                           "the index: %s", b->spill_dir,
+	                           strerror(error)) < 0)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return -1;
+}
+
+int mas_index_spill(struct mas_index_builder *b)
+{
+	struct segment_header h = {
+		(uint32_t)COUNT(b->docs, struct mas_index_doc_rec),
+		(uint32_t)COUNT(b->passages, struct mas_index_passage_rec),
+		(uint32_t)COUNT(b->terms, struct mas_index_term_rec), 0,
+		COUNT(b->entries, struct mas_index_entry), b->strings.size,
+		b->text_tokens, b->title_tokens
+	};
+	struct writer w;
+	int fd = segment_file(b->spill_dir), error;
+	int *grown;
+
+	if (fd < 0)
+		return spill_failed(b, errno);
+	if (b->too_big) {
+		close(fd);
+		return spill_failed(b, EFBIG);
+	}
+	writer_init(&w, fd, 0);
+	put(&w, &h, sizeof(h));
+	put(&w, b->docs.data, b->docs.size);
+	put(&w, b->passages.data, b->passages.size);
+	put(&w, b->strings.data, b->strings.size);
+	write_terms(&w, b);
+	error = writer_close(&w);
+	if (error) {
+		close(fd);
+		return spill_failed(b, error);
+	}
+	grown = realloc(b->segments, (b->segment_count + 1) * sizeof(int));
+	if (!grown)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	b->segments = grown;
+	b->segments[b->segment_count++] = fd;
+	b->spilled_docs += h.docs;
+	mas_debug("index segment %zu: %u documents, %u terms",
+	          b->segment_count, h.docs, h.terms);
+	mas_index_builder_reset(b);
+	return 0;
+}
+
+int mas_index_builder_spill(struct mas_index_builder *b, const char *dir,
+                            size_t budget, char **error)
+{
+	*error = NULL;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return mas_error_set(error, "%s: cannot create folder: %s",
+		                     dir, strerror(errno));
+	free(b->spill_dir);
+	b->spill_dir = strdup(dir);
+	if (!b->spill_dir)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	b->budget = budget;
+	return 0;
+}
+
+/* ---- merging ---- */
+
+/* A segment being merged: where its parts go, its current term. */
+struct source {
+	struct reader in;
+	struct segment_header h;
+	uint32_t doc_base, passage_base, strings_base;
+	struct segment_term term;
+	char *text;
+	size_t text_cap;
+	uint32_t terms_left;
+};
+
+/* A term of the merged index. */
+struct merged_term {
+	uint64_t first;        /* segment << 32 | number there */
+	uint64_t postings;
+	uint32_t text, length, df;
+};
+
+struct merge {
+	struct source *sources;
+	size_t count;
+	struct mas_index_header h;
+	uint64_t doc_strings;
+	struct writer docs, passages, post, tf, ttf, strings;
+	struct mas_index_buf terms, term_text; /* merged_term, text */
+	size_t *heap;          /* of sources with a current term */
+	size_t heap_size;
+	int bad;               /* a segment read back short */
+};
+
+static int next_term(struct source *s)
+{
+	if (s->terms_left == 0)
+		return 0;
+	s->terms_left--;
+	if (take(&s->in, &s->term, sizeof(s->term)) != 0)
+		return -1;
+	if (s->term.length + 1 > s->text_cap) {
+		s->text_cap = s->term.length + 1;
+		s->text = realloc(s->text, s->text_cap);
+		if (!s->text)
+			mas_die(MAS_EXIT_IO, "out of memory");
+	}
+	if (take(&s->in, s->text, s->term.length) != 0)
+		return -1;
+	s->text[s->term.length] = '\0';
+	return 1;
+}
+
+/* Whether source A's term comes before source B's: by text, then by
+ * segment (a term's postings in passage order). */
+static int before(const struct merge *m, size_t a, size_t b)
+{
+	const struct source *x = &m->sources[a], *y = &m->sources[b];
+	size_t n = x->term.length < y->term.length ? x->term.length
+	                                           : y->term.length;
+	int c = memcmp(x->text, y->text, n);
+
+	if (c == 0 && x->term.length != y->term.length)
+		c = x->term.length < y->term.length ? -1 : 1;
+	return c < 0 || (c == 0 && a < b);
+}
+
+static void heap_down(struct merge *m, size_t i)
+{
+	for (;;) {
+		size_t least = i, l = 2 * i + 1, r = l + 1, swap;
+		if (l < m->heap_size && before(m, m->heap[l], m->heap[least]))
+			least = l;
+		if (r < m->heap_size && before(m, m->heap[r], m->heap[least]))
+			least = r;
+		if (least == i)
+			return;
+		swap = m->heap[i];
+		m->heap[i] = m->heap[least];
+		m->heap[least] = swap;
+		i = least;
+	}
+}
+
+/* The source with the least term off the heap, its next term read. */
+static size_t heap_pop_advance(struct merge *m)
+{
+	size_t top = m->heap[0];
+	int more = next_term(&m->sources[top]);
+
+	if (more < 0)
+		m->bad = 1;
+	if (more <= 0)
+		m->heap[0] = m->heap[--m->heap_size];
+	return top;
+}
+
+static int same_text(const struct source *a, const struct merged_term *t,
+                     const char *text)
+{
+	return a->term.length == t->length &&
+	       memcmp(a->text, text, t->length) == 0;
+}
+
+/* Copies DF postings of source S to the merged postings, its passage
+ * numbers made the merged index's. */
+static void copy_postings(struct merge *m, struct source *s, uint32_t df)
+{
+	char chunk[4096];
+
+	for (uint32_t i = 0; i < df; i++) {
+		uint32_t p;
+		if (take(&s->in, &p, sizeof(p)) != 0)
+			m->bad = 1;
+		p += s->passage_base;
+		put(&m->post, &p, sizeof(p));
+	}
+	for (uint64_t left = (uint64_t)df * 3; left > 0;) {
+		size_t n = left < sizeof(chunk) ? (size_t)left : sizeof(chunk);
+		uint64_t tf_left = left > df ? left - df : 0;
+		/* the first 2 * df bytes are tf, the last df ttf */
+		if (tf_left && n > tf_left)
+			n = (size_t)tf_left;
+		if (take(&s->in, chunk, n) != 0)
+			m->bad = 1;
+		put(tf_left ? &m->tf : &m->ttf, chunk, n);
+		left -= n;
+	}
+}
+
+/* One term of the merged index: every source whose current term is
+ * the least, in segment order. */
+static void merge_term(struct merge *m)
+{
+	size_t first = m->heap[0];
+	struct source *s = &m->sources[first];
+	struct merged_term *t = mas_index_grow(&m->terms, sizeof(*t));
+	uint64_t text = m->term_text.size;
+
+	t->first = (uint64_t)first << 32 | s->term.number;
+	t->postings = m->h.postings;
+	t->text = (uint32_t)text;
+	t->length = s->term.length;
+	t->df = 0;
+	memcpy(mas_index_grow(&m->term_text, s->term.length + 1), s->text,
+	       s->term.length + 1);
+	while (m->heap_size > 0 &&
+	       same_text(&m->sources[m->heap[0]], t,
+	                 m->term_text.data + text)) {
+		s = &m->sources[m->heap[0]];
+		t->df += s->term.df;
+		m->h.postings += s->term.df;
+		copy_postings(m, s, s->term.df);
+		heap_pop_advance(m);
+		heap_down(m, 0);
+	}
+}
+
+/* The segments' headers, and where each one's parts go. */
+static int read_headers(struct merge *m, const struct mas_index_builder *b)
+{
+	uint64_t docs = 0, passages = 0, strings = 0;
+
+	m->count = b->segment_count;
+	m->sources = calloc(m->count ? m->count : 1, sizeof(*m->sources));
+	if (!m->sources)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t i = 0; i < m->count; i++) {
+		struct source *s = &m->sources[i];
+		reader_init(&s->in, b->segments[i], 0);
+		if (take(&s->in, &s->h, sizeof(s->h)) != 0)
+			return -1;
+		s->doc_base = (uint32_t)docs;
+		s->passage_base = (uint32_t)passages;
+		s->strings_base = (uint32_t)strings;
+		s->terms_left = s->h.terms;
+		docs += s->h.docs;
+		passages += s->h.passages;
+		strings += s->h.strings_size;
+		m->h.text_tokens += s->h.text_tokens;
+		m->h.title_tokens += s->h.title_tokens;
+		m->h.postings += s->h.postings;
+		if (docs > UINT32_MAX || passages > UINT32_MAX ||
+		    strings > UINT32_MAX)
+			return 1;
+	}
+	m->h.docs = (uint32_t)docs;
+	m->h.passages = (uint32_t)passages;
+	m->doc_strings = strings;
+	return 0;
+}
+
+static void layout_front(struct merge *m, int fd)
+{
+	struct mas_index_header *h = &m->h;
+
+	memcpy(h->magic, MAS_INDEX_MAGIC, sizeof(MAS_INDEX_MAGIC));
+	h->version = MAS_INDEX_FORMAT_VERSION;
+	h->byte_order = MAS_INDEX_BYTE_ORDER;
+	h->tokenizer = MAS_TEXT_VERSION;
+	h->off_docs = align8(sizeof(*h));
+	h->off_passages = align8(h->off_docs + (uint64_t)h->docs *
+	                         sizeof(struct mas_index_doc_rec));
+	h->off_post = align8(h->off_passages + (uint64_t)h->passages *
+	                     sizeof(struct mas_index_passage_rec));
+	h->off_tf = align8(h->off_post + h->postings * 4);
+	h->off_ttf = align8(h->off_tf + h->postings * 2);
+	h->off_strings = align8(h->off_ttf + h->postings);
+	writer_init(&m->docs, fd, h->off_docs);
+	writer_init(&m->passages, fd, h->off_passages);
+	writer_init(&m->post, fd, h->off_post);
+	writer_init(&m->tf, fd, h->off_tf);
+	writer_init(&m->ttf, fd, h->off_ttf);
+	writer_init(&m->strings, fd, h->off_strings);
+	h->postings = 0; /* counted again as they are written */
+}
+
+/* The documents, passages and text of source S, renumbered. */
+static int copy_documents(struct merge *m, struct source *s)
+{
+	char chunk[4096];
+
+	for (uint32_t i = 0; i < s->h.docs; i++) {
+		struct mas_index_doc_rec d;
+		if (take(&s->in, &d, sizeof(d)) != 0)
+			return -1;
+		d.id += s->strings_base;
+		d.title += s->strings_base;
+		d.path += s->strings_base;
+		d.first_passage += s->passage_base;
+		put(&m->docs, &d, sizeof(d));
+	}
+	for (uint32_t i = 0; i < s->h.passages; i++) {
+		struct mas_index_passage_rec p;
+		if (take(&s->in, &p, sizeof(p)) != 0)
+			return -1;
+		p.doc += s->doc_base;
+		p.text += s->strings_base;
+		put(&m->passages, &p, sizeof(p));
+	}
+	for (uint64_t left = s->h.strings_size; left > 0;) {
+		size_t n = left < sizeof(chunk) ? (size_t)left : sizeof(chunk);
+		if (take(&s->in, chunk, n) != 0)
+			return -1;
+		put(&m->strings, chunk, n);
+		left -= n;
+	}
+	return 0;
+}
+
+/* The merged terms in the order a single builder would have numbered
+ * them (malloc'd): by the segment that met each first, then its number
+ * there. */
+static const struct merged_term *ordering;
+
+static int by_first(const void *a, const void *b)
+{
+	uint64_t x = ordering[*(const uint32_t *)a].first;
+	uint64_t y = ordering[*(const uint32_t *)b].first;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint32_t *numbered(const struct merge *m, uint32_t count)
+{
+	uint32_t *order = malloc((count ? count : 1) * sizeof(uint32_t));
+
+	if (!order)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (uint32_t i = 0; i < count; i++)
+		order[i] = i;
+	ordering = (const struct merged_term *)m->terms.data;
+	if (count)
+		qsort(order, count, sizeof(uint32_t), by_first);
+	ordering = NULL;
+	return order;
+}
+
+/* The term records and the dictionary's table, at the end. */
+static int write_dictionary(struct merge *m, int fd)
+{
+	struct mas_index_header *h = &m->h;
+	const struct merged_term *terms =
+		(const struct merged_term *)m->terms.data;
+	uint32_t count = (uint32_t)COUNT(m->terms, struct merged_term);
+	uint32_t *order = numbered(m, count);
+	uint32_t *table, mask;
+	struct writer w;
+	int error;
+
+	h->terms = count;
+	h->table_size = mas_index_table_size(count);
+	h->off_terms = align8(h->off_strings + h->strings_size);
+	h->off_table = align8(h->off_terms + (uint64_t)count *
+	                      sizeof(struct mas_index_term_rec));
+	h->size = align8(h->off_table + (uint64_t)h->table_size * 4);
+	table = calloc(h->table_size, sizeof(uint32_t));
+	if (!table)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	mask = h->table_size - 1;
+	writer_init(&w, fd, h->off_terms);
+	for (uint32_t i = 0; i < count; i++) {
+		const struct merged_term *t = &terms[order[i]];
+		struct mas_index_term_rec rec = {
+			(uint32_t)(m->doc_strings + t->text), t->length,
+			t->df, 0, t->postings
+		};
+		uint32_t slot = mas_index_hash(m->term_text.data + t->text,
+		                               t->length) & mask;
+		put(&w, &rec, sizeof(rec));
+		while (table[slot])
+			slot = (slot + 1) & mask;
+		table[slot] = i + 1;
+	}
+	writer_flush(&w);
+	w.at = h->off_table;
+	put(&w, table, (size_t)h->table_size * 4);
+	error = writer_close(&w);
+	free(table);
+	free(order);
+	return error;
+}
+
+static void merge_release(struct merge *m)
+{
+	for (size_t i = 0; i < m->count; i++) {
+		free(m->sources[i].in.buf);
+		free(m->sources[i].text);
+	}
+	free(m->sources);
+	free(m->heap);
+	free(m->terms.data);
+	free(m->term_text.data);
+	free(m->docs.buf);
+	free(m->passages.buf);
+	free(m->post.buf);
+	free(m->tf.buf);
+	free(m->ttf.buf);
+	free(m->strings.buf);
+}
+
+/* Every segment's terms, merged. */
+static void merge_terms(struct merge *m)
+{
+	m->heap = malloc((m->count ? m->count : 1) * sizeof(size_t));
+	if (!m->heap)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t i = 0; i < m->count; i++) {
+		int more = next_term(&m->sources[i]);
+		if (more < 0)
+			m->bad = 1;
+		if (more > 0)
+			m->heap[m->heap_size++] = i;
+	}
+	for (size_t i = m->heap_size / 2 + 1; i-- > 0;)
+		heap_down(m, i);
+	while (m->heap_size > 0 && !m->bad)
+		merge_term(m);
+}
+
+static int close_writers(struct merge *m)
+{
+	int errors[6] = {
+		writer_close(&m->docs), writer_close(&m->passages),
+		writer_close(&m->post), writer_close(&m->tf),
+		writer_close(&m->ttf), 0
+	};
+
+	/* the term texts after the documents' strings; never empty, so
+	 * that the last byte is a NUL even in an empty index */
+	if (m->term_text.size)
+		put(&m->strings, m->term_text.data, m->term_text.size);
+	else
+		put(&m->strings, "", 1);
+	m->h.strings_size = m->doc_strings + (m->term_text.size
+	                                      ? m->term_text.size : 1);
+	errors[5] = writer_close(&m->strings);
+	for (int i = 0; i < 6; i++)
+		if (errors[i])
+			return errors[i];
+	return 0;
+}
+
+/* The header at the start, the file at its size, on the disk. */
+static int finish(int fd, const struct mas_index_header *h)
+{
+	struct writer w;
+	int error;
+
+	writer_init(&w, fd, 0);
+	put(&w, h, sizeof(*h));
+	error = writer_close(&w);
+	if (!error && ftruncate(fd, (off_t)h->size) != 0)
+		error = errno;
+	if (!error && fsync(fd) != 0)
+		error = errno;
+	return error;
+}
+
+/* Merges B's segments into FD; 0, or an errno value (EFBIG: too big
+ * for the format, EIO: a segment did not read back). */
+static int merge_into(struct mas_index_builder *b, int fd,
+                      struct mas_index_header *out)
+{
+	struct merge m;
+	int error = 0, headers, failure;
+
+	memset(&m, 0, sizeof(m));
+	headers = read_headers(&m, b);
+	if (headers != 0) {
+		merge_release(&m);
+		return headers > 0 ? EFBIG : EIO;
+	}
+	layout_front(&m, fd);
+	for (size_t i = 0; i < m.count && !error; i++)
+		if (copy_documents(&m, &m.sources[i]) != 0)
+			error = EIO;
+	if (!error)
+		merge_terms(&m);
+	if (m.bad)
+		error = EIO;
+	failure = close_writers(&m);
+	if (failure && !error)
+		error = failure;
+	if (!error && m.h.strings_size > UINT32_MAX)
+		error = EFBIG;
+	if (!error)
+		error = write_dictionary(&m, fd);
+	if (!error)
+		error = finish(fd, &m.h);
+	*out = m.h;
+	merge_release(&m);
+	return error;
+}
+
+/* Frees B's buffers before the merge, which needs none of them. */
+static void drop_buffers(struct mas_index_builder *b)
+{
+	struct mas_index_buf *bufs[] = {
+		&b->strings, &b->term_text, &b->docs, &b->passages,
+		&b->terms, &b->entries, &b->title_terms, &b->scratch
+	};
+
+	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+		free(bufs[i]->data);
+		memset(bufs[i], 0, sizeof(*bufs[i]));
+	}
+}
+
+/* Writes B's index to PATH (made); 0, or -1 with *ERROR. */
+static int write_index(struct mas_index_builder *b, const char *path,
+                       struct mas_index_header *h, char **error)
+{
+	int fd, failure;
+
+	if (!b->failed && (b->docs.size || b->segment_count == 0))
+		mas_index_spill(b);
+	if (b->failed)
+		return mas_error_set(error, "%s", b->failed);
+	drop_buffers(b);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return mas_error_set(error, "%s: %s", path, strerror(errno));
+	failure = merge_into(b, fd, h);
+	if (close(fd) != 0 && !failure)
+		failure = errno;
+	if (failure == EFBIG)
+		mas_error_set(error, "the corpus holds more than 4 GiB of "
+		              "text");
+	else if (failure)
+		mas_error_set(error, "%s: %s", path, strerror(failure));
+	if (failure)
+		unlink(path);
+	return failure ? -1 : 0;
+}
+
+/* ---- the file in the state store ---- */
+
+char *mas_index_dir(const struct mas_store *store)
+{
+	const char *slash = strrchr(store->path, '/');
+	int n = slash ? (int)(slash - store->path) : 1;
+	const char *dir = slash ? store->path : ".";
+	char *path;
+
+	if (asprintf(&path, "%.*s/research-index", n, dir) < 0)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return path;
+}
+
+static int fail(char **error, const char *what, sqlite3 *db)
+{
+	return mas_error_set(error, "%s: %s", what, sqlite3_errmsg(db));
+}
+
+/* The file kept for KEY (malloc'd), or NULL; *FRESH whether it was made
+ * from files of SIGNATURE. */
+static char *kept_file(struct mas_store *store, const char *key,
+                       const char *signature, int *fresh, char **error)
+{
+	static const char sql[] =
+		"SELECT file, files = ?2 FROM research_index"
+		" WHERE corpus = ?1";
+	sqlite3_stmt *st;
+	char *file = NULL;
+	int rc;
+
+	*fresh = 0;
+	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fail(error, store->path, store->db);
+		return NULL;
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, signature ? signature : "", -1,
+	                  SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+		file = strdup((const char *)sqlite3_column_text(st, 0));
+		if (!file)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		*fresh = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		fail(error, store->path, store->db);
+	return file;
+}
+
+static int record(struct mas_store *store, const char *key,
+                  const char *signature, const char *file,
+                  const struct mas_index_header *h, char **error)
+{
+	static const char sql[] =
+		"INSERT OR REPLACE INTO research_index (corpus, files,"
+		" created, documents, passages, data, file) VALUES (?1, ?2,"
+		" (julianday('now') - 2440587.5) * 86400.0, ?3, ?4, x'', ?5)";
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail(error, store->path, store->db);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, signature, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, h->docs);
+	sqlite3_bind_int64(st, 4, h->passages);
+	sqlite3_bind_text(st, 5, file, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(error, store->path, store->db);
+	return 0;
+}
+
+/* Points KEY's row at FILE; *OLD (malloc'd) the file it named before. */
+static int replace(struct mas_store *store, const char *key,
+                   const char *signature, const char *file,
+                   const struct mas_index_header *h, char **old,
+                   char **error)
+{
+	int fresh;
+
+	if (sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return fail(error, store->path, store->db);
+	*old = kept_file(store, key, NULL, &fresh, error);
+	if (*error || record(store, key, signature, file, h, error) != 0 ||
+	    sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) !=
+	            SQLITE_OK) {
+		if (!*error)
+			fail(error, store->path, store->db);
+		sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static char *join(const char *dir, const char *name)
+{
+	char *path;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return path;
+}
+
+int mas_index_store(struct mas_store *store, const char *key,
+                    const char *signature,
+                    struct mas_index_builder *builder, char **error)
+{
+	char *dir = mas_index_dir(store), *path, *old = NULL;
+	char id[MAS_ID_SIZE], name[MAS_ID_SIZE + 8];
+	struct mas_index_header h;
+	int rc = -1;
+
+	*error = NULL;
+	if (!builder->spill_dir &&
+	    mas_index_builder_spill(builder, dir, SIZE_MAX, error) != 0) {
+		mas_index_builder_free(builder);
+		free(dir);
+		return -1;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		mas_error_set(error, "%s: cannot create folder: %s", dir,
+		              strerror(errno));
+		mas_index_builder_free(builder);
+		free(dir);
+		return -1;
+	}
+	mas_id_new(id);
+	snprintf(name, sizeof(name), "%s.idx", id);
+	path = join(dir, name);
+	if (write_index(builder, path, &h, error) == 0 &&
+	    replace(store, key, signature, name, &h, &old, error) == 0)
+		rc = 0;
+	else
+		unlink(path);
+	mas_index_builder_free(builder);
+	free(path);
+	if (old && strcmp(old, name) != 0) {
+		/* a process that has it open keeps it until it closes it */
+		path = join(dir, old);
+		unlink(path);
+		free(path);
+	}
+	free(old);
+	free(dir);
+	return rc;
+}
+
+/* FILE in DIR mapped, or NULL: *ERROR set when it could not be read. */
+static struct mas_index *map_file(const char *dir, const char *file,
+                                  char **error)
+{
+	char *path = join(dir, file);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	void *block;
+
+	if (fd < 0) {
+		/* gone: replaced under us, or removed by hand */
+		if (errno != ENOENT)
+			mas_error_set(error, "%s: %s", path, strerror(errno));
+		free(path);
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || st.st_size < 1) {
+		close(fd);
+		free(path);
+		return NULL;
+	}
+	block = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (block == MAP_FAILED) {
+		mas_error_set(error, "%s: %s", path, strerror(errno));
+		free(path);
+		return NULL;
+	}
+	free(path);
+	return mas_index_attach(block, (uint64_t)st.st_size, 1);
+}
+
+struct mas_index *mas_index_load(struct mas_store *store, const char *key,
+                                 const char *signature, char **error)
+{
+	char *dir, *file;
+	struct mas_index *index = NULL;
+	int fresh;
+
+	*error = NULL;
+	file = kept_file(store, key, signature, &fresh, error);
+	if (file && fresh) {
+		dir = mas_index_dir(store);
+		index = map_file(dir, file, error);
+		free(dir);
+	}
+	free(file);
+	return index;
+}

@@ -1,0 +1,110 @@
+/*
+ * index-private.h — what index.c (the block, searching it) and
+ * index-file.c (segments, merging them into a file, the file in the
+ * state store) share.  Not part of libmas's interface.
+ *
+ * The block: a header, then sections, each 8-byte aligned, wherever the
+ * header's offsets say (an index built in memory lays them out in one
+ * order, one merged from segments in another: the postings before the
+ * terms, whose count is known only at the end).
+ */
+#ifndef MAS_INDEX_PRIVATE_H
+#define MAS_INDEX_PRIVATE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "index.h"
+
+#define MAS_INDEX_MAGIC "MASBM25"
+#define MAS_INDEX_FORMAT_VERSION 3
+#define MAS_INDEX_BYTE_ORDER 0x01020304u
+
+struct mas_index_header {
+	char magic[8];
+	uint32_t version, byte_order;
+	uint32_t tokenizer, pad;  /* MAS_TEXT_VERSION of the tokens */
+	uint32_t docs, passages, terms, table_size;
+	uint64_t postings, strings_size;
+	uint64_t text_tokens, title_tokens; /* summed over passages */
+	uint64_t off_docs, off_passages, off_terms, off_table, off_post,
+	         off_tf, off_ttf, off_strings, size;
+};
+
+struct mas_index_doc_rec {
+	uint32_t id, title, path; /* offsets of NUL-terminated strings */
+	uint32_t first_passage, passage_count;
+};
+
+struct mas_index_passage_rec {
+	uint32_t doc, number, text, length;
+	uint32_t tokens, title_tokens; /* of its text, of its title */
+};
+
+struct mas_index_term_rec {
+	uint32_t text, length, df, pad;
+	uint64_t postings; /* first posting */
+};
+
+/* A growable buffer. */
+struct mas_index_buf {
+	char *data;
+	size_t size, cap;
+};
+
+/* One term of one passage, in the order passages were added. */
+struct mas_index_entry {
+	uint32_t term, passage;
+	uint16_t tf;   /* in the text, capped at 65535 */
+	uint8_t ttf;   /* in the title, capped at 255 */
+};
+
+struct mas_index_builder {
+	struct mas_index_buf strings, term_text;
+	struct mas_index_buf docs, passages, terms;  /* of the *_rec */
+	uint32_t *table;
+	uint32_t table_size;
+	struct mas_index_buf entries;      /* struct mas_index_entry */
+	struct mas_index_buf title_terms;  /* uint32: current title's */
+	struct mas_index_buf scratch;      /* uint32: current passage's */
+	uint64_t text_tokens, title_tokens;
+	int too_big;
+	/* spilling (index-file.c): segments written to DIR when the
+	 * builder holds BUDGET bytes */
+	char *spill_dir;
+	size_t budget;
+	int *segments;                     /* unlinked files */
+	size_t segment_count;
+	uint32_t spilled_docs;             /* documents in the segments */
+	char *failed;                      /* why spilling failed */
+};
+
+/* Grows B by MORE bytes; returns where they start. */
+void *mas_index_grow(struct mas_index_buf *b, size_t more);
+
+/* Empties B and the dictionary, keeping their memory: after a spill. */
+void mas_index_builder_reset(struct mas_index_builder *b);
+
+/* The table size an index of TERMS terms gets: a power of two, at least
+ * 1024 and twice the terms. */
+uint32_t mas_index_table_size(uint32_t terms);
+
+/* FNV-1a, the dictionary's hash. */
+uint32_t mas_index_hash(const char *s, size_t length);
+
+/* Whether a block of SIZE bytes starting with H is one this program
+ * wrote, every section inside it. */
+int mas_index_header_ok(const struct mas_index_header *h, uint64_t size);
+
+/* The index over BLOCK (SIZE bytes, mapped when MAPPED, else malloc'd),
+ * taken over; NULL when its header is not right (BLOCK then freed or
+ * unmapped). */
+struct mas_index *mas_index_attach(char *block, uint64_t size, int mapped);
+
+/* What B holds in memory, in bytes, with what spilling it would add. */
+size_t mas_index_builder_bytes(const struct mas_index_builder *b);
+
+/* Writes what B holds as a segment; 0, or -1 with b->failed set. */
+int mas_index_spill(struct mas_index_builder *b);
+
+#endif
