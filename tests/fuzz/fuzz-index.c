@@ -1,11 +1,14 @@
 /*
- * fuzz-index.c — a research index as stored in the state store
- * (lib/index.c, mas_index_load): the input is the stored block.  A
- * damaged block must be refused (the corpus is then indexed again),
- * never read past its end; one that loads answers every question asked
- * of it within its bounds: passages, terms, postings and a search.
+ * fuzz-index.c — a research index as stored beside the state store
+ * (lib/index-file.c, mas_index_load): the input is the index file.  A
+ * damaged file must be refused (the corpus is then indexed again) or
+ * read within its bounds: one that loads answers every question asked
+ * of it without reading outside the file: passages, terms, postings and
+ * a search.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -35,13 +38,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* DATA as the stored index of corpus "k" with signature "s". */
 static void store_block(const uint8_t *data, size_t size)
 {
+	char *dir = mas_index_dir(&store), path[512];
 	sqlite3_stmt *st;
+	FILE *f;
 
+	snprintf(path, sizeof(path), "%s/fuzz.idx", dir);
+	mkdir(dir, 0700);
+	free(dir);
+	f = fopen(path, "wb");
+	FUZZ_ASSERT(f != NULL);
+	FUZZ_ASSERT(fwrite(data, 1, size, f) == size);
+	FUZZ_ASSERT(fclose(f) == 0);
 	FUZZ_ASSERT(sqlite3_prepare_v2(store.db, "INSERT OR REPLACE INTO "
 	            "research_index (corpus, files, created, documents, "
-	            "passages, data) VALUES ('k', 's', 0, 0, 0, ?1)", -1, &st,
-	            NULL) == SQLITE_OK);
-	sqlite3_bind_blob(st, 1, data, (int)size, SQLITE_STATIC);
+	            "passages, data, file) VALUES ('k', 's', 0, 0, 0, x'', "
+	            "'fuzz.idx')", -1, &st, NULL) == SQLITE_OK);
 	FUZZ_ASSERT(sqlite3_step(st) == SQLITE_DONE);
 	sqlite3_finalize(st);
 }
