@@ -470,9 +470,12 @@ static const char *binary_reason(const char *data, size_t size)
 	return NULL;
 }
 
-/* DATA with invalid sequences as U+FFFD and NUL as space, in place or in
- * a new buffer (DATA is then freed). */
-static char *repair(const char *path, char *data, size_t *size)
+/* DATA, bytes BASE on of the file PATH, with invalid sequences as U+FFFD
+ * and NUL as space, in place or in a new buffer (DATA is then freed, and
+ * *CAP, when not NULL, is the new one's size); warns unless *WARNED,
+ * which it sets. */
+static char *repair(const char *path, char *data, size_t *size, size_t base,
+                    int *warned, size_t *cap)
 {
 	size_t bad = mas_utf8_invalid_offset(data, *size);
 	char *out, *to;
@@ -480,8 +483,12 @@ static char *repair(const char *path, char *data, size_t *size)
 
 	if (bad == *size && !memchr(data, '\0', *size))
 		return data;
-	mas_warn("%s: invalid UTF-8 or NUL bytes from byte %zu, replaced",
-	         path, bad);
+	if (!*warned)
+		mas_warn("%s: invalid UTF-8 or NUL bytes from byte %zu, "
+		         "replaced", path, base + bad);
+	*warned = 1;
+	if (cap)
+		*cap = *size * 3 + 1;
 	out = malloc(*size * 3 + 1);
 	if (!out)
 		mas_die(MAS_EXIT_IO, "out of memory");
@@ -745,26 +752,62 @@ static int index_line(struct reader *reader, const char *path,
 	return 0;
 }
 
-static size_t index_jsonl(struct reader *reader,
-                          const struct mas_corpus_file *file,
-                          const char *data, size_t size, size_t *bad)
+/* The file at F's head is binary: why, or NULL.  F is left at its
+ * start. */
+static const char *binary_head(FILE *f)
 {
-	const char *p = data, *end = data + size;
-	size_t line = 0, documents = 0;
+	char head[MAS_CORPUS_SNIFF + 1];
+	size_t n = fread(head, 1, sizeof(head), f);
 
-	while (p < end) {
-		const char *eol = line_end(p, end);
-		line++;
-		if (!blank_line(p, end)) {
-			if (index_line(reader, file->path, line, p,
-			               (size_t)(eol - p)) == 0)
-				documents++;
-			else
-				(*bad)++;
-		}
-		p = eol;
+	rewind(f);
+	/* one byte more than the sniff says whether the file goes on */
+	return n ? binary_reason(head, n) : NULL;
+}
+
+/*
+ * A JSON Lines file, read a line at a time: reading it takes the memory
+ * of its longest line, not of the file.  Returns 0, or -1 with errno
+ * when it cannot be read (documents read before a read error are kept).
+ */
+static int read_jsonl(struct reader *reader,
+                      const struct mas_corpus_file *file,
+                      struct mas_corpus_stats *counts)
+{
+	FILE *f = fopen(file->path, "rb");
+	const char *reason;
+	char *line = NULL;
+	size_t cap = 0, number = 0, offset = 0;
+	ssize_t got;
+	int warned = 0, saved;
+
+	if (!f)
+		return -1;
+	reason = binary_head(f);
+	if (reason) {
+		mas_warn("%s: binary file (%s in the first 8 KiB); skipped",
+		         file->path, reason);
+		counts->skipped++;
+		fclose(f);
+		return 0;
 	}
-	return documents;
+	counts->files++;
+	while ((got = getline(&line, &cap, f)) > 0) {
+		size_t size = (size_t)got;
+		number++;
+		line = repair(file->path, line, &size, offset, &warned, &cap);
+		offset += (size_t)got;
+		if (blank_line(line, line + size))
+			continue;
+		if (index_line(reader, file->path, number, line, size) == 0)
+			counts->documents++;
+	}
+	saved = ferror(f) ? (errno ? errno : EIO) : 0;
+	free(line);
+	fclose(f);
+	if (saved)
+		mas_warn("%s: %s; read up to line %zu", file->path,
+		         strerror(saved), number);
+	return 0;
 }
 
 void mas_corpus_read(const struct mas_corpus *corpus,
@@ -776,10 +819,14 @@ void mas_corpus_read(const struct mas_corpus *corpus,
 
 	for (size_t i = 0; i < corpus->count; i++) {
 		const struct mas_corpus_file *file = &corpus->files[i];
-		size_t size = 0, bad = 0;
-		char *data = read_file(file->path, &size);
+		size_t size = 0;
+		int warned = 0;
+		char *data;
 		const char *reason;
 
+		if (file->jsonl && read_jsonl(&reader, file, &counts) == 0)
+			continue;
+		data = file->jsonl ? NULL : read_file(file->path, &size);
 		if (!data) {
 			mas_warn("%s: %s; skipped", file->path,
 			         strerror(errno));
@@ -794,15 +841,10 @@ void mas_corpus_read(const struct mas_corpus *corpus,
 			free(data);
 			continue;
 		}
-		data = repair(file->path, data, &size);
+		data = repair(file->path, data, &size, 0, &warned, NULL);
 		counts.files++;
-		if (file->jsonl) {
-			counts.documents += index_jsonl(&reader, file, data,
-			                                size, &bad);
-		} else {
-			index_text(&reader, file, data, size);
-			counts.documents++;
-		}
+		index_text(&reader, file, data, size);
+		counts.documents++;
 		free(data);
 	}
 	counts.duplicate_ids = check_ids(&reader);

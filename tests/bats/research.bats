@@ -183,6 +183,28 @@ ask() {
 	fi
 }
 
+@test "a JSONL file is read a line at a time: binary head skipped, bad bytes further on replaced and warned about once" {
+	d=$BATS_TEST_TMPDIR/j
+	mkdir -p "$d"
+	{
+		head -c 9000 /dev/zero | tr '\0' ' '
+		printf '\n{"id":"a","text":"heat pumps move heat"}\n'
+	} > "$d/fine.jsonl"
+	{
+		head -c 9000 /dev/zero | tr '\0' ' '
+		printf '\n{"id":"b","text":"heat \xff pumps"}\n\n'
+		printf '{"id":"c","text":"heat\xfe again"}\n'
+	} > "$d/bad.jsonl"
+	printf '\0{"id":"z","text":"heat pumps"}\n' > "$d/nul.jsonl"
+	run --separate-stderr mas-research --corpus "$d" --retrieve-only --sources 10 < <(ask "heat")
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"$d/bad.jsonl: invalid UTF-8 or NUL bytes from byte 9024, replaced"* ]]
+	[ "$(grep -c 'invalid UTF-8 or NUL' <<<"$stderr")" -eq 1 ]
+	[[ "$stderr" == *"$d/nul.jsonl: binary file (a NUL byte in the first 8 KiB); skipped"* ]]
+	output_jq '[.research.sources[].id] | sort == ["a", "b", "c"]'
+	output_jq '[.research.sources[] | select(.id == "b") | .text] == ["heat \ufffd pumps"]'
+}
+
 @test "index stores the corpus; queries use it; it is reused until a file changes" {
 	d=$BATS_TEST_TMPDIR/c
 	mkdir -p "$d"

@@ -34,10 +34,12 @@ one() {
 	who=$1 bin=$2 corpus=$3
 	export MAS_STATE_DIR=$4
 	rm -rf "$MAS_STATE_DIR"
-	measure "$who-index" "'$bin' index --corpus '$corpus' >'$OUT/scale.out' 2>'$OUT/scale.err'" ||
-		true
+	# (a failed index is reported with its time and memory)
+	measure "$who-index" "'$bin' index --corpus '$corpus' >'$OUT/scale.out' 2>'$OUT/scale.err' || true"
 	if ! jq -e .index.index_bytes "$OUT/scale.out" >/dev/null 2>&1; then
-		echo "  $who: index failed: $(tail -1 "$OUT/scale.err")"
+		printf '  %-10s index %7.1f s %7.0f MiB, then failed: %s\n' "$who" \
+			"$(median "$who-index")" "$(peak "$who-index")" \
+			"$(tail -1 "$OUT/scale.err")"
 		rm -rf "$MAS_STATE_DIR"
 		return
 	fi
@@ -47,7 +49,7 @@ one() {
 	measure "$who-answer" "'$bin' --corpus '$corpus' '$OUT/scale-q1.jsonl' >'$OUT/scale-answer.out'"
 	measure "$who-rank" "'$bin' --corpus '$corpus' --retrieve-only --sources 100 '$OUT/scale-q2.jsonl' >/dev/null"
 	echo "Changed." >>"$corpus/doc001.txt"
-	measure "$who-again" "'$bin' index --corpus '$corpus' >/dev/null 2>&1"
+	measure "$who-again" "'$bin' index --corpus '$corpus' >/dev/null 2>&1 || true"
 	# back as it was (size and text; the time differs, so the next run
 	# indexes afresh anyway)
 	truncate -s -9 "$corpus/doc001.txt"
