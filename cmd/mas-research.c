@@ -87,7 +87,8 @@ static const struct argp_option options[] = {
 	  "What a title word counts, in text words, 0 to 100 (default: "
 	  "research.title_weight, MAS_RESEARCH_TITLE_WEIGHT, 1)", 0 },
 	{ "index-memory", OPT_INDEX_MEMORY, "MIB", 0,
-	  "With index: build in segments of about MIB MiB of memory "
+	  "With index: build in segments of about MIB MiB of memory, 0 to "
+	  "65536 "
 	  "(default: research.index_memory, MAS_RESEARCH_INDEX_MEMORY, 64)",
 	  0 },
 	{ 0 }
@@ -256,10 +257,9 @@ static void scan(struct research_command *command, struct mas_corpus *corpus)
 		mas_die(MAS_EXIT_USAGE, "%s", error);
 }
 
-/* Builds CORPUS's index in segments beside STORE and keeps it there;
- * returns it, mapped from its file. */
-static struct mas_index *build(struct research_command *command,
-                               struct mas_store *store,
+/* Builds CORPUS's index in segments of BUDGET bytes beside STORE and
+ * keeps it there; returns it, mapped from its file. */
+static struct mas_index *build(size_t budget, struct mas_store *store,
                                const struct mas_corpus *corpus,
                                const char *signature,
                                struct mas_corpus_stats *stats)
@@ -267,11 +267,7 @@ static struct mas_index *build(struct research_command *command,
 	struct mas_index_builder *builder = mas_index_builder_new();
 	char *error = NULL, *dir = mas_index_dir(store);
 	struct mas_index *index;
-	size_t budget;
 
-	if (mas_research_index_memory(&command->cli.config, &budget,
-	                              &error) != 0)
-		mas_die(MAS_EXIT_USAGE, "%s", error);
 	if (mas_index_builder_spill(builder, dir, budget, &error) != 0)
 		mas_die(MAS_EXIT_USAGE, "state store: %s", error);
 	free(dir);
@@ -298,11 +294,15 @@ static int index_corpus(struct research_command *command)
 	double start = mas_clock_monotonic();
 	char *signature, *error = NULL;
 	jv report, roots = jv_array();
+	size_t budget;
 	int reused;
 
 	if (command->root_count == 0)
 		mas_die(MAS_EXIT_USAGE, "index: no corpus (give --corpus "
 		        "PATH)");
+	if (mas_research_index_memory(&command->cli.config, &budget,
+	                              &error) != 0)
+		mas_die(MAS_EXIT_USAGE, "%s", error);
 	scan(command, &corpus);
 	signature = mas_corpus_signature(&corpus);
 	open_store(command, &store);
@@ -312,7 +312,7 @@ static int index_corpus(struct research_command *command)
 		mas_warn("stored index: %s; indexing again", error);
 	free(error);
 	if (!index)
-		index = build(command, &store, &corpus, signature, &stats);
+		index = build(budget, &store, &corpus, signature, &stats);
 	for (size_t i = 0; i < command->root_count; i++)
 		roots = jv_array_append(roots, jv_string(command->roots[i]));
 	report = JV_OBJECT(jv_string("corpus"), roots,

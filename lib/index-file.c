@@ -14,6 +14,7 @@
  * number there), so a merged index is, term for term and posting for
  * posting, the index built in memory: the same answers, ties included.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "id.h"
@@ -940,6 +942,54 @@ static char *join(const char *dir, const char *name)
 	return path;
 }
 
+/* Whether STORE's table names FILE. */
+static int referenced(struct mas_store *store, const char *file)
+{
+	sqlite3_stmt *st;
+	int found = 1; /* when in doubt, kept */
+
+	if (sqlite3_prepare_v2(store->db, "SELECT 1 FROM research_index"
+	                       " WHERE file = ?1", -1, &st, NULL) != SQLITE_OK)
+		return 1;
+	sqlite3_bind_text(st, 1, file, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) != SQLITE_DONE;
+	sqlite3_finalize(st);
+	return found;
+}
+
+/*
+ * Removes the index files of DIR no row names and nobody has written
+ * for ORPHAN_AGE seconds: left by a build that was killed before it was
+ * kept (one being written now is younger, and is named once kept).
+ */
+#define ORPHAN_AGE (15 * 60)
+
+static void remove_orphans(struct mas_store *store, const char *dir)
+{
+	DIR *d = opendir(dir);
+	time_t now = time(NULL);
+
+	for (;;) {
+		struct dirent *e = d ? readdir(d) : NULL;
+		size_t n = e ? strlen(e->d_name) : 0;
+		struct stat st;
+		char *path;
+		if (!e)
+			break;
+		if (n < 5 || strcmp(e->d_name + n - 4, ".idx") != 0)
+			continue;
+		path = join(dir, e->d_name);
+		if (stat(path, &st) == 0 && now - st.st_mtime > ORPHAN_AGE &&
+		    !referenced(store, e->d_name)) {
+			mas_info("%s: an index no run uses, removed", path);
+			unlink(path);
+		}
+		free(path);
+	}
+	if (d)
+		closedir(d);
+}
+
 int mas_index_store(struct mas_store *store, const char *key,
                     const char *signature,
                     struct mas_index_builder *builder, char **error)
@@ -979,6 +1029,8 @@ int mas_index_store(struct mas_store *store, const char *key,
 		unlink(path);
 		free(path);
 	}
+	if (rc == 0)
+		remove_orphans(store, dir);
 	free(old);
 	free(dir);
 	return rc;

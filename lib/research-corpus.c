@@ -107,7 +107,7 @@ int mas_research_index_memory(const struct mas_config *config,
 	double mib = MAS_RESEARCH_INDEX_MEMORY;
 
 	if (number_setting(config, "research.index_memory", "--index-memory",
-	                   "MAS_RESEARCH_INDEX_MEMORY", 0, 1048576, &mib,
+	                   "MAS_RESEARCH_INDEX_MEMORY", 0, 65536, &mib,
 	                   error) != 0)
 		return -1;
 	*bytes = (size_t)(mib * 1048576);

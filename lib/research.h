@@ -96,7 +96,7 @@ int mas_research_params(const struct mas_config *config,
  * MiB, unless research.index_memory says (lib/index.h). */
 #define MAS_RESEARCH_INDEX_MEMORY 64
 
-/* research.index_memory (MiB, 0 to 1048576; 0 writes a segment per
+/* research.index_memory (MiB, 0 to 65536; 0 writes a segment per
  * document) in bytes into *BYTES.  Returns 0, or -1 with *ERROR
  * (malloc'd) naming the key, its option and its variable. */
 int mas_research_index_memory(const struct mas_config *config,

@@ -237,6 +237,45 @@ ask() {
 	[ "$output" = "$fly" ]
 }
 
+@test "an index built in segments answers as one built in memory; a new one replaces its file; old stores are migrated" {
+	d=$BATS_TEST_TMPDIR/c
+	idx=$XDG_STATE_HOME/mas/research-index
+	cp -r "$CORPUS" "$d"
+	strip='del(.research.created_at, .research.completed_at)'
+	queries=$(jq -c '{id, query}' tests/fixtures/research/judged-examples.jsonl | head -40)
+	fly=$(mas-research --corpus "$d" <<<"$queries" | jq -c "$strip")
+	# a segment per document, merged
+	run --separate-stderr mas-research index --corpus "$d" --index-memory 0 -vv
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"index segment 30: 1 documents"* ]]
+	output_jq '.index.documents == 30'
+	[ "$(ls "$idx")" = "$(sqlite3 "$XDG_STATE_HOME/mas/mas.db" 'select file from research_index')" ]
+	stored=$(mas-research -v --corpus "$d" <<<"$queries" 2>"$BATS_TEST_TMPDIR/err" | jq -c "$strip")
+	grep -q "using the stored index" "$BATS_TEST_TMPDIR/err"
+	[ -n "$fly" ] && [ "$stored" = "$fly" ]
+	# a new index replaces the old one's file; an orphan left by a
+	# killed build is removed once old, a young one kept
+	old=$(ls "$idx")
+	touch -d '1 hour ago' "$idx/orphan.idx"
+	touch "$idx/young.idx"
+	echo "More text." >> "$d/energy/battery-safety.md"
+	run --separate-stderr mas-research index --corpus "$d"
+	[ "$status" -eq 0 ]
+	[ ! -e "$idx/$old" ] && [ ! -e "$idx/orphan.idx" ] && [ -e "$idx/young.idx" ]
+	[ "$(ls "$idx" | wc -l)" -eq 2 ]
+	# a store of the version that kept indexes inside it: dropped, the
+	# next index stores again
+	db=$XDG_STATE_HOME/mas/mas.db
+	sqlite3 "$db" "ALTER TABLE research_index DROP COLUMN file; PRAGMA user_version = 10"
+	run --separate-stderr mas-research index --corpus "$d"
+	[ "$status" -eq 0 ]
+	output_jq '.index.reused == false'
+	[ "$(sqlite3 "$db" 'PRAGMA user_version')" -ge 11 ]
+	[ "$(sqlite3 "$db" 'select count(*) from research_index where file is not null')" -eq 1 ]
+	run --separate-stderr mas-research index --corpus "$d" --index-memory=-1
+	[ "$status" -eq 2 ]; [[ "$stderr" == *"--index-memory"* ]]
+}
+
 @test "research.corpus and MAS_CORPUS name the corpus" {
 	MAS_CORPUS="$CORPUS/briefs.jsonl:$CORPUS/energy" run --separate-stderr mas-research --retrieve-only < <(ask "sodium-ion")
 	[ "$status" -eq 0 ]
