@@ -37,8 +37,9 @@ one() {
 	# (a failed index is reported with its time and memory)
 	measure "$who-index" "'$bin' index --corpus '$corpus' >'$OUT/scale.out' 2>'$OUT/scale.err' || true"
 	if ! jq -e .index.index_bytes "$OUT/scale.out" >/dev/null 2>&1; then
-		printf '  %-10s index %7.1f s %7.0f MiB, then failed: %s\n' "$who" \
-			"$(median "$who-index")" "$(peak "$who-index")" \
+		printf '  %-8s index %6.1f s (%6.1f CPU s) %5.0f MiB, then failed: %s\n' \
+			"$who" "$(median "$who-index")" "$(cpu "$who-index")" \
+			"$(peak "$who-index")" \
 			"$(tail -1 "$OUT/scale.err")"
 		rm -rf "$MAS_STATE_DIR"
 		return
@@ -53,8 +54,9 @@ one() {
 	# back as it was (size and text; the time differs, so the next run
 	# indexes afresh anyway)
 	truncate -s -9 "$corpus/doc001.txt"
-	printf '  %-10s index %7.1f s %7.0f MiB (%.2f x) %6.0f MB | first answer %6.3f s %6.0f MiB | ranked %6.3f s %6.0f MiB | after a change %6.1f s\n' \
-		"$who" "$(median "$who-index")" "$(peak "$who-index")" \
+	printf '  %-8s index %6.1f s (%6.1f CPU s) %5.0f MiB (%.2f x) %5.0f MB | first answer %6.3f s %4.0f MiB | ranked %6.3f s %4.0f MiB | after a change %6.1f s\n' \
+		"$who" "$(median "$who-index")" "$(cpu "$who-index")" \
+		"$(peak "$who-index")" \
 		"$(echo "$(peak "$who-index") * 1048576 / $bytes" | bc -l)" \
 		"$(echo "$index_bytes / 1000000" | bc -l)" \
 		"$(median "$who-answer")" "$(peak "$who-answer")" \
