@@ -9,8 +9,9 @@
 # mas-research built from another revision, is measured alongside (the
 # figures to compare with: the same corpora, in the same run).  The page
 # cache is warm for both (the corpus and the index were just written).
-# Corpora are kept in $OUT/scale-SIZE for the next run; KEEP=0 removes
-# them at the end.
+# Corpora are kept in $OUT/scale-SIZE for the next run, but for those of
+# 1 GB or more (made again in about a minute); KEEP=0 removes all, KEEP=1
+# keeps all.
 . tests/bench/lib.sh
 rm -f "$OUT/times"
 SIZES=${SIZES:-50 200 1000}
@@ -74,5 +75,6 @@ for size in $SIZES; do
 		one baseline "$BASELINE_BIN" "$dir/corpus" "$OUT/scale-state-base"
 	fi
 	one "this" "$PWD/bin/mas-research" "$dir/corpus" "$OUT/scale-state"
-	[ "${KEEP:-1}" = 0 ] && rm -rf "$dir"
+	keep=${KEEP:-$([ "$size" -lt 1000 ] && echo 1 || echo 0)}
+	[ "$keep" = 1 ] || rm -rf "$dir"
 done
