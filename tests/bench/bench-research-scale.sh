@@ -36,11 +36,11 @@ one() {
 	export MAS_STATE_DIR=$4
 	rm -rf "$MAS_STATE_DIR"
 	# (a failed index is reported with its time and memory)
-	measure "$who-index" "'$bin' index --corpus '$corpus' >'$OUT/scale.out' 2>'$OUT/scale.err' || true"
+	measure "$who-$size-index" "'$bin' index --corpus '$corpus' >'$OUT/scale.out' 2>'$OUT/scale.err' || true"
 	if ! jq -e .index.index_bytes "$OUT/scale.out" >/dev/null 2>&1; then
 		printf '  %-8s index %6.1f s (%6.1f CPU s) %5.0f MiB, then failed: %s\n' \
-			"$who" "$(median "$who-index")" "$(cpu "$who-index")" \
-			"$(peak "$who-index")" \
+			"$who" "$(median "$who-$size-index")" "$(cpu "$who-$size-index")" \
+			"$(peak "$who-$size-index")" \
 			"$(tail -1 "$OUT/scale.err")"
 		rm -rf "$MAS_STATE_DIR"
 		return
@@ -48,21 +48,21 @@ one() {
 	index_bytes=$(jq .index.index_bytes "$OUT/scale.out")
 	head -1 "$dir/queries.jsonl" >"$OUT/scale-q1.jsonl"
 	sed -n 2p "$dir/queries.jsonl" >"$OUT/scale-q2.jsonl"
-	measure "$who-answer" "'$bin' --corpus '$corpus' '$OUT/scale-q1.jsonl' >'$OUT/scale-answer.out'"
-	measure "$who-rank" "'$bin' --corpus '$corpus' --retrieve-only --sources 100 '$OUT/scale-q2.jsonl' >/dev/null"
+	measure "$who-$size-answer" "'$bin' --corpus '$corpus' '$OUT/scale-q1.jsonl' >'$OUT/scale-answer.out'"
+	measure "$who-$size-rank" "'$bin' --corpus '$corpus' --retrieve-only --sources 100 '$OUT/scale-q2.jsonl' >/dev/null"
 	echo "Changed." >>"$corpus/doc001.txt"
-	measure "$who-again" "'$bin' index --corpus '$corpus' >/dev/null 2>&1 || true"
+	measure "$who-$size-again" "'$bin' index --corpus '$corpus' >/dev/null 2>&1 || true"
 	# back as it was (size and text; the time differs, so the next run
 	# indexes afresh anyway)
 	truncate -s -9 "$corpus/doc001.txt"
 	printf '  %-8s index %6.1f s (%6.1f CPU s) %5.0f MiB (%.2f x) %5.0f MB | first answer %6.3f s %4.0f MiB | ranked %6.3f s %4.0f MiB | after a change %6.1f s\n' \
-		"$who" "$(median "$who-index")" "$(cpu "$who-index")" \
-		"$(peak "$who-index")" \
-		"$(echo "$(peak "$who-index") * 1048576 / $bytes" | bc -l)" \
+		"$who" "$(median "$who-$size-index")" "$(cpu "$who-$size-index")" \
+		"$(peak "$who-$size-index")" \
+		"$(echo "$(peak "$who-$size-index") * 1048576 / $bytes" | bc -l)" \
 		"$(echo "$index_bytes / 1000000" | bc -l)" \
-		"$(median "$who-answer")" "$(peak "$who-answer")" \
-		"$(median "$who-rank")" "$(peak "$who-rank")" \
-		"$(median "$who-again")"
+		"$(median "$who-$size-answer")" "$(peak "$who-$size-answer")" \
+		"$(median "$who-$size-rank")" "$(peak "$who-$size-rank")" \
+		"$(median "$who-$size-again")"
 	rm -rf "$MAS_STATE_DIR"
 }
 
