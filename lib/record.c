@@ -174,10 +174,18 @@ void mas_output_init(void)
 	/* A closed stdout shows as EPIPE, handled in output_failed, so the
 	 * program ends through exit() with its spans and metrics written. */
 	signal(SIGPIPE, SIG_IGN);
-	if (isatty(STDOUT_FILENO))
+	if (isatty(STDOUT_FILENO)) {
 		setvbuf(stdout, NULL, _IOLBF, 0);
-	else
-		setvbuf(stdout, NULL, _IOFBF, OUTPUT_BUFFER);
+	} else {
+		/* Our own buffer: given none, glibc ignores the size and
+		 * takes st_blksize (4 KiB), and then writes a buffer full,
+		 * half a line included, whenever it fills, which
+		 * write_text's whole-line rule cannot see; a kill between
+		 * two such writes left a record that resume wrote again. */
+		static char buffer[OUTPUT_BUFFER];
+
+		setvbuf(stdout, buffer, _IOFBF, sizeof(buffer));
+	}
 	last_flush = mas_clock_coarse();
 }
 
