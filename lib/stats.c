@@ -850,8 +850,10 @@ static void simplex_free(struct simplex *s)
 	free(s->second);
 }
 
+/* A simplex of start and one step along each coordinate; known is f at
+ * start when it is (a restart), else HUGE_VAL. */
 static void simplex_start(struct simplex *s, const double *start,
-                          const double *step)
+                          const double *step, double known)
 {
 	size_t i;
 
@@ -859,8 +861,22 @@ static void simplex_start(struct simplex *s, const double *start,
 		memcpy(vertex(s, i), start, s->dim * sizeof(double));
 		if (i > 0)
 			vertex(s, i)[i - 1] += step[i - 1];
-		s->values[i] = simplex_eval(s, vertex(s, i));
+		s->values[i] = i == 0 && known < HUGE_VAL
+		                       ? known
+		                       : simplex_eval(s, vertex(s, i));
 	}
+}
+
+/* Whether some vertex is lower than the first by more than the
+ * tolerance. */
+static int simplex_gains(const struct simplex *s)
+{
+	size_t i;
+
+	for (i = 1; i <= s->dim; i++)
+		if (s->values[i] < s->values[0] - SIMPLEX_TOLERANCE)
+			return 1;
+	return 0;
 }
 
 /* Indices of the best, worst and second-worst vertices. */
@@ -963,13 +979,16 @@ static void simplex_step(struct simplex *s, size_t best, size_t worst,
 }
 
 /* Runs from start until the values agree to ftol; leaves the best in
- * start and returns its value. */
+ * start and returns its value.  A restart (known: f at start) stops at
+ * once when no vertex of its first simplex is lower than start. */
 static double simplex_run(struct simplex *s, double *start,
-                          const double *step)
+                          const double *step, double known)
 {
 	size_t best, worst, second;
 
-	simplex_start(s, start, step);
+	simplex_start(s, start, step, known);
+	if (known < HUGE_VAL && !simplex_gains(s))
+		return known;
 	for (;;) {
 		double spread;
 
@@ -1015,7 +1034,7 @@ static int minimise(objective_fn f, void *context, double *start,
 			                   : step[j];
 		s.evaluations = 0;
 		s.max_evaluations = (restart ? 100 : 200) * (dim + 1);
-		found = simplex_run(&s, start, small);
+		found = simplex_run(&s, start, small, best);
 		if (!(found < best - SIMPLEX_TOLERANCE)) {
 			best = fmin(best, found);
 			break;
