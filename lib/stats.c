@@ -2560,23 +2560,40 @@ static double detrend(double *v, size_t n)
 	return before > 0 ? sqrt(after / before) : 0;
 }
 
-/* A local peak of the ACF above the bar; r has p + 1 entries at least. */
-static int season_peak(const double *r, size_t p, double bar)
+/*
+ * A local peak of the ACF above the bar, that the ACF dipped to below
+ * by `dip` at least at some shorter lag (r has p + 1 entries at least).
+ * A season's ACF falls between lag 0 and its period and rises again; a
+ * trend that the line did not take out (a curve) leaves an ACF that
+ * decays slowly from lag 1, and the noise's small bumps on it are no
+ * season: web1's requests in examples/data (r 0.81 at lag 1, a bump of
+ * 0.02 to 0.66 at lag 5) against engagement's weekly season (r 0.58 at
+ * lag 7 after -0.40 at lags 3-4).
+ */
+static int season_peak(const double *r, size_t p, double bar, double dip)
 {
-	return r[p] > r[p - 1] && r[p] >= r[p + 1] && r[p] > bar;
+	double lowest = r[1];
+	size_t k;
+
+	if (!(r[p] > r[p - 1] && r[p] >= r[p + 1] && r[p] > bar))
+		return 0;
+	for (k = 2; k < p; k++)
+		lowest = fmin(lowest, r[k]);
+	return r[p] - lowest >= dip;
 }
 
 /* The lag chosen by the rule of stats.h, or 0. */
-static size_t season_pick(const double *r, size_t longest, double bar)
+static size_t season_pick(const double *r, size_t longest, double bar,
+                          double dip)
 {
 	size_t p, q, best = 0;
 
 	for (p = 2; p <= longest; p++)
-		if (season_peak(r, p, bar) && (!best || r[p] > r[best]))
+		if (season_peak(r, p, bar, dip) && (!best || r[p] > r[best]))
 			best = p;
 	/* a multiple of the period peaks nearly as high: keep the period */
 	for (q = 2; best && q < best; q++)
-		if (season_peak(r, q, bar) && best % q == 0 &&
+		if (season_peak(r, q, bar, dip) && best % q == 0 &&
 		    r[q] >= 0.9 * r[best])
 			return q;
 	return best;
@@ -2610,7 +2627,8 @@ int mas_stats_season_detect(struct mas_stats_season *out, const double *y,
 	}
 	if (r && status == MAS_STATS_OK) {
 		out->period =
-			season_pick(r, longest, fmax(threshold, out->bound));
+			season_pick(r, longest, fmax(threshold, out->bound),
+			            threshold);
 		out->acf = out->period ? r[out->period] : NAN;
 	}
 	free(r);

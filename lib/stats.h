@@ -409,9 +409,12 @@ struct mas_stats_season {
  * least-squares line on its position; r_k is its sample autocorrelation
  * (mas_stats_acf).  A lag p in [2, P], P = max_period clamped to n/2 (0
  * means n/2), qualifies when r_p > r_{p-1}, r_p >= r_{p+1} (a local peak),
- * r_p > threshold and r_p > 1.96/sqrt(n).  The period is the qualifying
- * lag with the highest r_p, except that a smaller qualifying lag dividing
- * it with r at least 0.9 of the highest wins (so 7 rather than 14).
+ * r_p > threshold, r_p > 1.96/sqrt(n), and r_p - min_{1<=k<p} r_k >=
+ * threshold (the ACF dipped before the peak: a curved trend left by the
+ * line makes an ACF that decays slowly from lag 1, and the noise's bumps
+ * on it are no season).  The period is the qualifying lag with the
+ * highest r_p, except that a smaller qualifying lag dividing it with r
+ * at least 0.9 of the highest wins (so 7 rather than 14).
  * period is 0 when no lag qualifies, when the series is constant, or when
  * a line explains it to 1e-10 (relative residual sd): nothing is left.
  * MAS_STATS_ESHORT (period 0) when n < 8; MAS_STATS_EINVAL on NULL.
