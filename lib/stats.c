@@ -1207,11 +1207,12 @@ static double ets_sums_logf(const struct ets_sums *sums)
 
 /*
  * *mantissa 2^*exponent times v > 0.  The mantissa is left alone while
- * it stays within 2^+-256, so frexp (a call, 9 % of all instructions on
- * 60-point tasks when made every step) runs only every few hundred
- * steps; a factor near the ends of the double range, 0, or not finite
- * is split first, so nothing underflows or overflows unseen (0 and
- * non-finite values show in the result, and the caller rejects them).
+ * it stays within 2^+-256, so frexp (a call: 9 % of the instructions
+ * of a 60-point series' fits when made every step) runs only every few
+ * hundred steps; a factor near the ends of the double range, 0, or not
+ * finite is split first, so nothing underflows or overflows unseen (0
+ * and non-finite values show in the result, and the caller rejects
+ * them).
  */
 static inline void product_add(double *mantissa, long *exponent,
                                double v)
