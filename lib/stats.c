@@ -850,8 +850,10 @@ static void simplex_free(struct simplex *s)
 	free(s->second);
 }
 
+/* A simplex of start and one step along each coordinate; known is f at
+ * start when it is (a restart), else HUGE_VAL. */
 static void simplex_start(struct simplex *s, const double *start,
-                          const double *step)
+                          const double *step, double known)
 {
 	size_t i;
 
@@ -859,8 +861,22 @@ static void simplex_start(struct simplex *s, const double *start,
 		memcpy(vertex(s, i), start, s->dim * sizeof(double));
 		if (i > 0)
 			vertex(s, i)[i - 1] += step[i - 1];
-		s->values[i] = simplex_eval(s, vertex(s, i));
+		s->values[i] = i == 0 && known < HUGE_VAL
+		                       ? known
+		                       : simplex_eval(s, vertex(s, i));
 	}
+}
+
+/* Whether some vertex is lower than the first by more than the
+ * tolerance. */
+static int simplex_gains(const struct simplex *s)
+{
+	size_t i;
+
+	for (i = 1; i <= s->dim; i++)
+		if (s->values[i] < s->values[0] - SIMPLEX_TOLERANCE)
+			return 1;
+	return 0;
 }
 
 /* Indices of the best, worst and second-worst vertices. */
@@ -963,13 +979,16 @@ static void simplex_step(struct simplex *s, size_t best, size_t worst,
 }
 
 /* Runs from start until the values agree to ftol; leaves the best in
- * start and returns its value. */
+ * start and returns its value.  A restart (known: f at start) stops at
+ * once when no vertex of its first simplex is lower than start. */
 static double simplex_run(struct simplex *s, double *start,
-                          const double *step)
+                          const double *step, double known)
 {
 	size_t best, worst, second;
 
-	simplex_start(s, start, step);
+	simplex_start(s, start, step, known);
+	if (known < HUGE_VAL && !simplex_gains(s))
+		return known;
 	for (;;) {
 		double spread;
 
@@ -1015,7 +1034,7 @@ static int minimise(objective_fn f, void *context, double *start,
 			                   : step[j];
 		s.evaluations = 0;
 		s.max_evaluations = (restart ? 100 : 200) * (dim + 1);
-		found = simplex_run(&s, start, small);
+		found = simplex_run(&s, start, small, best);
 		if (!(found < best - SIMPLEX_TOLERANCE)) {
 			best = fmin(best, found);
 			break;
@@ -1187,6 +1206,29 @@ static double ets_sums_logf(const struct ets_sums *sums)
 }
 
 /*
+ * *mantissa 2^*exponent times v > 0.  The mantissa is left alone while
+ * it stays within 2^+-256, so frexp (a call: 9 % of the instructions
+ * of a 60-point series' fits when made every step) runs only every few
+ * hundred steps; a factor near the ends of the double range, 0, or not
+ * finite is split first, so nothing underflows or overflows unseen (0
+ * and non-finite values show in the result, and the caller rejects
+ * them).
+ */
+static inline void product_add(double *mantissa, long *exponent,
+                               double v)
+{
+	double next = *mantissa * v;
+	int e, f;
+
+	if (next > 0x1p-256 && next < 0x1p256) {
+		*mantissa = next;
+		return;
+	}
+	*mantissa = frexp(*mantissa, &e) * frexp(v, &f);
+	*exponent += (long)e + f;
+}
+
+/*
  * The recursions of stats.h over y[0..n-1] (y NULL: all zero, to trace
  * how initial states propagate); st is updated in place.  fitted may be
  * NULL (the optimiser needs only the sums).  Returns 0, or -1 when a
@@ -1233,12 +1275,10 @@ static int ets_run(const struct ets_shape *shape,
 		at = at + 1 == m ? 0 : at + 1;
 		sse += error * error;
 		if (shape->error_mult) {
-			int e;
 			double r = error / forecast;
 
 			rel += r * r;
-			mantissa = frexp(mantissa * fabs(forecast), &e);
-			exponent += e;
+			product_add(&mantissa, &exponent, fabs(forecast));
 		}
 	}
 	st->level = level;
@@ -1471,12 +1511,14 @@ static int ets_best_states(struct ets_problem *p,
 }
 
 /*
- * ets_best_states for a model without season, in one pass and no
- * arrays: the run from zero states and the runs from a unit level and a
- * unit trend go side by side, adding up the 2 x 2 normal equations of
- * the least-squares problem.  For additive errors the minimal sum of
- * squares follows from them too (in *sse; NaN when cancellation makes
- * it unreliable, so that the caller runs the model instead).
+ * ets_best_states for a model without season, in one pass: the run from
+ * zero states and the runs from a unit level and a unit trend go side
+ * by side, adding up the 2 x 2 normal equations of the least-squares
+ * problem.  For additive errors the minimal sum of squares follows from
+ * them too (in *sse; NaN when cancellation makes it unreliable, so that
+ * the caller runs the model instead).  For multiplicative errors the
+ * three runs' forecasts are kept (p->target, p->design), so that
+ * ets_plain_mult_score needs no second run of the recursions.
  */
 static int ets_best_states_plain(struct ets_problem *p,
                                  const struct mas_stats_ets_params *par,
@@ -1487,12 +1529,19 @@ static int ets_best_states_plain(struct ets_problem *p,
 	double l = 0, b = 0, la = 1, ba = 0, lc = 0, bc = 1;
 	double saa = 0, sac = 0, scc = 0, sat = 0, sct = 0, stt = 0;
 	double level, trend = 0, rest;
-	size_t i;
+	double *kept = p->shape.error_mult ? p->target : NULL;
+	size_t i, n = p->n;
 
-	for (i = 0; i < p->n; i++) {
+	for (i = 0; i < n; i++) {
 		double f = l + phi * b, a = la + phi * ba, c = lc + phi * bc;
 		double t = p->y[i] - f;
 
+		if (kept) {
+			kept[i] = f;
+			p->design[i] = a;
+			if (p->shape.trend)
+				p->design[n + i] = c;
+		}
 		saa += a * a;
 		sac += a * c;
 		scc += c * c;
@@ -1624,6 +1673,35 @@ static double ets_score_at(struct ets_problem *p,
 	return ets_criterion(p, &sums);
 }
 
+/*
+ * The criterion of a model with multiplicative errors and no season at
+ * the states ets_best_states_plain just found, from the forecasts it
+ * kept: the forecasts are affine in the initial states, so
+ * yhat_t = f_t + a_t l_0 + c_t b_0 without running the recursions again
+ * (a loop with no dependence from step to step).
+ */
+static double ets_plain_mult_score(const struct ets_problem *p)
+{
+	const double *f = p->target, *a = p->design, *c = p->design + p->n;
+	double level = p->initial.level, trend = p->initial.trend;
+	struct ets_sums sums = { 0, 0, 1, 0 };
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		double yhat = f[i] + a[i] * level, r;
+
+		if (p->shape.trend)
+			yhat += c[i] * trend;
+		r = (p->y[i] - yhat) / yhat;
+		sums.rel += r * r;
+		product_add(&sums.mantissa, &sums.exponent, fabs(yhat));
+	}
+	if (!isfinite(sums.rel) || !(sums.mantissa > 0) ||
+	    !isfinite(sums.mantissa))
+		return HUGE_VAL;
+	return ets_criterion(p, &sums);
+}
+
 static double ets_objective(const double *point, void *context)
 {
 	struct ets_problem *p = context;
@@ -1635,7 +1713,9 @@ static double ets_objective(const double *point, void *context)
 
 		if (ets_best_states_plain(p, &par, &sse) < 0)
 			return HUGE_VAL;
-		if (!p->shape.error_mult && isfinite(sse))
+		if (p->shape.error_mult)
+			return ets_plain_mult_score(p);
+		if (isfinite(sse))
 			return (double)p->n * log(fmax(sse, p->floor_sse));
 		return ets_score_at(p, &par);
 	}
@@ -2481,23 +2561,40 @@ static double detrend(double *v, size_t n)
 	return before > 0 ? sqrt(after / before) : 0;
 }
 
-/* A local peak of the ACF above the bar; r has p + 1 entries at least. */
-static int season_peak(const double *r, size_t p, double bar)
+/*
+ * A local peak of the ACF above the bar, that the ACF dipped to below
+ * by `dip` at least at some shorter lag (r has p + 1 entries at least).
+ * A season's ACF falls between lag 0 and its period and rises again; a
+ * trend that the line did not take out (a curve) leaves an ACF that
+ * decays slowly from lag 1, and the noise's small bumps on it are no
+ * season: web1's requests in examples/data (r 0.81 at lag 1, a bump of
+ * 0.02 to 0.66 at lag 5) against engagement's weekly season (r 0.58 at
+ * lag 7 after -0.40 at lags 3-4).
+ */
+static int season_peak(const double *r, size_t p, double bar, double dip)
 {
-	return r[p] > r[p - 1] && r[p] >= r[p + 1] && r[p] > bar;
+	double lowest = r[1];
+	size_t k;
+
+	if (!(r[p] > r[p - 1] && r[p] >= r[p + 1] && r[p] > bar))
+		return 0;
+	for (k = 2; k < p; k++)
+		lowest = fmin(lowest, r[k]);
+	return r[p] - lowest >= dip;
 }
 
 /* The lag chosen by the rule of stats.h, or 0. */
-static size_t season_pick(const double *r, size_t longest, double bar)
+static size_t season_pick(const double *r, size_t longest, double bar,
+                          double dip)
 {
 	size_t p, q, best = 0;
 
 	for (p = 2; p <= longest; p++)
-		if (season_peak(r, p, bar) && (!best || r[p] > r[best]))
+		if (season_peak(r, p, bar, dip) && (!best || r[p] > r[best]))
 			best = p;
 	/* a multiple of the period peaks nearly as high: keep the period */
 	for (q = 2; best && q < best; q++)
-		if (season_peak(r, q, bar) && best % q == 0 &&
+		if (season_peak(r, q, bar, dip) && best % q == 0 &&
 		    r[q] >= 0.9 * r[best])
 			return q;
 	return best;
@@ -2531,7 +2628,8 @@ int mas_stats_season_detect(struct mas_stats_season *out, const double *y,
 	}
 	if (r && status == MAS_STATS_OK) {
 		out->period =
-			season_pick(r, longest, fmax(threshold, out->bound));
+			season_pick(r, longest, fmax(threshold, out->bound),
+			            threshold);
 		out->acf = out->period ? r[out->period] : NAN;
 	}
 	free(r);

@@ -286,8 +286,8 @@ void mas_stats_ets_release(struct mas_stats_ets *fit);
  * The smoothing parameters maximise the likelihood (R's opt.crit "lik":
  * n log E, plus 2 sum log|yhat_t| for M errors) by Nelder-Mead inside
  * the usual bounds of struct mas_stats_ets_params (logistic transforms),
- * from R's initparam start, with one restart when the simplex collapsed
- * short of the optimum.  Initial states: the seasonal indices of a
+ * from R's initparam start, with up to two restarts when the simplex
+ * collapsed short of the optimum.  Initial states: the seasonal indices of a
  * classical decomposition (additive or multiplicative; centred moving
  * average, 2 x m when m is even) of the first min(3, n/m) whole periods,
  * and a least-squares line through the first max(10, 2m) seasonally
@@ -301,7 +301,10 @@ void mas_stats_ets_release(struct mas_stats_ets *fit);
  * searched again from the new states, states and parameters in turn
  * while that gains (4 rounds at most).  Nelder-Mead restarts from its
  * optimum with a simplex a fifth the size, to check it did not
- * collapse short of it.  When m >
+ * collapse short of it; the restart goes on only when a vertex of that
+ * simplex is lower than the optimum (by 1e-3 of the criterion; 98-99 %
+ * of restarts on series-gen's series stop there, after one evaluation
+ * per parameter).  When m >
  * MAS_STATS_ETS_OPTIMISED_PERIOD the seasonal states stay at the
  * decomposition's indices, and k still counts them.
  *
@@ -406,9 +409,12 @@ struct mas_stats_season {
  * least-squares line on its position; r_k is its sample autocorrelation
  * (mas_stats_acf).  A lag p in [2, P], P = max_period clamped to n/2 (0
  * means n/2), qualifies when r_p > r_{p-1}, r_p >= r_{p+1} (a local peak),
- * r_p > threshold and r_p > 1.96/sqrt(n).  The period is the qualifying
- * lag with the highest r_p, except that a smaller qualifying lag dividing
- * it with r at least 0.9 of the highest wins (so 7 rather than 14).
+ * r_p > threshold, r_p > 1.96/sqrt(n), and r_p - min_{1<=k<p} r_k >=
+ * threshold (the ACF dipped before the peak: a curved trend left by the
+ * line makes an ACF that decays slowly from lag 1, and the noise's bumps
+ * on it are no season).  The period is the qualifying lag with the
+ * highest r_p, except that a smaller qualifying lag dividing it with r
+ * at least 0.9 of the highest wins (so 7 rather than 14).
  * period is 0 when no lag qualifies, when the series is constant, or when
  * a line explains it to 1e-10 (relative residual sd): nothing is left.
  * MAS_STATS_ESHORT (period 0) when n < 8; MAS_STATS_EINVAL on NULL.

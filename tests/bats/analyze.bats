@@ -52,6 +52,20 @@ task() {
 	output_jq '.analysis.predictions.next_7_days.engagement.period == 7'
 }
 
+@test "a curved trend is no season: web1's requests get the non-seasonal plan, engagement keeps its week" {
+	# web1's requests rise through the morning in hourly steps; after a
+	# line their autocorrelation decays slowly from lag 1 with a bump at
+	# lag 5, once read as a period (seasonal naive then won the check)
+	run --separate-stderr mas-analyze --series --by host --type trend_prediction "$DATA/server_metrics.jsonl"
+	[ "$status" -eq 0 ]
+	output_jq -s '.[] | select(.group.host == "web1") | .analysis.meta.plans[] | select(.subject == "requests" and .goal == "forecast") | .plan == "trend_smoothing"'
+	output_jq -s '.[] | select(.group.host == "web1") | .analysis.predictions[].requests | has("period") | not'
+	run --separate-stderr mas-analyze < <(task '{data_source:"user_behavior",analysis_type:"trend_prediction",parameters:{metrics:["engagement"],time_range:"last_30_days"}}')
+	[ "$status" -eq 0 ]
+	output_jq '.analysis.meta.plans[] | select(.goal == "forecast") | .plan == "seasonal_smoothing"'
+	output_jq '.analysis.insights | any(. == "engagement repeats every 7 days.")'
+}
+
 @test "too few points: the describe-only plan, with the reason" {
 	run --separate-stderr mas-analyze < <(task '{analysis_type:"trend_prediction",data:{y:[3,4,5]}}')
 	[ "$status" -eq 0 ]

@@ -36,22 +36,7 @@ jq -e '.analysis.summary.engagement.n == 1000000' "$OUT/series.out" > /dev/null 
 	echo "  WARNING: series output does not cover every row" >&2
 
 tasks="$OUT/tasks-10k.jsonl"
-if [ ! -s "$tasks" ]; then
-	awk 'BEGIN {
-		srand(7)
-		for (t = 0; t < 10000; t++) {
-			printf "{\"id\":\"t%d\",\"analysis_type\":\"trend_prediction\"," \
-			       "\"parameters\":{\"prediction_horizon\":\"next_7_days\"},\"data\":[", t
-			for (i = 0; i < 60; i++)
-				printf "%s{\"date\":\"2026-%02d-%02d\",\"engagement\":%.1f," \
-				       "\"conversion\":%.4f,\"retention\":%.3f}",
-				       i ? "," : "", 7 + int(i / 30), 1 + i % 30,
-				       1000 + i * 5 + rand() * 80, 0.03 + rand() * 0.01,
-				       0.7 - i * 0.001 + rand() * 0.02
-			printf "]}\n"
-		}
-	}' > "$tasks"
-fi
+tasks_10k "$tasks"
 # --jobs: threads for the analyses (issue 20), against one thread, in
 # the same run; the outputs must be the same but for the clock.
 CPUS=$(getconf _NPROCESSORS_ONLN)

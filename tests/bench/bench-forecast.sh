@@ -243,13 +243,20 @@ for set in $sets; do
 	done
 done
 
-# Speed on the task-mode workload of bench-analyze.sh: 60-point tasks.
+# Speed on the task-mode workload of bench-analyze.sh: 60-point tasks
+# (and the baseline build's, in the same run).
 tasks="$OUT/tasks-10k.jsonl"
-if [ -s "$tasks" ]; then
-	cpu tasks "mas-analyze --jobs 1 '$tasks' > /dev/null"
-	secs=$(awk '$1 == "tasks" { print $2 }' "$dir/cpu")
-	printf '  60-point trend_prediction tasks: %.3f ms CPU per task (target <= 1)\n' \
-		"$(echo "1000 * $secs / 10000" | bc -l)"
+tasks_10k "$tasks"
+cpu tasks "mas-analyze --jobs 1 '$tasks' > /dev/null"
+secs=$(awk '$1 == "tasks" { print $2 }' "$dir/cpu")
+printf '  60-point trend_prediction tasks: %.3f ms CPU per task (target <= 1)\n' \
+	"$(echo "1000 * $secs / 10000" | bc -l)"
+if [ -n "${BASELINE_BIN:-}" ]; then
+	cpu tasks-before "'$BASELINE_BIN' --jobs 1 '$tasks' > /dev/null"
+	before=$(awk '$1 == "tasks-before" { print $2 }' "$dir/cpu")
+	printf '  the same with the baseline: %.3f ms CPU per task (%.2fx)\n' \
+		"$(echo "1000 * $before / 10000" | bc -l)" \
+		"$(echo "$before / $secs" | bc -l)"
 fi
 
 # --jobs (issue 20): the hourly tasks on one thread and on every

@@ -39,3 +39,24 @@ cpu() {
 peak() {
 	awk -v n="$1" '$1 == n && $3 > m { m = $3 } END { printf "%.1f", m / 1024 }' "$OUT/times"
 }
+
+# tasks_10k FILE: writes (once) the task-mode workload of bench-analyze.sh
+# and bench-forecast.sh: 10,000 trend_prediction tasks of 60 daily rows
+# (engagement, conversion, retention), from a fixed seed.
+tasks_10k() {
+	[ -s "$1" ] && return 0
+	awk 'BEGIN {
+		srand(7)
+		for (t = 0; t < 10000; t++) {
+			printf "{\"id\":\"t%d\",\"analysis_type\":\"trend_prediction\"," \
+			       "\"parameters\":{\"prediction_horizon\":\"next_7_days\"},\"data\":[", t
+			for (i = 0; i < 60; i++)
+				printf "%s{\"date\":\"2026-%02d-%02d\",\"engagement\":%.1f," \
+				       "\"conversion\":%.4f,\"retention\":%.3f}",
+				       i ? "," : "", 7 + int(i / 30), 1 + i % 30,
+				       1000 + i * 5 + rand() * 80, 0.03 + rand() * 0.01,
+				       0.7 - i * 0.001 + rand() * 0.02
+			printf "]}\n"
+		}
+	}' > "$1"
+}
