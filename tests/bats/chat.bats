@@ -195,13 +195,14 @@ kb_file() {
 }
 
 @test "--session-ttl forgets idle sessions; 0 keeps them" {
-	chat --session-ttl 1 --session t <<< '{"message":"how much is pro?"}' > /dev/null
-	chat --session-ttl 0 --session keep <<< '{"message":"how much is pro?"}' > /dev/null
-	sleep 1.2
-	run --separate-stderr chat --session-ttl 1 --session t <<< '{"message":"hello"}'
+	# the clock pinned (MAS_NOW), so a slow machine cannot let the
+	# session made afresh expire too before it is listed
+	MAS_NOW=1000 chat --session-ttl 1 --session t <<< '{"message":"how much is pro?"}' > /dev/null
+	MAS_NOW=1000 chat --session-ttl 0 --session keep <<< '{"message":"how much is pro?"}' > /dev/null
+	MAS_NOW=1002 run --separate-stderr chat --session-ttl 1 --session t <<< '{"message":"hello"}'
 	[ "$status" -eq 0 ]
 	output_jq '.chat.meta.turn == 1'
-	run --separate-stderr mas-chat sessions list --session-ttl 1
+	MAS_NOW=1002 run --separate-stderr mas-chat sessions list --session-ttl 1
 	output_jq -s 'map(.session_id) == ["t"]'
 	MAS_CHAT_SESSION_TTL=abc run --separate-stderr chat <<< '{"message":"hi"}'
 	[ "$status" -eq 2 ]
