@@ -113,7 +113,7 @@ size_t mas_json_millis(long long us, char out[MAS_JSON_NUMBER_SIZE]);
  * even with nothing to free, and a token of mas-flow holds a dozen such
  * fields (a tenth of its instructions on a chain of run nodes).  It
  * reads jv's public fields: kind JV_KIND_INVALID with no payload is
- * what jv_invalid() is (checked by tests/unit/json.c).
+ * what jv_invalid() is (checked by tests/unit/test-json.c).
  */
 static inline void mas_jv_drop(jv v)
 {
