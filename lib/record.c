@@ -227,7 +227,14 @@ int mas_output_close(void)
  * killed mid-way, never sees half a record. */
 static void write_text(const char *text, size_t size)
 {
-	if (output_buffered > 0 && output_buffered + size + 1 > OUTPUT_BUFFER)
+	/* Flush only between lines, before this one: a flush hook counts
+	 * the records written so far, and this line is not counted yet (a
+	 * flush after it put mas-flow's resume mark one record behind the
+	 * output's end, and resume wrote that record again).  Programs
+	 * flush before they wait, so a line is not held back idle. */
+	if (output_buffered > 0 &&
+	    (output_buffered + size + 1 > OUTPUT_BUFFER ||
+	     mas_clock_coarse() - last_flush >= FLUSH_INTERVAL))
 		mas_output_flush();
 	/* a line larger than the buffer is written at once */
 	if (before_hook && size + 1 >= OUTPUT_BUFFER)
@@ -236,8 +243,6 @@ static void write_text(const char *text, size_t size)
 	    putchar_unlocked('\n') == EOF)
 		output_failed();
 	output_buffered += size + 1;
-	if (mas_clock_coarse() - last_flush >= FLUSH_INTERVAL)
-		mas_output_flush();
 }
 
 /*
