@@ -90,6 +90,11 @@ struct nats_bus {
 	int committed;           /* the table is a finished batch's */
 	int published;           /* libnats has its publishing table */
 	int closing;             /* a disconnection now is ours */
+	/* Set by libnats' last callback for the connection (closed):
+	 * until then its callback thread may still run disconnected()
+	 * with this struct, which nats_close must not free before. */
+	int closed;
+	pthread_cond_t closed_cond;
 	/* Released subscriptions, destroyed once the connection is
 	 * closed: libnats' reader thread may still be handing one a
 	 * message (seen when sub --count stops while messages flow), and
@@ -214,6 +219,32 @@ static void disconnected(natsConnection *connection, void *closure)
 		mas_warn("nats: %s: disconnected; reconnecting", nats->url);
 }
 
+static void closed(natsConnection *connection, void *closure)
+{
+	struct nats_bus *nats = closure;
+
+	(void)connection;
+	pthread_mutex_lock(&nats->lock);
+	nats->closed = 1;
+	pthread_cond_broadcast(&nats->closed_cond);
+	pthread_mutex_unlock(&nats->lock);
+}
+
+/* Until libnats has said the connection is closed, or WAIT_MS. */
+static void wait_closed(struct nats_bus *nats)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_MS / 1000;
+	pthread_mutex_lock(&nats->lock);
+	while (!nats->closed &&
+	       pthread_cond_timedwait(&nats->closed_cond, &nats->lock,
+	                              &until) == 0)
+		;
+	pthread_mutex_unlock(&nats->lock);
+}
+
 static void reconnected(natsConnection *connection, void *closure)
 {
 	struct nats_bus *nats = closure;
@@ -283,6 +314,8 @@ static int connect_to(struct nats_bus *nats, int jetstream, char **error)
 		status = natsOptions_SetReconnectedCB(options, reconnected,
 		                                      nats);
 	if (status == NATS_OK)
+		status = natsOptions_SetClosedCB(options, closed, nats);
+	if (status == NATS_OK)
 		status = natsConnection_Connect(&nats->connection, options);
 	natsOptions_Destroy(options);
 	if (status != NATS_OK)
@@ -321,6 +354,7 @@ static int nats_open(struct mas_bus *bus, const struct mas_config *config,
 	open_count++;
 	pthread_mutex_unlock(&open_lock);
 	pthread_mutex_init(&nats->lock, NULL);
+	pthread_cond_init(&nats->closed_cond, NULL);
 	bus->state = nats;
 	if (parse_url(nats, url, &jetstream, usage, error) ||
 	    connect_to(nats, jetstream, error)) {
@@ -379,8 +413,10 @@ static void nats_close(struct mas_bus *bus)
 	nats->closing = 1;
 	if (nats->connection)
 		drain(nats);
-	if (nats->connection)
+	if (nats->connection) {
 		natsConnection_Close(nats->connection);
+		wait_closed(nats);
+	}
 	for (size_t i = 0; i < nats->retired_count; i++)
 		natsSubscription_Destroy(nats->retired[i]);
 	free(nats->retired);
@@ -400,6 +436,7 @@ static void nats_close(struct mas_bus *bus)
 	mas_bus_batch_release(&nats->ids);
 	free(nats->sent);
 	pthread_mutex_destroy(&nats->lock);
+	pthread_cond_destroy(&nats->closed_cond);
 	free(nats);
 	bus->state = NULL;
 }
