@@ -92,8 +92,7 @@ static void put_step(struct mas_json_text *t,
 {
 	char number[MAS_JSON_NUMBER_SIZE];
 	/* most steps have no extra members: no call into libjq for them */
-	int bare = step->extra.kind_flags == JV_KIND_INVALID &&
-	           step->extra.u.ptr == NULL;
+	int bare = mas_jv_is_bare_invalid(step->extra);
 
 	if (!step->node || (!bare && jv_is_valid(step->extra) &&
 	                    jv_object_has(jv_copy(step->extra),

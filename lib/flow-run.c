@@ -198,21 +198,30 @@ static void set_state(struct token *t, jv state)
 	t->length = 0;
 }
 
+/* A copy of LENGTH bytes of TEXT, NUL-terminated, in *BUFFER of *ROOM
+ * bytes, grown when it must be; returns *BUFFER. */
+static char *copy_into(char **buffer, size_t *room, const char *text,
+                       size_t length)
+{
+	if (*room < length + 1) {
+		char *more = realloc(*buffer, length + 1);
+
+		if (!more)
+			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
+		*buffer = more;
+		*room = length + 1;
+	}
+	memcpy(*buffer, text, length);
+	(*buffer)[length] = '\0';
+	return *buffer;
+}
+
 /* Hold the state as LINE (LENGTH bytes), which the scanner passed,
  * finding SCAN. */
 static void set_line(struct token *t, const char *line, size_t length,
                      const struct mas_json_scan *scan)
 {
-	if (t->line_capacity < length + 1) {
-		char *more = realloc(t->line, length + 1);
-
-		if (!more)
-			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
-		t->line = more;
-		t->line_capacity = length + 1;
-	}
-	memcpy(t->line, line, length);
-	t->line[length] = '\0';
+	copy_into(&t->line, &t->line_capacity, line, length);
 	t->length = length;
 	t->line_has_meta = scan->has_meta;
 	t->line_empty = scan->empty;
@@ -288,24 +297,6 @@ static void token_clear(struct token *t)
 	t->line_capacity = room;
 	t->id_buffer = id;
 	t->id_room = id_room;
-}
-
-/* A copy of LENGTH bytes of TEXT, NUL-terminated, in *BUFFER of *ROOM
- * bytes, grown when it must be; returns *BUFFER. */
-static char *copy_into(char **buffer, size_t *room, const char *text,
-                       size_t length)
-{
-	if (*room < length + 1) {
-		char *more = realloc(*buffer, length + 1);
-
-		if (!more)
-			mas_die(MAS_EXIT_TEMPFAIL, "out of memory");
-		*buffer = more;
-		*room = length + 1;
-	}
-	memcpy(*buffer, text, length);
-	(*buffer)[length] = '\0';
-	return *buffer;
 }
 
 static void token_set_id(struct token *t, const char *id, size_t length)

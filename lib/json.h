@@ -108,18 +108,23 @@ size_t mas_json_number(double x, char out[MAS_JSON_NUMBER_SIZE]);
 size_t mas_json_millis(long long us, char out[MAS_JSON_NUMBER_SIZE]);
 
 /*
- * jv_free(V), without a call into libjq when V is a bare jv_invalid():
+ * Whether V is a bare jv_invalid() (no message), and jv_free(V) without
+ * a call into libjq for one:
  * jv_free and the jv_get_kind calls it makes cost about 80 instructions
  * even with nothing to free, and a token of mas-flow holds a dozen such
- * fields (a tenth of its instructions on a chain of run nodes).  It
- * reads jv's public fields: kind JV_KIND_INVALID with no payload is
+ * fields (a tenth of its instructions on a chain of run nodes).  The
+ * test, here only, reads jv's public fields: kind JV_KIND_INVALID with no payload is
  * what jv_invalid() is (checked by tests/unit/test-json.c).
  */
+static inline int mas_jv_is_bare_invalid(jv v)
+{
+	return v.kind_flags == JV_KIND_INVALID && v.u.ptr == NULL;
+}
+
 static inline void mas_jv_drop(jv v)
 {
-	if (v.kind_flags == JV_KIND_INVALID && v.u.ptr == NULL)
-		return;
-	jv_free(v);
+	if (!mas_jv_is_bare_invalid(v))
+		jv_free(v);
 }
 
 #endif
