@@ -727,6 +727,27 @@ void mas_serve_agents_count(struct mas_serve_agents *agents)
 	mas_engine_count(&agents->engine);
 }
 
+int mas_serve_agents_batch_begin(struct mas_serve_agents *a, int kind)
+{
+	if (kind != MAS_SERVE_CHAT || !a->sessions || a->engine.llm)
+		return 0;
+	return sqlite3_exec(a->store.db, "BEGIN IMMEDIATE", NULL, NULL,
+	                    NULL) == SQLITE_OK;
+}
+
+int mas_serve_agents_batch_end(struct mas_serve_agents *a)
+{
+	int status;
+
+	if (sqlite3_exec(a->store.db, "COMMIT", NULL, NULL, NULL) ==
+	    SQLITE_OK)
+		return 0;
+	status = mas_store_status(sqlite3_errcode(a->store.db));
+	mas_error_log("%s: %s", a->store.path, sqlite3_errmsg(a->store.db));
+	sqlite3_exec(a->store.db, "ROLLBACK", NULL, NULL, NULL);
+	return status ? status : -1;
+}
+
 void mas_serve_agents_free(struct mas_serve_agents *a)
 {
 	if (!a)

@@ -111,6 +111,22 @@ jv mas_serve_agents_flows(struct mas_serve_agents *agents);
 int mas_serve_agents_has_flow(const struct mas_serve_agents_options *options,
                               const char *flow);
 
+/*
+ * Group commit: when jobs of KIND store what they do and make no model
+ * call (chat turns of the embedded engine, with sessions kept), open one
+ * transaction on AGENTS' store for the jobs run next, and return 1; else
+ * return 0 and each job stores its own.  A model's reply can take
+ * seconds, and the store's write lock is not held for them.
+ */
+int mas_serve_agents_batch_begin(struct mas_serve_agents *agents, int kind);
+
+/*
+ * Commit the transaction mas_serve_agents_batch_begin opened: 0, or a
+ * MAS_STORE_ status (logged; the transaction is rolled back, and none of
+ * the batch's turns is stored).
+ */
+int mas_serve_agents_batch_end(struct mas_serve_agents *agents);
+
 /* Add the model client's figures to the metrics (mas_engine_count). */
 void mas_serve_agents_count(struct mas_serve_agents *agents);
 

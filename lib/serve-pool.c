@@ -11,6 +11,7 @@
 #include "log.h"
 #include "mas.h"
 #include "serve-pool.h"
+#include "store.h"
 #include "banned.h"
 
 struct job {
@@ -71,25 +72,83 @@ static struct job *take(struct mas_serve_pool *pool)
 	return job;
 }
 
-static void run_job(struct worker *w, struct job *job)
+/* Jobs of one kind taken at once, whose session turns are committed
+ * together: one write of the store's log for them all. */
+#define BATCH_MAX 32
+
+/* More jobs of KIND from the head of the queue, up to MAX, into BATCH:
+ * how many. */
+static size_t take_more(struct mas_serve_pool *pool, int kind,
+                        struct job **batch, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&pool->lock);
+	while (n < max && pool->head && pool->head->kind == kind) {
+		batch[n++] = pool->head;
+		pool->head = pool->head->next;
+		pool->waiting--;
+		pool->running++;
+	}
+	if (!pool->head)
+		pool->tail = NULL;
+	pthread_mutex_unlock(&pool->lock);
+	return n;
+}
+
+static jv job_output(struct worker *w, struct job *job)
 {
 	jv output;
 
-	if (mas_clock_monotonic() >= job->deadline) {
-		output = mas_fail(MAS_ERR_TIMEOUT, "the request waited too "
-		                  "long for a worker");
-	} else if (job->kind == MAS_SERVE_FLOW_LIST) {
-		output = mas_serve_agents_flows(w->agents);
-	} else {
-		output = mas_serve_agents_run(w->agents,
-		                              (enum mas_serve_agent)job->kind,
-		                              job->flow, job->record,
-		                              job->deadline, job->text,
-		                              job->owner);
-		job->record = jv_invalid();
-		mas_serve_agents_count(w->agents);
+	if (mas_clock_monotonic() >= job->deadline)
+		return mas_fail(MAS_ERR_TIMEOUT, "the request waited too "
+		                "long for a worker");
+	if (job->kind == MAS_SERVE_FLOW_LIST)
+		return mas_serve_agents_flows(w->agents);
+	output = mas_serve_agents_run(w->agents,
+	                              (enum mas_serve_agent)job->kind,
+	                              job->flow, job->record, job->deadline,
+	                              job->text, job->owner);
+	job->record = jv_invalid();
+	mas_serve_agents_count(w->agents);
+	return output;
+}
+
+/* The error of a job whose turn a failed commit lost. */
+static jv unsaved(int status)
+{
+	if (MAS_STORE_TRANSIENT(status))
+		return mas_store_unavailable_error(status, "the session was "
+		                                   "not saved");
+	return mas_error(MAS_ERR_INTERNAL, "state store: the session "
+	                 "could not be saved");
+}
+
+/* Run FIRST and the jobs of its kind queued behind it in one
+ * transaction of the store, and answer them once it is committed: a
+ * reply never tells of a turn the store does not hold.  Returns how
+ * many jobs were run. */
+static size_t run_batch(struct worker *w, struct job *first)
+{
+	struct job *batch[BATCH_MAX];
+	jv outputs[BATCH_MAX];
+	size_t n;
+	int status;
+
+	batch[0] = first;
+	n = 1 + take_more(w->pool, first->kind, batch + 1, BATCH_MAX - 1);
+	for (size_t i = 0; i < n; i++)
+		outputs[i] = job_output(w, batch[i]);
+	status = mas_serve_agents_batch_end(w->agents);
+	for (size_t i = 0; i < n; i++) {
+		if (status != 0) {
+			jv_free(outputs[i]);
+			outputs[i] = jv_invalid_with_msg(unsaved(status));
+		}
+		batch[i]->done(batch[i]->owner, outputs[i]);
+		free_job(batch[i]);
 	}
-	job->done(job->owner, output);
+	return n;
 }
 
 static void *worker_main(void *data)
@@ -97,6 +156,7 @@ static void *worker_main(void *data)
 	struct worker *w = data;
 	struct mas_serve_pool *pool = w->pool;
 	struct job *job;
+	size_t ran;
 
 	if (!w->agents)
 		w->agents = mas_serve_agents_new(&pool->quiet);
@@ -106,10 +166,15 @@ static void *worker_main(void *data)
 	pthread_cond_broadcast(&pool->stopped);
 	pthread_mutex_unlock(&pool->lock);
 	while (w->agents && (job = take(pool)) != NULL) {
-		run_job(w, job);
-		free_job(job);
+		if (mas_serve_agents_batch_begin(w->agents, job->kind)) {
+			ran = run_batch(w, job);
+		} else {
+			job->done(job->owner, job_output(w, job));
+			free_job(job);
+			ran = 1;
+		}
 		pthread_mutex_lock(&pool->lock);
-		pool->running--;
+		pool->running -= ran;
 		pthread_mutex_unlock(&pool->lock);
 	}
 	mas_serve_agents_free(w->agents);

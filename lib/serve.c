@@ -467,11 +467,17 @@ static struct reply *data_reply(unsigned status, jv data, const char *message)
 static unsigned error_status(jv error)
 {
 	jv code = jv_object_get(jv_copy(error), jv_string("code"));
+	jv transient = jv_object_get(jv_copy(error), jv_string("transient"));
 	unsigned status = mas_serve_status_of(jv_get_kind(code) ==
 	                                      JV_KIND_STRING ?
 	                                      jv_string_value(code) : NULL);
 
+	/* The state store locked or full: a component down for now, to
+	 * be tried again (mas_store_unavailable_error), not a fault. */
+	if (jv_get_kind(transient) == JV_KIND_TRUE)
+		status = 503;
 	jv_free(code);
+	jv_free(transient);
 	return status;
 }
 

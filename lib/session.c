@@ -300,15 +300,33 @@ static int failure(struct mas_sessions *sessions)
 	return mas_store_status(sqlite3_errcode(sessions->store->db));
 }
 
+/* A turn is its own transaction, or a savepoint in the one a caller
+ * holds open for several (mas-serve's worker commits the turns queued
+ * together at once: mas_serve_agents_batch_begin). */
+static int begin_turn(struct mas_sessions *sessions, int nested)
+{
+	return exec(sessions, nested ? "SAVEPOINT turn" : "BEGIN IMMEDIATE");
+}
+
+static int end_turn(struct mas_sessions *sessions, int nested, int status)
+{
+	if (status == 0)
+		return exec(sessions, nested ? "RELEASE turn" : "COMMIT");
+	exec(sessions, nested ? "ROLLBACK TO turn; RELEASE turn"
+	                      : "ROLLBACK");
+	return status;
+}
+
 int mas_session_save(struct mas_sessions *sessions,
                      struct mas_session *session,
                      const struct mas_session_turn *turn)
 {
+	int nested = !sqlite3_get_autocommit(sessions->store->db);
 	double at = now();
 	jv dumped;
 	int status;
 
-	if (exec(sessions, "BEGIN IMMEDIATE"))
+	if (begin_turn(sessions, nested))
 		return failure(sessions);
 	/* Another turn of the session may have been saved since it was
 	 * loaded (records in flight at once, another process): number
@@ -318,11 +336,8 @@ int mas_session_save(struct mas_sessions *sessions,
 	if (!session->exists) {
 		sqlite3_stmt *st = statement(sessions, FORGET);
 		sqlite3_bind_text(st, 1, session->id, -1, SQLITE_STATIC);
-		if (step_done(sessions, st)) {
-			status = failure(sessions);
-			exec(sessions, "ROLLBACK");
-			return status;
-		}
+		if (step_done(sessions, st))
+			return end_turn(sessions, nested, failure(sessions));
 	}
 	advance(session, turn);
 	dumped = jv_dump_string(jv_copy(session->slots), 0);
@@ -333,12 +348,10 @@ int mas_session_save(struct mas_sessions *sessions,
 		status = add_turn(sessions, session, turn, at);
 	session->turns++;
 	jv_free(dumped);
-	if (status == 0 && exec(sessions, "COMMIT"))
-		status = -1;
-	if (status != 0) {
-		status = failure(sessions);
-		exec(sessions, "ROLLBACK");
-	}
+	if (status != 0)
+		status = end_turn(sessions, nested, failure(sessions));
+	else if (end_turn(sessions, nested, 0))
+		status = end_turn(sessions, nested, failure(sessions));
 	session->exists = status == 0;
 	return status;
 }

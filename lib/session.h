@@ -82,7 +82,10 @@ jv mas_session_history(struct mas_sessions *sessions, const char *id,
 /*
  * Remember TURN as the next turn of SESSION (whose counters it updates:
  * turns, last intent, streak, slots).  Returns 0, or on a database error
- * (logged) -1, MAS_STORE_BUSY or MAS_STORE_FULL.
+ * (logged) -1, MAS_STORE_BUSY or MAS_STORE_FULL.  The turn is its own
+ * transaction; when the caller holds one open on the store, the turn is
+ * a savepoint in it (undone alone on error), stored by the caller's
+ * COMMIT.
  */
 int mas_session_save(struct mas_sessions *sessions,
                      struct mas_session *session,

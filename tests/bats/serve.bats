@@ -132,6 +132,22 @@ write_flows() {
 	output_jq '.turns | length == 2'
 }
 
+@test "serve: chat turns sent at once (committed together) are each stored once and numbered in order" {
+	serve_start "${SERVE_AGENTS[@]}"
+	seq 48 | xargs -P 16 -I{} curl -s -m 20 -H 'Content-Type: application/json' \
+		-d '{"message":"我想了解你们的企业版定价方案 {}","session_id":"many"}' \
+		"$URL/chat" >"$BATS_TEST_TMPDIR/answers"
+	# every answer says its turn, and the turns are 1 to 48 once each
+	jq -e -s 'length == 48 and (map(.status) | unique == ["success"]) and
+		(map(.data.meta.turn) | sort == [range(1; 49)])' \
+		"$BATS_TEST_TMPDIR/answers"
+	serve_stop
+	run --separate-stderr mas-chat sessions show many
+	output_jq '.turns == 48 and (.history | length == 48) and
+		(.history | map(.message | split(" ")[1] | tonumber) | sort ==
+		 [range(1; 49)])'
+}
+
 @test "serve: every error status comes from a real request, never 500" {
 	write_flows
 	serve_start "${SERVE_AGENTS[@]}" --flows-dir "$FLOWS" --workers 1 \

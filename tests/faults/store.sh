@@ -92,5 +92,49 @@ dd if=/dev/zero of="$work/full/filler" bs=1k count=$((free_kb - 1000)) \
 mas-flow run --run-id filling "$work/flow" "$work/flow.in" >"$work/out" \
 	2>"$work/err"
 report "filling/mas-flow --run-id" $? 1 "$work/out" 20000
+
+# mas-serve's chat turns on a disk that fills while they come in, 16 at
+# a time (a worker commits the turns queued together at once): each
+# request is answered, 200 only for a turn the store holds, an error
+# envelope saying why for the others, never 500.
+rm -f "$work/full/filler"
+sqlite3 "$MAS_STATE_DIR/mas.db" 'PRAGMA wal_checkpoint(TRUNCATE);' \
+	>/dev/null
+free_kb=$(df -k "$work/full" | awk 'NR == 2 { print $4 }')
+dd if=/dev/zero of="$work/full/filler" bs=1k count=$((free_kb - 200)) \
+	2>/dev/null
+mas-serve --listen 127.0.0.1:0 -v --kb "$kb" --access-log off --workers 2 \
+	2>"$work/serve.err" &
+serve=$!
+address=
+for _ in $(seq 100); do
+	address=$(sed -n 's|.*listening on http://\([0-9.:]*\)/.*|\1|p' \
+		"$work/serve.err")
+	[ -n "$address" ] && break
+	sleep 0.1
+done
+n_serve=400
+seq "$n_serve" | xargs -P 16 -I{} sh -c 'curl -s -m 30 \
+	-H "Content-Type: application/json" -w "\n%{http_code}\n" \
+	-d "{\"message\":\"hello {}\",\"session_id\":\"serve-s$(({} % 7))\"}" \
+	"http://$1/chat" | jq -c -R -s --arg n {} "split(\"\\n\") |
+	{n: \$n, code: .[-2], body: (.[0] | try fromjson catch null)}"' \
+	sh "$address" >"$work/answers"
+kill -TERM "$serve"
+wait "$serve"
+answered=$(jq -s 'map(.n) | unique | length' "$work/answers")
+ok=$(jq -s 'map(select(.code == "200")) | length' "$work/answers")
+bad=$(jq -s 'map(select(.code != "200" and (.code == "500" or
+	.body.status != "error"))) | length' "$work/answers")
+stored=$(sqlite3 "$MAS_STATE_DIR/mas.db" "SELECT count(*) FROM chat_turn
+	WHERE session_id LIKE 'serve-%'")
+printf 'store: filling/mas-serve: %d requests, %d answered 200, %d turns stored, %d refused; lost=%d duplicated=%d corrupt=%d\n' \
+	"$n_serve" "$ok" "$stored" "$((answered - ok))" \
+	"$((n_serve - answered + ok - stored))" "$((stored - ok))" "$bad"
+if [ "$answered" -ne "$n_serve" ] || [ "$ok" -ne "$stored" ] ||
+	[ "$bad" -ne 0 ] || [ "$ok" -eq "$n_serve" ]; then
+	failures=$((failures + 1))
+	tail -3 "$work/serve.err" | sed 's/^/    /'
+fi
 umount "$work/full" 2>/dev/null && trap 'rm -rf "$work"' EXIT
 [ "$failures" -eq 0 ]
