@@ -727,12 +727,20 @@ void mas_serve_agents_count(struct mas_serve_agents *agents)
 	mas_engine_count(&agents->engine);
 }
 
-int mas_serve_agents_batch_begin(struct mas_serve_agents *a, int kind)
+int mas_serve_agents_batch_begin(struct mas_serve_agents *a, int kind,
+                                 jv record)
 {
-	if (kind != MAS_SERVE_CHAT || !a->sessions || a->engine.llm)
+	jv session;
+	int stores;
+
+	if (kind != MAS_SERVE_CHAT || !a->sessions || a->engine.llm ||
+	    jv_get_kind(record) != JV_KIND_OBJECT)
 		return 0;
-	return sqlite3_exec(a->store.db, "BEGIN IMMEDIATE", NULL, NULL,
-	                    NULL) == SQLITE_OK;
+	session = jv_object_get(jv_copy(record), jv_string("session_id"));
+	stores = jv_get_kind(session) == JV_KIND_STRING;
+	jv_free(session);
+	return stores && sqlite3_exec(a->store.db, "BEGIN IMMEDIATE", NULL,
+	                              NULL, NULL) == SQLITE_OK;
 }
 
 int mas_serve_agents_batch_end(struct mas_serve_agents *a)

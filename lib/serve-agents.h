@@ -112,13 +112,15 @@ int mas_serve_agents_has_flow(const struct mas_serve_agents_options *options,
                               const char *flow);
 
 /*
- * Group commit: when jobs of KIND store what they do and make no model
- * call (chat turns of the embedded engine, with sessions kept), open one
- * transaction on AGENTS' store for the jobs run next, and return 1; else
- * return 0 and each job stores its own.  A model's reply can take
- * seconds, and the store's write lock is not held for them.
+ * Group commit: when RECORD (borrowed), run by agent KIND, stores what
+ * it does and makes no model call (a chat turn with a session_id, the
+ * embedded engine, sessions kept), open one transaction on AGENTS' store
+ * for it and the jobs run next, and return 1; else return 0 and each job
+ * stores its own.  A model's reply can take seconds, and the store's
+ * write lock is not held for them.
  */
-int mas_serve_agents_batch_begin(struct mas_serve_agents *agents, int kind);
+int mas_serve_agents_batch_begin(struct mas_serve_agents *agents, int kind,
+                                 jv record);
 
 /*
  * Commit the transaction mas_serve_agents_batch_begin opened: 0, or a

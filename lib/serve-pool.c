@@ -166,7 +166,8 @@ static void *worker_main(void *data)
 	pthread_cond_broadcast(&pool->stopped);
 	pthread_mutex_unlock(&pool->lock);
 	while (w->agents && (job = take(pool)) != NULL) {
-		if (mas_serve_agents_batch_begin(w->agents, job->kind)) {
+		if (mas_serve_agents_batch_begin(w->agents, job->kind,
+		                                 job->record)) {
 			ran = run_batch(w, job);
 		} else {
 			job->done(job->owner, job_output(w, job));
