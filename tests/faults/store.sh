@@ -122,17 +122,19 @@ seq "$n_serve" | xargs -P 16 -I{} sh -c 'curl -s -m 30 \
 	sh "$address" >"$work/answers"
 kill -TERM "$serve"
 wait "$serve"
+serve_status=$?
 answered=$(jq -s 'map(.n) | unique | length' "$work/answers")
 ok=$(jq -s 'map(select(.code == "200")) | length' "$work/answers")
 bad=$(jq -s 'map(select(.code != "200" and (.code == "500" or
 	.body.status != "error"))) | length' "$work/answers")
 stored=$(sqlite3 "$MAS_STATE_DIR/mas.db" "SELECT count(*) FROM chat_turn
 	WHERE session_id LIKE 'serve-%'")
-printf 'store: filling/mas-serve: %d requests, %d answered 200, %d turns stored, %d refused; lost=%d duplicated=%d corrupt=%d\n' \
-	"$n_serve" "$ok" "$stored" "$((answered - ok))" \
+printf 'store: filling/mas-serve: exit %d, %d requests, %d answered 200, %d turns stored, %d refused; lost=%d duplicated=%d corrupt=%d\n' \
+	"$serve_status" "$n_serve" "$ok" "$stored" "$((answered - ok))" \
 	"$((n_serve - answered + ok - stored))" "$((stored - ok))" "$bad"
 if [ "$answered" -ne "$n_serve" ] || [ "$ok" -ne "$stored" ] ||
-	[ "$bad" -ne 0 ] || [ "$ok" -eq "$n_serve" ]; then
+	[ "$bad" -ne 0 ] || [ "$ok" -eq "$n_serve" ] ||
+	[ "$serve_status" -ne 0 ]; then
 	failures=$((failures + 1))
 	tail -3 "$work/serve.err" | sed 's/^/    /'
 fi
