@@ -148,10 +148,23 @@ lib/sentiment-lexicon.inc: lib/sentiment-lexicon.tsv
 	     { printf "\t{ \"%s\", %s, %s },\n", $$1, toupper($$2), $$3 }' \
 	    $< >$@.tmp && mv $@.tmp $@
 
-lib/sentiment.o tests/fuzz/obj/sentiment.o: lib/sentiment-lexicon.inc
+# The model it falls back on (lib/sentiment-model.tsv, trained on review
+# sentences by lib/sentiment-model.sh: make sentiment-model) likewise:
+# its features are words, apostrophes and digits, its weights numbers.
+lib/sentiment-model.inc: lib/sentiment-model.tsv
+	$(call say,GEN,$@)LC_ALL=C awk -F '\t' \
+	    '/^#/ || NF != 2 { next } \
+	     { printf "\t{ \"%s\", %s },\n", $$1, $$2 }' \
+	    $< >$@.tmp && mv $@.tmp $@
+
+lib/sentiment.o tests/fuzz/obj/sentiment.o: lib/sentiment-lexicon.inc \
+                                           lib/sentiment-model.inc
 
 sentiment-lexicon:
 	sh lib/sentiment-lexicon.sh lib/sentiment-lexicon.tsv
+
+sentiment-model:
+	sh lib/sentiment-model.sh lib/sentiment-model.tsv
 
 # The console (www/, text files only) is built into mas-serve the same
 # way, a { "/NAME", "TEXT" } row per file; '?' is escaped too, so that
@@ -358,5 +371,5 @@ clean:
 
 .PHONY: FORCE all deps check check-faults check-repro check-package fuzz \
         bench lint-man lint-js demo install install-lib uninstall clean \
-        sentiment-lexicon
+        sentiment-lexicon sentiment-model
 .SECONDARY:

@@ -122,6 +122,24 @@ static const struct entry lexicon[] = {
 	{ "cannot", NEGATOR, 0 }, { "couldn't", NEGATOR, 0 },
 	{ "nothing", NEGATOR, 0 }, { "without", NEGATOR, 0 },
 	{ "hardly", NEGATOR, 0 }, { "neither", NEGATOR, 0 },
+	/* the rest of VADER's negators, and their forms without the
+	 * apostrophe that reviews often drop */
+	{ "wouldn't", NEGATOR, 0 }, { "shouldn't", NEGATOR, 0 },
+	{ "haven't", NEGATOR, 0 }, { "hasn't", NEGATOR, 0 },
+	{ "hadn't", NEGATOR, 0 }, { "weren't", NEGATOR, 0 },
+	{ "mustn't", NEGATOR, 0 }, { "mightn't", NEGATOR, 0 },
+	{ "needn't", NEGATOR, 0 }, { "shan't", NEGATOR, 0 },
+	{ "ain't", NEGATOR, 0 }, { "nor", NEGATOR, 0 },
+	{ "none", NEGATOR, 0 }, { "nowhere", NEGATOR, 0 },
+	{ "rarely", NEGATOR, 0 }, { "seldom", NEGATOR, 0 },
+	{ "dont", NEGATOR, 0 }, { "doesnt", NEGATOR, 0 },
+	{ "didnt", NEGATOR, 0 }, { "isnt", NEGATOR, 0 },
+	{ "wasnt", NEGATOR, 0 }, { "arent", NEGATOR, 0 },
+	{ "cant", NEGATOR, 0 }, { "couldnt", NEGATOR, 0 },
+	{ "wouldnt", NEGATOR, 0 }, { "shouldnt", NEGATOR, 0 },
+	{ "havent", NEGATOR, 0 }, { "hasnt", NEGATOR, 0 },
+	{ "hadnt", NEGATOR, 0 }, { "werent", NEGATOR, 0 },
+	{ "aint", NEGATOR, 0 }, { "no longer", NEGATOR, 0 },
 	{ "very", BOOSTER, 1.5 }, { "really", BOOSTER, 1.5 },
 	{ "so", BOOSTER, 1.4 }, { "extremely", BOOSTER, 1.8 },
 	{ "totally", BOOSTER, 1.5 }, { "absolutely", BOOSTER, 1.6 },
@@ -244,7 +262,32 @@ static const struct entry lexicon[] = {
 	{ NULL, POLAR, 0 },
 };
 
+/* A weight of the review model: a folded word, or two words and a
+ * space, and its weight toward positive; "<bias>" is the bias term. */
+struct weight {
+	const char *text;
+	double weight;
+};
+
+/* The model the lexicon falls back on when it finds no opinion
+ * (lib/sentiment-model.tsv, made by lib/sentiment-model.sh; its corpus
+ * and licence in lib/sentiment-model.README). */
+static const struct weight review_model[] = {
+#include "sentiment-model.inc"
+	{ NULL, 0 },
+};
+
 #define LEXICON_SIZE (sizeof(lexicon) / sizeof(lexicon[0]) - 1)
+#define MODEL_SIZE (sizeof(review_model) / sizeof(review_model[0]) - 1)
+#define MODEL_TABLE_SIZE 16384 /* a power of two, over twice the weights */
+_Static_assert(MODEL_TABLE_SIZE >= 2 * MODEL_SIZE,
+               "MODEL_TABLE_SIZE too small");
+
+/* The model's score at or beyond which it speaks for a message the
+ * lexicon finds neutral: nearer 0 it is too unsure of a request or a
+ * greeting, which reviews did not teach it (chosen on held-out
+ * figures: tests/bench/bench-sentiment.sh). */
+#define MODEL_CUT 0.3
 #define TABLE_SIZE 65536 /* a power of two, over twice the entries */
 _Static_assert(TABLE_SIZE >= 2 * LEXICON_SIZE, "TABLE_SIZE too small");
 
@@ -255,6 +298,8 @@ _Static_assert(TABLE_SIZE >= 2 * LEXICON_SIZE, "TABLE_SIZE too small");
  * entry, used when a sentiment word follows ("好贵": very expensive). */
 static int32_t table[TABLE_SIZE];
 static int32_t alt[LEXICON_SIZE];
+static int32_t model_table[MODEL_TABLE_SIZE];
+static double model_bias;
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static uint32_t hash_text(const char *text, size_t length)
@@ -268,8 +313,26 @@ static uint32_t hash_text(const char *text, size_t length)
 	return h;
 }
 
+/* The model's weights by hash of their text (each text is there once,
+ * the generator says so). */
+static void build_model_table(void)
+{
+	for (size_t i = 0; i < MODEL_TABLE_SIZE; i++)
+		model_table[i] = -1;
+	for (size_t i = 0; i < MODEL_SIZE; i++) {
+		uint32_t slot = hash_text(review_model[i].text,
+		                          strlen(review_model[i].text));
+		if (strcmp(review_model[i].text, "<bias>") == 0)
+			model_bias = review_model[i].weight;
+		while (model_table[slot & (MODEL_TABLE_SIZE - 1)] >= 0)
+			slot++;
+		model_table[slot & (MODEL_TABLE_SIZE - 1)] = (int32_t)i;
+	}
+}
+
 static void build_table(void)
 {
+	build_model_table();
 	for (size_t i = 0; i < TABLE_SIZE; i++)
 		table[i] = -1;
 	for (size_t i = 0; i < LEXICON_SIZE; i++) {
@@ -303,6 +366,22 @@ static const struct entry *lookup(const char *text, size_t length)
 		if (strlen(lexicon[at].text) == length &&
 		    memcmp(lexicon[at].text, text, length) == 0)
 			return &lexicon[at];
+	}
+}
+
+/* The model's weight of TEXT (LENGTH bytes), or NULL; the tables are
+ * built (lookup's pthread_once) before. */
+static const struct weight *model_lookup(const char *text, size_t length)
+{
+	uint32_t slot = hash_text(text, length);
+
+	for (;; slot++) {
+		int32_t at = model_table[slot & (MODEL_TABLE_SIZE - 1)];
+		if (at < 0)
+			return NULL;
+		if (strlen(review_model[at].text) == length &&
+		    memcmp(review_model[at].text, text, length) == 0)
+			return &review_model[at];
 	}
 }
 
@@ -492,19 +571,96 @@ static double valence(const struct units *u, double damp_positive)
 	return sum;
 }
 
-/* The lexicon's score of TEXT, FOLDED its folded form (borrowed). */
+static int is_model_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'';
+}
+
+/* The model's word at or after *S in FOLDED: its start, its length in
+ * *LENGTH, *S past it; NULL at the end.  Whatever is not a letter a-z,
+ * a digit or an apostrophe separates, as in lib/sentiment-model.sh. */
+static const char *model_word(const char **s, size_t *length)
+{
+	const char *start = *s;
+
+	while (*start && !is_model_char(*start))
+		start++;
+	if (!*start)
+		return NULL;
+	*s = start;
+	while (is_model_char(**s))
+		(*s)++;
+	*length = (size_t)(*s - start);
+	return start;
+}
+
+/* Adds the weight of TEXT (LENGTH bytes), if the model has one, to *SUM
+ * and counts it in *KNOWN. */
+static void model_add(const char *text, size_t length, double *sum,
+                      size_t *known)
+{
+	const struct weight *w = model_lookup(text, length);
+
+	if (w) {
+		*sum += w->weight;
+		(*known)++;
+	}
+}
+
+/*
+ * The review model's score of FOLDED, P(positive) - P(negative), into
+ * *SCORE: logistic regression over its words and pairs of adjacent
+ * words, each occurrence valued 1/sqrt(N), N the occurrences it knows.
+ * Returns 0 when it knows none of them (then it has nothing to say).
+ */
+static int model_score(const char *folded, double *score)
+{
+	const char *s = folded, *word, *previous = NULL;
+	size_t length, previous_length = 0, known = 0;
+	double sum = 0, z;
+	char pair[128];
+
+	pthread_once(&table_once, build_table);
+	while ((word = model_word(&s, &length)) != NULL) {
+		model_add(word, length, &sum, &known);
+		if (previous && previous_length + 1 + length < sizeof(pair)) {
+			memcpy(pair, previous, previous_length);
+			pair[previous_length] = ' ';
+			memcpy(pair + previous_length + 1, word, length);
+			model_add(pair, previous_length + 1 + length, &sum,
+			          &known);
+		}
+		previous = word;
+		previous_length = length;
+	}
+	if (known == 0)
+		return 0;
+	z = model_bias + sum / sqrt((double)known);
+	*score = 2 / (1 + exp(-z)) - 1;
+	return 1;
+}
+
+/* The lexicon's score of TEXT, FOLDED its folded form (borrowed); when
+ * it is neutral, the review model's if that is sure enough, but never
+ * for a question (the model learnt statements). */
 static double lexicon_score(const char *text, const char *folded)
 {
 	struct units u = { 0 };
 	size_t bangs = count_exclamations(text);
-	double sum;
+	int question = is_question(text, folded);
+	double sum, score, model_says;
 
 	split_units(folded, &u);
-	sum = valence(&u, is_question(text, folded) ? 0.3 : 1);
+	sum = valence(&u, question ? 0.3 : 1);
 	if (bangs > 0)
 		sum *= 1 + 0.1 * (double)(bangs > 3 ? 3 : bangs);
 	free(u.items);
-	return sum / sqrt(sum * sum + 15);
+	score = sum / sqrt(sum * sum + 15);
+	if (fabs(score) < MAS_SENTIMENT_CUT && !question &&
+	    model_score(folded, &model_says) &&
+	    fabs(model_says) >= MODEL_CUT)
+		score = model_says;
+	return score;
 }
 
 double mas_sentiment_lexicon(const char *text)

@@ -10,14 +10,25 @@
  * lib/sentiment-lexicon.sh (sources and licences in
  * lib/sentiment-lexicon.README); the first entry of a text wins.  The
  * rules are VADER's:
- *   - a negator (not, never, no, don't, 不, 没, 没有, 别, 未, ...) flips
- *     and damps (x -0.74) the sentiment words in the three units after it;
+ *   - a negator (VADER's: not, never, no, don't, wouldn't, nor, no
+ *     longer, ..., with or without the apostrophe; 不, 没, 没有, 别, 未,
+ *     ...) flips and damps (x -0.74) the sentiment words in the three
+ *     units after it;
  *   - an intensifier (very, so, really, 非常, 太, 很, 特别, ...) scales the
  *     next sentiment word within two units, a diminisher (slightly,
  *     有点, ...) shrinks it;
  *   - after "but" (但是, 可是, 不过) words weigh 1.5, before it 0.5;
  *   - exclamation marks add emphasis;
  *   - the sum s becomes s / sqrt(s^2 + 15).
+ * Where that is neutral (|s| < MAS_SENTIMENT_CUT) and the message is
+ * not a question, a review model speaks if it is sure enough (its
+ * score at least 0.3 away from 0): logistic regression over English
+ * words and word pairs, trained on 2,700 review sentences
+ * (lib/sentiment-model.tsv, made by lib/sentiment-model.sh; corpus and
+ * licence in lib/sentiment-model.README), its score P(positive) -
+ * P(negative).  Reviews state opinions the lexicon has no word for
+ * ("will order again", "doesn't hold a charge"); the cut keeps it
+ * from calling most requests negative, which reviews did not teach it.
  * Or from a linear model trained on labelled examples (--sentiment-train),
  * the same learning code as intents (classify.h), streamed so that memory
  * stays bounded: the score is then P(positive) - P(negative).
@@ -31,7 +42,8 @@
  * negative, in between neutral. */
 #define MAS_SENTIMENT_CUT 0.2
 
-/* The lexicon's score of TEXT (UTF-8), in [-1, 1]. */
+/* The default engine's score of TEXT (UTF-8), in [-1, 1]: the lexicon's,
+ * or the review model's where the lexicon is neutral (above). */
 double mas_sentiment_lexicon(const char *text);
 
 /* "positive", "neutral" or "negative" for SCORE (static strings). */
