@@ -21,8 +21,11 @@
  *   - exclamation marks add emphasis;
  *   - the sum s becomes s / sqrt(s^2 + 15).
  * Where that is neutral (|s| < MAS_SENTIMENT_CUT) and the message is
- * not a question, a review model speaks if it is sure enough (its
- * score at least 0.3 away from 0): logistic regression over English
+ * neither a question nor a request (no greeting or request word that
+ * the written entries hold neutral: "please", "cancel", 取消, ...), a
+ * review model speaks if it is sure enough (its score m at least 0.15
+ * away from 0; that range mapped onto [MAS_SENTIMENT_CUT, 1], so that
+ * its label is polar): logistic regression over English
  * words and word pairs, trained on 2,700 review sentences
  * (lib/sentiment-model.tsv, made by lib/sentiment-model.sh; corpus and
  * licence in lib/sentiment-model.README), its score P(positive) -
