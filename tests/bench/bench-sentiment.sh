@@ -121,7 +121,7 @@ if fetch sentiment@5.0.2; then
 	line "English, IMDb film reviews" "$en/imdb.jsonl" "$seen"
 	line "English, Yelp restaurant reviews" "$en/yelp.jsonl" "$seen"
 	line "English, all three" "$en/all.jsonl" "$seen"
-	line "English, reviews-en.jsonl (held out)" \
+	line "English, 300 held out (fixture)" \
 		tests/fixtures/chat/reviews-en.jsonl
 	echo "  held out by source: the model trained on the other two sets only:"
 	for s in amazon imdb yelp; do
@@ -174,5 +174,5 @@ fi
 
 # The chat messages: three labels, most of them neutral requests that a
 # review model would call negative ("I'd like my money back").
-line "chat messages (heldout.jsonl, 3 labels)" \
+line "chat messages (heldout, 3 labels)" \
 	tests/fixtures/chat/heldout.jsonl "(make check >= 0.95)"
