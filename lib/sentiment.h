@@ -30,7 +30,7 @@
  * (lib/sentiment-model.tsv, made by lib/sentiment-model.sh; corpus and
  * licence in lib/sentiment-model.README), its score P(positive) -
  * P(negative).  Reviews state opinions the lexicon has no word for
- * ("will order again", "doesn't hold a charge"); the cut keeps it
+ * ("we will definitely be back", "doesn't hold a charge"); the cut keeps it
  * from calling most requests negative, which reviews did not teach it.
  * Or from a linear model trained on labelled examples (--sentiment-train),
  * the same learning code as intents (classify.h), streamed so that memory

@@ -398,22 +398,26 @@ kb_file() {
 		"$BATS_TEST_TMPDIR/eval.jsonl" > "$BATS_TEST_TMPDIR/figures.json"
 	cat "$BATS_TEST_TMPDIR/figures.json"
 	# thresholds a message or two under what the engine reaches (top-1
-	# 0.914, 0.867 answered right, 0.75 out of scope refused, 0.986
-	# sentiment when written): a regression fails, noise does not
+	# 0.914, 0.867 answered right, 0.75 out of scope refused, 0.965
+	# sentiment: 0.986 before the review model, which calls 4 commands
+	# and a question without a question mark polar): a regression
+	# fails, noise does not
 	jq -e '.top1 >= 0.89 and .intent >= 0.85 and .oos >= 0.68 and .sentiment >= 0.95' "$BATS_TEST_TMPDIR/figures.json"
 }
 
-@test "the default lexicon on held-out real reviews (English, tests/fixtures/chat/reviews-en.README)" {
+@test "the default engine on held-out real reviews (English, tests/fixtures/chat/reviews-en.README)" {
 	chat --no-sessions < tests/fixtures/chat/reviews-en.jsonl > "$BATS_TEST_TMPDIR/reviews.jsonl"
 	jq -s '{n: length,
 	    accuracy: ((map(select(.chat.sentiment.label == .sentiment)) | length) / length),
 	    neutral: ((map(select(.chat.sentiment.label == "neutral")) | length) / length)}' \
 		"$BATS_TEST_TMPDIR/reviews.jsonl" > "$BATS_TEST_TMPDIR/figures.json"
 	cat "$BATS_TEST_TMPDIR/figures.json"
-	# polar reviews: neutral counts wrong.  The engine reaches 0.683,
-	# 0.233 neutral (0.403 and 0.55 with the hand-written lexicon
-	# alone); the thresholds are a few reviews short of that
-	jq -e '.n == 300 and .accuracy >= 0.65 and .neutral <= 0.27' "$BATS_TEST_TMPDIR/figures.json"
+	# polar reviews: neutral counts wrong.  The engine reaches 0.800,
+	# 0.107 neutral (the lexicon alone 0.683 and 0.233; the hand-written
+	# entries alone 0.403 and 0.55); the review model was trained on the
+	# other 2,700 sentences of the corpus (lib/sentiment-model.README),
+	# never these.  The thresholds are a few reviews short of that
+	jq -e '.n == 300 and .accuracy >= 0.78 and .neutral <= 0.13' "$BATS_TEST_TMPDIR/figures.json"
 }
 
 @test "--oos-recall: the threshold's rule, its cross-validated figures in -v, the rule in meta" {

@@ -229,6 +229,29 @@ static void test_generated_lexicon(void)
 	CHECK(mas_sentiment_lexicon("万变不离其宗") > 0.2);
 }
 
+/* VADER's other negators, with or without the apostrophe. */
+static void test_vader_negators(void)
+{
+	CHECK(mas_sentiment_lexicon("i wouldn't recommend it") < -0.2);
+	CHECK(mas_sentiment_lexicon("dont like it") < -0.2);
+	CHECK(mas_sentiment_lexicon("nor is it good") < -0.2);
+	CHECK(mas_sentiment_lexicon("it no longer works") < 0);
+}
+
+/* The review model (lib/sentiment-model.tsv) speaks where the lexicon
+ * has no word: none of these has one; never for a request (a word held
+ * neutral), a question or Chinese, which it knows nothing of. */
+static void test_review_model(void)
+{
+	CHECK(mas_sentiment_lexicon("don't buy it") < -0.2);
+	CHECK(mas_sentiment_lexicon("I am sending it back") < -0.2);
+	CHECK(mas_sentiment_lexicon("never got it") < -0.2);
+	CHECK(mas_sentiment_lexicon("please send it back") == 0);
+	CHECK(mas_sentiment_lexicon("can I send it back") == 0);
+	CHECK(mas_sentiment_lexicon("我寄回去了") == 0);
+	CHECK(mas_sentiment_lexicon("xqzv wplk") == 0);
+}
+
 static void test_intensifiers_scale(void)
 {
 	double plain = mas_sentiment_lexicon("good");
@@ -572,6 +595,8 @@ int main(void)
 	UNIT_RUN(test_lexicon_folded);
 	UNIT_RUN(test_generated_lexicon);
 	UNIT_RUN(test_negation_flips);
+	UNIT_RUN(test_vader_negators);
+	UNIT_RUN(test_review_model);
 	UNIT_RUN(test_intensifiers_scale);
 	UNIT_RUN(test_contrast_and_labels);
 	UNIT_RUN(test_sentiment_model);
