@@ -739,8 +739,13 @@ int mas_serve_agents_batch_begin(struct mas_serve_agents *a, int kind,
 	session = jv_object_get(jv_copy(record), jv_string("session_id"));
 	stores = jv_get_kind(session) == JV_KIND_STRING;
 	jv_free(session);
-	return stores && sqlite3_exec(a->store.db, "BEGIN IMMEDIATE", NULL,
-	                              NULL, NULL) == SQLITE_OK;
+	if (!stores)
+		return 0;
+	if (sqlite3_exec(a->store.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+	    SQLITE_OK)
+		return 1;
+	mas_error_log("%s: %s", a->store.path, sqlite3_errmsg(a->store.db));
+	return mas_store_status(sqlite3_errcode(a->store.db));
 }
 
 int mas_serve_agents_batch_end(struct mas_serve_agents *a)

@@ -117,7 +117,10 @@ int mas_serve_agents_has_flow(const struct mas_serve_agents_options *options,
  * embedded engine, sessions kept), open one transaction on AGENTS' store
  * for it and the jobs run next, and return 1; else return 0 and each job
  * stores its own.  A model's reply can take seconds, and the store's
- * write lock is not held for them.
+ * write lock is not held for them.  When the transaction cannot be
+ * opened (the store locked for its whole busy timeout, or on a full
+ * disk), returns the MAS_STORE_ status (negative): the job is not run,
+ * as its turn could not be stored either, and the wait is not repeated.
  */
 int mas_serve_agents_batch_begin(struct mas_serve_agents *agents, int kind,
                                  jv record);

@@ -166,11 +166,14 @@ static void *worker_main(void *data)
 	pthread_cond_broadcast(&pool->stopped);
 	pthread_mutex_unlock(&pool->lock);
 	while (w->agents && (job = take(pool)) != NULL) {
-		if (mas_serve_agents_batch_begin(w->agents, job->kind,
-		                                 job->record)) {
+		int batch = mas_serve_agents_batch_begin(w->agents, job->kind,
+		                                         job->record);
+		if (batch > 0) {
 			ran = run_batch(w, job);
 		} else {
-			job->done(job->owner, job_output(w, job));
+			job->done(job->owner, batch < 0 ?
+			          jv_invalid_with_msg(unsaved(batch)) :
+			          job_output(w, job));
 			free_job(job);
 			ran = 1;
 		}

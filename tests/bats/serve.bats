@@ -148,6 +148,30 @@ write_flows() {
 		 [range(1; 49)])'
 }
 
+@test "serve: a state store another process keeps locked: a chat turn with a session is answered 503 after one busy timeout; one without, 200" {
+	MAS_STATE_BUSY_TIMEOUT=2 serve_start "${SERVE_AGENTS[@]}"
+	http POST /chat '{"message":"hi","session_id":"s1"}'
+	[ "$status_code" = 200 ]
+	mkfifo "$BATS_TEST_TMPDIR/lock"
+	sqlite3 "$MAS_STATE_DIR/mas.db" <"$BATS_TEST_TMPDIR/lock" >/dev/null 2>&1 3>&- &
+	serve_track $!
+	exec 4>"$BATS_TEST_TMPDIR/lock"
+	echo "BEGIN EXCLUSIVE; INSERT INTO mas_meta VALUES ('lock', 'held');" >&4
+	sleep 0.3
+	began=$EPOCHREALTIME
+	http POST /chat '{"message":"hi","session_id":"s1"}'
+	took=$(awk -v a="$began" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')
+	exec 4>&-
+	[ "$status_code" = 503 ]
+	printf '%s' "$output" | jq -e '.status == "error" and
+		(.error.message | test("state store: .*held its lock.*try again later"))'
+	# one busy timeout (2 s), not one for the batch and one for the turn
+	awk -v t="$took" 'BEGIN { exit !(t < 3.5) }' || { echo "took $took s"; false; }
+	http POST /chat '{"message":"hi"}'
+	[ "$status_code" = 200 ]
+	serve_stop
+}
+
 @test "serve: every error status comes from a real request, never 500" {
 	write_flows
 	serve_start "${SERVE_AGENTS[@]}" --flows-dir "$FLOWS" --workers 1 \
