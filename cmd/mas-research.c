@@ -257,45 +257,18 @@ static void scan(struct research_command *command, struct mas_corpus *corpus)
 		mas_die(MAS_EXIT_USAGE, "%s", error);
 }
 
-/* Builds CORPUS's index in segments of BUDGET bytes beside STORE and
- * keeps it there; returns it, mapped from its file. */
-static struct mas_index *build(size_t budget, struct mas_store *store,
-                               const struct mas_corpus *corpus,
-                               const char *signature,
-                               struct mas_corpus_stats *stats)
-{
-	struct mas_index_builder *builder = mas_index_builder_new();
-	char *error = NULL, *dir = mas_index_dir(store);
-	struct mas_index *index;
-
-	if (mas_index_builder_spill(builder, dir, budget, &error) != 0)
-		mas_die(MAS_EXIT_USAGE, "state store: %s", error);
-	free(dir);
-	mas_corpus_read(corpus, builder, stats);
-	if (mas_index_store(store, corpus->key, signature, builder,
-	                    &error) != 0)
-		mas_die(MAS_EXIT_USAGE, "--corpus: %s", error);
-	index = mas_index_load(store, corpus->key, signature, &error);
-	if (!index)
-		mas_die(MAS_EXIT_USAGE, "state store: %s",
-		        error ? error : "the index just stored cannot be "
-		        "read back");
-	return index;
-}
-
 /* `mas-research index`: build and store, unless the stored index is
- * fresh; one JSON line says what was done. */
+ * fresh, reading only the files changed when it can; one JSON line
+ * says what was done. */
 static int index_corpus(struct research_command *command)
 {
 	struct mas_corpus corpus;
-	struct mas_corpus_stats stats = { 0 };
+	struct mas_research_indexed done;
 	struct mas_store store;
-	struct mas_index *index;
 	double start = mas_clock_monotonic();
 	char *signature, *error = NULL;
 	jv report, roots = jv_array();
 	size_t budget;
-	int reused;
 
 	if (command->root_count == 0)
 		mas_die(MAS_EXIT_USAGE, "index: no corpus (give --corpus "
@@ -306,38 +279,42 @@ static int index_corpus(struct research_command *command)
 	scan(command, &corpus);
 	signature = mas_corpus_signature(&corpus);
 	open_store(command, &store);
-	index = mas_index_load(&store, corpus.key, signature, &error);
-	reused = index != NULL;
-	if (error)
-		mas_warn("stored index: %s; indexing again", error);
-	free(error);
-	if (!index)
-		index = build(budget, &store, &corpus, signature, &stats);
+	if (mas_research_store_index(&store, &corpus, signature, budget,
+	                             &done, &error) != 0)
+		mas_die(MAS_EXIT_USAGE, "--corpus: %s", error);
 	for (size_t i = 0; i < command->root_count; i++)
 		roots = jv_array_append(roots, jv_string(command->roots[i]));
 	report = JV_OBJECT(jv_string("corpus"), roots,
 	                   jv_string("files"), jv_number(corpus.count),
-	                   jv_string("skipped"), jv_number(stats.skipped),
+	                   jv_string("skipped"),
+	                   jv_number(done.stats.skipped),
 	                   jv_string("documents"),
-	                   jv_number(mas_index_documents(index)),
+	                   jv_number(mas_index_documents(done.index)),
 	                   jv_string("passages"),
-	                   jv_number(mas_index_passages(index)),
+	                   jv_number(mas_index_passages(done.index)),
 	                   jv_string("terms"),
-	                   jv_number(mas_index_terms(index)));
+	                   jv_number(mas_index_terms(done.index)));
 	report = jv_object_set(report, jv_string("duplicate_ids"),
-	                       jv_number(stats.duplicate_ids));
+	                       jv_number(done.stats.duplicate_ids));
 	report = jv_object_set(report, jv_string("corpus_bytes"),
 	                       jv_number((double)corpus.bytes));
 	report = jv_object_set(report, jv_string("index_bytes"),
-	                       jv_number((double)mas_index_bytes(index)));
-	report = jv_object_set(report, jv_string("reused"), jv_bool(reused));
+	                       jv_number((double)mas_index_bytes(done.index)));
+	report = jv_object_set(report, jv_string("reused"),
+	                       jv_bool(done.reused));
+	report = jv_object_set(report, jv_string("incremental"),
+	                       jv_bool(done.incremental));
+	report = jv_object_set(report, jv_string("files_read"),
+	                       jv_number(done.files_read));
+	report = jv_object_set(report, jv_string("files_kept"),
+	                       jv_number(done.files_kept));
 	report = jv_object_set(report, jv_string("seconds"), jv_number(
 		round((mas_clock_monotonic() - start) * 1000) / 1000));
 	report = jv_dump_string(JV_OBJECT(jv_string("index"), report), 0);
 	mas_output_init();
 	printf("%s\n", jv_string_value(report));
 	jv_free(report);
-	mas_index_free(index);
+	mas_index_free(done.index);
 	free(signature);
 	mas_store_close(&store);
 	mas_corpus_release(&corpus);

@@ -783,6 +783,8 @@ static int read_jsonl(struct reader *reader,
 	if (!f)
 		return -1;
 	reason = binary_head(f);
+	mas_index_add_file(reader->builder, file->real, file->size,
+	                   file->mtime_ns);
 	if (reason) {
 		mas_warn("%s: binary file (%s in the first 8 KiB); skipped",
 		         file->path, reason);
@@ -833,6 +835,10 @@ void mas_corpus_read(const struct mas_corpus *corpus,
 			counts.skipped++;
 			continue;
 		}
+		/* a file read is listed, so that the next index takes its
+		 * documents (or that it has none) from this one */
+		mas_index_add_file(builder, file->real, file->size,
+		                   file->mtime_ns);
 		reason = binary_reason(data, size);
 		if (reason) {
 			mas_warn("%s: binary file (%s in the first 8 KiB); "

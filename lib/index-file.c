@@ -9,10 +9,11 @@
  * back one after the other for the documents, then all together for the
  * terms: a k-way merge by term text, which writes each term's postings
  * (the segments' in segment order, so in passage order) straight to the
- * file.  The terms are then numbered in the order a single builder would
- * have met them (by the segment where each was first met, then its
- * number there), so a merged index is, term for term and posting for
- * posting, the index built in memory: the same answers, ties included.
+ * file.  The terms are numbered in that order, byte order of their
+ * text, and a merged index holds, term for term and posting for
+ * posting, what the index built in memory holds (which numbers its terms
+ * as it met them): the same answers, ties included, as nothing ranks by
+ * term number (research.c breaks ties between terms by their text).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -42,15 +43,13 @@ static uint64_t align8(uint64_t n)
 
 /* ---- buffered reading and writing at offsets ---- */
 
-struct writer {
-	int fd;
-	uint64_t at;           /* where the buffer goes */
-	char *buf;
-	size_t n;
-	int error;             /* errno of the first failure */
-};
+#define writer mas_index_writer
+#define writer_init mas_index_writer_init
+#define writer_flush mas_index_writer_flush
+#define writer_close mas_index_writer_close
+#define put mas_index_put
 
-static void writer_init(struct writer *w, int fd, uint64_t at)
+void writer_init(struct writer *w, int fd, uint64_t at)
 {
 	w->fd = fd;
 	w->at = at;
@@ -61,7 +60,7 @@ static void writer_init(struct writer *w, int fd, uint64_t at)
 		mas_die(MAS_EXIT_IO, "out of memory");
 }
 
-static void writer_flush(struct writer *w)
+void writer_flush(struct writer *w)
 {
 	size_t done = 0;
 
@@ -79,7 +78,7 @@ static void writer_flush(struct writer *w)
 	w->n = 0;
 }
 
-static void put(struct writer *w, const void *data, size_t size)
+void put(struct writer *w, const void *data, size_t size)
 {
 	const char *p = data;
 
@@ -95,8 +94,7 @@ static void put(struct writer *w, const void *data, size_t size)
 	}
 }
 
-/* Flushes and frees W; returns its errno, 0 when all went well. */
-static int writer_close(struct writer *w)
+int writer_close(struct writer *w)
 {
 	writer_flush(w);
 	free(w->buf);
@@ -190,9 +188,8 @@ static int by_text(const void *a, const void *b)
 	return x->length < y->length ? -1 : x->length > y->length;
 }
 
-/* The builder's term numbers in byte order of their text (malloc'd). */
-static uint32_t *sorted_terms(const struct mas_index_builder *b,
-                              uint32_t count)
+uint32_t *mas_index_sorted_terms(const struct mas_index_builder *b,
+                                 uint32_t count)
 {
 	uint32_t *order = malloc((count ? count : 1) * sizeof(uint32_t));
 
@@ -260,7 +257,7 @@ static void write_terms(struct writer *w, const struct mas_index_builder *b)
 	const struct mas_index_term_rec *terms =
 		(const struct mas_index_term_rec *)b->terms.data;
 	uint32_t count = (uint32_t)COUNT(b->terms, struct mas_index_term_rec);
-	uint32_t *order = sorted_terms(b, count);
+	uint32_t *order = mas_index_sorted_terms(b, count);
 	struct postings p;
 
 	sort_postings(b, &p);
@@ -372,20 +369,13 @@ struct source {
 	uint32_t terms_left;
 };
 
-/* A term of the merged index. */
-struct merged_term {
-	uint64_t first;        /* segment << 32 | number there */
-	uint64_t postings;
-	uint32_t text, length, df;
-};
-
 struct merge {
 	struct source *sources;
 	size_t count;
 	struct mas_index_header h;
 	uint64_t doc_strings;
 	struct writer docs, passages, post, tf, ttf, strings;
-	struct mas_index_buf terms, term_text; /* merged_term, text */
+	struct mas_index_buf terms, term_text; /* term_rec, text */
 	size_t *heap;          /* of sources with a current term */
 	size_t heap_size;
 	int bad;               /* a segment read back short */
@@ -454,7 +444,8 @@ static size_t heap_pop_advance(struct merge *m)
 	return top;
 }
 
-static int same_text(const struct source *a, const struct merged_term *t,
+static int same_text(const struct source *a,
+                     const struct mas_index_term_rec *t,
                      const char *text)
 {
 	return a->term.length == t->length &&
@@ -491,16 +482,15 @@ static void copy_postings(struct merge *m, struct source *s, uint32_t df)
  * the least, in segment order. */
 static void merge_term(struct merge *m)
 {
-	size_t first = m->heap[0];
-	struct source *s = &m->sources[first];
-	struct merged_term *t = mas_index_grow(&m->terms, sizeof(*t));
+	struct source *s = &m->sources[m->heap[0]];
+	struct mas_index_term_rec *t = mas_index_grow(&m->terms, sizeof(*t));
 	uint64_t text = m->term_text.size;
 
-	t->first = (uint64_t)first << 32 | s->term.number;
 	t->postings = m->h.postings;
 	t->text = (uint32_t)text;
 	t->length = s->term.length;
 	t->df = 0;
+	t->pad = 0;
 	memcpy(mas_index_grow(&m->term_text, s->term.length + 1), s->text,
 	       s->term.length + 1);
 	while (m->heap_size > 0 &&
@@ -549,17 +539,30 @@ static int read_headers(struct merge *m, const struct mas_index_builder *b)
 	return 0;
 }
 
-static void layout_front(struct merge *m, int fd)
+void mas_index_layout_front(struct mas_index_header *h)
 {
-	struct mas_index_header *h = &m->h;
-
 	memcpy(h->magic, MAS_INDEX_MAGIC, sizeof(MAS_INDEX_MAGIC));
 	h->version = MAS_INDEX_FORMAT_VERSION;
 	h->byte_order = MAS_INDEX_BYTE_ORDER;
 	h->tokenizer = MAS_TEXT_VERSION;
-	h->off_docs = align8(sizeof(*h));
+	h->off_files = align8(sizeof(*h));
+	h->off_docs = align8(h->off_files + (uint64_t)h->files *
+	                     sizeof(struct mas_index_file_rec));
 	h->off_passages = align8(h->off_docs + (uint64_t)h->docs *
 	                         sizeof(struct mas_index_doc_rec));
+}
+
+/* Where the parts of M go; FILES, B's file records, written. */
+static void layout_front(struct merge *m, int fd,
+                         const struct mas_index_builder *b)
+{
+	struct mas_index_header *h = &m->h;
+	struct mas_index_file_rec *files =
+		(struct mas_index_file_rec *)b->files.data;
+	struct writer w;
+
+	h->files = (uint32_t)COUNT(b->files, struct mas_index_file_rec);
+	mas_index_layout_front(h);
 	h->off_post = align8(h->off_passages + (uint64_t)h->passages *
 	                     sizeof(struct mas_index_passage_rec));
 	h->off_tf = align8(h->off_post + h->postings * 4);
@@ -572,6 +575,13 @@ static void layout_front(struct merge *m, int fd)
 	writer_init(&m->ttf, fd, h->off_ttf);
 	writer_init(&m->strings, fd, h->off_strings);
 	h->postings = 0; /* counted again as they are written */
+	writer_init(&w, fd, h->off_files);
+	for (uint32_t i = 0; i < h->files; i++) {
+		struct mas_index_file_rec f = files[i];
+		f.path += (uint32_t)m->doc_strings;
+		put(&w, &f, sizeof(f));
+	}
+	m->bad |= writer_close(&w) != 0;
 }
 
 /* The documents, passages and text of source S, renumbered. */
@@ -607,42 +617,11 @@ static int copy_documents(struct merge *m, struct source *s)
 	return 0;
 }
 
-/* The merged terms in the order a single builder would have numbered
- * them (malloc'd): by the segment that met each first, then its number
- * there. */
-static const struct merged_term *ordering;
-
-static int by_first(const void *a, const void *b)
+int mas_index_write_dictionary(int fd, struct mas_index_header *h,
+                               const struct mas_index_term_rec *terms,
+                               uint32_t count, const char *text,
+                               uint64_t text_base)
 {
-	uint64_t x = ordering[*(const uint32_t *)a].first;
-	uint64_t y = ordering[*(const uint32_t *)b].first;
-
-	return x < y ? -1 : x > y;
-}
-
-static uint32_t *numbered(const struct merge *m, uint32_t count)
-{
-	uint32_t *order = malloc((count ? count : 1) * sizeof(uint32_t));
-
-	if (!order)
-		mas_die(MAS_EXIT_IO, "out of memory");
-	for (uint32_t i = 0; i < count; i++)
-		order[i] = i;
-	ordering = (const struct merged_term *)m->terms.data;
-	if (count)
-		qsort(order, count, sizeof(uint32_t), by_first);
-	ordering = NULL;
-	return order;
-}
-
-/* The term records and the dictionary's table, at the end. */
-static int write_dictionary(struct merge *m, int fd)
-{
-	struct mas_index_header *h = &m->h;
-	const struct merged_term *terms =
-		(const struct merged_term *)m->terms.data;
-	uint32_t count = (uint32_t)COUNT(m->terms, struct merged_term);
-	uint32_t *order = numbered(m, count);
 	uint32_t *table, mask;
 	struct writer w;
 	int error;
@@ -659,13 +638,10 @@ static int write_dictionary(struct merge *m, int fd)
 	mask = h->table_size - 1;
 	writer_init(&w, fd, h->off_terms);
 	for (uint32_t i = 0; i < count; i++) {
-		const struct merged_term *t = &terms[order[i]];
-		struct mas_index_term_rec rec = {
-			(uint32_t)(m->doc_strings + t->text), t->length,
-			t->df, 0, t->postings
-		};
-		uint32_t slot = mas_index_hash(m->term_text.data + t->text,
-		                               t->length) & mask;
+		struct mas_index_term_rec rec = terms[i];
+		uint32_t slot = mas_index_hash(text + rec.text,
+		                               rec.length) & mask;
+		rec.text = (uint32_t)(text_base + rec.text);
 		put(&w, &rec, sizeof(rec));
 		while (table[slot])
 			slot = (slot + 1) & mask;
@@ -676,7 +652,6 @@ static int write_dictionary(struct merge *m, int fd)
 	put(&w, table, (size_t)h->table_size * 4);
 	error = writer_close(&w);
 	free(table);
-	free(order);
 	return error;
 }
 
@@ -717,7 +692,7 @@ static void merge_terms(struct merge *m)
 		merge_term(m);
 }
 
-static int close_writers(struct merge *m)
+static int close_writers(struct merge *m, const struct mas_index_builder *b)
 {
 	int errors[6] = {
 		writer_close(&m->docs), writer_close(&m->passages),
@@ -725,14 +700,18 @@ static int close_writers(struct merge *m)
 		writer_close(&m->ttf), 0
 	};
 
-	/* the term texts after the documents' strings; never empty, so
-	 * that the last byte is a NUL even in an empty index */
+	/* the files' paths and the term texts after the documents'
+	 * strings; never empty, so that the last byte is a NUL even in an
+	 * empty index */
+	if (b->file_paths.size)
+		put(&m->strings, b->file_paths.data, b->file_paths.size);
 	if (m->term_text.size)
 		put(&m->strings, m->term_text.data, m->term_text.size);
 	else
 		put(&m->strings, "", 1);
-	m->h.strings_size = m->doc_strings + (m->term_text.size
-	                                      ? m->term_text.size : 1);
+	m->h.doc_strings = m->doc_strings;
+	m->h.strings_size = m->doc_strings + b->file_paths.size +
+	                    (m->term_text.size ? m->term_text.size : 1);
 	errors[5] = writer_close(&m->strings);
 	for (int i = 0; i < 6; i++)
 		if (errors[i])
@@ -740,8 +719,7 @@ static int close_writers(struct merge *m)
 	return 0;
 }
 
-/* The header at the start, the file at its size, on the disk. */
-static int finish(int fd, const struct mas_index_header *h)
+int mas_index_finish(int fd, const struct mas_index_header *h)
 {
 	struct writer w;
 	int error;
@@ -770,7 +748,8 @@ static int merge_into(struct mas_index_builder *b, int fd,
 		merge_release(&m);
 		return headers > 0 ? EFBIG : EIO;
 	}
-	layout_front(&m, fd);
+	mas_index_close_files(b, m.h.docs);
+	layout_front(&m, fd, b);
 	for (size_t i = 0; i < m.count && !error; i++)
 		if (copy_documents(&m, &m.sources[i]) != 0)
 			error = EIO;
@@ -778,15 +757,19 @@ static int merge_into(struct mas_index_builder *b, int fd,
 		merge_terms(&m);
 	if (m.bad)
 		error = EIO;
-	failure = close_writers(&m);
+	failure = close_writers(&m, b);
 	if (failure && !error)
 		error = failure;
 	if (!error && m.h.strings_size > UINT32_MAX)
 		error = EFBIG;
 	if (!error)
-		error = write_dictionary(&m, fd);
+		error = mas_index_write_dictionary(
+			fd, &m.h, (const struct mas_index_term_rec *)
+			m.terms.data, (uint32_t)COUNT(m.terms,
+			struct mas_index_term_rec), m.term_text.data,
+			m.doc_strings + b->file_paths.size);
 	if (!error)
-		error = finish(fd, &m.h);
+		error = mas_index_finish(fd, &m.h);
 	*out = m.h;
 	merge_release(&m);
 	return error;
@@ -990,11 +973,31 @@ static void remove_orphans(struct mas_store *store, const char *dir)
 		closedir(d);
 }
 
+int mas_index_keep(struct mas_store *store, const char *key,
+                   const char *signature, const char *name,
+                   const struct mas_index_header *h, char **error)
+{
+	char *dir = mas_index_dir(store), *path, *old = NULL;
+	int rc = replace(store, key, signature, name, h, &old, error);
+
+	if (old && strcmp(old, name) != 0) {
+		/* a process that has it open keeps it until it closes it */
+		path = join(dir, old);
+		unlink(path);
+		free(path);
+	}
+	if (rc == 0)
+		remove_orphans(store, dir);
+	free(old);
+	free(dir);
+	return rc;
+}
+
 int mas_index_store(struct mas_store *store, const char *key,
                     const char *signature,
                     struct mas_index_builder *builder, char **error)
 {
-	char *dir = mas_index_dir(store), *path, *old = NULL;
+	char *dir = mas_index_dir(store), *path;
 	char id[MAS_ID_SIZE], name[MAS_ID_SIZE + 8];
 	struct mas_index_header h;
 	int rc = -1;
@@ -1017,21 +1020,12 @@ int mas_index_store(struct mas_store *store, const char *key,
 	snprintf(name, sizeof(name), "%s.idx", id);
 	path = join(dir, name);
 	if (write_index(builder, path, &h, error) == 0 &&
-	    replace(store, key, signature, name, &h, &old, error) == 0)
+	    mas_index_keep(store, key, signature, name, &h, error) == 0)
 		rc = 0;
 	else
 		unlink(path);
 	mas_index_builder_free(builder);
 	free(path);
-	if (old && strcmp(old, name) != 0) {
-		/* a process that has it open keeps it until it closes it */
-		path = join(dir, old);
-		unlink(path);
-		free(path);
-	}
-	if (rc == 0)
-		remove_orphans(store, dir);
-	free(old);
 	free(dir);
 	return rc;
 }
@@ -1068,8 +1062,9 @@ static struct mas_index *map_file(const char *dir, const char *file,
 	return mas_index_attach(block, (uint64_t)st.st_size, 1);
 }
 
-struct mas_index *mas_index_load(struct mas_store *store, const char *key,
-                                 const char *signature, char **error)
+/* The index kept under KEY, when its signature is SIGNATURE or ANY. */
+static struct mas_index *load(struct mas_store *store, const char *key,
+                              const char *signature, int any, char **error)
 {
 	char *dir, *file;
 	struct mas_index *index = NULL;
@@ -1077,11 +1072,23 @@ struct mas_index *mas_index_load(struct mas_store *store, const char *key,
 
 	*error = NULL;
 	file = kept_file(store, key, signature, &fresh, error);
-	if (file && fresh) {
+	if (file && (fresh || any)) {
 		dir = mas_index_dir(store);
 		index = map_file(dir, file, error);
 		free(dir);
 	}
 	free(file);
 	return index;
+}
+
+struct mas_index *mas_index_load(struct mas_store *store, const char *key,
+                                 const char *signature, char **error)
+{
+	return load(store, key, signature, 0, error);
+}
+
+struct mas_index *mas_index_load_any(struct mas_store *store,
+                                     const char *key, char **error)
+{
+	return load(store, key, NULL, 1, error);
 }

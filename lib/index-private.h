@@ -15,9 +15,10 @@
 #include <stdio.h>
 
 #include "index.h"
+#include "store.h"
 
 #define MAS_INDEX_MAGIC "MASBM25"
-#define MAS_INDEX_FORMAT_VERSION 3
+#define MAS_INDEX_FORMAT_VERSION 4
 #define MAS_INDEX_BYTE_ORDER 0x01020304u
 
 struct mas_index_header {
@@ -27,6 +28,9 @@ struct mas_index_header {
 	uint32_t docs, passages, terms, table_size;
 	uint64_t postings, strings_size;
 	uint64_t text_tokens, title_tokens; /* summed over passages */
+	uint32_t files, pad2;     /* the corpus files it was read from */
+	uint64_t doc_strings;     /* the documents' part of the strings */
+	uint64_t off_files;
 	uint64_t off_docs, off_passages, off_terms, off_table, off_post,
 	         off_tf, off_ttf, off_strings, size;
 };
@@ -39,6 +43,16 @@ struct mas_index_doc_rec {
 struct mas_index_passage_rec {
 	uint32_t doc, number, text, length;
 	uint32_t tokens, title_tokens; /* of its text, of its title */
+};
+
+/* A corpus file: its documents are FIRST_DOC.. FIRST_DOC + DOCS - 1;
+ * PATH its real path, in the strings after the documents' strings.  A
+ * document's strings (id, title, path, its passages' text) follow each
+ * other, document after document, so a file's are one span. */
+struct mas_index_file_rec {
+	uint64_t size;
+	int64_t mtime_ns;
+	uint32_t path, first_doc, docs, pad;
 };
 
 struct mas_index_term_rec {
@@ -69,6 +83,9 @@ struct mas_index_builder {
 	struct mas_index_buf scratch;      /* uint32: current passage's */
 	uint64_t text_tokens, title_tokens;
 	int too_big;
+	/* the files (mas_index_add_file), kept across spills: their
+	 * records, paths relative to file_paths */
+	struct mas_index_buf files, file_paths;
 	/* spilling (index-file.c): segments written to DIR when the
 	 * builder holds BUDGET bytes */
 	char *spill_dir;
@@ -106,5 +123,64 @@ size_t mas_index_builder_bytes(const struct mas_index_builder *b);
 
 /* Writes what B holds as a segment; 0, or -1 with b->failed set. */
 int mas_index_spill(struct mas_index_builder *b);
+
+/* B's first COUNT term numbers in byte order of their text (malloc'd):
+ * the order terms are numbered in every index. */
+uint32_t *mas_index_sorted_terms(const struct mas_index_builder *b,
+                                 uint32_t count);
+
+/* Sets the document count of B's last file, now that TOTAL documents
+ * have been added. */
+void mas_index_close_files(struct mas_index_builder *b, uint32_t total);
+
+/* Buffered writing at offsets of a file (index-file.c). */
+struct mas_index_writer {
+	int fd;
+	uint64_t at;           /* where the buffer goes */
+	char *buf;
+	size_t n;
+	int error;             /* errno of the first failure */
+};
+void mas_index_writer_init(struct mas_index_writer *w, int fd, uint64_t at);
+void mas_index_put(struct mas_index_writer *w, const void *data,
+                   size_t size);
+void mas_index_writer_flush(struct mas_index_writer *w);
+/* Flushes and frees W; returns its errno, 0 when all went well. */
+int mas_index_writer_close(struct mas_index_writer *w);
+
+/* Fills H's magic, versions and where the files, documents and
+ * passages go (from H's counts). */
+void mas_index_layout_front(struct mas_index_header *h);
+
+/*
+ * Writes to FD, after H's strings, the term records TERMS (COUNT of
+ * them, in their final order, each text relative to the term texts,
+ * which start at TEXT_BASE in the strings) and the dictionary's table
+ * over TEXT; sets H's terms, table and size.  Returns 0 or an errno.
+ */
+int mas_index_write_dictionary(int fd, struct mas_index_header *h,
+                               const struct mas_index_term_rec *terms,
+                               uint32_t count, const char *text,
+                               uint64_t text_base);
+
+/* Writes H at the start of FD, sizes FD and syncs it: 0 or an errno. */
+int mas_index_finish(int fd, const struct mas_index_header *h);
+
+/* Keeps the index file NAME (in mas_index_dir(STORE)) under KEY with
+ * SIGNATURE and H's counts, removing the file kept before (index-file.c).
+ * 0, or -1 with *ERROR. */
+int mas_index_keep(struct mas_store *store, const char *key,
+                   const char *signature, const char *name,
+                   const struct mas_index_header *h, char **error);
+
+/* Gives back the whole pages of INDEX's bytes FROM to TO when it is
+ * mapped (they are read again from the file if touched): a copy of an
+ * index's text and postings costs no memory for them. */
+void mas_index_release_pages(const struct mas_index *index, uint64_t from,
+                             uint64_t to);
+
+/* The header of INDEX (for index-file.c and index-update.c). */
+const struct mas_index_header *mas_index_header_of(
+	const struct mas_index *index);
 
 #endif

@@ -26,11 +26,13 @@
 #define term_rec mas_index_term_rec
 #define buf mas_index_buf
 #define entry mas_index_entry
+#define file_rec mas_index_file_rec
 
 struct mas_index {
 	char *block;
 	uint64_t mapped;       /* the block's size when mmap'ed, else 0 */
 	const struct header *h;
+	const struct file_rec *files;
 	const struct doc_rec *docs;
 	const struct passage_rec *passages;
 	const struct term_rec *terms;
@@ -120,6 +122,8 @@ void mas_index_builder_free(struct mas_index_builder *b)
 	free(b->entries.data);
 	free(b->title_terms.data);
 	free(b->scratch.data);
+	free(b->files.data);
+	free(b->file_paths.data);
 	for (size_t i = 0; i < b->segment_count; i++)
 		close(b->segments[i]);
 	free(b->segments);
@@ -245,6 +249,32 @@ uint32_t mas_index_add_document(struct mas_index_builder *b, const char *id,
 	return b->spilled_docs + (uint32_t)COUNT(b->docs, struct doc_rec) - 1;
 }
 
+void mas_index_add_file(struct mas_index_builder *b, const char *real,
+                        long long size, long long mtime_ns)
+{
+	uint32_t docs = b->spilled_docs +
+	                (uint32_t)COUNT(b->docs, struct doc_rec);
+	struct file_rec *f;
+
+	mas_index_close_files(b, docs);
+	f = PUSH(&b->files, struct file_rec);
+	memset(f, 0, sizeof(*f));
+	f->size = size < 0 ? 0 : (uint64_t)size;
+	f->mtime_ns = mtime_ns;
+	f->path = offset32(b, add_string(&b->file_paths, real,
+	                                 strlen(real)));
+	f->first_doc = docs;
+}
+
+void mas_index_close_files(struct mas_index_builder *b, uint32_t total)
+{
+	size_t n = COUNT(b->files, struct file_rec);
+	struct file_rec *last = (struct file_rec *)b->files.data + n - 1;
+
+	if (n)
+		last->docs = total - last->first_doc;
+}
+
 /* The run of equal ids at IDS[*I..N) (sorted): its id and length, with
  * *I moved past it. */
 static uint32_t run_of(const uint32_t *ids, size_t n, size_t *i,
@@ -336,9 +366,14 @@ static void layout(struct header *h, const struct mas_index_builder *b)
 	h->terms = (uint32_t)COUNT(b->terms, struct term_rec);
 	h->table_size = b->table_size;
 	h->postings = COUNT(b->entries, struct entry);
-	h->strings_size = b->strings.size + b->term_text.size;
+	h->strings_size = b->strings.size + b->file_paths.size +
+	                  b->term_text.size;
+	h->doc_strings = b->strings.size;
 	h->text_tokens = b->text_tokens;
 	h->title_tokens = b->title_tokens;
+	h->files = (uint32_t)COUNT(b->files, struct file_rec);
+	h->off_files = at;
+	at = align8(at + b->files.size);
 	h->off_docs = at;
 	at = align8(at + b->docs.size);
 	h->off_passages = at;
@@ -362,6 +397,7 @@ static void attach(struct mas_index *index)
 	const struct header *h = (const struct header *)index->block;
 
 	index->h = h;
+	index->files = (const struct file_rec *)(index->block + h->off_files);
 	index->docs = (const struct doc_rec *)(index->block + h->off_docs);
 	index->passages = (const struct passage_rec *)(index->block +
 	                                               h->off_passages);
@@ -417,10 +453,32 @@ void mas_index_set_params(struct mas_index *index,
 		: 0;
 }
 
+/* The terms in byte order of their text, as every index numbers them
+ * (a stored one cannot number them as a builder met them, since an
+ * update merges files met in another order), and the dictionary's table
+ * over them: ORDER[i] is the builder's number of term i. */
+static void put_terms(struct mas_index_builder *b, char *block,
+                      const struct header *h, const uint32_t *order)
+{
+	struct term_rec *terms = (struct term_rec *)(block + h->off_terms);
+	const struct term_rec *met = (const struct term_rec *)b->terms.data;
+	uint32_t *table = (uint32_t *)(block + h->off_table);
+	uint32_t mask = h->table_size - 1;
+
+	for (uint32_t i = 0; i < h->terms; i++) {
+		uint32_t slot = hash(b->term_text.data + met[order[i]].text,
+		                     met[order[i]].length) & mask;
+		terms[i] = met[order[i]];
+		while (table[slot])
+			slot = (slot + 1) & mask;
+		table[slot] = i + 1;
+	}
+}
+
 /* Postings in term order, each term's by passage: a counting sort of the
  * builder's entries, which are in passage order. */
 static void scatter(struct mas_index_builder *b, char *block,
-                    const struct header *h)
+                    const struct header *h, const uint32_t *order)
 {
 	struct term_rec *terms = (struct term_rec *)(block + h->off_terms);
 	uint32_t *post = (uint32_t *)(block + h->off_post);
@@ -432,11 +490,12 @@ static void scatter(struct mas_index_builder *b, char *block,
 
 	if (!cursor)
 		mas_die(MAS_EXIT_IO, "out of memory");
-	for (uint32_t t = 0; t < h->terms; t++) {
-		terms[t].postings = at;
-		terms[t].text += (uint32_t)b->strings.size;
-		cursor[t] = at;
-		at += terms[t].df;
+	for (uint32_t i = 0; i < h->terms; i++) {
+		terms[i].postings = at;
+		terms[i].text += (uint32_t)(b->strings.size +
+		                            b->file_paths.size);
+		cursor[order[i]] = at; /* by the builder's number */
+		at += terms[i].df;
 	}
 	for (uint64_t k = 0; k < h->postings; k++) {
 		uint64_t slot = cursor[e[k].term]++;
@@ -459,8 +518,10 @@ struct mas_index *mas_index_build(struct mas_index_builder *b, char **error)
 {
 	struct mas_index *index;
 	struct header h;
+	uint32_t *order;
 
 	*error = NULL;
+	mas_index_close_files(b, (uint32_t)COUNT(b->docs, struct doc_rec));
 	layout(&h, b);
 	if (b->too_big || h.strings_size > UINT32_MAX) {
 		mas_index_builder_free(b);
@@ -473,15 +534,22 @@ struct mas_index *mas_index_build(struct mas_index_builder *b, char **error)
 	if (!index || !(index->block = calloc(1, h.size)))
 		mas_die(MAS_EXIT_IO, "out of memory");
 	memcpy(index->block, &h, sizeof(h));
+	put(index->block + h.off_files, b->files.data, b->files.size);
+	for (uint32_t i = 0; i < h.files; i++)
+		((struct file_rec *)(index->block + h.off_files))[i].path +=
+			(uint32_t)b->strings.size;
 	put(index->block + h.off_docs, b->docs.data, b->docs.size);
 	put(index->block + h.off_passages, b->passages.data,
 	    b->passages.size);
-	put(index->block + h.off_terms, b->terms.data, b->terms.size);
-	put(index->block + h.off_table, b->table, (size_t)h.table_size * 4);
 	put(index->block + h.off_strings, b->strings.data, b->strings.size);
 	put(index->block + h.off_strings + b->strings.size,
-	    b->term_text.data, b->term_text.size);
-	scatter(b, index->block, &h);
+	    b->file_paths.data, b->file_paths.size);
+	put(index->block + h.off_strings + b->strings.size +
+	    b->file_paths.size, b->term_text.data, b->term_text.size);
+	order = mas_index_sorted_terms(b, h.terms);
+	put_terms(b, index->block, &h, order);
+	scatter(b, index->block, &h, order);
+	free(order);
 	mas_index_builder_free(b);
 	index->mapped = 0;
 	attach(index);
@@ -515,6 +583,31 @@ uint32_t mas_index_passages(const struct mas_index *index)
 uint32_t mas_index_terms(const struct mas_index *index)
 {
 	return index->h->terms;
+}
+
+const struct header *mas_index_header_of(const struct mas_index *index)
+{
+	return index->h;
+}
+
+void mas_index_release_pages(const struct mas_index *index, uint64_t from,
+                             uint64_t to)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t start, end;
+
+	if (!index->mapped || page <= 0)
+		return;
+	start = (from + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+	end = (to < index->mapped ? to : index->mapped) / (uint64_t)page *
+	      (uint64_t)page;
+	if (start < end)
+		madvise(index->block + start, end - start, MADV_DONTNEED);
+}
+
+uint32_t mas_index_files(const struct mas_index *index)
+{
+	return index->h->files;
 }
 
 size_t mas_index_bytes(const struct mas_index *index)
@@ -557,6 +650,20 @@ void mas_index_passage(const struct mas_index *index, uint32_t passage,
 	out->doc = doc;
 	out->number = p->number;
 	out->tokens = p->tokens + p->title_tokens;
+}
+
+void mas_index_file(const struct mas_index *index, uint32_t file,
+                    struct mas_index_file *out)
+{
+	const struct file_rec *f = &index->files[file];
+	uint32_t docs = index->h->docs;
+
+	out->path = string_at(index, f->path);
+	out->size = (long long)f->size;
+	out->mtime_ns = f->mtime_ns;
+	out->first_doc = f->first_doc < docs ? f->first_doc : docs;
+	out->docs = f->docs < docs - out->first_doc
+	                    ? f->docs : docs - out->first_doc;
 }
 
 int64_t mas_index_term(const struct mas_index *index, const char *token,
@@ -829,7 +936,10 @@ int mas_index_header_ok(const struct header *h, uint64_t size)
 	    (h->table_size & (h->table_size - 1)) != 0 ||
 	    h->terms >= h->table_size)
 		return 0;
-	return section_ok(h, h->off_docs,
+	return section_ok(h, h->off_files,
+	                  (uint64_t)h->files * sizeof(struct file_rec)) &&
+	       h->doc_strings <= h->strings_size &&
+	       section_ok(h, h->off_docs,
 	                  (uint64_t)h->docs * sizeof(struct doc_rec)) &&
 	       section_ok(h, h->off_passages,
 	                  h->passages * (uint64_t)sizeof(struct passage_rec)) &&

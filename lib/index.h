@@ -67,6 +67,17 @@ uint32_t mas_index_add_document(struct mas_index_builder *builder,
 void mas_index_add_passage(struct mas_index_builder *builder,
                            const char *text, size_t length);
 
+/*
+ * The documents added from now on come from the corpus file REAL (its
+ * real path, copied) of SIZE bytes modified at MTIME_NS (nanoseconds):
+ * an index lists its files, so that the next index of the corpus can
+ * take the documents of the files that did not change from it
+ * (mas_index_store_pieces).  Documents added before any file belong to
+ * none.
+ */
+void mas_index_add_file(struct mas_index_builder *builder, const char *real,
+                        long long size, long long mtime_ns);
+
 /* The index of everything added, in memory; frees BUILDER (one that
  * does not spill).  Returns NULL with a message in *ERROR (malloc'd)
  * when the corpus is too large for the index's 32-bit offsets (4 GiB of
@@ -85,6 +96,19 @@ uint32_t mas_index_passages(const struct mas_index *index);
 uint32_t mas_index_terms(const struct mas_index *index);
 size_t mas_index_bytes(const struct mas_index *index);
 double mas_index_avgdl(const struct mas_index *index);
+
+/* A corpus file an index was read from (pointers borrowed from the
+ * index), its documents FIRST_DOC to FIRST_DOC + DOCS - 1. */
+struct mas_index_file {
+	const char *path;
+	long long size, mtime_ns;
+	uint32_t first_doc, docs;
+};
+uint32_t mas_index_files(const struct mas_index *index);
+/* File FILE (below mas_index_files) of INDEX into OUT; in a damaged
+ * index, its documents are cut to those the index holds. */
+void mas_index_file(const struct mas_index *index, uint32_t file,
+                    struct mas_index_file *out);
 
 /* A passage as stored (every pointer borrowed from the index). */
 struct mas_index_passage {
@@ -205,5 +229,39 @@ int mas_index_store(struct mas_store *store, const char *key,
  */
 struct mas_index *mas_index_load(struct mas_store *store, const char *key,
                                  const char *signature, char **error);
+
+/*
+ * The index kept under KEY whatever its signature (NULL, *ERROR as
+ * mas_index_load's): what an update takes the unchanged files from.
+ */
+struct mas_index *mas_index_load_any(struct mas_store *store,
+                                     const char *key, char **error);
+
+/* A file of an index, to be taken into another. */
+struct mas_index_piece {
+	const struct mas_index *index;
+	uint32_t file;         /* below mas_index_files(index) */
+};
+
+/*
+ * Write an index of PIECES[0..COUNT), in that order, to a new file in
+ * mas_index_dir(STORE) and keep it under KEY with SIGNATURE, replacing
+ * the index kept there as mas_index_store does (index-update.c).  Each
+ * piece brings its file's documents, passages, text and postings; the
+ * terms no passage holds any more are dropped.  An index of the same
+ * files in the same order built by mas_index_store answers every query
+ * the same, score for score: passages keep their order, terms are
+ * numbered in byte order of their text in both.  The source indexes
+ * are read, not changed (one may be the mapped file being replaced);
+ * each file's strings are copied as one span, the postings term by
+ * term.  Memory: a number per passage of the sources and the merged
+ * dictionary, not the text or the postings.  Returns 0, or -1 with
+ * *ERROR (malloc'd), also when a source is damaged (its documents'
+ * strings are not where they should be).
+ */
+int mas_index_store_pieces(struct mas_store *store, const char *key,
+                           const char *signature,
+                           const struct mas_index_piece *pieces,
+                           size_t count, char **error);
 
 #endif

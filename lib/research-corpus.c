@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "corpus.h"
 #include "index.h"
@@ -120,6 +121,261 @@ void mas_research_rules(const struct mas_config *config,
 	rules->include = mas_config_get(config, "research.include");
 	rules->exclude = mas_config_get(config, "research.exclude");
 	rules->id_field = mas_config_get(config, "research.id_field");
+}
+
+/* ---- keeping a corpus's index ---- */
+
+/* Reads every file of CORPUS into an index kept in STORE: 0 or -1. */
+static int store_all(struct mas_store *store,
+                     const struct mas_corpus *corpus,
+                     const char *signature, size_t budget,
+                     struct mas_research_indexed *out, char **error)
+{
+	struct mas_index_builder *builder = mas_index_builder_new();
+	char *dir = mas_index_dir(store);
+	int rc = mas_index_builder_spill(builder, dir, budget, error);
+
+	free(dir);
+	if (rc != 0) {
+		mas_index_builder_free(builder);
+		return -1;
+	}
+	mas_corpus_read(corpus, builder, &out->stats);
+	out->files_read = corpus->count;
+	out->files_kept = 0;
+	out->incremental = 0;
+	return mas_index_store(store, corpus->key, signature, builder, error);
+}
+
+/* Files of an index kept, by path, to find a corpus file among them. */
+struct kept {
+	const struct mas_index *index;
+	uint32_t *order;       /* file numbers by path */
+	uint32_t count;
+};
+
+static const struct mas_index *kept_sorting;
+
+static int by_path(const void *a, const void *b)
+{
+	struct mas_index_file x, y;
+
+	mas_index_file(kept_sorting, *(const uint32_t *)a, &x);
+	mas_index_file(kept_sorting, *(const uint32_t *)b, &y);
+	return strcmp(x.path, y.path);
+}
+
+static void kept_files(struct kept *k, const struct mas_index *index)
+{
+	k->index = index;
+	k->count = mas_index_files(index);
+	k->order = malloc((k->count ? k->count : 1) * sizeof(uint32_t));
+	if (!k->order)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (uint32_t i = 0; i < k->count; i++)
+		k->order[i] = i;
+	kept_sorting = index;
+	qsort(k->order, k->count, sizeof(uint32_t), by_path);
+	kept_sorting = NULL;
+}
+
+/* The file of K that FILE is, unchanged, or -1. */
+static int64_t unchanged(const struct kept *k,
+                         const struct mas_corpus_file *file)
+{
+	size_t low = 0, high = k->count;
+
+	while (low < high) {
+		size_t mid = low + (high - low) / 2;
+		struct mas_index_file f;
+		int c;
+		mas_index_file(k->index, k->order[mid], &f);
+		c = strcmp(f.path, file->real);
+		if (c == 0)
+			return f.size == file->size &&
+			       f.mtime_ns == file->mtime_ns
+			       ? (int64_t)k->order[mid] : -1;
+		if (c < 0)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	return -1;
+}
+
+/* An update: the pieces of the new index in the corpus's order, the
+ * files to read (borrowed from the corpus). */
+struct update_plan {
+	struct mas_index_piece *pieces;
+	int64_t *kept;         /* per corpus file: its file in the old
+	                        * index, or -1: to read */
+	struct mas_corpus_file *read;
+	size_t read_count, kept_count;
+	long long read_bytes;
+};
+
+static void plan_update(struct update_plan *p, const struct mas_corpus *c,
+                        const struct mas_index *old)
+{
+	struct kept k;
+
+	memset(p, 0, sizeof(*p));
+	kept_files(&k, old);
+	p->pieces = calloc(c->count + 1, sizeof(*p->pieces));
+	p->kept = calloc(c->count + 1, sizeof(*p->kept));
+	p->read = calloc(c->count + 1, sizeof(*p->read));
+	if (!p->pieces || !p->kept || !p->read)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t i = 0; i < c->count; i++) {
+		p->kept[i] = unchanged(&k, &c->files[i]);
+		if (p->kept[i] >= 0) {
+			p->kept_count++;
+			continue;
+		}
+		p->read[p->read_count++] = c->files[i];
+		p->read_bytes += c->files[i].size;
+	}
+	free(k.order);
+}
+
+static void release_plan(struct update_plan *p)
+{
+	free(p->pieces);
+	free(p->kept);
+	free(p->read);
+}
+
+/* The pieces of the new index: the files kept from OLD, those read
+ * from FRESH (which lists the files it could read, in order). */
+static size_t pieces(struct update_plan *p, const struct mas_corpus *c,
+                     const struct mas_index *old,
+                     const struct mas_index *fresh)
+{
+	uint32_t next = 0, fresh_files = mas_index_files(fresh);
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->count; i++) {
+		struct mas_index_file f;
+		if (p->kept[i] >= 0) {
+			p->pieces[n].index = old;
+			p->pieces[n++].file = (uint32_t)p->kept[i];
+			continue;
+		}
+		if (next >= fresh_files)
+			continue;
+		mas_index_file(fresh, next, &f);
+		if (strcmp(f.path, c->files[i].real) != 0)
+			continue; /* not read: listed next time again */
+		p->pieces[n].index = fresh;
+		p->pieces[n++].file = next++;
+	}
+	return n;
+}
+
+/* Reads the files of P into an index with OLD's unchanged files kept
+ * in STORE: 0, or -1 with *ERROR. */
+static int store_update(struct mas_store *store,
+                        const struct mas_corpus *corpus,
+                        const char *signature, struct update_plan *p,
+                        const struct mas_index *old,
+                        struct mas_research_indexed *out, char **error)
+{
+	struct mas_corpus changed = *corpus;
+	struct mas_index_builder *builder = mas_index_builder_new();
+	struct mas_index *fresh;
+	size_t n;
+	int rc;
+
+	changed.files = p->read;
+	changed.count = p->read_count;
+	mas_corpus_read(&changed, builder, &out->stats);
+	fresh = mas_index_build(builder, error);
+	if (!fresh)
+		return -1;
+	n = pieces(p, corpus, old, fresh);
+	rc = mas_index_store_pieces(store, corpus->key, signature, p->pieces,
+	                            n, error);
+	mas_index_free(fresh);
+	out->files_read = p->read_count;
+	out->files_kept = p->kept_count;
+	out->incremental = 1;
+	return rc;
+}
+
+/* Whether P is worth an update rather than reading every file. */
+static int worth_updating(const struct update_plan *p,
+                          const struct mas_corpus *corpus, size_t budget)
+{
+	double most = fmax((double)corpus->bytes, (double)budget) /
+	              MAS_RESEARCH_UPDATE_SHARE;
+
+	return p->kept_count > 0 && (double)p->read_bytes <= most;
+}
+
+/* Tries an update from the index kept, when there is one worth it:
+ * 0 done, 1 not tried, -1 failed (logged). */
+static int try_update(struct mas_store *store,
+                      const struct mas_corpus *corpus,
+                      const char *signature, size_t budget,
+                      struct mas_research_indexed *out)
+{
+	char *error = NULL;
+	struct mas_index *old = mas_index_load_any(store, corpus->key,
+	                                           &error);
+	struct update_plan p;
+	int rc = 1;
+
+	if (error)
+		mas_warn("stored index: %s; reading every file", error);
+	free(error);
+	error = NULL;
+	if (!old)
+		return 1;
+	plan_update(&p, corpus, old);
+	if (worth_updating(&p, corpus, budget)) {
+		mas_info("updating the stored index: %zu files to read, %zu "
+		         "kept", p.read_count, p.kept_count);
+		rc = store_update(store, corpus, signature, &p, old, out,
+		                  &error);
+		if (rc != 0)
+			mas_warn("updating the stored index: %s; reading "
+			         "every file", error ? error : "failed");
+	}
+	free(error);
+	release_plan(&p);
+	mas_index_free(old);
+	return rc;
+}
+
+int mas_research_store_index(struct mas_store *store,
+                             const struct mas_corpus *corpus,
+                             const char *signature, size_t budget,
+                             struct mas_research_indexed *out,
+                             char **error)
+{
+	memset(out, 0, sizeof(*out));
+	*error = NULL;
+	out->index = mas_index_load(store, corpus->key, signature, error);
+	if (*error)
+		mas_warn("stored index: %s; indexing again", *error);
+	free(*error);
+	*error = NULL;
+	if (out->index) {
+		out->reused = 1;
+		out->files_kept = corpus->count;
+		return 0;
+	}
+	if (try_update(store, corpus, signature, budget, out) != 0) {
+		memset(&out->stats, 0, sizeof(out->stats));
+		if (store_all(store, corpus, signature, budget, out,
+		              error) != 0)
+			return -1;
+	}
+	out->index = mas_index_load(store, corpus->key, signature, error);
+	if (!out->index && !*error)
+		mas_error_set(error, "the index just stored cannot be read "
+		              "back");
+	return out->index ? 0 : -1;
 }
 
 struct mas_index *mas_research_open_corpus(char *const *roots, size_t count,

@@ -107,6 +107,40 @@ int mas_research_index_memory(const struct mas_config *config,
 void mas_research_rules(const struct mas_config *config,
                         struct mas_corpus_rules *rules);
 
+/* What mas_research_store_index did. */
+struct mas_research_indexed {
+	struct mas_index *index;   /* the index kept, mapped (owned) */
+	struct mas_corpus_stats stats; /* of the files read */
+	size_t files_read;         /* files read now */
+	size_t files_kept;         /* files taken from the index kept */
+	int reused;                /* the index kept matched the files */
+	int incremental;           /* only the files changed were read */
+};
+
+/* The most of a corpus an update reads, as a share of the corpus or of
+ * the indexing budget, whichever is larger: its index is built in
+ * memory, about 4 times what it reads. */
+#define MAS_RESEARCH_UPDATE_SHARE 4
+
+/*
+ * Keep the index of CORPUS (whose signature is SIGNATURE) in STORE, as
+ * `mas-research index` does (mas-research(1), INDEXING): when the index
+ * kept there matches the files, it is used as it is; when it lists some
+ * of the files unchanged (same real path, size and modification time)
+ * and the others (changed or added) hold at most 1 /
+ * MAS_RESEARCH_UPDATE_SHARE of the corpus or of BUDGET, only those are
+ * read and the new index takes the rest from the old one
+ * (mas_index_store_pieces); else every file is read, in segments of
+ * BUDGET bytes.  An update that fails (the old index damaged) is
+ * logged and every file read.  Fills *OUT; returns 0, or -1 with
+ * *ERROR (malloc'd) when the index cannot be written or read back.
+ */
+int mas_research_store_index(struct mas_store *store,
+                             const struct mas_corpus *corpus,
+                             const char *signature, size_t budget,
+                             struct mas_research_indexed *out,
+                             char **error);
+
 /*
  * The index for answering from the corpus ROOTS[0..COUNT) (files and
  * folders, corpus.h, taken as mas_research_rules says): the one kept in the state store CONFIG names when it

@@ -1,0 +1,596 @@
+/*
+ * index-update.c — an index made of files taken from other indexes: the
+ * unchanged files of the index kept before and the files read again
+ * (mas_index_store_pieces, index.h).
+ *
+ * The documents of each piece are copied in the order of the pieces,
+ * with their passages and, as one span, their strings (a file's
+ * documents' strings follow each other, index-private.h), and a map per
+ * source says where each of its passages went.  Then the terms of all
+ * sources are merged in byte order of their text, each term's postings
+ * being the sources' mapped through those maps, the postings of
+ * passages left out dropped, in passage order.  The postings sections
+ * are sized for every posting of the sources; those dropped leave room
+ * unused at their ends (a file's worth, for a file changed).
+ *
+ * Reading a kept index costs no memory for its text or postings: they
+ * are copied from its mapping in order and the pages read are given
+ * back as the copy goes (mas_index_release_pages).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "id.h"
+#include "index-private.h"
+#include "log.h"
+#include "mas.h"
+#include "banned.h"
+
+#define COUNT(buffer, type) ((buffer).size / sizeof(type))
+#define DROPPED UINT32_MAX
+/* Pages of a source's postings given back every this many postings. */
+#define RELEASE_EVERY (4u << 20)
+
+static uint64_t align8(uint64_t n)
+{
+	return (n + 7) & ~(uint64_t)7;
+}
+
+/* An index pieces are taken from. */
+struct source {
+	const struct mas_index *index;
+	const struct mas_index_header *h;
+	const char *block;
+	const struct mas_index_doc_rec *docs;
+	const struct mas_index_passage_rec *passages;
+	const struct mas_index_term_rec *terms;
+	const uint32_t *post;
+	const uint16_t *tf;
+	const uint8_t *ttf;
+	const char *strings;
+	uint32_t *map;         /* passage -> merged passage, or DROPPED */
+	uint32_t *order;       /* its terms in byte order of their text */
+	uint32_t next;         /* in ORDER */
+	uint64_t released;     /* postings given back up to here */
+};
+
+struct update {
+	struct source *sources;
+	size_t count;
+	struct mas_index_header h;
+	struct mas_index_writer files, docs, passages, post, tf, ttf,
+	                        strings;
+	struct mas_index_buf paths, terms, term_text;
+	uint64_t bound;        /* of postings: the sources' */
+};
+
+/* The source of INDEX in U, added when new. */
+static struct source *source_of(struct update *u,
+                                const struct mas_index *index)
+{
+	struct source *s;
+
+	for (size_t i = 0; i < u->count; i++)
+		if (u->sources[i].index == index)
+			return &u->sources[i];
+	u->sources = realloc(u->sources, (u->count + 1) * sizeof(*s));
+	if (!u->sources)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	s = &u->sources[u->count++];
+	memset(s, 0, sizeof(*s));
+	s->index = index;
+	s->h = mas_index_header_of(index);
+	s->block = (const char *)s->h;
+	s->docs = (const void *)(s->block + s->h->off_docs);
+	s->passages = (const void *)(s->block + s->h->off_passages);
+	s->terms = (const void *)(s->block + s->h->off_terms);
+	s->post = (const void *)(s->block + s->h->off_post);
+	s->tf = (const void *)(s->block + s->h->off_tf);
+	s->ttf = (const void *)(s->block + s->h->off_ttf);
+	s->strings = s->block + s->h->off_strings;
+	s->map = malloc((s->h->passages ? s->h->passages : 1) *
+	                sizeof(uint32_t));
+	if (!s->map)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (uint32_t p = 0; p < s->h->passages; p++)
+		s->map[p] = DROPPED;
+	u->bound += s->h->postings;
+	return s;
+}
+
+/* A file's documents in a source, and the span of their strings. */
+struct span {
+	uint32_t first, docs;
+	uint64_t start, end;
+};
+
+static int inside(const struct span *sp, uint64_t at, uint64_t length)
+{
+	return at >= sp->start && at < sp->end && length < sp->end - at;
+}
+
+/* Whether the documents and passages of SP are where they should be:
+ * each document's passages its own, each string inside the span. */
+static int span_ok(const struct source *s, const struct span *sp)
+{
+	for (uint32_t d = sp->first; d < sp->first + sp->docs; d++) {
+		const struct mas_index_doc_rec *doc = &s->docs[d];
+		uint64_t end = (uint64_t)doc->first_passage +
+		               doc->passage_count;
+		if (!inside(sp, doc->id, 0) || !inside(sp, doc->title, 0) ||
+		    !inside(sp, doc->path, 0) || end > s->h->passages)
+			return 0;
+		for (uint32_t p = doc->first_passage; p < end; p++)
+			if (s->passages[p].doc != d ||
+			    !inside(sp, s->passages[p].text,
+			            s->passages[p].length))
+				return 0;
+	}
+	return 1;
+}
+
+/* The documents of PIECE and their strings' span into *SP; -1 when
+ * the source is damaged. */
+static int piece_span(const struct source *s,
+                      const struct mas_index_piece *piece,
+                      struct span *sp)
+{
+	struct mas_index_file f;
+
+	mas_index_file(s->index, piece->file, &f);
+	sp->first = f.first_doc;
+	sp->docs = f.docs;
+	sp->start = sp->end = 0;
+	if (f.docs == 0)
+		return 0;
+	sp->start = s->docs[f.first_doc].id;
+	sp->end = f.first_doc + f.docs < s->h->docs
+	                  ? s->docs[f.first_doc + f.docs].id
+	                  : s->h->doc_strings;
+	if (sp->end > s->h->doc_strings || sp->start > sp->end)
+		return -1;
+	return span_ok(s, sp) ? 0 : -1;
+}
+
+/* Counts what PIECES bring into U->h and maps their passages; -1 when
+ * a source is damaged, 1 when the index would be too large. */
+static int plan(struct update *u, const struct mas_index_piece *pieces,
+                size_t count)
+{
+	uint64_t docs = 0, passages = 0, strings = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		struct source *s = source_of(u, pieces[i].index);
+		struct span sp;
+		if (pieces[i].file >= s->h->files ||
+		    piece_span(s, &pieces[i], &sp) != 0)
+			return -1;
+		docs += sp.docs;
+		strings += sp.end - sp.start;
+		for (uint32_t d = sp.first; d < sp.first + sp.docs; d++) {
+			const struct mas_index_doc_rec *doc = &s->docs[d];
+			for (uint32_t k = 0; k < doc->passage_count; k++) {
+				const struct mas_index_passage_rec *p =
+					&s->passages[doc->first_passage + k];
+				s->map[doc->first_passage + k] =
+					(uint32_t)passages++;
+				u->h.text_tokens += p->tokens;
+				u->h.title_tokens += p->title_tokens;
+			}
+		}
+		if (docs > UINT32_MAX || passages >= UINT32_MAX ||
+		    strings > UINT32_MAX)
+			return 1;
+	}
+	u->h.files = (uint32_t)count;
+	u->h.docs = (uint32_t)docs;
+	u->h.passages = (uint32_t)passages;
+	u->h.doc_strings = strings;
+	return 0;
+}
+
+static void layout(struct update *u, int fd)
+{
+	struct mas_index_header *h = &u->h;
+
+	mas_index_layout_front(h);
+	h->off_post = align8(h->off_passages + (uint64_t)h->passages *
+	                     sizeof(struct mas_index_passage_rec));
+	h->off_tf = align8(h->off_post + u->bound * 4);
+	h->off_ttf = align8(h->off_tf + u->bound * 2);
+	h->off_strings = align8(h->off_ttf + u->bound);
+	mas_index_writer_init(&u->files, fd, h->off_files);
+	mas_index_writer_init(&u->docs, fd, h->off_docs);
+	mas_index_writer_init(&u->passages, fd, h->off_passages);
+	mas_index_writer_init(&u->post, fd, h->off_post);
+	mas_index_writer_init(&u->tf, fd, h->off_tf);
+	mas_index_writer_init(&u->ttf, fd, h->off_ttf);
+	mas_index_writer_init(&u->strings, fd, h->off_strings);
+}
+
+/* The file, documents, passages and strings of PIECE, renumbered;
+ * *DOCS and *STRINGS count what was written before. */
+static void copy_piece(struct update *u, const struct mas_index_piece *piece,
+                       uint32_t *docs, uint64_t *strings)
+{
+	struct source *s = source_of(u, piece->index);
+	struct mas_index_file f;
+	struct mas_index_file_rec rec;
+	struct span sp;
+	uint32_t delta;
+
+	piece_span(s, piece, &sp); /* checked by plan */
+	mas_index_file(s->index, piece->file, &f);
+	memset(&rec, 0, sizeof(rec));
+	rec.size = f.size < 0 ? 0 : (uint64_t)f.size;
+	rec.mtime_ns = f.mtime_ns;
+	rec.path = (uint32_t)u->paths.size;
+	rec.first_doc = *docs;
+	rec.docs = sp.docs;
+	memcpy(mas_index_grow(&u->paths, strlen(f.path) + 1), f.path,
+	       strlen(f.path) + 1);
+	mas_index_put(&u->files, &rec, sizeof(rec));
+	/* offsets move by the same amount, whichever way (mod 2^32) */
+	delta = (uint32_t)(*strings - sp.start);
+	for (uint32_t d = sp.first; d < sp.first + sp.docs; d++) {
+		struct mas_index_doc_rec doc = s->docs[d];
+		uint32_t first = doc.first_passage;
+		doc.id += delta;
+		doc.title += delta;
+		doc.path += delta;
+		doc.first_passage = s->map[first];
+		for (uint32_t k = 0; k < doc.passage_count; k++) {
+			struct mas_index_passage_rec p =
+				s->passages[first + k];
+			p.doc = *docs;
+			p.text += delta;
+			mas_index_put(&u->passages, &p, sizeof(p));
+		}
+		mas_index_put(&u->docs, &doc, sizeof(doc));
+		(*docs)++;
+	}
+	mas_index_put(&u->strings, s->strings + sp.start,
+	              (size_t)(sp.end - sp.start));
+	mas_index_release_pages(s->index, s->h->off_strings + sp.start,
+	                        s->h->off_strings + sp.end);
+	*strings += sp.end - sp.start;
+}
+
+/* ---- terms ---- */
+
+/* The text of term T of S, its length in *LENGTH; NULL when damaged. */
+static const char *term_text(const struct source *s, uint32_t t,
+                             uint32_t *length)
+{
+	const struct mas_index_term_rec *rec = &s->terms[t];
+
+	*length = rec->length;
+	if ((uint64_t)rec->text + rec->length >= s->h->strings_size)
+		return NULL;
+	return s->strings + rec->text;
+}
+
+static int compare_text(const char *a, uint32_t na, const char *b,
+                        uint32_t nb)
+{
+	int c = memcmp(a, b, na < nb ? na : nb);
+
+	if (c)
+		return c;
+	return na < nb ? -1 : na > nb;
+}
+
+/* The source whose terms are being sorted (qsort has no context). */
+static const struct source *sorting;
+
+static int by_text(const void *a, const void *b)
+{
+	uint32_t na, nb;
+	const char *x = term_text(sorting, *(const uint32_t *)a, &na);
+	const char *y = term_text(sorting, *(const uint32_t *)b, &nb);
+
+	if (!x || !y)
+		return !x - !y;
+	return compare_text(x, na, y, nb);
+}
+
+/* S's terms in byte order: those of a stored index are already. */
+static void sort_terms(struct source *s)
+{
+	uint32_t n = s->h->terms;
+	int sorted = 1;
+
+	s->order = malloc((n ? n : 1) * sizeof(uint32_t));
+	if (!s->order)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (uint32_t t = 0; t < n; t++) {
+		s->order[t] = t;
+		sorting = s;
+		if (t > 0 && sorted && by_text(&s->order[t - 1],
+		                               &s->order[t]) >= 0)
+			sorted = 0;
+	}
+	sorting = s;
+	if (!sorted)
+		qsort(s->order, n, sizeof(uint32_t), by_text);
+	sorting = NULL;
+}
+
+/* A source's postings of the term being merged. */
+struct run {
+	struct source *s;
+	uint64_t at, end;
+};
+
+/* The merged passage of RUN's next posting, skipping those dropped;
+ * DROPPED when there is none. */
+static uint32_t run_head(struct run *run)
+{
+	while (run->at < run->end) {
+		uint32_t p = run->s->post[run->at];
+		if (p < run->s->h->passages && run->s->map[p] != DROPPED)
+			return run->s->map[p];
+		run->at++;
+	}
+	return DROPPED;
+}
+
+/* Gives back the pages of S's postings read, now and then. */
+static void release_postings(struct source *s, uint64_t upto)
+{
+	const struct mas_index_header *h = s->h;
+
+	if (upto < s->released + RELEASE_EVERY)
+		return;
+	mas_index_release_pages(s->index, h->off_post + s->released * 4,
+	                        h->off_post + upto * 4);
+	mas_index_release_pages(s->index, h->off_tf + s->released * 2,
+	                        h->off_tf + upto * 2);
+	mas_index_release_pages(s->index, h->off_ttf + s->released,
+	                        h->off_ttf + upto);
+	s->released = upto;
+}
+
+/* Writes the postings of RUNS[0..N) in merged passage order; returns
+ * how many. */
+static uint32_t merge_postings(struct update *u, struct run *runs, size_t n)
+{
+	uint32_t df = 0;
+
+	for (;;) {
+		size_t best = n;
+		uint32_t least = DROPPED;
+		for (size_t i = 0; i < n; i++) {
+			uint32_t p = run_head(&runs[i]);
+			if (p < least) {
+				least = p;
+				best = i;
+			}
+		}
+		if (best == n)
+			break;
+		mas_index_put(&u->post, &least, sizeof(least));
+		mas_index_put(&u->tf, &runs[best].s->tf[runs[best].at], 2);
+		mas_index_put(&u->ttf, &runs[best].s->ttf[runs[best].at], 1);
+		runs[best].at++;
+		df++;
+	}
+	for (size_t i = 0; i < n; i++)
+		release_postings(runs[i].s, runs[i].end);
+	return df;
+}
+
+/* The least current term text of the sources (NULL: none left). */
+static const char *least_term(struct update *u, uint32_t *length)
+{
+	const char *least = NULL;
+
+	for (size_t i = 0; i < u->count; i++) {
+		struct source *s = &u->sources[i];
+		uint32_t n;
+		const char *text;
+		while (s->next < s->h->terms &&
+		       !term_text(s, s->order[s->next], &n))
+			s->next++; /* a damaged term */
+		if (s->next >= s->h->terms)
+			continue;
+		text = term_text(s, s->order[s->next], &n);
+		if (!least || compare_text(text, n, least, *length) < 0) {
+			least = text;
+			*length = n;
+		}
+	}
+	return least;
+}
+
+/* One merged term: the sources' terms of that text. */
+static void merge_term(struct update *u, const char *text, uint32_t length,
+                       struct run *runs)
+{
+	struct mas_index_term_rec rec = { 0, length, 0, 0, u->h.postings };
+	size_t n = 0;
+
+	for (size_t i = 0; i < u->count; i++) {
+		struct source *s = &u->sources[i];
+		const struct mas_index_term_rec *t;
+		uint32_t m;
+		const char *x;
+		if (s->next >= s->h->terms)
+			continue;
+		t = &s->terms[s->order[s->next]];
+		x = term_text(s, s->order[s->next], &m);
+		if (compare_text(x, m, text, length) != 0)
+			continue;
+		s->next++;
+		if (t->df > s->h->postings || t->postings > s->h->postings -
+		                                            t->df)
+			continue; /* damaged */
+		runs[n].s = s;
+		runs[n].at = t->postings;
+		runs[n++].end = t->postings + t->df;
+	}
+	rec.text = (uint32_t)u->term_text.size;
+	memcpy(mas_index_grow(&u->term_text, length + 1), text, length);
+	u->term_text.data[u->term_text.size - 1] = '\0';
+	rec.df = merge_postings(u, runs, n);
+	u->h.postings += rec.df;
+	if (rec.df == 0) {
+		u->term_text.size -= length + 1; /* held by no passage now */
+		return;
+	}
+	memcpy(mas_index_grow(&u->terms, sizeof(rec)), &rec, sizeof(rec));
+}
+
+static void merge_terms(struct update *u)
+{
+	struct run *runs = malloc((u->count ? u->count : 1) * sizeof(*runs));
+	const char *text;
+	uint32_t length = 0;
+
+	if (!runs)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t i = 0; i < u->count; i++)
+		sort_terms(&u->sources[i]);
+	while ((text = least_term(u, &length)) != NULL)
+		merge_term(u, text, length, runs);
+	free(runs);
+}
+
+/* ---- the file ---- */
+
+static int close_all(struct update *u)
+{
+	int errors[7];
+
+	/* the files' paths and the term texts after the documents'
+	 * strings; never empty, so that the last byte is a NUL */
+	if (u->paths.size)
+		mas_index_put(&u->strings, u->paths.data, u->paths.size);
+	if (u->term_text.size)
+		mas_index_put(&u->strings, u->term_text.data,
+		              u->term_text.size);
+	else
+		mas_index_put(&u->strings, "", 1);
+	u->h.strings_size = u->h.doc_strings + u->paths.size +
+	                    (u->term_text.size ? u->term_text.size : 1);
+	errors[0] = mas_index_writer_close(&u->files);
+	errors[1] = mas_index_writer_close(&u->docs);
+	errors[2] = mas_index_writer_close(&u->passages);
+	errors[3] = mas_index_writer_close(&u->post);
+	errors[4] = mas_index_writer_close(&u->tf);
+	errors[5] = mas_index_writer_close(&u->ttf);
+	errors[6] = mas_index_writer_close(&u->strings);
+	for (int i = 0; i < 7; i++)
+		if (errors[i])
+			return errors[i];
+	return u->h.strings_size > UINT32_MAX ? EFBIG : 0;
+}
+
+/* Writes the index of PIECES to FD: 0, an errno value, or -1 when a
+ * source is damaged. */
+static int write_pieces(struct update *u, int fd,
+                        const struct mas_index_piece *pieces, size_t count)
+{
+	uint64_t strings = 0;
+	uint32_t docs = 0;
+	int error = plan(u, pieces, count);
+
+	if (error)
+		return error > 0 ? EFBIG : -1;
+	layout(u, fd);
+	for (size_t i = 0; i < count; i++)
+		copy_piece(u, &pieces[i], &docs, &strings);
+	merge_terms(u);
+	error = close_all(u);
+	if (!error)
+		error = mas_index_write_dictionary(
+			fd, &u->h, (const struct mas_index_term_rec *)
+			u->terms.data, (uint32_t)COUNT(u->terms,
+			struct mas_index_term_rec), u->term_text.data,
+			u->h.doc_strings + u->paths.size);
+	if (!error)
+		error = mas_index_finish(fd, &u->h);
+	return error;
+}
+
+static void release(struct update *u)
+{
+	for (size_t i = 0; i < u->count; i++) {
+		free(u->sources[i].map);
+		free(u->sources[i].order);
+	}
+	free(u->sources);
+	free(u->paths.data);
+	free(u->terms.data);
+	free(u->term_text.data);
+	/* the writers' buffers, when a failure left them open */
+	free(u->files.buf);
+	free(u->docs.buf);
+	free(u->passages.buf);
+	free(u->post.buf);
+	free(u->tf.buf);
+	free(u->ttf.buf);
+	free(u->strings.buf);
+}
+
+static char *join(const char *dir, const char *name)
+{
+	char *path;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return path;
+}
+
+int mas_index_store_pieces(struct mas_store *store, const char *key,
+                           const char *signature,
+                           const struct mas_index_piece *pieces,
+                           size_t count, char **error)
+{
+	char *dir = mas_index_dir(store), *path;
+	char id[MAS_ID_SIZE], name[MAS_ID_SIZE + 8];
+	struct update u;
+	int fd, failure;
+
+	*error = NULL;
+	memset(&u, 0, sizeof(u));
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		mas_error_set(error, "%s: cannot create folder: %s", dir,
+		              strerror(errno));
+		free(dir);
+		return -1;
+	}
+	mas_id_new(id);
+	snprintf(name, sizeof(name), "%s.idx", id);
+	path = join(dir, name);
+	free(dir);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		mas_error_set(error, "%s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	failure = write_pieces(&u, fd, pieces, count);
+	if (close(fd) != 0 && !failure)
+		failure = errno;
+	if (failure < 0)
+		mas_error_set(error, "the index kept is damaged");
+	else if (failure == EFBIG)
+		mas_error_set(error, "the corpus holds more than 4 GiB of "
+		              "text");
+	else if (failure)
+		mas_error_set(error, "%s: %s", path, strerror(failure));
+	if (failure ||
+	    mas_index_keep(store, key, signature, name, &u.h, error) != 0) {
+		unlink(path);
+		failure = -1;
+	}
+	release(&u);
+	free(path);
+	return failure ? -1 : 0;
+}
