@@ -229,7 +229,8 @@ static void copy_piece(struct update *u, const struct mas_index_piece *piece,
 	memset(&rec, 0, sizeof(rec));
 	rec.size = f.size < 0 ? 0 : (uint64_t)f.size;
 	rec.mtime_ns = f.mtime_ns;
-	rec.path = (uint32_t)u->paths.size;
+	/* the paths follow the documents' strings */
+	rec.path = (uint32_t)(u->h.doc_strings + u->paths.size);
 	rec.first_doc = *docs;
 	rec.docs = sp.docs;
 	memcpy(mas_index_grow(&u->paths, strlen(f.path) + 1), f.path,
@@ -308,14 +309,13 @@ static void sort_terms(struct source *s)
 	s->order = malloc((n ? n : 1) * sizeof(uint32_t));
 	if (!s->order)
 		mas_die(MAS_EXIT_IO, "out of memory");
+	sorting = s;
 	for (uint32_t t = 0; t < n; t++) {
 		s->order[t] = t;
-		sorting = s;
 		if (t > 0 && sorted && by_text(&s->order[t - 1],
 		                               &s->order[t]) >= 0)
 			sorted = 0;
 	}
-	sorting = s;
 	if (!sorted)
 		qsort(s->order, n, sizeof(uint32_t), by_text);
 	sorting = NULL;

@@ -1,10 +1,12 @@
 /*
  * test-index.c — BM25 scores against values worked out by hand, passage
- * cutting, corpus files, and the index kept in the state store
- * (lib/index.h, lib/corpus.h).
+ * cutting, corpus files, the index kept in the state store and its
+ * update from the files changed (lib/index.h, lib/corpus.h,
+ * mas_research_store_index).
  */
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,9 @@
 
 #include "corpus.h"
 #include "index.h"
+#include "index-private.h"
 #include "log.h"
+#include "research.h"
 #include "store.h"
 #include "unit.h"
 
@@ -378,6 +382,109 @@ static void test_corpus_and_store(void)
 	CHECK_INT(system(path), 0);
 }
 
+/* The index of DIR's files (a corpus's scan) updated in STORE; checks
+ * it answers as one built in memory from the files. */
+static void update_and_compare(struct mas_store *store, char *dir,
+                               int incremental, size_t read, size_t kept)
+{
+	struct mas_corpus corpus;
+	struct mas_research_indexed done;
+	struct mas_index *memory;
+	char *error = NULL, *signature;
+	char *roots[1] = { dir };
+
+	CHECK_INT(mas_corpus_scan(&corpus, roots, 1, NULL, &error), 0);
+	signature = mas_corpus_signature(&corpus);
+	CHECK_INT(mas_research_store_index(store, &corpus, signature,
+	                                   1 << 20, &done, &error), 0);
+	CHECK(error == NULL);
+	CHECK_INT(done.incremental, incremental);
+	CHECK_INT(done.files_read, read);
+	CHECK_INT(done.files_kept, kept);
+	memory = mas_corpus_index(&corpus, NULL, &error);
+	CHECK(memory != NULL && done.index != NULL);
+	if (memory && done.index) {
+		CHECK_INT(mas_index_terms(done.index), mas_index_terms(memory));
+		CHECK_INT(mas_index_passages(done.index),
+		          mas_index_passages(memory));
+		CHECK(mas_index_avgdl(done.index) == mas_index_avgdl(memory));
+		CHECK_INT(mas_index_files(done.index), corpus.count);
+		for (uint32_t i = 0; i < mas_index_files(memory); i++) {
+			struct mas_index_file a, b;
+			mas_index_file(memory, i, &a);
+			mas_index_file(done.index, i, &b);
+			CHECK_STR(b.path, a.path);
+			CHECK_INT(b.size, a.size);
+			CHECK_INT(b.first_doc, a.first_doc);
+			CHECK_INT(b.docs, a.docs);
+		}
+		same_index(memory, done.index);
+	}
+	mas_index_free(memory);
+	mas_index_free(done.index);
+	free(signature);
+	mas_corpus_release(&corpus);
+}
+
+static void test_update(void)
+{
+	char dir[256], corpus[300], db[300], path[400];
+	struct mas_store store;
+	char *error = NULL, *kept;
+
+	unit_make_dir(dir, sizeof(dir), "test-update");
+	snprintf(corpus, sizeof(corpus), "%s/corpus", dir);
+	CHECK_INT(mkdir(corpus, 0700), 0);
+	snprintf(path, sizeof(path), "%s/a.md", corpus);
+	write_file(path, "# Grid storage\n\nBatteries store solar power.\n"
+	           "\nFlow batteries last.\n", 66);
+	snprintf(path, sizeof(path), "%s/b.jsonl", corpus);
+	write_file(path, "{\"id\":\"x1\",\"text\":\"wind turbines\"}\n"
+	           "{\"id\":\"x2\",\"text\":\"solar panels\"}\n", 70);
+	snprintf(path, sizeof(path), "%s/c.txt", corpus);
+	write_file(path, "Heat pumps warm houses.\n", 24);
+	snprintf(path, sizeof(path), "%s/d.txt", corpus);
+	write_file(path, "bin\0ary", 7);
+	snprintf(db, sizeof(db), "%s/state/mas.db", dir);
+	mas_log_set_level(MAS_LOG_ERROR);
+	CHECK_INT(mas_store_open(&store, db, &error), 0);
+	/* the first index reads every file (the binary one too: listed,
+	 * with no documents) */
+	update_and_compare(&store, corpus, 0, 4, 0);
+	/* one changed (its terms "wind" gone, "tidal" new), one added,
+	 * one removed: two files read, two kept */
+	snprintf(path, sizeof(path), "%s/b.jsonl", corpus);
+	write_file(path, "{\"id\":\"x1\",\"text\":\"tidal power\"}\n", 33);
+	snprintf(path, sizeof(path), "%s/ab.txt", corpus);
+	write_file(path, "Solar farms and heat storage.\n", 30);
+	snprintf(path, sizeof(path), "%s/c.txt", corpus);
+	CHECK_INT(unlink(path), 0);
+	update_and_compare(&store, corpus, 1, 2, 2);
+	/* an update of an update; then nothing left to read */
+	snprintf(path, sizeof(path), "%s/a.md", corpus);
+	CHECK_INT(unlink(path), 0);
+	update_and_compare(&store, corpus, 1, 0, 3);
+	/* a damaged index kept (a document's strings out of their file's
+	 * span): the update fails and every file is read */
+	kept = kept_path(&store, dir);
+	CHECK(kept != NULL);
+	if (kept) {
+		int fd = open(kept, O_RDWR);
+		uint64_t off_docs;
+		uint32_t far = 1u << 30;
+		CHECK(fd >= 0 && pread(fd, &off_docs, 8, offsetof(
+			struct mas_index_header, off_docs)) == 8);
+		CHECK(pwrite(fd, &far, 4, (off_t)off_docs) == 4);
+		close(fd);
+	}
+	free(kept);
+	snprintf(path, sizeof(path), "%s/e.txt", corpus);
+	write_file(path, "Tidal lagoons.\n", 15);
+	update_and_compare(&store, corpus, 0, 4, 0);
+	mas_store_close(&store);
+	unit_remove_dir(dir);
+}
+
 int main(void)
 {
 	mas_log_init("test-index");
@@ -387,5 +494,6 @@ int main(void)
 	UNIT_RUN(test_ties_and_top_k);
 	UNIT_RUN(test_passages);
 	UNIT_RUN(test_corpus_and_store);
+	UNIT_RUN(test_update);
 	return unit_done();
 }
