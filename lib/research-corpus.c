@@ -333,8 +333,8 @@ static int try_update(struct mas_store *store,
 		return 1;
 	plan_update(&p, corpus, old);
 	if (worth_updating(&p, corpus, budget)) {
-		mas_info("updating the stored index: %zu files to read, %zu "
-		         "kept", p.read_count, p.kept_count);
+		mas_info("updating the stored index: reading %zu of %zu "
+		         "files", p.read_count, corpus->count);
 		rc = store_update(store, corpus, signature, &p, old, out,
 		                  &error);
 		if (rc != 0)
