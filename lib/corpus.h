@@ -42,7 +42,11 @@
  * The signature of a corpus says what its files were: each file's real
  * path, size and modification time (in nanoseconds).  A stored index
  * (index.h) is used only while the signature is unchanged: a file added,
- * removed, renamed, touched or resized makes it stale.
+ * removed, renamed, touched or resized makes it stale.  Reading a file
+ * lists it in the index (mas_index_add_file) with the same size and
+ * time, so that an update reads again only the files whose entry
+ * changed (mas_research_store_index); a file that cannot be read is not
+ * listed, and is read again next time.
  */
 #ifndef MAS_CORPUS_H
 #define MAS_CORPUS_H
