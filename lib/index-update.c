@@ -33,8 +33,10 @@
 
 #define COUNT(buffer, type) ((buffer).size / sizeof(type))
 #define DROPPED UINT32_MAX
-/* Pages of a source's postings given back every this many postings. */
-#define RELEASE_EVERY (4u << 20)
+/* A source's pages read are given back by this many bytes at least:
+ * giving back flushes the TLB, which costs more than the copy when done
+ * for a small part. */
+#define RELEASE_EVERY (32u << 20)
 
 static uint64_t align8(uint64_t n)
 {
@@ -57,6 +59,7 @@ struct source {
 	uint32_t *order;       /* its terms in byte order of their text */
 	uint32_t next;         /* in ORDER */
 	uint64_t released;     /* postings given back up to here */
+	uint64_t strings_released; /* strings given back up to here */
 };
 
 struct update {
@@ -257,8 +260,12 @@ static void copy_piece(struct update *u, const struct mas_index_piece *piece,
 	}
 	mas_index_put(&u->strings, s->strings + sp.start,
 	              (size_t)(sp.end - sp.start));
-	mas_index_release_pages(s->index, s->h->off_strings + sp.start,
-	                        s->h->off_strings + sp.end);
+	if (sp.end >= s->strings_released + RELEASE_EVERY) {
+		mas_index_release_pages(s->index, s->h->off_strings +
+		                        s->strings_released,
+		                        s->h->off_strings + sp.end);
+		s->strings_released = sp.end;
+	}
 	*strings += sp.end - sp.start;
 }
 
@@ -345,7 +352,7 @@ static void release_postings(struct source *s, uint64_t upto)
 {
 	const struct mas_index_header *h = s->h;
 
-	if (upto < s->released + RELEASE_EVERY)
+	if (upto < s->released + RELEASE_EVERY / 4)
 		return;
 	mas_index_release_pages(s->index, h->off_post + s->released * 4,
 	                        h->off_post + upto * 4);
@@ -356,11 +363,53 @@ static void release_postings(struct source *s, uint64_t upto)
 	s->released = upto;
 }
 
+/* Writes the postings of RUN, a term only one source holds; returns
+ * how many.  Its counts are copied whole when no posting is dropped
+ * (most terms: a file changed holds few of them). */
+static uint32_t copy_run(struct update *u, struct run *run)
+{
+	const struct source *s = run->s;
+	uint32_t chunk[1024], df = 0;
+	size_t n = 0;
+
+	for (uint64_t i = run->at; i < run->end; i++) {
+		uint32_t p = s->post[i];
+		if (p >= s->h->passages || s->map[p] == DROPPED)
+			continue;
+		chunk[n++] = s->map[p];
+		df++;
+		if (n == sizeof(chunk) / sizeof(chunk[0])) {
+			mas_index_put(&u->post, chunk, sizeof(chunk));
+			n = 0;
+		}
+	}
+	mas_index_put(&u->post, chunk, n * sizeof(uint32_t));
+	if (df == run->end - run->at) {
+		mas_index_put(&u->tf, s->tf + run->at, df * sizeof(uint16_t));
+		mas_index_put(&u->ttf, s->ttf + run->at, df);
+		return df;
+	}
+	for (uint64_t i = run->at; i < run->end; i++) {
+		uint32_t p = s->post[i];
+		if (p >= s->h->passages || s->map[p] == DROPPED)
+			continue;
+		mas_index_put(&u->tf, &s->tf[i], sizeof(uint16_t));
+		mas_index_put(&u->ttf, &s->ttf[i], 1);
+	}
+	return df;
+}
+
 /* Writes the postings of RUNS[0..N) in merged passage order; returns
  * how many. */
 static uint32_t merge_postings(struct update *u, struct run *runs, size_t n)
 {
 	uint32_t df = 0;
+
+	if (n == 1) {
+		df = copy_run(u, &runs[0]);
+		release_postings(runs[0].s, runs[0].end);
+		return df;
+	}
 
 	for (;;) {
 		size_t best = n;
