@@ -269,10 +269,12 @@ void mas_index_add_file(struct mas_index_builder *b, const char *real,
 void mas_index_close_files(struct mas_index_builder *b, uint32_t total)
 {
 	size_t n = COUNT(b->files, struct file_rec);
-	struct file_rec *last = (struct file_rec *)b->files.data + n - 1;
+	struct file_rec *last;
 
-	if (n)
-		last->docs = total - last->first_doc;
+	if (n == 0)
+		return; /* files.data may be NULL */
+	last = (struct file_rec *)b->files.data + n - 1;
+	last->docs = total - last->first_doc;
 }
 
 /* The run of equal ids at IDS[*I..N) (sorted): its id and length, with

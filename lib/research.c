@@ -234,7 +234,9 @@ void mas_research_bag(struct bag *bag, struct mas_index *index,
 	if (title)
 		mas_text_tokens(title, strlen(title), 0, bag_token, &b);
 	mas_text_tokens(text, length, 0, bag_token, &b);
-	qsort(b.ids, b.count, sizeof(uint32_t), mas_research_compare_u32);
+	if (b.count) /* a text of stop words only: ids is NULL */
+		qsort(b.ids, b.count, sizeof(uint32_t),
+		      mas_research_compare_u32);
 	bag->tf = malloc((b.count ? b.count : 1) * sizeof(uint32_t));
 	if (!bag->tf)
 		mas_die(MAS_EXIT_IO, "out of memory");
