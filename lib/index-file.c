@@ -170,8 +170,9 @@ size_t mas_index_builder_bytes(const struct mas_index_builder *b)
 	       COUNT(b->terms, struct mas_index_term_rec) * 8;
 }
 
-/* The builder whose terms are being sorted (qsort has no context). */
-static const struct mas_index_builder *sorting;
+/* The builder whose terms are being sorted (qsort has no context; one
+ * per thread: mas-serve builds indexes in several at once). */
+static _Thread_local const struct mas_index_builder *sorting;
 
 static int by_text(const void *a, const void *b)
 {

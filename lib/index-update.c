@@ -294,7 +294,7 @@ static int compare_text(const char *a, uint32_t na, const char *b,
 }
 
 /* The source whose terms are being sorted (qsort has no context). */
-static const struct source *sorting;
+static _Thread_local const struct source *sorting;
 
 static int by_text(const void *a, const void *b)
 {

@@ -154,7 +154,7 @@ struct kept {
 	uint32_t count;
 };
 
-static const struct mas_index *kept_sorting;
+static _Thread_local const struct mas_index *kept_sorting;
 
 static int by_path(const void *a, const void *b)
 {
