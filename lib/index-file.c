@@ -375,7 +375,7 @@ struct merge {
 	size_t count;
 	struct mas_index_header h;
 	uint64_t doc_strings;
-	struct writer docs, passages, post, tf, ttf, strings;
+	struct mas_index_sections out;
 	struct mas_index_buf terms, term_text; /* term_rec, text */
 	size_t *heap;          /* of sources with a current term */
 	size_t heap_size;
@@ -464,7 +464,7 @@ static void copy_postings(struct merge *m, struct source *s, uint32_t df)
 		if (take(&s->in, &p, sizeof(p)) != 0)
 			m->bad = 1;
 		p += s->passage_base;
-		put(&m->post, &p, sizeof(p));
+		put(&m->out.post, &p, sizeof(p));
 	}
 	for (uint64_t left = (uint64_t)df * 3; left > 0;) {
 		size_t n = left < sizeof(chunk) ? (size_t)left : sizeof(chunk);
@@ -474,7 +474,7 @@ static void copy_postings(struct merge *m, struct source *s, uint32_t df)
 			n = (size_t)tf_left;
 		if (take(&s->in, chunk, n) != 0)
 			m->bad = 1;
-		put(tf_left ? &m->tf : &m->ttf, chunk, n);
+		put(tf_left ? &m->out.tf : &m->out.ttf, chunk, n);
 		left -= n;
 	}
 }
@@ -540,7 +540,8 @@ static int read_headers(struct merge *m, const struct mas_index_builder *b)
 	return 0;
 }
 
-void mas_index_layout_front(struct mas_index_header *h)
+void mas_index_layout(struct mas_index_header *h, uint64_t room, int fd,
+                      struct mas_index_sections *out)
 {
 	memcpy(h->magic, MAS_INDEX_MAGIC, sizeof(MAS_INDEX_MAGIC));
 	h->version = MAS_INDEX_FORMAT_VERSION;
@@ -551,6 +552,44 @@ void mas_index_layout_front(struct mas_index_header *h)
 	                     sizeof(struct mas_index_file_rec));
 	h->off_passages = align8(h->off_docs + (uint64_t)h->docs *
 	                         sizeof(struct mas_index_doc_rec));
+	h->off_post = align8(h->off_passages + (uint64_t)h->passages *
+	                     sizeof(struct mas_index_passage_rec));
+	h->off_tf = align8(h->off_post + room * 4);
+	h->off_ttf = align8(h->off_tf + room * 2);
+	h->off_strings = align8(h->off_ttf + room);
+	writer_init(&out->docs, fd, h->off_docs);
+	writer_init(&out->passages, fd, h->off_passages);
+	writer_init(&out->post, fd, h->off_post);
+	writer_init(&out->tf, fd, h->off_tf);
+	writer_init(&out->ttf, fd, h->off_ttf);
+	writer_init(&out->strings, fd, h->off_strings);
+}
+
+void mas_index_sections_free(struct mas_index_sections *out)
+{
+	free(out->docs.buf);
+	free(out->passages.buf);
+	free(out->post.buf);
+	free(out->tf.buf);
+	free(out->ttf.buf);
+	free(out->strings.buf);
+	memset(out, 0, sizeof(*out));
+}
+
+int mas_index_sections_close(struct mas_index_sections *out)
+{
+	struct writer *all[] = {
+		&out->docs, &out->passages, &out->post, &out->tf, &out->ttf,
+		&out->strings
+	};
+	int error = 0;
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		int e = all[i]->buf ? writer_close(all[i]) : 0;
+		if (!error)
+			error = e;
+	}
+	return error;
 }
 
 /* Where the parts of M go; FILES, B's file records, written. */
@@ -563,18 +602,7 @@ static void layout_front(struct merge *m, int fd,
 	struct writer w;
 
 	h->files = (uint32_t)COUNT(b->files, struct mas_index_file_rec);
-	mas_index_layout_front(h);
-	h->off_post = align8(h->off_passages + (uint64_t)h->passages *
-	                     sizeof(struct mas_index_passage_rec));
-	h->off_tf = align8(h->off_post + h->postings * 4);
-	h->off_ttf = align8(h->off_tf + h->postings * 2);
-	h->off_strings = align8(h->off_ttf + h->postings);
-	writer_init(&m->docs, fd, h->off_docs);
-	writer_init(&m->passages, fd, h->off_passages);
-	writer_init(&m->post, fd, h->off_post);
-	writer_init(&m->tf, fd, h->off_tf);
-	writer_init(&m->ttf, fd, h->off_ttf);
-	writer_init(&m->strings, fd, h->off_strings);
+	mas_index_layout(h, h->postings, fd, &m->out);
 	h->postings = 0; /* counted again as they are written */
 	writer_init(&w, fd, h->off_files);
 	for (uint32_t i = 0; i < h->files; i++) {
@@ -598,7 +626,7 @@ static int copy_documents(struct merge *m, struct source *s)
 		d.title += s->strings_base;
 		d.path += s->strings_base;
 		d.first_passage += s->passage_base;
-		put(&m->docs, &d, sizeof(d));
+		put(&m->out.docs, &d, sizeof(d));
 	}
 	for (uint32_t i = 0; i < s->h.passages; i++) {
 		struct mas_index_passage_rec p;
@@ -606,13 +634,13 @@ static int copy_documents(struct merge *m, struct source *s)
 			return -1;
 		p.doc += s->doc_base;
 		p.text += s->strings_base;
-		put(&m->passages, &p, sizeof(p));
+		put(&m->out.passages, &p, sizeof(p));
 	}
 	for (uint64_t left = s->h.strings_size; left > 0;) {
 		size_t n = left < sizeof(chunk) ? (size_t)left : sizeof(chunk);
 		if (take(&s->in, chunk, n) != 0)
 			return -1;
-		put(&m->strings, chunk, n);
+		put(&m->out.strings, chunk, n);
 		left -= n;
 	}
 	return 0;
@@ -666,12 +694,7 @@ static void merge_release(struct merge *m)
 	free(m->heap);
 	free(m->terms.data);
 	free(m->term_text.data);
-	free(m->docs.buf);
-	free(m->passages.buf);
-	free(m->post.buf);
-	free(m->tf.buf);
-	free(m->ttf.buf);
-	free(m->strings.buf);
+	mas_index_sections_free(&m->out);
 }
 
 /* Every segment's terms, merged. */
@@ -693,31 +716,29 @@ static void merge_terms(struct merge *m)
 		merge_term(m);
 }
 
+void mas_index_put_tail(struct mas_index_header *h,
+                        struct mas_index_sections *out, uint64_t doc_strings,
+                        const struct mas_index_buf *paths,
+                        const struct mas_index_buf *terms)
+{
+	/* never empty, so that the last byte is a NUL even in an empty
+	 * index */
+	if (paths->size)
+		put(&out->strings, paths->data, paths->size);
+	if (terms->size)
+		put(&out->strings, terms->data, terms->size);
+	else
+		put(&out->strings, "", 1);
+	h->doc_strings = doc_strings;
+	h->strings_size = doc_strings + paths->size +
+	                  (terms->size ? terms->size : 1);
+}
+
 static int close_writers(struct merge *m, const struct mas_index_builder *b)
 {
-	int errors[6] = {
-		writer_close(&m->docs), writer_close(&m->passages),
-		writer_close(&m->post), writer_close(&m->tf),
-		writer_close(&m->ttf), 0
-	};
-
-	/* the files' paths and the term texts after the documents'
-	 * strings; never empty, so that the last byte is a NUL even in an
-	 * empty index */
-	if (b->file_paths.size)
-		put(&m->strings, b->file_paths.data, b->file_paths.size);
-	if (m->term_text.size)
-		put(&m->strings, m->term_text.data, m->term_text.size);
-	else
-		put(&m->strings, "", 1);
-	m->h.doc_strings = m->doc_strings;
-	m->h.strings_size = m->doc_strings + b->file_paths.size +
-	                    (m->term_text.size ? m->term_text.size : 1);
-	errors[5] = writer_close(&m->strings);
-	for (int i = 0; i < 6; i++)
-		if (errors[i])
-			return errors[i];
-	return 0;
+	mas_index_put_tail(&m->h, &m->out, m->doc_strings, &b->file_paths,
+	                   &m->term_text);
+	return mas_index_sections_close(&m->out);
 }
 
 int mas_index_finish(int fd, const struct mas_index_header *h)

@@ -148,9 +148,31 @@ void mas_index_writer_flush(struct mas_index_writer *w);
 /* Flushes and frees W; returns its errno, 0 when all went well. */
 int mas_index_writer_close(struct mas_index_writer *w);
 
-/* Fills H's magic, versions and where the files, documents and
- * passages go (from H's counts). */
-void mas_index_layout_front(struct mas_index_header *h);
+/* The sections of an index file written as they come. */
+struct mas_index_sections {
+	struct mas_index_writer docs, passages, post, tf, ttf, strings;
+};
+
+/* Fills H's magic and versions, lays out its sections from its counts
+ * (with room for ROOM postings) up to its strings, and starts OUT's
+ * writers at them, to FD. */
+void mas_index_layout(struct mas_index_header *h, uint64_t room, int fd,
+                      struct mas_index_sections *out);
+
+/* Writes the strings after the documents' (DOC_STRINGS bytes): the
+ * files' paths PATHS, then the term texts TERMS, and sets H's
+ * doc_strings and strings_size. */
+void mas_index_put_tail(struct mas_index_header *h,
+                        struct mas_index_sections *out, uint64_t doc_strings,
+                        const struct mas_index_buf *paths,
+                        const struct mas_index_buf *terms);
+
+/* Flushes OUT's writers and frees them (again is fine); returns the
+ * errno of the first failure, 0 when all went well. */
+int mas_index_sections_close(struct mas_index_sections *out);
+
+/* Frees OUT's writers without flushing them: after a failure. */
+void mas_index_sections_free(struct mas_index_sections *out);
 
 /*
  * Writes to FD, after H's strings, the term records TERMS (COUNT of

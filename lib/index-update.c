@@ -38,11 +38,6 @@
  * for a small part. */
 #define RELEASE_EVERY (32u << 20)
 
-static uint64_t align8(uint64_t n)
-{
-	return (n + 7) & ~(uint64_t)7;
-}
-
 /* An index pieces are taken from. */
 struct source {
 	const struct mas_index *index;
@@ -66,8 +61,8 @@ struct update {
 	struct source *sources;
 	size_t count;
 	struct mas_index_header h;
-	struct mas_index_writer files, docs, passages, post, tf, ttf,
-	                        strings;
+	struct mas_index_writer files;
+	struct mas_index_sections out;
 	struct mas_index_buf paths, terms, term_text;
 	uint64_t bound;        /* of postings: the sources' */
 };
@@ -199,21 +194,8 @@ static int plan(struct update *u, const struct mas_index_piece *pieces,
 
 static void layout(struct update *u, int fd)
 {
-	struct mas_index_header *h = &u->h;
-
-	mas_index_layout_front(h);
-	h->off_post = align8(h->off_passages + (uint64_t)h->passages *
-	                     sizeof(struct mas_index_passage_rec));
-	h->off_tf = align8(h->off_post + u->bound * 4);
-	h->off_ttf = align8(h->off_tf + u->bound * 2);
-	h->off_strings = align8(h->off_ttf + u->bound);
-	mas_index_writer_init(&u->files, fd, h->off_files);
-	mas_index_writer_init(&u->docs, fd, h->off_docs);
-	mas_index_writer_init(&u->passages, fd, h->off_passages);
-	mas_index_writer_init(&u->post, fd, h->off_post);
-	mas_index_writer_init(&u->tf, fd, h->off_tf);
-	mas_index_writer_init(&u->ttf, fd, h->off_ttf);
-	mas_index_writer_init(&u->strings, fd, h->off_strings);
+	mas_index_layout(&u->h, u->bound, fd, &u->out);
+	mas_index_writer_init(&u->files, fd, u->h.off_files);
 }
 
 /* The file, documents, passages and strings of PIECE, renumbered;
@@ -253,12 +235,12 @@ static void copy_piece(struct update *u, const struct mas_index_piece *piece,
 				s->passages[first + k];
 			p.doc = *docs;
 			p.text += delta;
-			mas_index_put(&u->passages, &p, sizeof(p));
+			mas_index_put(&u->out.passages, &p, sizeof(p));
 		}
-		mas_index_put(&u->docs, &doc, sizeof(doc));
+		mas_index_put(&u->out.docs, &doc, sizeof(doc));
 		(*docs)++;
 	}
-	mas_index_put(&u->strings, s->strings + sp.start,
+	mas_index_put(&u->out.strings, s->strings + sp.start,
 	              (size_t)(sp.end - sp.start));
 	if (sp.end >= s->strings_released + RELEASE_EVERY) {
 		mas_index_release_pages(s->index, s->h->off_strings +
@@ -379,22 +361,22 @@ static uint32_t copy_run(struct update *u, struct run *run)
 		chunk[n++] = s->map[p];
 		df++;
 		if (n == sizeof(chunk) / sizeof(chunk[0])) {
-			mas_index_put(&u->post, chunk, sizeof(chunk));
+			mas_index_put(&u->out.post, chunk, sizeof(chunk));
 			n = 0;
 		}
 	}
-	mas_index_put(&u->post, chunk, n * sizeof(uint32_t));
+	mas_index_put(&u->out.post, chunk, n * sizeof(uint32_t));
 	if (df == run->end - run->at) {
-		mas_index_put(&u->tf, s->tf + run->at, df * sizeof(uint16_t));
-		mas_index_put(&u->ttf, s->ttf + run->at, df);
+		mas_index_put(&u->out.tf, s->tf + run->at, df * sizeof(uint16_t));
+		mas_index_put(&u->out.ttf, s->ttf + run->at, df);
 		return df;
 	}
 	for (uint64_t i = run->at; i < run->end; i++) {
 		uint32_t p = s->post[i];
 		if (p >= s->h->passages || s->map[p] == DROPPED)
 			continue;
-		mas_index_put(&u->tf, &s->tf[i], sizeof(uint16_t));
-		mas_index_put(&u->ttf, &s->ttf[i], 1);
+		mas_index_put(&u->out.tf, &s->tf[i], sizeof(uint16_t));
+		mas_index_put(&u->out.ttf, &s->ttf[i], 1);
 	}
 	return df;
 }
@@ -423,9 +405,9 @@ static uint32_t merge_postings(struct update *u, struct run *runs, size_t n)
 		}
 		if (best == n)
 			break;
-		mas_index_put(&u->post, &least, sizeof(least));
-		mas_index_put(&u->tf, &runs[best].s->tf[runs[best].at], 2);
-		mas_index_put(&u->ttf, &runs[best].s->ttf[runs[best].at], 1);
+		mas_index_put(&u->out.post, &least, sizeof(least));
+		mas_index_put(&u->out.tf, &runs[best].s->tf[runs[best].at], 2);
+		mas_index_put(&u->out.ttf, &runs[best].s->ttf[runs[best].at], 1);
 		runs[best].at++;
 		df++;
 	}
@@ -514,30 +496,16 @@ static void merge_terms(struct update *u)
 
 static int close_all(struct update *u)
 {
-	int errors[7];
+	int error = mas_index_writer_close(&u->files), other;
 
-	/* the files' paths and the term texts after the documents'
-	 * strings; never empty, so that the last byte is a NUL */
-	if (u->paths.size)
-		mas_index_put(&u->strings, u->paths.data, u->paths.size);
-	if (u->term_text.size)
-		mas_index_put(&u->strings, u->term_text.data,
-		              u->term_text.size);
-	else
-		mas_index_put(&u->strings, "", 1);
-	u->h.strings_size = u->h.doc_strings + u->paths.size +
-	                    (u->term_text.size ? u->term_text.size : 1);
-	errors[0] = mas_index_writer_close(&u->files);
-	errors[1] = mas_index_writer_close(&u->docs);
-	errors[2] = mas_index_writer_close(&u->passages);
-	errors[3] = mas_index_writer_close(&u->post);
-	errors[4] = mas_index_writer_close(&u->tf);
-	errors[5] = mas_index_writer_close(&u->ttf);
-	errors[6] = mas_index_writer_close(&u->strings);
-	for (int i = 0; i < 7; i++)
-		if (errors[i])
-			return errors[i];
-	return u->h.strings_size > UINT32_MAX ? EFBIG : 0;
+	mas_index_put_tail(&u->h, &u->out, u->h.doc_strings, &u->paths,
+	                   &u->term_text);
+	other = mas_index_sections_close(&u->out);
+	if (!error)
+		error = other;
+	if (!error && u->h.strings_size > UINT32_MAX)
+		error = EFBIG;
+	return error;
 }
 
 /* Writes the index of PIECES to FD: 0, an errno value, or -1 when a
@@ -579,12 +547,7 @@ static void release(struct update *u)
 	free(u->term_text.data);
 	/* the writers' buffers, when a failure left them open */
 	free(u->files.buf);
-	free(u->docs.buf);
-	free(u->passages.buf);
-	free(u->post.buf);
-	free(u->tf.buf);
-	free(u->ttf.buf);
-	free(u->strings.buf);
+	mas_index_sections_free(&u->out);
 }
 
 static char *join(const char *dir, const char *name)
