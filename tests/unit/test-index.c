@@ -470,11 +470,12 @@ static void test_update(void)
 	CHECK(kept != NULL);
 	if (kept) {
 		int fd = open(kept, O_RDWR);
-		uint64_t off_docs;
+		uint64_t off_docs = 0;
 		uint32_t far = 1u << 30;
 		CHECK(fd >= 0 && pread(fd, &off_docs, 8, offsetof(
 			struct mas_index_header, off_docs)) == 8);
-		CHECK(pwrite(fd, &far, 4, (off_t)off_docs) == 4);
+		CHECK(off_docs > 0 &&
+		      pwrite(fd, &far, 4, (off_t)off_docs) == 4);
 		close(fd);
 	}
 	free(kept);
