@@ -36,7 +36,7 @@
 /* A source's pages read are given back by this many bytes at least:
  * giving back flushes the TLB, which costs more than the copy when done
  * for a small part. */
-#define RELEASE_EVERY (32u << 20)
+#define RELEASE_EVERY (8u << 20)
 
 /* An index pieces are taken from. */
 struct source {
