@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ struct mas_flow_checkpoint {
 	int output_is_file;   /* a regular file: its offset is kept */
 	/* a reopened run's output file as its last process left it */
 	long long stored_dev, stored_ino, stored_offset; /* -1: unknown */
+	char *stored_path;    /* its path then, or NULL */
 };
 
 static const char *const statement_sql[ST_COUNT] = {
@@ -120,6 +122,7 @@ static void free_checkpoint(struct mas_flow_checkpoint *c)
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(c->statements[i]);
 	mas_store_close(&c->store);
+	free(c->stored_path);
 	free(c->run_id);
 	free(c);
 }
@@ -162,8 +165,8 @@ static int load_run(struct mas_flow_checkpoint *c, char **flow,
 	int rc = sqlite3_prepare_v2(c->store.db, "SELECT flow, emitted,"
 	                            " (SELECT max(seq) FROM flow_record WHERE"
 	                            " run_id = ?1), out_dev, out_ino,"
-	                            " out_offset FROM flow_run WHERE"
-	                            " id = ?1", -1, &st, NULL);
+	                            " out_offset, out_path FROM flow_run"
+	                            " WHERE id = ?1", -1, &st, NULL);
 
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
@@ -178,6 +181,9 @@ static int load_run(struct mas_flow_checkpoint *c, char **flow,
 			c->stored_ino = sqlite3_column_int64(st, 4);
 			c->stored_offset = sqlite3_column_int64(st, 5);
 		}
+		if (sqlite3_column_type(st, 6) == SQLITE_TEXT)
+			c->stored_path = strdup((const char *)
+			                        sqlite3_column_text(st, 6));
 	}
 	sqlite3_finalize(st);
 	if (rc == SQLITE_ROW)
@@ -464,9 +470,9 @@ void mas_flow_checkpoint_output(struct mas_flow_checkpoint *c, int fd)
 	c->output = fd;
 	c->output_is_file = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	if (sqlite3_prepare_v2(c->store.db, "UPDATE flow_run SET pid = ?2,"
-	                       " out_dev = ?3, out_ino = ?4, out_offset = ?5"
-	                       " WHERE id = ?1", -1, &update, NULL) !=
-	    SQLITE_OK) {
+	                       " out_dev = ?3, out_ino = ?4, out_offset = ?5,"
+	                       " out_path = ?6 WHERE id = ?1", -1, &update,
+	                       NULL) != SQLITE_OK) {
 		c->broken = 1;
 		return;
 	}
@@ -477,8 +483,16 @@ void mas_flow_checkpoint_output(struct mas_flow_checkpoint *c, int fd)
 
 		sqlite3_bind_int64(update, 3, (sqlite3_int64)st.st_dev);
 		sqlite3_bind_int64(update, 4, (sqlite3_int64)st.st_ino);
+		char path[64], target[PATH_MAX];
+		ssize_t n;
+
 		if (offset >= 0)
 			sqlite3_bind_int64(update, 5, (sqlite3_int64)offset);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n > 0 && target[0] == '/')
+			sqlite3_bind_text(update, 6, target, (int)n,
+			                  SQLITE_TRANSIENT);
 	}
 	run_statement(c, update);
 	sqlite3_finalize(update);
@@ -569,25 +583,34 @@ static long match_tail(struct mas_flow_checkpoint *c, const char *tail,
 	return matched;
 }
 
-long mas_flow_checkpoint_reconcile(struct mas_flow_checkpoint *c, int fd)
+/* Whether ST is the output file the run's last process wrote. */
+static int is_stored_output(const struct mas_flow_checkpoint *c,
+                            const struct stat *st)
 {
-	struct stat st;
+	return S_ISREG(st->st_mode) && (long long)st->st_dev == c->stored_dev &&
+	       (long long)st->st_ino == c->stored_ino;
+}
+
+/* The records after the mark that FD (the stored output file, ST its
+ * status) holds, whole and in order: the mark moves past them.  Only
+ * when TRIM (FD is the resume's own output, appended to) is a partial
+ * last line cut off. */
+static long reconcile_file(struct mas_flow_checkpoint *c, int fd,
+                           const struct stat *st, int trim)
+{
 	size_t size, complete;
 	long matched;
 	char *tail;
 
-	if (!c || c->stored_offset < 0 || fstat(fd, &st) != 0 ||
-	    !S_ISREG(st.st_mode) || (long long)st.st_dev != c->stored_dev ||
-	    (long long)st.st_ino != c->stored_ino ||
-	    st.st_size == c->stored_offset)
+	if (st->st_size == c->stored_offset)
 		return 0;
-	if (st.st_size < c->stored_offset) {
+	if (st->st_size < c->stored_offset) {
 		mas_log(MAS_LOG_WARN, "resume: the output file is shorter "
 		        "than the run left it: records after its last mark "
 		        "are written again");
 		return 0;
 	}
-	size = (size_t)(st.st_size - c->stored_offset);
+	size = (size_t)(st->st_size - c->stored_offset);
 	tail = read_back(fd, (off_t)c->stored_offset, size);
 	if (!tail) {
 		mas_log(MAS_LOG_WARN, "resume: cannot read the output file "
@@ -596,9 +619,9 @@ long mas_flow_checkpoint_reconcile(struct mas_flow_checkpoint *c, int fd)
 	}
 	matched = match_tail(c, tail, size, &complete);
 	free(tail);
-	if (complete < size) {
+	if (trim && complete < size) {
 		/* half a record, which is written again whole */
-		if (ftruncate(fd, st.st_size - (off_t)(size - complete)) != 0)
+		if (ftruncate(fd, st->st_size - (off_t)(size - complete)) != 0)
 			mas_log(MAS_LOG_WARN, "resume: the output ends in a "
 			        "partial line that cannot be removed: %s",
 			        strerror(errno));
@@ -610,10 +633,33 @@ long mas_flow_checkpoint_reconcile(struct mas_flow_checkpoint *c, int fd)
 	}
 	if (matched > 0) {
 		mas_log(MAS_LOG_INFO, "resume: %ld records after the last "
-		        "mark are in the output already: not written again",
-		        matched);
+		        "mark are in %s already: not written again", matched,
+		        trim ? "the output" : c->stored_path);
 		mas_flow_checkpoint_emitted(c, c->emitted + matched);
 	}
+	return matched;
+}
+
+long mas_flow_checkpoint_reconcile(struct mas_flow_checkpoint *c, int fd)
+{
+	struct stat st;
+	long matched;
+	int in;
+
+	if (!c || c->stored_offset < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && is_stored_output(c, &st))
+		return reconcile_file(c, fd, &st, 1);
+	/* Written elsewhere: the killed process's file, if it is still
+	 * the same file, tells what its last write put out. */
+	if (!c->stored_path)
+		return 0;
+	in = open(c->stored_path, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return 0;
+	matched = fstat(in, &st) == 0 && is_stored_output(c, &st)
+	          ? reconcile_file(c, in, &st, 0) : 0;
+	close(in);
 	return matched;
 }
 

@@ -16,9 +16,10 @@
  * can cost: the steps since the last commit (at most a flush interval,
  * 200 ms, or 4,096 writes) are run again.  A kill between a write and
  * the mark after it would make the resume emit that write's records a
- * second time; when the resume appends to the same file,
- * mas_flow_checkpoint_reconcile finds them there instead, and cuts off
- * a line the kill left half written.
+ * second time; when the run wrote to a file, mas_flow_checkpoint_reconcile
+ * finds them there instead (the resume appending to that file, or
+ * writing elsewhere while the file is still there), and cuts off a line
+ * the kill left half written in the file the resume appends to.
  */
 #ifndef MAS_FLOW_STORE_H
 #define MAS_FLOW_STORE_H
@@ -113,13 +114,15 @@ void mas_flow_checkpoint_output(struct mas_flow_checkpoint *checkpoint,
                                 int fd);
 
 /*
- * For a resume writing to FD: when FD is the very file the run's last
- * process wrote to, read what it holds after the emitted mark's offset.
- * Whole lines whose ids are, in order, those of the records after the
- * mark were written before the kill: the mark moves past them, so the
- * resume does not write them again.  A partial last line (a write cut by
- * the kill) is cut off the file; its record is written again whole.
- * Returns how many records were found written.
+ * For a resume writing to FD: read what the file the run's last process
+ * wrote to holds after the emitted mark's offset; that is FD when the
+ * resume appends to it, else the file at the path it had, if it is
+ * still the same file (device and inode).  Whole lines whose ids are,
+ * in order, those of the records after the mark were written before the
+ * kill: the mark moves past them, so the resume does not write them
+ * again.  When FD is that file, a partial last line (a write cut by the
+ * kill) is cut off it; its record is written again whole.  Returns how
+ * many records were found written.
  */
 long mas_flow_checkpoint_reconcile(struct mas_flow_checkpoint *checkpoint,
                                    int fd);

@@ -130,6 +130,10 @@ static const char *const migrations[] = {
 	 * dropped (a large corpus then says to run mas-research index). */
 	"DELETE FROM research_index;"
 	"ALTER TABLE research_index ADD COLUMN file TEXT;",
+	/* 12: mas-flow resume: the path of the output file a run wrote,
+	 * so that a resume writing elsewhere can still read back what
+	 * the killed process wrote after its last mark (flow-store.c). */
+	"ALTER TABLE flow_run ADD COLUMN out_path TEXT;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

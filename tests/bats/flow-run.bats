@@ -423,6 +423,39 @@ records() {
 	output_jq '.meta.flow | map(.node) == ["ask"]'
 }
 
+@test "resume: written elsewhere, it reads back the killed run's own file for what it wrote after the last mark" {
+	flow_file tag <<-'EOF'
+	node tag jq '.tagged = true'
+	start -> tag
+	tag -> end
+	EOF
+	in="$BATS_TEST_TMPDIR/in.jsonl"
+	records 20 >"$in"
+	mas-flow run --run-id w "$BATS_TEST_TMPDIR/tag.flow" <"$in" >"$BATS_TEST_TMPDIR/out1"
+	# a kill between the last write and the mark after it: the mark
+	# (and the offset it keeps) stands 5 records back
+	db="$XDG_STATE_HOME/mas/mas.db"
+	offset=$(head -15 "$BATS_TEST_TMPDIR/out1" | wc -c)
+	left=$(sqlite3 "$db" "SELECT out_dev || ', out_ino = ' || out_ino ||
+		', out_path = ' || quote(out_path) FROM flow_run WHERE id = 'w'")
+	rewind() {
+		sqlite3 "$db" "UPDATE flow_run SET emitted = 15,
+			out_offset = $offset, status = 'stopped',
+			out_dev = $left WHERE id = 'w'"
+	}
+	rewind
+	run --separate-stderr mas-flow resume -v w "$in"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"5 records after the last mark are in $BATS_TEST_TMPDIR/out1 already"* ]]
+	# the file gone, they are written again, as the window says
+	rewind
+	mv "$BATS_TEST_TMPDIR/out1" "$BATS_TEST_TMPDIR/kept"
+	run --separate-stderr mas-flow resume w "$in"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -r .id | tr '\n' ' ')" = "r16 r17 r18 r19 r20 " ]
+}
+
 @test "resume: after kill -9, every record once, as an uninterrupted run" {
 	flow_file slow <<-'EOF'
 	node score  jq '.score = (.n % 7)'
