@@ -266,7 +266,7 @@ ask() {
 	# a store of the version that kept indexes inside it: dropped, the
 	# next index stores again
 	db=$XDG_STATE_HOME/mas/mas.db
-	sqlite3 "$db" "ALTER TABLE research_index DROP COLUMN file; PRAGMA user_version = 10"
+	sqlite3 "$db" "ALTER TABLE research_index DROP COLUMN file; ALTER TABLE flow_run DROP COLUMN out_path; PRAGMA user_version = 10"
 	run --separate-stderr mas-research index --corpus "$d"
 	[ "$status" -eq 0 ]
 	output_jq '.index.reused == false'
