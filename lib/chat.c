@@ -1512,23 +1512,13 @@ static jv remember(struct mas_chat *chat, struct mas_session *session,
 
 	int status = mas_session_save(chat->options->sessions, session,
 	                              &turn);
-	jv error;
 
 	jv_free(slots);
 	if (status == 0)
 		return result;
 	jv_free(result);
-	if (MAS_STORE_TRANSIENT(status)) {
-		jv why = jv_string_fmt("session %s not saved", session->id);
-
-		error = mas_store_unavailable_error(status,
-		                                    jv_string_value(why));
-		jv_free(why);
-	} else {
-		error = mas_error(MAS_ERR_INTERNAL, "session %s could not be "
-		                  "saved", session->id);
-	}
-	return jv_invalid_with_msg(error);
+	return jv_invalid_with_msg(mas_session_save_error(session->id,
+	                                                  status));
 }
 
 /* ---- the agent ---- */

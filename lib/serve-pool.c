@@ -11,7 +11,7 @@
 #include "log.h"
 #include "mas.h"
 #include "serve-pool.h"
-#include "store.h"
+#include "session.h"
 #include "banned.h"
 
 struct job {
@@ -114,16 +114,6 @@ static jv job_output(struct worker *w, struct job *job)
 	return output;
 }
 
-/* The error of a job whose turn a failed commit lost. */
-static jv unsaved(int status)
-{
-	if (MAS_STORE_TRANSIENT(status))
-		return mas_store_unavailable_error(status, "the session was "
-		                                   "not saved");
-	return mas_error(MAS_ERR_INTERNAL, "state store: the session "
-	                 "could not be saved");
-}
-
 /* Run FIRST and the jobs of its kind queued behind it in one
  * transaction of the store, and answer them once it is committed: a
  * reply never tells of a turn the store does not hold.  Returns how
@@ -143,7 +133,8 @@ static size_t run_batch(struct worker *w, struct job *first)
 	for (size_t i = 0; i < n; i++) {
 		if (status != 0) {
 			jv_free(outputs[i]);
-			outputs[i] = jv_invalid_with_msg(unsaved(status));
+			outputs[i] = jv_invalid_with_msg(
+				mas_session_save_error(NULL, status));
 		}
 		batch[i]->done(batch[i]->owner, outputs[i]);
 		free_job(batch[i]);
@@ -172,7 +163,8 @@ static void *worker_main(void *data)
 			ran = run_batch(w, job);
 		} else {
 			job->done(job->owner, batch < 0 ?
-			          jv_invalid_with_msg(unsaved(batch)) :
+			          jv_invalid_with_msg(
+			                  mas_session_save_error(NULL, batch)) :
 			          job_output(w, job));
 			free_job(job);
 			ran = 1;

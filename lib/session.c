@@ -356,6 +356,26 @@ int mas_session_save(struct mas_sessions *sessions,
 	return status;
 }
 
+jv mas_session_save_error(const char *id, int status)
+{
+	jv what = id ? jv_string_fmt("session %s", id)
+	             : jv_string("the session");
+	jv error;
+
+	if (MAS_STORE_TRANSIENT(status)) {
+		jv why = jv_string_fmt("%s not saved", jv_string_value(what));
+
+		error = mas_store_unavailable_error(status,
+		                                    jv_string_value(why));
+		jv_free(why);
+	} else {
+		error = mas_error(MAS_ERR_INTERNAL, "%s could not be saved",
+		                  jv_string_value(what));
+	}
+	jv_free(what);
+	return error;
+}
+
 static jv iso(double seconds)
 {
 	char buf[MAS_CLOCK_ISO_SIZE];

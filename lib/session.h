@@ -91,6 +91,14 @@ int mas_session_save(struct mas_sessions *sessions,
                      struct mas_session *session,
                      const struct mas_session_turn *turn);
 
+/*
+ * The error object for a turn of session ID (NULL: a batch's, not one
+ * session's) that mas_session_save, or the commit of the transaction it
+ * was a savepoint in, failed to store with STATUS: the store's "try
+ * again" error when it was locked or full, else INTERNAL.
+ */
+jv mas_session_save_error(const char *id, int status);
+
 /* The live sessions, most recently updated first, as an array of
  * {"session_id", "user_id", "created", "updated", "turns",
  * "last_intent"}. */
