@@ -291,8 +291,10 @@ int mas_text_is_stopword(const char *word, size_t length)
  * The Snowball stemmers, one set per thread: an sb_stemmer keeps its
  * result and work space inside, so it may not be shared, and opening one
  * per word would cost more than stemming it.  A thread's set is made on
- * its first word and freed when the thread ends (the key's destructor);
- * the main thread's lives until exit.
+ * its first word and freed when the thread ends (the key's destructor)
+ * or, for the thread that calls exit (whose destructors do not run), by
+ * an atexit handler: a stemmer holds its buffer by a pointer into it,
+ * which valgrind counts as possibly lost if it is left for exit.
  *
  * Beside them, the stems of the words seen last, in a table indexed by
  * the word's hash (a word replaces the one in its slot): text repeats
@@ -330,9 +332,20 @@ static void free_stemmers(void *data)
 	free(state);
 }
 
+static void free_exiting_stemmers(void)
+{
+	struct stem_state *state = pthread_getspecific(stem_key);
+
+	if (state) {
+		pthread_setspecific(stem_key, NULL);
+		free_stemmers(state);
+	}
+}
+
 static void make_stem_key(void)
 {
-	if (pthread_key_create(&stem_key, free_stemmers) != 0)
+	if (pthread_key_create(&stem_key, free_stemmers) != 0 ||
+	    atexit(free_exiting_stemmers) != 0)
 		mas_die(MAS_EXIT_IO, "out of memory");
 }
 
