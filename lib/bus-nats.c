@@ -1413,7 +1413,7 @@ static jv nats_stat(struct mas_bus *bus)
 	jsStreamNamesList *names = NULL;
 	jsErrCode code = 0;
 	natsStatus status;
-	jv subjects = jv_object(), groups = jv_array();
+	jv subjects, groups;
 
 	if (!nats->js)
 		return jv_array_append(jv_array(), jv_object_set(jv_object_set(
@@ -1431,6 +1431,8 @@ static jv nats_stat(struct mas_bus *bus)
 		free(error);
 		return failure;
 	}
+	subjects = jv_object();
+	groups = jv_array();
 	for (int i = 0; i < names->Count; i++)
 		if (ours(names->List[i]))
 			subjects = stream_subjects(nats, names->List[i],

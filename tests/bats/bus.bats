@@ -10,38 +10,17 @@
 # backend skips on the other, saying why.
 
 load helpers
+load nats_helper
 
 BACKEND=sqlite
 if [ "$(basename "$BATS_TEST_FILENAME")" = bus-nats.bats ]; then
 	BACKEND=nats
 fi
 
-# Start nats-server on a free port (a few tries: the port is picked at
-# random), its store under the file's temporary folder.  Ready is when
-# its own log says so: a connection alone could reach another server
-# that holds the port.
+# The file's nats-server (nats_helper.bash), its URL the bus's.
 start_nats() {
-	local port pid log="$BATS_FILE_TMPDIR/nats.log"
-	for _ in 1 2 3 4 5; do
-		port=$((20000 + RANDOM % 40000))
-		nats-server -a 127.0.0.1 -p "$port" -js \
-			-sd "$BATS_FILE_TMPDIR/jetstream" >"$log" 2>&1 &
-		pid=$!
-		for _ in $(seq 50); do
-			if grep -q "Server is ready" "$log"; then
-				echo "$pid" >"$BATS_FILE_TMPDIR/nats.pid"
-				export MAS_BUS_URL="nats://127.0.0.1:$port"
-				return 0
-			fi
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	echo "cannot start nats-server" >&2
-	cat "$BATS_FILE_TMPDIR/nats.log" >&2
-	return 1
+	nats_start "$BATS_FILE_TMPDIR" || return 1
+	export MAS_BUS_URL=$NATS_URL
 }
 
 # Stop the file's nats-server for $1 seconds, then start it again on the
@@ -83,17 +62,7 @@ setup_file() {
 }
 
 teardown_file() {
-	local pid
-	if [ -f "$BATS_FILE_TMPDIR/nats.pid" ]; then
-		pid=$(cat "$BATS_FILE_TMPDIR/nats.pid")
-		kill "$pid" 2>/dev/null
-		# nats-server is not our child here: wait for it by polling.
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-	fi
+	nats_stop "$BATS_FILE_TMPDIR"
 }
 
 setup() {

@@ -5,6 +5,7 @@
 # in the middle of a thousand tasks finishes every one of them, once.
 
 load serve_helper
+load nats_helper
 
 setup() {
 	serve_setup
@@ -167,24 +168,10 @@ teardown() {
 
 @test "serve tasks: on NATS with JetStream, stored, run and answered the same way" {
 	command -v nats-server >/dev/null || skip "nats-server is not installed"
-	log="$BATS_TEST_TMPDIR/nats.log"
-	for _ in 1 2 3 4 5; do
-		port=$((20000 + RANDOM % 40000))
-		nats-server -a 127.0.0.1 -p "$port" -js \
-			-sd "$BATS_TEST_TMPDIR/jetstream" >"$log" 2>&1 3>&- &
-		nats=$!
-		serve_track "$nats"
-		for _ in $(seq 50); do
-			grep -q "Server is ready" "$log" && break 2
-			kill -0 "$nats" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill "$nats" 2>/dev/null || true
-		wait "$nats" 2>/dev/null || true
-		nats=
-	done
-	[ -n "$nats" ] || { cat "$log"; return 1; }
-	bus="nats://127.0.0.1:$port"
+	nats_start "$BATS_TEST_TMPDIR"
+	nats=$NATS_PID
+	serve_track "$nats"
+	bus=$NATS_URL
 	serve_start "${SERVE_AGENTS[@]}" "${TASKS[@]}" --url "$bus"
 	http POST /tasks '{"type":"chat","message":"hello","priority":"high"}'
 	[ "$status_code" = 201 ]

@@ -9,6 +9,7 @@
 
 load helpers
 load serve_helper
+load nats_helper
 
 setup() {
 	[ "${SANITIZE:-}" != 1 ] || skip "valgrind and ASan do not mix"
@@ -86,6 +87,23 @@ vg() {
 	vg mas-bus pub jobs
 	vg mas-bus sub --group g --count 5 --payload jobs
 	[ "$(jq -s -c 'map(.n)' <<<"$output")" = "[1,2,3,4,5]" ]
+	vg mas-bus stat
+	output_jq -s 'map(select(.group == "g")) | length == 1'
+}
+
+@test "valgrind: mas-bus on NATS, publish, a group's ack and stat" {
+	nats_start "$BATS_TEST_TMPDIR"
+	serve_track "$NATS_PID"
+	export MAS_BUS_URL=$NATS_URL
+	vg mas-bus stat
+	IN=$BATS_TEST_TMPDIR/in.jsonl
+	seq 5 | jq -c '{n: .}' >"$IN"
+	vg mas-bus pub jobs
+	vg mas-bus sub --group g --count 5 --payload jobs
+	[ "$(jq -s -c 'map(.n)' <<<"$output")" = "[1,2,3,4,5]" ]
+	vg mas-bus stat
+	output_jq -s 'map(select(.group == "g")) | length == 1'
+	nats_stop "$BATS_TEST_TMPDIR"
 }
 
 @test "valgrind: mas-serve answers, runs a task and stops clean" {
