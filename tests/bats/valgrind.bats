@@ -16,7 +16,7 @@ setup() {
 	serve_setup
 	VG=(valgrind -q --leak-check=full
 		--errors-for-leak-kinds=definite,indirect,possible
-		--error-exitcode=9)
+		--error-exitcode=9 --suppressions="$TOP/tests/valgrind.supp")
 }
 
 teardown() {
