@@ -83,8 +83,9 @@ static const struct argp_option options[] = {
 	  "knowledge base)", 0 },
 	{ "oos-recall", OPT_OOS_RECALL, "P", 0,
 	  "Calibrate the threshold to refuse a fraction P of the knowledge "
-	  "base's out-of-scope examples (default 0.7); 0: for the most "
-	  "in-scope accuracy plus out-of-scope recall", 0 },
+	  "base's out-of-scope examples (default: 0.75 unless it costs more "
+	  "than 2 points of in-scope accuracy); 0: for the most in-scope "
+	  "accuracy plus out-of-scope recall", 0 },
 	{ "interactive", OPT_INTERACTIVE, NULL, 0,
 	  "Converse on the terminal, in one session, until Ctrl-D", 0 },
 	{ 0 }

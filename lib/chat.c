@@ -104,14 +104,13 @@ static void vectorise_faqs(struct mas_chat *chat)
 	chat->faq_vector_count = count;
 }
 
-/* The out-of-scope recall the calibration aims at, 0 for none. */
-static double recall_target(const struct mas_chat *chat)
+/* The rule the calibration follows, as mas_classify_calibrate takes it:
+ * a recall target, 0 for the default rule, < 0 for accuracy+recall. */
+static double calibration_target(const struct mas_chat *chat)
 {
 	double recall = chat->options->oos_recall;
 
-	if (recall == 0)
-		recall = MAS_CHAT_OOS_RECALL;
-	return recall > 0 ? recall : 0;
+	return recall > 0 ? recall : recall < 0 ? -1 : 0;
 }
 
 static void train(struct mas_chat *chat)
@@ -124,7 +123,7 @@ static void train(struct mas_chat *chat)
 	/* Calibrate first: its models are gone before the real one is
 	 * made, so that two never take memory at once. */
 	mas_classify_calibrate(t.texts, t.labels, t.count, chat->classes,
-	                       chat->oos_class, 5, recall_target(chat),
+	                       chat->oos_class, 5, calibration_target(chat),
 	                       &params, &chat->calibration);
 	chat->classifier = mas_classify_train(t.texts, t.labels, t.count,
 	                                      chat->classes, &params);
@@ -139,14 +138,15 @@ static void train(struct mas_chat *chat)
  * format when the cached bytes change. */
 static void shape(const struct mas_chat *chat, char *out, size_t size)
 {
-	snprintf(out, size, "mas-chat model 1; features %016llx; "
+	snprintf(out, size, "mas-chat model 2; features %016llx; "
 	         "liblinear svm c=1; folds 5; oos_recall %.17g",
 	         (unsigned long long)mas_classify_fingerprint(),
-	         recall_target(chat));
+	         calibration_target(chat));
 }
 
 static const char *const rules[] = {
-	"none", "correct_p5", "accuracy+recall", "oos_recall", NULL
+	"none", "correct_p5", "accuracy+recall", "oos_recall",
+	"oos_recall_capped", NULL
 };
 
 /* The chat's part of a cached model, before the classifier's bytes. */

@@ -37,12 +37,6 @@
  * naming the field. */
 #define MAS_CHAT_MESSAGE_MAX 65536
 
-/* The out-of-scope recall the threshold aims at by default: a stated
- * target rather than the most accuracy plus recall, which on a few dozen
- * out-of-scope examples refused one in ten good answers
- * (mas-chat(1), METHODS). */
-#define MAS_CHAT_OOS_RECALL 0.7
-
 struct mas_chat_options {
 	const char *kb_path;
 	const char *sentiment_train;   /* labelled examples, or NULL: the
@@ -59,7 +53,8 @@ struct mas_chat_options {
 	double oos_recall;             /* with out-of-scope examples, the
 	                                * recall the threshold aims at
 	                                * (classify.h, "oos_recall"); 0:
-	                                * MAS_CHAT_OOS_RECALL; < 0: the
+	                                * the default rule,
+	                                * "oos_recall_capped"; < 0: the
 	                                * "accuracy+recall" rule */
 	struct mas_sessions *sessions; /* memory, or NULL: none (borrowed) */
 	struct mas_store *store;       /* where trained models are cached

@@ -1439,6 +1439,35 @@ static double recall_target(const struct scored *s, size_t n, size_t oos,
 	return s[n - 1].p + 1e-6;
 }
 
+/* The highest threshold under which at most a fraction CAP of the IN
+ * in-scope texts were right answers; S is sorted. */
+static double loss_cap(const struct scored *s, size_t n, size_t in,
+                       double cap)
+{
+	size_t lost = 0;
+	double best = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		lost += s[i].kind == 1;
+		if ((double)lost > cap * (double)in + 1e-9)
+			break;
+		if (i + 1 == n || s[i + 1].p > s[i].p)
+			best = between(s, n, i);
+	}
+	return best;
+}
+
+/* The default rule with out-of-scope examples (classify.h): the recall
+ * target, unless it costs more in-scope accuracy than the cap. */
+static double capped_recall(const struct scored *s, size_t n,
+                            const size_t c[3])
+{
+	double t = recall_target(s, n, c[1], c[2], MAS_CLASSIFY_OOS_RECALL);
+	double cap = loss_cap(s, n, c[0], MAS_CLASSIFY_LOSS_CAP);
+
+	return t < cap ? t : cap;
+}
+
 /* Without out-of-scope examples: accept 95% of correct answers. */
 static double low_percentile(const struct scored *s, size_t n)
 {
@@ -1521,9 +1550,13 @@ static void choose_threshold(struct scored *s, size_t m, const size_t c[3],
 	} else if (target > 0) {
 		out->threshold = recall_target(s, m, c[1], c[2], target);
 		out->rule = "oos_recall";
-	} else {
+	} else if (target < 0) {
 		out->threshold = best_sum(s, m, c[0], c[1]);
 		out->rule = "accuracy+recall";
+	} else {
+		out->threshold = capped_recall(s, m, c);
+		out->rule = "oos_recall_capped";
+		out->target = MAS_CLASSIFY_OOS_RECALL;
 	}
 	estimate(s, m, c, out);
 }

@@ -43,16 +43,44 @@
  * Threshold.  mas_classify_calibrate cross-validates (k folds, stratified
  * by label, round-robin so that it is deterministic; past 5,000 texts only
  * the first fold is held out, an 80/20 split) and picks the top
- * probability under which an answer is refused, by one of three rules:
+ * probability under which an answer is refused, by one of four rules:
  *   - "correct_p5", without out-of-scope examples: the 5th percentile of
  *     the top probability of correct held-out answers;
- *   - "accuracy+recall", with out-of-scope examples: the threshold that
- *     maximises held-out in-scope accuracy (answers given and right, over
- *     in-scope texts) plus out-of-scope recall (out-of-scope texts taken
- *     for the out-of-scope class or refused, over out-of-scope texts);
+ *   - "oos_recall_capped", with out-of-scope examples, the default: the
+ *     lowest threshold whose held-out out-of-scope recall (out-of-scope
+ *     texts taken for the out-of-scope class or refused, over
+ *     out-of-scope texts) reaches MAS_CLASSIFY_OOS_RECALL, unless that
+ *     threshold loses more than MAS_CLASSIFY_LOSS_CAP of in-scope
+ *     accuracy (right top answers refused, over in-scope texts); then
+ *     the highest threshold that loses no more;
+ *   - "accuracy+recall", with out-of-scope examples, asked for: the
+ *     threshold that maximises held-out in-scope accuracy (answers given
+ *     and right, over in-scope texts) plus out-of-scope recall;
  *   - "oos_recall", with out-of-scope examples and a recall target: the
  *     lowest threshold whose held-out out-of-scope recall reaches it.
+ * Why the default: the aim (issue 19) is in-scope accuracy within 3
+ * points of top-1 with out-of-scope recall of at least 0.70.  A knowledge
+ * base has a few dozen out-of-scope examples (100 among 15,000 in the
+ * public benchmark), so their held-out recall is known to within +-0.10
+ * (20 held out of 100), while the in-scope loss is measured on thousands
+ * of texts.  Aiming at recall 0.70 exactly ("oos_recall" at 0.7, the
+ * earlier default) fell under it on new messages as often as not (0.61
+ * on 500 held-out out-of-scope messages of the 150-intent benchmark,
+ * make bench); the most accuracy plus recall gave up 12 points of
+ * in-scope accuracy there.  So the target has a margin (0.75), and the
+ * well-measured loss a cap short of 3 points (2), which binds when
+ * out-of-scope texts look like in-scope ones.  What is thresholded
+ * stays the top probability: on the cross-validated figures of both
+ * benchmark knowledge bases, at a 2-point in-scope loss, it refused
+ * 14 of 20 and 13 of 24 held-out out-of-scope examples; the best
+ * decision value tied; the margin between the best two decision values
+ * refused 15 and 9, the out-of-scope class's probability 13 and 10, the
+ * best intent's decision value less the out-of-scope class's 14 and 11.
  */
+/* The default rule's recall target and in-scope loss cap, above. */
+#define MAS_CLASSIFY_OOS_RECALL 0.75
+#define MAS_CLASSIFY_LOSS_CAP 0.02
+
 #ifndef MAS_CLASSIFY_H
 #define MAS_CLASSIFY_H
 
@@ -212,10 +240,10 @@ struct mas_classifier *mas_classify_stream_finish(
 struct mas_classify_calibration {
 	double threshold;   /* refuse a top probability under this */
 	double scale;       /* the softmax scale fitted by cross-validation */
-	const char *rule;   /* "correct_p5", "accuracy+recall",
-	                     * "oos_recall", or "none" (too little data);
-	                     * a static string */
-	double target;      /* the out-of-scope recall asked for, or <= 0 */
+	const char *rule;   /* "correct_p5", "oos_recall_capped",
+	                     * "accuracy+recall", "oos_recall", or "none"
+	                     * (too little data); a static string */
+	double target;      /* the out-of-scope recall aimed at, or <= 0 */
 	/* Cross-validated estimates at the threshold, as fractions: */
 	double top1;        /* in-scope texts whose top class is right */
 	double accuracy;    /* ... and at or above the threshold */
@@ -229,7 +257,8 @@ struct mas_classify_calibration {
  * threshold by the rules at the top.  Texts labelled OOS_LABEL are
  * out-of-scope examples, trained as a class of their own; pass
  * (size_t)-1 when there are none.  OOS_RECALL in (0, 1] asks for the
- * "oos_recall" rule, 0 for the default.  Fills *OUT and returns 0; with
+ * "oos_recall" rule, 0 for the default ("oos_recall_capped"), < 0 for
+ * "accuracy+recall".  Fills *OUT and returns 0; with
  * too little to calibrate on (fewer than 2 texts) returns -1, *OUT
  * holding threshold 0, the default scale and rule "none".
  */

@@ -151,9 +151,9 @@ static void test_calibrate(void)
 	};
 	static const size_t labels[] = { 0, 0, 0, 0, 0, 1, 1, 1, 1, 1,
 		                         2, 2, 2, 2, 2 };
-	struct mas_classify_calibration t, u, r, none;
+	struct mas_classify_calibration t, u, r, none, d, d75;
 
-	CHECK_INT(mas_classify_calibrate(texts, labels, 15, 3, 2, 5, 0, NULL,
+	CHECK_INT(mas_classify_calibrate(texts, labels, 15, 3, 2, 5, -1, NULL,
 	                                 &t), 0);
 	CHECK(t.threshold >= 0 && t.threshold < 1);
 	CHECK(strcmp(t.rule, "accuracy+recall") == 0);
@@ -171,6 +171,19 @@ static void test_calibrate(void)
 	CHECK(strcmp(r.rule, "oos_recall") == 0);
 	CHECK(r.oos_recall == 1.0);
 	CHECK(r.threshold >= t.threshold);
+	/* the default: recall 0.75, unless it loses more than 2% of the
+	 * right in-scope answers (here, any of the 10) */
+	CHECK_INT(mas_classify_calibrate(texts, labels, 15, 3, 2, 5, 0,
+	                                 NULL, &d), 0);
+	CHECK(strcmp(d.rule, "oos_recall_capped") == 0);
+	CHECK(d.target == MAS_CLASSIFY_OOS_RECALL);
+	CHECK(d.accuracy >= d.top1 - MAS_CLASSIFY_LOSS_CAP);
+	CHECK_INT(mas_classify_calibrate(texts, labels, 15, 3, 2, 5,
+	                                 MAS_CLASSIFY_OOS_RECALL, NULL, &d75),
+	          0);
+	CHECK(d.threshold <= d75.threshold);
+	CHECK(d.threshold == d75.threshold ||
+	      d75.accuracy < d75.top1 - MAS_CLASSIFY_LOSS_CAP);
 	CHECK_INT(mas_classify_calibrate(texts, labels, 1, 3, 2, 5, 0, NULL,
 	                                 &none), -1);
 	CHECK(none.threshold == 0 && strcmp(none.rule, "none") == 0);
