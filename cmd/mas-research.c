@@ -308,6 +308,8 @@ static int index_corpus(struct research_command *command)
 	                       jv_number(done.files_read));
 	report = jv_object_set(report, jv_string("files_kept"),
 	                       jv_number(done.files_kept));
+	report = jv_object_set(report, jv_string("segments"),
+	                       jv_number(done.segments));
 	report = jv_object_set(report, jv_string("seconds"), jv_number(
 		round((mas_clock_monotonic() - start) * 1000) / 1000));
 	report = jv_dump_string(JV_OBJECT(jv_string("index"), report), 0);

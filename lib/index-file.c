@@ -857,47 +857,76 @@ static int fail(char **error, const char *what, sqlite3 *db)
 	return mas_error_set(error, "%s: %s", what, sqlite3_errmsg(db));
 }
 
-/* The file kept for KEY (malloc'd), or NULL; *FRESH whether it was made
- * from files of SIGNATURE. */
-static char *kept_file(struct mas_store *store, const char *key,
-                       const char *signature, int *fresh, char **error)
+/* The row kept for a corpus: its files' names (malloc'd). */
+struct kept {
+	char *file;            /* the base segment's */
+	char *segments;        /* every segment's, base first, or NULL */
+	char *layout;          /* the runs of live files, or NULL */
+	uint64_t terms;
+	int fresh;             /* made from the files of the signature */
+};
+
+static void kept_release(struct kept *k)
+{
+	free(k->file);
+	free(k->segments);
+	free(k->layout);
+	memset(k, 0, sizeof(*k));
+}
+
+static char *column_text(sqlite3_stmt *st, int column)
+{
+	const unsigned char *text = sqlite3_column_text(st, column);
+	char *copy;
+
+	if (!text)
+		return NULL;
+	copy = strdup((const char *)text);
+	if (!copy)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	return copy;
+}
+
+/* The row kept for KEY into *K (K->file NULL when there is none): 0,
+ * or -1 with *ERROR. */
+static int kept_row(struct mas_store *store, const char *key,
+                    const char *signature, struct kept *k, char **error)
 {
 	static const char sql[] =
-		"SELECT file, files = ?2 FROM research_index"
-		" WHERE corpus = ?1";
+		"SELECT file, files = ?2, segments, layout, terms"
+		" FROM research_index WHERE corpus = ?1";
 	sqlite3_stmt *st;
-	char *file = NULL;
 	int rc;
 
-	*fresh = 0;
-	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		fail(error, store->path, store->db);
-		return NULL;
-	}
+	memset(k, 0, sizeof(*k));
+	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail(error, store->path, store->db);
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, signature ? signature : "", -1,
 	                  SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0)) {
-		file = strdup((const char *)sqlite3_column_text(st, 0));
-		if (!file)
-			mas_die(MAS_EXIT_IO, "out of memory");
-		*fresh = sqlite3_column_int(st, 1);
+		k->file = column_text(st, 0);
+		k->fresh = sqlite3_column_int(st, 1);
+		k->segments = column_text(st, 2);
+		k->layout = column_text(st, 3);
+		k->terms = (uint64_t)sqlite3_column_int64(st, 4);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		fail(error, store->path, store->db);
-	return file;
+		return fail(error, store->path, store->db);
+	return 0;
 }
 
 static int record(struct mas_store *store, const char *key,
-                  const char *signature, const char *file,
-                  const struct mas_index_header *h, char **error)
+                  const char *signature, const struct mas_index_row *row,
+                  char **error)
 {
 	static const char sql[] =
 		"INSERT OR REPLACE INTO research_index (corpus, files,"
-		" created, documents, passages, data, file) VALUES (?1, ?2,"
-		" (julianday('now') - 2440587.5) * 86400.0, ?3, ?4, x'', ?5)";
+		" created, documents, passages, data, file, segments, layout,"
+		" terms) VALUES (?1, ?2, (julianday('now') - 2440587.5) *"
+		" 86400.0, ?3, ?4, x'', ?5, ?6, ?7, ?8)";
 	sqlite3_stmt *st;
 	int rc;
 
@@ -905,9 +934,12 @@ static int record(struct mas_store *store, const char *key,
 		return fail(error, store->path, store->db);
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, signature, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, h->docs);
-	sqlite3_bind_int64(st, 4, h->passages);
-	sqlite3_bind_text(st, 5, file, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)row->docs);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)row->passages);
+	sqlite3_bind_text(st, 5, row->file, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, row->segments, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, row->layout, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)row->terms);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -915,19 +947,16 @@ static int record(struct mas_store *store, const char *key,
 	return 0;
 }
 
-/* Points KEY's row at FILE; *OLD (malloc'd) the file it named before. */
+/* Points KEY's row at ROW's files; *OLD the row before. */
 static int replace(struct mas_store *store, const char *key,
-                   const char *signature, const char *file,
-                   const struct mas_index_header *h, char **old,
-                   char **error)
+                   const char *signature, const struct mas_index_row *row,
+                   struct kept *old, char **error)
 {
-	int fresh;
-
 	if (sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		return fail(error, store->path, store->db);
-	*old = kept_file(store, key, NULL, &fresh, error);
-	if (*error || record(store, key, signature, file, h, error) != 0 ||
+	if (kept_row(store, key, NULL, old, error) != 0 ||
+	    record(store, key, signature, row, error) != 0 ||
 	    sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) !=
 	            SQLITE_OK) {
 		if (!*error)
@@ -954,7 +983,9 @@ static int referenced(struct mas_store *store, const char *file)
 	int found = 1; /* when in doubt, kept */
 
 	if (sqlite3_prepare_v2(store->db, "SELECT 1 FROM research_index"
-	                       " WHERE file = ?1", -1, &st, NULL) != SQLITE_OK)
+	                       " WHERE file = ?1 OR instr(' ' ||"
+	                       " coalesce(segments, '') || ' ', ' ' || ?1 ||"
+	                       " ' ') > 0", -1, &st, NULL) != SQLITE_OK)
 		return 1;
 	sqlite3_bind_text(st, 1, file, -1, SQLITE_STATIC);
 	found = sqlite3_step(st) != SQLITE_DONE;
@@ -995,24 +1026,72 @@ static void remove_orphans(struct mas_store *store, const char *dir)
 		closedir(d);
 }
 
+/* Whether NAME is one of the space-separated LIST (NULL: none). */
+static int listed(const char *list, const char *name, size_t length)
+{
+	size_t n = strlen(name);
+
+	for (const char *at = list; at && *at;) {
+		size_t word = strcspn(at, " ");
+		if (word == n && length >= n && memcmp(at, name, n) == 0)
+			return 1;
+		at += word;
+		at += *at == ' ';
+	}
+	return 0;
+}
+
+/* Removes the files of OLD that ROW does not name (a process that has
+ * one open keeps it until it closes it). */
+static void remove_replaced(const char *dir, const struct kept *old,
+                            const struct mas_index_row *row)
+{
+	const char *list = old->segments ? old->segments : old->file;
+
+	for (const char *at = list; at && *at;) {
+		size_t word = strcspn(at, " ");
+		char *name = strndup(at, word);
+		if (!name)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		if (strcmp(name, row->file) != 0 &&
+		    !listed(row->segments, name, word) &&
+		    strchr(name, '/') == NULL && name[0] != '.') {
+			char *path = join(dir, name);
+			unlink(path);
+			free(path);
+		}
+		free(name);
+		at += word;
+		at += *at == ' ';
+	}
+}
+
+int mas_index_keep_row(struct mas_store *store, const char *key,
+                       const char *signature,
+                       const struct mas_index_row *row, char **error)
+{
+	char *dir = mas_index_dir(store);
+	struct kept old;
+	int rc = replace(store, key, signature, row, &old, error);
+
+	if (rc == 0) {
+		remove_replaced(dir, &old, row);
+		remove_orphans(store, dir);
+	}
+	kept_release(&old);
+	free(dir);
+	return rc;
+}
+
 int mas_index_keep(struct mas_store *store, const char *key,
                    const char *signature, const char *name,
                    const struct mas_index_header *h, char **error)
 {
-	char *dir = mas_index_dir(store), *path, *old = NULL;
-	int rc = replace(store, key, signature, name, h, &old, error);
+	struct mas_index_row row = {
+		name, NULL, NULL, h->docs, h->passages, h->terms
+	};
 
-	if (old && strcmp(old, name) != 0) {
-		/* a process that has it open keeps it until it closes it */
-		path = join(dir, old);
-		unlink(path);
-		free(path);
-	}
-	if (rc == 0)
-		remove_orphans(store, dir);
-	free(old);
-	free(dir);
-	return rc;
+	return mas_index_keep_row(store, key, signature, &row, error);
 }
 
 int mas_index_store(struct mas_store *store, const char *key,
@@ -1059,6 +1138,7 @@ static struct mas_index *map_file(const char *dir, const char *file,
 	char *path = join(dir, file);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
+	struct mas_index *index;
 	void *block;
 
 	if (fd < 0) {
@@ -1081,25 +1161,124 @@ static struct mas_index *map_file(const char *dir, const char *file,
 		return NULL;
 	}
 	free(path);
-	return mas_index_attach(block, (uint64_t)st.st_size, 1);
+	index = mas_index_attach(block, (uint64_t)st.st_size, 1);
+	if (index) {
+		index->name = strdup(file);
+		if (!index->name)
+			mas_die(MAS_EXIT_IO, "out of memory");
+	}
+	return index;
+}
+
+/* The run WORD ("segment:first:count", up to a space or the end) into
+ * *RUN; -1 when it is not one. */
+static int parse_run(const char *word, struct mas_index_run *run)
+{
+	uint32_t v[3];
+
+	for (int i = 0; i < 3; i++) {
+		char *end;
+		unsigned long long n;
+		if (*word < '0' || *word > '9')
+			return -1;
+		n = strtoull(word, &end, 10);
+		if (n > UINT32_MAX || *end != (i < 2 ? ':' : *end) ||
+		    (i == 2 && *end != ' ' && *end != '\0'))
+			return -1;
+		v[i] = (uint32_t)n;
+		word = end + 1;
+	}
+	run->segment = v[0];
+	run->first_file = v[1];
+	run->files = v[2];
+	return 0;
+}
+
+/* The runs of LAYOUT ("segment:first:count ..."), malloc'd, their
+ * count in *COUNT; NULL when it is not one. */
+static struct mas_index_run *parse_layout(const char *layout, size_t *count)
+{
+	struct mas_index_run *runs = malloc((strlen(layout) / 6 + 1) *
+	                                    sizeof(*runs));
+
+	if (!runs)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	*count = 0;
+	for (const char *at = layout; *at;) {
+		if (parse_run(at, &runs[*count]) != 0) {
+			free(runs);
+			return NULL;
+		}
+		(*count)++;
+		at += strcspn(at, " ");
+		at += *at == ' ';
+	}
+	return runs;
+}
+
+/* The segments K names mapped and seen as one index, or NULL: *ERROR
+ * set when one could not be read, not when one is gone or damaged. */
+static struct mas_index *map_view(const char *dir, const struct kept *k,
+                                  char **error)
+{
+	struct mas_index *segs[MAS_INDEX_SEGMENTS_MAX], *view;
+	struct mas_index_run *runs;
+	uint32_t count = 0;
+	size_t run_count;
+	const char *at = k->segments;
+	int bad = 0;
+
+	while (*at && !bad) {
+		size_t word = strcspn(at, " ");
+		char *name = strndup(at, word);
+		if (!name)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		bad = count == MAS_INDEX_SEGMENTS_MAX ||
+		      strchr(name, '/') != NULL;
+		if (!bad) {
+			segs[count] = map_file(dir, name, error);
+			bad = segs[count] == NULL;
+			count += !bad;
+		}
+		free(name);
+		at += word;
+		at += *at == ' ';
+	}
+	runs = bad || !k->layout ? NULL : parse_layout(k->layout, &run_count);
+	if (!runs) {
+		while (count > 0)
+			mas_index_free(segs[--count]);
+		return NULL;
+	}
+	view = mas_index_compose(segs, count, 1, runs, run_count, k->terms);
+	free(runs);
+	if (!view)
+		mas_info("%s: the layout of index %s does not fit its "
+		         "segments", dir, k->file);
+	return view;
 }
 
 /* The index kept under KEY, when its signature is SIGNATURE or ANY. */
 static struct mas_index *load(struct mas_store *store, const char *key,
                               const char *signature, int any, char **error)
 {
-	char *dir, *file;
 	struct mas_index *index = NULL;
-	int fresh;
+	struct kept k;
+	char *dir;
 
 	*error = NULL;
-	file = kept_file(store, key, signature, &fresh, error);
-	if (file && (fresh || any)) {
-		dir = mas_index_dir(store);
-		index = map_file(dir, file, error);
-		free(dir);
+	if (kept_row(store, key, signature, &k, error) != 0 || !k.file ||
+	    !(k.fresh || any)) {
+		kept_release(&k);
+		return NULL;
 	}
-	free(file);
+	dir = mas_index_dir(store);
+	if (k.segments)
+		index = map_view(dir, &k, error);
+	else if (strchr(k.file, '/') == NULL)
+		index = map_file(dir, k.file, error);
+	free(dir);
+	kept_release(&k);
 	return index;
 }
 

@@ -195,6 +195,23 @@ int mas_index_keep(struct mas_store *store, const char *key,
                    const char *signature, const char *name,
                    const struct mas_index_header *h, char **error);
 
+/* A row of the state store's research_index: the index of a corpus. */
+struct mas_index_row {
+	const char *file;      /* the base segment's file */
+	const char *segments;  /* every segment's, base first, space
+	                        * separated; NULL: FILE alone */
+	const char *layout;    /* its runs, "segment:first:count ..."
+	                        * (mas_index_compose), or NULL */
+	uint64_t docs, passages, terms;
+};
+
+/* Keeps ROW under KEY with SIGNATURE, in one transaction, then removes
+ * the files of the row it replaced that ROW does not name.  0, or -1
+ * with *ERROR. */
+int mas_index_keep_row(struct mas_store *store, const char *key,
+                       const char *signature,
+                       const struct mas_index_row *row, char **error);
+
 /* Gives back the whole pages of INDEX's bytes FROM to TO when it is
  * mapped (they are read again from the file if touched): a copy of an
  * index's text and postings costs no memory for them. */
@@ -204,5 +221,95 @@ void mas_index_release_pages(const struct mas_index *index, uint64_t from,
 /* The header of INDEX (for index-file.c and index-update.c). */
 const struct mas_index_header *mas_index_header_of(
 	const struct mas_index *index);
+
+/* The most segments a stored index has (index-segments.c). */
+#define MAS_INDEX_SEGMENTS_MAX 8
+
+struct mas_index_span;
+struct mas_index_view;
+struct mas_index_vterm;
+
+/*
+ * An index: one block (h and the arrays over it), or, when SEGS is set,
+ * a view of several (index-segments.c) whose own block is NULL: the
+ * live files of its segments in corpus order, numbered as one index.
+ */
+struct mas_index {
+	char *block;
+	uint64_t mapped;       /* the block's size when mmap'ed, else 0 */
+	const struct mas_index_header *h;
+	const struct mas_index_file_rec *files;
+	const struct mas_index_doc_rec *docs;
+	const struct mas_index_passage_rec *passages;
+	const struct mas_index_term_rec *terms;
+	const uint32_t *table;
+	const uint32_t *post;  /* passage of each posting */
+	const uint16_t *tf;    /* its count in the text, capped at 65535 */
+	const uint8_t *ttf;    /* its count in the title, capped at 255 */
+	const char *strings;
+	struct mas_index_params params;
+	double avgdl;          /* with params.title_weight */
+	double *scores;        /* search scratch, one per passage */
+	uint32_t *touched;
+	uint32_t *best;        /* document search scratch, one per document:
+	                        * its best passage, or NO_PASSAGE */
+	uint32_t *touched_docs;
+	char *name;            /* its file's, in mas_index_dir (stored) */
+	/* a view of segments (index-segments.c) */
+	struct mas_index **segs;
+	uint32_t seg_count;
+	int owns_segs;
+	struct mas_index_span *spans;      /* in corpus order */
+	uint32_t span_count;
+	struct mas_index_view *views;      /* per segment */
+	uint32_t v_files, v_docs, v_passages;
+	uint64_t v_terms, text_tokens, title_tokens;
+	struct mas_index_vterm *vterms;    /* terms looked up */
+	uint32_t vterm_count, vterm_cap;
+	uint32_t *vtable;                  /* by id: vterm + 1 */
+	uint32_t vtable_size;
+};
+
+/* A run of a view: FILES files of segment SEGMENT from FIRST_FILE,
+ * live, one after the other in corpus order. */
+struct mas_index_run {
+	uint32_t segment, first_file, files;
+};
+
+/*
+ * The view of SEGS[0..COUNT) (taken over when OWN, else borrowed) whose
+ * live files are RUNS[0..RUN_COUNT) in corpus order and which holds
+ * TERMS distinct terms; NULL when the runs do not fit the segments
+ * (SEGS then freed when OWN).
+ */
+struct mas_index *mas_index_compose(struct mas_index **segs, uint32_t count,
+                                    int own, const struct mas_index_run *runs,
+                                    size_t run_count, uint64_t terms);
+
+/* The segment and its file that file FILE of INDEX is (for an update):
+ * INDEX itself and FILE when it is one block. */
+void mas_index_file_source(const struct mas_index *index, uint32_t file,
+                           const struct mas_index **segment,
+                           uint32_t *local);
+
+/* The view's versions of index.h's functions (index-segments.c). */
+void mas_index_view_file(const struct mas_index *index, uint32_t file,
+                         struct mas_index_file *out);
+void mas_index_view_passage(const struct mas_index *index, uint32_t passage,
+                            struct mas_index_passage *out);
+int64_t mas_index_view_term(struct mas_index *index, const char *token,
+                            size_t length);
+const char *mas_index_view_term_text(const struct mas_index *index,
+                                     uint32_t term);
+uint32_t mas_index_view_df(const struct mas_index *index, uint32_t term);
+/* Scores passages holding TERM, as index.c's accumulate does. */
+void mas_index_view_accumulate(struct mas_index *index, uint32_t term,
+                               double weight, size_t *touched);
+/* The document of passage P, and the passages of document D. */
+uint32_t mas_index_view_passage_doc(const struct mas_index *index,
+                                    uint32_t p);
+void mas_index_view_doc_passages(const struct mas_index *index, uint32_t d,
+                                 uint32_t *first, uint32_t *end);
+void mas_index_view_free(struct mas_index *index);
 
 #endif

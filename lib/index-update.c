@@ -606,3 +606,333 @@ int mas_index_store_pieces(struct mas_store *store, const char *key,
 	free(path);
 	return failure ? -1 : 0;
 }
+
+/* ---- an update as a new segment ---- */
+
+/* A piece resolved to the segment holding it. */
+struct placed {
+	const struct mas_index *seg;
+	uint32_t file;
+	uint32_t passages;     /* live in it */
+};
+
+/* Passages of file FILE of SEG; UINT32_MAX when damaged. */
+static uint32_t file_passages(const struct mas_index *seg, uint32_t file)
+{
+	const struct mas_index_header *h = seg->h;
+	struct mas_index_file f;
+	const struct mas_index_doc_rec *last;
+	uint64_t end;
+
+	if (file >= h->files)
+		return UINT32_MAX;
+	mas_index_file(seg, file, &f);
+	if (f.docs == 0)
+		return 0;
+	last = &seg->docs[f.first_doc + f.docs - 1];
+	end = (uint64_t)last->first_passage + last->passage_count;
+	if (end > h->passages || seg->docs[f.first_doc].first_passage > end)
+		return UINT32_MAX;
+	return (uint32_t)(end - seg->docs[f.first_doc].first_passage);
+}
+
+/* The segments of the new index, in the order of OLD's then FRESH,
+ * those that hold a piece; their number by segment in *NUMBER. */
+struct layout_plan {
+	const struct mas_index *segs[MAS_INDEX_SEGMENTS_MAX + 1];
+	uint32_t count;
+	struct placed *placed;
+	uint64_t live, stored, base_live;
+	int damaged;
+};
+
+static int32_t seg_number(const struct layout_plan *lp,
+                          const struct mas_index *seg)
+{
+	for (uint32_t s = 0; s < lp->count; s++)
+		if (lp->segs[s] == seg)
+			return (int32_t)s;
+	return -1;
+}
+
+static void plan_layout(struct layout_plan *lp, const struct mas_index *old,
+                        const struct mas_index *fresh,
+                        const struct mas_index_piece *pieces, size_t count)
+{
+	uint32_t old_count = old->segs ? old->seg_count : 1;
+	int used[MAS_INDEX_SEGMENTS_MAX + 1] = { 0 };
+
+	memset(lp, 0, sizeof(*lp));
+	lp->placed = calloc(count + 1, sizeof(*lp->placed));
+	if (!lp->placed)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		struct placed *pl = &lp->placed[i];
+		if (pieces[i].index == old)
+			mas_index_file_source(old, pieces[i].file, &pl->seg,
+			                      &pl->file);
+		else {
+			pl->seg = pieces[i].index;
+			pl->file = pieces[i].file;
+		}
+		pl->passages = file_passages(pl->seg, pl->file);
+		lp->damaged |= pl->passages == UINT32_MAX;
+		for (uint32_t s = 0; s < old_count; s++)
+			used[s] |= pl->seg == (old->segs ? old->segs[s] : old);
+		used[old_count] |= pl->seg == fresh;
+	}
+	for (uint32_t s = 0; s <= old_count; s++)
+		if (used[s])
+			lp->segs[lp->count++] = s < old_count
+				? (old->segs ? old->segs[s] : old) : fresh;
+	for (uint32_t s = 0; s < lp->count; s++)
+		lp->stored += lp->segs[s]->h->passages;
+	for (size_t i = 0; i < count && !lp->damaged; i++) {
+		lp->live += lp->placed[i].passages;
+		if (lp->placed[i].seg == lp->segs[0] && lp->segs[0] != fresh)
+			lp->base_live += lp->placed[i].passages;
+	}
+}
+
+int mas_index_compacts(uint32_t segments, uint64_t stored, uint64_t base_live,
+                       uint64_t live)
+{
+	return segments > MAS_INDEX_SEGMENTS_MAX ||
+	       (stored - base_live) * MAS_INDEX_DELTA_SHARE > live;
+}
+
+/* The layout of the pieces in LP as runs (malloc'd text). */
+static char *layout_text(const struct layout_plan *lp, size_t count,
+                         struct mas_index_run **runs, size_t *run_count)
+{
+	struct mas_index_buf text = { NULL, 0, 0 };
+	size_t n = 0;
+
+	*runs = calloc(count + 1, sizeof(**runs));
+	if (!*runs)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		uint32_t s = (uint32_t)seg_number(lp, lp->placed[i].seg);
+		struct mas_index_run *last = n ? &(*runs)[n - 1] : NULL;
+		if (last && last->segment == s &&
+		    last->first_file + last->files == lp->placed[i].file) {
+			last->files++;
+			continue;
+		}
+		(*runs)[n].segment = s;
+		(*runs)[n].first_file = lp->placed[i].file;
+		(*runs)[n++].files = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char word[40];
+		int w = snprintf(word, sizeof(word), "%s%u:%u:%u",
+		                 i ? " " : "", (*runs)[i].segment,
+		                 (*runs)[i].first_file, (*runs)[i].files);
+		memcpy(mas_index_grow(&text, (size_t)w), word, (size_t)w);
+	}
+	*(char *)mas_index_grow(&text, 1) = '\0';
+	*run_count = n;
+	return text.data;
+}
+
+/* The distinct terms of the passages of OLD's files that NEW does not
+ * hold, and NEW's, counted from OLD's: OLD's terms, less those of the
+ * files dropped that no live passage of NEW holds, plus those of FRESH
+ * that OLD holds in none. */
+static uint64_t count_terms(const struct mas_index *old, struct mas_index *new,
+                            const struct mas_index *fresh,
+                            const struct mas_index_piece *pieces,
+                            size_t count)
+{
+	uint32_t files = mas_index_files(old);
+	char *kept = calloc(files + 1, 1);
+	struct mas_index_builder *dead = mas_index_builder_new();
+	const struct mas_index_term_rec *t;
+	uint64_t terms = mas_index_terms(old);
+
+	if (!kept)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	for (size_t i = 0; i < count; i++)
+		if (pieces[i].index == old && pieces[i].file < files)
+			kept[pieces[i].file] = 1;
+	for (uint32_t f = 0; f < files; f++) {
+		struct mas_index_file file;
+		if (kept[f])
+			continue;
+		mas_index_file(old, f, &file);
+		for (uint32_t d = file.first_doc;
+		     d < file.first_doc + file.docs; d++) {
+			uint32_t first, end;
+			struct mas_index_passage p;
+			if (old->segs)
+				mas_index_view_doc_passages(old, d, &first,
+				                            &end);
+			else {
+				first = old->docs[d].first_passage;
+				end = first + old->docs[d].passage_count;
+				if (end > old->h->passages || first > end)
+					first = end = 0; /* damaged */
+			}
+			for (uint32_t k = first; k < end; k++) {
+				mas_index_passage(old, k, &p);
+				if (k == first)
+					mas_index_add_document(dead, "",
+					                       p.title, "");
+				mas_index_add_passage(dead, p.text, p.length);
+			}
+		}
+	}
+	t = (const struct mas_index_term_rec *)dead->terms.data;
+	for (size_t i = 0; i < COUNT(dead->terms, struct mas_index_term_rec);
+	     i++) {
+		const char *text = dead->term_text.data + t[i].text;
+		terms -= mas_index_term(new, text, t[i].length) < 0 &&
+		         mas_index_term(old, text, t[i].length) >= 0;
+	}
+	for (uint32_t i = 0; fresh && i < fresh->h->terms; i++) {
+		const char *text = fresh->strings + fresh->terms[i].text;
+		terms += mas_index_term(old, text,
+		                        fresh->terms[i].length) < 0 &&
+		         mas_index_term(new, text,
+		                        fresh->terms[i].length) >= 0;
+	}
+	mas_index_builder_free(dead);
+	free(kept);
+	return terms;
+}
+
+/* Writes INDEX's block (built in memory) to a new file of DIR, synced;
+ * its name into NAME.  0, or -1 with *ERROR. */
+static int write_block(const char *dir, const struct mas_index *index,
+                       char name[MAS_ID_SIZE + 8], char **error)
+{
+	char id[MAS_ID_SIZE], *path;
+	uint64_t done = 0, size = index->h->size;
+	int fd, failure = 0;
+
+	mas_id_new(id);
+	snprintf(name, MAS_ID_SIZE + 8, "%s.idx", id);
+	path = join(dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		failure = errno;
+	while (!failure && done < size) {
+		ssize_t n = pwrite(fd, index->block + done,
+		                   (size_t)(size - done), (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			failure = n < 0 ? errno : EIO;
+		else
+			done += (uint64_t)n;
+	}
+	if (!failure && fsync(fd) != 0)
+		failure = errno;
+	if (fd >= 0 && close(fd) != 0 && !failure)
+		failure = errno;
+	if (failure) {
+		mas_error_set(error, "%s: %s", path, strerror(failure));
+		unlink(path);
+	}
+	free(path);
+	return failure ? -1 : 0;
+}
+
+/* Keeps the pieces of LP as a view of its segments, FRESH's written as
+ * a new one: 0, or -1 with *ERROR. */
+static int store_view(struct mas_store *store, const char *key,
+                      const char *signature, const struct mas_index *old,
+                      const struct mas_index *fresh,
+                      const struct mas_index_piece *pieces, size_t count,
+                      struct layout_plan *lp, char **error)
+{
+	char *dir = mas_index_dir(store), name[MAS_ID_SIZE + 8] = "";
+	struct mas_index_buf names = { NULL, 0, 0 };
+	struct mas_index_run *runs;
+	struct mas_index *view;
+	struct mas_index_row row;
+	size_t run_count;
+	char *layout = layout_text(lp, count, &runs, &run_count);
+	int new_seg = seg_number(lp, fresh) >= 0, rc = -1;
+
+	if (new_seg && write_block(dir, fresh, name, error) != 0)
+		goto done;
+	for (uint32_t s = 0; s < lp->count; s++) {
+		const char *n = lp->segs[s] == fresh ? name
+		                                     : lp->segs[s]->name;
+		if (!n) {
+			mas_error_set(error, "a segment of the index kept "
+			              "has no file");
+			goto done;
+		}
+		if (s)
+			*(char *)mas_index_grow(&names, 1) = ' ';
+		memcpy(mas_index_grow(&names, strlen(n)), n, strlen(n));
+	}
+	*(char *)mas_index_grow(&names, 1) = '\0';
+	view = mas_index_compose((struct mas_index **)lp->segs, lp->count, 0,
+	                         runs, run_count, 0);
+	if (!view) {
+		mas_error_set(error, "the index kept is damaged");
+		goto done;
+	}
+	row.file = lp->segs[0] == fresh ? name : lp->segs[0]->name;
+	row.segments = names.data;
+	row.layout = layout;
+	row.docs = mas_index_documents(view);
+	row.passages = mas_index_passages(view);
+	row.terms = count_terms(old, view, new_seg ? fresh : NULL, pieces,
+	                        count);
+	mas_index_free(view);
+	rc = mas_index_keep_row(store, key, signature, &row, error);
+done:
+	if (rc != 0 && name[0]) {
+		char *path = join(dir, name);
+		unlink(path);
+		free(path);
+	}
+	free(names.data);
+	free(layout);
+	free(runs);
+	free(dir);
+	return rc;
+}
+
+int mas_index_store_update(struct mas_store *store, const char *key,
+                           const char *signature,
+                           const struct mas_index *old,
+                           const struct mas_index *fresh,
+                           const struct mas_index_piece *pieces,
+                           size_t count, uint32_t *segments, char **error)
+{
+	struct layout_plan lp;
+	int rc;
+
+	*error = NULL;
+	plan_layout(&lp, old, fresh, pieces, count);
+	if (lp.damaged) {
+		free(lp.placed);
+		return mas_error_set(error, "the index kept is damaged");
+	}
+	if (lp.count == 0 || lp.segs[0] == fresh ||
+	    mas_index_compacts(lp.count, lp.stored, lp.base_live, lp.live)) {
+		struct mas_index_piece *whole = calloc(count + 1,
+		                                       sizeof(*whole));
+		if (!whole)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		for (size_t i = 0; i < count; i++) {
+			whole[i].index = lp.placed[i].seg;
+			whole[i].file = lp.placed[i].file;
+		}
+		*segments = 1;
+		rc = mas_index_store_pieces(store, key, signature, whole,
+		                            count, error);
+		free(whole);
+	} else {
+		*segments = lp.count;
+		rc = store_view(store, key, signature, old, fresh, pieces,
+		                count, &lp, error);
+	}
+	free(lp.placed);
+	return rc;
+}

@@ -28,28 +28,6 @@
 #define entry mas_index_entry
 #define file_rec mas_index_file_rec
 
-struct mas_index {
-	char *block;
-	uint64_t mapped;       /* the block's size when mmap'ed, else 0 */
-	const struct header *h;
-	const struct file_rec *files;
-	const struct doc_rec *docs;
-	const struct passage_rec *passages;
-	const struct term_rec *terms;
-	const uint32_t *table;
-	const uint32_t *post;  /* passage of each posting */
-	const uint16_t *tf;    /* its count in the text, capped at 65535 */
-	const uint8_t *ttf;    /* its count in the title, capped at 255 */
-	const char *strings;
-	struct mas_index_params params;
-	double avgdl;          /* with params.title_weight */
-	double *scores;        /* search scratch, one per passage */
-	uint32_t *touched;
-	uint32_t *best;        /* document search scratch, one per document:
-	                        * its best passage, or NO_PASSAGE */
-	uint32_t *touched_docs;
-};
-
 #define NO_PASSAGE UINT32_MAX
 
 /* ---- growable buffers ---- */
@@ -449,6 +427,14 @@ void mas_index_set_params(struct mas_index *index,
 	const struct header *h = index->h;
 
 	index->params = *params;
+	if (index->segs) {
+		/* as below, over the live passages' integer sums */
+		index->avgdl = index->v_passages
+			? (index->text_tokens + params->title_weight *
+			   index->title_tokens) / index->v_passages
+			: 0;
+		return;
+	}
 	index->avgdl = h->passages
 		? (h->text_tokens + params->title_weight * h->title_tokens) /
 		  h->passages
@@ -562,7 +548,12 @@ void mas_index_free(struct mas_index *index)
 {
 	if (!index)
 		return;
-	release_block(index->block, index->mapped, index->mapped != 0);
+	if (index->segs)
+		mas_index_view_free(index);
+	else
+		release_block(index->block, index->mapped,
+		              index->mapped != 0);
+	free(index->name);
 	free(index->scores);
 	free(index->touched);
 	free(index->best);
@@ -574,17 +565,17 @@ void mas_index_free(struct mas_index *index)
 
 uint32_t mas_index_documents(const struct mas_index *index)
 {
-	return index->h->docs;
+	return index->segs ? index->v_docs : index->h->docs;
 }
 
 uint32_t mas_index_passages(const struct mas_index *index)
 {
-	return index->h->passages;
+	return index->segs ? index->v_passages : index->h->passages;
 }
 
 uint32_t mas_index_terms(const struct mas_index *index)
 {
-	return index->h->terms;
+	return index->segs ? (uint32_t)index->v_terms : index->h->terms;
 }
 
 const struct header *mas_index_header_of(const struct mas_index *index)
@@ -598,7 +589,7 @@ void mas_index_release_pages(const struct mas_index *index, uint64_t from,
 	long page = sysconf(_SC_PAGESIZE);
 	uint64_t start, end;
 
-	if (!index->mapped || page <= 0)
+	if (!index->mapped || index->segs || page <= 0)
 		return;
 	start = (from + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
 	end = (to < index->mapped ? to : index->mapped) / (uint64_t)page *
@@ -607,14 +598,25 @@ void mas_index_release_pages(const struct mas_index *index, uint64_t from,
 		madvise(index->block + start, end - start, MADV_DONTNEED);
 }
 
+uint32_t mas_index_segments(const struct mas_index *index)
+{
+	return index->segs ? index->seg_count : 1;
+}
+
 uint32_t mas_index_files(const struct mas_index *index)
 {
-	return index->h->files;
+	return index->segs ? index->v_files : index->h->files;
 }
 
 size_t mas_index_bytes(const struct mas_index *index)
 {
-	return (size_t)index->h->size;
+	size_t bytes = 0;
+
+	if (!index->segs)
+		return (size_t)index->h->size;
+	for (uint32_t s = 0; s < index->seg_count; s++)
+		bytes += (size_t)index->segs[s]->h->size;
+	return bytes;
 }
 
 double mas_index_avgdl(const struct mas_index *index)
@@ -638,9 +640,17 @@ static const char *string_at(const struct mas_index *index, uint64_t offset)
 void mas_index_passage(const struct mas_index *index, uint32_t passage,
                        struct mas_index_passage *out)
 {
-	const struct passage_rec *p = &index->passages[passage];
-	uint32_t doc = p->doc < index->h->docs ? p->doc : 0;
-	const struct doc_rec *d = &index->docs[doc];
+	const struct passage_rec *p;
+	const struct doc_rec *d;
+	uint32_t doc;
+
+	if (index->segs) {
+		mas_index_view_passage(index, passage, out);
+		return;
+	}
+	p = &index->passages[passage];
+	doc = p->doc < index->h->docs ? p->doc : 0;
+	d = &index->docs[doc];
 
 	out->doc_id = string_at(index, d->id);
 	out->title = string_at(index, d->title);
@@ -657,9 +667,15 @@ void mas_index_passage(const struct mas_index *index, uint32_t passage,
 void mas_index_file(const struct mas_index *index, uint32_t file,
                     struct mas_index_file *out)
 {
-	const struct file_rec *f = &index->files[file];
-	uint32_t docs = index->h->docs;
+	const struct file_rec *f;
+	uint32_t docs;
 
+	if (index->segs) {
+		mas_index_view_file(index, file, out);
+		return;
+	}
+	f = &index->files[file];
+	docs = index->h->docs;
 	out->path = string_at(index, f->path);
 	out->size = (long long)f->size;
 	out->mtime_ns = f->mtime_ns;
@@ -671,9 +687,13 @@ void mas_index_file(const struct mas_index *index, uint32_t file,
 int64_t mas_index_term(const struct mas_index *index, const char *token,
                        size_t length)
 {
-	uint32_t mask = index->h->table_size - 1;
-	uint32_t slot = hash(token, length) & mask;
+	uint32_t mask, slot;
 
+	if (index->segs) /* the view remembers terms looked up */
+		return mas_index_view_term((struct mas_index *)index, token,
+		                           length);
+	mask = index->h->table_size - 1;
+	slot = hash(token, length) & mask;
 	for (uint32_t probes = 0; index->table[slot] &&
 	                          index->table[slot] <= index->h->terms &&
 	                          probes <= mask; probes++) {
@@ -690,13 +710,18 @@ int64_t mas_index_term(const struct mas_index *index, const char *token,
 
 const char *mas_index_term_text(const struct mas_index *index, uint32_t term)
 {
+	if (index->segs)
+		return mas_index_view_term_text(index, term);
 	return string_at(index, index->terms[term].text);
 }
 
 uint32_t mas_index_df(const struct mas_index *index, uint32_t term)
 {
-	const struct term_rec *t = &index->terms[term];
+	const struct term_rec *t;
 
+	if (index->segs)
+		return mas_index_view_df(index, term);
+	t = &index->terms[term];
 	if (t->df > index->h->passages || t->postings > index->h->postings ||
 	    t->df > index->h->postings - t->postings)
 		return 0;
@@ -705,7 +730,7 @@ uint32_t mas_index_df(const struct mas_index *index, uint32_t term)
 
 double mas_index_idf(const struct mas_index *index, uint32_t term)
 {
-	double n = index->h->passages, df = mas_index_df(index, term);
+	double n = mas_index_passages(index), df = mas_index_df(index, term);
 
 	return log(1 + (n - df + 0.5) / (df + 0.5));
 }
@@ -787,18 +812,25 @@ static size_t score_passages(struct mas_index *index,
                              size_t count)
 {
 	size_t touched = 0;
+	uint32_t all = mas_index_passages(index);
 
 	if (!index->scores) {
-		size_t passages = index->h->passages ? index->h->passages : 1;
+		size_t passages = all ? all : 1;
 		index->scores = calloc(passages, sizeof(double));
 		index->touched = malloc(passages * sizeof(uint32_t));
 		if (!index->scores || !index->touched)
 			mas_die(MAS_EXIT_IO, "out of memory");
 	}
-	for (size_t i = 0; i < count; i++)
-		if (terms[i].weight > 0 && terms[i].term < index->h->terms)
+	for (size_t i = 0; i < count; i++) {
+		if (terms[i].weight <= 0)
+			continue;
+		if (index->segs)
+			mas_index_view_accumulate(index, terms[i].term,
+			                          terms[i].weight, &touched);
+		else if (terms[i].term < index->h->terms)
 			accumulate(index, terms[i].term, terms[i].weight,
 			           &touched);
+	}
 	return touched;
 }
 
@@ -834,6 +866,14 @@ size_t mas_index_search(struct mas_index *index,
 	return n;
 }
 
+/* The document of passage P. */
+static uint32_t passage_doc(const struct mas_index *index, uint32_t p)
+{
+	if (index->segs)
+		return mas_index_view_passage_doc(index, p);
+	return index->passages[p].doc;
+}
+
 /* Each scored passage's document into index->best; returns how many
  * documents, listed in index->touched_docs. */
 static size_t best_passages(struct mas_index *index, size_t touched)
@@ -841,7 +881,8 @@ static size_t best_passages(struct mas_index *index, size_t touched)
 	size_t docs = 0;
 
 	if (!index->best) {
-		size_t n = index->h->docs ? index->h->docs : 1;
+		uint32_t all = mas_index_documents(index);
+		size_t n = all ? all : 1;
 		index->best = malloc(n * sizeof(uint32_t));
 		index->touched_docs = malloc(n * sizeof(uint32_t));
 		if (!index->best || !index->touched_docs)
@@ -851,10 +892,10 @@ static size_t best_passages(struct mas_index *index, size_t touched)
 	}
 	for (size_t i = 0; i < touched; i++) {
 		uint32_t p = index->touched[i];
-		uint32_t d = index->passages[p].doc, was;
+		uint32_t d = passage_doc(index, p), was;
 		struct mas_index_hit a = { p, index->scores[p] };
 		struct mas_index_hit b = { 0, 0 };
-		if (d >= index->h->docs)
+		if (d >= mas_index_documents(index))
 			continue; /* a damaged index */
 		was = index->best[d];
 		b.passage = was;
@@ -874,14 +915,21 @@ static size_t best_passages(struct mas_index *index, size_t touched)
 static void doc_passages(const struct mas_index *index,
                          struct mas_index_doc_hit *hit)
 {
-	const struct doc_rec *doc = &index->docs[hit->doc];
 	struct mas_index_hit *top = hit->passages;
-	uint64_t end = (uint64_t)doc->first_passage + doc->passage_count;
+	uint32_t first, end;
 	size_t n = 0;
 
-	if (end > index->h->passages)
-		end = index->h->passages; /* a damaged index */
-	for (uint32_t p = doc->first_passage; p < end; p++) {
+	if (index->segs) {
+		mas_index_view_doc_passages(index, hit->doc, &first, &end);
+	} else {
+		const struct doc_rec *doc = &index->docs[hit->doc];
+		uint64_t last = (uint64_t)doc->first_passage +
+		                doc->passage_count;
+		first = doc->first_passage;
+		end = last > index->h->passages ? index->h->passages
+		                                : (uint32_t)last;
+	}
+	for (uint32_t p = first; p < end; p++) {
 		struct mas_index_hit h = { p, index->scores[p] };
 		if (h.score > 0)
 			keep_best(top, &n, MAS_INDEX_DOC_PASSAGES, h);
@@ -908,7 +956,7 @@ size_t mas_index_search_documents(struct mas_index *index,
 	}
 	qsort(heap, n, sizeof(*heap), compare_hits);
 	for (size_t i = 0; i < n; i++) {
-		hits[i].doc = index->passages[heap[i].passage].doc;
+		hits[i].doc = passage_doc(index, heap[i].passage);
 		hits[i].score = heap[i].score;
 		doc_passages(index, &hits[i]);
 	}

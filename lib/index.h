@@ -273,4 +273,55 @@ int mas_index_store_pieces(struct mas_store *store, const char *key,
                            const struct mas_index_piece *pieces,
                            size_t count, char **error);
 
+/*
+ * Segments.  A stored index is a base file and up to
+ * MAS_INDEX_SEGMENTS_MAX - 1 later segments, each an index file of the
+ * files an update read, with the list of the live files (those neither
+ * changed nor removed since) in corpus order: mas_index_load sees them
+ * as one index that numbers documents and passages, counts N, df and
+ * avgdl over the live passages only, and answers every query as an
+ * index of every file does, score for score and tie for tie
+ * (index-segments.c).  Term numbers are not the same, but they order
+ * terms as their text does, as in every index.
+ *
+ * An update compacts, writing one index of every live file
+ * (mas_index_store_pieces), when it would leave more than
+ * MAS_INDEX_SEGMENTS_MAX segments, or when the passages its segments
+ * hold beyond the base's live ones (every later segment's, and the
+ * base's of files changed or removed) would exceed 1 /
+ * MAS_INDEX_DELTA_SHARE of the live passages: a query then reads little
+ * more than a full index would, and the stored bytes stay within a
+ * quarter of it.
+ */
+#define MAS_INDEX_DELTA_SHARE 4
+
+/* How many segment files INDEX reads: 1 for an index built in memory
+ * or stored whole. */
+uint32_t mas_index_segments(const struct mas_index *index);
+
+/* Whether an index of SEGMENTS segments holding STORED passages, of
+ * which LIVE are live and BASE_LIVE the base's live ones, is compacted
+ * by the rule above. */
+int mas_index_compacts(uint32_t segments, uint64_t stored,
+                       uint64_t base_live, uint64_t live);
+
+/*
+ * Keep under KEY with SIGNATURE the index of PIECES[0..COUNT), in
+ * corpus order, each a file of OLD (the index kept there, loaded with
+ * mas_index_load_any) or of FRESH (built in memory from the files read
+ * again, or NULL): by the rule above, either a view of OLD's segments
+ * that hold a piece and of FRESH written as a new segment file, synced
+ * before the row names it; or one index written whole.  Either way the
+ * row changes in one transaction and the files it named that it no
+ * longer does are removed after.  *SEGMENTS is how many segments the
+ * index kept has.  Returns 0, or -1 with *ERROR (malloc'd), also when
+ * OLD is damaged.
+ */
+int mas_index_store_update(struct mas_store *store, const char *key,
+                           const char *signature,
+                           const struct mas_index *old,
+                           const struct mas_index *fresh,
+                           const struct mas_index_piece *pieces,
+                           size_t count, uint32_t *segments, char **error);
+
 #endif

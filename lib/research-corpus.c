@@ -293,8 +293,15 @@ static int store_update(struct mas_store *store,
 	if (!fresh)
 		return -1;
 	n = pieces(p, corpus, old, fresh);
-	rc = mas_index_store_pieces(store, corpus->key, signature, p->pieces,
-	                            n, error);
+	rc = mas_index_store_update(store, corpus->key, signature, old,
+	                            fresh, p->pieces, n, &out->segments,
+	                            error);
+	if (rc == 0 && out->segments > 1)
+		mas_info("the index kept is %u segments: %s", out->segments,
+		         mas_index_files(fresh) ? "one added with the files "
+		         "read" : "the files removed dropped");
+	else if (rc == 0)
+		mas_info("the index kept is written whole again");
 	mas_index_free(fresh);
 	out->files_read = p->read_count;
 	out->files_kept = p->kept_count;
@@ -363,6 +370,7 @@ int mas_research_store_index(struct mas_store *store,
 	if (out->index) {
 		out->reused = 1;
 		out->files_kept = corpus->count;
+		out->segments = mas_index_segments(out->index);
 		return 0;
 	}
 	if (try_update(store, corpus, signature, budget, out) != 0) {
@@ -375,6 +383,8 @@ int mas_research_store_index(struct mas_store *store,
 	if (!out->index && !*error)
 		mas_error_set(error, "the index just stored cannot be read "
 		              "back");
+	if (out->index)
+		out->segments = mas_index_segments(out->index);
 	return out->index ? 0 : -1;
 }
 

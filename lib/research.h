@@ -115,6 +115,7 @@ struct mas_research_indexed {
 	size_t files_kept;         /* files taken from the index kept */
 	int reused;                /* the index kept matched the files */
 	int incremental;           /* only the files changed were read */
+	uint32_t segments;         /* of the index kept (index.h) */
 };
 
 /* The most of a corpus an update reads, as a share of the corpus or of
@@ -129,8 +130,8 @@ struct mas_research_indexed {
  * of the files unchanged (same real path, size and modification time)
  * and the others (changed or added) hold at most 1 /
  * MAS_RESEARCH_UPDATE_SHARE of the corpus or of BUDGET, only those are
- * read and the new index takes the rest from the old one
- * (mas_index_store_pieces); else every file is read, in segments of
+ * read and the new index takes the rest from the old one, as a segment
+ * added to it or written whole (mas_index_store_update); else every file is read, in segments of
  * BUDGET bytes.  An update that fails (the old index damaged) is
  * logged and every file read.  Fills *OUT; returns 0, or -1 with
  * *ERROR (malloc'd) when the index cannot be written or read back.

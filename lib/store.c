@@ -134,6 +134,13 @@ static const char *const migrations[] = {
 	 * so that a resume writing elsewhere can still read back what
 	 * the killed process wrote after its last mark (flow-store.c). */
 	"ALTER TABLE flow_run ADD COLUMN out_path TEXT;",
+	/* 13: mas-research's index in segments: an update adds one
+	 * holding the files it read (index-segments.c); segments names
+	 * every segment's file (NULL: file alone), layout the runs of
+	 * live files in corpus order, terms their distinct terms. */
+	"ALTER TABLE research_index ADD COLUMN segments TEXT;"
+	"ALTER TABLE research_index ADD COLUMN layout TEXT;"
+	"ALTER TABLE research_index ADD COLUMN terms INTEGER;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -486,6 +486,188 @@ static void test_update(void)
 	unit_remove_dir(dir);
 }
 
+
+/* FILES[0..N) (name, title, passages separated by '|') built in memory,
+ * each a corpus file of one document. */
+static struct mas_index *files_index(const char *const *files, size_t n)
+{
+	struct mas_index_builder *b = mas_index_builder_new();
+	struct mas_index *index;
+	char *error = NULL;
+
+	for (size_t i = 0; i < n; i += 3) {
+		const char *text = files[i + 2];
+		mas_index_add_file(b, files[i], 10, 1);
+		mas_index_add_document(b, files[i], files[i + 1], files[i]);
+		while (*text) {
+			size_t len = strcspn(text, "|");
+			mas_index_add_passage(b, text, len);
+			text += len + (text[len] == '|');
+		}
+	}
+	index = mas_index_build(b, &error);
+	CHECK(index != NULL);
+	return index;
+}
+
+/* Whether A and B answer QUERY (terms by text) the same, score for
+ * score, passages and documents. */
+static void same_answers(struct mas_index *a, struct mas_index *b,
+                         const char *const *query, size_t n)
+{
+	struct mas_index_term qa[8], qb[8];
+	struct mas_index_hit ha[16], hb[16];
+	struct mas_index_doc_hit da[8], db[8];
+	size_t m = 0, na, nb;
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t ta = mas_index_term(a, query[i], strlen(query[i]));
+		int64_t tb = mas_index_term(b, query[i], strlen(query[i]));
+		CHECK_INT(ta >= 0, tb >= 0);
+		if (ta < 0 || tb < 0)
+			continue;
+		CHECK_INT(mas_index_df(a, (uint32_t)ta),
+		          mas_index_df(b, (uint32_t)tb));
+		CHECK(mas_index_idf(a, (uint32_t)ta) ==
+		      mas_index_idf(b, (uint32_t)tb));
+		CHECK_STR(mas_index_term_text(a, (uint32_t)ta),
+		          mas_index_term_text(b, (uint32_t)tb));
+		qa[m] = (struct mas_index_term){ (uint32_t)ta, 1.0 + i };
+		qb[m++] = (struct mas_index_term){ (uint32_t)tb, 1.0 + i };
+	}
+	na = mas_index_search(a, qa, m, 16, ha);
+	nb = mas_index_search(b, qb, m, 16, hb);
+	CHECK_INT(na, nb);
+	for (size_t i = 0; i < na && i < nb; i++) {
+		CHECK_INT(ha[i].passage, hb[i].passage);
+		CHECK(ha[i].score == hb[i].score);
+	}
+	na = mas_index_search_documents(a, qa, m, 8, da);
+	nb = mas_index_search_documents(b, qb, m, 8, db);
+	CHECK_INT(na, nb);
+	for (size_t i = 0; i < na && i < nb; i++) {
+		CHECK_INT(da[i].doc, db[i].doc);
+		CHECK(da[i].score == db[i].score);
+		CHECK_INT(da[i].count, db[i].count);
+		for (size_t j = 0; j < da[i].count && j < db[i].count; j++)
+			CHECK_INT(da[i].passages[j].passage,
+			          db[i].passages[j].passage);
+	}
+}
+
+/* A view of a base and a later segment, some of the base's files dead,
+ * holds and answers what an index of the live files does. */
+static void test_segments_view(void)
+{
+	static const char *const base_files[] = {
+		"a.md", "Solar", "solar panels on roofs|solar battery "
+		"storage at night",
+		"b.md", "Wind", "wind turbines offshore|kites and wind "
+		"gusts",
+		"c.md", "Hydro", "dams store water|pumped storage hydro "
+		"power|tidal range",
+		"d.md", "Grid", "the grid balances solar and wind",
+	};
+	static const char *const delta_files[] = {
+		"b.md", "Wind", "wind farms near the coast|gusts only",
+		"e.md", "Geothermal", "hot rocks|steam turbines and storage",
+	};
+	static const char *const full_files[] = {
+		"a.md", "Solar", "solar panels on roofs|solar battery "
+		"storage at night",
+		"b.md", "Wind", "wind farms near the coast|gusts only",
+		"c.md", "Hydro", "dams store water|pumped storage hydro "
+		"power|tidal range",
+		"e.md", "Geothermal", "hot rocks|steam turbines and storage",
+	};
+	/* corpus order: a (base), b (delta), c (base), e (delta); d
+	 * removed, the base's b changed */
+	static const struct mas_index_run runs[] = {
+		{ 0, 0, 1 }, { 1, 0, 1 }, { 0, 2, 1 }, { 1, 1, 1 },
+	};
+	static const char *const q1[] = { "solar", "storag" };
+	static const char *const q2[] = { "wind", "turbin", "gust" };
+	static const char *const q3[] = { "tidal", "grid", "kite" };
+	struct mas_index *segs[2], *view, *full;
+	struct mas_index_passage pa, pb;
+	struct mas_index_file fa, fb;
+	int64_t x, y;
+
+	segs[0] = files_index(base_files, 12);
+	segs[1] = files_index(delta_files, 6);
+	full = files_index(full_files, 12);
+	view = mas_index_compose(segs, 2, 1, runs, 4, 0);
+	CHECK(view != NULL);
+	if (!view)
+		return;
+	CHECK_INT(mas_index_segments(view), 2);
+	CHECK_INT(mas_index_files(view), mas_index_files(full));
+	CHECK_INT(mas_index_documents(view), mas_index_documents(full));
+	CHECK_INT(mas_index_passages(view), mas_index_passages(full));
+	CHECK(mas_index_avgdl(view) == mas_index_avgdl(full));
+	for (uint32_t f = 0; f < mas_index_files(full); f++) {
+		mas_index_file(view, f, &fa);
+		mas_index_file(full, f, &fb);
+		CHECK_STR(fa.path, fb.path);
+		CHECK_INT(fa.first_doc, fb.first_doc);
+		CHECK_INT(fa.docs, fb.docs);
+	}
+	for (uint32_t p = 0; p < mas_index_passages(full); p++) {
+		mas_index_passage(view, p, &pa);
+		mas_index_passage(full, p, &pb);
+		CHECK_STR(pa.doc_id, pb.doc_id);
+		CHECK_STR(pa.text, pb.text);
+		CHECK_INT(pa.doc, pb.doc);
+		CHECK_INT(pa.number, pb.number);
+		CHECK_INT(pa.tokens, pb.tokens);
+	}
+	same_answers(view, full, q1, 2);
+	same_answers(view, full, q2, 3);
+	/* "grid" and "kite" only in dead files: no term, as in full */
+	same_answers(view, full, q3, 3);
+	CHECK_INT(mas_index_term(view, "grid", 4), -1);
+	/* other parameters, the title weighed */
+	mas_index_set_params(view, &(struct mas_index_params){ 0.9, 0.4, 2 });
+	mas_index_set_params(full, &(struct mas_index_params){ 0.9, 0.4, 2 });
+	CHECK(mas_index_avgdl(view) == mas_index_avgdl(full));
+	same_answers(view, full, q2, 3);
+	/* term numbers order terms as their text does */
+	x = mas_index_term(view, "steam", 5);
+	y = mas_index_term(view, "solar", 5);
+	CHECK(x >= 0 && y >= 0 && y < x);
+	x = mas_index_term(view, "coast", 5);
+	y = mas_index_term(view, "batteri", 7);
+	CHECK(x >= 0 && y >= 0 && y < x);
+	mas_index_free(view);
+	mas_index_free(full);
+
+	/* runs that do not fit: no view */
+	segs[0] = files_index(base_files, 12);
+	segs[1] = files_index(delta_files, 6);
+	view = mas_index_compose(segs, 2, 1, (const struct mas_index_run[]){
+		{ 0, 0, 2 }, { 0, 1, 1 } }, 2, 0);
+	CHECK(view == NULL);
+	segs[0] = files_index(base_files, 12);
+	view = mas_index_compose(segs, 1, 1, (const struct mas_index_run[]){
+		{ 0, 3, 2 } }, 1, 0);
+	CHECK(view == NULL);
+	segs[0] = files_index(base_files, 12);
+	view = mas_index_compose(segs, 1, 1, (const struct mas_index_run[]){
+		{ 1, 0, 1 } }, 1, 0);
+	CHECK(view == NULL);
+}
+
+/* The rule by which an update compacts (index.h). */
+static void test_compaction_rule(void)
+{
+	/* one file of 100 changed: 2 segments, little beyond the base */
+	CHECK(!mas_index_compacts(2, 102, 98, 100));
+	/* more than a quarter beyond the base's live passages */
+	CHECK(mas_index_compacts(3, 140, 70, 100));
+	CHECK(!mas_index_compacts(3, 125, 100, 100));
+	CHECK(mas_index_compacts(MAS_INDEX_SEGMENTS_MAX + 1, 100, 99, 100));
+}
+
 int main(void)
 {
 	mas_log_init("test-index");
@@ -496,5 +678,7 @@ int main(void)
 	UNIT_RUN(test_passages);
 	UNIT_RUN(test_corpus_and_store);
 	UNIT_RUN(test_update);
+	UNIT_RUN(test_segments_view);
+	UNIT_RUN(test_compaction_rule);
 	return unit_done();
 }
