@@ -62,7 +62,8 @@ struct mas_index_vterm {
 /* ---- composing ---- */
 
 /* The span of RUN in SEG into SP; -1 when it does not fit. */
-static int span_of(const struct mas_index *seg, const struct mas_index_run *run,
+static int span_of(const struct mas_index *seg,
+                   const struct mas_index_run *run,
                    struct mas_index_span *sp)
 {
 	struct mas_index_file first, last;
@@ -552,5 +553,6 @@ void mas_index_view_accumulate(struct mas_index *index, uint32_t term,
 	idf = mas_index_idf(index, term) * weight;
 	for (uint32_t s = 0; s < index->seg_count; s++)
 		if (t->local[s] != NO_TERM)
-			accumulate_segment(index, s, t->local[s], idf, touched);
+			accumulate_segment(index, s, t->local[s], idf,
+			                   touched);
 }

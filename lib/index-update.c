@@ -16,6 +16,15 @@
  * Reading a kept index costs no memory for its text or postings: they
  * are copied from its mapping in order and the pages read are given
  * back as the copy goes (mas_index_release_pages).
+ *
+ * An update (mas_index_store_update) does that only to compact: else it
+ * writes the index of the files read (built in memory) as a new segment
+ * file and keeps a row naming the segments that still hold a live file
+ * and the runs of live files in corpus order (index-segments.c).  The
+ * row's count of terms is the old one's, less the terms of the files
+ * dropped (tokenized again: their text is in the old segments) that no
+ * live passage holds any more, plus the new segment's that the old
+ * index did not hold: work in proportion to the files changed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -636,8 +645,8 @@ static uint32_t file_passages(const struct mas_index *seg, uint32_t file)
 	return (uint32_t)(end - seg->docs[f.first_doc].first_passage);
 }
 
-/* The segments of the new index, in the order of OLD's then FRESH,
- * those that hold a piece; their number by segment in *NUMBER. */
+/* The new index: its segments that hold a piece, in the order of
+ * OLD's then FRESH, and its pieces placed in them. */
 struct layout_plan {
 	const struct mas_index *segs[MAS_INDEX_SEGMENTS_MAX + 1];
 	uint32_t count;

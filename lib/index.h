@@ -16,12 +16,15 @@
  *
  * An index lists the corpus files its documents came from (path, size,
  * modification time), so that the next index of a corpus can read only
- * the files that changed and take the rest from it
- * (mas_index_store_pieces, index-update.c).  For that to answer as an
- * index of every file would, every index numbers its terms in byte
- * order of their text (not as they were met, which an update cannot
- * know): term numbers, which break ties in research.c, are then the
- * same in an index built in memory, merged from segments or updated.
+ * the files that changed and take the rest from it: as a segment added
+ * to the index kept (mas_index_store_update, index-segments.c), or
+ * written whole (mas_index_store_pieces, index-update.c).  For that to
+ * answer as an index of every file would, every index numbers its terms
+ * in byte order of their text (not as they were met, which an update
+ * cannot know): term numbers, which order terms and break ties in
+ * research.c, then order terms alike in an index built in memory,
+ * merged from segments, updated or made of segments (whose numbers
+ * differ but compare the same, see Segments below).
  *
  * Ranking is Okapi BM25 over two fields, the title and the text, each
  * passage's title counting TITLE_WEIGHT times (BM25F with one b):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# mas-research(1) index: an update reads only the files changed and
-# answers as an index of every file would; an update interrupted or an
-# index damaged is never used.
+# mas-research(1) index: an update reads only the files changed, adds
+# them as a segment (or compacts), and answers as an index of every file
+# would; an update interrupted or an index damaged is never used.
 
 load helpers
 
@@ -95,16 +95,27 @@ same_as_full() {
 	output_jq '.index | .incremental == false and .files_read == 25'
 	same_as_full
 	good=$(answers)
-	# a document's strings out of place: the update sees it and reads
-	# every file
+	# a document's strings out of place (the first file's): a segment
+	# added does not read the files it keeps, so the damage stays
+	# (answers poor, never a read outside the file) until a compaction
+	# copies that file, sees it and reads every file
 	f=$(ls "$idx"/*.idx)
 	off=$(od -An -t u8 -j 96 -N 8 "$f" | tr -d ' ')
 	printf '\000\000\000\100' | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
 	echo "More." >>"$d/energy/battery-safety.md"
 	run --separate-stderr mas-research index --corpus "$d"
 	[ "$status" -eq 0 ]
+	output_jq '.index | .incremental == true and .segments == 2'
+	run --separate-stderr mas-research --corpus "$d" --retrieve-only --rank documents <<<"$queries"
+	[ "$status" -eq 0 ]
+	[ "$(wc -l <<<"$output")" -eq 30 ]
+	for f in $(find "$d" -type f | sort | sed -n 2,9p); do
+		echo "More." >>"$f"
+	done
+	run --separate-stderr mas-research index --corpus "$d"
+	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"updating the stored index: the index kept is damaged; reading every file"* ]]
-	output_jq '.index | .incremental == false and .files_read == 25'
+	output_jq '.index | .incremental == false and .files_read == 25 and .segments == 1'
 	same_as_full
 	# gone: the next index reads every file
 	rm "$idx"/*.idx
@@ -141,4 +152,114 @@ same_as_full() {
 	[ "$status" -eq 0 ]
 	output_jq '.index | .files == 60 and (.reused or .files_read == 1)'
 	same_as_full
+	# the same with segments kept: every file the row names is whole,
+	# and the answers are the old index's (stale: on the fly) or the
+	# new one's
+	for round in 1 2 3; do
+		echo "Changed $round." >>"$d/doc00$((round + 1)).txt"
+		rm -rf "$fresh"
+		MAS_STATE_DIR=$fresh mas-research index --corpus "$d" >/dev/null
+		want=$(answers "$fresh")
+		mas-research index --corpus "$d" >/dev/null 2>&1 &
+		pid=$!
+		sleep 0.0$((RANDOM % 5))$((RANDOM % 10))
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" || true
+		for f in $(sqlite3 "$XDG_STATE_HOME/mas/mas.db" 'select coalesce(segments, file) from research_index'); do
+			[ -s "$XDG_STATE_HOME/mas/research-index/$f" ]
+		done
+		[ "$(answers)" = "$want" ]
+		run --separate-stderr mas-research index --corpus "$d"
+		[ "$status" -eq 0 ]
+		output_jq '.index | .files == 60 and (.reused or .incremental)'
+	done
+	output_jq '.index.segments > 1'
+	same_as_full
+}
+
+@test "updates add a segment each, drop the segments nothing lives in, and compact" {
+	idx=$XDG_STATE_HOME/mas/research-index
+	segments() { sqlite3 "$XDG_STATE_HOME/mas/mas.db" 'select coalesce(segments, file) from research_index' | wc -w; }
+	run --separate-stderr mas-research index --corpus "$d"
+	output_jq '.index | .segments == 1'
+	# a file changed: a segment of it added, the base's copy dead
+	sleep 0.01
+	printf '\nGravity storage lifts concrete blocks.\n' >>"$d/energy/battery-safety.md"
+	run --separate-stderr mas-research index --corpus "$d" -v
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"the index kept is 2 segments: one added with the files read"* ]]
+	output_jq '.index | .incremental and .files_read == 1 and .files_kept == 24 and .segments == 2'
+	[ "$(ls "$idx" | wc -l)" -eq 2 ]
+	same_as_full
+	# a file added, its terms new: a third
+	printf '# Tidal lagoons\n\nTidal lagoons turn the tide into power.\n' >"$d/energy/tidal.md"
+	run --separate-stderr mas-research index --corpus "$d"
+	output_jq '.index | .incremental and .files_read == 1 and .segments == 3'
+	same_as_full
+	# the same file changed again: the segment that held it holds
+	# nothing live any more, and goes with its file
+	printf 'Flywheels spin.\n' >>"$d/energy/battery-safety.md"
+	run --separate-stderr mas-research index --corpus "$d"
+	output_jq '.index | .incremental and .files_read == 1 and .segments == 3'
+	[ "$(ls "$idx" | wc -l)" -eq 3 ]
+	[ "$(segments)" -eq 3 ]
+	same_as_full
+	# the file a segment holds removed: nothing read, the segment gone
+	rm "$d/energy/tidal.md"
+	run --separate-stderr mas-research index --corpus "$d"
+	output_jq '.index | .incremental and .files_read == 0 and .segments == 2'
+	[ "$(ls "$idx" | wc -l)" -eq 2 ]
+	same_as_full
+	run --separate-stderr mas-research --corpus "$d" --retrieve-only < <(jq -nc '{query: "tidal lagoons"}')
+	output_jq '[.research.sources[].id | select(endswith("tidal.md"))] == []'
+	# unchanged: reused, segments and all
+	run --separate-stderr mas-research index --corpus "$d"
+	output_jq '.index | .reused and .segments == 2'
+	# a chain of files changed, a segment each, until the passages
+	# beyond the base's live ones exceed a quarter: written whole
+	compacted=
+	for f in $(find "$d" -type f | sort | head -12); do
+		echo "Changed." >>"$f"
+		run --separate-stderr mas-research index --corpus "$d" -v
+		[ "$status" -eq 0 ]
+		output_jq '.index | .incremental and .files_read == 1'
+		same_as_full
+		if jq -e '.index.segments == 1' <<<"$output" >/dev/null; then
+			[[ "$stderr" == *"the index kept is written whole again"* ]]
+			compacted=1
+			break
+		fi
+		[ "$(ls "$idx" | wc -l)" -eq "$(jq .index.segments <<<"$output")" ]
+	done
+	[ -n "$compacted" ]
+	[ "$(ls "$idx" | wc -l)" -eq 1 ]
+	[ "$(segments)" -eq 1 ]
+}
+
+@test "a segment damaged or missing makes the index stale: rebuilt, never a crash" {
+	idx=$XDG_STATE_HOME/mas/research-index
+	db=$XDG_STATE_HOME/mas/mas.db
+	mas-research index --corpus "$d" >/dev/null
+	latest() { sqlite3 "$db" 'select segments from research_index' | awk '{ print $NF }'; }
+	for damage in truncate remove header layout; do
+		echo "More $damage." >>"$d/energy/battery-safety.md"
+		run --separate-stderr mas-research index --corpus "$d"
+		output_jq '.index | .incremental and .segments == 2'
+		good=$(answers)
+		f=$idx/$(latest)
+		case $damage in
+		truncate) truncate -s $(($(stat -c %s "$f") / 2)) "$f" ;;
+		remove) rm "$f" ;;
+		header) printf 'XXXX' | dd of="$f" bs=1 seek=0 conv=notrunc status=none ;;
+		layout) sqlite3 "$db" "update research_index set layout = '0:0:1 1:0:9'" ;;
+		esac
+		run --separate-stderr mas-research -v --corpus "$d" --retrieve-only < <(jq -nc '{query: "battery"}')
+		[ "$status" -eq 0 ]
+		[[ "$stderr" == *"indexing 25 files on the fly"* ]]
+		[ "$(answers)" = "$good" ]
+		run --separate-stderr mas-research index --corpus "$d"
+		[ "$status" -eq 0 ]
+		output_jq '.index | .incremental == false and .files_read == 25 and .segments == 1'
+		same_as_full
+	done
 }

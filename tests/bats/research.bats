@@ -253,20 +253,28 @@ ask() {
 	stored=$(mas-research -v --corpus "$d" <<<"$queries" 2>"$BATS_TEST_TMPDIR/err" | jq -c "$strip")
 	grep -q "using the stored index" "$BATS_TEST_TMPDIR/err"
 	[ -n "$fly" ] && [ "$stored" = "$fly" ]
-	# a new index replaces the old one's file; an orphan left by a
-	# killed build is removed once old, a young one kept
+	# an update adds a segment beside the old file; an orphan left by
+	# a killed build is removed once old, a young one kept
 	old=$(ls "$idx")
 	touch -d '1 hour ago' "$idx/orphan.idx"
 	touch "$idx/young.idx"
 	echo "More text." >> "$d/energy/battery-safety.md"
 	run --separate-stderr mas-research index --corpus "$d"
 	[ "$status" -eq 0 ]
-	[ ! -e "$idx/$old" ] && [ ! -e "$idx/orphan.idx" ] && [ -e "$idx/young.idx" ]
+	output_jq '.index.segments == 2'
+	[ -e "$idx/$old" ] && [ ! -e "$idx/orphan.idx" ] && [ -e "$idx/young.idx" ]
+	[ "$(ls "$idx" | wc -l)" -eq 3 ]
+	# every file changed: a new index replaces the old one's files
+	find "$d" -type f -exec sh -c 'echo More. >>"$1"' sh {} \;
+	run --separate-stderr mas-research index --corpus "$d"
+	[ "$status" -eq 0 ]
+	output_jq '.index.segments == 1'
+	[ ! -e "$idx/$old" ] && [ -e "$idx/young.idx" ]
 	[ "$(ls "$idx" | wc -l)" -eq 2 ]
 	# a store of the version that kept indexes inside it: dropped, the
 	# next index stores again
 	db=$XDG_STATE_HOME/mas/mas.db
-	sqlite3 "$db" "ALTER TABLE research_index DROP COLUMN file; ALTER TABLE flow_run DROP COLUMN out_path; PRAGMA user_version = 10"
+	sqlite3 "$db" "ALTER TABLE research_index DROP COLUMN file; ALTER TABLE research_index DROP COLUMN segments; ALTER TABLE research_index DROP COLUMN layout; ALTER TABLE research_index DROP COLUMN terms; ALTER TABLE flow_run DROP COLUMN out_path; PRAGMA user_version = 10"
 	run --separate-stderr mas-research index --corpus "$d"
 	[ "$status" -eq 0 ]
 	output_jq '.index.reused == false'
