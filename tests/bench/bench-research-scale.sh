@@ -4,8 +4,8 @@
 # answer from the stored index (a process started for one question,
 # answered in full, and one ranked with --retrieve-only), and `index`
 # again after one file changed, one added and one removed (an update:
-# only that file is read, the rest of the index copied), against the
-# full index.
+# only that file is read, and added to the index as a segment), against
+# the full index, with the first answer again once a segment is there.
 #
 # SIZES (default "50 200 1000") are the corpora in MB; BASELINE_BIN, a
 # mas-research built from another revision, is measured alongside (the
@@ -56,10 +56,11 @@ one() {
 	# read, from the index record (a baseline without updates reads
 	# every file, or says nothing)
 	again="'$bin' index --corpus '$corpus' >'$OUT/scale-again.out' 2>/dev/null || true"
-	read_of() { jq -r '.index.files_read // "?"' "$OUT/scale-again.out" 2>/dev/null || echo "?"; }
+	read_of() { jq -r '(.index.files_read // "?" | tostring) + " read, " + (.index.segments // "?" | tostring) + " segments"' "$OUT/scale-again.out" 2>/dev/null || echo "?"; }
 	echo "Changed." >>"$corpus/doc001.txt"
 	measure "$who-$size-change" "$again"
 	changed_read=$(read_of)
+	measure "$who-$size-answer2" "'$bin' --corpus '$corpus' '$OUT/scale-q1.jsonl' >'$OUT/scale-answer.out'"
 	cp "$corpus/doc002.txt" "$corpus/added.txt"
 	measure "$who-$size-add" "$again"
 	added_read=$(read_of)
@@ -83,11 +84,13 @@ one() {
 		add) n=$added_read label=added: ;;
 		remove) n=$removed_read label=removed: ;;
 		esac
-		printf '  %-8s index again after one file %-7s %6.2f s (%5.2f CPU s) %5.0f MiB, %s files read: %.3f x the full index\n' \
+		printf '  %-8s index again after one file %-7s %6.2f s (%5.2f CPU s) %5.0f MiB, %s: %.3f x the full index\n' \
 			"$who" "$label" "$(median "$who-$size-$what")" \
 			"$(cpu "$who-$size-$what")" "$(peak "$who-$size-$what")" "$n" \
 			"$(echo "$(median "$who-$size-$what") / $full" | bc -l)"
 	done
+	printf '  %-8s first answer after the change %6.3f s %4.0f MiB\n' \
+		"$who" "$(median "$who-$size-answer2")" "$(peak "$who-$size-answer2")"
 	rm -rf "$MAS_STATE_DIR"
 }
 
