@@ -398,14 +398,21 @@ static uint32_t live_df(const struct mas_index *index, uint32_t s,
 {
 	const struct mas_index *seg = index->segs[s];
 	const struct mas_index_view *v = &index->views[s];
-	uint32_t df = mas_index_df(seg, t), dead = 0;
+	uint32_t df = mas_index_df(seg, t), dead = 0, low, high;
 	uint64_t first = seg->terms[t].postings, end = first + df;
 
-	for (uint32_t g = 0; g < v->gap_count; g++)
+	if (df == 0)
+		return 0;
+	low = seg->post[first];
+	high = seg->post[end - 1];
+	for (uint32_t g = 0; g < v->gap_count; g++) {
+		if (v->gaps[2 * g + 1] <= low || v->gaps[2 * g] > high)
+			continue; /* no posting there: no page read */
 		dead += (uint32_t)(first_from(seg->post, first, end,
 		                              v->gaps[2 * g + 1]) -
 		                   first_from(seg->post, first, end,
 		                              v->gaps[2 * g]));
+	}
 	return dead < df ? df - dead : 0;
 }
 
