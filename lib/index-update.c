@@ -798,13 +798,11 @@ static uint64_t count_terms(const struct mas_index *old, struct mas_index *new,
 		terms -= mas_index_term(new, text, t[i].length) < 0 &&
 		         mas_index_term(old, text, t[i].length) >= 0;
 	}
-	for (uint32_t i = 0; fresh && i < fresh->h->terms; i++) {
-		const char *text = fresh->strings + fresh->terms[i].text;
-		terms += mas_index_term(old, text,
-		                        fresh->terms[i].length) < 0 &&
-		         mas_index_term(new, text,
-		                        fresh->terms[i].length) >= 0;
-	}
+	/* every passage of FRESH is live in NEW */
+	for (uint32_t i = 0; fresh && i < fresh->h->terms; i++)
+		terms += mas_index_term(old, fresh->strings +
+		                        fresh->terms[i].text,
+		                        fresh->terms[i].length) < 0;
 	mas_index_builder_free(dead);
 	free(kept);
 	return terms;
