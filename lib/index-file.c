@@ -947,6 +947,37 @@ static int record(struct mas_store *store, const char *key,
 	return 0;
 }
 
+/* Whether WORD[0..N) is one of the space-separated LIST (NULL: none). */
+static int listed(const char *list, const char *word, size_t n)
+{
+	for (const char *at = list; at && *at;) {
+		size_t length = strcspn(at, " ");
+		if (length == n && memcmp(at, word, n) == 0)
+			return 1;
+		at += length;
+		at += *at == ' ';
+	}
+	return 0;
+}
+
+/* Whether the segments ROW keeps from before are still OLD's: another
+ * update that committed meanwhile may have removed one. */
+static int still_kept(const struct kept *old, const struct mas_index_row *row)
+{
+	const char *list = old->segments ? old->segments : old->file;
+
+	for (const char *at = row->segments; at && *at;) {
+		size_t n = strcspn(at, " ");
+		int added = row->added && strlen(row->added) == n &&
+		            memcmp(at, row->added, n) == 0;
+		if (!added && !listed(list, at, n))
+			return 0;
+		at += n;
+		at += *at == ' ';
+	}
+	return 1;
+}
+
 /* Points KEY's row at ROW's files; *OLD the row before. */
 static int replace(struct mas_store *store, const char *key,
                    const char *signature, const struct mas_index_row *row,
@@ -956,6 +987,8 @@ static int replace(struct mas_store *store, const char *key,
 	    SQLITE_OK)
 		return fail(error, store->path, store->db);
 	if (kept_row(store, key, NULL, old, error) != 0 ||
+	    (!still_kept(old, row) &&
+	     mas_error_set(error, "the index kept changed meanwhile")) ||
 	    record(store, key, signature, row, error) != 0 ||
 	    sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) !=
 	            SQLITE_OK) {
@@ -1026,21 +1059,6 @@ static void remove_orphans(struct mas_store *store, const char *dir)
 		closedir(d);
 }
 
-/* Whether NAME is one of the space-separated LIST (NULL: none). */
-static int listed(const char *list, const char *name, size_t length)
-{
-	size_t n = strlen(name);
-
-	for (const char *at = list; at && *at;) {
-		size_t word = strcspn(at, " ");
-		if (word == n && length >= n && memcmp(at, name, n) == 0)
-			return 1;
-		at += word;
-		at += *at == ' ';
-	}
-	return 0;
-}
-
 /* Removes the files of OLD that ROW does not name (a process that has
  * one open keeps it until it closes it). */
 static void remove_replaced(const char *dir, const struct kept *old,
@@ -1054,7 +1072,7 @@ static void remove_replaced(const char *dir, const struct kept *old,
 		if (!name)
 			mas_die(MAS_EXIT_IO, "out of memory");
 		if (strcmp(name, row->file) != 0 &&
-		    !listed(row->segments, name, word) &&
+		    !listed(row->segments, name, strlen(name)) &&
 		    strchr(name, '/') == NULL && name[0] != '.') {
 			char *path = join(dir, name);
 			unlink(path);
@@ -1088,7 +1106,7 @@ int mas_index_keep(struct mas_store *store, const char *key,
                    const struct mas_index_header *h, char **error)
 {
 	struct mas_index_row row = {
-		name, NULL, NULL, h->docs, h->passages, h->terms
+		name, NULL, NULL, NULL, h->docs, h->passages, h->terms
 	};
 
 	return mas_index_keep_row(store, key, signature, &row, error);

@@ -202,12 +202,14 @@ struct mas_index_row {
 	                        * separated; NULL: FILE alone */
 	const char *layout;    /* its runs, "segment:first:count ..."
 	                        * (mas_index_compose), or NULL */
+	const char *added;     /* the segment new in SEGMENTS, or NULL */
 	uint64_t docs, passages, terms;
 };
 
 /* Keeps ROW under KEY with SIGNATURE, in one transaction, then removes
  * the files of the row it replaced that ROW does not name.  0, or -1
- * with *ERROR. */
+ * with *ERROR, also when ROW keeps a segment the row replaced does not
+ * name (another update removed it meanwhile). */
 int mas_index_keep_row(struct mas_store *store, const char *key,
                        const char *signature,
                        const struct mas_index_row *row, char **error);

@@ -744,10 +744,9 @@ static char *layout_text(const struct layout_plan *lp, size_t count,
 	return text.data;
 }
 
-/* The distinct terms of the passages of OLD's files that NEW does not
- * hold, and NEW's, counted from OLD's: OLD's terms, less those of the
- * files dropped that no live passage of NEW holds, plus those of FRESH
- * that OLD holds in none. */
+/* The distinct terms of NEW, counted from OLD's: less those of the
+ * files of OLD that NEW drops that no live passage of NEW holds, plus
+ * those of FRESH that OLD holds in none. */
 static uint64_t count_terms(const struct mas_index *old, struct mas_index *new,
                             const struct mas_index *fresh,
                             const struct mas_index_piece *pieces,
@@ -795,8 +794,8 @@ static uint64_t count_terms(const struct mas_index *old, struct mas_index *new,
 	for (size_t i = 0; i < COUNT(dead->terms, struct mas_index_term_rec);
 	     i++) {
 		const char *text = dead->term_text.data + t[i].text;
-		terms -= mas_index_term(new, text, t[i].length) < 0 &&
-		         mas_index_term(old, text, t[i].length) >= 0;
+		/* OLD holds it: its passage was live there */
+		terms -= mas_index_term(new, text, t[i].length) < 0;
 	}
 	/* every passage of FRESH is live in NEW */
 	for (uint32_t i = 0; fresh && i < fresh->h->terms; i++)
@@ -886,6 +885,7 @@ static int store_view(struct mas_store *store, const char *key,
 	row.file = lp->segs[0] == fresh ? name : lp->segs[0]->name;
 	row.segments = names.data;
 	row.layout = layout;
+	row.added = new_seg ? name : NULL;
 	row.docs = mas_index_documents(view);
 	row.passages = mas_index_passages(view);
 	row.terms = count_terms(old, view, new_seg ? fresh : NULL, pieces,

@@ -134,7 +134,9 @@ struct mas_index_passage {
 void mas_index_passage(const struct mas_index *index, uint32_t passage,
                        struct mas_index_passage *out);
 
-/* The term number of TOKEN, or -1 when no passage holds it. */
+/* The term number of TOKEN, or -1 when no passage holds it.  An index
+ * of segments remembers the terms looked up (index-segments.c): not
+ * reentrant there, as mas_index_search. */
 int64_t mas_index_term(const struct mas_index *index, const char *token,
                        size_t length);
 

@@ -657,6 +657,39 @@ static void test_segments_view(void)
 	CHECK(view == NULL);
 }
 
+/* A row that keeps a segment the row kept does not name (another update
+ * removed it meanwhile) is refused; one that adds a segment to those
+ * kept is taken. */
+static void test_keep_row(void)
+{
+	char dir[256], db[300];
+	struct mas_store store;
+	char *error = NULL;
+	struct mas_index_row base = {
+		"a.idx", NULL, NULL, NULL, 1, 1, 1
+	};
+	struct mas_index_row added = {
+		"a.idx", "a.idx b.idx", "0:0:1 1:0:1", "b.idx", 2, 2, 2
+	};
+	struct mas_index_row stale = {
+		"a.idx", "a.idx c.idx d.idx", "0:0:1 1:0:1 2:0:1", "d.idx",
+		3, 3, 3
+	};
+
+	unit_make_dir(dir, sizeof(dir), "test-keep-row");
+	snprintf(db, sizeof(db), "%s/mas.db", dir);
+	mas_log_set_level(MAS_LOG_ERROR);
+	CHECK_INT(mas_store_open(&store, db, &error), 0);
+	CHECK_INT(mas_index_keep_row(&store, "k", "s1", &base, &error), 0);
+	CHECK_INT(mas_index_keep_row(&store, "k", "s2", &added, &error), 0);
+	CHECK(error == NULL);
+	CHECK_INT(mas_index_keep_row(&store, "k", "s3", &stale, &error), -1);
+	CHECK(error != NULL && strstr(error, "changed meanwhile") != NULL);
+	free(error);
+	mas_store_close(&store);
+	unit_remove_dir(dir);
+}
+
 /* The rule by which an update compacts (index.h). */
 static void test_compaction_rule(void)
 {
@@ -680,5 +713,6 @@ int main(void)
 	UNIT_RUN(test_update);
 	UNIT_RUN(test_segments_view);
 	UNIT_RUN(test_compaction_rule);
+	UNIT_RUN(test_keep_row);
 	return unit_done();
 }
