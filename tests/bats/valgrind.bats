@@ -56,6 +56,17 @@ vg() {
 	[ "$(jq -c '.research.sources' <<<"$output")" = "$memory" ]
 	vg mas-research --retrieve-only --rank documents --corpus examples/corpus
 	output_jq '.research.sources | length > 0'
+	# an update that adds a segment, and answers from the two
+	d=$BATS_TEST_TMPDIR/c
+	cp -r examples/corpus "$d"
+	mas-research index --corpus "$d" >/dev/null
+	printf '\nAI triage in hospitals.\n' >>"$d/energy/battery-safety.md"
+	vg mas-research index --corpus "$d"
+	output_jq '.index | .incremental and .segments == 2'
+	vg mas-research --corpus "$d"
+	output_jq '.research.sources | length > 0'
+	vg mas-research --retrieve-only --rank documents --corpus "$d"
+	output_jq '.research.sources | length > 0'
 }
 
 @test "valgrind: mas-analyze, tasks and series" {
