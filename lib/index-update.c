@@ -813,24 +813,19 @@ static int write_block(const char *dir, const struct mas_index *index,
                        char name[MAS_ID_SIZE + 8], char **error)
 {
 	char id[MAS_ID_SIZE], *path;
-	uint64_t done = 0, size = index->h->size;
+	struct mas_index_writer w;
 	int fd, failure = 0;
 
 	mas_id_new(id);
 	snprintf(name, MAS_ID_SIZE + 8, "%s.idx", id);
 	path = join(dir, name);
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
+	if (fd < 0) {
 		failure = errno;
-	while (!failure && done < size) {
-		ssize_t n = pwrite(fd, index->block + done,
-		                   (size_t)(size - done), (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			failure = n < 0 ? errno : EIO;
-		else
-			done += (uint64_t)n;
+	} else {
+		mas_index_writer_init(&w, fd, 0);
+		mas_index_put(&w, index->block, (size_t)index->h->size);
+		failure = mas_index_writer_close(&w);
 	}
 	if (!failure && fsync(fd) != 0)
 		failure = errno;
