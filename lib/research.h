@@ -131,10 +131,11 @@ struct mas_research_indexed {
  * and the others (changed or added) hold at most 1 /
  * MAS_RESEARCH_UPDATE_SHARE of the corpus or of BUDGET, only those are
  * read and the new index takes the rest from the old one, as a segment
- * added to it or written whole (mas_index_store_update); else every file is read, in segments of
- * BUDGET bytes.  An update that fails (the old index damaged) is
- * logged and every file read.  Fills *OUT; returns 0, or -1 with
- * *ERROR (malloc'd) when the index cannot be written or read back.
+ * added to it or written whole (mas_index_store_update); else every
+ * file is read, in segments of BUDGET bytes.  An update that fails (the
+ * old index damaged) is logged and every file read.  Fills *OUT;
+ * returns 0, or -1 with *ERROR (malloc'd) when the index cannot be
+ * written or read back.
  */
 int mas_research_store_index(struct mas_store *store,
                              const struct mas_corpus *corpus,
