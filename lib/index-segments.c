@@ -401,8 +401,8 @@ static uint32_t live_df(const struct mas_index *index, uint32_t s,
 	uint32_t df = mas_index_df(seg, t), dead = 0, low, high;
 	uint64_t first = seg->terms[t].postings, end = first + df;
 
-	if (df == 0)
-		return 0;
+	if (df == 0 || v->gap_count == 0)
+		return df; /* all live: no posting read */
 	low = seg->post[first];
 	high = seg->post[end - 1];
 	for (uint32_t g = 0; g < v->gap_count; g++) {
