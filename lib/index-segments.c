@@ -492,6 +492,8 @@ int64_t mas_index_view_term(struct mas_index *index, const char *token,
 			t.df += live_df(index, s, t.local[s]);
 	if (t.df == 0)
 		return -1; /* only in dead passages */
+	if (t.df > index->v_passages)
+		t.df = index->v_passages; /* a damaged segment */
 	remember(index, &t);
 	return t.id;
 }
