@@ -6,6 +6,10 @@
 # valgrind also sees what ASan does not instrument (libjq, libstemmer,
 # liblinear, SQLite) and leaks at exit that LeakSanitizer counts as
 # reachable.  llm.bats does the same for the LLM client.
+#
+# About 100 s of CPU in its few lines: tests/run starts it among the
+# longest suites.
+# check-weight: 900
 
 load helpers
 load serve_helper
