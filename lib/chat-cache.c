@@ -10,6 +10,7 @@
 #include "llm.h"
 #include "log.h"
 #include "mas.h"
+#include "store-file.h"
 #include "banned.h"
 
 /* The bytes of the file at PATH, then "\n" and SHAPE; NULL with
@@ -69,45 +70,22 @@ static int fail(struct mas_store *store, int rc, char **error)
 	return mas_store_status(rc);
 }
 
-/* The SIZE bytes of the model in ROW, read straight into one buffer
- * (a column's value would be assembled by SQLite first, then copied:
- * megabytes twice at every start). */
-static void *read_model(struct mas_store *store, sqlite3_int64 row,
-                        size_t *size, char **error)
+char *mas_chat_cache_dir(const struct mas_store *store)
 {
-	sqlite3_blob *blob;
-	void *data;
-	int rc = sqlite3_blob_open(store->db, "main", "chat_model", "model",
-	                           row, 0, &blob);
-
-	if (rc != SQLITE_OK) {
-		fail(store, rc, error);
-		return NULL;
-	}
-	*size = (size_t)sqlite3_blob_bytes(blob);
-	data = malloc(*size ? *size : 1);
-	if (!data)
-		mas_die(MAS_EXIT_IO, "out of memory");
-	rc = sqlite3_blob_read(blob, data, (int)*size, 0);
-	if (rc != SQLITE_OK) {
-		fail(store, rc, error);
-		free(data);
-		data = NULL;
-	}
-	sqlite3_blob_close(blob);
-	return data;
+	return mas_store_file_dir(store, "chat-model");
 }
 
-void *mas_chat_cache_get(struct mas_store *store, const char *key,
-                         size_t *size, char **error)
+/* The file named under KEY (malloc'd), or NULL (with *ERROR when the
+ * store could not be read). */
+static char *kept_file(struct mas_store *store, const char *key,
+                       char **error)
 {
 	static const char sql[] =
-		"SELECT rowid FROM chat_model WHERE key = ?1";
+		"SELECT file FROM chat_model WHERE key = ?1";
 	sqlite3_stmt *statement;
-	sqlite3_int64 row = 0;
+	char *file = NULL;
 	int rc;
 
-	*error = NULL;
 	rc = sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL);
 	if (rc != SQLITE_OK) {
 		fail(store, rc, error);
@@ -115,18 +93,38 @@ void *mas_chat_cache_get(struct mas_store *store, const char *key,
 	}
 	sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(statement);
-	if (rc == SQLITE_ROW)
-		row = sqlite3_column_int64(statement, 0);
-	else if (rc != SQLITE_DONE)
+	if (rc == SQLITE_ROW && sqlite3_column_text(statement, 0)) {
+		file = strdup((const char *)sqlite3_column_text(statement,
+		                                                  0));
+		if (!file)
+			mas_die(MAS_EXIT_IO, "out of memory");
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		fail(store, rc, error);
+	}
 	sqlite3_finalize(statement);
-	return rc == SQLITE_ROW ? read_model(store, row, size, error) : NULL;
+	return file;
 }
 
-/* Runs SQL with KEY, KB_PATH and DATA bound as ?1, ?2, ?3. */
+void *mas_chat_cache_map(struct mas_store *store, const char *key,
+                         size_t *size, char **error)
+{
+	char *file, *dir;
+	void *block = NULL;
+
+	*error = NULL;
+	file = kept_file(store, key, error);
+	if (file) {
+		dir = mas_chat_cache_dir(store);
+		block = mas_store_file_map(dir, file, size, error);
+		free(dir);
+	}
+	free(file);
+	return block;
+}
+
+/* Runs SQL with KEY, KB_PATH and FILE bound as ?1, ?2, ?3. */
 static int run(struct mas_store *store, const char *sql, const char *key,
-               const char *kb_path, const void *data, size_t size,
-               char **error)
+               const char *kb_path, const char *file, char **error)
 {
 	sqlite3_stmt *statement;
 	int rc = sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL);
@@ -135,33 +133,97 @@ static int run(struct mas_store *store, const char *sql, const char *key,
 		return fail(store, rc, error);
 	sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(statement, 2, kb_path, -1, SQLITE_STATIC);
-	if (data)
-		sqlite3_bind_blob64(statement, 3, data, size, SQLITE_STATIC);
+	sqlite3_bind_text(statement, 3, file, -1, SQLITE_STATIC);
 	rc = sqlite3_step(statement);
 	sqlite3_finalize(statement);
 	return rc == SQLITE_DONE ? 0 : fail(store, rc, error);
+}
+
+/* The files of the rows for KEY or KB_PATH, into *OLD (malloc'd names,
+ * *COUNT of them). */
+static int old_files(struct mas_store *store, const char *key,
+                     const char *kb_path, char ***old, size_t *count,
+                     char **error)
+{
+	static const char sql[] = "SELECT file FROM chat_model"
+	                          " WHERE (kb = ?2 OR key = ?1)"
+	                          " AND file IS NOT NULL";
+	sqlite3_stmt *statement;
+	int rc = sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL);
+
+	if (rc != SQLITE_OK)
+		return fail(store, rc, error);
+	sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(statement, 2, kb_path, -1, SQLITE_STATIC);
+	for (rc = sqlite3_step(statement); rc == SQLITE_ROW;
+	     rc = sqlite3_step(statement)) {
+		*old = realloc(*old, (*count + 1) * sizeof(**old));
+		if (!*old)
+			mas_die(MAS_EXIT_IO, "out of memory");
+		(*old)[*count] = strdup((const char *)
+		                        sqlite3_column_text(statement, 0));
+		if (!(*old)[(*count)++])
+			mas_die(MAS_EXIT_IO, "out of memory");
+	}
+	sqlite3_finalize(statement);
+	return rc == SQLITE_DONE ? 0 : fail(store, rc, error);
+}
+
+/* Names FILE under KEY for KB_PATH in place of the rows for either;
+ * the files they named into *OLD. */
+static int record(struct mas_store *store, const char *key,
+                  const char *kb_path, const char *file, char ***old,
+                  size_t *count, char **error)
+{
+	int status = run(store, "BEGIN IMMEDIATE", key, kb_path, file,
+	                 error);
+
+	if (status)
+		return status;
+	status = old_files(store, key, kb_path, old, count, error);
+	if (!status)
+		status = run(store, "DELETE FROM chat_model WHERE kb = ?2"
+		             " OR key = ?1", key, kb_path, file, error);
+	if (!status)
+		status = run(store, "INSERT INTO chat_model (key, kb,"
+		             " created, model, file) VALUES (?1, ?2,"
+		             " (julianday('now') - 2440587.5) * 86400.0, x'',"
+		             " ?3)", key, kb_path, file, error);
+	if (!status)
+		status = run(store, "COMMIT", key, kb_path, file, error);
+	if (status)
+		sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+	return status;
 }
 
 int mas_chat_cache_put(struct mas_store *store, const char *key,
                        const char *kb_path, const void *data, size_t size,
                        char **error)
 {
+	char *dir = mas_chat_cache_dir(store), *file = NULL, **old = NULL;
+	size_t count = 0;
 	int status;
 
 	*error = NULL;
-	status = run(store, "BEGIN IMMEDIATE", key, kb_path, NULL, 0, error);
+	if (mas_store_file_write(dir, ".model", data, size, &file,
+	                         error) != 0) {
+		free(dir);
+		return -1;
+	}
+	status = record(store, key, kb_path, file, &old, &count, error);
 	if (status)
-		return status;
-	status = run(store, "DELETE FROM chat_model WHERE kb = ?2"
-	             " AND key <> ?1", key, kb_path, NULL, 0, error);
+		mas_store_file_remove(dir, file);
+	/* a process that has one mapped reads it until it unmaps it */
+	for (size_t i = 0; i < count; i++) {
+		if (!status && strcmp(old[i], file) != 0)
+			mas_store_file_remove(dir, old[i]);
+		free(old[i]);
+	}
 	if (!status)
-		status = run(store, "INSERT OR REPLACE INTO chat_model (key,"
-		             " kb, created, model) VALUES (?1, ?2,"
-		             " (julianday('now') - 2440587.5) * 86400.0, ?3)",
-		             key, kb_path, data, size, error);
-	if (!status)
-		status = run(store, "COMMIT", key, kb_path, NULL, 0, error);
-	if (status)
-		sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+		mas_store_file_prune(store, dir, ".model", "SELECT 1 FROM"
+		                     " chat_model WHERE file = ?1", "a model");
+	free(old);
+	free(file);
+	free(dir);
 	return status;
 }

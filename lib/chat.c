@@ -162,43 +162,36 @@ static void *cache_bytes(const struct mas_chat *chat, size_t *size)
 	struct cached head = { "mas-cht", chat->examples, 0, k->threshold,
 	                       k->scale, k->target, k->top1, k->accuracy,
 	                       k->oos_recall };
-	size_t model_size;
-	void *model = mas_classify_save(chat->classifier, &model_size);
-	char *bytes = malloc(sizeof(head) + model_size);
 
-	if (!bytes)
-		mas_die(MAS_EXIT_IO, "out of memory");
 	for (size_t r = 0; rules[r]; r++)
 		if (strcmp(rules[r], k->rule) == 0)
 			head.rule = r;
-	memcpy(bytes, &head, sizeof(head));
-	memcpy(bytes + sizeof(head), model, model_size);
-	free(model);
-	*size = sizeof(head) + model_size;
-	return bytes;
+	return mas_classify_save(chat->classifier, &head, sizeof(head), size);
 }
 
-/* The model of BYTES, when they hold one for CHAT's classes. */
-static int from_cache(struct mas_chat *chat, const char *bytes, size_t size)
+/* The model of BLOCK (SIZE bytes mapped, taken over), when it holds
+ * one for CHAT's classes. */
+static int from_cache(struct mas_chat *chat, void *block, size_t size)
 {
 	struct cached head;
 	struct mas_classify_calibration *k = &chat->calibration;
+	size_t extra_size;
+	const void *extra;
+	struct mas_classifier *model = mas_classify_attach(block, size, 1);
 
-	if (size < sizeof(head))
+	if (!model)
 		return -1;
-	memcpy(&head, bytes, sizeof(head));
-	if (memcmp(head.magic, "mas-cht", 8) != 0 ||
-	    head.rule >= sizeof(rules) / sizeof(rules[0]) - 1)
-		return -1;
-	chat->classifier = mas_classify_load(bytes + sizeof(head),
-	                                     size - sizeof(head));
-	if (!chat->classifier)
-		return -1;
-	if (mas_classify_classes(chat->classifier) != chat->classes) {
-		mas_classify_free(chat->classifier);
-		chat->classifier = NULL;
+	extra = mas_classify_extra(model, &extra_size);
+	if (extra_size == sizeof(head))
+		memcpy(&head, extra, sizeof(head));
+	if (extra_size != sizeof(head) ||
+	    memcmp(head.magic, "mas-cht", 8) != 0 ||
+	    head.rule >= sizeof(rules) / sizeof(rules[0]) - 1 ||
+	    mas_classify_classes(model) != chat->classes) {
+		mas_classify_free(model);
 		return -1;
 	}
+	chat->classifier = model;
 	chat->examples = head.examples;
 	k->rule = rules[head.rule];
 	k->threshold = head.threshold;
@@ -215,17 +208,16 @@ static int load_cached(struct mas_chat *chat, const char *key)
 {
 	char *error = NULL;
 	size_t size = 0;
-	char *bytes = mas_chat_cache_get(chat->options->store, key, &size,
+	void *block = mas_chat_cache_map(chat->options->store, key, &size,
 	                                 &error);
-	int status = bytes ? from_cache(chat, bytes, size) : -1;
+	int status = block ? from_cache(chat, block, size) : -1;
 
 	if (error)
-		mas_warn("%s; training in memory", error);
-	else if (bytes && status)
+		mas_warn("%s; training again", error);
+	else if (block && status)
 		mas_warn("model cache: the stored model for %s is not one "
 		         "this program reads; training again", chat->kb.path);
 	free(error);
-	free(bytes);
 	return status;
 }
 
@@ -375,8 +367,10 @@ jv mas_chat_info(const struct mas_chat *chat)
 	                     cv_json(&chat->calibration));
 	info = jv_object_set(info, jv_string("model"),
 	                     jv_string(chat->model_source));
-	info = jv_object_set(info, jv_string("train_seconds"),
-	                     round4(chat->train_seconds));
+	info = jv_object_set(info, jv_string(
+		strcmp(chat->model_source, "cached") == 0 ? "load_seconds"
+		                                          : "train_seconds"),
+		round4(chat->train_seconds));
 	info = jv_object_set(info, jv_string("sentiment"), jv_string(
 		chat->sentiment ? "model" : "lexicon"));
 	if (chat->sentiment)

@@ -80,12 +80,13 @@ struct mas_chat *mas_chat_new(const struct mas_chat_options *options,
 void mas_chat_free(struct mas_chat *chat);
 
 /* What was loaded: {"kb", "intents", "examples", "faqs", "features",
- * "threshold", "threshold_rule", "scale", "cv", "model", "train_seconds",
- * "sentiment"} and, with a sentiment model, "sentiment_model":
- * {"examples", "positive", "neutral", "negative", "labels", "features",
- * "values", "train_seconds"} (sentiment.h's report); model is "cached"
- * (read from the store), "trained" (and stored) or "trained in memory"
- * (no store, or it failed). */
+ * "threshold", "threshold_rule", "scale", "cv", "model", "train_seconds"
+ * or "load_seconds", "sentiment"} and, with a sentiment model,
+ * "sentiment_model": {"examples", "positive", "neutral", "negative",
+ * "labels", "features", "values", "train_seconds"} (sentiment.h's
+ * report); model is "cached" (mapped from the store's model file, in
+ * load_seconds), "trained" (and stored) or "trained in memory" (no
+ * store, or it failed), in train_seconds. */
 jv mas_chat_info(const struct mas_chat *chat);
 
 /*

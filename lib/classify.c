@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <linear.h>
 
@@ -282,12 +283,18 @@ static void vocab_init(struct vocab *v, size_t expected)
 	v->count = 0;
 }
 
+/* KEY's slot, or the empty one where it would go; the probes are
+ * bounded by the table's size, as a table read from a file may be full
+ * (damaged): then a slot holding another key. */
 static size_t vocab_slot(const struct vocab *v, uint64_t key)
 {
 	size_t i = (size_t)(key ^ (key >> 29)) & v->mask;
 
-	while (v->keys[i] && v->keys[i] != key)
+	for (size_t probes = 0; probes < v->mask; probes++) {
+		if (!v->keys[i] || v->keys[i] == key)
+			break;
 		i = (i + 1) & v->mask;
+	}
 	return i;
 }
 
@@ -303,13 +310,17 @@ static void vocab_prefetch(const struct vocab *v, uint64_t key)
 	__builtin_prefetch(v->values + i);
 }
 
+/* The index of KEY, or -1; an index past the count (a damaged file)
+ * is none. */
 static long vocab_find(const struct vocab *v, uint64_t key)
 {
 	size_t i;
 
 	key = key ? key : 1;
 	i = vocab_slot(v, key);
-	return v->keys[i] ? (long)v->values[i] : -1;
+	if (v->keys[i] != key || v->values[i] >= v->count)
+		return -1;
+	return (long)v->values[i];
 }
 
 static void vocab_grow(struct vocab *v)
@@ -492,6 +503,13 @@ struct mas_classifier {
 	                     * 32-byte aligned */
 	float *bias;        /* per class */
 	double scale;       /* of the scores, in the softmax */
+	/* A model attached to a file's bytes (mas_classify_attach) points
+	 * into BLOCK, read only, for vocab, idf, weights and bias: */
+	void *block;        /* NULL for a model trained here */
+	size_t block_size;
+	int mapped;         /* munmap'ed when freed, else free'd */
+	const void *extra;  /* the caller's bytes in it */
+	size_t extra_size;
 };
 
 /* Zeroed weights and biases for C's classes and features. */
@@ -908,10 +926,16 @@ void mas_classify_free(struct mas_classifier *classifier)
 {
 	if (!classifier)
 		return;
-	vocab_release(&classifier->vocab);
-	free(classifier->idf);
-	free(classifier->weights);
-	free(classifier->bias);
+	if (classifier->mapped) {
+		munmap(classifier->block, classifier->block_size);
+	} else if (classifier->block) {
+		free(classifier->block);
+	} else {
+		vocab_release(&classifier->vocab);
+		free(classifier->idf);
+		free(classifier->weights);
+		free(classifier->bias);
+	}
 	free(classifier);
 }
 
@@ -1603,111 +1627,175 @@ int mas_classify_calibrate(const char *const *texts, const size_t *labels,
 	return 0;
 }
 
-/* ---- a model as bytes ---- */
+/* ---- a model as bytes, used where they lie ---- */
 
-#define BLOB_MAGIC "mas-clf"      /* with its NUL: 8 bytes */
-#define BLOB_VERSION 1
-#define BLOB_ORDER 0x01020304u
+#define MODEL_MAGIC "mas-clf"     /* with its NUL: 8 bytes */
+#define MODEL_VERSION 2
+#define MODEL_ORDER 0x01020304u
+#define MODEL_ALIGN 64            /* every section: a cache line */
+/* Bounds a damaged header cannot pass: sizes are then products that
+ * fit in 64 bits with room to spare. */
+#define MODEL_MAX_CLASSES ((uint64_t)1 << 20)
+#define MODEL_MAX_FEATURES ((uint64_t)1 << 28)
 
-struct blob_header {
+/*
+ * The header; each section starts at its offset from the start of the
+ * block, a multiple of MODEL_ALIGN: the vocabulary's table as it is in
+ * memory (TABLE_SIZE keys of 8 bytes, 0 for an empty slot, then
+ * TABLE_SIZE feature numbers of 4), the idf of each feature, the
+ * weights (a row of stride floats per feature, stride the classes
+ * rounded up to LANES), the bias of each class, and the caller's bytes.
+ */
+struct model_header {
 	char magic[8];
 	uint32_t version, byte_order;
-	uint64_t classes, features;
+	uint32_t header_size, lanes;
+	uint64_t classes, features, table_size;
 	double scale;
+	uint64_t off_keys, off_values, off_idf, off_weights, off_bias,
+	         off_extra, extra_size, size;
 };
 
-static size_t blob_size(uint64_t classes, uint64_t features)
+static uint64_t align_up(uint64_t n)
 {
-	return sizeof(struct blob_header) +
-	       features * (sizeof(uint64_t) + sizeof(float)) +
-	       features * classes * sizeof(float) + classes * sizeof(float);
+	return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
 }
 
-void *mas_classify_save(const struct mas_classifier *c, size_t *size)
+static uint64_t stride_of(uint64_t classes)
 {
-	struct blob_header h = { BLOB_MAGIC, BLOB_VERSION, BLOB_ORDER,
-	                         c->classes, c->features, c->scale };
-	char *blob, *at;
-	uint64_t *keys = calloc(c->features + 1, sizeof(*keys));
+	return (classes + LANES - 1) / LANES * LANES;
+}
 
-	*size = blob_size(c->classes, c->features);
-	blob = malloc(*size);
-	if (!blob || !keys)
+/* The bytes each section of H takes, in the order of its offsets. */
+static void section_sizes(const struct model_header *h, uint64_t out[6])
+{
+	out[0] = h->table_size * sizeof(uint64_t);
+	out[1] = h->table_size * sizeof(uint32_t);
+	out[2] = h->features * sizeof(float);
+	out[3] = h->features * stride_of(h->classes) * sizeof(float);
+	out[4] = h->classes * sizeof(float);
+	out[5] = h->extra_size;
+}
+
+/* Lays out H's sections one after the other, and its size. */
+static void layout(struct model_header *h)
+{
+	uint64_t *offsets[6] = { &h->off_keys, &h->off_values, &h->off_idf,
+	                         &h->off_weights, &h->off_bias,
+	                         &h->off_extra };
+	uint64_t sizes[6], at = align_up(sizeof(*h));
+
+	section_sizes(h, sizes);
+	for (int i = 0; i < 6; i++) {
+		*offsets[i] = at;
+		at = align_up(at + sizes[i]);
+	}
+	h->size = at;
+}
+
+void *mas_classify_save(const struct mas_classifier *c, const void *extra,
+                        size_t extra_size, size_t *size)
+{
+	struct model_header h = { MODEL_MAGIC, MODEL_VERSION, MODEL_ORDER,
+	                          sizeof(h), LANES, c->classes, c->features,
+	                          c->vocab.mask + 1, c->scale, 0, 0, 0, 0,
+	                          0, 0, extra_size, 0 };
+	char *block;
+
+	layout(&h);
+	block = aligned_alloc(MODEL_ALIGN, h.size);
+	if (!block)
 		mas_die(MAS_EXIT_IO, "out of memory");
-	for (size_t i = 0; i <= c->vocab.mask; i++)
-		if (c->vocab.keys[i])
-			keys[c->vocab.values[i]] = c->vocab.keys[i];
-	memcpy(blob, &h, sizeof(h));
-	at = blob + sizeof(h);
-	memcpy(at, keys, c->features * sizeof(*keys));
-	at += c->features * sizeof(*keys);
-	memcpy(at, c->idf, c->features * sizeof(*c->idf));
-	at += c->features * sizeof(*c->idf);
-	for (size_t f = 0; f < c->features; f++) {
-		memcpy(at, c->weights + f * c->stride,
-		       c->classes * sizeof(float));
-		at += c->classes * sizeof(float);
-	}
-	memcpy(at, c->bias, c->classes * sizeof(*c->bias));
-	free(keys);
-	return blob;
+	memset(block, 0, h.size);
+	memcpy(block, &h, sizeof(h));
+	memcpy(block + h.off_keys, c->vocab.keys,
+	       h.table_size * sizeof(uint64_t));
+	memcpy(block + h.off_values, c->vocab.values,
+	       h.table_size * sizeof(uint32_t));
+	memcpy(block + h.off_idf, c->idf, c->features * sizeof(float));
+	memcpy(block + h.off_weights, c->weights,
+	       c->features * c->stride * sizeof(float));
+	memcpy(block + h.off_bias, c->bias, c->classes * sizeof(float));
+	if (extra_size)
+		memcpy(block + h.off_extra, extra, extra_size);
+	*size = h.size;
+	return block;
 }
 
-/* The vocabulary of KEYS, in order; -1 when a key repeats (a damaged
- * blob). */
-static int load_vocab(struct mas_classifier *c, const char *keys)
+/* Whether H's counts are a model's and every section of it lies,
+ * aligned, inside SIZE bytes. */
+static int header_ok(const struct model_header *h, uint64_t size)
 {
-	vocab_init(&c->vocab, c->features);
-	for (size_t f = 0; f < c->features; f++) {
-		uint64_t key;
-		memcpy(&key, keys + f * sizeof(key), sizeof(key));
-		if (vocab_add(&c->vocab, key) != f)
-			return -1;
-	}
-	return 0;
+	const uint64_t offsets[6] = { h->off_keys, h->off_values, h->off_idf,
+	                              h->off_weights, h->off_bias,
+	                              h->off_extra };
+	uint64_t sizes[6];
+
+	if (memcmp(h->magic, MODEL_MAGIC, sizeof(h->magic)) != 0 ||
+	    h->version != MODEL_VERSION || h->byte_order != MODEL_ORDER ||
+	    h->header_size != sizeof(*h) || h->lanes != LANES ||
+	    h->size != size || h->classes == 0 ||
+	    h->classes > MODEL_MAX_CLASSES ||
+	    h->features > MODEL_MAX_FEATURES ||
+	    h->table_size < 2 || h->table_size > 2 * MODEL_MAX_FEATURES ||
+	    (h->table_size & (h->table_size - 1)) != 0 ||
+	    h->features >= h->table_size || h->extra_size > size ||
+	    !(h->scale > 0) || !isfinite(h->scale))
+		return 0;
+	section_sizes(h, sizes);
+	for (int i = 0; i < 6; i++)
+		if (offsets[i] % MODEL_ALIGN != 0 || offsets[i] > size ||
+		    sizes[i] > size - offsets[i])
+			return 0;
+	return 1;
 }
 
-struct mas_classifier *mas_classify_load(const void *data, size_t size)
+struct mas_classifier *mas_classify_attach(void *block, size_t size,
+                                           int mapped)
 {
-	struct blob_header h;
+	struct model_header h;
 	struct mas_classifier *c;
-	const char *at = data;
+	char *at = block;
 
-	if (size < sizeof(h))
-		return NULL;
-	memcpy(&h, data, sizeof(h));
-	if (memcmp(h.magic, BLOB_MAGIC, sizeof(h.magic)) != 0 ||
-	    h.version != BLOB_VERSION || h.byte_order != BLOB_ORDER ||
-	    h.classes == 0 || h.classes > 1u << 20 ||
-	    h.features > 1u << 28 || !(h.scale > 0) ||
-	    size != blob_size(h.classes, h.features))
-		return NULL;
+	if (size < sizeof(h) || (uintptr_t)block % MODEL_ALIGN != 0)
+		goto bad;
+	memcpy(&h, block, sizeof(h));
+	if (!header_ok(&h, size))
+		goto bad;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		mas_die(MAS_EXIT_IO, "out of memory");
 	c->classes = h.classes;
 	c->features = h.features;
+	c->stride = stride_of(h.classes);
 	c->scale = h.scale;
-	at += sizeof(h);
-	if (load_vocab(c, at)) {
-		vocab_release(&c->vocab);
-		free(c);
-		return NULL;
-	}
-	at += c->features * sizeof(uint64_t);
-	c->idf = malloc((c->features ? c->features : 1) * sizeof(*c->idf));
-	if (!c->idf)
-		mas_die(MAS_EXIT_IO, "out of memory");
-	memcpy(c->idf, at, c->features * sizeof(*c->idf));
-	at += c->features * sizeof(*c->idf);
-	allocate_weights(c);
-	for (size_t f = 0; f < c->features; f++) {
-		memcpy(c->weights + f * c->stride, at,
-		       c->classes * sizeof(float));
-		at += c->classes * sizeof(float);
-	}
-	memcpy(c->bias, at, c->classes * sizeof(*c->bias));
+	/* read only: only training writes them */
+	c->vocab.keys = (uint64_t *)(void *)(at + h.off_keys);
+	c->vocab.values = (uint32_t *)(void *)(at + h.off_values);
+	c->vocab.mask = h.table_size - 1;
+	c->vocab.count = h.features;
+	c->idf = (float *)(void *)(at + h.off_idf);
+	c->weights = (float *)(void *)(at + h.off_weights);
+	c->bias = (float *)(void *)(at + h.off_bias);
+	c->block = block;
+	c->block_size = size;
+	c->mapped = mapped;
+	c->extra = at + h.off_extra;
+	c->extra_size = h.extra_size;
 	return c;
+bad:
+	if (mapped)
+		munmap(block, size);
+	else
+		free(block);
+	return NULL;
+}
+
+const void *mas_classify_extra(const struct mas_classifier *classifier,
+                               size_t *size)
+{
+	*size = classifier->extra_size;
+	return classifier->extra;
 }
 
 uint64_t mas_classify_fingerprint(void)

@@ -173,14 +173,38 @@ double mas_classify_scale(const struct mas_classifier *classifier);
 void mas_classify_set_scale(struct mas_classifier *classifier, double scale);
 
 /*
- * The model as bytes, for a cache (malloc'd, *SIZE of them): this
- * machine's byte order, read back only by the same program build
- * format.  mas_classify_load makes a model of them, or returns NULL when
- * they are not one (another format, damaged): the caller trains anew.
+ * The model as bytes, for a cache (a file that is mapped): laid out as
+ * the model is in memory (the vocabulary's hash table, the idf, the
+ * weight rows, the biases), after a header that gives every section's
+ * offset and size, and EXTRA_SIZE bytes of EXTRA (the caller's,
+ * borrowed; mas_classify_extra gives them back).  This machine's byte
+ * order, read back only by a build of the same format.  Returns a
+ * block of *SIZE bytes, aligned for mas_classify_attach, the caller's
+ * to free; dies on out of memory.
  */
 void *mas_classify_save(const struct mas_classifier *classifier,
-                        size_t *size);
-struct mas_classifier *mas_classify_load(const void *data, size_t size);
+                        const void *extra, size_t extra_size, size_t *size);
+
+/*
+ * The model in BLOCK (SIZE bytes, from mas_classify_save, 64-byte
+ * aligned), used where it lies: no copy, so a mapped file costs only
+ * the pages that messages touch.  BLOCK is taken over: munmap'ed
+ * (MAPPED) or free'd when the model is freed, or now when it is not a
+ * model: another format, a header whose sizes or offsets do not fit in
+ * SIZE (truncated, damaged); the caller then trains anew.  The sections
+ * are not checksummed (that would read them all): a damaged table or
+ * weight can give wrong answers, never a read outside BLOCK or a hang.
+ * A model attached to a mapped file must not be written (it is read
+ * only): it is not trained further.
+ */
+struct mas_classifier *mas_classify_attach(void *block, size_t size,
+                                           int mapped);
+
+/* The caller's bytes saved with a model attached (borrowed, as long as
+ * the model lives), *SIZE of them; NULL and 0 for a model trained
+ * here. */
+const void *mas_classify_extra(const struct mas_classifier *classifier,
+                               size_t *size);
 
 /*
  * A fingerprint of the feature extractor (lib/text's folding, tokens and

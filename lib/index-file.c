@@ -15,21 +15,17 @@
  * as it met them): the same answers, ties included, as nothing ranks by
  * term number (research.c breaks ties between terms by their text).
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "id.h"
 #include "index-private.h"
 #include "log.h"
 #include "mas.h"
+#include "store-file.h"
 #include "text.h"
 #include "banned.h"
 
@@ -811,30 +807,23 @@ static void drop_buffers(struct mas_index_builder *b)
 	}
 }
 
-/* Writes B's index to PATH (made); 0, or -1 with *ERROR. */
-static int write_index(struct mas_index_builder *b, const char *path,
+/* Writes B's index to FD, the new file PATH; 0, or -1 with *ERROR. */
+static int write_index(struct mas_index_builder *b, int fd, const char *path,
                        struct mas_index_header *h, char **error)
 {
-	int fd, failure;
+	int failure;
 
 	if (!b->failed && (b->docs.size || b->segment_count == 0))
 		mas_index_spill(b);
 	if (b->failed)
 		return mas_error_set(error, "%s", b->failed);
 	drop_buffers(b);
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return mas_error_set(error, "%s: %s", path, strerror(errno));
 	failure = merge_into(b, fd, h);
-	if (close(fd) != 0 && !failure)
-		failure = errno;
 	if (failure == EFBIG)
 		mas_error_set(error, "the corpus holds more than 4 GiB of "
 		              "text");
 	else if (failure)
 		mas_error_set(error, "%s: %s", path, strerror(failure));
-	if (failure)
-		unlink(path);
 	return failure ? -1 : 0;
 }
 
@@ -842,14 +831,7 @@ static int write_index(struct mas_index_builder *b, const char *path,
 
 char *mas_index_dir(const struct mas_store *store)
 {
-	const char *slash = strrchr(store->path, '/');
-	int n = slash ? (int)(slash - store->path) : 1;
-	const char *dir = slash ? store->path : ".";
-	char *path;
-
-	if (asprintf(&path, "%.*s/research-index", n, dir) < 0)
-		mas_die(MAS_EXIT_IO, "out of memory");
-	return path;
+	return mas_store_file_dir(store, "research-index");
 }
 
 static int fail(char **error, const char *what, sqlite3 *db)
@@ -1000,63 +982,14 @@ static int replace(struct mas_store *store, const char *key,
 	return 0;
 }
 
-static char *join(const char *dir, const char *name)
-{
-	char *path;
-
-	if (asprintf(&path, "%s/%s", dir, name) < 0)
-		mas_die(MAS_EXIT_IO, "out of memory");
-	return path;
-}
-
-/* Whether STORE's table names FILE. */
-static int referenced(struct mas_store *store, const char *file)
-{
-	sqlite3_stmt *st;
-	int found = 1; /* when in doubt, kept */
-
-	if (sqlite3_prepare_v2(store->db, "SELECT 1 FROM research_index"
-	                       " WHERE file = ?1 OR instr(' ' ||"
-	                       " coalesce(segments, '') || ' ', ' ' || ?1 ||"
-	                       " ' ') > 0", -1, &st, NULL) != SQLITE_OK)
-		return 1;
-	sqlite3_bind_text(st, 1, file, -1, SQLITE_STATIC);
-	found = sqlite3_step(st) != SQLITE_DONE;
-	sqlite3_finalize(st);
-	return found;
-}
-
-/*
- * Removes the index files of DIR no row names and nobody has written
- * for ORPHAN_AGE seconds: left by a build that was killed before it was
- * kept (one being written now is younger, and is named once kept).
- */
-#define ORPHAN_AGE (15 * 60)
-
+/* Removes the index files of DIR no row names, left by a build that
+ * was killed before it was kept (store-file.h). */
 static void remove_orphans(struct mas_store *store, const char *dir)
 {
-	DIR *d = opendir(dir);
-	time_t now = time(NULL);
-
-	for (;;) {
-		struct dirent *e = d ? readdir(d) : NULL;
-		size_t n = e ? strlen(e->d_name) : 0;
-		struct stat st;
-		char *path;
-		if (!e)
-			break;
-		if (n < 5 || strcmp(e->d_name + n - 4, ".idx") != 0)
-			continue;
-		path = join(dir, e->d_name);
-		if (stat(path, &st) == 0 && now - st.st_mtime > ORPHAN_AGE &&
-		    !referenced(store, e->d_name)) {
-			mas_info("%s: an index no run uses, removed", path);
-			unlink(path);
-		}
-		free(path);
-	}
-	if (d)
-		closedir(d);
+	mas_store_file_prune(store, dir, ".idx", "SELECT 1 FROM"
+	                     " research_index WHERE file = ?1 OR instr(' ' ||"
+	                     " coalesce(segments, '') || ' ', ' ' || ?1 ||"
+	                     " ' ') > 0", "an index");
 }
 
 /* Removes the files of OLD that ROW does not name (a process that has
@@ -1074,9 +1007,7 @@ static void remove_replaced(const char *dir, const struct kept *old,
 		if (strcmp(name, row->file) != 0 &&
 		    !listed(row->segments, name, strlen(name)) &&
 		    strchr(name, '/') == NULL && name[0] != '.') {
-			char *path = join(dir, name);
-			unlink(path);
-			free(path);
+			mas_store_file_remove(dir, name);
 		}
 		free(name);
 		at += word;
@@ -1116,35 +1047,29 @@ int mas_index_store(struct mas_store *store, const char *key,
                     const char *signature,
                     struct mas_index_builder *builder, char **error)
 {
-	char *dir = mas_index_dir(store), *path;
-	char id[MAS_ID_SIZE], name[MAS_ID_SIZE + 8];
+	char *dir = mas_index_dir(store), *path = NULL, *name = NULL;
 	struct mas_index_header h;
-	int rc = -1;
+	int rc = -1, fd = -1;
 
 	*error = NULL;
-	if (!builder->spill_dir &&
-	    mas_index_builder_spill(builder, dir, SIZE_MAX, error) != 0) {
-		mas_index_builder_free(builder);
-		free(dir);
-		return -1;
+	if (builder->spill_dir ||
+	    mas_index_builder_spill(builder, dir, SIZE_MAX, error) == 0)
+		fd = mas_store_file_create(dir, ".idx", &name, error);
+	if (fd >= 0) {
+		path = mas_store_file_join(dir, name);
+		rc = write_index(builder, fd, path, &h, error);
+		if (close(fd) != 0 && rc == 0)
+			rc = mas_error_set(error, "%s: %s", path,
+			                   strerror(errno));
+		if (rc == 0)
+			rc = mas_index_keep(store, key, signature, name, &h,
+			                    error);
+		if (rc != 0)
+			unlink(path);
 	}
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		mas_error_set(error, "%s: cannot create folder: %s", dir,
-		              strerror(errno));
-		mas_index_builder_free(builder);
-		free(dir);
-		return -1;
-	}
-	mas_id_new(id);
-	snprintf(name, sizeof(name), "%s.idx", id);
-	path = join(dir, name);
-	if (write_index(builder, path, &h, error) == 0 &&
-	    mas_index_keep(store, key, signature, name, &h, error) == 0)
-		rc = 0;
-	else
-		unlink(path);
 	mas_index_builder_free(builder);
 	free(path);
+	free(name);
 	free(dir);
 	return rc;
 }
@@ -1153,33 +1078,13 @@ int mas_index_store(struct mas_store *store, const char *key,
 static struct mas_index *map_file(const char *dir, const char *file,
                                   char **error)
 {
-	char *path = join(dir, file);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
+	size_t size = 0;
+	char *block = mas_store_file_map(dir, file, &size, error);
 	struct mas_index *index;
-	void *block;
 
-	if (fd < 0) {
-		/* gone: replaced under us, or removed by hand */
-		if (errno != ENOENT)
-			mas_error_set(error, "%s: %s", path, strerror(errno));
-		free(path);
+	if (!block)
 		return NULL;
-	}
-	if (fstat(fd, &st) != 0 || st.st_size < 1) {
-		close(fd);
-		free(path);
-		return NULL;
-	}
-	block = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (block == MAP_FAILED) {
-		mas_error_set(error, "%s: %s", path, strerror(errno));
-		free(path);
-		return NULL;
-	}
-	free(path);
-	index = mas_index_attach(block, (uint64_t)st.st_size, 1);
+	index = mas_index_attach(block, size, 1);
 	if (index) {
 		index->name = strdup(file);
 		if (!index->name)

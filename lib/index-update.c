@@ -27,17 +27,16 @@
  * index did not hold: work in proportion to the files changed.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "id.h"
 #include "index-private.h"
 #include "log.h"
 #include "mas.h"
+#include "store-file.h"
 #include "banned.h"
 
 #define COUNT(buffer, type) ((buffer).size / sizeof(type))
@@ -559,43 +558,24 @@ static void release(struct update *u)
 	mas_index_sections_free(&u->out);
 }
 
-static char *join(const char *dir, const char *name)
-{
-	char *path;
-
-	if (asprintf(&path, "%s/%s", dir, name) < 0)
-		mas_die(MAS_EXIT_IO, "out of memory");
-	return path;
-}
-
 int mas_index_store_pieces(struct mas_store *store, const char *key,
                            const char *signature,
                            const struct mas_index_piece *pieces,
                            size_t count, char **error)
 {
-	char *dir = mas_index_dir(store), *path;
-	char id[MAS_ID_SIZE], name[MAS_ID_SIZE + 8];
+	char *dir = mas_index_dir(store), *path, *name = NULL;
 	struct update u;
 	int fd, failure;
 
 	*error = NULL;
 	memset(&u, 0, sizeof(u));
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		mas_error_set(error, "%s: cannot create folder: %s", dir,
-		              strerror(errno));
+	fd = mas_store_file_create(dir, ".idx", &name, error);
+	if (fd < 0) {
 		free(dir);
 		return -1;
 	}
-	mas_id_new(id);
-	snprintf(name, sizeof(name), "%s.idx", id);
-	path = join(dir, name);
+	path = mas_store_file_join(dir, name);
 	free(dir);
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		mas_error_set(error, "%s: %s", path, strerror(errno));
-		free(path);
-		return -1;
-	}
 	failure = write_pieces(&u, fd, pieces, count);
 	if (close(fd) != 0 && !failure)
 		failure = errno;
@@ -613,6 +593,7 @@ int mas_index_store_pieces(struct mas_store *store, const char *key,
 	}
 	release(&u);
 	free(path);
+	free(name);
 	return failure ? -1 : 0;
 }
 
@@ -812,31 +793,14 @@ static uint64_t count_terms(const struct mas_index *old, struct mas_index *new,
 static int write_block(const char *dir, const struct mas_index *index,
                        char name[MAS_ID_SIZE + 8], char **error)
 {
-	char id[MAS_ID_SIZE], *path;
-	struct mas_index_writer w;
-	int fd, failure = 0;
+	char *made = NULL;
 
-	mas_id_new(id);
-	snprintf(name, MAS_ID_SIZE + 8, "%s.idx", id);
-	path = join(dir, name);
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		failure = errno;
-	} else {
-		mas_index_writer_init(&w, fd, 0);
-		mas_index_put(&w, index->block, (size_t)index->h->size);
-		failure = mas_index_writer_close(&w);
-	}
-	if (!failure && fsync(fd) != 0)
-		failure = errno;
-	if (fd >= 0 && close(fd) != 0 && !failure)
-		failure = errno;
-	if (failure) {
-		mas_error_set(error, "%s: %s", path, strerror(failure));
-		unlink(path);
-	}
-	free(path);
-	return failure ? -1 : 0;
+	if (mas_store_file_write(dir, ".idx", index->block,
+	                         (size_t)index->h->size, &made, error) != 0)
+		return -1;
+	snprintf(name, MAS_ID_SIZE + 8, "%s", made);
+	free(made);
+	return 0;
 }
 
 /* Keeps the pieces of LP as a view of its segments, FRESH's written as
@@ -888,11 +852,8 @@ static int store_view(struct mas_store *store, const char *key,
 	mas_index_free(view);
 	rc = mas_index_keep_row(store, key, signature, &row, error);
 done:
-	if (rc != 0 && name[0]) {
-		char *path = join(dir, name);
-		unlink(path);
-		free(path);
-	}
+	if (rc != 0 && name[0])
+		mas_store_file_remove(dir, name);
 	free(names.data);
 	free(layout);
 	free(runs);

@@ -141,6 +141,12 @@ static const char *const migrations[] = {
 	"ALTER TABLE research_index ADD COLUMN segments TEXT;"
 	"ALTER TABLE research_index ADD COLUMN layout TEXT;"
 	"ALTER TABLE research_index ADD COLUMN terms INTEGER;",
+	/* 14: mas-chat's models move to files beside the store
+	 * (chat-cache.c), mapped by a start rather than copied out of a
+	 * BLOB: file names the row's, model stays empty.  Models kept in
+	 * model are dropped (the next start trains again). */
+	"DELETE FROM chat_model;"
+	"ALTER TABLE chat_model ADD COLUMN file TEXT;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -527,13 +527,17 @@ kb_file() {
 	db="$MAS_STATE_DIR/mas.db"
 	run --separate-stderr mas-chat train --kb "$KB"
 	[ "$status" -eq 0 ]
-	output_jq '.model == "trained" and .intents == 12 and .threshold_rule == "oos_recall_capped"'
+	output_jq '.model == "trained" and .intents == 12 and .threshold_rule == "oos_recall_capped" and .train_seconds > 0'
 	[ "$(sqlite3 "$db" 'SELECT count(*) FROM chat_model')" -eq 1 ]
+	# the row names a file beside the store, the only one there
+	file=$(sqlite3 "$db" 'SELECT file FROM chat_model')
+	[ "$(ls "$MAS_STATE_DIR/chat-model")" = "$file" ]
+	[ -s "$MAS_STATE_DIR/chat-model/$file" ]
 	run --separate-stderr mas-chat train --kb "$KB"
-	output_jq '.model == "cached"'
+	output_jq '.model == "cached" and .load_seconds >= 0 and (has("train_seconds") | not)'
 	run --separate-stderr chat -v < "$HELDOUT"
 	[ "$status" -eq 0 ]
-	[[ "$stderr" == *'"model":"cached"'* ]]
+	[[ "$stderr" == *'"model":"cached","load_seconds":'* ]]
 	jq -c 'del(.id, .chat.timestamp)' <<< "$output" > "$BATS_TEST_TMPDIR/cached"
 	run --separate-stderr chat --no-sessions -v < "$HELDOUT"
 	[[ "$stderr" == *'"model":"trained in memory"'* ]]
@@ -550,20 +554,71 @@ kb_file() {
 	run --separate-stderr mas-chat train --kb "$BATS_TEST_TMPDIR/kb.jsonl"
 	output_jq '.model == "trained" and .examples == 400'
 	[ "$(sqlite3 "$db" "SELECT count(*) FROM chat_model WHERE kb = '$BATS_TEST_TMPDIR/kb.jsonl'")" -eq 1 ]
+	# and their files: one per row
+	[ "$(ls "$MAS_STATE_DIR/chat-model" | wc -l)" -eq "$(sqlite3 "$db" 'SELECT count(*) FROM chat_model')" ]
 	run --separate-stderr mas-chat train --kb "$BATS_TEST_TMPDIR/kb.jsonl" "$HELDOUT"
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"train takes no input"* ]]
 }
 
-@test "the model cache: a damaged model is trained again; a store that cannot take it leaves the model in memory" {
-	db="$MAS_STATE_DIR/mas.db"
+# model_file: the path of the model file the store's one row names.
+model_file() {
+	echo "$MAS_STATE_DIR/chat-model/$(sqlite3 "$MAS_STATE_DIR/mas.db" 'SELECT file FROM chat_model')"
+}
+
+@test "the model cache: a damaged, truncated or removed model file is trained again, same answers" {
 	mas-chat train --kb "$KB" >/dev/null
-	sqlite3 "$db" "UPDATE chat_model SET model = x'00112233'"
+	chat --no-sessions < "$HELDOUT" | jq -c 'del(.id, .chat.timestamp)' > "$BATS_TEST_TMPDIR/want"
+	for damage in header truncated halved empty removed; do
+		file=$(model_file)
+		case $damage in
+		header) printf 'not a model' | dd of="$file" conv=notrunc status=none ;;
+		truncated) truncate -s -100 "$file" ;;
+		halved) truncate -s $(($(stat -c %s "$file") / 2)) "$file" ;;
+		empty) : > "$file" ;;
+		removed) rm "$file" ;;
+		esac
+		run --separate-stderr chat -v < "$HELDOUT"
+		[ "$status" -eq 0 ]
+		[[ "$stderr" == *'"model":"trained"'* ]]
+		case $damage in
+		header|truncated|halved)
+			[[ "$stderr" == *"is not one this program reads; training again"* ]] ;;
+		esac
+		jq -c 'del(.id, .chat.timestamp)' <<< "$output" | cmp - "$BATS_TEST_TMPDIR/want"
+		# stored again, in a new file, the damaged one gone
+		[ "$(model_file)" != "$file" ] && [ -s "$(model_file)" ]
+		[ "$(ls "$MAS_STATE_DIR/chat-model" | wc -l)" -eq 1 ]
+		run --separate-stderr chat -v <<< '{"message":"hi"}'
+		[[ "$stderr" == *'"model":"cached"'* ]]
+	done
+}
+
+@test "the model cache: concurrent first runs each train, one model is kept, the next run maps it" {
+	for i in 1 2 3; do
+		mas-chat train --kb "$KB" > "$BATS_TEST_TMPDIR/run$i" 2>&1 &
+	done
+	wait
+	for i in 1 2 3; do
+		jq -e '.model == "trained" or .model == "cached"' "$BATS_TEST_TMPDIR/run$i"
+	done
+	[ "$(sqlite3 "$MAS_STATE_DIR/mas.db" 'SELECT count(*) FROM chat_model')" -eq 1 ]
+	[ "$(ls "$MAS_STATE_DIR/chat-model")" = "$(basename "$(model_file)")" ]
 	run --separate-stderr chat -v <<< '{"message":"how much is pro?"}'
 	[ "$status" -eq 0 ]
 	output_jq '.chat.intent == "pricing"'
-	[[ "$stderr" == *"is not one this program reads; training again"* ]]
-	[[ "$stderr" == *'"model":"trained"'* ]]
+	[[ "$stderr" == *'"model":"cached"'* ]]
+}
+
+@test "the model cache: a model file no row names is removed once old; a store that cannot take a model leaves it in memory" {
+	db="$MAS_STATE_DIR/mas.db"
+	mkdir -p "$MAS_STATE_DIR/chat-model"
+	echo left > "$MAS_STATE_DIR/chat-model/01OLD.model"
+	echo young > "$MAS_STATE_DIR/chat-model/01YOUNG.model"
+	touch -d '1 hour ago' "$MAS_STATE_DIR/chat-model/01OLD.model"
+	mas-chat train --kb "$KB" >/dev/null
+	[ ! -e "$MAS_STATE_DIR/chat-model/01OLD.model" ]
+	[ -e "$MAS_STATE_DIR/chat-model/01YOUNG.model" ]
 	sqlite3 "$db" "DELETE FROM chat_model; CREATE TRIGGER no_room BEFORE INSERT ON chat_model BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"
 	run --separate-stderr chat -v <<< '{"message":"how much is pro?"}'
 	[ "$status" -eq 0 ]
@@ -574,10 +629,14 @@ kb_file() {
 	[ "$status" -eq 75 ]
 	output_jq '.model == "trained in memory"'
 	[[ "$stderr" == *"the model could not be stored; try again later"* ]]
+	# a file the store could not name is removed: the first train's
+	# (whose row was deleted) and 01YOUNG are left
+	[ "$(ls "$MAS_STATE_DIR/chat-model" | wc -l)" -eq 2 ]
 	sqlite3 "$db" "DROP TRIGGER no_room"
 	lock_store "$db"
 	MAS_STATE_BUSY_TIMEOUT=0.3 run --separate-stderr mas-chat train --kb "$KB"
 	unlock_store
 	[ "$status" -eq 75 ]
 	[[ "$stderr" == *"model cache: database is locked; the model is not cached"* ]]
+	[ "$(ls "$MAS_STATE_DIR/chat-model" | wc -l)" -eq 2 ]
 }

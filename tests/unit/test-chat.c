@@ -142,6 +142,79 @@ static void test_classifier_deterministic(void)
 	mas_classify_free(b);
 }
 
+/* A copy of SIZE bytes of BLOCK where mas_classify_attach wants it. */
+static void *aligned_copy(const void *block, size_t size)
+{
+	void *copy = aligned_alloc(64, (size + 63) / 64 * 64);
+
+	if (!copy)
+		exit(99);
+	memcpy(copy, block, size);
+	return copy;
+}
+
+static void test_classifier_saved(void)
+{
+	static const char *const texts[] = {
+		"how much does it cost", "what is the price", "pricing",
+		"价格是多少", "I want a refund", "refund my money", "我要退款",
+		"hello there", "hi", "good morning",
+	};
+	static const size_t labels[] = { 0, 0, 0, 0, 1, 1, 1, 2, 2, 2 };
+	static const char *const probes[] = {
+		"how much is it", "can I get a refund", "这个多少钱", "hi!",
+		"nothing it knows",
+	};
+	struct mas_classifier *c = mas_classify_train(texts, labels, 10, 3,
+	                                              NULL), *d;
+	size_t size, extra_size;
+	char *block = mas_classify_save(c, "calibration", 12, &size), *bad;
+	const char *extra;
+	double pc[3], pd[3];
+
+	CHECK(size % 64 == 0);
+	d = mas_classify_attach(aligned_copy(block, size), size, 0);
+	CHECK(d != NULL);
+	if (!d)
+		return;
+	extra = mas_classify_extra(d, &extra_size);
+	CHECK_INT(extra_size, 12);
+	CHECK_STR(extra, "calibration");
+	CHECK(mas_classify_extra(c, &extra_size) == NULL && extra_size == 0);
+	CHECK_INT(mas_classify_feature_count(d),
+	          mas_classify_feature_count(c));
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		CHECK_INT(mas_classify_predict(d, probes[i], pd),
+		          mas_classify_predict(c, probes[i], pc));
+		CHECK(memcmp(pc, pd, sizeof(pc)) == 0);
+	}
+	mas_classify_free(d);
+	/* truncated, or with any word of its header wrong: not a model */
+	CHECK(mas_classify_attach(aligned_copy(block, size), size - 64,
+	                          0) == NULL);
+	CHECK(mas_classify_attach(aligned_copy(block, size), 100, 0) == NULL);
+	CHECK(mas_classify_attach(aligned_copy(block, size), 0, 0) == NULL);
+	for (size_t at = 0; at < 120; at += 8) {
+		bad = aligned_copy(block, size);
+		memset(bad + at, 0xff, 8);
+		if (mas_classify_attach(bad, size, 0) != NULL)
+			UNIT_FAIL("header word at %zu damaged, still a model",
+			          at);
+	}
+	/* every byte after the header damaged (a full table of keys none
+	 * of which is a feature, feature numbers past the count, NaN
+	 * weights): wrong answers, but no hang and no read outside */
+	bad = aligned_copy(block, size);
+	memset(bad + 128, 0xff, size - 128);
+	d = mas_classify_attach(bad, size, 0);
+	CHECK(d != NULL);
+	for (size_t i = 0; d && i < sizeof(probes) / sizeof(probes[0]); i++)
+		CHECK(mas_classify_predict(d, probes[i], pd) < 3);
+	mas_classify_free(d);
+	free(block);
+	mas_classify_free(c);
+}
+
 static void test_calibrate(void)
 {
 	static const char *const texts[] = {
@@ -604,6 +677,7 @@ int main(void)
 	UNIT_RUN(test_fold);
 	UNIT_RUN(test_classifier_labels);
 	UNIT_RUN(test_classifier_deterministic);
+	UNIT_RUN(test_classifier_saved);
 	UNIT_RUN(test_calibrate);
 	UNIT_RUN(test_lexicon_folded);
 	UNIT_RUN(test_generated_lexicon);
