@@ -274,7 +274,7 @@ ask() {
 	# a store of the version that kept indexes inside it: dropped, the
 	# next index stores again
 	db=$XDG_STATE_HOME/mas/mas.db
-	sqlite3 "$db" "ALTER TABLE research_index DROP COLUMN file; ALTER TABLE research_index DROP COLUMN segments; ALTER TABLE research_index DROP COLUMN layout; ALTER TABLE research_index DROP COLUMN terms; ALTER TABLE flow_run DROP COLUMN out_path; PRAGMA user_version = 10"
+	sqlite3 "$db" "ALTER TABLE research_index DROP COLUMN file; ALTER TABLE research_index DROP COLUMN segments; ALTER TABLE research_index DROP COLUMN layout; ALTER TABLE research_index DROP COLUMN terms; ALTER TABLE flow_run DROP COLUMN out_path; ALTER TABLE chat_model DROP COLUMN file; PRAGMA user_version = 10"
 	run --separate-stderr mas-research index --corpus "$d"
 	[ "$status" -eq 0 ]
 	output_jq '.index.reused == false'
