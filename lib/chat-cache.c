@@ -7,60 +7,18 @@
 #include <string.h>
 
 #include "chat-cache.h"
-#include "llm.h"
 #include "log.h"
 #include "mas.h"
 #include "store-file.h"
 #include "banned.h"
 
-/* The bytes of the file at PATH, then "\n" and SHAPE; NULL with
- * *ERROR when it cannot be read. */
-static char *read_with_shape(const char *path, const char *shape,
-                             size_t *length, char **error)
+char *mas_chat_cache_key(const char *kb_digest, const char *shape)
 {
-	FILE *file = fopen(path, "rb");
-	size_t capacity = 65536, used = 0, n, extra = strlen(shape) + 1;
-	char *data;
+	char *key;
 
-	if (!file) {
-		mas_error_set(error, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	data = malloc(capacity + extra);
-	while (data) {
-		n = fread(data + used, 1, capacity - used, file);
-		used += n;
-		if (used < capacity)
-			break;
-		capacity *= 2;
-		data = realloc(data, capacity + extra);
-	}
-	if (!data)
+	if (asprintf(&key, "%s %s", kb_digest, shape) < 0)
 		mas_die(MAS_EXIT_IO, "out of memory");
-	if (ferror(file)) {
-		mas_error_set(error, "%s: %s", path, strerror(errno));
-		free(data);
-		data = NULL;
-	} else {
-		data[used] = '\n';
-		memcpy(data + used + 1, shape, extra - 1);
-		*length = used + extra;
-	}
-	fclose(file);
-	return data;
-}
-
-int mas_chat_cache_key(const char *kb_path, const char *shape,
-                       char key[65], char **error)
-{
-	size_t length;
-	char *data = read_with_shape(kb_path, shape, &length, error);
-
-	if (!data)
-		return -1;
-	mas_sha256_hex(data, length, key);
-	free(data);
-	return 0;
+	return key;
 }
 
 static int fail(struct mas_store *store, int rc, char **error)

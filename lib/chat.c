@@ -138,7 +138,7 @@ static void train(struct mas_chat *chat)
  * format when the cached bytes change. */
 static void shape(const struct mas_chat *chat, char *out, size_t size)
 {
-	snprintf(out, size, "mas-chat model 2; features %016llx; "
+	snprintf(out, size, "mas-chat model 3; features %016llx; "
 	         "liblinear svm c=1; folds 5; oos_recall %.17g",
 	         (unsigned long long)mas_classify_fingerprint(),
 	         calibration_target(chat));
@@ -244,8 +244,7 @@ static void store_trained(struct mas_chat *chat, const char *key)
 static void make_model(struct mas_chat *chat)
 {
 	double start = mas_clock_monotonic();
-	char key[65], options[256], *error = NULL;
-	int keyed = 0;
+	char options[256], *key = NULL;
 
 	chat->oos_class = chat->kb.out_of_scope_count ? chat->kb.intent_count
 	                                              : NO_CLASS;
@@ -253,19 +252,16 @@ static void make_model(struct mas_chat *chat)
 	chat->model_source = "trained in memory";
 	if (chat->options->store) {
 		shape(chat, options, sizeof(options));
-		keyed = mas_chat_cache_key(chat->kb.path, options, key,
-		                           &error) == 0;
-		if (!keyed)
-			mas_warn("model cache: %s", error);
-		free(error);
+		key = mas_chat_cache_key(chat->kb.digest, options);
 	}
-	if (keyed && load_cached(chat, key) == 0) {
+	if (key && load_cached(chat, key) == 0) {
 		chat->model_source = "cached";
 	} else {
 		train(chat);
-		if (keyed)
+		if (key)
 			store_trained(chat, key);
 	}
+	free(key);
 	chat->threshold = chat->options->threshold >= 0
 	        ? chat->options->threshold : chat->calibration.threshold;
 	vectorise_faqs(chat);

@@ -6,8 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jv.h>
+/* xxhash's functions inlined here: no library to load at start (a
+ * knowledge base's digest is all mas needs of it) */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "classify.h"
 #include "kb.h"
@@ -776,17 +781,50 @@ static int resolve(struct loader *l)
 	return 0;
 }
 
-static int read_lines(struct loader *l, FILE *file)
+/* The bytes of FILE (malloc'd, *SIZE of them, NUL-terminated), read
+ * in one go when it is a regular file; NULL with errno on a failure. */
+static char *read_all(FILE *file, size_t *size)
 {
-	char *line = NULL;
-	size_t capacity = 0;
-	ssize_t length;
+	struct stat st;
+	size_t capacity = 65536, used = 0, n;
+	char *data;
 
-	while (!l->error && (length = getline(&line, &capacity, file)) >= 0) {
-		size_t n = (size_t)length;
+	if (fstat(fileno(file), &st) == 0 && S_ISREG(st.st_mode))
+		capacity = (size_t)st.st_size + 1;
+	data = malloc(capacity + 1);
+	while (data) {
+		n = fread(data + used, 1, capacity - used, file);
+		used += n;
+		if (used < capacity)
+			break;
+		capacity *= 2;
+		data = realloc(data, capacity + 1);
+	}
+	if (!data)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	if (ferror(file)) {
+		free(data);
+		return NULL;
+	}
+	data[used] = '\0';
+	*size = used;
+	return data;
+}
+
+/* Loads the lines of DATA (SIZE bytes). */
+static int read_lines(struct loader *l, const char *data, size_t size)
+{
+	const char *end = data + size;
+
+	for (const char *line = data; line < end && !l->error;) {
+		const char *next = memchr(line, '\n', (size_t)(end - line));
 		const char *s = line;
+		size_t n;
+		next = next ? next + 1 : end;
+		n = (size_t)(next - line);
+		line = next;
 		l->line++;
-		while (n > 0 && strchr("\r\n \t", line[n - 1]))
+		while (n > 0 && strchr("\r\n \t", s[n - 1]))
 			n--;
 		while (n > 0 && (*s == ' ' || *s == '\t')) {
 			s++;
@@ -795,31 +833,46 @@ static int read_lines(struct loader *l, FILE *file)
 		if (n > 0 && *s != '#')
 			load_line(l, s, n);
 	}
-	free(line);
-	if (!l->error && ferror(file))
-		fail(l, "%s", strerror(errno));
 	return l->error ? -1 : 0;
+}
+
+/* The digest of SIZE bytes of DATA into HEX. */
+static void digest(const char *data, size_t size,
+                   char hex[MAS_KB_DIGEST_SIZE])
+{
+	XXH128_hash_t h = XXH3_128bits(data, size);
+
+	snprintf(hex, MAS_KB_DIGEST_SIZE, "%016llx%016llx",
+	         (unsigned long long)h.high64, (unsigned long long)h.low64);
 }
 
 int mas_kb_load(struct mas_kb *kb, const char *path, char **error)
 {
 	struct loader l = { kb, path, 0, NULL, NULL, jv_array(), jv_array() };
 	FILE *file;
+	char *data = NULL;
+	size_t size = 0;
 
 	memset(kb, 0, sizeof(*kb));
 	*error = NULL;
 	file = fopen(path, "r");
-	if (!file) {
+	if (file)
+		data = read_all(file, &size);
+	if (!data) {
 		if (asprintf(error, "%s: %s", path, strerror(errno)) < 0)
 			*error = NULL;
+		if (file)
+			fclose(file);
 		jv_free(l.escalation_intents);
 		jv_free(l.faq_slots);
 		return -1;
 	}
-	kb->path = copy(path);
-	if (read_lines(&l, file) == 0)
-		resolve(&l);
 	fclose(file);
+	kb->path = copy(path);
+	digest(data, size, kb->digest);
+	if (read_lines(&l, data, size) == 0)
+		resolve(&l);
+	free(data);
 	for (size_t i = 0; i < kb->faq_count; i++)
 		free(l.faq_intents[i]);
 	free(l.faq_intents);

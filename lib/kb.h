@@ -101,8 +101,14 @@ struct mas_kb_message {
 	struct mas_kb_texts responses;
 };
 
+/* XXH3-128 in hex, and a NUL. */
+#define MAS_KB_DIGEST_SIZE 33
+
 struct mas_kb {
 	char *path;
+	/* of the file's bytes, as they were read and loaded: what a model
+	 * cache keys on (chat-cache.h) */
+	char digest[MAS_KB_DIGEST_SIZE];
 	struct mas_kb_intent *intents;
 	size_t intent_count;
 	struct mas_kb_faq *faqs;
