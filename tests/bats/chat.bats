@@ -595,11 +595,14 @@ model_file() {
 }
 
 @test "the model cache: concurrent first runs each train, one model is kept, the next run maps it" {
+	pids=()
 	for i in 1 2 3; do
 		mas-chat train --kb "$KB" > "$BATS_TEST_TMPDIR/run$i" 2>&1 &
+		pids+=($!)
 	done
-	wait
+	# each its own: bats's timeout watcher is a job of this shell too
 	for i in 1 2 3; do
+		wait "${pids[i - 1]}"
 		jq -e '.model == "trained" or .model == "cached"' "$BATS_TEST_TMPDIR/run$i"
 	done
 	[ "$(sqlite3 "$MAS_STATE_DIR/mas.db" 'SELECT count(*) FROM chat_model')" -eq 1 ]
