@@ -80,18 +80,31 @@ void *mas_chat_cache_map(struct mas_store *store, const char *key,
 	return block;
 }
 
+/* SQL prepared into *STATEMENT with KEY, KB_PATH and FILE bound as ?1,
+ * ?2, ?3; 0, or a MAS_STORE_ status with *ERROR. */
+static int prepare(struct mas_store *store, const char *sql,
+                   const char *key, const char *kb_path, const char *file,
+                   sqlite3_stmt **statement, char **error)
+{
+	int rc = sqlite3_prepare_v2(store->db, sql, -1, statement, NULL);
+
+	if (rc != SQLITE_OK)
+		return fail(store, rc, error);
+	sqlite3_bind_text(*statement, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(*statement, 2, kb_path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(*statement, 3, file, -1, SQLITE_STATIC);
+	return 0;
+}
+
 /* Runs SQL with KEY, KB_PATH and FILE bound as ?1, ?2, ?3. */
 static int run(struct mas_store *store, const char *sql, const char *key,
                const char *kb_path, const char *file, char **error)
 {
 	sqlite3_stmt *statement;
-	int rc = sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL);
+	int rc = prepare(store, sql, key, kb_path, file, &statement, error);
 
-	if (rc != SQLITE_OK)
-		return fail(store, rc, error);
-	sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(statement, 2, kb_path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(statement, 3, file, -1, SQLITE_STATIC);
+	if (rc)
+		return rc;
 	rc = sqlite3_step(statement);
 	sqlite3_finalize(statement);
 	return rc == SQLITE_DONE ? 0 : fail(store, rc, error);
@@ -107,12 +120,10 @@ static int old_files(struct mas_store *store, const char *key,
 	                          " WHERE (kb = ?2 OR key = ?1)"
 	                          " AND file IS NOT NULL";
 	sqlite3_stmt *statement;
-	int rc = sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL);
+	int rc = prepare(store, sql, key, kb_path, NULL, &statement, error);
 
-	if (rc != SQLITE_OK)
-		return fail(store, rc, error);
-	sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(statement, 2, kb_path, -1, SQLITE_STATIC);
+	if (rc)
+		return rc;
 	for (rc = sqlite3_step(statement); rc == SQLITE_ROW;
 	     rc = sqlite3_step(statement)) {
 		*old = realloc(*old, (*count + 1) * sizeof(**old));
