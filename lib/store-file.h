@@ -8,7 +8,9 @@
  * synced, and only then named by a row of the store, in a transaction;
  * it is never written again.  So a reader sees either no row, or a row
  * naming a whole file; a file replaced is unlinked, and a process that
- * has it mapped goes on reading it until it unmaps it.  A file no row
+ * has it mapped goes on reading it until it unmaps it (one truncated
+ * by hand while mapped would fault, SIGBUS, as any mapped file; a
+ * reader checks the size it maps).  A file no row
  * names (its writer was killed before the row) is removed once it is
  * older than MAS_STORE_FILE_ORPHAN_AGE seconds: one being written now is
  * younger.
