@@ -42,7 +42,7 @@ printf '  training and calibration %.2f s (LIBLINEAR, cold: no cached model), pr
 	"$train_s" "$(peak train)"
 
 # Start-up with the model cache: cold (trained, then stored) and warm
-# (read back from the state store), beside jq -n 1, the mean of 20 runs
+# (the model file mapped), beside jq -n 1, the mean of 20 runs
 # (a process start is too short for /usr/bin/time's 10 ms).
 # hyperfine (bench only: installed here when running as root) gives the
 # mean of 30 runs without a shell in between; a loop of 20 otherwise.
