@@ -613,6 +613,32 @@ model_file() {
 	[[ "$stderr" == *'"model":"cached"'* ]]
 }
 
+@test "the model cache: a run answering from a model file replaced and removed meanwhile reads it to the end" {
+	cp "$KB" "$BATS_TEST_TMPDIR/kb.jsonl"
+	mas-chat train --kb "$BATS_TEST_TMPDIR/kb.jsonl" >/dev/null
+	old=$(model_file)
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	mas-chat -v --kb "$BATS_TEST_TMPDIR/kb.jsonl" < "$BATS_TEST_TMPDIR/in" \
+		> "$BATS_TEST_TMPDIR/out" 2> "$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	exec 8> "$BATS_TEST_TMPDIR/in"
+	echo '{"message":"how much is pro?"}' >&8
+	for _ in $(seq 100); do
+		[ -s "$BATS_TEST_TMPDIR/out" ] && break
+		sleep 0.1
+	done
+	grep -q '"model":"cached"' "$BATS_TEST_TMPDIR/err"
+	# the knowledge base edited and trained again: its old model file
+	# is removed while the run above has it mapped
+	echo '{"type":"out_of_scope","examples":["what is the capital of peru"]}' >> "$BATS_TEST_TMPDIR/kb.jsonl"
+	mas-chat train --kb "$BATS_TEST_TMPDIR/kb.jsonl" >/dev/null
+	[ ! -e "$old" ] && [ "$(model_file)" != "$old" ]
+	echo '{"message":"I want a refund"}' >&8
+	exec 8>&-
+	wait "$pid"
+	jq -e -s 'map(.chat.intent) == ["pricing", "refund"]' "$BATS_TEST_TMPDIR/out"
+}
+
 @test "the model cache: a model file no row names is removed once old; a store that cannot take a model leaves it in memory" {
 	db="$MAS_STATE_DIR/mas.db"
 	mkdir -p "$MAS_STATE_DIR/chat-model"
