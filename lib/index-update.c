@@ -32,7 +32,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "id.h"
 #include "index-private.h"
 #include "log.h"
 #include "mas.h"
@@ -789,18 +788,12 @@ static uint64_t count_terms(const struct mas_index *old, struct mas_index *new,
 }
 
 /* Writes INDEX's block (built in memory) to a new file of DIR, synced;
- * its name into NAME.  0, or -1 with *ERROR. */
+ * its name into *NAME (malloc'd).  0, or -1 with *ERROR. */
 static int write_block(const char *dir, const struct mas_index *index,
-                       char name[MAS_ID_SIZE + 8], char **error)
+                       char **name, char **error)
 {
-	char *made = NULL;
-
-	if (mas_store_file_write(dir, ".idx", index->block,
-	                         (size_t)index->h->size, &made, error) != 0)
-		return -1;
-	snprintf(name, MAS_ID_SIZE + 8, "%s", made);
-	free(made);
-	return 0;
+	return mas_store_file_write(dir, ".idx", index->block,
+	                            (size_t)index->h->size, name, error);
 }
 
 /* Keeps the pieces of LP as a view of its segments, FRESH's written as
@@ -811,7 +804,7 @@ static int store_view(struct mas_store *store, const char *key,
                       const struct mas_index_piece *pieces, size_t count,
                       struct layout_plan *lp, char **error)
 {
-	char *dir = mas_index_dir(store), name[MAS_ID_SIZE + 8] = "";
+	char *dir = mas_index_dir(store), *name = NULL;
 	struct mas_index_buf names = { NULL, 0, 0 };
 	struct mas_index_run *runs;
 	struct mas_index *view;
@@ -820,7 +813,7 @@ static int store_view(struct mas_store *store, const char *key,
 	char *layout = layout_text(lp, count, &runs, &run_count);
 	int new_seg = seg_number(lp, fresh) >= 0, rc = -1;
 
-	if (new_seg && write_block(dir, fresh, name, error) != 0)
+	if (new_seg && write_block(dir, fresh, &name, error) != 0)
 		goto done;
 	for (uint32_t s = 0; s < lp->count; s++) {
 		const char *n = lp->segs[s] == fresh ? name
@@ -852,8 +845,9 @@ static int store_view(struct mas_store *store, const char *key,
 	mas_index_free(view);
 	rc = mas_index_keep_row(store, key, signature, &row, error);
 done:
-	if (rc != 0 && name[0])
+	if (rc != 0)
 		mas_store_file_remove(dir, name);
+	free(name);
 	free(names.data);
 	free(layout);
 	free(runs);

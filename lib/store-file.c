@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "id.h"
 #include "log.h"
 #include "mas.h"
 #include "store-file.h"
@@ -39,17 +39,44 @@ char *mas_store_file_join(const char *dir, const char *name)
 	return path;
 }
 
+/*
+ * A fresh name: 16 random bytes in hex.  Not a record id (id.h): with
+ * the clock pinned (SOURCE_DATE_EPOCH, MAS_NOW) ids are the same in
+ * every process, so two processes would pick one name, and a file named
+ * from the id sequence would shift the ids of the records after it.
+ */
+static void fresh_name(char out[33])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char bytes[16];
+	size_t got = 0;
+
+	while (got < sizeof(bytes)) {
+		ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			mas_die(MAS_EXIT_IO, "getrandom: %s", strerror(errno));
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(bytes); i++) {
+		out[2 * i] = hex[bytes[i] >> 4];
+		out[2 * i + 1] = hex[bytes[i] & 15];
+	}
+	out[32] = '\0';
+}
+
 int mas_store_file_create(const char *dir, const char *suffix, char **name,
                           char **error)
 {
-	char id[MAS_ID_SIZE], *path;
+	char random[33], *path;
 	int fd;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return mas_error_set(error, "%s: cannot create folder: %s",
 		                     dir, strerror(errno));
-	mas_id_new(id);
-	if (asprintf(name, "%s%s", id, suffix) < 0)
+	fresh_name(random);
+	if (asprintf(name, "%s%s", random, suffix) < 0)
 		mas_die(MAS_EXIT_IO, "out of memory");
 	path = mas_store_file_join(dir, *name);
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -4,7 +4,7 @@
  * mas-research's indexes (index.h, folder research-index) and mas-chat's
  * trained models (chat-cache.h, folder chat-model).
  *
- * A file is written once under a fresh name (a ULID and a suffix),
+ * A file is written once under a fresh name (random, and a suffix),
  * synced, and only then named by a row of the store, in a transaction;
  * it is never written again.  So a reader sees either no row, or a row
  * naming a whole file; a file replaced is unlinked, and a process that

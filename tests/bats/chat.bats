@@ -561,6 +561,23 @@ kb_file() {
 	[[ "$stderr" == *"train takes no input"* ]]
 }
 
+@test "the model cache: with the clock pinned, each run's model file has a name of its own, and the records' ids count from the pinned instant" {
+	export SOURCE_DATE_EPOCH=1765015200
+	cp "$KB" "$BATS_TEST_TMPDIR/a.jsonl"
+	cp "$KB" "$BATS_TEST_TMPDIR/b.jsonl"
+	echo '{"type":"out_of_scope","examples":["what is the capital of peru"]}' >> "$BATS_TEST_TMPDIR/b.jsonl"
+	for kb in a b; do
+		run --separate-stderr mas-chat train --kb "$BATS_TEST_TMPDIR/$kb.jsonl"
+		[ "$status" -eq 0 ]
+		output_jq '.model == "trained"'
+	done
+	[ "$(sqlite3 "$MAS_STATE_DIR/mas.db" 'SELECT count(*) FROM chat_model')" -eq 2 ]
+	[ "$(ls "$MAS_STATE_DIR/chat-model" | wc -l)" -eq 2 ]
+	rm -r "$MAS_STATE_DIR"
+	run --separate-stderr chat <<< '{"message":"hi"}'
+	output_jq '.id == "01KBSHN8800000000000000000"'
+}
+
 # model_file: the path of the model file the store's one row names.
 model_file() {
 	echo "$MAS_STATE_DIR/chat-model/$(sqlite3 "$MAS_STATE_DIR/mas.db" 'SELECT file FROM chat_model')"
