@@ -36,7 +36,7 @@ MASFLAGS := -std=c11 -D_GNU_SOURCE -DMAS_VERSION='"$(VERSION)"' \
 # The library's objects serve both libmas.a and libmas.so: position
 # independent, and every symbol hidden but those marked MAS_API.
 LIBFLAGS := -fPIC -fvisibility=hidden
-LIBS     := -ljq -lsqlite3 -lnats -lstemmer -lutf8proc -llinear -ledit \
+LIBS     := -ljq -lsqlite3 -lnats -lstemmer -lutf8proc -ledit \
             -lmicrohttpd -lpthread -ldl -lm
 
 ifeq ($(SANITIZE),1)

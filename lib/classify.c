@@ -7,9 +7,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include <linear.h>
-
 #include "classify.h"
+#include "linear-lazy.h"
 #include "log.h"
 #include "mas.h"
 #include "text.h"
@@ -849,17 +848,21 @@ static void fit_problem(struct mas_classifier *c, const struct problem *prob,
 {
 	struct parameter param = { 0 };
 	struct model *model;
+	char *error = NULL;
 
+	if (mas_linear_load(&error))
+		mas_die(MAS_EXIT_USAGE, "training a model: %s",
+		        error ? error : "cannot load " MAS_LINEAR_SONAME);
 	param.solver_type = solver_type(p->solver);
 	param.C = p->c;
 	param.eps = param.solver_type == L2R_LR ? 0.01 : 0.1;
-	set_print_string_function(quiet);
+	mas_linear_api.set_print_string_function(quiet);
 	/* The dual solvers visit examples in an order drawn by rand():
 	 * seeded, the same texts give the same model, bit for bit. */
 	srand(1);
-	model = train(prob, &param);
+	model = mas_linear_api.train(prob, &param);
 	take_weights(c, model);
-	free_and_destroy_model(&model);
+	mas_linear_api.free_and_destroy_model(&model);
 }
 
 /* Nothing to separate: that class, always. */
@@ -1812,5 +1815,5 @@ uint64_t mas_classify_fingerprint(void)
 	for (size_t i = 0; i < raw.n; i++)
 		sum += raw.hash[i] * raw.count[i] ^ (raw.hash[i] >> 7);
 	raw_free(&raw);
-	return mix(sum, (uint32_t)raw.n) ^ ((uint64_t)liblinear_version << 48);
+	return mix(sum, (uint32_t)raw.n) ^ ((uint64_t)LIBLINEAR_VERSION << 48);
 }

@@ -16,7 +16,9 @@
  * texts is the dot product of their vectors.
  *
  * Model.  A linear model trained by LIBLINEAR (Fan et al. 2008; Debian's
- * liblinear), the library scikit-learn's linear models are built on:
+ * liblinear, loaded by dlopen(3) when a model is first trained, see
+ * linear-lazy.h: without it, training exits with MAS_EXIT_USAGE and a
+ * message naming the library), the library scikit-learn's linear models are built on:
  * by default an L2-regularised linear SVM with squared hinge loss solved
  * by dual coordinate descent, one class against the rest, with a bias
  * feature (what scikit-learn's LinearSVC is), C = 1.  It replaced a
@@ -209,8 +211,13 @@ const void *mas_classify_extra(const struct mas_classifier *classifier,
 /*
  * A fingerprint of the feature extractor (lib/text's folding, tokens and
  * stemmer, as they turn a fixed probe text into features) and of the
- * LIBLINEAR version: part of a cached model's key, so that a model made
- * by other features or another learner is never read back.
+ * LIBLINEAR version mas was built against (linear.h's LIBLINEAR_VERSION):
+ * part of a cached model's key, so that a model made by other features
+ * or another learner is never read back.  The compile-time version, not
+ * the loaded library's liblinear_version: LIBLINEAR is loaded only to
+ * train (linear-lazy.h), and the answers come from this module's own
+ * code over the weights it copied out, so a model trained by another
+ * build of the same version is the same model.
  */
 uint64_t mas_classify_fingerprint(void);
 

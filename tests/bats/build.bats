@@ -36,3 +36,22 @@ setup() {
 	# the runs that speak HTTP load it: llm.bats, chat-llm.bats,
 	# observe.bats (OTLP)
 }
+
+@test "liblinear is loaded when a model is trained, not at every start (linear-lazy.h)" {
+	for program in bin/* lib/libmas.so.0; do
+		run ldd "$program"
+		[ "$status" -eq 0 ]
+		[[ "$output" != *liblinear* ]] || { echo "$program links liblinear"; return 1; }
+	done
+	export MAS_STATE_DIR="$BATS_TEST_TMPDIR/state"
+	mkdir -p "$MAS_STATE_DIR"
+	# the first run trains: liblinear is mapped; the second maps the
+	# cached model and never loads it
+	LD_DEBUG=files bin/mas-chat --kb examples/kb.jsonl </dev/null \
+		2>"$BATS_TEST_TMPDIR/cold" >/dev/null
+	grep -q 'file=liblinear.so.4 .*dynamically loaded' "$BATS_TEST_TMPDIR/cold"
+	LD_DEBUG=files bin/mas-chat --kb examples/kb.jsonl </dev/null \
+		2>"$BATS_TEST_TMPDIR/warm" >/dev/null
+	grep -q 'file=libjq' "$BATS_TEST_TMPDIR/warm"
+	! grep -q liblinear "$BATS_TEST_TMPDIR/warm"
+}
