@@ -43,6 +43,9 @@ struct mas_chat {
 	size_t examples;
 	double train_seconds;
 	const char *model_source;   /* for mas_chat_info */
+	char *key;                  /* of the model cache, or NULL */
+	struct mas_classifier *cached; /* mapped by lookup_model, until
+	                                * make_model takes it */
 };
 
 /* ---- training ---- */
@@ -138,7 +141,7 @@ static void train(struct mas_chat *chat)
  * format when the cached bytes change. */
 static void shape(const struct mas_chat *chat, char *out, size_t size)
 {
-	snprintf(out, size, "mas-chat model 3; features %016llx; "
+	snprintf(out, size, "mas-chat model 4; features %016llx; "
 	         "liblinear svm c=1; folds 5; oos_recall %.17g",
 	         (unsigned long long)mas_classify_fingerprint(),
 	         calibration_target(chat));
@@ -149,7 +152,8 @@ static const char *const rules[] = {
 	"oos_recall_capped", NULL
 };
 
-/* The chat's part of a cached model, before the classifier's bytes. */
+/* The chat's part of a cached model, before the classifier's bytes;
+ * then the reduced knowledge base (kb.h). */
 struct cached {
 	char magic[8];
 	uint64_t examples, rule;
@@ -163,31 +167,58 @@ static void *cache_bytes(const struct mas_chat *chat, size_t *size)
 	                       k->scale, k->target, k->top1, k->accuracy,
 	                       k->oos_recall };
 
+	size_t extra_size = sizeof(head) + chat->kb.reduced_size;
+	char *extra = malloc(extra_size);
+	void *bytes;
+
+	if (!extra)
+		mas_die(MAS_EXIT_IO, "out of memory");
 	for (size_t r = 0; rules[r]; r++)
 		if (strcmp(rules[r], k->rule) == 0)
 			head.rule = r;
-	return mas_classify_save(chat->classifier, &head, sizeof(head), size);
+	memcpy(extra, &head, sizeof(head));
+	if (chat->kb.reduced_size)
+		memcpy(extra + sizeof(head), chat->kb.reduced,
+		       chat->kb.reduced_size);
+	bytes = mas_classify_save(chat->classifier, extra, extra_size, size);
+	free(extra);
+	return bytes;
 }
 
-/* The model of BLOCK (SIZE bytes mapped, taken over), when it holds
- * one for CHAT's classes. */
-static int from_cache(struct mas_chat *chat, void *block, size_t size)
+/* The head of MODEL's extra bytes into *HEAD, and the reduced
+ * knowledge base after it; NULL when they are not a chat's. */
+static const char *cached_head(const struct mas_classifier *model,
+                               struct cached *head, size_t *reduced_size)
+{
+	size_t extra_size;
+	const char *extra = mas_classify_extra(model, &extra_size);
+
+	if (extra_size <= sizeof(*head))
+		return NULL;
+	memcpy(head, extra, sizeof(*head));
+	if (memcmp(head->magic, "mas-cht", 8) != 0 ||
+	    head->rule >= sizeof(rules) / sizeof(rules[0]) - 1)
+		return NULL;
+	*reduced_size = extra_size - sizeof(*head);
+	return extra + sizeof(*head);
+}
+
+/* The cached model of CHAT's key, when it is whole and for its
+ * classes: into chat->classifier and its calibration. */
+static int from_cache(struct mas_chat *chat)
 {
 	struct cached head;
 	struct mas_classify_calibration *k = &chat->calibration;
-	size_t extra_size;
-	const void *extra;
-	struct mas_classifier *model = mas_classify_attach(block, size, 1);
+	struct mas_classifier *model = chat->cached;
+	size_t reduced_size;
 
-	if (!model)
-		return -1;
-	extra = mas_classify_extra(model, &extra_size);
-	if (extra_size == sizeof(head))
-		memcpy(&head, extra, sizeof(head));
-	if (extra_size != sizeof(head) ||
-	    memcmp(head.magic, "mas-cht", 8) != 0 ||
-	    head.rule >= sizeof(rules) / sizeof(rules[0]) - 1 ||
+	chat->cached = NULL;
+	if (!model || !cached_head(model, &head, &reduced_size) ||
 	    mas_classify_classes(model) != chat->classes) {
+		if (model)
+			mas_warn("model cache: the stored model for %s is not "
+			         "one this program reads; training again",
+			         chat->kb.path);
 		mas_classify_free(model);
 		return -1;
 	}
@@ -203,22 +234,38 @@ static int from_cache(struct mas_chat *chat, void *block, size_t size)
 	return 0;
 }
 
-/* The cached model for KEY; 0 when it was there and whole. */
-static int load_cached(struct mas_chat *chat, const char *key)
+/* mas_kb_lookup for mas_kb_load_cached: maps the model cached for the
+ * knowledge base of DIGEST (into chat->cached) and gives its reduced
+ * knowledge base. */
+static const char *lookup_model(const char *digest, void *arg,
+                                size_t *size)
 {
-	char *error = NULL;
-	size_t size = 0;
-	void *block = mas_chat_cache_map(chat->options->store, key, &size,
-	                                 &error);
-	int status = block ? from_cache(chat, block, size) : -1;
+	struct mas_chat *chat = arg;
+	char options[256], *error = NULL;
+	size_t block_size = 0;
+	struct cached head;
+	const char *reduced = NULL;
+	void *block;
 
+	shape(chat, options, sizeof(options));
+	chat->key = mas_chat_cache_key(digest, options);
+	block = mas_chat_cache_map(chat->options->store, chat->key,
+	                           &block_size, &error);
 	if (error)
 		mas_warn("%s; training again", error);
-	else if (block && status)
-		mas_warn("model cache: the stored model for %s is not one "
-		         "this program reads; training again", chat->kb.path);
 	free(error);
-	return status;
+	if (block)
+		chat->cached = mas_classify_attach(block, block_size, 1);
+	if (chat->cached)
+		reduced = cached_head(chat->cached, &head, size);
+	if (block && !reduced) {
+		mas_warn("model cache: the stored model for %s is not one "
+		         "this program reads; training again",
+		         chat->options->kb_path);
+		mas_classify_free(chat->cached);
+		chat->cached = NULL;
+	}
+	return reduced;
 }
 
 /* Stores the model under KEY; a store that cannot take it (locked, full)
@@ -239,29 +286,53 @@ static void store_trained(struct mas_chat *chat, const char *key)
 	free(bytes);
 }
 
+/* mas_kb_lookup of a cache that has nothing: the file is parsed and
+ * reduced. */
+static const char *no_model(const char *digest, void *arg, size_t *size)
+{
+	return NULL;
+}
+
+/* The knowledge base with its examples, to train on: the model mapped
+ * with the reduced one could not be used (damaged).  The file is read
+ * again; one that was changed meanwhile is trained on but not cached
+ * under the old digest's key, and one that no longer loads is an error
+ * like any other (naming the line). */
+static void reload_kb(struct mas_chat *chat)
+{
+	struct mas_kb kb;
+	char *error = NULL;
+
+	if (mas_kb_load_cached(&kb, chat->options->kb_path, no_model, NULL,
+	                       &error))
+		mas_die(MAS_EXIT_USAGE, "%s", error ? error : "out of memory");
+	if (strcmp(kb.digest, chat->kb.digest) != 0) {
+		free(chat->key);
+		chat->key = NULL;
+	}
+	mas_kb_release(&chat->kb);
+	chat->kb = kb;
+}
+
 /* The classifier: from the cache when it has it, else trained (and
  * cached); then the FAQ questions' vectors. */
 static void make_model(struct mas_chat *chat)
 {
 	double start = mas_clock_monotonic();
-	char options[256], *key = NULL;
 
 	chat->oos_class = chat->kb.out_of_scope_count ? chat->kb.intent_count
 	                                              : NO_CLASS;
 	chat->classes = chat->kb.intent_count + (chat->oos_class != NO_CLASS);
 	chat->model_source = "trained in memory";
-	if (chat->options->store) {
-		shape(chat, options, sizeof(options));
-		key = mas_chat_cache_key(chat->kb.digest, options);
-	}
-	if (key && load_cached(chat, key) == 0) {
+	if (from_cache(chat) == 0) {
 		chat->model_source = "cached";
 	} else {
+		if (chat->kb.examples_absent)
+			reload_kb(chat);
 		train(chat);
-		if (key)
-			store_trained(chat, key);
+		if (chat->key)
+			store_trained(chat, chat->key);
 	}
-	free(key);
 	chat->threshold = chat->options->threshold >= 0
 	        ? chat->options->threshold : chat->calibration.threshold;
 	vectorise_faqs(chat);
@@ -276,7 +347,11 @@ struct mas_chat *mas_chat_new(const struct mas_chat_options *options,
 	if (!chat)
 		mas_die(MAS_EXIT_IO, "out of memory");
 	chat->options = options;
-	if (mas_kb_load(&chat->kb, options->kb_path, error)) {
+	if (mas_kb_load_cached(&chat->kb, options->kb_path,
+	                       options->store ? lookup_model : NULL, chat,
+	                       error)) {
+		mas_classify_free(chat->cached);
+		free(chat->key);
 		free(chat);
 		return NULL;
 	}
@@ -286,6 +361,8 @@ struct mas_chat *mas_chat_new(const struct mas_chat_options *options,
 			options->label_field, options->label_map };
 		chat->sentiment = mas_sentiment_train_file(&source, error);
 		if (!chat->sentiment) {
+			mas_classify_free(chat->cached);
+			free(chat->key);
 			mas_kb_release(&chat->kb);
 			free(chat);
 			return NULL;
@@ -304,6 +381,7 @@ void mas_chat_free(struct mas_chat *chat)
 	free(chat->faq_vectors);
 	free(chat->faq_of_vector);
 	mas_classify_free(chat->classifier);
+	free(chat->key);
 	mas_sentiment_free(chat->sentiment);
 	mas_kb_release(&chat->kb);
 	free(chat);

@@ -18,10 +18,11 @@
  * Model.  A linear model trained by LIBLINEAR (Fan et al. 2008; Debian's
  * liblinear, loaded by dlopen(3) when a model is first trained, see
  * linear-lazy.h: without it, training exits with MAS_EXIT_USAGE and a
- * message naming the library), the library scikit-learn's linear models are built on:
- * by default an L2-regularised linear SVM with squared hinge loss solved
- * by dual coordinate descent, one class against the rest, with a bias
- * feature (what scikit-learn's LinearSVC is), C = 1.  It replaced a
+ * message naming the library), the library scikit-learn's linear models
+ * are built on: by default an L2-regularised linear SVM with squared
+ * hinge loss solved by dual coordinate descent, one class against the
+ * rest, with a bias feature (what scikit-learn's LinearSVC is), C = 1.
+ * It replaced a
  * hand-written softmax regression trained by SGD: on the 150-intent
  * benchmark and the held-out messages it reaches a higher top-1 and
  * trains faster (make bench; figures in the commit that made the

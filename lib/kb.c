@@ -31,6 +31,10 @@ struct loader {
 	char **faq_intents;            /* per faq */
 	jv escalation_intents;         /* per escalation: array of names */
 	jv faq_slots;                  /* per faq: object */
+	/* Reading a reduced knowledge base (intents without examples);
+	 * else, when REDUCE, writing one into kb->reduced. */
+	int reduced, reduce;
+	size_t reduced_capacity;
 };
 
 static int fail(struct loader *l, const char *format, ...)
@@ -343,7 +347,7 @@ static int load_intent(struct loader *l, jv entry)
 	/* Filled in place, so that a failure frees it with the rest. */
 	{
 		struct mas_kb_intent *p = &kb->intents[kb->intent_count - 1];
-		string_array(l, entry, "intent", "examples", 1, 0,
+		string_array(l, entry, "intent", "examples", !l->reduced, 0,
 		             &p->examples, &p->example_count);
 		opt_texts(l, entry, "intent", "responses", &p->responses);
 		opt_texts(l, entry, "intent", "label", &p->label);
@@ -636,6 +640,49 @@ static int load_entry(struct loader *l, jv entry)
 	return status;
 }
 
+/* Appends N bytes of TEXT and a newline to the reduced knowledge base. */
+static void reduce_append(struct loader *l, const char *text, size_t n)
+{
+	struct mas_kb *kb = l->kb;
+
+	if (kb->reduced_size + n + 2 > l->reduced_capacity) {
+		l->reduced_capacity = (kb->reduced_size + n + 2) * 2;
+		kb->reduced = realloc(kb->reduced, l->reduced_capacity);
+		if (!kb->reduced)
+			mas_die(MAS_EXIT_IO, "out of memory");
+	}
+	memcpy(kb->reduced + kb->reduced_size, text, n);
+	kb->reduced_size += n;
+	kb->reduced[kb->reduced_size++] = '\n';
+	kb->reduced[kb->reduced_size] = '\0';
+}
+
+/* The line of ENTRY (borrowed; LINE, LENGTH bytes) in the reduced
+ * knowledge base: an intent without its examples, the rest as it is
+ * (out-of-scope examples are a few dozen; they decide whether the
+ * model has an out-of-scope class). */
+static void reduce_entry(struct loader *l, jv entry, const char *line,
+                         size_t length)
+{
+	jv type = get(entry, "type");
+	jv examples = get(entry, "examples");
+
+	if (jv_get_kind(type) == JV_KIND_STRING &&
+	    strcmp(jv_string_value(type), "intent") == 0 &&
+	    jv_is_valid(examples)) {
+		jv text = jv_dump_string(jv_object_delete(jv_copy(entry),
+		                                          jv_string("examples")),
+		                         0);
+		reduce_append(l, jv_string_value(text),
+		              (size_t)jv_string_length_bytes(jv_copy(text)));
+		jv_free(text);
+	} else {
+		reduce_append(l, line, length);
+	}
+	jv_free(type);
+	jv_free(examples);
+}
+
 static int load_line(struct loader *l, const char *line, size_t length)
 {
 	jv entry;
@@ -654,6 +701,8 @@ static int load_line(struct loader *l, const char *line, size_t length)
 		jv_free(entry);
 		return fail(l, "expected a JSON object");
 	}
+	if (l->reduce)
+		reduce_entry(l, entry, line, length);
 	return load_entry(l, entry);
 }
 
@@ -832,6 +881,8 @@ static int read_lines(struct loader *l, const char *data, size_t size)
 		}
 		if (n > 0 && *s != '#')
 			load_line(l, s, n);
+		else if (l->reduce)
+			reduce_append(l, "", 0); /* the lines keep their numbers */
 	}
 	return l->error ? -1 : 0;
 }
@@ -846,12 +897,61 @@ static void digest(const char *data, size_t size,
 	         (unsigned long long)h.high64, (unsigned long long)h.low64);
 }
 
-int mas_kb_load(struct mas_kb *kb, const char *path, char **error)
+/* Parses SIZE bytes of DATA into L's knowledge base; on error, L->error
+ * is set and the knowledge base released. */
+static void parse(struct loader *l, const char *data, size_t size)
 {
-	struct loader l = { kb, path, 0, NULL, NULL, jv_array(), jv_array() };
+	struct mas_kb *kb = l->kb;
+
+	l->escalation_intents = jv_array();
+	l->faq_slots = jv_array();
+	if (read_lines(l, data, size) == 0)
+		resolve(l);
+	for (size_t i = 0; i < kb->faq_count; i++)
+		free(l->faq_intents[i]);
+	free(l->faq_intents);
+	l->faq_intents = NULL;
+	jv_free(l->escalation_intents);
+	jv_free(l->faq_slots);
+	if (l->error)
+		mas_kb_release(kb);
+}
+
+/* Parses the reduced knowledge base REDUCED (SIZE bytes) into KB, named
+ * PATH, whose digest is DIGEST; 0, or -1 with KB empty. */
+static int parse_reduced(struct mas_kb *kb, const char *path,
+                         const char *digest, const char *reduced,
+                         size_t size)
+{
+	struct loader l = { kb, path, 0, NULL, NULL, jv_null(), jv_null(),
+	                    1, 0, 0 };
+
+	kb->path = copy(path);
+	memcpy(kb->digest, digest, sizeof(kb->digest));
+	kb->examples_absent = 1;
+	parse(&l, reduced, size);
+	if (l.error) {
+		free(l.error);
+		return -1;
+	}
+	kb->reduced = malloc(size + 1);
+	if (!kb->reduced)
+		mas_die(MAS_EXIT_IO, "out of memory");
+	memcpy(kb->reduced, reduced, size);
+	kb->reduced[size] = '\0';
+	kb->reduced_size = size;
+	return 0;
+}
+
+int mas_kb_load_cached(struct mas_kb *kb, const char *path,
+                       mas_kb_lookup *lookup, void *arg, char **error)
+{
+	struct loader l = { kb, path, 0, NULL, NULL, jv_null(), jv_null(),
+	                    0, lookup != NULL, 0 };
 	FILE *file;
-	char *data = NULL;
-	size_t size = 0;
+	char *data = NULL, hex[MAS_KB_DIGEST_SIZE];
+	const char *reduced;
+	size_t size = 0, reduced_size = 0;
 
 	memset(kb, 0, sizeof(*kb));
 	*error = NULL;
@@ -863,27 +963,30 @@ int mas_kb_load(struct mas_kb *kb, const char *path, char **error)
 			*error = NULL;
 		if (file)
 			fclose(file);
-		jv_free(l.escalation_intents);
-		jv_free(l.faq_slots);
 		return -1;
 	}
 	fclose(file);
+	digest(data, size, hex);
+	reduced = lookup ? lookup(hex, arg, &reduced_size) : NULL;
+	if (reduced && parse_reduced(kb, path, hex, reduced, reduced_size)
+	                == 0) {
+		free(data);
+		return 0;
+	}
 	kb->path = copy(path);
-	digest(data, size, kb->digest);
-	if (read_lines(&l, data, size) == 0)
-		resolve(&l);
+	memcpy(kb->digest, hex, sizeof(hex));
+	parse(&l, data, size);
 	free(data);
-	for (size_t i = 0; i < kb->faq_count; i++)
-		free(l.faq_intents[i]);
-	free(l.faq_intents);
-	jv_free(l.escalation_intents);
-	jv_free(l.faq_slots);
 	if (l.error) {
-		mas_kb_release(kb);
 		*error = l.error;
 		return -1;
 	}
 	return 0;
+}
+
+int mas_kb_load(struct mas_kb *kb, const char *path, char **error)
+{
+	return mas_kb_load_cached(kb, path, NULL, NULL, error);
 }
 
 /* ---- release and lookups ---- */
@@ -947,6 +1050,7 @@ static void free_escalation(struct mas_kb_escalation *e)
 
 void mas_kb_release(struct mas_kb *kb)
 {
+	free(kb->reduced);
 	for (size_t i = 0; i < kb->intent_count; i++)
 		free_intent(&kb->intents[i]);
 	for (size_t i = 0; i < kb->faq_count; i++)

@@ -121,6 +121,12 @@ struct mas_kb {
 	size_t out_of_scope_count;
 	struct mas_kb_message *messages;
 	size_t message_count;
+	/* Loaded by mas_kb_load_cached: the knowledge base reduced (see
+	 * there), REDUCED_SIZE bytes and a NUL; and whether the intents'
+	 * examples are absent because it was loaded from that. */
+	char *reduced;
+	size_t reduced_size;
+	int examples_absent;
 };
 
 /*
@@ -128,6 +134,34 @@ struct mas_kb {
  * malloc'd "PATH:LINE: ..." message in *ERROR (KB is then empty).
  */
 int mas_kb_load(struct mas_kb *kb, const char *path, char **error);
+
+/*
+ * What mas_kb_load_cached asks a cache: the reduced knowledge base kept
+ * for the file whose bytes have DIGEST (MAS_KB_DIGEST_SIZE, hex), *SIZE
+ * bytes borrowed until mas_kb_load_cached returns, or NULL.
+ */
+typedef const char *mas_kb_lookup(const char *digest, void *arg,
+                                  size_t *size);
+
+/*
+ * Load as mas_kb_load, for a caller that keeps a model trained on the
+ * knowledge base (chat-cache.h).  Parsing the intents' examples is most
+ * of a load (15,000 examples: 40% of a start of mas-chat with a cached
+ * model), and a trained model needs them no more.  So the file is read
+ * and digested, and LOOKUP (with ARG) asked for the reduced knowledge
+ * base: the same JSON Lines, line for line, each intent without its
+ * "examples" (out-of-scope examples are kept: a few dozen, and they say
+ * whether there is an out-of-scope class).  When it has it, that is
+ * parsed instead, with intents' examples allowed to be absent, and
+ * KB->examples_absent is 1.  Else (or when the reduced text does not
+ * load: a damaged cache) the file is parsed, with its errors, and the
+ * reduced form written to KB->reduced, for the caller to keep with its
+ * model.  The reduced text is kept only of a file that loaded: a file
+ * with an error is never reduced, so its error is always reported.
+ * LOOKUP may be NULL (no cache: nothing reduced).
+ */
+int mas_kb_load_cached(struct mas_kb *kb, const char *path,
+                       mas_kb_lookup *lookup, void *arg, char **error);
 
 void mas_kb_release(struct mas_kb *kb);
 

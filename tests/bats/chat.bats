@@ -578,6 +578,56 @@ kb_file() {
 	output_jq '.id == "01KBSHN8800000000000000000"'
 }
 
+@test "the model cache: a warm start parses the KB without its examples, answers as a cold one, errors still name the line" {
+	fixtures="$TOP/tests/fixtures/chat"
+	for kb in "$KB" "$fixtures/kb-oos.jsonl"; do
+		rm -rf "$MAS_STATE_DIR"
+		cat "$fixtures/heldout.jsonl" "$fixtures/heldout-oos.jsonl" > "$BATS_TEST_TMPDIR/in"
+		for start in cold warm; do
+			run --separate-stderr env MAS_NOW=2026-01-01T00:00:00Z \
+				mas-chat -v --kb "$kb" < "$BATS_TEST_TMPDIR/in"
+			[ "$status" -eq 0 ]
+			case $start in
+			cold) [[ "$stderr" == *'"model":"trained"'* ]] ;;
+			warm) [[ "$stderr" == *'"model":"cached"'* ]] ;;
+			esac
+			# the ids differ by the one the model file took
+			jq -c 'del(.id)' <<< "$output" > "$BATS_TEST_TMPDIR/$start"
+			grep -o '"examples":[0-9]*,"faqs":[0-9]*' <<< "$stderr" > "$BATS_TEST_TMPDIR/$start.counts"
+		done
+		cmp "$BATS_TEST_TMPDIR/cold" "$BATS_TEST_TMPDIR/warm"
+		cmp "$BATS_TEST_TMPDIR/cold.counts" "$BATS_TEST_TMPDIR/warm.counts"
+		[ "$(wc -l < "$BATS_TEST_TMPDIR/warm")" -eq "$(wc -l < "$BATS_TEST_TMPDIR/in")" ]
+	done
+	# FAQ retrieval works warm: the example KB's FAQ answers
+	rm -rf "$MAS_STATE_DIR"
+	chat <<< '{"message":"how do I reset my password"}' >/dev/null
+	run --separate-stderr chat -v <<< '{"message":"how do I reset my password"}'
+	[[ "$stderr" == *'"model":"cached"'* ]]
+	output_jq '.chat.meta.plan == "faq_answer" and (.chat.meta.knowledge | length) == 1'
+	# the model file keeps the KB without its intents' examples: only
+	# the out-of-scope lines have some
+	grep -aq "Forgot password" "$(model_file)"
+	[ "$(grep -ac '"examples"' "$(model_file)")" -eq "$(jq -c 'select(.type == "out_of_scope")' "$KB" | wc -l)" ]
+	# a damaged copy in the model file: the KB file is parsed, the
+	# model still used, the answers the same
+	chat <<< '{"message":"how do I reset my password"}' | jq -c 'del(.id, .chat.timestamp)' > "$BATS_TEST_TMPDIR/want"
+	LC_ALL=C sed -i 's/"type":"intent"/"type":"intenX"/g' "$(model_file)"
+	grep -aq '"type":"intenX"' "$(model_file)"
+	run --separate-stderr chat -v <<< '{"message":"how do I reset my password"}'
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *'"model":"cached"'* ]]
+	jq -c 'del(.id, .chat.timestamp)' <<< "$output" | cmp - "$BATS_TEST_TMPDIR/want"
+	# a KB with an error is parsed, never taken from a cache: its line
+	cp "$KB" "$BATS_TEST_TMPDIR/kb.jsonl"
+	mas-chat train --kb "$BATS_TEST_TMPDIR/kb.jsonl" >/dev/null
+	echo '{"type":"intent","name":"x","examples":"not an array"}' >> "$BATS_TEST_TMPDIR/kb.jsonl"
+	line=$(wc -l < "$BATS_TEST_TMPDIR/kb.jsonl")
+	run --separate-stderr mas-chat --kb "$BATS_TEST_TMPDIR/kb.jsonl" <<< '{"message":"hi"}'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"kb.jsonl:$line: "*examples* ]]
+}
+
 # model_file: the path of the model file the store's one row names.
 model_file() {
 	echo "$MAS_STATE_DIR/chat-model/$(sqlite3 "$MAS_STATE_DIR/mas.db" 'SELECT file FROM chat_model')"
