@@ -91,8 +91,9 @@ vg() {
 	output_jq -s 'map(.id) == ["m1", "m2", "m3"]'
 }
 
-@test "valgrind: mas-bus, publish and a group's ack" {
-	export MAS_STATE_DIR=$BATS_TEST_TMPDIR/bus
+# bus_round_trip: five records published, taken by a group and
+# acknowledged, and the group in stat, each step under valgrind.
+bus_round_trip() {
 	IN=$BATS_TEST_TMPDIR/in.jsonl
 	seq 5 | jq -c '{n: .}' >"$IN"
 	vg mas-bus pub jobs
@@ -102,18 +103,17 @@ vg() {
 	output_jq -s 'map(select(.group == "g")) | length == 1'
 }
 
+@test "valgrind: mas-bus, publish and a group's ack" {
+	export MAS_STATE_DIR=$BATS_TEST_TMPDIR/bus
+	bus_round_trip
+}
+
 @test "valgrind: mas-bus on NATS, publish, a group's ack and stat" {
 	nats_start "$BATS_TEST_TMPDIR"
 	serve_track "$NATS_PID"
 	export MAS_BUS_URL=$NATS_URL
-	vg mas-bus stat
-	IN=$BATS_TEST_TMPDIR/in.jsonl
-	seq 5 | jq -c '{n: .}' >"$IN"
-	vg mas-bus pub jobs
-	vg mas-bus sub --group g --count 5 --payload jobs
-	[ "$(jq -s -c 'map(.n)' <<<"$output")" = "[1,2,3,4,5]" ]
-	vg mas-bus stat
-	output_jq -s 'map(select(.group == "g")) | length == 1'
+	vg mas-bus stat	# no stream yet
+	bus_round_trip
 	nats_stop "$BATS_TEST_TMPDIR"
 }
 
